@@ -1,0 +1,7 @@
+package distilbert.tokenizer;
+
+/** The side that truncation cuts from, or that padding adds to. */
+public enum Direction {
+    RIGHT,
+    LEFT
+}
