@@ -79,6 +79,10 @@ public final class Encoding {
         return attentionMask.clone();
     }
 
+    int wordId(int i) {
+        return wordIds[i];
+    }
+
     public int id(int i) {
         return ids[i];
     }
@@ -139,7 +143,7 @@ public final class Encoding {
         return new Encoding(ids, t, tokens, wordIds, sequenceIds, starts, ends, specialTokensMask, attentionMask, overflowing, texts);
     }
 
-    private Encoding slice(int from, int to) {
+    Encoding slice(int from, int to) {
         return new Encoding(Arrays.copyOfRange(ids, from, to), Arrays.copyOfRange(typeIds, from, to),
                 Arrays.copyOfRange(tokens, from, to), Arrays.copyOfRange(wordIds, from, to),
                 Arrays.copyOfRange(sequenceIds, from, to), Arrays.copyOfRange(starts, from, to),

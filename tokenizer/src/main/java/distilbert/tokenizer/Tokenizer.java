@@ -149,11 +149,30 @@ public final class Tokenizer {
                 throw new TokenizerException("max_length " + t.maxLength() + " leaves no room: " + added
                         + " special tokens are added to each " + (b == null ? "sequence" : "pair"));
             }
+            // tokenizers 0.23 stops tokenizing a sequence once it has max_length tokens (special
+            // tokens not counted off), finishing the word it is in, and only then truncates:
+            // overflowing windows cover only that much of each sequence, and longest_first
+            // compares the capped lengths.
+            a = capAtMaxLength(a, t);
+            b = b == null ? null : capAtMaxLength(b, t);
             Encoding[] cut = truncate(a, b, t, t.maxLength() - added);
             a = cut[0];
             b = cut[1];
         }
         return template.apply(a, b, options.addSpecialTokens());
+    }
+
+    private static Encoding capAtMaxLength(Encoding e, Truncation t) {
+        int n = e.length(), max = t.maxLength();
+        if (n <= max || max == 0) return e;
+        if (t.direction() == Direction.RIGHT) {
+            int end = max;
+            while (end < n && e.wordId(end) == e.wordId(max - 1)) end++;
+            return e.slice(0, end);
+        }
+        int start = n - max;
+        while (start > 0 && e.wordId(start - 1) == e.wordId(n - max)) start--;
+        return e.slice(start, n);
     }
 
     /** {@code truncate_encodings}: cut a (and b) to {@code maxLength} tokens in all. */
