@@ -1,0 +1,255 @@
+package distilbert.tokenizer;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Loading, the special-token API, decoding and error handling; parity itself is HuggingFaceParityTest's. */
+class TokenizerTest {
+    @TempDir
+    static Path dir;
+
+    static Path tokenizerJson;
+    static Tokenizer tok;
+
+    @BeforeAll
+    static void load() throws IOException {
+        tokenizerJson = HuggingFaceParityTest.bertBaseUncased(dir);
+        tok = Tokenizer.fromPretrained(tokenizerJson);
+    }
+
+    /** The vocabulary of tokenizer.json written out as vocab.txt, in id order. */
+    static Path vocabTxt(Path where) throws IOException {
+        Map<Integer, String> byId = new TreeMap<>();
+        tok.vocabulary().asMap().forEach((t, id) -> byId.put(id, t));
+        Path p = where.resolve("vocab.txt");
+        Files.writeString(p, String.join("\n", byId.values()) + "\n", StandardCharsets.UTF_8);
+        return p;
+    }
+
+    @Test
+    void encodesAKnownSentence() {
+        Encoding e = tok.encode("Hello, world! Don't panic.");
+        assertArrayEquals(new String[] {"[CLS]", "hello", ",", "world", "!", "don", "'", "t", "panic", ".", "[SEP]"}, e.tokens());
+        assertArrayEquals(new int[] {101, 7592, 1010, 2088, 999, 2123, 1005, 1056, 6634, 1012, 102}, e.ids());
+        assertArrayEquals(new int[] {0, 5}, e.offsets()[1]);
+        assertArrayEquals(new int[] {-1, 0, 1, 2, 3, 4, 5, 6, 7, 8, -1}, e.wordIds());
+    }
+
+    @Test
+    void stringOffsetsAreUtf16AndCodePointOffsetsCountCodePoints() {
+        // U+1F970 is two UTF-16 units and one code point.
+        Encoding e = tok.encode("\uD83E\uDD70 ok");
+        assertEquals("ok", e.tokens()[2]);
+        assertArrayEquals(new int[] {3, 5}, e.offsets()[2]);
+        assertArrayEquals(new int[] {2, 4}, e.codePointOffsets()[2]);
+    }
+
+    @Test
+    void vocabTxtAndModelDirectoryEncodeAsTokenizerJsonDoes() throws Exception {
+        Path vocabDir = Files.createDirectories(dir.resolve("from-vocab"));
+        Tokenizer fromVocab = Tokenizer.fromPretrained(vocabTxt(vocabDir));
+        Path modelDir = Files.createDirectories(dir.resolve("model-dir"));
+        Files.copy(tokenizerJson, modelDir.resolve("tokenizer.json"));
+        Tokenizer fromDir = Tokenizer.fromPretrained(modelDir);
+        List<HuggingFaceParityTest.Input> inputs = new ArrayList<>();
+        for (var r : HuggingFaceParityTest.readJsonl("/parity/edge-cases.jsonl")) {
+            inputs.add(new HuggingFaceParityTest.Input(r.get("id").asText(), r.get("text").asText(),
+                    r.hasNonNull("text_pair") ? r.get("text_pair").asText() : null));
+        }
+        for (var in : inputs) {
+            Encoding want = tok.encode(in.text(), in.pair());
+            for (Tokenizer other : List.of(fromVocab, fromDir)) {
+                Encoding got = other.encode(in.text(), in.pair());
+                assertArrayEquals(want.ids(), got.ids(), in.id());
+                assertArrayEquals(want.specialTokensMask(), got.specialTokensMask(), in.id());
+                assertTrue(Arrays.deepEquals(want.offsets(), got.offsets()), in.id());
+            }
+        }
+    }
+
+    @Test
+    void tokenizerConfigSelectsCasingForVocabTxt() throws IOException {
+        Path d = Files.createDirectories(dir.resolve("cased"));
+        vocabTxt(d);
+        Files.writeString(d.resolve("tokenizer_config.json"), "{\"do_lower_case\": false, \"model_max_length\": 256}");
+        Tokenizer cased = Tokenizer.fromPretrained(d);
+        assertEquals(List.of("[UNK]", "world"), cased.tokenize("Hello world"));
+        assertEquals(256, cased.modelMaxLength());
+        assertEquals(List.of("hello", "world"), tok.tokenize("Hello world"));
+    }
+
+    @Test
+    void specialTokenHelpersFollowTheTemplate() {
+        int[] a = {7592, 2088}, b = {2117};
+        assertArrayEquals(new int[] {101, 7592, 2088, 102}, tok.buildInputsWithSpecialTokens(a, null));
+        assertArrayEquals(new int[] {101, 7592, 2088, 102, 2117, 102}, tok.buildInputsWithSpecialTokens(a, b));
+        assertArrayEquals(new int[] {0, 0, 0, 0, 1, 1}, tok.createTokenTypeIdsFromSequences(a, b));
+        assertArrayEquals(new int[] {1, 0, 0, 1, 0, 1}, tok.getSpecialTokensMask(a, b, false));
+        assertArrayEquals(new int[] {1, 0, 0, 1}, tok.getSpecialTokensMask(new int[] {101, 7592, 2088, 102}, null, true));
+        assertEquals(2, tok.numSpecialTokensToAdd(false));
+        assertEquals(3, tok.numSpecialTokensToAdd(true));
+        assertEquals(0, tok.padTokenId());
+        assertEquals(103, tok.maskTokenId());
+        assertEquals(100, tok.unkTokenId());
+    }
+
+    @Test
+    void literalSpecialTokensInTextAreMatchedButNotMasked() {
+        Encoding e = tok.encode("the [MASK] sat on [mask]");
+        assertEquals(List.of("[CLS]", "the", "[MASK]", "sat", "on", "[", "mask", "]", "[SEP]"), Arrays.asList(e.tokens()));
+        assertArrayEquals(new int[] {1, 0, 0, 0, 0, 0, 0, 0, 1}, e.specialTokensMask());
+    }
+
+    @Test
+    void decodeGluesPiecesAndCleansUp() {
+        int[] ids = tok.encode("Unbelievable, isn't it? I'm sure they've gone.").ids();
+        // HF's decoder cleans up each token on its own, so " ' " survives; transformers'
+        // clean_up_tokenization over the whole string (the third argument) removes it.
+        assertEquals("unbelievable, isn ' t it? i ' m sure they ' ve gone.", tok.decode(ids, true));
+        assertEquals("[CLS] unbelievable, isn ' t it? i ' m sure they ' ve gone. [SEP]", tok.decode(ids, false));
+        assertEquals("unbelievable, isn't it? i'm sure they've gone.", tok.decode(ids, true, true));
+        assertEquals("unbelievable", tok.convertTokensToString(List.of("un", "##bel", "##ie", "##va", "##ble")));
+        assertThrows(TokenizerException.class, () -> tok.decode(new int[] {30522}, false));
+    }
+
+    @Test
+    void convertsBetweenTokensAndIds() {
+        assertArrayEquals(new int[] {7592, 100}, tok.convertTokensToIds(List.of("hello", "no-such-token")));
+        assertEquals(List.of("[CLS]", "hello"), tok.convertIdsToTokens(new int[] {101, 7592}));
+        assertEquals(30522, tok.vocabSize());
+    }
+
+    @Test
+    void longWordsBecomeUnknownPastOneHundredCharacters() {
+        assertEquals(1, tok.tokenize("a".repeat(101)).size());
+        assertEquals("[UNK]", tok.tokenize("a".repeat(101)).get(0));
+        assertTrue(tok.tokenize("a".repeat(100)).size() > 1, "100 characters are still split into pieces");
+    }
+
+    @Test
+    void batchEncodingEqualsOneByOne() {
+        List<String> texts = List.of("first text", "a much longer second text, with punctuation!", "", "日本語のテキスト");
+        List<Encoding> batch = tok.encodeBatch(texts);
+        for (int i = 0; i < texts.size(); i++) assertArrayEquals(tok.encode(texts.get(i)).ids(), batch.get(i).ids());
+        List<Encoding> padded = tok.encodeBatch(texts, null, EncodeOptions.DEFAULT.withPadding(Padding.longest().toMultipleOf(8)));
+        int longest = batch.stream().mapToInt(Encoding::length).max().orElseThrow();
+        int want = (longest + 7) / 8 * 8;
+        for (Encoding e : padded) assertEquals(want, e.length());
+        assertArrayEquals(new int[] {1, 1, 0, 0, 0, 0, 0, 0}, Arrays.copyOf(padded.get(2).attentionMask(), 8));
+    }
+
+    @Test
+    void truncationErrorsNameTheProblem() {
+        var onlySecond = EncodeOptions.DEFAULT.withTruncation(new Truncation(Truncation.Strategy.ONLY_SECOND, 8, 0, Direction.RIGHT));
+        var e = assertThrows(TokenizerException.class, () -> tok.encode("one two three four five six seven eight", null, onlySecond));
+        assertTrue(e.getMessage().contains("only_second needs a pair"), e.getMessage());
+        var tiny = EncodeOptions.DEFAULT.withTruncation(Truncation.longestFirst(2));
+        e = assertThrows(TokenizerException.class, () -> tok.encode("a b", "c d", tiny));
+        assertTrue(e.getMessage().contains("max_length 2 leaves no room"), e.getMessage());
+        var stride = EncodeOptions.DEFAULT.withTruncation(Truncation.longestFirst(6).withStride(4));
+        e = assertThrows(TokenizerException.class, () -> tok.encode("a b c d e f g h i j", null, stride));
+        assertTrue(e.getMessage().contains("stride 4 must be smaller"), e.getMessage());
+    }
+
+    @Test
+    void neverSplitKeepsStandaloneTokensWhole() throws IOException {
+        Path d = Files.createDirectories(dir.resolve("never-split"));
+        vocabTxt(d);
+        Files.writeString(d.resolve("tokenizer_config.json"), "{\"never_split\": [\"[foo]\", \"hello\"]}");
+        Tokenizer t = Tokenizer.fromPretrained(d);
+        // As the Python tokenizer: the token stays whole, and its id is [UNK]'s when not in the vocabulary.
+        assertEquals(List.of("[foo]", "hello", "world"), t.tokenize("[foo] hello world"));
+        assertEquals(100, t.encode("[foo] hello").ids()[1]);
+        assertEquals(List.of("x", "[", "foo", "]"), t.tokenize("x[foo]"));
+    }
+
+    // ---- bad input: every error names the file and what is wrong ----------------------------------
+
+    @Test
+    void missingFilesAreNamed() {
+        Path nowhere = dir.resolve("nowhere");
+        var e = assertThrows(TokenizerException.class, () -> Tokenizer.fromPretrained(nowhere));
+        assertTrue(e.getMessage().contains(nowhere.toString()) && e.getMessage().contains("no such file"), e.getMessage());
+    }
+
+    @Test
+    void corruptTokenizerJsonIsNamedWithItsLocation() throws IOException {
+        Path p = dir.resolve("broken.json");
+        Files.writeString(p, "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0,, }}}");
+        var e = assertThrows(TokenizerException.class, () -> Tokenizer.fromPretrained(p));
+        assertTrue(e.getMessage().startsWith(p + ": not valid JSON at line 1"), e.getMessage());
+
+        Path truncated = dir.resolve("truncated.json");
+        byte[] full = Files.readAllBytes(tokenizerJson);
+        Files.write(truncated, Arrays.copyOf(full, full.length / 2));
+        e = assertThrows(TokenizerException.class, () -> Tokenizer.fromPretrained(truncated));
+        assertTrue(e.getMessage().startsWith(truncated + ": not valid JSON"), e.getMessage());
+    }
+
+    @Test
+    void unsupportedOrMissingPartsAreNamed() throws IOException {
+        var root = (ObjectNode) HuggingFaceParityTest.JSON.readTree(tokenizerJson.toFile());
+        ((ObjectNode) root.get("model")).put("type", "BPE");
+        Path bpe = dir.resolve("bpe.json");
+        HuggingFaceParityTest.JSON.writeValue(bpe.toFile(), root);
+        var e = assertThrows(TokenizerException.class, () -> Tokenizer.fromPretrained(bpe));
+        assertEquals(bpe + ": model.type is 'BPE'; DistilBERT uses a WordPiece model", e.getMessage());
+
+        ((ObjectNode) root.get("model")).put("type", "WordPiece");
+        ((ObjectNode) root.get("model")).remove("vocab");
+        Path noVocab = dir.resolve("novocab.json");
+        HuggingFaceParityTest.JSON.writeValue(noVocab.toFile(), root);
+        e = assertThrows(TokenizerException.class, () -> Tokenizer.fromPretrained(noVocab));
+        assertEquals(noVocab + ": model.vocab missing or empty", e.getMessage());
+
+        Path emptyDir = Files.createDirectories(dir.resolve("empty-dir"));
+        e = assertThrows(TokenizerException.class, () -> Tokenizer.fromPretrained(emptyDir));
+        assertTrue(e.getMessage().contains("neither tokenizer.json nor vocab.txt"), e.getMessage());
+    }
+
+    @Test
+    void corruptVocabTxtIsNamedWithItsLine() throws IOException {
+        Path bad = dir.resolve("bad-vocab.txt");
+        byte[] head = "[PAD]\n[UNK]\n[CLS]\n".getBytes(StandardCharsets.UTF_8);
+        byte[] content = Arrays.copyOf(head, head.length + 3);
+        content[head.length] = (byte) 0xC3;
+        content[head.length + 1] = (byte) 0x28;
+        content[head.length + 2] = '\n';
+        Files.write(bad, content);
+        var e = assertThrows(TokenizerException.class, () -> Tokenizer.fromPretrained(bad));
+        assertEquals(bad + ": not a vocabulary: line 4 is not valid UTF-8", e.getMessage());
+
+        Path noSep = dir.resolve("nosep-vocab.txt");
+        Files.writeString(noSep, "[PAD]\n[UNK]\n[CLS]\nhello\n");
+        e = assertThrows(TokenizerException.class, () -> Tokenizer.fromPretrained(noSep));
+        assertEquals(noSep + ": the special token [SEP] is not in the vocabulary", e.getMessage());
+
+        Path empty = dir.resolve("empty-vocab.txt");
+        Files.writeString(empty, "");
+        e = assertThrows(TokenizerException.class, () -> Tokenizer.fromPretrained(empty));
+        assertEquals(empty + ": the vocabulary is empty", e.getMessage());
+    }
+
+    @Test
+    void loneSurrogatesAreTreatedAsReplacementCharacters() {
+        // As HF's bindings do when a JS/JSON string holds one: U+FFFD, which clean text removes.
+        assertEquals(tok.tokenize("ab"), tok.tokenize("a\uD800b"));
+        assertEquals(tok.tokenize("ab"), tok.tokenize("a\uFFFDb"));
+    }
+}
