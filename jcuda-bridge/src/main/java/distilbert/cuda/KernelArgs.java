@@ -1,0 +1,32 @@
+package distilbert.cuda;
+
+import java.util.ArrayList;
+import java.util.List;
+import jcuda.NativePointerObject;
+import jcuda.Pointer;
+
+/**
+ * The argument list of one launch, in the kernel's parameter order. cuLaunchKernel takes an array
+ * of pointers, one per parameter, each pointing at the parameter's value; JCuda builds that array
+ * from a Pointer to Pointers. This is the only place that packs them.
+ */
+final class KernelArgs {
+
+    private final List<NativePointerObject> args = new ArrayList<>();
+
+    /** A {@code T*} parameter: the buffer's device address (a view's includes its offset). */
+    KernelArgs pointer(DeviceFloatBuffer buffer) {
+        args.add(Pointer.to(buffer.devicePointer()));
+        return this;
+    }
+
+    /** An {@code int} parameter. */
+    KernelArgs i32(int value) {
+        args.add(Pointer.to(new int[] {value}));
+        return this;
+    }
+
+    Pointer toPointer() {
+        return Pointer.to(args.toArray(NativePointerObject[]::new));
+    }
+}
