@@ -1,8 +1,6 @@
 package distilbert.tokenizer;
 
-import java.util.Arrays;
 import java.util.Collections;
-import java.util.HashMap;
 import java.util.Map;
 
 /**
@@ -40,22 +38,8 @@ public final class Vocabulary {
         return Collections.unmodifiableMap(ids);
     }
 
-    /** Tokens in id order (null where an id is unused). */
-    String[] tokensById() {
-        return tokens;
-    }
-
-    static Vocabulary of(Map<String, Integer> ids) {
-        return new Vocabulary(new HashMap<>(ids));
-    }
-
     @Override
     public String toString() {
         return "Vocabulary[" + ids.size() + " tokens]";
-    }
-
-    /** For tests: the tokens as a list in id order. */
-    String[] tokensCopy() {
-        return Arrays.copyOf(tokens, tokens.length);
     }
 }

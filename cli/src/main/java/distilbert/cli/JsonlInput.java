@@ -1,0 +1,178 @@
+package distilbert.cli;
+
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonParseException;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.core.StreamReadFeature;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The rows of a JSONL input, one JSON object per line: {@code {"text": "...", "text_pair": "..."}}
+ * ({@code text_pair} absent or null: a single sequence; other keys are ignored), read in batches
+ * so that any input size fits in bounded memory.
+ *
+ * <p>Bytes that are not UTF-8 become U+FFFD, one per maximal ill-formed subpart, as the Unicode
+ * standard recommends ({@link Utf8Lines}); a leading byte order mark is dropped. Lines end at
+ * {@code \n} or {@code \r\n}. A line that is blank or not such an object ends the input: {@link #readBatch} returns
+ * the rows before it, and the next call throws a {@link CliException} naming the input and the line,
+ * so that a command has written everything before the bad line when it stops.
+ */
+final class JsonlInput implements AutoCloseable {
+    /** One input row; {@code line} counts from 1, {@code pair} is null for a single sequence. */
+    record Row(long line, String text, String pair) {}
+
+    private static final JsonFactory JSON = JsonFactory.builder()
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+            .build();
+
+    private final String name;
+    private final boolean ownsStream;
+    private final long size;
+    private final InputStream stream;
+    private final Utf8Lines lines;
+    private long line;
+    private CliException pending;
+    private boolean done;
+
+    private JsonlInput(String name, boolean ownsStream, long size, InputStream in) {
+        this.name = name;
+        this.ownsStream = ownsStream;
+        this.size = size;
+        this.stream = in;
+        this.lines = new Utf8Lines(in);
+    }
+
+    /** Opens {@code file}, or reads {@code stdin} when file is null or "-". */
+    static JsonlInput open(Path file, InputStream stdin) {
+        if (file == null || file.toString().equals("-")) return new JsonlInput("stdin", false, -1, stdin);
+        if (Files.isDirectory(file)) throw new CliException(file + ": is a directory, not a JSONL file");
+        try {
+            long size = Files.isRegularFile(file) ? Files.size(file) : -1;
+            return new JsonlInput(file.toString(), true, size, Files.newInputStream(file));
+        } catch (IOException e) {
+            throw new CliException(Main.describe(e), e);
+        }
+    }
+
+    /** The file as given on the command line, or "stdin". */
+    String name() {
+        return name;
+    }
+
+    /** The input's size in bytes; -1 when unknown (stdin, a pipe). */
+    long size() {
+        return size;
+    }
+
+    /** Bytes consumed so far (read ahead by up to one buffer). */
+    long bytesRead() {
+        return lines.bytesRead();
+    }
+
+    /**
+     * The next rows, at most {@code max}; empty at the end of the input.
+     *
+     * @throws CliException for the bad line that ended the rows returned by the previous call
+     */
+    List<Row> readBatch(int max) {
+        if (pending != null) {
+            CliException e = pending;
+            pending = null;
+            done = true;
+            throw e;
+        }
+        List<Row> rows = new ArrayList<>(Math.min(max, 1024));
+        while (!done && rows.size() < max) {
+            String text;
+            try {
+                text = lines.readLine();
+            } catch (IOException e) {
+                throw new CliException("cannot read " + name + ": " + Main.describe(e), e);
+            }
+            if (text == null) {
+                done = true;
+                break;
+            }
+            line++;
+            if (line == 1 && text.startsWith("\uFEFF")) text = text.substring(1);
+            try {
+                rows.add(parse(line, text));
+            } catch (CliException e) {
+                if (rows.isEmpty()) {
+                    done = true;
+                    throw e;
+                }
+                pending = e;
+                break;
+            }
+        }
+        return rows;
+    }
+
+    private Row parse(long n, String text) {
+        if (text.isBlank()) throw bad(n, "blank line; every line must be a JSON object with a \"text\" string");
+        String first = null, second = null;
+        try (JsonParser p = JSON.createParser(text)) {
+            JsonToken t = p.nextToken();
+            if (t != JsonToken.START_OBJECT) throw bad(n, "expected a JSON object, found " + describe(t));
+            boolean hasText = false;
+            while ((t = p.nextToken()) == JsonToken.FIELD_NAME) {
+                String key = p.currentName();
+                JsonToken v = p.nextToken();
+                switch (key) {
+                    case "text" -> {
+                        if (v != JsonToken.VALUE_STRING) throw bad(n, "\"text\" must be a string, found " + describe(v));
+                        first = p.getText();
+                        hasText = true;
+                    }
+                    case "text_pair" -> {
+                        if (v == JsonToken.VALUE_STRING) second = p.getText();
+                        else if (v != JsonToken.VALUE_NULL) throw bad(n, "\"text_pair\" must be a string or null, found " + describe(v));
+                    }
+                    default -> p.skipChildren();
+                }
+            }
+            if (p.nextToken() != null) throw bad(n, "more after the JSON object; put one object per line");
+            if (!hasText) throw bad(n, "missing \"text\"");
+        } catch (JsonParseException e) {
+            var loc = e.getLocation();
+            throw bad(n, "not valid JSON" + (loc == null || loc.getColumnNr() < 1 ? "" : " at column " + loc.getColumnNr())
+                    + ": " + e.getOriginalMessage());
+        } catch (JsonProcessingException e) {
+            throw bad(n, "not valid JSON: " + e.getOriginalMessage());
+        } catch (IOException e) {
+            throw new AssertionError("reading a String", e);
+        }
+        return new Row(n, first, second);
+    }
+
+    private CliException bad(long n, String what) {
+        return new CliException(name + " line " + n + ": " + what);
+    }
+
+    private static String describe(JsonToken t) {
+        if (t == null) return "nothing";
+        return switch (t) {
+            case START_OBJECT -> "an object";
+            case START_ARRAY -> "an array";
+            case VALUE_STRING -> "a string";
+            case VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> "a number";
+            case VALUE_TRUE, VALUE_FALSE -> "a boolean";
+            case VALUE_NULL -> "null";
+            default -> t.asString() == null ? t.name() : t.asString();
+        };
+    }
+
+    /** Closes a file; stdin is left open for its owner. */
+    @Override
+    public void close() throws IOException {
+        if (ownsStream) stream.close();
+    }
+}
