@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Writes the HuggingFace golden files the Java tests compare against.
+
+Small random DistilBERT models (learned and sinusoidal positions, every activation, several head
+counts, every head) with fixed seeds; for each, the model directory as HF saves it and one
+`io.safetensors` holding the inputs, every output (hidden states, attentions, logits, losses) and
+the gradient of the loss with respect to every parameter. Dropout is 0 so that the numbers are
+deterministic; the model runs in float32 on the CPU (the reference, not the GPU peer).
+
+Needs torch and transformers (the GPU machine has them; CI does not run this):
+    python3 tests/golden/make_golden.py [--out tests/src/test/resources/golden]
+
+io.safetensors keys (float32 unless noted):
+    input.input_ids (I64) [B, L]       input.attention_mask (I64) [B, L]
+    input.inputs_embeds [B, L, C]       input.head_mask [NH] or [n_layers, NH]
+    input.labels (I64 or F32)           input.start_positions / input.end_positions (I64) [B]
+    output.last_hidden_state / output.logits / output.start_logits / output.end_logits
+    output.hidden_states.{i}            output.attentions.{i}      output.loss []
+    grad.{parameter name}               gradient of the loss (base model: sum(out * probe))
+    input.probe [B, L, C]               the fixed random tensor the base model's loss uses
+__metadata__: {"case": ..., "head": ..., "transformers": version, "torch": version, "seed": ...}
+"""
+import argparse
+import json
+import os
+
+import torch
+import transformers
+from safetensors.torch import save_file
+from transformers import (DistilBertConfig, DistilBertForMaskedLM, DistilBertForMultipleChoice,
+                          DistilBertForQuestionAnswering, DistilBertForSequenceClassification,
+                          DistilBertForTokenClassification, DistilBertModel)
+
+B, L, V, P = 3, 12, 99, 40
+# Attention masks with ragged rows, a row with padding in the middle and a full row.
+MASK = torch.tensor([
+    [1] * 12,
+    [1] * 7 + [0] * 5,
+    [1, 1, 0, 1, 1, 1, 0, 0, 1, 1, 0, 0],
+])
+
+
+def config(**kw):
+    base = dict(vocab_size=V, max_position_embeddings=P, n_layers=2, n_heads=4, dim=32, hidden_dim=48,
+                dropout=0.0, attention_dropout=0.0, qa_dropout=0.0, seq_classif_dropout=0.0,
+                activation="gelu", sinusoidal_pos_embds=False, initializer_range=0.2, pad_token_id=0,
+                # Eager attention: SDPA returns no attention probabilities.
+                attn_implementation="eager")
+    base.update(kw)
+    return DistilBertConfig(**base)
+
+
+CASES = [
+    # name, head class, config overrides, extra forward arguments
+    ("base_gelu_learned", DistilBertModel, {}, {}),
+    ("base_relu_sinusoidal", DistilBertModel, dict(activation="relu", sinusoidal_pos_embds=True), {}),
+    ("base_silu_2heads", DistilBertModel, dict(activation="silu", n_heads=2), {}),
+    ("base_gelu_new_8heads", DistilBertModel, dict(activation="gelu_new", n_heads=8, n_layers=3), {}),
+    ("base_head_mask_per_layer", DistilBertModel, {}, dict(head_mask="layers")),
+    ("base_head_mask_shared", DistilBertModel, {}, dict(head_mask="shared")),
+    ("base_inputs_embeds", DistilBertModel, {}, dict(inputs_embeds=True)),
+    ("masked_lm", DistilBertForMaskedLM, {}, {}),
+    ("masked_lm_sinusoidal_gelu_new", DistilBertForMaskedLM, dict(activation="gelu_new", sinusoidal_pos_embds=True), {}),
+    ("seq_single_label", DistilBertForSequenceClassification, dict(num_labels=3), {}),
+    ("seq_regression", DistilBertForSequenceClassification, dict(num_labels=1), {}),
+    ("seq_multi_label", DistilBertForSequenceClassification, dict(num_labels=4, problem_type="multi_label_classification"), {}),
+    ("multiple_choice", DistilBertForMultipleChoice, {}, {}),
+    ("token_classification", DistilBertForTokenClassification, dict(num_labels=5), {}),
+    ("question_answering", DistilBertForQuestionAnswering, {}, {}),
+]
+
+
+def labels_for(head, cfg, gen):
+    if head is DistilBertForMaskedLM:
+        labels = torch.randint(0, V, (B, L), generator=gen)
+        labels[torch.rand((B, L), generator=gen) < 0.6] = -100
+        labels[MASK == 0] = -100
+        return dict(labels=labels)
+    if head is DistilBertForSequenceClassification:
+        if cfg.num_labels == 1:
+            return dict(labels=torch.randn((B,), generator=gen))
+        if cfg.problem_type == "multi_label_classification":
+            return dict(labels=(torch.rand((B, cfg.num_labels), generator=gen) < 0.5).float())
+        return dict(labels=torch.randint(0, cfg.num_labels, (B,), generator=gen))
+    if head is DistilBertForMultipleChoice:
+        return dict(labels=torch.randint(0, 3, (B,), generator=gen))
+    if head is DistilBertForTokenClassification:
+        labels = torch.randint(0, cfg.num_labels, (B, L), generator=gen)
+        labels[MASK == 0] = -100
+        return dict(labels=labels)
+    if head is DistilBertForQuestionAnswering:
+        # One position out of range on each side: HF clamps them to L, which is then ignored.
+        return dict(start_positions=torch.tensor([2, 30, 0]), end_positions=torch.tensor([5, 7, -4]))
+    return {}
+
+
+def run_case(name, head, overrides, extra, seed, out_dir):
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed + 1)
+    cfg = config(**overrides)
+    model = head(cfg).float()
+    model.train()  # gradients; dropout is 0, so train and eval agree
+    ids = torch.randint(1, V, (B, L), generator=gen)
+    ids[MASK == 0] = 0
+    inputs = {"input.input_ids": ids, "input.attention_mask": MASK.clone()}
+    kwargs = dict(attention_mask=MASK, output_hidden_states=True, output_attentions=True)
+    if head is DistilBertForMultipleChoice:
+        # [B, C, L]: the same three rows in each of three choices, shifted so they differ.
+        ids = torch.stack([torch.roll(ids, c, dims=1) for c in range(3)], dim=1)
+        mask = MASK.unsqueeze(1).expand(B, 3, L).contiguous()
+        inputs = {"input.input_ids": ids, "input.attention_mask": mask}
+        kwargs["attention_mask"] = mask
+    if extra.get("inputs_embeds"):
+        embeds = torch.randn((B, L, cfg.dim), generator=gen)
+        inputs["input.inputs_embeds"] = embeds
+        del inputs["input.input_ids"]
+        kwargs["inputs_embeds"] = embeds
+    else:
+        kwargs["input_ids"] = inputs["input.input_ids"]
+    if extra.get("head_mask") == "layers":
+        hm = (torch.rand((cfg.n_layers, cfg.n_heads), generator=gen) < 0.7).float()
+        hm[0, 0] = 0.5  # not only 0/1: HF multiplies the probabilities by it
+        inputs["input.head_mask"] = hm
+        kwargs["head_mask"] = hm
+    elif extra.get("head_mask") == "shared":
+        hm = torch.tensor([1.0, 0.0, 1.0, 0.25])
+        inputs["input.head_mask"] = hm
+        kwargs["head_mask"] = hm
+    for k, v in labels_for(head, cfg, gen).items():
+        inputs["input." + k] = v
+        kwargs[k] = v
+
+    out = model(**kwargs)
+    tensors = dict(inputs)
+    if head is DistilBertModel:
+        probe = torch.randn(out.last_hidden_state.shape, generator=gen)
+        tensors["input.probe"] = probe
+        loss = (out.last_hidden_state * probe).sum()
+        tensors["output.last_hidden_state"] = out.last_hidden_state
+    else:
+        loss = out.loss
+        tensors["output.loss"] = out.loss.reshape(())
+        if head is DistilBertForQuestionAnswering:
+            tensors["output.start_logits"] = out.start_logits
+            tensors["output.end_logits"] = out.end_logits
+        else:
+            tensors["output.logits"] = out.logits
+    for i, h in enumerate(out.hidden_states):
+        tensors[f"output.hidden_states.{i}"] = h
+    for i, a in enumerate(out.attentions):
+        tensors[f"output.attentions.{i}"] = a
+    loss.backward()
+    for pname, p in model.named_parameters():
+        if p.grad is not None:
+            tensors["grad." + pname] = p.grad
+    tensors = {k: v.detach().contiguous() for k, v in tensors.items()}
+    case_dir = os.path.join(out_dir, name)
+    model.save_pretrained(case_dir)  # model.safetensors + config.json
+    meta = {"case": name, "head": head.__name__, "transformers": transformers.__version__,
+            "torch": torch.__version__, "seed": str(seed)}
+    save_file(tensors, os.path.join(case_dir, "io.safetensors"), metadata=meta)
+    return {"case": name, "head": head.__name__, "tensors": len(tensors)}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "src", "test", "resources", "golden"))
+    args = ap.parse_args()
+    torch.use_deterministic_algorithms(True)
+    os.makedirs(args.out, exist_ok=True)
+    index, skipped = [], []
+    for i, (name, head, ov, ex) in enumerate(CASES):
+        try:
+            index.append(run_case(name, head, ov, ex, 1000 + i, args.out))
+        except TypeError as e:
+            # e.g. a transformers version whose forward no longer takes head_mask
+            skipped.append({"case": name, "why": str(e)})
+            print(f"skipped {name}: {e}")
+    with open(os.path.join(args.out, "index.json"), "w") as f:
+        json.dump({"transformers": transformers.__version__, "torch": torch.__version__, "cases": index,
+                   "skipped": skipped}, f, indent=1)
+    print(f"wrote {len(index)} cases to {args.out}, skipped {len(skipped)}")
+
+
+if __name__ == "__main__":
+    main()
