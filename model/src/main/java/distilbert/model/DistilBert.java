@@ -1,0 +1,128 @@
+package distilbert.model;
+
+import distilbert.weights.Checkpoint;
+import distilbert.weights.DistilBertConfig;
+import distilbert.weights.DistilBertParameters;
+import distilbert.weights.Head;
+import distilbert.weights.ModelDirectory;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * A DistilBERT model loaded from a HuggingFace model directory, on a backend: the entry point.
+ *
+ * <pre>{@code
+ * try (DistilBert db = DistilBert.load(Path.of("distilbert-base-uncased-finetuned-sst-2-english"), Device.AUTO)) {
+ *     var classifier = db.as(DistilBertForSequenceClassification.class);
+ *     SequenceClassifierOutput out = classifier.forward(ModelInput.ofIds(ids, mask));
+ * }
+ * }</pre>
+ *
+ * The model class is the first DistilBERT entry of config.json's {@code architectures}
+ * (DistilBertModel when there is none), as HF's AutoModel picks it.
+ */
+public final class DistilBert implements AutoCloseable {
+
+    private final Architecture architecture;
+    private final Checkpoint checkpoint;
+
+    private DistilBert(Architecture architecture, Checkpoint checkpoint) {
+        this.architecture = architecture;
+        this.checkpoint = checkpoint;
+    }
+
+    /**
+     * Reads {@code config.json} and the weights of {@code modelDir} (safetensors, sharded or
+     * pytorch_model.bin) and builds the model class its config names.
+     *
+     * @throws distilbert.weights.CheckpointException naming the file and field when the directory is unusable
+     * @throws UnsupportedOperationException for {@link Device#CUDA}: the CUDA backend is not built yet
+     */
+    public static DistilBert load(Path modelDir, Device device) throws IOException {
+        Ops ops = backend(device);
+        try {
+            return of(ModelDirectory.load(modelDir), ops);
+        } catch (IOException | RuntimeException e) {
+            ops.close();
+            throw e;
+        }
+    }
+
+    /** A model over already loaded (or freshly initialised) parameters; the model owns {@code ops} from now on. */
+    public static DistilBert of(Checkpoint checkpoint, Ops ops) {
+        try {
+            DistilBertConfig config = checkpoint.config();
+            Head head = checkpoint.head();
+            DistilBertParameters.Table table = DistilBertParameters.table(config, head);
+            float[] values = checkpoint.toSlab(table);
+            // The CPU backend takes the array as its slab; another backend copies it to its memory.
+            Buffer slab = ops instanceof CpuOps ? HostBuffer.wrap(values) : ops.bufferOf(values);
+            ParameterSlab params = ParameterSlab.over(slab, table);
+            return new DistilBert(Architecture.create(head, config, ops, params), checkpoint);
+        } catch (RuntimeException e) {
+            ops.close();
+            throw e;
+        }
+    }
+
+    /** The backend for {@code device}. */
+    public static Ops backend(Device device) {
+        return switch (Objects.requireNonNull(device, "device")) {
+            case CPU -> CpuOps.create();
+            case CUDA -> throw new UnsupportedOperationException("CUDA backend not built yet: load with Device.CPU,"
+                    + " or Device.AUTO to fall back to the CPU");
+            case AUTO -> {
+                Notices.once("auto-cpu", "distilbert: the CUDA backend is not built yet; running on the CPU");
+                yield CpuOps.create();
+            }
+        };
+    }
+
+    /** The model class, to switch over. */
+    public Architecture architecture() {
+        return architecture;
+    }
+
+    /**
+     * The model as {@code type}.
+     *
+     * @throws IllegalStateException naming both classes when the directory holds another one
+     */
+    public <T extends Architecture> T as(Class<T> type) {
+        if (!type.isInstance(architecture)) {
+            throw new IllegalStateException("the model is a " + architecture.hfClass() + ", not a " + type.getSimpleName()
+                    + " (config.json architectures: " + config().architectures() + ")");
+        }
+        return type.cast(architecture);
+    }
+
+    public DistilBertConfig config() {
+        return architecture.config();
+    }
+
+    public Head head() {
+        return architecture.head();
+    }
+
+    /** The backend the model runs on. */
+    public Ops ops() {
+        return architecture.ops();
+    }
+
+    /** Where the weights came from, e.g. "model.safetensors". */
+    public String source() {
+        return checkpoint.source();
+    }
+
+    /** Notes from loading: parameters initialised because the checkpoint lacked them, tensors not used. */
+    public List<String> warnings() {
+        return checkpoint.warnings();
+    }
+
+    @Override
+    public void close() {
+        architecture.ops().close();
+    }
+}

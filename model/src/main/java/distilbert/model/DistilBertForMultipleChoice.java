@@ -1,0 +1,92 @@
+package distilbert.model;
+
+import distilbert.weights.DistilBertConfig;
+import distilbert.weights.DistilBertParameters;
+import distilbert.weights.Head;
+
+/**
+ * HF's {@code DistilBertForMultipleChoice}: the B·NC choices run through the encoder as rows of one
+ * batch, each pooled as in sequence classification with a one-output classifier; the scores are
+ * reshaped to logits [B, NC]; loss = cross-entropy over the choices (−100 ignored).
+ */
+public final class DistilBertForMultipleChoice implements Architecture {
+
+    private final DistilBertConfig config;
+    private final Ops ops;
+    private final ParameterSlab params;
+    private final DistilBertModel distilbert;
+    private final Buffer preW;   // (C, C)
+    private final Buffer preB;   // (C)
+    private final Buffer clsW;   // (1, C)
+    private final Buffer clsB;   // (1)
+
+    public DistilBertForMultipleChoice(DistilBertConfig config, Ops ops, ParameterSlab params) {
+        this.config = config;
+        this.ops = ops;
+        this.params = params;
+        this.distilbert = new DistilBertModel(config, ops, params, DistilBertParameters.PREFIX);
+        this.preW = params.get("pre_classifier.weight");
+        this.preB = params.get("pre_classifier.bias");
+        this.clsW = params.get("classifier.weight");
+        this.clsB = params.get("classifier.bias");
+    }
+
+    /** {@code input_ids [B, NC, L]} and its mask (or null); labels [B] or null. */
+    public MultipleChoiceModelOutput forward(int[][][] inputIds, int[][][] attentionMask, int[] labels) {
+        int NC = inputIds.length == 0 ? 0 : inputIds[0].length;
+        return forward(ModelInput.ofChoices(inputIds, attentionMask), NC, labels);
+    }
+
+    /**
+     * @param input      the choices flattened to [B·NC, L] (row b·NC + c is choice c of example b),
+     *                   see {@link ModelInput#ofChoices}
+     * @param numChoices NC
+     * @param labels     [B] the right choice of each example (−100 ignored), or null
+     */
+    public MultipleChoiceModelOutput forward(ModelInput input, int numChoices, int[] labels) {
+        if (numChoices <= 0 || input.batch() % numChoices != 0) {
+            throw new IllegalArgumentException("the batch of " + input.batch() + " rows is not a whole number of "
+                    + numChoices + "-choice examples");
+        }
+        int B = input.batch() / numChoices;
+        if (labels != null) {
+            if (labels.length != B) {
+                throw new IllegalArgumentException("labels has " + labels.length + " entries but there are " + B
+                        + " examples");
+            }
+            HeadSupport.checkClassLabels(labels, numChoices, "labels", 0);
+        }
+        HeadSupport.checkPositionZero(input, hfClass());
+        DistilBertModel.Encoded e = distilbert.encode(input);
+        Buffer logits = HeadSupport.pooledLogits(ops, e, preW, preB, clsW, clsB, config.dim(), 1); // (B·NC, 1) = (B, NC)
+        Float loss = labels == null ? null
+                : HeadSupport.crossEntropy(ops, logits, labels, numChoices, HeadSupport.IGNORE_INDEX);
+        return new MultipleChoiceModelOutput(loss, Tensor.of(ops.download(logits), B, numChoices), e.hiddenStates(),
+                e.attentions());
+    }
+
+    @Override
+    public Head head() {
+        return Head.MULTIPLE_CHOICE;
+    }
+
+    @Override
+    public DistilBertConfig config() {
+        return config;
+    }
+
+    @Override
+    public Ops ops() {
+        return ops;
+    }
+
+    @Override
+    public ParameterSlab parameters() {
+        return params;
+    }
+
+    @Override
+    public DistilBertModel distilbert() {
+        return distilbert;
+    }
+}

@@ -1,0 +1,108 @@
+package distilbert.model;
+
+import distilbert.weights.DistilBertConfig;
+import distilbert.weights.DistilBertParameters;
+import distilbert.weights.Head;
+
+/**
+ * HF's {@code DistilBertForQuestionAnswering}: dropout (identity in eval) → qa_outputs [2, C] on
+ * every token → start and end logits [B, L]. Loss: start and end positions clamped to [0, L], L
+ * being the ignored index; cross-entropy of each over the L positions; total = (start + end) / 2.
+ *
+ * <p>HF's softmax runs over all L logits of a row, the padding's included, so under
+ * {@link MaskedPositions#SKIP} (where padding logits are the qa_outputs bias) the loss of a padded
+ * batch differs from HF's; use {@link MaskedPositions#COMPUTE} to reproduce it.
+ */
+public final class DistilBertForQuestionAnswering implements Architecture {
+
+    private final DistilBertConfig config;
+    private final Ops ops;
+    private final ParameterSlab params;
+    private final DistilBertModel distilbert;
+    private final Buffer qaW;   // (2, C)
+    private final Buffer qaB;   // (2)
+
+    public DistilBertForQuestionAnswering(DistilBertConfig config, Ops ops, ParameterSlab params) {
+        if (config.numLabels() != 2) {
+            // as HF: qa_outputs is Linear(dim, num_labels) and must give a start and an end
+            throw new IllegalArgumentException("config.num_labels should be 2, but it is " + config.numLabels());
+        }
+        this.config = config;
+        this.ops = ops;
+        this.params = params;
+        this.distilbert = new DistilBertModel(config, ops, params, DistilBertParameters.PREFIX);
+        this.qaW = params.get("qa_outputs.weight");
+        this.qaB = params.get("qa_outputs.bias");
+    }
+
+    public QuestionAnsweringModelOutput forward(ModelInput input) {
+        return forward(input, null, null);
+    }
+
+    /** @param startPositions [B] or null; @param endPositions [B] or null (both or neither) */
+    public QuestionAnsweringModelOutput forward(ModelInput input, int[] startPositions, int[] endPositions) {
+        int B = input.batch(), L = input.length(), C = config.dim();
+        if ((startPositions == null) != (endPositions == null)) {
+            throw new IllegalArgumentException("give both start_positions and end_positions, or neither");
+        }
+        if (startPositions != null && (startPositions.length != B || endPositions.length != B)) {
+            throw new IllegalArgumentException("start_positions and end_positions need " + B + " entries, got "
+                    + startPositions.length + " and " + endPositions.length);
+        }
+        DistilBertModel.Encoded e = distilbert.encode(input);
+        PackedBatch pk = e.packed();
+        int N = HeadSupport.rowCount(pk);
+        Buffer logits = ops.allocate(2L * N);
+        ops.matmulForward(logits, HeadSupport.rowsWithZero(ops, e, C), qaW, qaB, N, C, 2);   // (N, 2)
+        float[] both = HeadSupport.unpack(pk, ops.download(logits), 2);                      // (B·L, 2)
+        float[] start = new float[B * L], end = new float[B * L];
+        for (int i = 0; i < B * L; i++) {
+            start[i] = both[2 * i];
+            end[i] = both[2 * i + 1];
+        }
+        Float loss = null;
+        if (startPositions != null) {
+            int ignored = L; // positions outside the sequence are clamped to L and ignored
+            int[] s = clamp(startPositions, ignored), en = clamp(endPositions, ignored);
+            float startLoss = HeadSupport.crossEntropy(ops, ops.bufferOf(start), s, L, ignored);
+            float endLoss = HeadSupport.crossEntropy(ops, ops.bufferOf(end), en, L, ignored);
+            loss = (startLoss + endLoss) / 2;
+        }
+        return new QuestionAnsweringModelOutput(loss, Tensor.of(start, B, L), Tensor.of(end, B, L), e.hiddenStates(),
+                e.attentions());
+    }
+
+    /** torch's clamp(0, max): negative positions become 0, positions past the end become max. */
+    private static int[] clamp(int[] positions, int max) {
+        int[] out = new int[positions.length];
+        for (int i = 0; i < positions.length; i++) {
+            out[i] = Math.clamp(positions[i], 0, max);
+        }
+        return out;
+    }
+
+    @Override
+    public Head head() {
+        return Head.QUESTION_ANSWERING;
+    }
+
+    @Override
+    public DistilBertConfig config() {
+        return config;
+    }
+
+    @Override
+    public Ops ops() {
+        return ops;
+    }
+
+    @Override
+    public ParameterSlab parameters() {
+        return params;
+    }
+
+    @Override
+    public DistilBertModel distilbert() {
+        return distilbert;
+    }
+}

@@ -1,0 +1,227 @@
+package distilbert.model;
+
+import distilbert.weights.Activation;
+
+/**
+ * The operations DistilBERT is written against. One model, two backends: {@link CpuOps} (plain
+ * Java, the oracle) and, later, the CUDA backend; {@code DistilBertModel} calls these in order and
+ * nothing else touches numbers.
+ *
+ * <h2>Conventions</h2>
+ * <ul>
+ *   <li><b>Mirrored signatures:</b> outputs first, then inputs, then sizes. The CUDA kernel and its
+ *       launcher take the same arguments in the same order.</li>
+ *   <li><b>Row-major</b> tensors, shapes in the fixed alphabet: T tokens of a packed batch (or N rows
+ *       in general), C model dim, NH heads, HS head size ({@code C = NH·HS}), F FFN dim, V vocab.</li>
+ *   <li><b>Linear layers in HF layout:</b> a weight is {@code [out, in]}; {@code y = x·Wᵀ + b}.</li>
+ *   <li><b>Packed batches:</b> a batch is the concatenation of its sequences' tokens;
+ *       {@code cuSeqlens [numSeqs + 1]} holds the offsets (sequence b is tokens
+ *       {@code [cuSeqlens[b], cuSeqlens[b+1])}). Only attention looks at sequence boundaries; every
+ *       other op works row by row on {@code [T, ·]}.</li>
+ *   <li><b>Nullable buffers</b> are marked; a null output is simply not written (inference needs no
+ *       saved statistics), a null input means "absent" as documented per op.</li>
+ *   <li><b>Trust inside:</b> sizes and indices are validated where data enters the model
+ *       (STYLE habit 12); an op may assume its buffers are large enough and its indices in range.</li>
+ *   <li><b>Backward</b> (a later issue) comes as {@code xxxBackward} beside each {@code xxxForward}:
+ *       activation gradients written with {@code =}, parameter gradients accumulated with {@code +=};
+ *       the outputs a backward needs (layer norm mean/rstd, the residual sum, attention
+ *       probabilities) are already optional outputs of the forward ops.</li>
+ * </ul>
+ *
+ * <p>An {@code Ops} owns its execution resources (threads here, a context and stream on a GPU) and
+ * is closed when done.
+ */
+public sealed interface Ops extends AutoCloseable permits CpuOps {
+
+    /** A short description for messages and benchmarks, e.g. "cpu (2 threads, Vector API)". */
+    String describe();
+
+    // ---------------------------------------------------------------------------------------------
+    // memory
+
+    /** A new zero-filled buffer of {@code length} floats. */
+    Buffer allocate(long length);
+
+    /** A new zero-filled buffer of {@code length} ints. */
+    IndexBuffer allocateIndices(long length);
+
+    /** Copies {@code src} into the first {@code src.length} floats of {@code dst}. */
+    void upload(Buffer dst, float[] src);
+
+    /** Copies {@code src} into the first {@code src.length} ints of {@code dst}. */
+    void uploadIndices(IndexBuffer dst, int[] src);
+
+    /** Copies the first {@code dst.length} floats of {@code src} into {@code dst}. */
+    void download(float[] dst, Buffer src);
+
+    /** The whole buffer as a new array. */
+    default float[] download(Buffer src) {
+        float[] dst = new float[HostBuffer.checkedLength(src.length())];
+        download(dst, src);
+        return dst;
+    }
+
+    /** A new buffer holding {@code src}. */
+    default Buffer bufferOf(float[] src) {
+        Buffer b = allocate(src.length);
+        upload(b, src);
+        return b;
+    }
+
+    /** A new index buffer holding {@code src}. */
+    default IndexBuffer indicesOf(int[] src) {
+        IndexBuffer b = allocateIndices(src.length);
+        uploadIndices(b, src);
+        return b;
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // embeddings
+
+    /**
+     * {@code out[t, :] = wordEmbeddings[tokenIds[t], :] + positionEmbeddings[positionIds[t], :]}.
+     *
+     * @param out                [T, C]
+     * @param tokenIds           [T], each in [0, V)
+     * @param positionIds        [T], each in [0, max_position_embeddings): a token's index in its
+     *                           unpacked row, as HF uses arange(L) whatever the mask
+     * @param wordEmbeddings     [V, C]
+     * @param positionEmbeddings [P, C]
+     */
+    void embeddingForward(Buffer out, IndexBuffer tokenIds, IndexBuffer positionIds, Buffer wordEmbeddings,
+                          Buffer positionEmbeddings, int T, int C);
+
+    /**
+     * {@code out[t, :] = inputsEmbeds[t, :] + positionEmbeddings[positionIds[t], :]}: the embedding
+     * step when the caller supplies {@code inputs_embeds} instead of token ids.
+     *
+     * @param out          [T, C], may be {@code inputsEmbeds}
+     * @param inputsEmbeds [T, C]
+     */
+    void positionEmbeddingForward(Buffer out, Buffer inputsEmbeds, IndexBuffer positionIds,
+                                  Buffer positionEmbeddings, int T, int C);
+
+    // ---------------------------------------------------------------------------------------------
+    // layer norm
+
+    /**
+     * {@code out[n, :] = (inp[n, :] − mean) · rstd · weight + bias}, with {@code mean} and the biased
+     * variance taken over the row and {@code rstd = 1 / sqrt(var + eps)} (torch's LayerNorm).
+     *
+     * @param out    [N, C], may be {@code inp}
+     * @param mean   [N] or null
+     * @param rstd   [N] or null
+     * @param inp    [N, C]
+     * @param weight [C]
+     * @param bias   [C]
+     */
+    void layerNormForward(Buffer out, Buffer mean, Buffer rstd, Buffer inp, Buffer weight, Buffer bias,
+                          int N, int C, float eps);
+
+    /**
+     * {@code out = LayerNorm(inp + residual)}: the "add and norm" that closes each sub-block.
+     *
+     * @param out      [N, C], may be {@code inp} or {@code residual}
+     * @param sum      [N, C] or null: receives {@code inp + residual} (what the backward pass needs)
+     * @param mean     [N] or null
+     * @param rstd     [N] or null
+     * @param inp      [N, C]
+     * @param residual [N, C]
+     */
+    void residualLayerNormForward(Buffer out, Buffer sum, Buffer mean, Buffer rstd, Buffer inp, Buffer residual,
+                                  Buffer weight, Buffer bias, int N, int C, float eps);
+
+    // ---------------------------------------------------------------------------------------------
+    // linear layers
+
+    /**
+     * {@code out = inp · weightᵀ + bias}: a Linear layer in HF layout.
+     *
+     * @param out    [N, M], must not overlap {@code inp}
+     * @param inp    [N, K]
+     * @param weight [M, K]
+     * @param bias   [M] or null (no bias)
+     */
+    void matmulForward(Buffer out, Buffer inp, Buffer weight, Buffer bias, int N, int K, int M);
+
+    /**
+     * {@code out[n, m] = act(inp[n, m] + bias[m])}: the bias and activation after a bias-free matmul,
+     * fused as the CUDA kernel fuses them. GELU is the exact erf form, GELU_NEW the tanh form.
+     *
+     * @param out  [N, M], may be {@code inp}
+     * @param inp  [N, M]
+     * @param bias [M] or null (no bias)
+     */
+    void biasActivationForward(Activation act, Buffer out, Buffer inp, Buffer bias, int N, int M);
+
+    // ---------------------------------------------------------------------------------------------
+    // attention
+
+    /**
+     * Multi-head self-attention over a packed batch, per sequence and head:
+     * <pre>
+     *   scores = q_h · k_hᵀ / sqrt(HS)              (len, keys)
+     *   probs  = softmax(scores, over keys) · headMask[h]
+     *   out_h  = probs · v_h                        (len, HS)
+     * </pre>
+     * The keys of sequence b are its first {@code keys_b} tokens, where {@code keys_b = keyLens[b]}
+     * (or {@code len_b} when {@code keyLens} is null); tokens after them are queries only. This is how
+     * masked positions can still be computed exactly as HF does (they attend, nobody attends to them).
+     * A sequence with {@code keyLens[b] == 0} but {@code len_b > 0} attends uniformly to all its
+     * {@code len_b} tokens: that is what HF's softmax gives when every score of a row is
+     * {@code finfo.min}.
+     *
+     * @param out       [T, C]: heads side by side, {@code out[t, h·HS + d]}
+     * @param probs     null, or the probabilities after the head mask: sequence b's block
+     *                  {@code [NH, len_b, keys_b]} starts at {@code NH · Σ_{b'<b} len_b'·keys_b'}
+     *                  (see {@link PackedBatch#probsOffsets})
+     * @param q         [T, C]
+     * @param k         [T, C]
+     * @param v         [T, C]
+     * @param headMask  [NH] or null: multiplies the probabilities of head h (HF: after softmax and
+     *                  dropout, so it also scales the returned attentions)
+     * @param cuSeqlens [numSeqs + 1]
+     * @param keyLens   [numSeqs] or null
+     */
+    void attentionForward(Buffer out, Buffer probs, Buffer q, Buffer k, Buffer v, Buffer headMask,
+                          IndexBuffer cuSeqlens, IndexBuffer keyLens, int numSeqs, int T, int NH, int HS);
+
+    // ---------------------------------------------------------------------------------------------
+    // data movement
+
+    /**
+     * {@code out[i, :] = inp[rows[i], :]}, or zeros where {@code rows[i] < 0}. Picks the [CLS] rows
+     * for pooling and the requested positions for the MLM head.
+     *
+     * @param out  [N, C]
+     * @param inp  [*, C]
+     * @param rows [N]
+     */
+    void gatherRows(Buffer out, Buffer inp, IndexBuffer rows, int N, int C);
+
+    // ---------------------------------------------------------------------------------------------
+    // losses: one value per row; the model averages them (in double) as torch's reduction="mean"
+
+    /**
+     * Softmax cross-entropy per row: {@code losses[n] = logsumexp(logits[n, :]) − logits[n, targets[n]]},
+     * or 0 where {@code targets[n] == ignoreIndex}.
+     *
+     * @param losses  [N]
+     * @param logits  [N, V]
+     * @param targets [N], each in [0, V) or equal to {@code ignoreIndex}
+     */
+    void crossEntropyForward(Buffer losses, Buffer logits, IndexBuffer targets, int N, int V, int ignoreIndex);
+
+    /** {@code losses[n] = (predictions[n] − targets[n])²}. All [N]. */
+    void mseForward(Buffer losses, Buffer predictions, Buffer targets, int N);
+
+    /**
+     * Binary cross-entropy on logits, per element, in torch's stable form:
+     * {@code max(x, 0) − x·y + log(1 + exp(−|x|))}. All [N].
+     */
+    void bceWithLogitsForward(Buffer losses, Buffer logits, Buffer targets, int N);
+
+    /** Releases threads or device resources; buffers of a closed backend must not be used. */
+    @Override
+    void close();
+}

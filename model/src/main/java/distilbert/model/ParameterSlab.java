@@ -1,0 +1,73 @@
+package distilbert.model;
+
+import distilbert.weights.DistilBertParameters;
+import distilbert.weights.ParameterSpec;
+import java.util.Arrays;
+
+/**
+ * All parameters of a model in one buffer of one backend (STYLE habit 5), with the table of
+ * {@link DistilBertParameters#table}: each HF state-dict name is a view at an offset. A tied
+ * parameter ({@code vocab_projector.weight} when {@code tie_word_embeddings}) is the same view as
+ * its owner, so writing one writes both.
+ */
+public final class ParameterSlab {
+
+    private final Buffer slab;
+    private final DistilBertParameters.Table table;
+
+    private ParameterSlab(Buffer slab, DistilBertParameters.Table table) {
+        this.slab = slab;
+        this.table = table;
+    }
+
+    /** A zeroed slab for {@code table} on {@code ops}. */
+    public static ParameterSlab allocate(Ops ops, DistilBertParameters.Table table) {
+        return new ParameterSlab(ops.allocate(table.numel()), table);
+    }
+
+    /** A slab over an existing buffer of {@code table.numel()} floats (not copied). */
+    public static ParameterSlab over(Buffer slab, DistilBertParameters.Table table) {
+        if (slab.length() < table.numel()) {
+            throw new IllegalArgumentException("a slab of " + slab.length() + " floats cannot hold " + table.numel());
+        }
+        return new ParameterSlab(slab, table);
+    }
+
+    /** The whole slab (one copy is a checkpoint; the optimizer walks it). */
+    public Buffer slab() {
+        return slab;
+    }
+
+    public DistilBertParameters.Table table() {
+        return table;
+    }
+
+    public boolean contains(String name) {
+        return table.offsets().containsKey(name);
+    }
+
+    /** The parameter called {@code name} (HF's state-dict key) as a view of the slab. */
+    public Buffer get(String name) {
+        ParameterSpec spec = table.spec(name);
+        return slab.view(table.offset(name), spec.numel());
+    }
+
+    /** The parameter's shape, outermost first. */
+    public long[] shape(String name) {
+        return table.spec(name).shape();
+    }
+
+    /**
+     * Copies {@code values} into parameter {@code name}.
+     *
+     * @throws IllegalArgumentException when the value count is not the parameter's
+     */
+    public void set(Ops ops, String name, float[] values) {
+        ParameterSpec spec = table.spec(name);
+        if (values.length != spec.numel()) {
+            throw new IllegalArgumentException(name + " is " + Arrays.toString(spec.shape()) + " (" + spec.numel()
+                    + " values), given " + values.length);
+        }
+        ops.upload(get(name), values);
+    }
+}
