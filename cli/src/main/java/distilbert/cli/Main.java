@@ -25,7 +25,7 @@ import picocli.CommandLine.Spec;
  * the streams given, which is how the tests call it.
  */
 @Command(name = "distilbert", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
-        subcommands = {TokenizeCommand.class},
+        subcommands = {TokenizeCommand.class, ConvertCommand.class},
         description = "DistilBERT on NVIDIA GPUs: HuggingFace checkpoints in, JSONL in and out.",
         synopsisSubcommandLabel = "COMMAND",
         footer = {"", "Run 'distilbert COMMAND --help' for the options of a command."})
@@ -104,6 +104,7 @@ public final class Main implements Callable<Integer> {
         String message = switch (e) {
             case CliException c -> c.getMessage();
             case TokenizerException t -> t.getMessage();
+            case distilbert.weights.CheckpointException c -> c.getMessage();
             case UncheckedIOException u -> describe(u.getCause());
             case IOException io -> describe(io);
             default -> "internal error: " + e + (verbose ? "" : " (--verbose shows the stack trace)");

@@ -21,6 +21,8 @@ final class AtomicFiles {
         Path temp = Files.createTempFile(dir, "." + abs.getFileName() + ".", ".tmp");
         try {
             body.writeTo(temp);
+            // createTempFile makes the file private (0600); a model directory is ordinary data.
+            relaxPermissions(temp);
             try {
                 Files.move(temp, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             } catch (AtomicMoveNotSupportedException e) {
@@ -29,6 +31,11 @@ final class AtomicFiles {
         } finally {
             Files.deleteIfExists(temp);
         }
+    }
+
+    private static void relaxPermissions(Path p) throws IOException {
+        if (!p.getFileSystem().supportedFileAttributeViews().contains("posix")) return;
+        Files.setPosixFilePermissions(p, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
     }
 
     static void writeString(Path target, String text) throws IOException {
