@@ -15,13 +15,20 @@ public sealed interface Architecture permits DistilBertModel, DistilBertForMaske
 
     Head head();
 
-    DistilBertConfig config();
+    /** The encoder's configuration; a head shares it. */
+    default DistilBertConfig config() {
+        return distilbert().config();
+    }
 
-    /** The backend every op runs on. */
-    Ops ops();
+    /** The backend every op runs on (the encoder's; a head shares it). */
+    default Ops ops() {
+        return distilbert().ops();
+    }
 
-    /** All parameters, HF names as keys. */
-    ParameterSlab parameters();
+    /** All parameters, HF names as keys (one slab for the encoder and its head). */
+    default ParameterSlab parameters() {
+        return distilbert().parameters();
+    }
 
     /** The encoder ({@code self.distilbert} in HF; the model itself for {@link Head#BASE}). */
     DistilBertModel distilbert();

@@ -71,21 +71,6 @@ public final class DistilBertForMultipleChoice implements Architecture {
     }
 
     @Override
-    public DistilBertConfig config() {
-        return config;
-    }
-
-    @Override
-    public Ops ops() {
-        return ops;
-    }
-
-    @Override
-    public ParameterSlab parameters() {
-        return params;
-    }
-
-    @Override
     public DistilBertModel distilbert() {
         return distilbert;
     }
