@@ -25,7 +25,7 @@ import picocli.CommandLine.Spec;
  * the streams given, which is how the tests call it.
  */
 @Command(name = "distilbert", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
-        subcommands = {TokenizeCommand.class, ConvertCommand.class},
+        subcommands = {TokenizeCommand.class, EmbedCommand.class, InfoCommand.class, ConvertCommand.class},
         description = "DistilBERT on NVIDIA GPUs: HuggingFace checkpoints in, JSONL in and out.",
         synopsisSubcommandLabel = "COMMAND",
         footer = {"", "Run 'distilbert COMMAND --help' for the options of a command."})
@@ -123,6 +123,15 @@ public final class Main implements Callable<Integer> {
             case java.nio.file.FileSystemException f when f.getReason() != null -> f.getFile() + ": " + f.getReason();
             default -> e.getMessage() == null ? e.toString() : e.getMessage();
         };
+    }
+
+    /**
+     * A message about a file of model directory {@code dir}, with the directory in front unless it
+     * is there already (the weights module names files by their base name: "model.safetensors: ...").
+     */
+    static String inDirectory(Path dir, String message) {
+        String m = message == null ? "" : message;
+        return m.startsWith(dir.toString()) ? m : dir + ": " + m;
     }
 
     private static String oneLine(String s) {

@@ -1,9 +1,6 @@
 package distilbert.cli;
 
-import com.fasterxml.jackson.core.JsonEncoding;
-import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
-import com.fasterxml.jackson.core.util.ByteArrayBuilder;
 import distilbert.cli.JsonlInput.Row;
 import distilbert.tokenizer.Direction;
 import distilbert.tokenizer.EncodeOptions;
@@ -12,10 +9,7 @@ import distilbert.tokenizer.Padding;
 import distilbert.tokenizer.Tokenizer;
 import distilbert.tokenizer.TokenizerException;
 import distilbert.tokenizer.Truncation;
-import java.io.BufferedOutputStream;
 import java.io.IOException;
-import java.io.OutputStream;
-import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -204,11 +198,11 @@ final class TokenizeCommand implements Callable<Integer>, Main.Verbose {
         Tokenizer tokenizer = Tokenizer.fromPretrained(tokenizerPath);
         EncodeOptions options = encodeOptions(tokenizer.modelMaxLength());
         try (JsonlInput in = JsonlInput.open(input, io.in());
-             JsonlOutput out = JsonlOutput.open(output, io.out(), overflowing);
+             JsonlOutput out = JsonlOutput.open(output, io.out());
              Progress progress = io.errIsTerminal() ? Progress.on(io.err(), "tokenize", in.size(), in::bytesRead) : Progress.off()) {
             for (List<Row> batch; !(batch = in.readBatch(batchSize)).isEmpty(); ) {
                 List<Encoding> encodings = encode(tokenizer, batch, options, in.name(), out);
-                out.write(encodings);
+                write(out, encodings);
                 progress.advance(batch.size(), encodings.stream().mapToLong(TokenizeCommand::tokens).sum());
             }
         }
@@ -282,7 +276,7 @@ final class TokenizeCommand implements Callable<Integer>, Main.Verbose {
      * Encodes one batch. When a row cannot be encoded (a truncation that cannot reach the length),
      * the rows before it are encoded and written, as for a malformed line, and the error names the line.
      */
-    private static List<Encoding> encode(Tokenizer tokenizer, List<Row> batch, EncodeOptions options, String inputName, JsonlOutput out) {
+    private List<Encoding> encode(Tokenizer tokenizer, List<Row> batch, EncodeOptions options, String inputName, JsonlOutput out) {
         try {
             return tokenizer.encodeBatch(batch.stream().map(Row::text).toList(), batch.stream().map(Row::pair).toList(), options);
         } catch (TokenizerException e) {
@@ -295,7 +289,7 @@ final class TokenizeCommand implements Callable<Integer>, Main.Verbose {
                 } catch (TokenizerException rowError) {
                     if (i > 0) {
                         List<Row> before = batch.subList(0, i);
-                        out.write(tokenizer.encodeBatch(before.stream().map(Row::text).toList(), before.stream().map(Row::pair).toList(), options));
+                        write(out, tokenizer.encodeBatch(before.stream().map(Row::text).toList(), before.stream().map(Row::pair).toList(), options));
                     }
                     throw new CliException(inputName + " line " + r.line() + ": " + rowError.getMessage(), rowError);
                 }
@@ -316,91 +310,30 @@ final class TokenizeCommand implements Callable<Integer>, Main.Verbose {
         return new ParameterException(spec.commandLine(), message);
     }
 
-    /**
-     * Writes encodings as JSONL: the five keys in HF's order, compact, one object per line. A batch
-     * is turned into bytes on all cores (JSON text is a good share of the work), then written in order.
-     */
-    static final class JsonlOutput implements AutoCloseable {
-        private static final JsonFactory JSON = new JsonFactory();
-
-        private final String name;
-        private final PrintStream stdout; // null when writing a file
-        private final OutputStream stream;
-        private final boolean overflowing;
-
-        private JsonlOutput(String name, PrintStream stdout, OutputStream stream, boolean overflowing) {
-            this.name = name;
-            this.stdout = stdout;
-            this.stream = new BufferedOutputStream(stream, 1 << 16);
-            this.overflowing = overflowing;
-        }
-
-        /** Opens (creates or empties) {@code file}, or writes to {@code stdout} when file is null or "-". */
-        static JsonlOutput open(Path file, PrintStream stdout, boolean overflowing) {
-            if (file == null || file.toString().equals("-")) return new JsonlOutput("stdout", stdout, stdout, overflowing);
-            if (Files.isDirectory(file)) throw new CliException("cannot write " + file + ": it is a directory");
-            try {
-                return new JsonlOutput(file.toString(), null, Files.newOutputStream(file), overflowing);
-            } catch (IOException e) {
-                throw new CliException("cannot write " + Main.describe(e), e);
-            }
-        }
-
-        /** Writes one line per encoding, in order, and flushes them to the file or stdout. */
-        void write(List<Encoding> encodings) {
-            List<byte[]> lines = encodings.parallelStream().map(this::line).toList();
-            try {
-                for (byte[] line : lines) stream.write(line);
-                stream.flush();
-            } catch (IOException x) {
-                throw new CliException("cannot write " + name + ": " + Main.describe(x), x);
-            }
-            // PrintStream swallows write errors: ask it.
-            if (stdout != null && stdout.checkError()) throw new CliException("cannot write stdout (closed by the reader?)");
-        }
-
-        private byte[] line(Encoding e) {
-            ByteArrayBuilder bytes = new ByteArrayBuilder(32 * e.length() + 128);
-            try (JsonGenerator gen = JSON.createGenerator(bytes, JsonEncoding.UTF8)) {
-                object(gen, e);
-            } catch (IOException x) {
-                throw new java.io.UncheckedIOException(x); // never: the bytes go to memory
-            }
-            bytes.append('\n');
-            return bytes.toByteArray();
-        }
-
-        private void object(JsonGenerator gen, Encoding e) throws IOException {
-            gen.writeStartObject();
-            array(gen, "input_ids", e.ids());
-            array(gen, "token_type_ids", e.typeIds());
-            array(gen, "attention_mask", e.attentionMask());
-            array(gen, "special_tokens_mask", e.specialTokensMask());
-            gen.writeArrayFieldStart("offsets");
-            for (int[] o : e.codePointOffsets()) gen.writeArray(o, 0, 2);
+    /** One encoding as a JSON object: the five keys in HF's order (and {@code overflowing} when asked). */
+    private void object(JsonGenerator gen, Encoding e) throws IOException {
+        gen.writeStartObject();
+        array(gen, "input_ids", e.ids());
+        array(gen, "token_type_ids", e.typeIds());
+        array(gen, "attention_mask", e.attentionMask());
+        array(gen, "special_tokens_mask", e.specialTokensMask());
+        gen.writeArrayFieldStart("offsets");
+        for (int[] o : e.codePointOffsets()) gen.writeArray(o, 0, 2);
+        gen.writeEndArray();
+        if (overflowing) {
+            gen.writeArrayFieldStart("overflowing");
+            for (Encoding o : e.overflowing()) object(gen, o);
             gen.writeEndArray();
-            if (overflowing) {
-                gen.writeArrayFieldStart("overflowing");
-                for (Encoding o : e.overflowing()) object(gen, o);
-                gen.writeEndArray();
-            }
-            gen.writeEndObject();
         }
+        gen.writeEndObject();
+    }
 
-        private static void array(JsonGenerator gen, String key, int[] values) throws IOException {
-            gen.writeFieldName(key);
-            gen.writeArray(values, 0, values.length);
-        }
+    private static void array(JsonGenerator gen, String key, int[] values) throws IOException {
+        gen.writeFieldName(key);
+        gen.writeArray(values, 0, values.length);
+    }
 
-        /** Flushes; closes a file, leaves stdout open for its owner. */
-        @Override
-        public void close() {
-            try {
-                if (stdout == null) stream.close();
-                else stream.flush();
-            } catch (IOException x) {
-                throw new CliException("cannot write " + name + ": " + Main.describe(x), x);
-            }
-        }
+    private void write(JsonlOutput out, List<Encoding> encodings) {
+        out.write(encodings, this::object, e -> 32 * e.length() + 128);
     }
 }

@@ -1,7 +1,6 @@
 package distilbert.model;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -73,10 +72,12 @@ final class VectorGemm {
     /** One row of the tile: sum the lanes, add the scalar remainder p in [kv, k). */
     private static void store(float[] c, int co, FloatVector v0, FloatVector v1, FloatVector v2, FloatVector v3,
                               float[] a, int ar, float[] b, int b0, int b1, int b2, int b3, int kv, int k) {
-        float s0 = v0.reduceLanes(VectorOperators.ADD);
-        float s1 = v1.reduceLanes(VectorOperators.ADD);
-        float s2 = v2.reduceLanes(VectorOperators.ADD);
-        float s3 = v3.reduceLanes(VectorOperators.ADD);
+        float[] lanes = new float[4 * L];
+        v0.intoArray(lanes, 0);
+        v1.intoArray(lanes, L);
+        v2.intoArray(lanes, 2 * L);
+        v3.intoArray(lanes, 3 * L);
+        float s0 = sum(lanes, 0), s1 = sum(lanes, L), s2 = sum(lanes, 2 * L), s3 = sum(lanes, 3 * L);
         for (int p = kv; p < k; p++) {
             float x = a[ar + p];
             s0 += x * b[b0 + p];
@@ -90,13 +91,26 @@ final class VectorGemm {
         c[co + 3] = s3;
     }
 
+    /**
+     * The lanes summed in lane order. {@code reduceLanes(ADD)} leaves the order open, and the JIT's
+     * intrinsic and the interpreter's fallback do sum differently, so results depended on when a
+     * method got compiled; this order is the same everywhere.
+     */
+    private static float sum(float[] lanes, int from) {
+        float s = 0f;
+        for (int i = from; i < from + L; i++) s += lanes[i];
+        return s;
+    }
+
     private static float dot(float[] a, int ao, float[] b, int bo, int k) {
         int kv = k - k % L;
         FloatVector acc = FloatVector.zero(S);
         for (int p = 0; p < kv; p += L) {
             acc = FloatVector.fromArray(S, a, ao + p).fma(FloatVector.fromArray(S, b, bo + p), acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float[] lanes = new float[L];
+        acc.intoArray(lanes, 0);
+        float s = sum(lanes, 0);
         for (int p = kv; p < k; p++) {
             s += a[ao + p] * b[bo + p];
         }
