@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# Checks the tarball as a machine without Java would run it: unpacked in a temporary folder, every
+# command under `env -i` with a PATH that holds only the few tools the scripts use (no java, no
+# JAVA_HOME, no locale), from another directory, one command through a symlink.
+#   dist/check-dist.sh [TARBALL]    (default: the one ./dev dist wrote last; ./dev dist --check runs this)
+# Where the repository is built, outputs are compared with the repository's ./distilbert (the same
+# jars on the JDK that built them). Exit code 0: every check passed.
+set -uo pipefail
+root=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
+tarball=${1:-$(cat "$root/dist/target/tarball" 2>/dev/null)}
+[ -f "$tarball" ] || { echo "check-dist: no tarball ${tarball:-(run ./dev dist first)}" >&2; exit 2; }
+tarball=$(readlink -f "$tarball")
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/distilbert-dist-check.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+tar -C "$tmp" -xzf "$tarball" || { echo "check-dist: cannot unpack $tarball" >&2; exit 1; }
+home=$(ls -d "$tmp"/distilbert-*/ | head -n 1); home=${home%/}
+version=${home##*/distilbert-}
+mkdir -p "$tmp/path" "$tmp/home" "$tmp/work"
+for t in bash env dirname readlink sed head cat; do ln -s "$(command -v "$t")" "$tmp/path/$t"; done
+sandbox=(env -i "PATH=$tmp/path" "HOME=$tmp/home")
+cd "$tmp/work"
+
+passed=0; failed=0; skipped=0; results=()
+note() { results+=("$(printf '%-5s %-58s %s' "$1" "$2" "$3")"); }
+# run COMMAND...: runs it, keeps its exit code, output and time in $code, $out, $err, $took.
+run() {
+  local t0=$SECONDS
+  "$@" > "$tmp/out" 2> "$tmp/err"; code=$?
+  out=$(cat "$tmp/out"); err=$(cat "$tmp/err"); took="$((SECONDS - t0)) s"
+}
+# check NAME EXPECTED_EXIT_CODE COMMAND...: run, then a failure unless the exit code is the expected one.
+check() {
+  local name=$1 want=$2; shift 2
+  run "$@"
+  if [ "$code" -ne "$want" ]; then
+    fail "$name" "exit code $code, expected $want"; return 1
+  fi
+  return 0
+}
+pass() { passed=$((passed + 1)); note PASS "$1" "${2:-$took}"; }
+fail() {
+  failed=$((failed + 1)); note FAIL "$1" "$2"
+  { echo "---- $1: $2"; echo "stdout:"; tail -n 20 "$tmp/out"; echo "stderr:"; tail -n 20 "$tmp/err"; } >&2
+}
+skip() { skipped=$((skipped + 1)); note SKIP "$1" "$2"; }
+has() { grep -qF -- "$2" <<< "$1"; }
+
+echo "checking $tarball"
+echo "  unpacked in $home"
+size=$(stat -c %s "$tarball")
+
+# 0. The sandbox really has no Java.
+if "${sandbox[@]}" bash -c 'command -v java' >/dev/null 2>&1; then fail "no java on the sandbox's PATH" "found one"
+else pass "no java on the sandbox's PATH, no JAVA_HOME" "-"; fi
+
+# 1. The launcher starts on the bundled runtime; through a symlink from another folder too.
+if check "bin/distilbert --version" 0 "${sandbox[@]}" "$home/bin/distilbert" --version; then
+  if has "$out" "distilbert $version"; then pass "bin/distilbert --version"; else fail "bin/distilbert --version" "printed: $out"; fi
+fi
+ln -s "$home/bin/distilbert" "$tmp/work/distilbert-link"
+if check "through a symlink, from /" 0 bash -c "cd / && exec ${sandbox[*]} '$tmp/work/distilbert-link' --version"; then
+  pass "a symlink to bin/distilbert, called from /"
+fi
+
+# 2. tokenize: a relative tokenizer path and input file, non-ASCII text, a pair; same output as the repository's.
+printf '%s\n' '{"text": "Hello, world!"}' '{"text": "Héllo wörld 🙂 naïve café", "text_pair": "Second sentence."}' \
+  '{"text": "日本語のテキストも"}' > in.jsonl
+tok_rel=$(realpath --relative-to="$tmp/work" "$home/models/bert-base-uncased")
+if check "bin/distilbert tokenize" 0 "${sandbox[@]}" "$home/bin/distilbert" tokenize --tokenizer "$tok_rel" --input in.jsonl --output tok.jsonl; then
+  if [ "$(wc -l < tok.jsonl)" -ne 3 ] || ! grep -q '"input_ids"' tok.jsonl; then fail "bin/distilbert tokenize" "expected 3 lines of encodings"
+  elif [ -f "$root/cli/target/lib/cli.jar" ] && [ -f "$root/build/models/bert-base-uncased/tokenizer.json" ]; then
+    "$root/distilbert" tokenize --tokenizer "$root/build/models/bert-base-uncased" --input in.jsonl --output tok-repo.jsonl 2>/dev/null
+    if cmp -s tok.jsonl tok-repo.jsonl; then pass "bin/distilbert tokenize (= repository's ./distilbert)"
+    else fail "bin/distilbert tokenize" "output differs from the repository's ./distilbert"; fi
+  else pass "bin/distilbert tokenize"; fi
+fi
+
+# 3. GPU detection: says what it finds, and why not where it finds nothing.
+gpu=false
+if check "bin/distilbert info --device" 0 "${sandbox[@]}" "$home/bin/distilbert" info --device; then
+  if has "$out" "GPU: usable"; then gpu=true; pass "bin/distilbert info --device: $(sed -n 's/^ *device 0 *//p' <<< "$out" | head -n 1)"
+  elif has "$out" "GPU: no usable GPU" && has "$out" "reason"; then
+    pass "bin/distilbert info --device: $(head -n 1 <<< "$out" | sed 's/^GPU: //')"
+  else fail "bin/distilbert info --device" "printed: $out"; fi
+fi
+
+# 4. JCuda's natives (the trimmed natives jar) load on this runtime: where no driver is installed, a
+#    stand-in libcuda.so.1 whose cuInit answers CUDA_ERROR_STUB_LIBRARY must be reached through JCuda.
+if $gpu; then skip "JCuda natives with a stand-in libcuda.so.1" "a real driver is here (the GPU tests load them)"
+elif ldconfig -p 2>/dev/null | grep -q 'libcuda\.so\.1 '; then skip "JCuda natives with a stand-in libcuda.so.1" "a libcuda.so.1 is installed here"
+elif ! command -v cc >/dev/null 2>&1; then skip "JCuda natives with a stand-in libcuda.so.1" "no C compiler to build it"
+else
+  mkdir -p "$tmp/fake"
+  printf 'int cuInit(unsigned int flags) { (void) flags; return 34; /* CUDA_ERROR_STUB_LIBRARY */ }\n' > "$tmp/fake/cuda.c"
+  if cc -shared -fPIC -o "$tmp/fake/libcuda.so.1" "$tmp/fake/cuda.c" \
+      && check "JCuda natives load (stand-in libcuda.so.1)" 0 "${sandbox[@]}" "LD_LIBRARY_PATH=$tmp/fake" "$home/bin/distilbert" info --device; then
+    if has "$out" "CUDA_ERROR_STUB_LIBRARY"; then pass "JCuda natives load, cuInit reached (stand-in libcuda.so.1)"
+    else fail "JCuda natives load (stand-in libcuda.so.1)" "expected cuInit's CUDA_ERROR_STUB_LIBRARY, got: $out"; fi
+  fi
+fi
+
+# 5. The model on the CPU (Vector API): convert all-MiniLM-L6-v2 from the ONNX file the build unpacks,
+#    describe it, embed the example sentences; the embeddings must equal the repository launcher's.
+onnx=$root/build/models/all-minilm-l6-v2.onnx
+if [ ! -f "$onnx" ]; then skip "convert, info --model, embed" "no $onnx (./dev build unpacks it)"
+else
+  if check "bin/distilbert convert --from onnx" 0 "${sandbox[@]}" "$home/bin/distilbert" convert --from onnx --input "$onnx" \
+      --tokenizer "$home/models/bert-base-uncased" --output minilm; then pass "bin/distilbert convert --from onnx (all-MiniLM-L6-v2)"; fi
+  if check "bin/distilbert info --model --json" 0 "${sandbox[@]}" "$home/bin/distilbert" info --model minilm --json; then
+    if has "$out" '"config"'; then pass "bin/distilbert info --model minilm --json"; else fail "bin/distilbert info --model --json" "no config in: $out"; fi
+  fi
+  if check "bin/distilbert embed" 0 "${sandbox[@]}" "$home/bin/distilbert" embed --model minilm --normalize \
+      --input "$home/examples/sentences.jsonl" --output emb.jsonl; then
+    n=$(wc -l < "$home/examples/sentences.jsonl")
+    if [ "$(grep -c '"embedding"' emb.jsonl)" -ne "$n" ]; then fail "bin/distilbert embed" "expected $n embeddings"
+    elif [ -f "$root/cli/target/lib/cli.jar" ]; then
+      "$root/distilbert" embed --model minilm --normalize --input "$home/examples/sentences.jsonl" --output emb-repo.jsonl 2>/dev/null
+      if cmp -s emb.jsonl emb-repo.jsonl; then pass "bin/distilbert embed (= repository's ./distilbert, bit for bit)"
+      else fail "bin/distilbert embed" "embeddings differ from the repository's ./distilbert"; fi
+    else pass "bin/distilbert embed"; fi
+  fi
+fi
+
+# 6. The GPU suite: passes on a GPU; elsewhere stops with the reason and a non-zero exit code.
+if $gpu; then
+  if check "bin/gpu-test" 0 "${sandbox[@]}" "$home/bin/gpu-test" --details=summary; then
+    pass "bin/gpu-test: $(grep -o '[0-9]* tests successful' <<< "$out" | head -n 1)"
+  fi
+else
+  if check "bin/gpu-test (no GPU: exit 1 with the reason)" 1 "${sandbox[@]}" "$home/bin/gpu-test"; then
+    if has "$err" "gpu-test: no usable GPU: "; then pass "bin/gpu-test: exit 1, \"no usable GPU: <reason>\""
+    else fail "bin/gpu-test" "no 'gpu-test: no usable GPU: ' line; stderr: $err"; fi
+  fi
+fi
+# Every shipped test on this runtime (CPU tests run, GPU tests skip where no GPU is usable).
+if check "bin/gpu-test --all --no-require-gpu" 0 "${sandbox[@]}" "$home/bin/gpu-test" --all --no-require-gpu --details=summary; then
+  found=$(grep -o '[0-9]* tests found' <<< "$out" | grep -o '[0-9]*'); ok=$(grep -o '[0-9]* tests successful' <<< "$out" | grep -o '[0-9]*')
+  aborted=$(grep -o '[0-9]* tests aborted' <<< "$out" | grep -o '[0-9]*')
+  if [ "${found:-0}" -gt 0 ]; then pass "bin/gpu-test --all --no-require-gpu: $found tests, $ok passed, $aborted skipped"
+  else fail "bin/gpu-test --all --no-require-gpu" "no tests found"; fi
+fi
+
+# 7. The benchmarks: listed, and one run briefly in a forked JVM of the bundled runtime (with -prof gc,
+#    which needs jdk.management). JMH takes a machine-wide lock; wait while another run holds it.
+if check "bin/bench -l" 0 "${sandbox[@]}" "$home/bin/bench" -l; then
+  if has "$out" "distilbert.bench.TokenizerBenchmark.singleThread"; then pass "bin/bench -l: $(grep -c '^distilbert\.' <<< "$out") benchmarks"
+  else fail "bin/bench -l" "TokenizerBenchmark not listed: $out"; fi
+fi
+bench=(TokenizerBenchmark.singleThread -p workload=sequences -f 1 -wi 0 -i 1 -r 1 -prof gc)
+waited=0
+while :; do
+  run "${sandbox[@]}" "$home/bin/bench" "${bench[@]}"
+  has "$out$err" "Unable to acquire the JMH lock" && [ "$waited" -lt 600 ] || break
+  [ "$waited" -gt 0 ] || echo "  another JMH run holds /tmp/jmh.lock; waiting for it to finish (up to 10 min)"
+  sleep 15; waited=$((waited + 15))
+done
+if has "$out$err" "Unable to acquire the JMH lock"; then
+  skip "bin/bench TokenizerBenchmark" "another JMH run held /tmp/jmh.lock for 10 min"
+elif [ "$code" -ne 0 ]; then fail "bin/bench TokenizerBenchmark" "exit code $code"
+elif has "$out" "data/parity-corpus.jsonl.gz" && has "$out" "gc.alloc.rate"; then
+  pass "bin/bench TokenizerBenchmark: $(grep -E '^TokenizerBenchmark\.singleThread +' <<< "$out" | awk '{print $(NF-1), $NF}' | head -n 1)"
+else fail "bin/bench TokenizerBenchmark" "no corpus line or no gc.alloc.rate in the output"; fi
+
+# 8. The tarball's launcher loads the Vector API for the same commands as the repository's.
+vec() { sed -n 's/^ *\(""|.*\)) vector=() ;;$/\1/p' "$1"; }
+if [ "$(vec "$root/distilbert")" = "$(vec "$home/bin/distilbert")" ] && [ -n "$(vec "$home/bin/distilbert")" ]; then
+  pass "bin/distilbert and ./distilbert: same commands without the Vector API" "-"
+else fail "launchers agree" "./distilbert and bin/distilbert list different commands without the Vector API"; fi
+
+echo
+printf '%s\n' "${results[@]}"
+echo
+awk -v b="$size" 'BEGIN { printf "tarball %.1f MB (limit 60 MB)\n", b / 1e6 }'
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ] && [ "$size" -lt 60000000 ]
