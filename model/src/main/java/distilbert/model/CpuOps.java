@@ -2,6 +2,7 @@ package distilbert.model;
 
 import distilbert.weights.Activation;
 import java.util.Arrays;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ForkJoinPool;
 import java.util.function.IntConsumer;
 import java.util.stream.IntStream;
@@ -20,13 +21,16 @@ public final class CpuOps implements Ops {
     /** Below this many multiply-adds a matrix product runs on the calling thread. */
     private static final long SERIAL_FLOPS = 1L << 16;
     private static final int ROW_BLOCK = 64;
-    private static final int COL_BLOCK = 256;
+    /** Columns of a matrix-product task: a multiple of every kernel's panel width (4, 8, 16, 32). */
+    private static final int COL_BLOCK = 128;
     /** Rows of a row-wise op handled by one task: enough elements to outweigh the fork. */
     private static final int ELEMENTS_PER_TASK = 1 << 15;
 
     private final ForkJoinPool pool;
     private final int threads;
     private final MatmulKernel kernel;
+    /** Linear weights packed for {@link #kernel}, see {@link #packedWeight}. */
+    private final ConcurrentHashMap<PackKey, float[]> packed = new ConcurrentHashMap<>();
 
     /** @param threads worker threads (≥ 1) */
     public CpuOps(int threads, MatmulKernel kernel) {
@@ -46,7 +50,7 @@ public final class CpuOps implements Ops {
         MatmulKernel k = MatmulKernel.best();
         if (k == MatmulKernel.SCALAR) {
             Notices.once("vector-api", "distilbert: the JVM was started without --add-modules jdk.incubator.vector;"
-                    + " CPU matrix products use the scalar kernel (about 15x slower)");
+                    + " CPU matrix products use the scalar kernel (about 10x slower)");
         }
         return new CpuOps(Runtime.getRuntime().availableProcessors(), k);
     }
@@ -88,6 +92,9 @@ public final class CpuOps implements Ops {
         HostBuffer d = host(dst);
         checkFits(src.length, d.len(), "upload");
         System.arraycopy(src, 0, d.data(), d.offset(), src.length);
+        if (!packed.isEmpty()) {
+            packed.keySet().removeIf(key -> key.data() == d.data()); // the weights may have changed
+        }
     }
 
     @Override
@@ -202,22 +209,18 @@ public final class CpuOps implements Ops {
 
     @Override
     public void matmulForward(Buffer out, Buffer inp, Buffer weight, Buffer bias, int N, int K, int M) {
-        HostBuffer o = host(out), x = host(inp), w = host(weight), b = hostOrNull(bias);
+        HostBuffer o = host(out), x = host(inp), b = hostOrNull(bias);
+        float[] packed = packedWeight(host(weight), M, K);
+        float[] bd = b == null ? null : b.data();
+        int bo = b == null ? 0 : b.offset();
         int rowBlocks = ceilDiv(N, ROW_BLOCK);
         int colBlocks = ceilDiv(M, COL_BLOCK);
+        int nr = kernel.panelWidth();
         IntConsumer tile = t -> {
             int r0 = (t / colBlocks) * ROW_BLOCK, c0 = (t % colBlocks) * COL_BLOCK;
             int rows = Math.min(ROW_BLOCK, N - r0), cols = Math.min(COL_BLOCK, M - c0);
-            kernel.abt(o.data(), o.offset() + r0 * M + c0, M, x.data(), x.offset() + r0 * K, K,
-                    w.data(), w.offset() + c0 * K, K, rows, cols, K);
-            if (b != null) {
-                for (int r = 0; r < rows; r++) {
-                    int ob = o.offset() + (r0 + r) * M + c0;
-                    for (int c = 0; c < cols; c++) {
-                        o.data()[ob + c] += b.data()[b.offset() + c0 + c];
-                    }
-                }
-            }
+            kernel.gemm(o.data(), o.offset() + r0 * M + c0, M, x.data(), x.offset() + r0 * K, K,
+                    packed, c0 * K, nr, K, bd, bo + c0, rows, cols, K);
         };
         if ((long) N * K * M <= SERIAL_FLOPS) {
             for (int t = 0; t < rowBlocks * colBlocks; t++) {
@@ -228,9 +231,38 @@ public final class CpuOps implements Ops {
         }
     }
 
+    /**
+     * A Linear weight {@code [M, K]} packed into the kernel's panels ({@link MatmulKernel#packRows}),
+     * packed on first use and cached, keyed by the weight's array, offset and shape: parameters are
+     * constant during inference. Anything that writes a weight in place without {@link #upload} (a
+     * later optimizer step) must call {@link #clearPackedWeights()} afterwards; {@link #upload} drops
+     * the packings of the array it writes. The cache holds one packed copy of every weight used.
+     */
+    private float[] packedWeight(HostBuffer w, int M, int K) {
+        return packed.computeIfAbsent(new PackKey(w.data(), w.offset(), M, K), key -> {
+            float[] p = new float[kernel.packedSize(M, K)];
+            kernel.packRows(p, 0, w.data(), w.offset(), K, M, K);
+            return p;
+        });
+    }
+
+    /** Forgets every packed weight (see {@link #packedWeight}): call after writing weights in place. */
+    public void clearPackedWeights() {
+        packed.clear();
+    }
+
+    /** Identity of a packed weight: the array (by identity: arrays do not override equals), offset and shape. */
+    private record PackKey(float[] data, int offset, int m, int k) {
+    }
+
     @Override
     public void biasActivationForward(Activation act, Buffer out, Buffer inp, Buffer bias, int N, int M) {
         HostBuffer o = host(out), x = host(inp), b = hostOrNull(bias);
+        if (act == Activation.GELU && kernel == MatmulKernel.VECTOR) {
+            forRows(N, M, n -> VectorRows.biasGelu(o.data(), o.offset() + n * M, x.data(), x.offset() + n * M,
+                    b == null ? null : b.data(), b == null ? 0 : b.offset(), M)); // only loaded here
+            return;
+        }
         forRows(N, M, n -> {
             int ob = o.offset() + n * M, xb = x.offset() + n * M;
             for (int m = 0; m < M; m++) {
@@ -275,26 +307,32 @@ public final class CpuOps implements Ops {
                 po = 0;
             }
             int headOffset = start * C + h * HS;
+            int nr = kernel.panelWidth();
             if (uniform) {
                 Arrays.fill(p, po, po + len * nk, (float) (1.0 / nk) * headScale);
             } else {
-                // scores (len, nk) = q_h · k_hᵀ
-                kernel.abt(p, po, nk, qb.data(), qb.offset() + headOffset, C, kb.data(), kb.offset() + headOffset, C,
-                        len, nk, HS);
+                // scores (len, nk) = q_h · k_hᵀ: k_h packed so that the keys are the output columns
+                float[] kp = new float[kernel.packedSize(nk, HS)];
+                kernel.packRows(kp, 0, kb.data(), kb.offset() + headOffset, C, nk, HS);
+                kernel.gemm(p, po, nk, qb.data(), qb.offset() + headOffset, C, kp, 0, nr, HS, null, 0, len, nk, HS);
                 for (int i = 0; i < len; i++) {
-                    softmaxRow(p, po + i * nk, nk, scale, headScale);
+                    if (kernel == MatmulKernel.VECTOR) {
+                        VectorRows.softmaxRow(p, po + i * nk, nk, scale, headScale); // only loaded here
+                    } else {
+                        softmaxRow(p, po + i * nk, nk, scale, headScale);
+                    }
                 }
             }
-            // out_h (len, HS) = probs · v_h = probs · (v_hᵀ)ᵀ, with v_hᵀ copied out once per task
-            float[] vt = new float[HS * nk];
-            float[] vd = vb.data();
-            for (int j = 0; j < nk; j++) {
-                int vo = vb.offset() + headOffset + j * C;
-                for (int d = 0; d < HS; d++) {
-                    vt[d * nk + j] = vd[vo + d];
-                }
+            // out_h (len, HS) = probs · v_h, v_h (nk, HS) k-major already: read in place when HS fills
+            // whole panels, else packed
+            if (HS % nr == 0) {
+                kernel.gemm(o.data(), o.offset() + headOffset, C, p, po, nk, vb.data(), vb.offset() + headOffset, C, 1,
+                        null, 0, len, HS, nk);
+            } else {
+                float[] vp = new float[kernel.packedSize(HS, nk)];
+                kernel.packColumns(vp, 0, vb.data(), vb.offset() + headOffset, C, HS, nk);
+                kernel.gemm(o.data(), o.offset() + headOffset, C, p, po, nk, vp, 0, nr, nk, null, 0, len, HS, nk);
             }
-            kernel.abt(o.data(), o.offset() + headOffset, C, p, po, nk, vt, 0, nk, len, HS, nk);
         });
     }
 

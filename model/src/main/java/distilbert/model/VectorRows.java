@@ -1,0 +1,153 @@
+package distilbert.model;
+
+import jdk.incubator.vector.DoubleVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Row-wise ops of {@link CpuOps} on double lanes with the Vector API, the same formulas as their
+ * scalar versions in CpuOps, evaluated in double and rounded once to float. Promoted from bench's
+ * LabKernels (bench/README.md).
+ *
+ * <p>Determinism: lane sums run in lane order ({@code lane(i)}), never {@code reduceLanes(ADD)},
+ * whose order differs between the JIT and the interpreter (reading the lanes back with
+ * {@code intoArray} instead doubled the attention's time in the lab). The one exception is
+ * {@code lanewise(EXP)}: the JIT's intrinsic and the interpreter's per-lane {@code Math.exp} may
+ * differ by an ulp of a double, which the rounding to float almost always hides.
+ *
+ * <p>Only loaded when {@code jdk.incubator.vector} is in the boot layer.
+ */
+final class VectorRows {
+
+    private VectorRows() {
+    }
+
+    private static final VectorSpecies<Double> D = DoubleVector.SPECIES_PREFERRED;
+    /** Floats with as many lanes as {@link #D}: the float side of a float ⇄ double conversion. */
+    private static final VectorSpecies<Float> FD =
+            VectorSpecies.of(float.class, VectorShape.forBitSize(D.vectorBitSize() / 2));
+
+    /** {@code row[i] = headScale · exp(scale·row[i] − max) / Σ}, in place: CpuOps.softmaxRow on double lanes. */
+    static void softmaxRow(float[] row, int ro, int n, double scale, float headScale) {
+        int lanes = D.length();
+        int nv = n - n % lanes;
+        DoubleVector vmax = DoubleVector.broadcast(D, Double.NEGATIVE_INFINITY);
+        for (int j = 0; j < nv; j += lanes) {
+            vmax = vmax.max(((DoubleVector) FloatVector.fromArray(FD, row, ro + j)
+                    .convertShape(VectorOperators.F2D, D, 0)).mul(scale));
+        }
+        double max = vmax.reduceLanes(VectorOperators.MAX); // exact in any order
+        for (int j = nv; j < n; j++) {
+            max = Math.max(max, row[ro + j] * scale);
+        }
+        DoubleVector vsum = DoubleVector.zero(D);
+        for (int j = 0; j < nv; j += lanes) {
+            DoubleVector s = (DoubleVector) FloatVector.fromArray(FD, row, ro + j).convertShape(VectorOperators.F2D, D, 0);
+            FloatVector e = (FloatVector) s.mul(scale).sub(max).lanewise(VectorOperators.EXP)
+                    .convertShape(VectorOperators.D2F, FD, 0);
+            e.intoArray(row, ro + j);
+            vsum = vsum.add(e.convertShape(VectorOperators.F2D, D, 0));
+        }
+        double sum = 0;
+        for (int i = 0; i < lanes; i++) {
+            sum += vsum.lane(i);
+        }
+        for (int j = nv; j < n; j++) {
+            float e = (float) Math.exp(row[ro + j] * scale - max);
+            row[ro + j] = e;
+            sum += e;
+        }
+        double norm = headScale / sum;
+        for (int j = 0; j < nv; j += lanes) {
+            DoubleVector e = (DoubleVector) FloatVector.fromArray(FD, row, ro + j).convertShape(VectorOperators.F2D, D, 0);
+            ((FloatVector) e.mul(norm).convertShape(VectorOperators.D2F, FD, 0)).intoArray(row, ro + j);
+        }
+        for (int j = nv; j < n; j++) {
+            row[ro + j] = (float) (row[ro + j] * norm);
+        }
+    }
+
+    // ---- bias + exact GELU ------------------------------------------------------------------------
+
+    private static final double INV_SQRT2 = 0.70710678118654752440;
+
+    /**
+     * {@code out[j] = gelu(inp[j] + bias[j])} for {@code j < M} (one row; {@code bias} may be null,
+     * out may be inp): ActivationFunctions.gelu on double lanes, the bias added in float first as
+     * there. The lanes past the last full vector go through the scalar function.
+     */
+    static void biasGelu(float[] out, int oo, float[] inp, int io, float[] bias, int bo, int M) {
+        int lanes = D.length();
+        int j = 0;
+        for (; j + lanes <= M; j += lanes) {
+            FloatVector xf = FloatVector.fromArray(FD, inp, io + j);
+            if (bias != null) {
+                xf = xf.add(FloatVector.fromArray(FD, bias, bo + j));
+            }
+            DoubleVector x = (DoubleVector) xf.convertShape(VectorOperators.F2D, D, 0);
+            ((FloatVector) gelu(x).convertShape(VectorOperators.D2F, FD, 0)).intoArray(out, oo + j);
+        }
+        for (; j < M; j++) {
+            out[oo + j] = ActivationFunctions.gelu(inp[io + j] + (bias == null ? 0f : bias[bo + j]));
+        }
+    }
+
+    /**
+     * 0.5·x·erfc(−x/√2) on double lanes: {@link Erf}'s rational functions (W. J. Cody), the ranges
+     * selected by lane masks. exp(−y²) is {@code lanewise(EXP)} of −y² in one piece, where Erf splits
+     * y to keep the last bits of exp for large y: the relative difference stays below ~1e-13, far
+     * under float's rounding. (EXP is also the one op here whose JIT and interpreter results may
+     * differ by an ulp of a double; see the class comment.)
+     */
+    private static DoubleVector gelu(DoubleVector x) {
+        DoubleVector z = x.mul(-INV_SQRT2);          // erfc's argument
+        DoubleVector y = z.abs();
+        VectorMask<Double> small = y.compare(VectorOperators.LE, 0.46875);
+        DoubleVector erfc;
+        if (small.allTrue()) {
+            erfc = DoubleVector.broadcast(D, 1.0).sub(z.mul(smallRatio(y)));
+        } else {
+            // erfc(|z|) on (0.46875, 4]: rational C/D times exp(−y²)
+            DoubleVector num = y.mul(Erf.C[8]), den = y;
+            for (int i = 0; i < 7; i++) {
+                num = num.add(Erf.C[i]).mul(y);
+                den = den.add(Erf.D[i]).mul(y);
+            }
+            DoubleVector r = num.add(Erf.C[7]).div(den.add(Erf.D[7]));
+            VectorMask<Double> big = y.compare(VectorOperators.GT, 4.0);
+            if (big.anyTrue()) {
+                // (4, X_BIG): (1/√π − P/Q(1/y²)/y²) / y
+                DoubleVector ysq = DoubleVector.broadcast(D, 1.0).div(y.mul(y));
+                DoubleVector pn = ysq.mul(Erf.P[5]), pd = ysq;
+                for (int i = 0; i < 4; i++) {
+                    pn = pn.add(Erf.P[i]).mul(ysq);
+                    pd = pd.add(Erf.Q[i]).mul(ysq);
+                }
+                DoubleVector rb = ysq.mul(pn.add(Erf.P[4])).div(pd.add(Erf.Q[4]));
+                rb = DoubleVector.broadcast(D, Erf.ONE_OVER_SQRT_PI).sub(rb).div(y);
+                r = r.blend(rb, big);
+            }
+            r = r.mul(y.mul(y).neg().lanewise(VectorOperators.EXP));
+            r = r.blend(0.0, y.compare(VectorOperators.GE, Erf.X_BIG));
+            erfc = r.blend(DoubleVector.broadcast(D, 2.0).sub(r), z.compare(VectorOperators.LT, 0.0));
+            if (small.anyTrue()) {
+                erfc = erfc.blend(DoubleVector.broadcast(D, 1.0).sub(z.mul(smallRatio(y))), small);
+            }
+        }
+        return x.mul(0.5).mul(erfc);
+    }
+
+    /** erf(y) / y for y ≤ 0.46875 (lanes past that give values the caller blends away). */
+    private static DoubleVector smallRatio(DoubleVector y) {
+        DoubleVector ysq = y.mul(y);
+        DoubleVector num = ysq.mul(Erf.A[4]), den = ysq;
+        for (int i = 0; i < 3; i++) {
+            num = num.add(Erf.A[i]).mul(ysq);
+            den = den.add(Erf.B[i]).mul(ysq);
+        }
+        return num.add(Erf.A[3]).div(den.add(Erf.B[3]));
+    }
+}
