@@ -3,13 +3,11 @@
 # (all-MiniLM-L6-v2) and machine; writes bench/results/forward-cpu-<yyyy-mm-dd>-<host-kind>.md
 # (bench/README.md explains what is measured).
 #
-#   bench/run-forward-bench.sh [--quick] [--no-single] [--lab] [--host-kind NAME] [--out FILE] [--attempts N]
+#   bench/run-forward-bench.sh [--quick] [--no-single] [--host-kind NAME] [--out FILE] [--attempts N]
 #                              [--work DIR]
 #
 #   --quick       1 warmup and 2 measured iterations of 1 s: checks the pipeline, not a result
 #   --no-single   skip the 1-thread runs (ours on one thread vs ONNX Runtime intra-op 1)
-#   --lab         also run ForwardBenchmark.javaLab (the forward with the LabKernels prototypes; an
-#                 extra column, not counted for the target); about 4 more minutes
 #   --host-kind   the machine's kind in the file name (default: cpu<nproc>, e.g. cpu2)
 #   --attempts    runs of a phase that other processes disturbed before the least disturbed one
 #                 is kept (default 2)
@@ -29,7 +27,6 @@ cd "$root"
 args="$*"
 quick=false
 single=true
-lab=false
 host_kind="cpu$(nproc)"
 out=""
 attempts=2
@@ -38,7 +35,6 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=true ;;
     --no-single) single=false ;;
-    --lab) lab=true ;;
     --host-kind) host_kind=$2; shift ;;
     --out) out=$2; shift ;;
     --attempts) attempts=$2; shift ;;
@@ -119,7 +115,7 @@ for threads in "${thread_counts[@]}"; do
   for group in main long; do
     if [ $group = main ]; then shapes=1x128,8x128,32x128,ragged32; timing=("${main_timing[@]}")
     else shapes=8x512; timing=("${long_timing[@]}"); fi
-    sides=(java onnxRuntime); $lab && sides+=(javaLab)
+    sides=(java onnxRuntime)
     for side in "${sides[@]}"; do
       name="$side-t$threads-$group"
       cmd=(./dev bench "ForwardBenchmark\.$side\$" -p "threads=$threads" -p "shape=$shapes" "${timing[@]}"

@@ -74,8 +74,6 @@ import org.openjdk.jmh.infra.BenchmarkParams;
  * <p>Same computation: every trial's setup runs the ragged batch on both sides and refuses to go on
  * unless the relative L2 of every sequence's real tokens is ≤ 1e-4; it prints the worst one.
  *
- * <p>{@code javaLab} is not part of the comparison: the same forward with the {@link LabKernels}
- * prototypes ({@link LabForward}), what ours would do with them moved into the model.
  *
  * <p>Run: {@code ./dev bench ForwardBenchmark -p shape=8x128} (any JMH options), or
  * {@code bench/run-forward-bench.sh} for both sides, every shape and the results file.
@@ -113,7 +111,6 @@ public class ForwardBenchmark {
 
     private DistilBert ours;
     private DistilBertModel model;
-    private LabForward lab; // javaLab only
     private OrtEnvironment env;
     private OrtSession session;
 
@@ -178,10 +175,6 @@ public class ForwardBenchmark {
         Batch ragged = raggedBatch(Tokenizer.fromPretrained(converted), TokenizerBenchmark.resolve(corpus));
         float[] reference = ortForward(ragged);
         checkParity("ours", model.forward(ModelInput.ofIds(ragged.ids2d(), ragged.mask2d())).lastHiddenState().data(), reference, ragged);
-        if (params.getBenchmark().endsWith(".javaLab")) {
-            lab = new LabForward(model, threads);
-            checkParity("lab", lab.forward(ragged.rows(), ragged.length(), ragged.ids(), ragged.mask()), reference, ragged);
-        }
         batch = shape.equals("ragged32") ? ragged : randomBatch(shape);
         input = ModelInput.ofIds(batch.ids2d(), batch.mask2d());
         ortInputs = ortInputs(batch);
@@ -190,11 +183,7 @@ public class ForwardBenchmark {
                 ours.ops().describe(), env.getVersion(), threads);
 
         // Only the side being measured keeps its threads: ONNX Runtime's pool spins for a while after each run.
-        if (params.getBenchmark().endsWith(".javaLab")) {
-            closeOrt();
-            ours.close(); // its pool; the lab forward reads the same parameter slab with threads of its own
-            ours = null;
-        } else if (params.getBenchmark().endsWith(".java")) {
+        if (params.getBenchmark().endsWith(".java")) {
             closeOrt();
         } else {
             ours.close();
@@ -205,7 +194,6 @@ public class ForwardBenchmark {
     @TearDown(Level.Trial)
     public void tearDown() throws OrtException {
         if (ours != null) ours.close();
-        if (lab != null) lab.close();
         if (ortInputs != null) for (OnnxTensor t : ortInputs.values()) t.close();
         closeOrt();
     }
@@ -213,18 +201,6 @@ public class ForwardBenchmark {
     @Benchmark
     public float[] java(Counters c) {
         float[] h = model.forward(input).lastHiddenState().data();
-        c.sequences += batch.rows();
-        c.tokens += batch.realTokens();
-        return h;
-    }
-
-    /**
-     * Not the shipped model: the same forward with the {@link LabKernels} prototypes (see {@link LabForward});
-     * what ours would do with them moved into CpuOps. Not part of bench/run-forward-bench.sh's results.
-     */
-    @Benchmark
-    public float[] javaLab(Counters c) {
-        float[] h = lab.forward(batch.rows(), batch.length(), batch.ids(), batch.mask());
         c.sequences += batch.rows();
         c.tokens += batch.realTokens();
         return h;

@@ -31,7 +31,7 @@ public final class ForwardReport {
     static final List<String> SHAPE_ORDER = List.of("1x128", "8x128", "32x128", "8x512", "ragged32");
     private static final Pattern SHAPE_LINE = Pattern.compile("shape (\\S+): (\\d+) x (\\d+), (\\d+) real tokens of (\\d+);.*");
     private static final Pattern PARITY_LINE = Pattern.compile(
-            ".*?(lab )?parity on the ragged batch \\(([^)]*)\\): worst relative L2 (\\S+) .*");
+            ".*?parity on the ragged batch \\(([^)]*)\\): worst relative L2 (\\S+) .*");
 
     private ForwardReport() {
     }
@@ -61,7 +61,7 @@ public final class ForwardReport {
         JsonNode machine = json.readTree(work.resolve("machine.json").toFile());
         List<Result> results = new ArrayList<>();
         Map<String, Shape> shapes = new LinkedHashMap<>();
-        List<Double> parity = new ArrayList<>(), labParity = new ArrayList<>();
+        List<Double> parity = new ArrayList<>();
         String parityBatch = "";
         JsonNode first = null; // the settings reported: those of a 4-shape ("-main") phase when there is one
         boolean firstIsMain = false;
@@ -96,8 +96,8 @@ public final class ForwardReport {
                     }
                     Matcher p = PARITY_LINE.matcher(line);
                     if (p.matches()) {
-                        (p.group(1) == null ? parity : labParity).add(Double.parseDouble(p.group(3)));
-                        parityBatch = p.group(2);
+                        parity.add(Double.parseDouble(p.group(2)));
+                        parityBatch = p.group(1);
                     }
                 }
             }
@@ -144,11 +144,6 @@ public final class ForwardReport {
             o.append(String.format(Locale.ROOT, "Over the %d trials the worst sequence's relative L2 was %.2e to %.2e.%n%n", parity.size(),
                     parity.stream().mapToDouble(d -> d).min().orElseThrow(), parity.stream().mapToDouble(d -> d).max().orElseThrow()));
         }
-        if (!labParity.isEmpty()) {
-            o.append(String.format(Locale.ROOT, "The lab forward (`javaLab`, below) passed the same check in its %d trials: %.2e to %.2e.%n%n",
-                    labParity.size(), labParity.stream().mapToDouble(d -> d).min().orElseThrow(),
-                    labParity.stream().mapToDouble(d -> d).max().orElseThrow()));
-        }
 
         o.append("## Shapes\n\n| shape | B × L | real tokens / batch | padded tokens / batch |\n| --- | --- | ---: | ---: |\n");
         for (String s : ordered(shapes.keySet())) {
@@ -165,12 +160,9 @@ public final class ForwardReport {
         for (var e : byThreads.entrySet()) {
             int t = e.getKey();
             o.append("## ").append(t).append(t == 1 ? " thread" : " threads").append("\n\n");
-            boolean hasLab = e.getValue().stream().anyMatch(r -> r.side().equals("javaLab"));
             o.append("| shape | ours batches/s | ONNX Runtime batches/s | ours ms/batch | ORT ms/batch | ours seq/s | ORT seq/s | ")
-                    .append("ours tokens/s | ORT tokens/s | ours/ORT time | best iterations | within 3× |")
-                    .append(hasLab ? " lab batches/s | lab ms/batch | lab/ORT time |" : "").append('\n');
-            o.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
-                    .append(hasLab ? " ---: | ---: | ---: |" : "").append('\n');
+                    .append("ours tokens/s | ORT tokens/s | ours/ORT time | best iterations | within 3× |\n");
+            o.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n");
             List<String> fails = new ArrayList<>(), holds = new ArrayList<>();
             for (String s : ordered(shapesOf(e.getValue()))) {
                 Result j = find(e.getValue(), "java", s), x = find(e.getValue(), "onnxRuntime", s);
@@ -192,11 +184,6 @@ public final class ForwardReport {
                 } else {
                     o.append("– | – | – |");
                 }
-                if (hasLab) {
-                    Result lab = find(e.getValue(), "javaLab", s);
-                    o.append(' ').append(scoreCell(lab)).append(" | ").append(lab == null ? "–" : fmt(lab.ms())).append(" | ")
-                            .append(lab == null || x == null ? "–" : String.format(Locale.ROOT, "%.2f×", x.score() / lab.score())).append(" |");
-                }
                 o.append('\n');
             }
             o.append('\n');
@@ -207,11 +194,6 @@ public final class ForwardReport {
                                 + (holds.isEmpty() ? "" : "; it holds on " + String.join(", ", holds)) + ".\n");
             }
         }
-        if (results.stream().anyMatch(r -> r.side().equals("javaLab"))) {
-            o.append("**lab** (`--lab`): not the shipped model but `ForwardBenchmark.javaLab`, the same forward on the same parameters with ")
-                    .append("the prototype kernels of `LabKernels` (packed broadcast-FMA matrix products, vectorised exact GELU, vectorised ")
-                    .append("softmax); what ours would do with them moved into CpuOps. It passes the same parity check. Not counted for the target.\n\n");
-        }
         o.append("ours/ORT time = ONNX Runtime's batches/s over ours: how many times longer our forward takes (the bracket: the ratio at ")
                 .append("the ends of both 99.9% intervals); best iterations = the same ratio between the fastest measured iteration of each side, ")
                 .append("which other processes on a shared machine disturb least. Sequences/s = batches/s × B; tokens/s = batches/s × real tokens per batch ")
@@ -220,7 +202,7 @@ public final class ForwardReport {
 
         o.append("## Per-iteration scores (batches/s)\n\n| side | threads | shape | iterations |\n| --- | ---: | --- | --- |\n");
         for (var e : byThreads.entrySet()) {
-            for (String side : List.of("java", "onnxRuntime", "javaLab")) {
+            for (String side : List.of("java", "onnxRuntime")) {
                 for (String s : ordered(shapesOf(e.getValue()))) {
                     Result r = find(e.getValue(), side, s);
                     if (r == null) continue;
