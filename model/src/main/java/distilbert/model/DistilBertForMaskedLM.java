@@ -19,7 +19,6 @@ public final class DistilBertForMaskedLM implements Architecture {
 
     private final DistilBertConfig config;
     private final Ops ops;
-    private final ParameterSlab params;
     private final DistilBertModel distilbert;
     private final Buffer transformW;  // (C, C)
     private final Buffer transformB;  // (C)
@@ -31,7 +30,6 @@ public final class DistilBertForMaskedLM implements Architecture {
     public DistilBertForMaskedLM(DistilBertConfig config, Ops ops, ParameterSlab params) {
         this.config = config;
         this.ops = ops;
-        this.params = params;
         this.distilbert = new DistilBertModel(config, ops, params, DistilBertParameters.PREFIX);
         this.transformW = params.get("vocab_transform.weight");
         this.transformB = params.get("vocab_transform.bias");

@@ -13,7 +13,6 @@ public final class DistilBertForMultipleChoice implements Architecture {
 
     private final DistilBertConfig config;
     private final Ops ops;
-    private final ParameterSlab params;
     private final DistilBertModel distilbert;
     private final Buffer preW;   // (C, C)
     private final Buffer preB;   // (C)
@@ -23,7 +22,6 @@ public final class DistilBertForMultipleChoice implements Architecture {
     public DistilBertForMultipleChoice(DistilBertConfig config, Ops ops, ParameterSlab params) {
         this.config = config;
         this.ops = ops;
-        this.params = params;
         this.distilbert = new DistilBertModel(config, ops, params, DistilBertParameters.PREFIX);
         this.preW = params.get("pre_classifier.weight");
         this.preB = params.get("pre_classifier.bias");

@@ -17,7 +17,6 @@ public final class DistilBertForQuestionAnswering implements Architecture {
 
     private final DistilBertConfig config;
     private final Ops ops;
-    private final ParameterSlab params;
     private final DistilBertModel distilbert;
     private final Buffer qaW;   // (2, C)
     private final Buffer qaB;   // (2)
@@ -29,7 +28,6 @@ public final class DistilBertForQuestionAnswering implements Architecture {
         }
         this.config = config;
         this.ops = ops;
-        this.params = params;
         this.distilbert = new DistilBertModel(config, ops, params, DistilBertParameters.PREFIX);
         this.qaW = params.get("qa_outputs.weight");
         this.qaB = params.get("qa_outputs.bias");

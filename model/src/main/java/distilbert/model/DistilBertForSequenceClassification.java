@@ -22,7 +22,6 @@ public final class DistilBertForSequenceClassification implements Architecture {
 
     private final DistilBertConfig config;
     private final Ops ops;
-    private final ParameterSlab params;
     private final DistilBertModel distilbert;
     private final Buffer preW;   // (C, C)
     private final Buffer preB;   // (C)
@@ -32,7 +31,6 @@ public final class DistilBertForSequenceClassification implements Architecture {
     public DistilBertForSequenceClassification(DistilBertConfig config, Ops ops, ParameterSlab params) {
         this.config = config;
         this.ops = ops;
-        this.params = params;
         this.distilbert = new DistilBertModel(config, ops, params, DistilBertParameters.PREFIX);
         this.preW = params.get("pre_classifier.weight");
         this.preB = params.get("pre_classifier.bias");

@@ -13,7 +13,6 @@ public final class DistilBertForTokenClassification implements Architecture {
 
     private final DistilBertConfig config;
     private final Ops ops;
-    private final ParameterSlab params;
     private final DistilBertModel distilbert;
     private final Buffer clsW;   // (num_labels, C)
     private final Buffer clsB;   // (num_labels)
@@ -21,7 +20,6 @@ public final class DistilBertForTokenClassification implements Architecture {
     public DistilBertForTokenClassification(DistilBertConfig config, Ops ops, ParameterSlab params) {
         this.config = config;
         this.ops = ops;
-        this.params = params;
         this.distilbert = new DistilBertModel(config, ops, params, DistilBertParameters.PREFIX);
         this.clsW = params.get("classifier.weight");
         this.clsB = params.get("classifier.bias");
