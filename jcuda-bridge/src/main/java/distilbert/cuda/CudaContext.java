@@ -9,6 +9,8 @@ import java.util.Map;
 import java.util.Set;
 import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
+import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUresult;
 import jcuda.driver.CUstream;
 import jcuda.driver.CUstream_flags;
 import jcuda.driver.JCudaDriver;
@@ -39,6 +41,9 @@ public final class CudaContext implements AutoCloseable {
     private final CUstream stream;
     private final Map<String, KernelModule> modules = new HashMap<>();
     private final Set<DeviceFloatBuffer> liveBuffers = Collections.newSetFromMap(new IdentityHashMap<>());
+    private final Set<DeviceArray> liveArrays = Collections.newSetFromMap(new IdentityHashMap<>());
+    private final List<AutoCloseable> resources = new ArrayList<>();
+    private HostStaging staging;
     private boolean closed;
 
     private CudaContext(DeviceInfo device, CUdevice cuDevice, CUcontext context, CUstream stream) {
@@ -122,6 +127,109 @@ public final class CudaContext implements AutoCloseable {
         return buffer;
     }
 
+    /**
+     * A new device array of {@code length} elements, a cuMemAlloc of its own (for what lives as long
+     * as a model: parameters); per-step scratch comes from a {@link DeviceArena}. Contents undefined.
+     *
+     * @throws GpuOutOfMemoryException naming {@code what} and the device's free memory when it does not fit
+     */
+    public DeviceArray allocate(ElementType type, long length, String what) {
+        ensureOpen();
+        if (length < 0) {
+            throw new IllegalArgumentException("negative array length " + length);
+        }
+        long bytes = Math.multiplyExact(length, (long) type.bytes());
+        DeviceArray array = new DeviceArray(this, type, allocateBytes(bytes, what), length, null, true);
+        liveArrays.add(array);
+        return array;
+    }
+
+    /**
+     * {@code bytes} of device memory (0 for none), 256-byte aligned as cuMemAlloc guarantees.
+     *
+     * @throws GpuOutOfMemoryException when the device cannot hold it
+     */
+    long allocateBytes(long bytes, String what) {
+        ensureOpen();
+        if (bytes == 0) {
+            return 0;
+        }
+        CUdeviceptr p = new CUdeviceptr();
+        int rc = JCudaDriver.cuMemAlloc(p, bytes);
+        if (rc == CUresult.CUDA_ERROR_OUT_OF_MEMORY) {
+            long[] free = new long[1];
+            long[] total = new long[1];
+            JCudaDriver.cuMemGetInfo(free, total);
+            throw new GpuOutOfMemoryException("GPU out of memory: " + what + " needs " + GpuOutOfMemoryException.mib(bytes)
+                    + ", and " + device.describe() + " has " + GpuOutOfMemoryException.mib(free[0]) + " free of "
+                    + GpuOutOfMemoryException.mib(total[0]) + ". Use a smaller batch or shorter sequences, or free"
+                    + " other models on this GPU", bytes);
+        }
+        CudaCalls.check(rc, "cuMemAlloc(" + bytes + " bytes for " + what + ")");
+        return DevicePointer.addressOf(p);
+    }
+
+    void freeBytes(long address, long bytes) {
+        if (address != 0) {
+            CudaCalls.check(JCudaDriver.cuMemFree(DevicePointer.of(address)), "cuMemFree(" + bytes + " bytes)");
+        }
+    }
+
+    void free(DeviceArray array, long address, long bytes) {
+        liveArrays.remove(array);
+        freeBytes(address, bytes);
+    }
+
+    /** Free and total device memory in bytes, as the driver reports them now. */
+    public long[] memoryInfo() {
+        ensureOpen();
+        long[] free = new long[1];
+        long[] total = new long[1];
+        CudaCalls.check(JCudaDriver.cuMemGetInfo(free, total), "cuMemGetInfo");
+        return new long[] {free[0], total[0]};
+    }
+
+    void memsetD32(long address, int bits, long count) {
+        CudaCalls.check(JCudaDriver.cuMemsetD32Async(DevicePointer.of(address), bits, count, stream),
+                "cuMemsetD32Async(" + count + " elements)");
+    }
+
+    void memsetD16(long address, short bits, long count) {
+        CudaCalls.check(JCudaDriver.cuMemsetD16Async(DevicePointer.of(address), bits, count, stream),
+                "cuMemsetD16Async(" + count + " elements)");
+    }
+
+    void memsetD8(long address, byte value, long count) {
+        CudaCalls.check(JCudaDriver.cuMemsetD8Async(DevicePointer.of(address), value, count, stream),
+                "cuMemsetD8Async(" + count + " bytes)");
+    }
+
+    /** Copies {@code bytes} between device addresses, queued on the stream. */
+    void copyDeviceToDevice(long dst, long src, long bytes) {
+        if (bytes > 0) {
+            CudaCalls.check(JCudaDriver.cuMemcpyDtoDAsync(DevicePointer.of(dst), DevicePointer.of(src), bytes, stream),
+                    "cuMemcpyDtoDAsync(" + bytes + " bytes)");
+        }
+    }
+
+    /** The pinned buffer every host copy goes through, created on first use. */
+    HostStaging staging() {
+        ensureOpen();
+        if (staging == null) {
+            staging = new HostStaging(this);
+        }
+        return staging;
+    }
+
+    /** Closes {@code resource} (a cuBLAS handle, an arena) when the context closes, before the memory goes. */
+    void own(AutoCloseable resource) {
+        resources.add(resource);
+    }
+
+    void disown(AutoCloseable resource) {
+        resources.remove(resource);
+    }
+
     /** The kernel family {@code name} (from {@code <name>.fatbin}), loaded on first use. */
     KernelModule module(String name) {
         ensureOpen();
@@ -134,15 +242,32 @@ public final class CudaContext implements AutoCloseable {
      * next synchronizing call.
      */
     void launch(KernelModule.Kernel kernel, int gridX, int gridY, int blockX, int blockY, KernelArgs args) {
+        launch(kernel, gridX, gridY, 1, blockX, blockY, args);
+    }
+
+    /** As above, with a grid of three dimensions. */
+    void launch(KernelModule.Kernel kernel, int gridX, int gridY, int gridZ, int blockX, int blockY, KernelArgs args) {
+        launch(kernel, gridX, gridY, gridZ, blockX, blockY, 0, args);
+    }
+
+    /** As above, with {@code sharedBytes} of dynamic shared memory. */
+    void launch(KernelModule.Kernel kernel, int gridX, int gridY, int gridZ, int blockX, int blockY, int sharedBytes,
+                KernelArgs args) {
         ensureOpen();
-        CudaCalls.check(JCudaDriver.cuLaunchKernel(kernel.function(), gridX, gridY, 1, blockX, blockY, 1,
-                        0, stream, args.toPointer(), null),
-                "cuLaunchKernel(" + kernel.module() + "/" + kernel.name() + ", grid (" + gridX + ", " + gridY
-                        + "), block (" + blockX + ", " + blockY + "))");
+        CudaCalls.check(JCudaDriver.cuLaunchKernel(kernel.function(), gridX, gridY, gridZ, blockX, blockY, 1,
+                        sharedBytes, stream, args.toPointer(), null),
+                "cuLaunchKernel(" + kernel.module() + "/" + kernel.name() + ", grid (" + gridX + ", " + gridY + ", "
+                        + gridZ + "), block (" + blockX + ", " + blockY + "), " + sharedBytes + " B shared)");
     }
 
     CUstream stream() {
         return stream;
+    }
+
+    /** The stream as the C handle ({@code cudaStream_t}) that cuBLAS takes through java.lang.foreign. */
+    long streamHandle() {
+        ensureOpen();
+        return NativeHandle.of(stream);
     }
 
     void ensureOpen() {
@@ -169,8 +294,27 @@ public final class CudaContext implements AutoCloseable {
         // Make sure the frees and unloads below act on this context, whichever thread closes it.
         attempt(failures, () -> CudaCalls.check(JCudaDriver.cuCtxSetCurrent(context), "cuCtxSetCurrent"));
         attempt(failures, () -> CudaCalls.check(JCudaDriver.cuStreamSynchronize(stream), "cuStreamSynchronize"));
+        for (AutoCloseable resource : new ArrayList<>(resources).reversed()) {
+            attempt(failures, () -> {
+                try {
+                    resource.close();
+                } catch (RuntimeException e) {
+                    throw e;
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+        }
+        resources.clear();
+        if (staging != null) {
+            attempt(failures, staging::close);
+            staging = null;
+        }
         for (DeviceFloatBuffer buffer : new ArrayList<>(liveBuffers)) {
             attempt(failures, buffer::close);
+        }
+        for (DeviceArray array : new ArrayList<>(liveArrays)) {
+            attempt(failures, array::close);
         }
         for (KernelModule module : modules.values()) {
             attempt(failures, module::close);

@@ -20,6 +20,23 @@ final class KernelArgs {
         return this;
     }
 
+    /** A {@code T*} parameter from a device array (a view's address includes its offset); null passes 0. */
+    KernelArgs array(DeviceArray array) {
+        return address(array == null ? 0 : array.address());
+    }
+
+    /** A pointer parameter given as a raw device address (0 for a null pointer). */
+    KernelArgs address(long address) {
+        args.add(Pointer.to(new long[] {address}));
+        return this;
+    }
+
+    /** A {@code float} parameter. */
+    KernelArgs f32(float value) {
+        args.add(Pointer.to(new float[] {value}));
+        return this;
+    }
+
     /** An {@code int} parameter. */
     KernelArgs i32(int value) {
         args.add(Pointer.to(new int[] {value}));

@@ -1,0 +1,312 @@
+package distilbert.cuda;
+
+/**
+ * Launchers for the forward kernels of {@code layernorm.cu}, {@code attention.cu}, {@code misc.cu}
+ * and {@code activation.cu}, in every storage type (the arrays' {@link ElementType} picks the
+ * kernel: {@code _f32}, {@code _bf16}, {@code _f16}).
+ *
+ * <p>Signatures mirror the kernels and the CPU ops (outputs first, then inputs, then sizes); the
+ * semantics of each are those of the op of the same name in {@code distilbert.model.Ops}. Nullable
+ * arrays are marked. Sizes, types and array lengths are checked here, at the boundary, because an
+ * out-of-range access inside a kernel is a sticky error that ruins the context; the kernels trust
+ * what passes. Index values (token ids, positions, row numbers) are the caller's to validate.
+ */
+public final class InferenceKernels {
+
+    private static final int BLOCK = 256;
+    /** Rows per block of the layer norm family: one warp per row. */
+    private static final int LN_ROWS_PER_BLOCK = 8;
+    private static final int ATTENTION_QUERIES_PER_BLOCK = 32;
+    private static final int ATTENTION_BLOCK = 128;
+    private static final int PROBS_QUERIES_PER_BLOCK = 4;
+    private static final int MAX_GRID_YZ = 65_535;
+    /** Head sizes the attention kernel is built for (the smallest one at least HS is used). */
+    private static final int[] HEAD_SIZE_VARIANTS = {32, 64, 128, 256};
+
+    private final CudaContext context;
+    private final KernelModule layernorm;
+    private final KernelModule attention;
+    private final KernelModule misc;
+    private final KernelModule activation;
+
+    public InferenceKernels(CudaContext context) {
+        this.context = context;
+        this.layernorm = context.module("layernorm");
+        this.attention = context.module("attention");
+        this.misc = context.module("misc");
+        this.activation = context.module("activation");
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // embeddings and layer norm
+
+    /** out[t] = wte[ids[t]] + wpe[pos[t]]. */
+    public void embedding(DeviceArray out, DeviceArray tokenIds, DeviceArray positionIds, DeviceArray wte,
+                          DeviceArray wpe, int N, int C) {
+        ElementType t = floatType(out);
+        long n = (long) N * C;
+        require(out, t, n, "out");
+        require(tokenIds, ElementType.I32, N, "token_ids");
+        require(positionIds, ElementType.I32, N, "position_ids");
+        require(wte, t, C, "word_embeddings");
+        require(wpe, t, C, "position_embeddings");
+        if (n == 0) {
+            return;
+        }
+        launch1d(layernorm, "embedding_forward", t, n, new KernelArgs().array(out).array(tokenIds).array(positionIds)
+                .array(wte).array(wpe).i32(N).i32(C));
+    }
+
+    /** out[t] = inp[t] + wpe[pos[t]]; out may be inp. */
+    public void positionEmbedding(DeviceArray out, DeviceArray inp, DeviceArray positionIds, DeviceArray wpe,
+                                  int N, int C) {
+        ElementType t = floatType(out);
+        long n = (long) N * C;
+        require(out, t, n, "out");
+        require(inp, t, n, "inputs_embeds");
+        require(positionIds, ElementType.I32, N, "position_ids");
+        require(wpe, t, C, "position_embeddings");
+        if (n == 0) {
+            return;
+        }
+        launch1d(layernorm, "position_embedding_forward", t, n, new KernelArgs().array(out).array(inp)
+                .array(positionIds).array(wpe).i32(N).i32(C));
+    }
+
+    /** out = LayerNorm(wte[ids] + wpe[pos]). */
+    public void embeddingLayerNorm(DeviceArray out, DeviceArray tokenIds, DeviceArray positionIds, DeviceArray wte,
+                                   DeviceArray wpe, DeviceArray weight, DeviceArray bias, int N, int C, float eps) {
+        ElementType t = floatType(out);
+        require(out, t, (long) N * C, "out");
+        require(tokenIds, ElementType.I32, N, "token_ids");
+        require(positionIds, ElementType.I32, N, "position_ids");
+        require(wte, t, C, "word_embeddings");
+        require(wpe, t, C, "position_embeddings");
+        require(weight, t, C, "weight");
+        require(bias, t, C, "bias");
+        launchRows("embedding_layernorm_forward", t, N, new KernelArgs().array(out).array(tokenIds)
+                .array(positionIds).array(wte).array(wpe).array(weight).array(bias).i32(N).i32(C).f32(eps));
+    }
+
+    /** out = LayerNorm(inp); mean, rstd nullable; out may be inp. */
+    public void layerNorm(DeviceArray out, DeviceArray mean, DeviceArray rstd, DeviceArray inp, DeviceArray weight,
+                          DeviceArray bias, int N, int C, float eps) {
+        ElementType t = floatType(out);
+        require(out, t, (long) N * C, "out");
+        requireNullable(mean, t, N, "mean");
+        requireNullable(rstd, t, N, "rstd");
+        require(inp, t, (long) N * C, "inp");
+        require(weight, t, C, "weight");
+        require(bias, t, C, "bias");
+        launchRows("layernorm_forward", t, N, new KernelArgs().array(out).array(mean).array(rstd).array(inp)
+                .array(weight).array(bias).i32(N).i32(C).f32(eps));
+    }
+
+    /** out = LayerNorm(inp + bias + residual); sum, mean, rstd, bias nullable; out may be inp or residual. */
+    public void residualLayerNorm(DeviceArray out, DeviceArray sum, DeviceArray mean, DeviceArray rstd,
+                                  DeviceArray inp, DeviceArray bias, DeviceArray residual, DeviceArray weight,
+                                  DeviceArray lnBias, int N, int C, float eps) {
+        ElementType t = floatType(out);
+        require(out, t, (long) N * C, "out");
+        requireNullable(sum, t, (long) N * C, "sum");
+        requireNullable(mean, t, N, "mean");
+        requireNullable(rstd, t, N, "rstd");
+        require(inp, t, (long) N * C, "inp");
+        requireNullable(bias, t, C, "bias");
+        require(residual, t, (long) N * C, "residual");
+        require(weight, t, C, "weight");
+        require(lnBias, t, C, "ln_bias");
+        launchRows("residual_layernorm_forward", t, N, new KernelArgs().array(out).array(sum).array(mean).array(rstd)
+                .array(inp).array(bias).array(residual).array(weight).array(lnBias).i32(N).i32(C).f32(eps));
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // bias + activation
+
+    /** out[n, m] = act(inp[n, m] + bias[m]); bias nullable; out may be inp. */
+    public void biasActivation(Activation act, DeviceArray out, DeviceArray inp, DeviceArray bias, int N, int M) {
+        ElementType t = floatType(out);
+        long n = (long) N * M;
+        require(out, t, n, "out");
+        require(inp, t, n, "inp");
+        requireNullable(bias, t, M, "bias");
+        if (n == 0) {
+            return;
+        }
+        launch1d(activation, "bias_" + act.hfName() + "_forward", t, n,
+                new KernelArgs().array(out).array(inp).array(bias).i32(N).i32(M));
+    }
+
+    /** out[n, m] += bias[m]: the bias of a matrix product that cuBLAS did not fuse. */
+    public void biasAdd(DeviceArray out, DeviceArray bias, int N, int M) {
+        ElementType t = floatType(out);
+        long n = (long) N * M;
+        require(out, t, n, "out");
+        require(bias, t, M, "bias");
+        if (n == 0) {
+            return;
+        }
+        launch1d(misc, "bias_add", t, n, new KernelArgs().array(out).array(bias).i32(N).i32(M));
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // attention
+
+    /**
+     * Multi-head attention over a packed batch (see {@code Ops.attentionForward}).
+     *
+     * @param probs        null, or the probabilities, laid out per sequence at {@code probsOffsets}
+     * @param headMask     [NH] or null
+     * @param cuSeqlens    I32 [numSeqs + 1]
+     * @param keyLens      I32 [numSeqs] or null
+     * @param probsOffsets I64 [numSeqs], required with {@code probs}
+     * @param maxLen       the longest sequence (grid size; the caller knows it from the host copy)
+     */
+    public void attention(DeviceArray out, DeviceArray probs, DeviceArray q, DeviceArray k, DeviceArray v,
+                          DeviceArray headMask, DeviceArray cuSeqlens, DeviceArray keyLens, DeviceArray probsOffsets,
+                          int numSeqs, int T, int maxLen, int NH, int HS) {
+        ElementType t = floatType(out);
+        long n = (long) T * NH * HS;
+        require(out, t, n, "out");
+        require(q, t, n, "q");
+        require(k, t, n, "k");
+        require(v, t, n, "v");
+        requireNullable(headMask, t, NH, "head_mask");
+        require(cuSeqlens, ElementType.I32, numSeqs + 1L, "cu_seqlens");
+        requireNullable(keyLens, ElementType.I32, numSeqs, "key_lens");
+        if (NH > MAX_GRID_YZ || numSeqs > MAX_GRID_YZ) {
+            throw new IllegalArgumentException("attention over " + numSeqs + " sequences of " + NH
+                    + " heads: at most " + MAX_GRID_YZ + " of each per launch");
+        }
+        if (numSeqs == 0 || maxLen == 0) {
+            return;
+        }
+        float scale = (float) (1.0 / Math.sqrt(HS));
+        if (probs == null) {
+            int variant = headSizeVariant(HS);
+            KernelModule.Kernel kernel = attention.kernel("attention_forward_hs" + variant + "_" + t.suffix());
+            context.launch(kernel, Math.ceilDiv(maxLen, ATTENTION_QUERIES_PER_BLOCK), NH, numSeqs, ATTENTION_BLOCK,
+                    1, new KernelArgs().array(out).array(q).array(k).array(v).array(headMask).array(cuSeqlens)
+                            .array(keyLens).i32(numSeqs).i32(NH).i32(HS).f32(scale));
+        } else {
+            require(probs, t, 0, "probs");
+            require(probsOffsets, ElementType.I64, numSeqs, "probs_offsets");
+            KernelModule.Kernel kernel = attention.kernel("attention_probs_forward_" + t.suffix());
+            context.launch(kernel, Math.ceilDiv(maxLen, PROBS_QUERIES_PER_BLOCK), NH, numSeqs, ATTENTION_BLOCK, 1,
+                    new KernelArgs().array(out).array(probs).array(q).array(k).array(v).array(headMask)
+                            .array(cuSeqlens).array(keyLens).array(probsOffsets).i32(numSeqs).i32(NH).i32(HS)
+                            .f32(scale));
+        }
+    }
+
+    /** The attention kernel variant for head size {@code HS}: the smallest of 32, 64, 128, 256 at least HS. */
+    public static int headSizeVariant(int HS) {
+        for (int v : HEAD_SIZE_VARIANTS) {
+            if (HS <= v) {
+                return v;
+            }
+        }
+        throw new IllegalArgumentException("head size " + HS + " (dim / n_heads) is larger than the attention"
+                + " kernels support (256)");
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // rows and losses
+
+    /** out[n] = inp[rows[n]], or zeros where rows[n] < 0. */
+    public void gatherRows(DeviceArray out, DeviceArray inp, DeviceArray rows, int N, int C) {
+        ElementType t = floatType(out);
+        long n = (long) N * C;
+        require(out, t, n, "out");
+        require(inp, t, 0, "inp");
+        require(rows, ElementType.I32, N, "rows");
+        if (n == 0) {
+            return;
+        }
+        launch1d(misc, "gather_rows", t, n, new KernelArgs().array(out).array(inp).array(rows).i32(N).i32(C));
+    }
+
+    /** losses[n] = logsumexp(logits[n]) − logits[n, targets[n]], 0 where the target is ignoreIndex. */
+    public void crossEntropy(DeviceArray losses, DeviceArray logits, DeviceArray targets, int N, int V,
+                             int ignoreIndex) {
+        ElementType t = floatType(losses);
+        require(losses, t, N, "losses");
+        require(logits, t, (long) N * V, "logits");
+        require(targets, ElementType.I32, N, "targets");
+        if (N == 0) {
+            return;
+        }
+        context.launch(misc.kernel("cross_entropy_forward_" + t.suffix()), N, 1, 1, BLOCK, 1,
+                new KernelArgs().array(losses).array(logits).array(targets).i32(N).i32(V).i32(ignoreIndex));
+    }
+
+    /** losses[n] = (predictions[n] − targets[n])². */
+    public void mse(DeviceArray losses, DeviceArray predictions, DeviceArray targets, int N) {
+        elementwiseLoss("mse_forward", losses, predictions, targets, N);
+    }
+
+    /** Binary cross-entropy on logits, per element. */
+    public void bceWithLogits(DeviceArray losses, DeviceArray logits, DeviceArray targets, int N) {
+        elementwiseLoss("bce_with_logits_forward", losses, logits, targets, N);
+    }
+
+    private void elementwiseLoss(String name, DeviceArray losses, DeviceArray x, DeviceArray y, int N) {
+        ElementType t = floatType(losses);
+        require(losses, t, N, "losses");
+        require(x, t, N, "inputs");
+        require(y, t, N, "targets");
+        if (N == 0) {
+            return;
+        }
+        launch1d(misc, name, t, N, new KernelArgs().array(losses).array(x).array(y).i32(N));
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // helpers
+
+    private void launchRows(String name, ElementType t, int N, KernelArgs args) {
+        if (N == 0) {
+            return;
+        }
+        context.launch(layernorm.kernel(name + "_" + t.suffix()), Math.ceilDiv(N, LN_ROWS_PER_BLOCK), 1, 1, BLOCK, 1,
+                args);
+    }
+
+    private void launch1d(KernelModule module, String name, ElementType t, long n, KernelArgs args) {
+        long blocks = Math.ceilDiv(n, BLOCK);
+        if (blocks > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException(name + " over " + n + " elements exceeds one launch's grid");
+        }
+        context.launch(module.kernel(name + "_" + t.suffix()), (int) blocks, 1, 1, BLOCK, 1, args);
+    }
+
+    private static ElementType floatType(DeviceArray out) {
+        if (!out.type().isFloat()) {
+            throw new IllegalArgumentException("output holds " + out.type() + "; the kernels write f32, bf16 or f16");
+        }
+        return out.type();
+    }
+
+    private void require(DeviceArray a, ElementType type, long needed, String name) {
+        if (a == null) {
+            throw new IllegalArgumentException(name + " is required");
+        }
+        requireNullable(a, type, needed, name);
+    }
+
+    private void requireNullable(DeviceArray a, ElementType type, long needed, String name) {
+        if (a == null) {
+            return;
+        }
+        if (a.context() != context) {
+            throw new IllegalArgumentException(name + " belongs to another CUDA context");
+        }
+        if (a.type() != type) {
+            throw new IllegalArgumentException(name + " holds " + a.type() + ", expected " + type);
+        }
+        if (a.length() < needed) {
+            throw new IllegalArgumentException(name + " holds " + a.length() + " elements, needs " + needed);
+        }
+        a.ensureOpen();
+    }
+}
