@@ -7,10 +7,11 @@
 // the bias and applies the activation in the same pass, and differentiates both in one pass.
 //
 // Shapes: inp, out, dout, dinp are [rows, cols] row-major (rows = T tokens, cols = F or C);
-// bias, dbias are [cols].
+// bias, dbias are [cols]. bias may be null (0) in both directions: no bias, z = inp.
 //
-// Entry points: bias_{gelu,gelu_new,relu,silu}_{forward,backward}_f32 and bias_grad_reduce_f32
-// (launched by distilbert.cuda.ActivationKernels).
+// Entry points: bias_{gelu,gelu_new,relu,silu}_{forward,backward}_{f32,bf16,f16} and
+// bias_grad_reduce_f32 (launched by distilbert.cuda.ActivationKernels). The storage type is
+// that of out, inp, bias, dout and dinp; the partials and dbias are float32 always.
 //
 // Algorithm
 //   forward   z = inp[r, c] + bias[c];  out[r, c] = act(z)
@@ -37,7 +38,7 @@
 // cols floats; bias_grad_reduce_f32 adds the partials of each column in chunk order and
 // accumulates into dbias. No atomics.
 //
-// Memory traffic (s = bytes per stored element: 4 for f32, 2 for bf16 storage)
+// Memory traffic (s = bytes per stored element: 4 for f32, 2 for bf16 and f16 storage)
 //   forward   reads rows*cols*s + cols*s, writes rows*cols*s             (≈ 2·rows·cols·s)
 //   backward  reads 2·rows·cols·s + cols*s, writes rows*cols*s, plus the partials:
 //             2 · ceil(rows/256) · cols · 4 bytes (about 1/128 of one f32 tensor)
@@ -117,7 +118,7 @@ __device__ __forceinline__ void bias_act_forward(T* out, const T* inp, const T* 
     if (i >= n) return;
     // 64-bit remainder is a long software sequence; every realistic tensor fits the 32-bit one.
     int c = n <= UINT32_MAX ? (int)((uint32_t)i % (uint32_t)cols) : (int)(i % cols);
-    float z = load_f32(inp + i) + load_f32(bias + c);
+    float z = load_f32(inp + i) + (bias ? load_f32(bias + c) : 0.0f);
     store_f32(out + i, act_forward<A>(z));
 }
 
@@ -130,7 +131,7 @@ __device__ __forceinline__ void bias_act_backward(T* dinp, float* partial, const
     int r1 = min(r0 + BIAS_GRAD_CHUNK_ROWS, rows);
     float acc = 0.0f;
     if (c < cols) {
-        float b = load_f32(bias + c);
+        float b = bias ? load_f32(bias + c) : 0.0f;
         for (int r = r0 + threadIdx.y; r < r1; r += BWD_BLOCK_Y) {
             int64_t i = (int64_t)r * cols + c;
             float z = load_f32(inp + i) + b;
@@ -152,6 +153,10 @@ __device__ __forceinline__ void bias_act_backward(T* dinp, float* partial, const
 
 }  // namespace dbc
 
+// Entry points. The host checks (src/test/cuda) define DBC_HOST_CHECK: they use the scalar math
+// above, and nothing of this file is then compiled for a device.
+#ifndef DBC_HOST_CHECK
+
 using dbc::Act;
 
 // One forward and one backward entry point per (activation, storage type).
@@ -170,9 +175,14 @@ DBC_BIAS_ACT(gelu, Act::Gelu, f32, float)
 DBC_BIAS_ACT(gelu_new, Act::GeluNew, f32, float)
 DBC_BIAS_ACT(relu, Act::Relu, f32, float)
 DBC_BIAS_ACT(silu, Act::Silu, f32, float)
-
-// bf16 storage is one line per activation here (DBC_BIAS_ACT(gelu, Act::Gelu, bf16, __nv_bfloat16)),
-// added together with the bridge's bf16 buffer type and its parity test, not before.
+DBC_BIAS_ACT(gelu, Act::Gelu, bf16, __nv_bfloat16)
+DBC_BIAS_ACT(gelu_new, Act::GeluNew, bf16, __nv_bfloat16)
+DBC_BIAS_ACT(relu, Act::Relu, bf16, __nv_bfloat16)
+DBC_BIAS_ACT(silu, Act::Silu, bf16, __nv_bfloat16)
+DBC_BIAS_ACT(gelu, Act::Gelu, f16, __half)
+DBC_BIAS_ACT(gelu_new, Act::GeluNew, f16, __half)
+DBC_BIAS_ACT(relu, Act::Relu, f16, __half)
+DBC_BIAS_ACT(silu, Act::Silu, f16, __half)
 
 // dbias[c] += sum over chunks k of partial[k, c], in chunk order. partial is [chunks, cols].
 extern "C" __global__ void __launch_bounds__(256)
@@ -183,3 +193,5 @@ bias_grad_reduce_f32(float* dbias, const float* partial, int chunks, int cols) {
     for (int k = 0; k < chunks; k++) s += partial[(int64_t)k * cols + c];
     dbias[c] += s;
 }
+
+#endif  // DBC_HOST_CHECK

@@ -6,6 +6,7 @@
 // phase), so a wrong derivative is caught on every build, not only where a GPU is. It checks the
 // algebra, not the device's libm: the host's erfcf/expf stand in for CUDA's. The GPU parity tests
 // in jcuda-bridge check the real thing, with the same tolerance: |f - ref| <= 1e-6 + 1e-5 |ref|.
+#define DBC_HOST_CHECK  // the scalar math only: no entry points compiled for a device
 #include "activation.cu"
 
 #include <cmath>

@@ -9,6 +9,7 @@ import distilbert.model.Device;
 import distilbert.model.DistilBert;
 import distilbert.model.DistilBertModel;
 import distilbert.model.ModelInput;
+import distilbert.model.Precision;
 import distilbert.model.Tensor;
 import distilbert.tokenizer.EncodeOptions;
 import distilbert.tokenizer.Encoding;
@@ -99,6 +100,17 @@ final class EmbedCommand implements Callable<Integer>, Main.Verbose {
         }
     }
 
+    static final class PrecisionConverter implements CommandLine.ITypeConverter<Precision> {
+        @Override
+        public Precision convert(String s) {
+            try {
+                return Precision.parse(s);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.TypeConversionException(e.getMessage());
+            }
+        }
+    }
+
     static final class DeviceConverter implements CommandLine.ITypeConverter<DeviceChoice> {
         @Override
         public DeviceChoice convert(String s) {
@@ -150,6 +162,11 @@ final class EmbedCommand implements Callable<Integer>, Main.Verbose {
                     + "cuda fails where it cannot run. Default: ${DEFAULT-VALUE}.")
     DeviceChoice device;
 
+    @Option(names = "--precision", paramLabel = "PRECISION", converter = PrecisionConverter.class,
+            description = "On the GPU: fp32, tf32, bf16 (default on sm_80 and newer) or fp16; matrix products always "
+                    + "accumulate in float32. The CPU computes in fp32 whatever is asked.")
+    Precision precision;
+
     @Option(names = "--verbose", description = "Print the stack trace of an error.")
     boolean verbose;
 
@@ -180,7 +197,7 @@ final class EmbedCommand implements Callable<Integer>, Main.Verbose {
 
         long truncated = 0;
         try (JsonlInput in = JsonlInput.open(input, io.in());
-             DistilBert db = load(model, device)) {
+             DistilBert db = load(model, device, precision)) {
             for (String w : db.warnings()) io.err().println("distilbert embed: warning: " + w);
             DistilBertModel encoder = db.architecture().distilbert();
             int padId = Math.max(0, tokenizer.padTokenId());
@@ -251,12 +268,12 @@ final class EmbedCommand implements Callable<Integer>, Main.Verbose {
     }
 
     /** {@link DistilBert#load}, with a one-line error where the backend asked for cannot run. */
-    static DistilBert load(Path dir, DeviceChoice device) throws IOException {
+    static DistilBert load(Path dir, DeviceChoice device, Precision precision) throws IOException {
         try {
-            return DistilBert.load(dir, device.device);
+            return DistilBert.load(dir, device.device, precision);
         } catch (CheckpointException e) {
             throw new CliException(Main.inDirectory(dir, e.getMessage()), e);
-        } catch (UnsupportedOperationException e) {
+        } catch (UnsupportedOperationException | IllegalStateException e) {
             throw new CliException("--device " + device + ": " + e.getMessage(), e);
         }
     }

@@ -53,8 +53,8 @@ import picocli.CommandLine.Spec;
                     + "B·(2·C + N) for sequence classification, B·(2·C + 1) for multiple choice. C = dim, F = hidden_dim, "
                     + "V = vocab_size, N = num_labels.",
             "",
-            "--device prints the driver's CUDA version and each device's name, compute capability, memory and "
-                    + "multiprocessors, or why no GPU is usable (exit code 0 either way).",
+            "--device prints the driver's CUDA version, the cuBLAS version and each device's name, compute "
+                    + "capability, memory and multiprocessors, or why no GPU is usable (exit code 0 either way).",
             ""},
         footer = {"",
             "Examples:",
@@ -234,6 +234,7 @@ final class InfoCommand implements Callable<Integer>, Main.Verbose {
             case GpuStatus.Usable u -> {
                 s.append("GPU: usable\n");
                 row(s, "driver", "supports CUDA " + driverVersion(u.driverVersion()));
+                row(s, "cuBLAS", u.cublasVersion());
                 for (DeviceInfo d : u.devices()) {
                     row(s, "device " + d.ordinal(), d.name() + ", compute capability " + d.computeMajor() + "." + d.computeMinor()
                             + " (sm_" + d.sm() + "), " + bytes(d.totalMemoryBytes()) + ", " + d.multiprocessors() + " SMs"
@@ -417,6 +418,7 @@ final class InfoCommand implements Callable<Integer>, Main.Verbose {
             case GpuStatus.Usable u -> {
                 root.put("driver_version", u.driverVersion());
                 root.put("driver_cuda", driverVersion(u.driverVersion()));
+                root.put("cublas_version", u.cublasVersion());
                 ArrayNode devices = root.putArray("devices");
                 for (DeviceInfo d : u.devices()) {
                     devices.addObject().put("ordinal", d.ordinal()).put("name", d.name())

@@ -275,16 +275,18 @@ class InfoCommandTest {
     void deviceTextAndJsonForAUsableGpu() throws IOException {
         var h100 = new distilbert.cuda.DeviceInfo(0, "NVIDIA H100 80GB HBM3", 9, 0, 85_032_206_336L, 132);
         var old = new distilbert.cuda.DeviceInfo(1, "Tesla T4", 7, 5, 15_642_329_088L, 40);
-        GpuStatus usable = new GpuStatus.Usable(13000, List.of(h100, old), h100);
+        GpuStatus usable = new GpuStatus.Usable(13000, List.of(h100, old), h100, "13.0.2");
         String text = InfoCommand.deviceText(usable);
         assertEquals("""
                 GPU: usable
                   driver                   supports CUDA 13.0
+                  cuBLAS                   13.0.2
                   device 0                 NVIDIA H100 80GB HBM3, compute capability 9.0 (sm_90), 79.2 GiB (85,032,206,336 bytes), 132 SMs  [default]
                   device 1                 Tesla T4, compute capability 7.5 (sm_75), 14.6 GiB (15,642,329,088 bytes), 40 SMs, not supported (needs sm_80+)
                 """, text);
         JsonNode j = InfoCommand.deviceJson(usable);
         assertEquals("13.0", j.get("driver_cuda").asText());
+        assertEquals("13.0.2", j.get("cublas_version").asText());
         assertEquals("9.0", j.get("devices").get(0).get("compute_capability").asText());
         assertFalse(j.get("devices").get(1).get("supported").asBoolean());
         assertEquals(0, j.get("default_device").asInt());

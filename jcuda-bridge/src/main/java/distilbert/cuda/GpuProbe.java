@@ -9,6 +9,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
+import java.util.function.Supplier;
 import jcuda.driver.CUdevice;
 import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.CUresult;
@@ -28,6 +29,8 @@ import jcuda.driver.JCudaDriver;
  *       CUDA_ERROR_STUB_LIBRARY when the toolkit's stub libcuda was found instead of a driver.
  *   <li>{@code cuDriverGetVersion} at least 13.0: fatbins from nvcc 13 need an R580+ driver.
  *   <li>Devices: count, name, compute capability, memory, multiprocessors; usable if one is 8.0+.
+ *   <li>cuBLAS: libcublas.so.13 (else .12) and its libcublasLt open and report their version
+ *       ({@link CublasLibrary}); every matrix product of the model goes through it.
  * </ol>
  */
 public final class GpuProbe {
@@ -117,7 +120,8 @@ public final class GpuProbe {
                 return new Unusable(Reason.INIT_FAILED, e.getMessage());
             }
         }
-        return classify(version[0], devices);
+        // Only now cuBLAS: a machine without a usable device is better told about the device.
+        return classify(version[0], devices, CublasLibrary::availability);
     }
 
     /**
@@ -134,11 +138,21 @@ public final class GpuProbe {
                 + "supports CUDA " + versionString(MIN_DRIVER_VERSION) + " (R580 or newer)"));
     }
 
-    /** The device rule alone: usable if any device is supported; the default is the first such. */
-    static GpuStatus classify(int driverVersion, List<DeviceInfo> devices) {
+    /**
+     * The device rule, then cuBLAS: usable if any device is supported (the default is the first such)
+     * and cuBLAS is available. A device problem is reported before a cuBLAS one, and cuBLAS is only
+     * loaded when a device could use it.
+     */
+    static GpuStatus classify(int driverVersion, List<DeviceInfo> devices,
+                              Supplier<CublasLibrary.Availability> cublas) {
         for (DeviceInfo d : devices) {
             if (d.supported()) {
-                return new GpuStatus.Usable(driverVersion, devices, d);
+                return switch (cublas.get()) {
+                    case CublasLibrary.Availability.Available a ->
+                            new GpuStatus.Usable(driverVersion, devices, d, a.version());
+                    case CublasLibrary.Availability.Unavailable u -> new Unusable(Reason.NO_CUBLAS,
+                            "no cuBLAS for " + d.describe() + ": " + u.reason());
+                };
             }
         }
         if (devices.isEmpty()) {

@@ -12,15 +12,20 @@ public sealed interface GpuStatus {
     String describe();
 
     /**
-     * The driver works and at least one device can run the shipped kernels.
+     * The driver works, at least one device can run the shipped kernels, and cuBLAS loads.
      *
      * @param driverVersion the CUDA version the driver supports, as the driver encodes it (13000 = 13.0)
      * @param devices every device the driver sees, supported or not
      * @param device the device to use by default: the first supported one
+     * @param cublasVersion the cuBLAS found, e.g. "13.0.2"
      */
-    record Usable(int driverVersion, List<DeviceInfo> devices, DeviceInfo device) implements GpuStatus {
+    record Usable(int driverVersion, List<DeviceInfo> devices, DeviceInfo device, String cublasVersion)
+            implements GpuStatus {
         public Usable {
             devices = List.copyOf(devices);
+            if (cublasVersion == null || cublasVersion.isBlank()) {
+                throw new IllegalArgumentException("a usable GPU status needs the cuBLAS version");
+            }
         }
 
         @Override
@@ -30,7 +35,8 @@ public sealed interface GpuStatus {
 
         @Override
         public String describe() {
-            return device.describe() + ", driver supports CUDA " + GpuProbe.versionString(driverVersion);
+            return device.describe() + ", driver supports CUDA " + GpuProbe.versionString(driverVersion)
+                    + ", cuBLAS " + cublasVersion;
         }
     }
 
@@ -69,6 +75,8 @@ public sealed interface GpuStatus {
         DRIVER_TOO_OLD,
         /** Every device is older than compute capability 8.0. */
         UNSUPPORTED_DEVICE,
+        /** The GPU would do, but no cuBLAS (libcublas.so.13 or .12 with its libcublasLt) can be loaded. */
+        NO_CUBLAS,
         /** cuInit or a device query failed for another reason; the detail names the call and error. */
         INIT_FAILED
     }

@@ -137,18 +137,6 @@ public final class InferenceKernels {
                 new KernelArgs().array(out).array(inp).array(bias).i32(N).i32(M));
     }
 
-    /** out[n, m] += bias[m]: the bias of a matrix product that cuBLAS did not fuse. */
-    public void biasAdd(DeviceArray out, DeviceArray bias, int N, int M) {
-        ElementType t = floatType(out);
-        long n = (long) N * M;
-        require(out, t, n, "out");
-        require(bias, t, M, "bias");
-        if (n == 0) {
-            return;
-        }
-        launch1d(misc, "bias_add", t, n, new KernelArgs().array(out).array(bias).i32(N).i32(M));
-    }
-
     // ---------------------------------------------------------------------------------------------
     // attention
 

@@ -19,6 +19,9 @@ import org.junit.jupiter.api.Test;
 /** The probe on whatever machine runs the build, and its rules on made-up drivers and devices. */
 final class GpuProbeTest {
 
+    private static final CublasLibrary.Availability CUBLAS =
+            new CublasLibrary.Availability.Available("13.0.2", "libcublas.so.13, libcublasLt.so.13");
+
     @Test
     void probeNeverThrowsAndExplainsItself() {
         GpuStatus status = GpuProbe.status();
@@ -73,15 +76,35 @@ final class GpuProbeTest {
         DeviceInfo a100 = new DeviceInfo(1, "NVIDIA A100-SXM4-40GB", 8, 0, 40L << 30, 108);
         DeviceInfo h100 = new DeviceInfo(2, "NVIDIA H100 80GB HBM3", 9, 0, 80L << 30, 132);
 
-        Unusable onlyT4 = assertInstanceOf(Unusable.class, GpuProbe.classify(13000, List.of(t4)));
+        Unusable onlyT4 = assertInstanceOf(Unusable.class, GpuProbe.classify(13000, List.of(t4), () -> CUBLAS));
         assertEquals(Reason.UNSUPPORTED_DEVICE, onlyT4.reason());
         assertTrue(onlyT4.detail().contains("Tesla T4 (sm_75"), onlyT4.detail());
 
-        GpuStatus.Usable mixed = assertInstanceOf(GpuStatus.Usable.class, GpuProbe.classify(13000, List.of(t4, a100, h100)));
+        GpuStatus.Usable mixed = assertInstanceOf(GpuStatus.Usable.class,
+                GpuProbe.classify(13000, List.of(t4, a100, h100), () -> CUBLAS));
         assertEquals(a100, mixed.device());
         assertEquals(3, mixed.devices().size());
+        assertEquals("13.0.2", mixed.cublasVersion());
+        assertTrue(mixed.describe().endsWith(", cuBLAS 13.0.2"), mixed.describe());
 
-        assertEquals(Reason.NO_DEVICE, assertInstanceOf(Unusable.class, GpuProbe.classify(13000, List.of())).reason());
+        assertEquals(Reason.NO_DEVICE,
+                assertInstanceOf(Unusable.class, GpuProbe.classify(13000, List.of(), () -> CUBLAS)).reason());
+    }
+
+    @Test
+    void aGoodDeviceWithoutCublasIsUnusableAndTheReasonNamesTheLibrariesTried() {
+        DeviceInfo h100 = new DeviceInfo(0, "NVIDIA H100 80GB HBM3", 9, 0, 80L << 30, 132);
+        var none = new CublasLibrary.Availability.Unavailable("none of libcublas.so.13, libcublas.so.12 could be opened");
+        Unusable unusable = assertInstanceOf(Unusable.class, GpuProbe.classify(13000, List.of(h100), () -> none));
+        assertEquals(Reason.NO_CUBLAS, unusable.reason());
+        assertTrue(unusable.detail().contains("libcublas.so.13, libcublas.so.12"), unusable.detail());
+        assertTrue(unusable.detail().contains("H100"), unusable.detail());
+        assertTrue(unusable.describe().startsWith("no usable GPU (no_cublas): "), unusable.describe());
+
+        // A device problem comes first: cuBLAS would not help an sm_75 card.
+        DeviceInfo t4 = new DeviceInfo(0, "Tesla T4", 7, 5, 15L << 30, 40);
+        assertEquals(Reason.UNSUPPORTED_DEVICE,
+                assertInstanceOf(Unusable.class, GpuProbe.classify(13000, List.of(t4), () -> none)).reason());
     }
 
     @Test

@@ -8,7 +8,7 @@ package distilbert.model;
  * error, caught by the backend's cast. Model code never looks inside a buffer: it allocates, takes
  * views and passes them on.
  */
-public sealed interface Buffer permits HostBuffer {
+public sealed interface Buffer permits HostBuffer, CudaBuffer {
 
     /** Number of floats. */
     long length();

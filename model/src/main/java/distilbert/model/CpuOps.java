@@ -159,16 +159,19 @@ public final class CpuOps implements Ops {
     }
 
     @Override
-    public void residualLayerNormForward(Buffer out, Buffer sum, Buffer mean, Buffer rstd, Buffer inp,
-                                         Buffer residual, Buffer weight, Buffer bias, int N, int C, float eps) {
-        HostBuffer o = host(out), x = host(inp), res = host(residual), w = host(weight), b = host(bias);
+    public void residualLayerNormForward(Buffer out, Buffer sum, Buffer mean, Buffer rstd, Buffer inp, Buffer bias,
+                                         Buffer residual, Buffer weight, Buffer lnBias, int N, int C, float eps) {
+        HostBuffer o = host(out), x = host(inp), res = host(residual), w = host(weight), b = host(lnBias);
+        HostBuffer lb = hostOrNull(bias);
         HostBuffer s = hostOrNull(sum), m = hostOrNull(mean), r = hostOrNull(rstd);
         forRows(N, C, n -> {
-            // The sum is rounded to float first, as torch adds the residual in float before the norm.
+            // Each sum is rounded to float, as torch adds the bias (in the Linear) and then the residual
+            // in float before the norm.
             float[] row = new float[C];
             int xb = x.offset() + n * C, rb = res.offset() + n * C;
             for (int c = 0; c < C; c++) {
-                row[c] = x.data()[xb + c] + res.data()[rb + c];
+                float v = lb == null ? x.data()[xb + c] : x.data()[xb + c] + lb.data()[lb.offset() + c];
+                row[c] = v + res.data()[rb + c];
             }
             if (s != null) {
                 System.arraycopy(row, 0, s.data(), s.offset() + n * C, C);

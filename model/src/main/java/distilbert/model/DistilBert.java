@@ -1,5 +1,7 @@
 package distilbert.model;
 
+import distilbert.cuda.GpuProbe;
+import distilbert.cuda.GpuStatus;
 import distilbert.weights.Checkpoint;
 import distilbert.weights.DistilBertConfig;
 import distilbert.weights.DistilBertParameters;
@@ -38,10 +40,18 @@ public final class DistilBert implements AutoCloseable {
      * pytorch_model.bin) and builds the model class its config names.
      *
      * @throws distilbert.weights.CheckpointException naming the file and field when the directory is unusable
-     * @throws UnsupportedOperationException for {@link Device#CUDA}: the CUDA backend is not built yet
+     * @throws IllegalStateException for {@link Device#CUDA} where no GPU is usable, saying why
      */
     public static DistilBert load(Path modelDir, Device device) throws IOException {
-        Ops ops = backend(device);
+        return load(modelDir, device, null);
+    }
+
+    /**
+     * {@link #load(Path, Device)} with the CUDA backend's precision; null picks the default (bf16 on
+     * sm_80 and newer). The CPU backend computes in float32 whatever is asked.
+     */
+    public static DistilBert load(Path modelDir, Device device, Precision precision) throws IOException {
+        Ops ops = backend(device, precision);
         try {
             return of(ModelDirectory.load(modelDir), ops);
         } catch (IOException | RuntimeException e) {
@@ -55,7 +65,7 @@ public final class DistilBert implements AutoCloseable {
         try {
             DistilBertConfig config = checkpoint.config();
             Head head = checkpoint.head();
-            DistilBertParameters.Table table = DistilBertParameters.table(config, head);
+            DistilBertParameters.Table table = DistilBertParameters.table(config, head, ops.parameterAlignment());
             float[] values = checkpoint.toSlab(table);
             // The CPU backend takes the array as its slab; another backend copies it to its memory.
             Buffer slab = ops instanceof CpuOps ? HostBuffer.wrap(values) : ops.bufferOf(values);
@@ -67,14 +77,22 @@ public final class DistilBert implements AutoCloseable {
         }
     }
 
-    /** The backend for {@code device}. */
+    /** The backend for {@code device} at its default precision. */
     public static Ops backend(Device device) {
+        return backend(device, null);
+    }
+
+    /** The backend for {@code device}; {@code precision} as in {@link #load(Path, Device, Precision)}. */
+    public static Ops backend(Device device, Precision precision) {
         return switch (Objects.requireNonNull(device, "device")) {
             case CPU -> CpuOps.create();
-            case CUDA -> throw new UnsupportedOperationException("CUDA backend not built yet: load with Device.CPU,"
-                    + " or Device.AUTO to fall back to the CPU");
+            case CUDA -> CudaOps.create(precision);
             case AUTO -> {
-                Notices.once("auto-cpu", "distilbert: the CUDA backend is not built yet; running on the CPU");
+                GpuStatus status = GpuProbe.status();
+                if (status instanceof GpuStatus.Usable) {
+                    yield CudaOps.create(precision);
+                }
+                Notices.once("auto-cpu", "distilbert: " + status.describe() + "; running on the CPU");
                 yield CpuOps.create();
             }
         };

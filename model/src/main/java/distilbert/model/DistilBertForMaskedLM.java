@@ -54,34 +54,36 @@ public final class DistilBertForMaskedLM implements Architecture {
         if (flatLabels != null) {
             HeadSupport.checkClassLabels(flatLabels, config.vocabSize(), "labels", input.length());
         }
-        DistilBertModel.Encoded e = distilbert.encode(input);
-        PackedBatch pk = e.packed();
-        int C = config.dim(), V = config.vocabSize();
-        int N = HeadSupport.rowCount(pk);
-        Buffer logits = predictionLogits(HeadSupport.rowsWithZero(ops, e, C), N);     // (N, V)
-        Tensor out = Tensor.of(HeadSupport.unpack(pk, ops.download(logits), V), pk.batch(), pk.length(), V);
-        Float loss = null;
-        if (flatLabels != null) {
-            int L = pk.length();
-            int P = 0;
-            for (int y : flatLabels) {
-                if (y != IGNORE_INDEX) {
-                    P++;
+        try (Ops.Scope scope = ops.scope()) {
+            DistilBertModel.Encoded e = distilbert.encode(input);
+            PackedBatch pk = e.packed();
+            int C = config.dim(), V = config.vocabSize();
+            int N = HeadSupport.rowCount(pk);
+            Buffer logits = predictionLogits(HeadSupport.rowsWithZero(ops, e, C), N);     // (N, V)
+            Tensor out = Tensor.of(HeadSupport.unpack(pk, ops.download(logits), V), pk.batch(), pk.length(), V);
+            Float loss = null;
+            if (flatLabels != null) {
+                int L = pk.length();
+                int P = 0;
+                for (int y : flatLabels) {
+                    if (y != IGNORE_INDEX) {
+                        P++;
+                    }
                 }
-            }
-            int[] rows = new int[P], targets = new int[P];
-            int p = 0;
-            for (int i = 0; i < flatLabels.length; i++) {
-                if (flatLabels[i] != IGNORE_INDEX) {
-                    rows[p] = HeadSupport.rowOf(pk, i / L, i % L);
-                    targets[p++] = flatLabels[i];
+                int[] rows = new int[P], targets = new int[P];
+                int p = 0;
+                for (int i = 0; i < flatLabels.length; i++) {
+                    if (flatLabels[i] != IGNORE_INDEX) {
+                        rows[p] = HeadSupport.rowOf(pk, i / L, i % L);
+                        targets[p++] = flatLabels[i];
+                    }
                 }
+                Buffer labeled = ops.allocate((long) P * V);                                   // (P, V)
+                ops.gatherRows(labeled, logits, ops.indicesOf(rows), P, V);
+                loss = HeadSupport.crossEntropy(ops, labeled, targets, V, IGNORE_INDEX);
             }
-            Buffer labeled = ops.allocate((long) P * V);                                   // (P, V)
-            ops.gatherRows(labeled, logits, ops.indicesOf(rows), P, V);
-            loss = HeadSupport.crossEntropy(ops, labeled, targets, V, IGNORE_INDEX);
+            return new MaskedLMOutput(loss, out, e.hiddenStates(), e.attentions(), null);
         }
-        return new MaskedLMOutput(loss, out, e.hiddenStates(), e.attentions(), null);
     }
 
     /**
@@ -101,26 +103,28 @@ public final class DistilBertForMaskedLM implements Architecture {
         if (flatLabels != null) {
             HeadSupport.checkClassLabels(flatLabels, config.vocabSize(), "labels", L);
         }
-        DistilBertModel.Encoded e = distilbert.encode(input);
-        PackedBatch pk = e.packed();
-        int C = config.dim(), V = config.vocabSize(), P = at.size();
-        int[] rows = new int[P];
-        for (int p = 0; p < P; p++) {
-            rows[p] = pk.packedIndex()[at.rows()[p] * L + at.positions()[p]]; // −1 (a zero row) where not packed
-        }
-        Buffer selected = ops.allocate((long) P * C);                                        // (P, C)
-        ops.gatherRows(selected, e.hidden(), ops.indicesOf(rows), P, C);
-        Buffer logits = predictionLogits(selected, P);                                       // (P, V)
-        Tensor out = Tensor.of(ops.download(logits), P, V);
-        Float loss = null;
-        if (flatLabels != null) {
-            int[] targets = new int[P];
+        try (Ops.Scope scope = ops.scope()) {
+            DistilBertModel.Encoded e = distilbert.encode(input);
+            PackedBatch pk = e.packed();
+            int C = config.dim(), V = config.vocabSize(), P = at.size();
+            int[] rows = new int[P];
             for (int p = 0; p < P; p++) {
-                targets[p] = flatLabels[at.rows()[p] * L + at.positions()[p]];
+                rows[p] = pk.packedIndex()[at.rows()[p] * L + at.positions()[p]]; // −1 (a zero row) where not packed
             }
-            loss = HeadSupport.crossEntropy(ops, logits, targets, V, IGNORE_INDEX);
+            Buffer selected = ops.allocate((long) P * C);                                        // (P, C)
+            ops.gatherRows(selected, e.hidden(), ops.indicesOf(rows), P, C);
+            Buffer logits = predictionLogits(selected, P);                                       // (P, V)
+            Tensor out = Tensor.of(ops.download(logits), P, V);
+            Float loss = null;
+            if (flatLabels != null) {
+                int[] targets = new int[P];
+                for (int p = 0; p < P; p++) {
+                    targets[p] = flatLabels[at.rows()[p] * L + at.positions()[p]];
+                }
+                loss = HeadSupport.crossEntropy(ops, logits, targets, V, IGNORE_INDEX);
+            }
+            return new MaskedLMOutput(loss, out, e.hiddenStates(), e.attentions(), at);
         }
-        return new MaskedLMOutput(loss, out, e.hiddenStates(), e.attentions(), at);
     }
 
     /** The MLM head on N rows of hidden states. */

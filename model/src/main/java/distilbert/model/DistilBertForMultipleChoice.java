@@ -55,12 +55,14 @@ public final class DistilBertForMultipleChoice implements Architecture {
             HeadSupport.checkClassLabels(labels, numChoices, "labels", 0);
         }
         HeadSupport.checkPositionZero(input, hfClass());
-        DistilBertModel.Encoded e = distilbert.encode(input);
-        Buffer logits = HeadSupport.pooledLogits(ops, e, preW, preB, clsW, clsB, config.dim(), 1); // (B·NC, 1) = (B, NC)
-        Float loss = labels == null ? null
-                : HeadSupport.crossEntropy(ops, logits, labels, numChoices, HeadSupport.IGNORE_INDEX);
-        return new MultipleChoiceModelOutput(loss, Tensor.of(ops.download(logits), B, numChoices), e.hiddenStates(),
-                e.attentions());
+        try (Ops.Scope scope = ops.scope()) {
+            DistilBertModel.Encoded e = distilbert.encode(input);
+            Buffer logits = HeadSupport.pooledLogits(ops, e, preW, preB, clsW, clsB, config.dim(), 1); // (B·NC, 1) = (B, NC)
+            Float loss = labels == null ? null
+                    : HeadSupport.crossEntropy(ops, logits, labels, numChoices, HeadSupport.IGNORE_INDEX);
+            return new MultipleChoiceModelOutput(loss, Tensor.of(ops.download(logits), B, numChoices), e.hiddenStates(),
+                    e.attentions());
+        }
     }
 
     @Override

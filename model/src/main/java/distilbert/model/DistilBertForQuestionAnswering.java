@@ -47,27 +47,29 @@ public final class DistilBertForQuestionAnswering implements Architecture {
             throw new IllegalArgumentException("start_positions and end_positions need " + B + " entries, got "
                     + startPositions.length + " and " + endPositions.length);
         }
-        DistilBertModel.Encoded e = distilbert.encode(input);
-        PackedBatch pk = e.packed();
-        int N = HeadSupport.rowCount(pk);
-        Buffer logits = ops.allocate(2L * N);
-        ops.matmulForward(logits, HeadSupport.rowsWithZero(ops, e, C), qaW, qaB, N, C, 2);   // (N, 2)
-        float[] both = HeadSupport.unpack(pk, ops.download(logits), 2);                      // (B·L, 2)
-        float[] start = new float[B * L], end = new float[B * L];
-        for (int i = 0; i < B * L; i++) {
-            start[i] = both[2 * i];
-            end[i] = both[2 * i + 1];
+        try (Ops.Scope scope = ops.scope()) {
+            DistilBertModel.Encoded e = distilbert.encode(input);
+            PackedBatch pk = e.packed();
+            int N = HeadSupport.rowCount(pk);
+            Buffer logits = ops.allocate(2L * N);
+            ops.matmulForward(logits, HeadSupport.rowsWithZero(ops, e, C), qaW, qaB, N, C, 2);   // (N, 2)
+            float[] both = HeadSupport.unpack(pk, ops.download(logits), 2);                      // (B·L, 2)
+            float[] start = new float[B * L], end = new float[B * L];
+            for (int i = 0; i < B * L; i++) {
+                start[i] = both[2 * i];
+                end[i] = both[2 * i + 1];
+            }
+            Float loss = null;
+            if (startPositions != null) {
+                int ignored = L; // positions outside the sequence are clamped to L and ignored
+                int[] s = clamp(startPositions, ignored), en = clamp(endPositions, ignored);
+                float startLoss = HeadSupport.crossEntropy(ops, ops.bufferOf(start), s, L, ignored);
+                float endLoss = HeadSupport.crossEntropy(ops, ops.bufferOf(end), en, L, ignored);
+                loss = (startLoss + endLoss) / 2;
+            }
+            return new QuestionAnsweringModelOutput(loss, Tensor.of(start, B, L), Tensor.of(end, B, L), e.hiddenStates(),
+                    e.attentions());
         }
-        Float loss = null;
-        if (startPositions != null) {
-            int ignored = L; // positions outside the sequence are clamped to L and ignored
-            int[] s = clamp(startPositions, ignored), en = clamp(endPositions, ignored);
-            float startLoss = HeadSupport.crossEntropy(ops, ops.bufferOf(start), s, L, ignored);
-            float endLoss = HeadSupport.crossEntropy(ops, ops.bufferOf(end), en, L, ignored);
-            loss = (startLoss + endLoss) / 2;
-        }
-        return new QuestionAnsweringModelOutput(loss, Tensor.of(start, B, L), Tensor.of(end, B, L), e.hiddenStates(),
-                e.attentions());
     }
 
     /** torch's clamp(0, max): negative positions become 0, positions past the end become max. */

@@ -48,28 +48,30 @@ public final class DistilBertForSequenceClassification implements Architecture {
         int B = input.batch(), NL = config.numLabels();
         ProblemType problem = labels == null ? null : config.resolveProblemType(labels instanceof SequenceLabels.Classes);
         float[] targets = labels == null ? null : checkLabels(labels, problem, B, NL);
-        DistilBertModel.Encoded e = distilbert.encode(input);
-        Buffer logits = HeadSupport.pooledLogits(ops, e, preW, preB, clsW, clsB, config.dim(), NL); // (B, NL)
-        Float loss = null;
-        if (labels != null) {
-            loss = switch (problem) {
-                case REGRESSION -> {
-                    Buffer losses = ops.allocate((long) B * NL);
-                    ops.mseForward(losses, logits, ops.bufferOf(targets), B * NL);
-                    yield HeadSupport.mean(ops, losses, B * NL);
-                }
-                case SINGLE_LABEL_CLASSIFICATION ->
-                        HeadSupport.crossEntropy(ops, logits, ((SequenceLabels.Classes) labels).ids(), NL,
-                                HeadSupport.IGNORE_INDEX);
-                case MULTI_LABEL_CLASSIFICATION -> {
-                    Buffer losses = ops.allocate((long) B * NL);
-                    ops.bceWithLogitsForward(losses, logits, ops.bufferOf(targets), B * NL);
-                    yield HeadSupport.mean(ops, losses, B * NL);
-                }
-            };
+        try (Ops.Scope scope = ops.scope()) {
+            DistilBertModel.Encoded e = distilbert.encode(input);
+            Buffer logits = HeadSupport.pooledLogits(ops, e, preW, preB, clsW, clsB, config.dim(), NL); // (B, NL)
+            Float loss = null;
+            if (labels != null) {
+                loss = switch (problem) {
+                    case REGRESSION -> {
+                        Buffer losses = ops.allocate((long) B * NL);
+                        ops.mseForward(losses, logits, ops.bufferOf(targets), B * NL);
+                        yield HeadSupport.mean(ops, losses, B * NL);
+                    }
+                    case SINGLE_LABEL_CLASSIFICATION ->
+                            HeadSupport.crossEntropy(ops, logits, ((SequenceLabels.Classes) labels).ids(), NL,
+                                    HeadSupport.IGNORE_INDEX);
+                    case MULTI_LABEL_CLASSIFICATION -> {
+                        Buffer losses = ops.allocate((long) B * NL);
+                        ops.bceWithLogitsForward(losses, logits, ops.bufferOf(targets), B * NL);
+                        yield HeadSupport.mean(ops, losses, B * NL);
+                    }
+                };
+            }
+            return new SequenceClassifierOutput(loss, Tensor.of(ops.download(logits), B, NL), e.hiddenStates(),
+                    e.attentions());
         }
-        return new SequenceClassifierOutput(loss, Tensor.of(ops.download(logits), B, NL), e.hiddenStates(),
-                e.attentions());
     }
 
     /** Checks labels against the problem type; float targets for MSE/BCE (null for cross-entropy). */

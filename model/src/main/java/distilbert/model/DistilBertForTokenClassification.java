@@ -36,18 +36,20 @@ public final class DistilBertForTokenClassification implements Architecture {
         if (flatLabels != null) {
             HeadSupport.checkClassLabels(flatLabels, NL, "labels", input.length());
         }
-        DistilBertModel.Encoded e = distilbert.encode(input);
-        PackedBatch pk = e.packed();
-        int N = HeadSupport.rowCount(pk);
-        Buffer logits = ops.allocate((long) N * NL);
-        ops.matmulForward(logits, HeadSupport.rowsWithZero(ops, e, C), clsW, clsB, N, C, NL); // (N, NL)
-        float[] unpacked = HeadSupport.unpack(pk, ops.download(logits), NL);                 // (B·L, NL)
-        Float loss = null;
-        if (flatLabels != null) {
-            loss = HeadSupport.crossEntropy(ops, ops.bufferOf(unpacked), flatLabels, NL, HeadSupport.IGNORE_INDEX);
+        try (Ops.Scope scope = ops.scope()) {
+            DistilBertModel.Encoded e = distilbert.encode(input);
+            PackedBatch pk = e.packed();
+            int N = HeadSupport.rowCount(pk);
+            Buffer logits = ops.allocate((long) N * NL);
+            ops.matmulForward(logits, HeadSupport.rowsWithZero(ops, e, C), clsW, clsB, N, C, NL); // (N, NL)
+            float[] unpacked = HeadSupport.unpack(pk, ops.download(logits), NL);                 // (B·L, NL)
+            Float loss = null;
+            if (flatLabels != null) {
+                loss = HeadSupport.crossEntropy(ops, ops.bufferOf(unpacked), flatLabels, NL, HeadSupport.IGNORE_INDEX);
+            }
+            return new TokenClassifierOutput(loss, Tensor.of(unpacked, pk.batch(), pk.length(), NL), e.hiddenStates(),
+                    e.attentions());
         }
-        return new TokenClassifierOutput(loss, Tensor.of(unpacked, pk.batch(), pk.length(), NL), e.hiddenStates(),
-                e.attentions());
     }
 
     @Override

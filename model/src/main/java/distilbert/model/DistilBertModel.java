@@ -92,9 +92,11 @@ public final class DistilBertModel implements Architecture {
 
     /** HF's {@code DistilBertModel.forward}. */
     public BaseModelOutput forward(ModelInput input) {
-        Encoded e = encode(input);
-        Tensor last = e.unpackHidden(ops, e.hidden(), config.dim());
-        return new BaseModelOutput(last, e.hiddenStates(), e.attentions());
+        try (Ops.Scope scope = ops.scope()) {
+            Encoded e = encode(input);
+            Tensor last = e.unpackHidden(ops, e.hidden(), config.dim());
+            return new BaseModelOutput(last, e.hiddenStates(), e.attentions());
+        }
     }
 
     /**
@@ -131,14 +133,13 @@ public final class DistilBertModel implements Architecture {
         IndexBuffer cuSeqlens = ops.indicesOf(pk.cuSeqlens());                         // (B + 1)
         IndexBuffer keyLens = pk.keyLens() == null ? null : ops.indicesOf(pk.keyLens()); // (B)
         long tc = (long) T * C;
-        Buffer arena = ops.allocate(6 * tc + (long) T * F);
-        Buffer x = arena.view(0, tc);            // (T, C) residual stream, layer input and output
-        Buffer q = arena.view(tc, tc);           // (T, C)
-        Buffer k = arena.view(2 * tc, tc);       // (T, C)
-        Buffer v = arena.view(3 * tc, tc);       // (T, C)
-        Buffer ctx = arena.view(4 * tc, tc);     // (T, C) attention context, heads side by side
-        Buffer sa = arena.view(5 * tc, tc);      // (T, C) attention output, then sa_layer_norm output
-        Buffer h = arena.view(6 * tc, (long) T * F); // (T, F) FFN hidden
+        Buffer x = ops.allocate(tc);             // (T, C) residual stream, layer input and output
+        Buffer q = ops.allocate(tc);             // (T, C)
+        Buffer k = ops.allocate(tc);             // (T, C)
+        Buffer v = ops.allocate(tc);             // (T, C)
+        Buffer ctx = ops.allocate(tc);           // (T, C) attention context, heads side by side
+        Buffer sa = ops.allocate(tc);            // (T, C) attention output, then sa_layer_norm output
+        Buffer h = ops.allocate((long) T * F);   // (T, F) FFN hidden
         Buffer ffn = q;                          // (T, C) FFN output; q is free by then
         Buffer probs = outputAttentions ? ops.allocate(pk.probsOffsets(NH)[B]) : null; // per sequence (NH, len, keys)
         Buffer headMask = headMaskBuffer(in.headMask());                               // (n_layers, NH) or null
@@ -149,12 +150,13 @@ public final class DistilBertModel implements Architecture {
         // embeddings: word (or inputs_embeds) + position, LayerNorm; dropout is the identity in eval
         if (pk.tokenIds() != null) {
             IndexBuffer tokenIds = ops.indicesOf(pk.tokenIds());                        // (T)
-            ops.embeddingForward(x, tokenIds, positionIds, wordEmbeddings, positionEmbeddings, T, C);
+            ops.embeddingLayerNormForward(x, tokenIds, positionIds, wordEmbeddings, positionEmbeddings, embLnWeight,
+                    embLnBias, T, C, EPS);                                              // (T, C)
         } else {
             ops.upload(x, pk.gather(in.inputsEmbeds(), C));
             ops.positionEmbeddingForward(x, x, positionIds, positionEmbeddings, T, C);
+            ops.layerNormForward(x, null, null, x, embLnWeight, embLnBias, T, C, EPS);  // (T, C)
         }
-        ops.layerNormForward(x, null, null, x, embLnWeight, embLnBias, T, C, EPS);      // (T, C)
 
         for (int i = 0; i < layers.length; i++) {
             Layer w = layers[i];
@@ -167,13 +169,13 @@ public final class DistilBertModel implements Architecture {
             ops.matmulForward(v, x, w.vW(), w.vB(), T, C, C);                          // (T, C)
             Buffer layerHeadMask = headMask == null ? null : headMask.view((long) i * NH, NH);
             ops.attentionForward(ctx, probs, q, k, v, layerHeadMask, cuSeqlens, keyLens, B, T, NH, HS); // (T, C)
-            ops.matmulForward(sa, ctx, w.outW(), w.outB(), T, C, C);                   // (T, C)
-            ops.residualLayerNormForward(sa, null, null, null, sa, x, w.saLnW(), w.saLnB(), T, C, EPS); // (T, C)
+            ops.matmulForward(sa, ctx, w.outW(), null, T, C, C);                       // (T, C)
+            ops.residualLayerNormForward(sa, null, null, null, sa, w.outB(), x, w.saLnW(), w.saLnB(), T, C, EPS);
             // feed-forward
             ops.matmulForward(h, sa, w.lin1W(), null, T, C, F);                        // (T, F)
             ops.biasActivationForward(config.activation(), h, h, w.lin1B(), T, F);     // (T, F)
-            ops.matmulForward(ffn, h, w.lin2W(), w.lin2B(), T, F, C);                  // (T, C)
-            ops.residualLayerNormForward(x, null, null, null, ffn, sa, w.outLnW(), w.outLnB(), T, C, EPS); // (T, C)
+            ops.matmulForward(ffn, h, w.lin2W(), null, T, F, C);                       // (T, C)
+            ops.residualLayerNormForward(x, null, null, null, ffn, w.lin2B(), sa, w.outLnW(), w.outLnB(), T, C, EPS);
             if (attentions != null) {
                 float[] p = pk.scatterAttentions(ops.download(probs), NH);
                 attentions.add(Tensor.of(p, B, NH, L, L));

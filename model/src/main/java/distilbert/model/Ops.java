@@ -31,13 +31,43 @@ import distilbert.weights.Activation;
  * <p>An {@code Ops} owns its execution resources (threads here, a context and stream on a GPU) and
  * is closed when done.
  */
-public sealed interface Ops extends AutoCloseable permits CpuOps {
+public sealed interface Ops extends AutoCloseable permits CpuOps, CudaOps {
 
     /** A short description for messages and benchmarks, e.g. "cpu (2 threads, Vector API)". */
     String describe();
 
     // ---------------------------------------------------------------------------------------------
     // memory
+
+    /**
+     * Opens a step: buffers allocated until the scope closes are scratch, taken back when it does (on
+     * a GPU, a bump arena that stops allocating once it has seen the largest step). Every forward pass
+     * runs inside one; buffers allocated outside any scope (parameters) live until {@link #close}.
+     * Scopes nest and close in reverse order, on the thread that opened them; on the CUDA backend a
+     * scope also holds the backend for its thread, so concurrent forwards take turns.
+     */
+    default Scope scope() {
+        return Scope.NONE;
+    }
+
+    /** See {@link #scope()}. */
+    interface Scope extends AutoCloseable {
+        /** The scope of a backend whose buffers are garbage-collected. */
+        Scope NONE = () -> { };
+
+        @Override
+        void close();
+    }
+
+    /**
+     * Elements by which parameter offsets in the slab are aligned ({@link
+     * distilbert.weights.DistilBertParameters#table(distilbert.weights.DistilBertConfig,
+     * distilbert.weights.Head, int)}): 1 on the CPU; on a GPU enough for 256-byte alignment, which
+     * cuBLAS's fastest kernels want.
+     */
+    default int parameterAlignment() {
+        return 1;
+    }
 
     /** A new zero-filled buffer of {@code length} floats. */
     Buffer allocate(long length);
@@ -101,6 +131,20 @@ public sealed interface Ops extends AutoCloseable permits CpuOps {
     void positionEmbeddingForward(Buffer out, Buffer inputsEmbeds, IndexBuffer positionIds,
                                   Buffer positionEmbeddings, int T, int C);
 
+    /**
+     * {@code out = LayerNorm(wordEmbeddings[tokenIds] + positionEmbeddings[positionIds])}: the embedding
+     * step and its norm, one kernel on a GPU. The sum is rounded to the storage type before the norm,
+     * as torch adds the two embeddings before its LayerNorm.
+     *
+     * @param out [T, C]
+     */
+    default void embeddingLayerNormForward(Buffer out, IndexBuffer tokenIds, IndexBuffer positionIds,
+                                           Buffer wordEmbeddings, Buffer positionEmbeddings, Buffer weight,
+                                           Buffer bias, int T, int C, float eps) {
+        embeddingForward(out, tokenIds, positionIds, wordEmbeddings, positionEmbeddings, T, C);
+        layerNormForward(out, null, null, out, weight, bias, T, C, eps);
+    }
+
     // ---------------------------------------------------------------------------------------------
     // layer norm
 
@@ -119,17 +163,22 @@ public sealed interface Ops extends AutoCloseable permits CpuOps {
                           int N, int C, float eps);
 
     /**
-     * {@code out = LayerNorm(inp + residual)}: the "add and norm" that closes each sub-block.
+     * {@code out = LayerNorm((inp + bias) + residual)}: the bias of the preceding Linear and the "add
+     * and norm" that closes each sub-block, fused. Each sum is rounded to the storage type, as torch
+     * rounds the Linear's output and then the residual sum.
      *
      * @param out      [N, C], may be {@code inp} or {@code residual}
-     * @param sum      [N, C] or null: receives {@code inp + residual} (what the backward pass needs)
+     * @param sum      [N, C] or null: receives {@code inp + bias + residual} (what the backward pass needs)
      * @param mean     [N] or null
      * @param rstd     [N] or null
      * @param inp      [N, C]
+     * @param bias     [C] or null (no bias)
      * @param residual [N, C]
+     * @param weight   [C] the norm's scale
+     * @param lnBias   [C] the norm's shift
      */
-    void residualLayerNormForward(Buffer out, Buffer sum, Buffer mean, Buffer rstd, Buffer inp, Buffer residual,
-                                  Buffer weight, Buffer bias, int N, int C, float eps);
+    void residualLayerNormForward(Buffer out, Buffer sum, Buffer mean, Buffer rstd, Buffer inp, Buffer bias,
+                                  Buffer residual, Buffer weight, Buffer lnBias, int N, int C, float eps);
 
     // ---------------------------------------------------------------------------------------------
     // linear layers

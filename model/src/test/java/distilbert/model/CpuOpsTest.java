@@ -128,21 +128,30 @@ class CpuOpsTest {
         Rand r = new Rand(5);
         int N = 23, C = 48;
         float[] x = r.floats(N * C, 2), res = r.floats(N * C, 2), w = r.floats(C, 0.5, 1.5), b = r.floats(C, 1);
+        float[] bias = r.floats(C, 1);
         float[] sum = new float[N * C];
         for (int i = 0; i < sum.length; i++) {
-            sum[i] = x[i] + res[i];
+            sum[i] = (x[i] + bias[i % C]) + res[i];
         }
         Buffer out = vector.allocate((long) N * C), sumOut = vector.allocate((long) N * C);
         Buffer mean = vector.allocate(N), rstd = vector.allocate(N);
         Buffer resBuf = vector.bufferOf(res);
-        vector.residualLayerNormForward(out, sumOut, mean, rstd, vector.bufferOf(x), resBuf, vector.bufferOf(w),
-                vector.bufferOf(b), N, C, 1e-12f);
+        vector.residualLayerNormForward(out, sumOut, mean, rstd, vector.bufferOf(x), vector.bufferOf(bias), resBuf,
+                vector.bufferOf(w), vector.bufferOf(b), N, C, 1e-12f);
         Check.close("residual layer norm", NaiveOps.layerNorm(sum, w, b, N, C, 1e-12, null, null), data(out),
                 new int[] {N, C}, 1e-6, 1e-5);
-        assertTrue(Arrays.equals(sum, data(sumOut)), "the saved sum is not inp + residual");
+        assertTrue(Arrays.equals(sum, data(sumOut)), "the saved sum is not (inp + bias) + residual");
+        // without a bias the sum is inp + residual
+        float[] plain = new float[N * C];
+        for (int i = 0; i < plain.length; i++) {
+            plain[i] = x[i] + res[i];
+        }
+        vector.residualLayerNormForward(out, sumOut, null, null, vector.bufferOf(x), null, resBuf,
+                vector.bufferOf(w), vector.bufferOf(b), N, C, 1e-12f);
+        assertTrue(Arrays.equals(plain, data(sumOut)), "the saved sum is not inp + residual");
         // out may alias the residual
-        vector.residualLayerNormForward(resBuf, null, null, null, vector.bufferOf(x), resBuf, vector.bufferOf(w),
-                vector.bufferOf(b), N, C, 1e-12f);
+        vector.residualLayerNormForward(resBuf, null, null, null, vector.bufferOf(x), null, resBuf,
+                vector.bufferOf(w), vector.bufferOf(b), N, C, 1e-12f);
         assertTrue(Arrays.equals(data(out), data(resBuf)), "aliased output differs");
     }
 

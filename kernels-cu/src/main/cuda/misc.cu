@@ -1,0 +1,156 @@
+// misc.cu — row gather and the per-element losses of the heads.
+//
+// Where DistilBERT uses it: gather_rows picks the rows that a head reads (the [CLS] token of
+// each sequence for the classification heads, the masked positions for the MLM head) out of
+// the packed [T, C] hidden states, or zero rows for padding. The losses are the heads' loss
+// functions before their reduction (the mean over non-ignored rows is taken by the caller):
+// cross entropy (MLM, sequence and token classification, QA start/end), MSE (regression,
+// num_labels == 1), BCE with logits (multi-label classification).
+//
+// Entry points (T = f32 float, bf16 __nv_bfloat16, f16 __half; arithmetic in float32):
+//   gather_rows_<t>(T* out, const T* inp, const int* rows, int N, int C)
+//       out[n, :] = inp[rows[n], :], or 0 where rows[n] < 0.         out [N, C], rows [N]
+//   cross_entropy_forward_<t>(T* losses, const T* logits, const int* targets, int N, int V,
+//       int ignore_index)
+//       losses[n] = logsumexp(logits[n, :]) - logits[n, t], t = targets[n]; 0 where
+//       t == ignore_index.                                           logits [N, V], losses [N]
+//   mse_forward_<t>(T* losses, const T* predictions, const T* targets, int N)
+//       losses[n] = (predictions[n] - targets[n])^2                    all [N]
+//   bce_with_logits_forward_<t>(T* losses, const T* logits, const T* targets, int N)
+//       losses[n] = max(x, 0) - x*y + log1p(exp(-|x|)), x = logits[n], y = targets[n]
+//                   (torch's stable form; no overflow for any x)     all [N]
+//   losses are written rounded to T. out of gather_rows must not alias inp.
+//
+// Algorithm of cross_entropy_forward (one block per row, so the row's reductions meet in
+// shared memory): thread t takes v = t, t + 256, ...; block max (per-thread max, warp_max, the
+// 8 warp maxima through shared memory, every thread folds them in the same order), then block
+// sum of expf(x - max) the same way, loss = logf(sum) + (max - x_t) (ce_loss). A row whose
+// target is ignore_index returns at once, before any barrier (targets[n] is block-uniform).
+// Two shared arrays (maxima, sums) so the second reduction needs no barrier before it writes.
+//
+// Memory traffic: gather_rows reads and writes N*C*s; cross_entropy reads the logits twice
+// (the second pass from L1/L2: a row of V*s bytes per block) and writes N*s; mse and bce read
+// 2*N*s and write N*s. All memory bound.
+//
+// Launch geometry (the launcher uses exactly this; no dynamic shared memory)
+//   gather_rows:               block 256 threads, grid ceil(N*C / 256); one element per thread.
+//   cross_entropy_forward:     block 256 threads, grid N; one row per block.
+//   mse_forward, bce_with_logits_forward: block 256 threads, grid ceil(N / 256); one element
+//                              per thread.
+//   Limits the launcher checks: N*C <= 2^31 * 256 (gather grid), N <= 2^31 - 1.
+//
+// Forward only (inference); no gradient convention applies yet.
+
+#include "common.cuh"
+
+namespace dbc {
+
+constexpr int MISC_BLOCK = 256;
+constexpr int CE_BLOCK = 256;
+constexpr int CE_WARPS = CE_BLOCK / WARP_SIZE;
+
+// The scalar math is __host__ as well: src/test/cuda/misc_math_check.cu checks it, and an
+// emulation of the block reduction, against double-precision definitions.
+__host__ __device__ __forceinline__ float ce_loss(float max, float sum_exp, float x_target) {
+    return logf(sum_exp) + (max - x_target);
+}
+__host__ __device__ __forceinline__ float mse_element(float p, float y) {
+    const float d = p - y;
+    return d * d;
+}
+__host__ __device__ __forceinline__ float bce_with_logits_element(float x, float y) {
+    return fmaxf(x, 0.0f) - x * y + log1pf(expf(-fabsf(x)));
+}
+
+template <typename T>
+__device__ __forceinline__ void gather_rows(T* out, const T* inp, const int* rows, int N, int C) {
+    const int64_t total = (int64_t)N * C;
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= total) return;
+    int64_t n;
+    int c;
+    row_col(i, total, C, &n, &c);
+    const int r = rows[n];
+    store_f32(out + i, r < 0 ? 0.0f : load_f32(inp + (int64_t)r * C + c));
+}
+
+template <typename T>
+__device__ __forceinline__ void cross_entropy_forward(T* losses, const T* logits, const int* targets, int V,
+                                                      int ignore_index) {
+    __shared__ float block_max[CE_WARPS];
+    __shared__ float block_sum[CE_WARPS];
+    const int n = blockIdx.x;
+    const int t = targets[n];
+    if (t == ignore_index) {  // the whole block, before any barrier
+        if (threadIdx.x == 0) store_f32(losses + n, 0.0f);
+        return;
+    }
+    const T* row = logits + (int64_t)n * V;
+    const int lane = threadIdx.x % WARP_SIZE, warp = threadIdx.x / WARP_SIZE;
+
+    float mx = -INFINITY;
+    for (int j = threadIdx.x; j < V; j += CE_BLOCK) mx = fmaxf(mx, load_f32(row + j));
+    mx = warp_max(mx);
+    if (lane == 0) block_max[warp] = mx;
+    __syncthreads();
+    mx = block_max[0];
+#pragma unroll
+    for (int w = 1; w < CE_WARPS; w++) mx = fmaxf(mx, block_max[w]);
+
+    float sum = 0.0f;
+    for (int j = threadIdx.x; j < V; j += CE_BLOCK) sum += expf(load_f32(row + j) - mx);
+    sum = warp_sum(sum);
+    if (lane == 0) block_sum[warp] = sum;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        float total = block_sum[0];
+#pragma unroll
+        for (int w = 1; w < CE_WARPS; w++) total += block_sum[w];
+        store_f32(losses + n, ce_loss(mx, total, load_f32(row + t)));
+    }
+}
+
+template <typename T>
+__device__ __forceinline__ void mse_forward(T* losses, const T* predictions, const T* targets, int N) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= N) return;
+    store_f32(losses + i, mse_element(load_f32(predictions + i), load_f32(targets + i)));
+}
+
+template <typename T>
+__device__ __forceinline__ void bce_with_logits_forward(T* losses, const T* logits, const T* targets, int N) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= N) return;
+    store_f32(losses + i, bce_with_logits_element(load_f32(logits + i), load_f32(targets + i)));
+}
+
+}  // namespace dbc
+
+// Entry points. The host checks (src/test/cuda) define DBC_HOST_CHECK: they use the scalar math
+// above, and nothing of this file is then compiled for a device.
+#ifndef DBC_HOST_CHECK
+
+#define DBC_MISC(SUFFIX, T)                                                                                    \
+    extern "C" __global__ void __launch_bounds__(dbc::MISC_BLOCK)                                              \
+    gather_rows_##SUFFIX(T* out, const T* inp, const int* rows, int N, int C) {                                \
+        dbc::gather_rows<T>(out, inp, rows, N, C);                                                             \
+    }                                                                                                          \
+    extern "C" __global__ void __launch_bounds__(dbc::CE_BLOCK)                                                \
+    cross_entropy_forward_##SUFFIX(T* losses, const T* logits, const int* targets, int N, int V,               \
+                                   int ignore_index) {                                                         \
+        dbc::cross_entropy_forward<T>(losses, logits, targets, V, ignore_index);                               \
+    }                                                                                                          \
+    extern "C" __global__ void __launch_bounds__(dbc::MISC_BLOCK)                                              \
+    mse_forward_##SUFFIX(T* losses, const T* predictions, const T* targets, int N) {                           \
+        dbc::mse_forward<T>(losses, predictions, targets, N);                                                  \
+    }                                                                                                          \
+    extern "C" __global__ void __launch_bounds__(dbc::MISC_BLOCK)                                              \
+    bce_with_logits_forward_##SUFFIX(T* losses, const T* logits, const T* targets, int N) {                    \
+        dbc::bce_with_logits_forward<T>(losses, logits, targets, N);                                           \
+    }
+
+DBC_MISC(f32, float)
+DBC_MISC(bf16, __nv_bfloat16)
+DBC_MISC(f16, __half)
+
+#endif  // DBC_HOST_CHECK

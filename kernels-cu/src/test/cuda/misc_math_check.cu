@@ -1,0 +1,111 @@
+// misc_math_check.cu — misc.cu's losses on the host, against double precision.
+//
+// cross_entropy_forward is emulated as its block runs it: thread t folds v = t, t+256, ... in
+// order, the warp reductions in warp_max / warp_sum's butterfly order, the 8 warp results in
+// order, then the kernel's ce_loss; the loss is stored through store_f32 into T. The reference is
+// logsumexp in double over the same (T-rounded) logits. mse_element and bce_with_logits_element
+// are checked on a grid of x and y, from -100 to 100, against their definitions in double
+// (bce: -(y log sigmoid(x) + (1-y) log(1 - sigmoid(x))), through log1p for precision).
+//
+// Runs without a GPU (check-kernel-math). It checks the algorithm and the algebra, not the
+// device's libm.
+#define DBC_HOST_CHECK  // the scalar math only: no entry points compiled for a device
+#include "misc.cu"
+
+#include "check.cuh"
+
+#include <vector>
+
+namespace {
+
+using check::Random;
+using check::Tally;
+using check::fmt;
+
+// One row of cross_entropy_forward as its 256 threads compute it (the target row, not ignored).
+template <typename T>
+float cross_entropy_block_host(const T* row, int V, int t) {
+    constexpr int NT = dbc::CE_BLOCK, WS = dbc::WARP_SIZE, NW = dbc::CE_WARPS;
+    float part[NT], lane[WS], block[NW];
+    for (int tid = 0; tid < NT; tid++) {
+        float mx = -INFINITY;
+        for (int j = tid; j < V; j += NT) mx = fmaxf(mx, dbc::load_f32(row + j));
+        part[tid] = mx;
+    }
+    for (int w = 0; w < NW; w++) {
+        // warp_max: max is exact and order-free, so the butterfly's result is the plain max.
+        float mx = -INFINITY;
+        for (int l = 0; l < WS; l++) mx = fmaxf(mx, part[w * WS + l]);
+        block[w] = mx;
+    }
+    float mx = block[0];
+    for (int w = 1; w < NW; w++) mx = fmaxf(mx, block[w]);
+    for (int tid = 0; tid < NT; tid++) {
+        float s = 0.0f;
+        for (int j = tid; j < V; j += NT) s += expf(dbc::load_f32(row + j) - mx);
+        part[tid] = s;
+    }
+    for (int w = 0; w < NW; w++) {
+        for (int l = 0; l < WS; l++) lane[l] = part[w * WS + l];
+        block[w] = dbc::warp_sum_host(lane);
+    }
+    float total = block[0];
+    for (int w = 1; w < NW; w++) total += block[w];
+    return dbc::ce_loss(mx, total, dbc::load_f32(row + t));
+}
+
+template <typename T>
+long check_cross_entropy() {
+    // float32: the sum of exp over V terms and the log are good to about 1e-6 of the loss's terms;
+    // then the rounding of the loss to T.
+    Tally tl(fmt("cross_entropy_forward_%s loss", check::type_name<T>()), 1e-5, 1e-5 + 2 * check::half_ulp<T>());
+    Random rnd(5);
+    const int vocab[] = {1, 2, 3, 255, 256, 257, 1000, 30522};
+    const float spreads[] = {1.0f, 10.0f, 60.0f};  // 60: exp underflows for most of the row
+    for (int V : vocab)
+        for (float spread : spreads)
+            for (int rep = 0; rep < 4; rep++) {
+                std::vector<T> row(V);
+                for (auto& e : row) dbc::store_f32(&e, spread * rnd.normal() + (rep == 3 ? 1000.0f : 0.0f));
+                const int t = rnd.integer(0, V - 1);
+                T loss;
+                dbc::store_f32(&loss, cross_entropy_block_host(row.data(), V, t));
+                double mx = -INFINITY, sum = 0;
+                for (auto& e : row) mx = std::max(mx, (double)dbc::load_f32(&e));
+                for (auto& e : row) sum += std::exp(dbc::load_f32(&e) - mx);
+                double want = std::log(sum) + mx - dbc::load_f32(&row[t]);
+                tl.add(dbc::load_f32(&loss), want, [&] { return fmt("V=%d spread=%g rep=%d t=%d", V, spread, rep, t); });
+            }
+    return tl.report();
+}
+
+long check_elementwise() {
+    Tally tm("mse_element", 1e-30, 1e-6);
+    Tally tb("bce_with_logits_element", 1e-7, 1e-5);
+    const float ys[] = {0.0f, 1.0f, 0.25f, 0.5f, -0.5f, 2.0f};
+    for (int k = -100000; k <= 100000; k++) {
+        float x = k * 1e-3f;
+        for (float y : ys) {
+            double xd = x, yd = y;
+            tm.add(dbc::mse_element(x, y), (xd - yd) * (xd - yd), [&] { return fmt("x=%g y=%g", x, y); });
+            // -(y log s + (1-y) log(1-s)), s = sigmoid(x): log s = -log1p(e^-x), log(1-s) = -x - log1p(e^-x)
+            // for x >= 0 and the mirrored forms for x < 0, so nothing cancels or overflows.
+            double log_s = xd >= 0 ? -std::log1p(std::exp(-xd)) : xd - std::log1p(std::exp(xd));
+            double log_1ms = xd >= 0 ? -xd - std::log1p(std::exp(-xd)) : -std::log1p(std::exp(xd));
+            double want = -(yd * log_s + (1 - yd) * log_1ms);
+            // float32 forms x*y and max(x,0) exactly enough but their difference can cancel to far
+            // below |x|: tolerance on the scale of |x| + |x y| as well.
+            double abs = 1e-7 + 1e-7 * (std::fabs(xd) + std::fabs(xd * yd));
+            tb.add(dbc::bce_with_logits_element(x, y), want, abs, [&] { return fmt("x=%g y=%g", x, y); });
+        }
+    }
+    return tm.report() + tb.report();
+}
+
+}  // namespace
+
+int main() {
+    long bad = check_cross_entropy<float>() + check_cross_entropy<__nv_bfloat16>() + check_cross_entropy<__half>() +
+               check_elementwise();
+    return bad == 0 ? 0 : 1;
+}

@@ -1,0 +1,344 @@
+package distilbert.model;
+
+import distilbert.cuda.Cublas;
+import distilbert.cuda.CudaContext;
+import distilbert.cuda.DeviceArena;
+import distilbert.cuda.DeviceArray;
+import distilbert.cuda.ElementType;
+import distilbert.cuda.InferenceKernels;
+import distilbert.weights.Activation;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * The CUDA backend: every op a kernel of kernels-cu or a cuBLAS call on one stream of one device;
+ * nothing comes back to the host but what a caller downloads.
+ *
+ * <h2>Memory</h2>
+ * Buffers allocated outside a {@link #scope()} (the parameter slab) are device allocations of their
+ * own, freed when the backend closes. Buffers allocated inside a scope (a forward pass's activations,
+ * ids, offsets) come from a {@link DeviceArena}: after the largest step seen so far nothing is
+ * allocated from the driver again, and a scope's close takes them all back.
+ *
+ * <h2>Precision</h2>
+ * Every float buffer holds the {@link Precision}'s storage type: float32 for {@link Precision#FP32}
+ * and {@link Precision#TF32}, bfloat16 or float16 otherwise (parameters included, as HF's
+ * {@code model.to(dtype)}). Uploads round on the host, downloads widen exactly. Kernels compute in
+ * float32 and round once on store; cuBLAS accumulates in float32 (TF32 tensor cores for TF32).
+ *
+ * <h2>Threads</h2>
+ * One device context, current on whichever thread holds the backend: {@link #scope()} takes a lock
+ * and makes the context current, so forwards from several threads take turns. Ops called outside a
+ * scope must come from one thread at a time.
+ */
+public final class CudaOps implements Ops {
+
+    /** 128 elements: 256 bytes in a 16-bit type, 512 in float32. */
+    private static final int PARAMETER_ALIGNMENT = 128;
+
+    private final CudaContext context;
+    private final Precision precision;
+    private final ElementType storage;
+    private final InferenceKernels kernels;
+    private final Cublas cublas;
+    private final Cublas.DataType gemmType;
+    private final Cublas.Compute gemmCompute;
+    private final DeviceArena arena;
+    private final ReentrantLock lock = new ReentrantLock();
+    private int depth;
+
+    private CudaOps(CudaContext context, Precision precision) {
+        this.context = context;
+        this.precision = precision;
+        this.storage = switch (precision) {
+            case FP32, TF32 -> ElementType.F32;
+            case BF16 -> ElementType.BF16;
+            case FP16 -> ElementType.F16;
+        };
+        this.gemmType = switch (precision) {
+            case FP32, TF32 -> Cublas.DataType.F32;
+            case BF16 -> Cublas.DataType.BF16;
+            case FP16 -> Cublas.DataType.F16;
+        };
+        this.gemmCompute = precision == Precision.TF32 ? Cublas.Compute.TF32 : Cublas.Compute.FP32;
+        this.kernels = new InferenceKernels(context);
+        this.cublas = Cublas.create(context);
+        this.arena = new DeviceArena(context);
+    }
+
+    /**
+     * The backend on the default GPU.
+     *
+     * @param precision null for the default, {@link Precision#BF16} (every device we run on is sm_80+)
+     * @throws IllegalStateException saying why when no GPU is usable (no driver, no device, no cuBLAS,
+     *     driver too old)
+     */
+    public static CudaOps create(Precision precision) {
+        CudaContext context = CudaContext.open();
+        try {
+            return new CudaOps(context, precision == null ? Precision.BF16 : precision);
+        } catch (RuntimeException e) {
+            try {
+                context.close();
+            } catch (RuntimeException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e;
+        }
+    }
+
+    public Precision precision() {
+        return precision;
+    }
+
+    /** The device context, for benchmarks that time on the device. */
+    public CudaContext context() {
+        return context;
+    }
+
+    @Override
+    public String describe() {
+        return "cuda (" + context.device().describe() + ", " + precision.cliName() + ")";
+    }
+
+    @Override
+    public int parameterAlignment() {
+        return PARAMETER_ALIGNMENT;
+    }
+
+    @Override
+    public Scope scope() {
+        lock.lock();
+        long mark;
+        try {
+            context.makeCurrent();
+            mark = arena.mark();
+            depth++;
+        } catch (RuntimeException e) {
+            lock.unlock();
+            throw e;
+        }
+        return new Scope() {
+            private boolean closed;
+
+            @Override
+            public void close() {
+                if (closed) {
+                    return;
+                }
+                closed = true;
+                try {
+                    depth--;
+                    arena.release(mark);
+                } finally {
+                    lock.unlock();
+                }
+            }
+        };
+    }
+
+    /** Waits for everything queued so far; reports asynchronous kernel errors. */
+    public void synchronize() {
+        context.synchronize();
+    }
+
+    @Override
+    public void close() {
+        try {
+            cublas.close();
+        } finally {
+            context.close(); // frees the arena and every allocation with it
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // memory
+
+    @Override
+    public CudaBuffer allocate(long length) {
+        return new CudaBuffer(allocateArray(storage, length, "activations"));
+    }
+
+    @Override
+    public CudaIndexBuffer allocateIndices(long length) {
+        return new CudaIndexBuffer(allocateArray(ElementType.I32, length, "indices"));
+    }
+
+    /** Scratch from the arena inside a scope, an allocation of its own outside; zero-filled. */
+    private DeviceArray allocateArray(ElementType type, long length, String what) {
+        DeviceArray a = depth > 0 ? arena.allocate(type, length, what)
+                : context.allocate(type, length, "a buffer outside a forward pass (parameters)");
+        a.zero();
+        return a;
+    }
+
+    @Override
+    public void upload(Buffer dst, float[] src) {
+        device(dst).upload(src);
+    }
+
+    @Override
+    public void uploadIndices(IndexBuffer dst, int[] src) {
+        index(dst).upload(src);
+    }
+
+    @Override
+    public void download(float[] dst, Buffer src) {
+        device(src).download(dst);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // embeddings and layer norm
+
+    @Override
+    public void embeddingForward(Buffer out, IndexBuffer tokenIds, IndexBuffer positionIds, Buffer wordEmbeddings,
+                                 Buffer positionEmbeddings, int T, int C) {
+        kernels.embedding(device(out), indices(tokenIds), indices(positionIds), device(wordEmbeddings),
+                device(positionEmbeddings), T, C);
+    }
+
+    @Override
+    public void positionEmbeddingForward(Buffer out, Buffer inputsEmbeds, IndexBuffer positionIds,
+                                         Buffer positionEmbeddings, int T, int C) {
+        kernels.positionEmbedding(device(out), device(inputsEmbeds), indices(positionIds), device(positionEmbeddings),
+                T, C);
+    }
+
+    @Override
+    public void embeddingLayerNormForward(Buffer out, IndexBuffer tokenIds, IndexBuffer positionIds,
+                                          Buffer wordEmbeddings, Buffer positionEmbeddings, Buffer weight,
+                                          Buffer bias, int T, int C, float eps) {
+        kernels.embeddingLayerNorm(device(out), indices(tokenIds), indices(positionIds), device(wordEmbeddings),
+                device(positionEmbeddings), device(weight), device(bias), T, C, eps);
+    }
+
+    @Override
+    public void layerNormForward(Buffer out, Buffer mean, Buffer rstd, Buffer inp, Buffer weight, Buffer bias,
+                                 int N, int C, float eps) {
+        kernels.layerNorm(device(out), deviceOrNull(mean), deviceOrNull(rstd), device(inp), device(weight),
+                device(bias), N, C, eps);
+    }
+
+    @Override
+    public void residualLayerNormForward(Buffer out, Buffer sum, Buffer mean, Buffer rstd, Buffer inp, Buffer bias,
+                                         Buffer residual, Buffer weight, Buffer lnBias, int N, int C, float eps) {
+        kernels.residualLayerNorm(device(out), deviceOrNull(sum), deviceOrNull(mean), deviceOrNull(rstd), device(inp),
+                deviceOrNull(bias), device(residual), device(weight), device(lnBias), N, C, eps);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // linear layers
+
+    @Override
+    public void matmulForward(Buffer out, Buffer inp, Buffer weight, Buffer bias, int N, int K, int M) {
+        DeviceArray o = device(out), x = device(inp), w = device(weight), b = deviceOrNull(bias);
+        checkLength(o, (long) N * M, "out");
+        checkLength(x, (long) N * K, "inp");
+        checkLength(w, (long) M * K, "weight");
+        if (b != null) {
+            checkLength(b, M, "bias");
+        }
+        if (N == 0 || M == 0) {
+            return;
+        }
+        // cuBLASLt with a bias epilogue, or GemmEx over the bias rows where Lt has no algorithm
+        cublas.linear(o.address(), x.address(), w.address(), b == null ? 0 : b.address(), N, K, M, gemmType,
+                gemmCompute);
+    }
+
+    @Override
+    public void biasActivationForward(Activation act, Buffer out, Buffer inp, Buffer bias, int N, int M) {
+        kernels.biasActivation(distilbert.cuda.Activation.fromHfName(act.hfName()), device(out), device(inp),
+                deviceOrNull(bias), N, M);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // attention
+
+    @Override
+    public void attentionForward(Buffer out, Buffer probs, Buffer q, Buffer k, Buffer v, Buffer headMask,
+                                 IndexBuffer cuSeqlens, IndexBuffer keyLens, int numSeqs, int T, int NH, int HS) {
+        int[] cu = index(cuSeqlens).host(numSeqs + 1);
+        int[] keys = keyLens == null ? null : index(keyLens).host(numSeqs);
+        int maxLen = 0;
+        for (int s = 0; s < numSeqs; s++) {
+            int len = cu[s + 1] - cu[s];
+            // the kernel reads keys [0, keyLens[s]) of the sequence: more would be another sequence's rows
+            if (len < 0 || cu[s + 1] > T || keys != null && (keys[s] < 0 || keys[s] > len)) {
+                throw new IllegalArgumentException("sequence " + s + ": cu_seqlens [" + cu[s] + ", " + cu[s + 1] + ")"
+                        + (keys == null ? "" : ", key_lens " + keys[s]) + " do not fit " + T + " tokens");
+            }
+            maxLen = Math.max(maxLen, len);
+        }
+        DeviceArray offsets = null;
+        if (probs != null) {
+            long[] all = PackedBatch.probsOffsets(cu, keys, NH);
+            long[] starts = java.util.Arrays.copyOf(all, numSeqs);
+            offsets = depth > 0 ? arena.allocate(ElementType.I64, numSeqs, "attention offsets")
+                    : context.allocate(ElementType.I64, numSeqs, "attention offsets");
+            offsets.uploadLongs(starts);
+            checkLength(device(probs), all[numSeqs], "probs");
+        }
+        try {
+            kernels.attention(device(out), deviceOrNull(probs), device(q), device(k), device(v), deviceOrNull(headMask),
+                    indices(cuSeqlens), keyLens == null ? null : indices(keyLens), offsets, numSeqs, T, maxLen, NH, HS);
+        } finally {
+            if (offsets != null && depth == 0) {
+                offsets.close(); // queued work keeps the order: the free waits for the kernel
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // data movement and losses
+
+    @Override
+    public void gatherRows(Buffer out, Buffer inp, IndexBuffer rows, int N, int C) {
+        kernels.gatherRows(device(out), device(inp), indices(rows), N, C);
+    }
+
+    @Override
+    public void crossEntropyForward(Buffer losses, Buffer logits, IndexBuffer targets, int N, int V, int ignoreIndex) {
+        kernels.crossEntropy(device(losses), device(logits), indices(targets), N, V, ignoreIndex);
+    }
+
+    @Override
+    public void mseForward(Buffer losses, Buffer predictions, Buffer targets, int N) {
+        kernels.mse(device(losses), device(predictions), device(targets), N);
+    }
+
+    @Override
+    public void bceWithLogitsForward(Buffer losses, Buffer logits, Buffer targets, int N) {
+        kernels.bceWithLogits(device(losses), device(logits), device(targets), N);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // helpers
+
+    private static void checkLength(DeviceArray a, long needed, String name) {
+        if (a.length() < needed) {
+            throw new IllegalArgumentException(name + " holds " + a.length() + " elements, needs " + needed);
+        }
+    }
+
+    private DeviceArray device(Buffer b) {
+        if (b instanceof CudaBuffer c && c.array().context() == context) {
+            return c.array();
+        }
+        throw new IllegalArgumentException("the CUDA backend was given a buffer of another backend: " + b);
+    }
+
+    private DeviceArray deviceOrNull(Buffer b) {
+        return b == null ? null : device(b);
+    }
+
+    private CudaIndexBuffer index(IndexBuffer b) {
+        if (b instanceof CudaIndexBuffer c && c.array().context() == context) {
+            return c;
+        }
+        throw new IllegalArgumentException("the CUDA backend was given an index buffer of another backend: " + b);
+    }
+
+    private DeviceArray indices(IndexBuffer b) {
+        return index(b).array();
+    }
+}

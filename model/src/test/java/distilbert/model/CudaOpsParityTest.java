@@ -1,0 +1,343 @@
+package distilbert.model;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import distilbert.cuda.ElementType;
+import distilbert.weights.Activation;
+import java.util.Arrays;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * Every op of {@link CudaOps} against the same op of {@link CpuOps}, on fresh random inputs, in
+ * every precision, with the bounds of {@link GpuBackends#opBound}: ‖gpu − cpu‖ / ‖cpu‖.
+ *
+ * <p>The inputs are rounded to the precision's storage type before either backend sees them, so the
+ * comparison measures the op and not the upload. GPU outputs are poisoned (NaN) before the op, so an
+ * element the kernel does not write fails the comparison. Shapes are ragged and odd on purpose.
+ */
+@Tag("gpu")
+final class CudaOpsParityTest {
+
+    private final CpuOps cpu = new CpuOps(2, MatmulKernel.best());
+
+    // ---------------------------------------------------------------------------------------------
+    // embeddings and layer norm
+
+    @ParameterizedTest
+    @EnumSource(Precision.class)
+    void embeddings(Precision p) {
+        CudaOps gpu = GpuBackends.cudaOrSkip(p);
+        Rand r = new Rand(11);
+        int T = 77, C = 96, V = 50, P = 40;
+        float[] wte = round(p, r.floats(V * C, 1)), wpe = round(p, r.floats(P * C, 1));
+        float[] w = round(p, r.floats(C, 0.5, 1.5)), b = round(p, r.floats(C, 0.3));
+        int[] ids = r.ints(T, V), pos = r.ints(T, P);
+
+        Buffer expected = cpu.allocate((long) T * C);
+        cpu.embeddingForward(expected, cpu.indicesOf(ids), cpu.indicesOf(pos), cpu.bufferOf(wte), cpu.bufferOf(wpe), T, C);
+        Buffer out = poisoned(gpu, (long) T * C);
+        gpu.embeddingForward(out, gpu.indicesOf(ids), gpu.indicesOf(pos), gpu.bufferOf(wte), gpu.bufferOf(wpe), T, C);
+        compare("embedding " + p, p, cpu.download(expected), gpu.download(out));
+
+        // the fused embedding + layer norm, against the two CPU ops (the sum rounded to storage between them)
+        float[] sum = round(p, cpu.download(expected));
+        Buffer normed = cpu.allocate((long) T * C);
+        cpu.layerNormForward(normed, null, null, cpu.bufferOf(sum), cpu.bufferOf(w), cpu.bufferOf(b), T, C, 1e-12f);
+        Buffer fused = poisoned(gpu, (long) T * C);
+        gpu.embeddingLayerNormForward(fused, gpu.indicesOf(ids), gpu.indicesOf(pos), gpu.bufferOf(wte),
+                gpu.bufferOf(wpe), gpu.bufferOf(w), gpu.bufferOf(b), T, C, 1e-12f);
+        compare("embedding layer norm " + p, p, cpu.download(normed), gpu.download(fused));
+
+        // inputs_embeds + positions, in place
+        float[] embeds = round(p, r.floats(T * C, 1));
+        Buffer cpuX = cpu.bufferOf(embeds);
+        cpu.positionEmbeddingForward(cpuX, cpuX, cpu.indicesOf(pos), cpu.bufferOf(wpe), T, C);
+        Buffer gpuX = gpu.bufferOf(embeds);
+        gpu.positionEmbeddingForward(gpuX, gpuX, gpu.indicesOf(pos), gpu.bufferOf(wpe), T, C);
+        compare("position embedding " + p, p, cpu.download(cpuX), gpu.download(gpuX));
+    }
+
+    @ParameterizedTest
+    @EnumSource(Precision.class)
+    void layerNorm(Precision p) {
+        CudaOps gpu = GpuBackends.cudaOrSkip(p);
+        Rand r = new Rand(12);
+        for (int[] shape : new int[][] {{1, 32}, {45, 384}, {130, 768}, {7, 1000}}) {
+            int N = shape[0], C = shape[1];
+            // an offset mean and a wide spread: two-pass variance matters
+            float[] x = round(p, r.floats(N * C, 3, 9)), w = round(p, r.floats(C, 0.5, 1.5));
+            float[] b = round(p, r.floats(C, 0.3));
+            Buffer expected = cpu.allocate((long) N * C);
+            Buffer mean = cpu.allocate(N), rstd = cpu.allocate(N);
+            cpu.layerNormForward(expected, mean, rstd, cpu.bufferOf(x), cpu.bufferOf(w), cpu.bufferOf(b), N, C, 1e-12f);
+            Buffer out = poisoned(gpu, (long) N * C), gMean = poisoned(gpu, N), gRstd = poisoned(gpu, N);
+            gpu.layerNormForward(out, gMean, gRstd, gpu.bufferOf(x), gpu.bufferOf(w), gpu.bufferOf(b), N, C, 1e-12f);
+            String what = "layer norm [" + N + ", " + C + "] " + p;
+            compare(what, p, cpu.download(expected), gpu.download(out));
+            compare(what + " mean", p, cpu.download(mean), gpu.download(gMean));
+            compare(what + " rstd", p, cpu.download(rstd), gpu.download(gRstd));
+            // in place
+            Buffer inPlace = gpu.bufferOf(x);
+            gpu.layerNormForward(inPlace, null, null, inPlace, gpu.bufferOf(w), gpu.bufferOf(b), N, C, 1e-12f);
+            compare(what + " in place", p, cpu.download(expected), gpu.download(inPlace));
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Precision.class)
+    void residualLayerNorm(Precision p) {
+        CudaOps gpu = GpuBackends.cudaOrSkip(p);
+        Rand r = new Rand(13);
+        for (int[] shape : new int[][] {{3, 32}, {129, 768}, {50, 200}}) {
+            int N = shape[0], C = shape[1];
+            float[] x = round(p, r.floats(N * C, 2)), res = round(p, r.floats(N * C, 2));
+            float[] bias = round(p, r.floats(C, 0.5));
+            float[] w = round(p, r.floats(C, 0.5, 1.5)), b = round(p, r.floats(C, 0.3));
+            for (boolean withBias : new boolean[] {true, false}) {
+                // the CPU op on the storage-rounded sums, as the kernel rounds them
+                float[] sum = new float[N * C];
+                for (int i = 0; i < sum.length; i++) {
+                    float v = withBias ? p(p, x[i] + bias[i % C]) : x[i];
+                    sum[i] = p(p, v + res[i]);
+                }
+                Buffer expected = cpu.allocate((long) N * C);
+                cpu.layerNormForward(expected, null, null, cpu.bufferOf(sum), cpu.bufferOf(w), cpu.bufferOf(b), N, C,
+                        1e-12f);
+                Buffer out = poisoned(gpu, (long) N * C), gSum = poisoned(gpu, (long) N * C);
+                Buffer gRes = gpu.bufferOf(res);
+                gpu.residualLayerNormForward(out, gSum, null, null, gpu.bufferOf(x), withBias ? gpu.bufferOf(bias) : null,
+                        gRes, gpu.bufferOf(w), gpu.bufferOf(b), N, C, 1e-12f);
+                String what = "residual layer norm [" + N + ", " + C + "] bias=" + withBias + " " + p;
+                compare(what, p, cpu.download(expected), gpu.download(out));
+                compare(what + " sum", p, sum, gpu.download(gSum));
+                // out aliasing the residual, as the model runs it
+                gpu.residualLayerNormForward(gRes, null, null, null, gpu.bufferOf(x), withBias ? gpu.bufferOf(bias)
+                        : null, gRes, gpu.bufferOf(w), gpu.bufferOf(b), N, C, 1e-12f);
+                compare(what + " aliased", p, cpu.download(expected), gpu.download(gRes));
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // linear layers and activations
+
+    @ParameterizedTest
+    @EnumSource(Precision.class)
+    void matmul(Precision p) {
+        CudaOps gpu = GpuBackends.cudaOrSkip(p);
+        Rand r = new Rand(14);
+        for (int[] shape : new int[][] {{1, 32, 32}, {37, 48, 100}, {128, 768, 3072}, {300, 3072, 768}, {5, 768, 2}}) {
+            int N = shape[0], K = shape[1], M = shape[2];
+            float[] x = round(p, r.floats(N * K, 1)), w = round(p, r.floats(M * K, 0.1));
+            float[] b = round(p, r.floats(M, 0.5));
+            for (boolean withBias : new boolean[] {true, false}) {
+                Buffer expected = cpu.allocate((long) N * M);
+                cpu.matmulForward(expected, cpu.bufferOf(x), cpu.bufferOf(w), withBias ? cpu.bufferOf(b) : null, N, K, M);
+                Buffer out = poisoned(gpu, (long) N * M);
+                gpu.matmulForward(out, gpu.bufferOf(x), gpu.bufferOf(w), withBias ? gpu.bufferOf(b) : null, N, K, M);
+                compare("matmul [" + N + ", " + K + "] x [" + M + ", " + K + "]ᵀ bias=" + withBias + " " + p, p,
+                        cpu.download(expected), gpu.download(out));
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Precision.class)
+    void biasActivation(Precision p) {
+        CudaOps gpu = GpuBackends.cudaOrSkip(p);
+        Rand r = new Rand(15);
+        int N = 67, M = 300;
+        float[] x = round(p, r.floats(N * M, 4)), b = round(p, r.floats(M, 1));
+        for (Activation act : Activation.values()) {
+            for (boolean withBias : new boolean[] {true, false}) {
+                Buffer expected = cpu.allocate((long) N * M);
+                cpu.biasActivationForward(act, expected, cpu.bufferOf(x), withBias ? cpu.bufferOf(b) : null, N, M);
+                Buffer out = poisoned(gpu, (long) N * M);
+                gpu.biasActivationForward(act, out, gpu.bufferOf(x), withBias ? gpu.bufferOf(b) : null, N, M);
+                compare(act + " bias=" + withBias + " " + p, p, cpu.download(expected), gpu.download(out));
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // attention
+
+    /** Head sizes of every kernel variant, at and between the variant sizes. */
+    private static final int[][] HEADS = {{12, 64}, {12, 32}, {6, 16}, {4, 48}, {2, 80}, {2, 128}, {1, 200}};
+
+    @ParameterizedTest
+    @EnumSource(Precision.class)
+    void attentionOnRaggedSequences(Precision p) {
+        CudaOps gpu = GpuBackends.cudaOrSkip(p);
+        Rand r = new Rand(16);
+        // an empty sequence, a single token, lengths around the 32-query tile, a long one
+        int[] lens = {5, 0, 1, 31, 32, 33, 130, 64};
+        int[] cu = cumulative(lens);
+        for (int[] heads : HEADS) {
+            int NH = heads[0], HS = heads[1];
+            runAttention(p, gpu, r, cu, null, NH, HS, null, false);
+            runAttention(p, gpu, r, cu, null, NH, HS, round(p, r.floats(NH, 0, 2)), true);
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Precision.class)
+    void attentionWithQueryOnlyTokens(Precision p) {
+        CudaOps gpu = GpuBackends.cudaOrSkip(p);
+        Rand r = new Rand(17);
+        // COMPUTE mode: every row has L tokens, its first keys[b] are keys; 0 keys attends uniformly
+        int L = 40;
+        int[] lens = {L, L, L, L};
+        int[] keys = {L, 17, 0, 1};
+        int[] cu = cumulative(lens);
+        for (int[] heads : new int[][] {{12, 64}, {4, 48}}) {
+            runAttention(p, gpu, r, cu, keys, heads[0], heads[1], null, false);
+            runAttention(p, gpu, r, cu, keys, heads[0], heads[1], round(p, r.floats(heads[0], 0, 2)), true);
+        }
+    }
+
+    private void runAttention(Precision p, CudaOps gpu, Rand r, int[] cu, int[] keys, int NH, int HS, float[] headMask,
+                              boolean withProbs) {
+        int S = cu.length - 1, T = cu[S], C = NH * HS;
+        float[] q = round(p, r.floats(T * C, 1.5)), k = round(p, r.floats(T * C, 1.5)), v = round(p, r.floats(T * C, 1));
+        long probsLength = PackedBatch.probsOffsets(cu, keys, NH)[S];
+        Buffer expected = cpu.allocate((long) T * C);
+        Buffer cpuProbs = withProbs ? cpu.allocate(probsLength) : null;
+        cpu.attentionForward(expected, cpuProbs, cpu.bufferOf(q), cpu.bufferOf(k), cpu.bufferOf(v),
+                headMask == null ? null : cpu.bufferOf(headMask), cpu.indicesOf(cu), keys == null ? null
+                        : cpu.indicesOf(keys), S, T, NH, HS);
+        Buffer out = poisoned(gpu, (long) T * C);
+        Buffer gpuProbs = withProbs ? poisoned(gpu, probsLength) : null;
+        gpu.attentionForward(out, gpuProbs, gpu.bufferOf(q), gpu.bufferOf(k), gpu.bufferOf(v),
+                headMask == null ? null : gpu.bufferOf(headMask), gpu.indicesOf(cu), keys == null ? null
+                        : gpu.indicesOf(keys), S, T, NH, HS);
+        String what = "attention NH=" + NH + " HS=" + HS + " lens=" + Arrays.toString(lengths(cu))
+                + (keys == null ? "" : " keys=" + Arrays.toString(keys)) + (headMask == null ? "" : " head mask")
+                + (withProbs ? " with probs" : "") + " " + p;
+        compare(what, p, cpu.download(expected), gpu.download(out));
+        if (withProbs) {
+            compare(what + " (probs)", p, cpu.download(cpuProbs), gpu.download(gpuProbs));
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // rows and losses
+
+    @ParameterizedTest
+    @EnumSource(Precision.class)
+    void gatherRows(Precision p) {
+        CudaOps gpu = GpuBackends.cudaOrSkip(p);
+        Rand r = new Rand(18);
+        int rowsIn = 50, C = 96;
+        float[] x = round(p, r.floats(rowsIn * C, 1));
+        int[] rows = {0, 49, -1, 7, 7, 3, -1};
+        Buffer expected = cpu.allocate((long) rows.length * C);
+        cpu.gatherRows(expected, cpu.bufferOf(x), cpu.indicesOf(rows), rows.length, C);
+        Buffer out = poisoned(gpu, (long) rows.length * C);
+        gpu.gatherRows(out, gpu.bufferOf(x), gpu.indicesOf(rows), rows.length, C);
+        float[] got = gpu.download(out);
+        compare("gather rows " + p, p, cpu.download(expected), got);
+        for (int c = 0; c < C; c++) {
+            assertEquals(0f, got[2 * C + c], "row -1 must be zeros");
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Precision.class)
+    void losses(Precision p) {
+        CudaOps gpu = GpuBackends.cudaOrSkip(p);
+        Rand r = new Rand(19);
+        for (int V : new int[] {2, 7, 30522}) {
+            int N = 37;
+            float[] logits = round(p, r.floats(N * V, 6));
+            int[] targets = r.ints(N, V);
+            targets[3] = -100;
+            targets[N - 1] = -100;
+            Buffer expected = cpu.allocate(N);
+            cpu.crossEntropyForward(expected, cpu.bufferOf(logits), cpu.indicesOf(targets), N, V, -100);
+            Buffer out = poisoned(gpu, N);
+            gpu.crossEntropyForward(out, gpu.bufferOf(logits), gpu.indicesOf(targets), N, V, -100);
+            float[] got = gpu.download(out);
+            compare("cross-entropy V=" + V + " " + p, p, cpu.download(expected), got);
+            assertEquals(0f, got[3], "an ignored row's loss is 0");
+        }
+        int N = 301;
+        float[] x = round(p, r.floats(N, 8)), y = round(p, r.floats(N, 0, 1));
+        Buffer mse = cpu.allocate(N), bce = cpu.allocate(N);
+        cpu.mseForward(mse, cpu.bufferOf(x), cpu.bufferOf(y), N);
+        cpu.bceWithLogitsForward(bce, cpu.bufferOf(x), cpu.bufferOf(y), N);
+        Buffer gMse = poisoned(gpu, N), gBce = poisoned(gpu, N);
+        gpu.mseForward(gMse, gpu.bufferOf(x), gpu.bufferOf(y), N);
+        gpu.bceWithLogitsForward(gBce, gpu.bufferOf(x), gpu.bufferOf(y), N);
+        compare("mse " + p, p, cpu.download(mse), gpu.download(gMse));
+        compare("bce with logits " + p, p, cpu.download(bce), gpu.download(gBce));
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // helpers
+
+    private static Buffer poisoned(CudaOps gpu, long length) {
+        CudaBuffer b = gpu.allocate(length);
+        b.array().fill(Float.NaN);
+        return b;
+    }
+
+    private static ElementType storage(Precision p) {
+        return switch (p) {
+            case FP32, TF32 -> ElementType.F32;
+            case BF16 -> ElementType.BF16;
+            case FP16 -> ElementType.F16;
+        };
+    }
+
+    /** A value as the precision's storage keeps it. */
+    private static float p(Precision p, float v) {
+        return storage(p).round(v);
+    }
+
+    private static float[] round(Precision p, float[] v) {
+        ElementType t = storage(p);
+        float[] out = new float[v.length];
+        for (int i = 0; i < v.length; i++) {
+            out[i] = t.round(v[i]);
+        }
+        return out;
+    }
+
+    private static int[] cumulative(int[] lens) {
+        int[] cu = new int[lens.length + 1];
+        for (int i = 0; i < lens.length; i++) {
+            cu[i + 1] = cu[i] + lens[i];
+        }
+        return cu;
+    }
+
+    private static int[] lengths(int[] cu) {
+        int[] lens = new int[cu.length - 1];
+        for (int i = 0; i < lens.length; i++) {
+            lens[i] = cu[i + 1] - cu[i];
+        }
+        return lens;
+    }
+
+    /** ‖actual − expected‖ / ‖expected‖ within the precision's bound, and no NaN (an unwritten element). */
+    static void compare(String what, Precision p, float[] expected, float[] actual) {
+        assertEquals(expected.length, actual.length, what + ": length");
+        double diff = 0, norm = 0;
+        for (int i = 0; i < expected.length; i++) {
+            if (Float.isNaN(actual[i]) && !Float.isNaN(expected[i])) {
+                fail(what + ": element " + i + " is NaN (not written, or computed as NaN); expected " + expected[i]);
+            }
+            double d = (double) actual[i] - expected[i];
+            diff += d * d;
+            norm += (double) expected[i] * expected[i];
+        }
+        double rel = norm == 0 ? Math.sqrt(diff) : Math.sqrt(diff / norm);
+        double bound = GpuBackends.opBound(p);
+        assertTrue(rel <= bound, what + ": relative L2 error " + rel + " > " + bound);
+    }
+}

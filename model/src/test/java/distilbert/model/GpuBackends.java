@@ -1,0 +1,82 @@
+package distilbert.model;
+
+import distilbert.cuda.GpuProbe;
+import distilbert.cuda.GpuStatus;
+import java.util.EnumMap;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.Assertions;
+import org.junit.jupiter.api.Assumptions;
+
+/**
+ * The CUDA backends of the GPU tests, one per precision, opened on first use and kept for the test
+ * JVM (opening a context and loading the kernels costs more than most tests). Where no GPU is usable
+ * the test is skipped with the probe's reason; {@code -Ddistilbert.requireGpu=true} (set by
+ * {@code ./dev gpu-test} and {@code bin/gpu-test}) turns the skip into a failure.
+ */
+final class GpuBackends {
+
+    private static final AtomicBoolean REASON_PRINTED = new AtomicBoolean();
+    private static final Map<Precision, CudaOps> OPEN = new EnumMap<>(Precision.class);
+
+    private GpuBackends() {
+    }
+
+    /** The CUDA backend at {@code precision}, or the calling test skipped (failed, if required) saying why. */
+    static synchronized CudaOps cudaOrSkip(Precision precision) {
+        GpuStatus status = GpuProbe.status();
+        if (status instanceof GpuStatus.Unusable unusable) {
+            String message = "GPU test not run: " + unusable.describe();
+            if (REASON_PRINTED.compareAndSet(false, true)) {
+                System.err.println("GPU tests skipped: " + unusable.describe());
+            }
+            if (Boolean.getBoolean("distilbert.requireGpu")) {
+                Assertions.fail(message + " (and -Ddistilbert.requireGpu=true)");
+            }
+            Assumptions.abort(message);
+        }
+        return OPEN.computeIfAbsent(precision, CudaOps::create);
+    }
+
+    /**
+     * Relative L2 bound of one op against the CPU op on the same (storage-rounded) inputs: the
+     * issue's per-precision bounds. fp32: float32 accumulation in another order (‖δ‖/‖y‖ ~ 1e-7·√K).
+     * tf32: matrix inputs rounded to 10 mantissa bits (2^-11 ≈ 4.9e-4 each). bf16/fp16: the output
+     * rounded once to 8/11 mantissa bits (2^-9 ≈ 2e-3, 2^-12 ≈ 2.4e-4) on top of those.
+     */
+    static double opBound(Precision p) {
+        return switch (p) {
+            case FP32 -> 1e-5;
+            case TF32 -> 1e-3;
+            case BF16, FP16 -> 1e-2;
+        };
+    }
+
+    /**
+     * Relative L2 bound of a whole forward pass against the CPU model (float32 throughout): the op
+     * errors above compound over the ~12 ops of a layer and the layers; LayerNorm keeps them from
+     * growing with depth. fp32: 1e-5 per op over a few dozen ops, in quadrature, stays below 1e-4.
+     * tf32: each matrix product loses ~5e-4, about a dozen of them feed the output: 5e-3. fp16: ~2.4e-4
+     * per stored tensor, ~40 stores: below 1e-2 with room for the weights' amplification. bf16: eight
+     * times fp16's rounding: 3e-2 (HF's own bf16 forward is as far from its fp32 one).
+     */
+    static double modelBound(Precision p) {
+        return switch (p) {
+            case FP32 -> 1e-4;
+            case TF32 -> 5e-3;
+            case FP16 -> 1e-2;
+            case BF16 -> 3e-2;
+        };
+    }
+
+    static synchronized void closeAll() {
+        for (CudaOps ops : OPEN.values()) {
+            try {
+                ops.close();
+            } catch (RuntimeException e) {
+                System.err.println("closing a CUDA backend: " + e.getMessage());
+            }
+        }
+        OPEN.clear();
+    }
+}
