@@ -66,90 +66,95 @@ class GoldenParityTest {
     private static void check(Path dir, String head) throws Exception {
         try (SafetensorsFile io = SafetensorsFile.open(dir.resolve("io.safetensors"));
              DistilBert db = DistilBert.load(dir, Device.CPU)) {
-            Map<String, Tensor> got = new LinkedHashMap<>();
-            long[] idShape = io.contains("input.input_ids") ? io.info("input.input_ids").shape() : null;
-            ModelInput input;
-            if (head.equals("DistilBertForMultipleChoice")) {
-                int b = (int) idShape[0], c = (int) idShape[1], l = (int) idShape[2];
-                input = ModelInput.ofChoices(ints3(io.readLongs("input.input_ids"), b, c, l), ints3(io.readLongs("input.attention_mask"), b, c, l));
-            } else if (io.contains("input.inputs_embeds")) {
-                long[] s = io.info("input.inputs_embeds").shape();
-                input = ModelInput.ofEmbeds(Tensor.of(io.readFloats("input.inputs_embeds"), (int) s[0], (int) s[1], (int) s[2]),
-                        ints(io.readLongs("input.attention_mask")));
-            } else {
-                input = ModelInput.ofIds((int) idShape[0], (int) idShape[1], ints(io.readLongs("input.input_ids")),
-                        ints(io.readLongs("input.attention_mask")));
-            }
-            input = input.withOutputAttentions(true).withOutputHiddenStates(true).withMaskedPositions(MaskedPositions.COMPUTE);
-            if (io.contains("input.head_mask")) {
-                long[] s = io.info("input.head_mask").shape();
-                int[] shape = new int[s.length];
-                for (int i = 0; i < s.length; i++) shape[i] = (int) s[i];
-                input = input.withHeadMask(Tensor.of(io.readFloats("input.head_mask"), shape));
-            }
-            List<Tensor> hidden, attentions;
-            Float loss = null;
-            switch (head) {
-                case "DistilBertModel" -> {
-                    var out = db.as(DistilBertModel.class).forward(input);
-                    got.put("output.last_hidden_state", out.lastHiddenState());
-                    hidden = out.hiddenStates();
-                    attentions = out.attentions();
-                }
-                case "DistilBertForMaskedLM" -> {
-                    int[][] labels = rows(io, "input.labels");
-                    var out = db.as(DistilBertForMaskedLM.class).forward(input, labels);
-                    got.put("output.logits", out.logits());
-                    loss = out.loss();
-                    hidden = out.hiddenStates();
-                    attentions = out.attentions();
-                }
-                case "DistilBertForSequenceClassification" -> {
-                    var info = io.info("input.labels");
-                    SequenceLabels labels = info.dtype().isFloatingPoint()
-                            ? new SequenceLabels.Values(Tensor.of(io.readFloats("input.labels"), dims(info.shape())))
-                            : new SequenceLabels.Classes(ints(io.readLongs("input.labels")));
-                    var out = db.as(DistilBertForSequenceClassification.class).forward(input, labels);
-                    got.put("output.logits", out.logits());
-                    loss = out.loss();
-                    hidden = out.hiddenStates();
-                    attentions = out.attentions();
-                }
-                case "DistilBertForMultipleChoice" -> {
-                    var out = db.as(DistilBertForMultipleChoice.class).forward(input, (int) idShape[1], ints(io.readLongs("input.labels")));
-                    got.put("output.logits", out.logits());
-                    loss = out.loss();
-                    hidden = out.hiddenStates();
-                    attentions = out.attentions();
-                }
-                case "DistilBertForTokenClassification" -> {
-                    var out = db.as(DistilBertForTokenClassification.class).forward(input, rows(io, "input.labels"));
-                    got.put("output.logits", out.logits());
-                    loss = out.loss();
-                    hidden = out.hiddenStates();
-                    attentions = out.attentions();
-                }
-                case "DistilBertForQuestionAnswering" -> {
-                    var out = db.as(DistilBertForQuestionAnswering.class).forward(input, ints(io.readLongs("input.start_positions")),
-                            ints(io.readLongs("input.end_positions")));
-                    got.put("output.start_logits", out.startLogits());
-                    got.put("output.end_logits", out.endLogits());
-                    loss = out.loss();
-                    hidden = out.hiddenStates();
-                    attentions = out.attentions();
-                }
-                default -> throw new IllegalStateException("unknown head " + head);
-            }
-            if (loss != null) got.put("output.loss", Tensor.of(new float[] {loss}));
-            for (int i = 0; i < hidden.size(); i++) got.put("output.hidden_states." + i, hidden.get(i));
-            for (int i = 0; i < attentions.size(); i++) got.put("output.attentions." + i, attentions.get(i));
-
+            Map<String, Tensor> got = run(db, io, head);
             List<String> expected = io.names().stream().filter(n -> n.startsWith("output.")).toList();
             assertEquals(expected.stream().sorted().toList(), got.keySet().stream().sorted().toList(), dir + ": outputs");
             List<String> mismatches = new ArrayList<>();
             for (String name : expected) compare(dir.getFileName() + " " + name, io.readFloats(name), got.get(name).data(), mismatches);
             assertTrue(mismatches.isEmpty(), String.join("\n", mismatches));
         }
+    }
+
+    /** The golden case's inputs (io.safetensors) through {@code db}: every output HF wrote, by its name there. */
+    static Map<String, Tensor> run(DistilBert db, SafetensorsFile io, String head) throws Exception {
+        Map<String, Tensor> got = new LinkedHashMap<>();
+        long[] idShape = io.contains("input.input_ids") ? io.info("input.input_ids").shape() : null;
+        ModelInput input;
+        if (head.equals("DistilBertForMultipleChoice")) {
+            int b = (int) idShape[0], c = (int) idShape[1], l = (int) idShape[2];
+            input = ModelInput.ofChoices(ints3(io.readLongs("input.input_ids"), b, c, l), ints3(io.readLongs("input.attention_mask"), b, c, l));
+        } else if (io.contains("input.inputs_embeds")) {
+            long[] s = io.info("input.inputs_embeds").shape();
+            input = ModelInput.ofEmbeds(Tensor.of(io.readFloats("input.inputs_embeds"), (int) s[0], (int) s[1], (int) s[2]),
+                    ints(io.readLongs("input.attention_mask")));
+        } else {
+            input = ModelInput.ofIds((int) idShape[0], (int) idShape[1], ints(io.readLongs("input.input_ids")),
+                    ints(io.readLongs("input.attention_mask")));
+        }
+        input = input.withOutputAttentions(true).withOutputHiddenStates(true).withMaskedPositions(MaskedPositions.COMPUTE);
+        if (io.contains("input.head_mask")) {
+            long[] s = io.info("input.head_mask").shape();
+            int[] shape = new int[s.length];
+            for (int i = 0; i < s.length; i++) shape[i] = (int) s[i];
+            input = input.withHeadMask(Tensor.of(io.readFloats("input.head_mask"), shape));
+        }
+        List<Tensor> hidden, attentions;
+        Float loss = null;
+        switch (head) {
+            case "DistilBertModel" -> {
+                var out = db.as(DistilBertModel.class).forward(input);
+                got.put("output.last_hidden_state", out.lastHiddenState());
+                hidden = out.hiddenStates();
+                attentions = out.attentions();
+            }
+            case "DistilBertForMaskedLM" -> {
+                int[][] labels = rows(io, "input.labels");
+                var out = db.as(DistilBertForMaskedLM.class).forward(input, labels);
+                got.put("output.logits", out.logits());
+                loss = out.loss();
+                hidden = out.hiddenStates();
+                attentions = out.attentions();
+            }
+            case "DistilBertForSequenceClassification" -> {
+                var info = io.info("input.labels");
+                SequenceLabels labels = info.dtype().isFloatingPoint()
+                        ? new SequenceLabels.Values(Tensor.of(io.readFloats("input.labels"), dims(info.shape())))
+                        : new SequenceLabels.Classes(ints(io.readLongs("input.labels")));
+                var out = db.as(DistilBertForSequenceClassification.class).forward(input, labels);
+                got.put("output.logits", out.logits());
+                loss = out.loss();
+                hidden = out.hiddenStates();
+                attentions = out.attentions();
+            }
+            case "DistilBertForMultipleChoice" -> {
+                var out = db.as(DistilBertForMultipleChoice.class).forward(input, (int) idShape[1], ints(io.readLongs("input.labels")));
+                got.put("output.logits", out.logits());
+                loss = out.loss();
+                hidden = out.hiddenStates();
+                attentions = out.attentions();
+            }
+            case "DistilBertForTokenClassification" -> {
+                var out = db.as(DistilBertForTokenClassification.class).forward(input, rows(io, "input.labels"));
+                got.put("output.logits", out.logits());
+                loss = out.loss();
+                hidden = out.hiddenStates();
+                attentions = out.attentions();
+            }
+            case "DistilBertForQuestionAnswering" -> {
+                var out = db.as(DistilBertForQuestionAnswering.class).forward(input, ints(io.readLongs("input.start_positions")),
+                        ints(io.readLongs("input.end_positions")));
+                got.put("output.start_logits", out.startLogits());
+                got.put("output.end_logits", out.endLogits());
+                loss = out.loss();
+                hidden = out.hiddenStates();
+                attentions = out.attentions();
+            }
+            default -> throw new IllegalStateException("unknown head " + head);
+        }
+        if (loss != null) got.put("output.loss", Tensor.of(new float[] {loss}));
+        for (int i = 0; i < hidden.size(); i++) got.put("output.hidden_states." + i, hidden.get(i));
+        for (int i = 0; i < attentions.size(); i++) got.put("output.attentions." + i, attentions.get(i));
+        return got;
     }
 
     /** Element-wise, reporting the first mismatches and the worst one (STYLE habit 8). */

@@ -1,0 +1,93 @@
+package distilbert.tests;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import distilbert.cuda.GpuProbe;
+import distilbert.cuda.GpuStatus;
+import distilbert.model.Device;
+import distilbert.model.DistilBert;
+import distilbert.model.Precision;
+import distilbert.model.Tensor;
+import distilbert.weights.SafetensorsFile;
+import java.net.URL;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Assertions;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.TestFactory;
+
+/**
+ * Every HF golden case (see {@link GoldenParityTest}) on the CUDA backend. In fp32 the outputs must
+ * meet the CPU's element-wise bound against HuggingFace (atol 2e-5, rtol 1e-4: HF's float32 and ours
+ * differ only in summation order, on either device). In bf16 each output tensor must be within 3e-2
+ * relative L2 of HuggingFace's float32 values (8 mantissa bits, rounded at every stored tensor; the
+ * bound of the model tests, distilbert.model.GpuBackends#modelBound).
+ */
+@Tag("gpu")
+final class CudaGoldenParityTest {
+
+    private static final double BF16_BOUND = 3e-2;
+
+    @TestFactory
+    Stream<DynamicTest> everyGoldenCaseOnTheGpu() throws Exception {
+        GpuStatus status = GpuProbe.status();
+        URL index = CudaGoldenParityTest.class.getResource("/golden/index.json");
+        String skip = !status.usable() ? "GPU test not run: " + status.describe()
+                : index == null ? "the HF golden files are not generated yet (tests/golden/make_golden.py)" : null;
+        if (skip != null) {
+            boolean fail = !status.usable() && Boolean.getBoolean("distilbert.requireGpu");
+            return Stream.of(DynamicTest.dynamicTest("golden files on the GPU", () -> {
+                if (fail) {
+                    Assertions.fail(skip + " (and -Ddistilbert.requireGpu=true)");
+                }
+                Assumptions.abort(skip);
+            }));
+        }
+        Path root = Path.of(index.toURI()).getParent();
+        JsonNode cases = new ObjectMapper().readTree(index).get("cases");
+        List<DynamicTest> tests = new ArrayList<>();
+        for (JsonNode c : cases) {
+            String name = c.get("case").asText(), head = c.get("head").asText();
+            for (Precision p : List.of(Precision.FP32, Precision.BF16)) {
+                tests.add(DynamicTest.dynamicTest(name + " " + p.cliName(), () -> check(root.resolve(name), head, p)));
+            }
+        }
+        return tests.stream();
+    }
+
+    private static void check(Path dir, String head, Precision p) throws Exception {
+        try (SafetensorsFile io = SafetensorsFile.open(dir.resolve("io.safetensors"));
+             DistilBert db = DistilBert.load(dir, Device.CUDA, p)) {
+            Map<String, Tensor> got = GoldenParityTest.run(db, io, head);
+            List<String> expected = io.names().stream().filter(n -> n.startsWith("output.")).toList();
+            assertEquals(expected.stream().sorted().toList(), got.keySet().stream().sorted().toList(), dir + ": outputs");
+            List<String> mismatches = new ArrayList<>();
+            for (String name : expected) {
+                float[] want = io.readFloats(name), have = got.get(name).data();
+                if (p == Precision.FP32) {
+                    GoldenParityTest.compare(dir.getFileName() + " " + name, want, have, mismatches);
+                } else {
+                    double d = 0, w = 0;
+                    for (int i = 0; i < want.length; i++) {
+                        double x = (double) have[i] - want[i];
+                        d += x * x;
+                        w += (double) want[i] * want[i];
+                    }
+                    double rel = w == 0 ? Math.sqrt(d) : Math.sqrt(d / w);
+                    if (!(rel <= BF16_BOUND)) {
+                        mismatches.add(dir.getFileName() + " " + name + ": relative L2 " + rel + " > " + BF16_BOUND);
+                    }
+                }
+            }
+            assertTrue(mismatches.isEmpty(), String.join("\n", mismatches));
+        }
+    }
+}

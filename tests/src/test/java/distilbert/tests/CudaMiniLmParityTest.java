@@ -1,0 +1,128 @@
+package distilbert.tests;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import distilbert.cuda.GpuProbe;
+import distilbert.cuda.GpuStatus;
+import distilbert.model.Device;
+import distilbert.model.DistilBert;
+import distilbert.model.DistilBertModel;
+import distilbert.model.ModelInput;
+import distilbert.model.Precision;
+import distilbert.tokenizer.EncodeOptions;
+import distilbert.tokenizer.Encoding;
+import distilbert.tokenizer.Tokenizer;
+import distilbert.tokenizer.Truncation;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.zip.GZIPInputStream;
+import org.junit.jupiter.api.Assertions;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * The real all-MiniLM-L6-v2, converted, on the CUDA backend against the CPU backend: 40 real
+ * sentences of varied length, one at a time and as one padded batch, last_hidden_state compared at
+ * every real token by relative L2 per sentence. Bounds as the model tests state them
+ * (distilbert.model.GpuBackends#modelBound): fp32 1e-4, tf32 5e-3, fp16 1e-2, bf16 3e-2.
+ *
+ * <p>The model is the directory named by {@code -Ddistilbert.minilm.dir} when set (a GPU machine
+ * gets it carried in), else the ONNX file on the test classpath converted for this JVM.
+ */
+@Tag("gpu")
+final class CudaMiniLmParityTest {
+
+    private static final int SENTENCES = 40;
+
+    @ParameterizedTest
+    @EnumSource(Precision.class)
+    void cudaMatchesTheCpuOnRealSentences(Precision p) throws Exception {
+        GpuStatus status = GpuProbe.status();
+        if (!status.usable()) {
+            if (Boolean.getBoolean("distilbert.requireGpu")) {
+                Assertions.fail("GPU test not run: " + status.describe() + " (and -Ddistilbert.requireGpu=true)");
+            }
+            Assumptions.abort("GPU test not run: " + status.describe());
+        }
+        String given = System.getProperty("distilbert.minilm.dir");
+        Path dir = given != null ? Path.of(given) : ConvertedMiniLm.directory();
+        List<int[]> ids = sentences(dir);
+        double bound = switch (p) {
+            case FP32 -> 1e-4;
+            case TF32 -> 5e-3;
+            case FP16 -> 1e-2;
+            case BF16 -> 3e-2;
+        };
+        try (DistilBert cpu = DistilBert.load(dir, Device.CPU); DistilBert gpu = DistilBert.load(dir, Device.CUDA, p)) {
+            int C = cpu.config().dim();
+            double worstAlone = 0, worstBatched = 0;
+            for (int[] row : ids) {
+                ModelInput in = ModelInput.ofIds(new int[][] {row});
+                float[] want = cpu.as(DistilBertModel.class).forward(in).lastHiddenState().data();
+                float[] got = gpu.as(DistilBertModel.class).forward(in).lastHiddenState().data();
+                worstAlone = Math.max(worstAlone, relL2(got, 0, want, 0, row.length * C));
+            }
+            int L = ids.stream().mapToInt(a -> a.length).max().orElseThrow();
+            int[][] batch = new int[ids.size()][L];
+            int[][] mask = new int[ids.size()][L];
+            for (int b = 0; b < ids.size(); b++) {
+                System.arraycopy(ids.get(b), 0, batch[b], 0, ids.get(b).length);
+                for (int l = 0; l < ids.get(b).length; l++) {
+                    mask[b][l] = 1;
+                }
+            }
+            ModelInput in = ModelInput.ofIds(batch, mask);
+            float[] want = cpu.as(DistilBertModel.class).forward(in).lastHiddenState().data();
+            float[] got = gpu.as(DistilBertModel.class).forward(in).lastHiddenState().data();
+            for (int b = 0; b < ids.size(); b++) {
+                worstBatched = Math.max(worstBatched, relL2(got, b * L * C, want, b * L * C, ids.get(b).length * C));
+            }
+            System.out.printf("MiniLM CUDA %s vs CPU over %d sentences: worst relative L2 %.2e alone, %.2e batched"
+                    + " (bound %.0e)%n", p.cliName(), ids.size(), worstAlone, worstBatched, bound);
+            assertTrue(worstAlone <= bound, p + " one at a time: worst relative L2 " + worstAlone + " > " + bound);
+            assertTrue(worstBatched <= bound, p + " batched: worst relative L2 " + worstBatched + " > " + bound);
+        }
+    }
+
+    /** The first 40 records of the tokenizer's parity corpus with more than two tokens, cut to 128 tokens. */
+    private static List<int[]> sentences(Path dir) throws Exception {
+        Tokenizer tok = Tokenizer.fromPretrained(dir);
+        ObjectMapper json = new ObjectMapper();
+        Path corpus = Path.of(System.getProperty("distilbert.corpus",
+                Path.of("..", "tokenizer", "src", "test", "resources", "parity", "corpus.jsonl.gz").toString()));
+        List<int[]> ids = new ArrayList<>();
+        try (var in = new BufferedReader(new InputStreamReader(new GZIPInputStream(Files.newInputStream(corpus)),
+                StandardCharsets.UTF_8))) {
+            EncodeOptions cut = EncodeOptions.DEFAULT.withTruncation(Truncation.longestFirst(128));
+            for (String line; ids.size() < SENTENCES && (line = in.readLine()) != null; ) {
+                JsonNode row = json.readTree(line);
+                Encoding e = tok.encode(row.get("text").asText(), null, cut);
+                if (e.length() > 2) {
+                    ids.add(e.ids());
+                }
+            }
+        }
+        assertEquals(SENTENCES, ids.size());
+        return ids;
+    }
+
+    private static double relL2(float[] got, int go, float[] want, int wo, int n) {
+        double d = 0, w = 0;
+        for (int i = 0; i < n; i++) {
+            double x = got[go + i] - want[wo + i];
+            d += x * x;
+            w += (double) want[wo + i] * want[wo + i];
+        }
+        return Math.sqrt(d / w);
+    }
+}
