@@ -1,7 +1,8 @@
 package distilbert.cuda;
 
 /**
- * Launchers for {@code activation.cu}: bias + activation, forward and backward, float32.
+ * Launchers for {@code activation.cu}: bias + activation, forward and backward, in the storage type
+ * of the arrays (float32, bfloat16 or float16; the bias gradient and its scratch are always float32).
  *
  * <p>Signatures mirror the kernels and the CPU ops: outputs first, then inputs, then sizes. Shapes:
  * {@code inp, out, dout, dinp} are [rows, cols] row-major (rows = tokens), {@code bias, dbias} are
@@ -40,14 +41,16 @@ public final class ActivationKernels {
         return (long) ceilDiv(rows, BIAS_GRAD_CHUNK_ROWS) * cols;
     }
 
-    /** out[r, c] = act(inp[r, c] + bias[c]). */
-    public void forward(Activation act, DeviceFloatBuffer out, DeviceFloatBuffer inp, DeviceFloatBuffer bias,
+    /** out[r, c] = act(inp[r, c] + bias[c]); bias may be null (no bias); out may be inp. */
+    public void forward(Activation act, DeviceArray out, DeviceArray inp, DeviceArray bias,
                         int rows, int cols) {
         checkShape(rows, cols);
         long n = (long) rows * cols;
         require(out, n, "out");
         require(inp, n, "inp");
-        require(bias, cols, "bias");
+        if (bias != null) {
+            require(bias, cols, "bias");
+        }
         if (n == 0) {
             return;
         }
@@ -55,9 +58,9 @@ public final class ActivationKernels {
         if (blocks > Integer.MAX_VALUE) {
             throw new IllegalArgumentException(rows + " x " + cols + " elements exceed one launch's grid");
         }
-        KernelModule.Kernel kernel = module.kernel("bias_" + act.hfName() + "_forward_f32");
+        KernelModule.Kernel kernel = module.kernel("bias_" + act.hfName() + "_forward_" + floatType(out, inp, bias).suffix());
         context.launch(kernel, (int) blocks, 1, FORWARD_BLOCK, 1,
-                new KernelArgs().pointer(out).pointer(inp).pointer(bias).i32(rows).i32(cols));
+                new KernelArgs().array(out).array(inp).array(bias).i32(rows).i32(cols));
     }
 
     /**
@@ -66,9 +69,9 @@ public final class ActivationKernels {
      * @param scratch at least {@link #backwardScratchLength}(rows, cols) floats, overwritten; must not
      *     overlap the other arguments
      */
-    public void backward(Activation act, DeviceFloatBuffer dinp, DeviceFloatBuffer dbias, DeviceFloatBuffer dout,
-                         DeviceFloatBuffer inp, DeviceFloatBuffer bias, int rows, int cols,
-                         DeviceFloatBuffer scratch) {
+    public void backward(Activation act, DeviceArray dinp, DeviceArray dbias, DeviceArray dout,
+                         DeviceArray inp, DeviceArray bias, int rows, int cols,
+                         DeviceArray scratch) {
         checkShape(rows, cols);
         long n = (long) rows * cols;
         require(dinp, n, "dinp");
@@ -77,6 +80,10 @@ public final class ActivationKernels {
         require(inp, n, "inp");
         require(bias, cols, "bias");
         require(scratch, backwardScratchLength(rows, cols), "scratch");
+        if (dbias.type() != ElementType.F32 || scratch.type() != ElementType.F32) {
+            throw new IllegalArgumentException("dbias and scratch are float32 (the gradient slab's type), got "
+                    + dbias.type() + " and " + scratch.type());
+        }
         if (n == 0) {
             return;
         }
@@ -85,16 +92,32 @@ public final class ActivationKernels {
             throw new IllegalArgumentException(rows + " rows exceed the backward grid (at most "
                     + (long) MAX_GRID_Y * BIAS_GRAD_CHUNK_ROWS + ")");
         }
-        KernelModule.Kernel backward = module.kernel("bias_" + act.hfName() + "_backward_f32");
+        KernelModule.Kernel backward = module.kernel("bias_" + act.hfName() + "_backward_" + floatType(dinp, dout, inp, bias).suffix());
         context.launch(backward, ceilDiv(cols, BACKWARD_BLOCK_X), chunks, BACKWARD_BLOCK_X, BACKWARD_BLOCK_Y,
-                new KernelArgs().pointer(dinp).pointer(scratch).pointer(dout).pointer(inp).pointer(bias)
+                new KernelArgs().array(dinp).array(scratch).array(dout).array(inp).array(bias)
                         .i32(rows).i32(cols));
         KernelModule.Kernel reduce = module.kernel("bias_grad_reduce_f32");
         context.launch(reduce, ceilDiv(cols, REDUCE_BLOCK), 1, REDUCE_BLOCK, 1,
-                new KernelArgs().pointer(dbias).pointer(scratch).i32(chunks).i32(cols));
+                new KernelArgs().array(dbias).array(scratch).i32(chunks).i32(cols));
     }
 
-    private void require(DeviceFloatBuffer buffer, long needed, String name) {
+    /** The storage type shared by {@code arrays} (nulls skipped). */
+    private static ElementType floatType(DeviceArray... arrays) {
+        ElementType type = null;
+        for (DeviceArray a : arrays) {
+            if (a == null) {
+                continue;
+            }
+            if (!a.type().isFloat() || type != null && a.type() != type) {
+                throw new IllegalArgumentException("bias + activation needs float arrays of one type, got " + a.type()
+                        + (type == null ? "" : " and " + type));
+            }
+            type = a.type();
+        }
+        return type;
+    }
+
+    private void require(DeviceArray buffer, long needed, String name) {
         if (buffer.context() != context) {
             throw new IllegalArgumentException(name + " belongs to another CUDA context");
         }

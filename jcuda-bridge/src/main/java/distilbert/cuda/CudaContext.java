@@ -29,9 +29,8 @@ import jcuda.driver.JCudaDriver;
  * is per thread; {@link #open} makes the context current on the opening thread, and another thread
  * must call {@link #makeCurrent} before using it.
  *
- * <p>Ordering: kernels run on {@link #stream()}, created as a blocking stream, so the synchronous
- * copies of {@link DeviceFloatBuffer} (which run on the legacy default stream) wait for the
- * kernels queued before them and the kernels queued after them wait for the copies.
+ * <p>Ordering: kernels, copies ({@link DeviceArray}, through pinned staging) and memsets all run on
+ * {@link #stream()}, in the order they are queued; a download waits for the stream.
  */
 public final class CudaContext implements AutoCloseable {
 
@@ -40,7 +39,6 @@ public final class CudaContext implements AutoCloseable {
     private final CUcontext context;
     private final CUstream stream;
     private final Map<String, KernelModule> modules = new HashMap<>();
-    private final Set<DeviceFloatBuffer> liveBuffers = Collections.newSetFromMap(new IdentityHashMap<>());
     private final Set<DeviceArray> liveArrays = Collections.newSetFromMap(new IdentityHashMap<>());
     private final List<AutoCloseable> resources = new ArrayList<>();
     private HostStaging staging;
@@ -117,14 +115,6 @@ public final class CudaContext implements AutoCloseable {
     public void synchronize() {
         ensureOpen();
         CudaCalls.check(JCudaDriver.cuStreamSynchronize(stream), "cuStreamSynchronize(device " + device.ordinal() + ")");
-    }
-
-    /** A new device buffer of {@code length} floats; its contents are undefined until written. */
-    public DeviceFloatBuffer allocateFloats(long length) {
-        ensureOpen();
-        DeviceFloatBuffer buffer = DeviceFloatBuffer.allocate(this, length);
-        liveBuffers.add(buffer);
-        return buffer;
     }
 
     /**
@@ -276,10 +266,6 @@ public final class CudaContext implements AutoCloseable {
         }
     }
 
-    void forget(DeviceFloatBuffer buffer) {
-        liveBuffers.remove(buffer);
-    }
-
     /**
      * Frees what is still allocated, unloads the modules, destroys the stream and releases the
      * primary context. Every step is attempted even if one fails (a sticky kernel error makes them
@@ -309,9 +295,6 @@ public final class CudaContext implements AutoCloseable {
         if (staging != null) {
             attempt(failures, staging::close);
             staging = null;
-        }
-        for (DeviceFloatBuffer buffer : new ArrayList<>(liveBuffers)) {
-            attempt(failures, buffer::close);
         }
         for (DeviceArray array : new ArrayList<>(liveArrays)) {
             attempt(failures, array::close);

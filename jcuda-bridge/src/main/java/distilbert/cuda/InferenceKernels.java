@@ -1,8 +1,8 @@
 package distilbert.cuda;
 
 /**
- * Launchers for the forward kernels of {@code layernorm.cu}, {@code attention.cu}, {@code misc.cu}
- * and {@code activation.cu}, in every storage type (the arrays' {@link ElementType} picks the
+ * Launchers for the forward kernels of {@code layernorm.cu}, {@code attention.cu} and {@code misc.cu}
+ * (and {@code activation.cu}'s forward, through {@link ActivationKernels}), in every storage type (the arrays' {@link ElementType} picks the
  * kernel: {@code _f32}, {@code _bf16}, {@code _f16}).
  *
  * <p>Signatures mirror the kernels and the CPU ops (outputs first, then inputs, then sizes); the
@@ -27,14 +27,14 @@ public final class InferenceKernels {
     private final KernelModule layernorm;
     private final KernelModule attention;
     private final KernelModule misc;
-    private final KernelModule activation;
+    private final ActivationKernels activation;
 
     public InferenceKernels(CudaContext context) {
         this.context = context;
         this.layernorm = context.module("layernorm");
         this.attention = context.module("attention");
         this.misc = context.module("misc");
-        this.activation = context.module("activation");
+        this.activation = new ActivationKernels(context);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -125,16 +125,7 @@ public final class InferenceKernels {
 
     /** out[n, m] = act(inp[n, m] + bias[m]); bias nullable; out may be inp. */
     public void biasActivation(Activation act, DeviceArray out, DeviceArray inp, DeviceArray bias, int N, int M) {
-        ElementType t = floatType(out);
-        long n = (long) N * M;
-        require(out, t, n, "out");
-        require(inp, t, n, "inp");
-        requireNullable(bias, t, M, "bias");
-        if (n == 0) {
-            return;
-        }
-        launch1d(activation, "bias_" + act.hfName() + "_forward", t, n,
-                new KernelArgs().array(out).array(inp).array(bias).i32(N).i32(M));
+        activation.forward(act, out, inp, bias, N, M);
     }
 
     // ---------------------------------------------------------------------------------------------

@@ -14,12 +14,6 @@ final class KernelArgs {
 
     private final List<NativePointerObject> args = new ArrayList<>();
 
-    /** A {@code T*} parameter: the buffer's device address (a view's includes its offset). */
-    KernelArgs pointer(DeviceFloatBuffer buffer) {
-        args.add(Pointer.to(buffer.devicePointer()));
-        return this;
-    }
-
     /** A {@code T*} parameter from a device array (a view's address includes its offset); null passes 0. */
     KernelArgs array(DeviceArray array) {
         return address(array == null ? 0 : array.address());

@@ -73,15 +73,15 @@ final class ActivationKernelsTest {
         double[] expected = new double[n];
         ActivationReference.forward(act, expected, in.inp, in.bias, rows, cols);
 
-        try (DeviceFloatBuffer out = context.allocateFloats(n + GUARD);
-             DeviceFloatBuffer inp = upload(in.inp);
-             DeviceFloatBuffer biasSlab = context.allocateFloats(VIEW_OFFSET + cols + GUARD)) {
-            DeviceFloatBuffer bias = biasSlab.view(VIEW_OFFSET, cols);
+        try (DeviceArray out = context.allocate(ElementType.F32, n + GUARD, "test");
+             DeviceArray inp = upload(in.inp);
+             DeviceArray biasSlab = context.allocate(ElementType.F32, VIEW_OFFSET + cols + GUARD, "test")) {
+            DeviceArray bias = biasSlab.view(VIEW_OFFSET, cols);
             bias.upload(in.bias);
             out.fill(POISON);
             kernels.forward(act, out, inp, bias, rows, cols);
             context.synchronize();
-            float[] actual = out.download();
+            float[] actual = out.downloadFloats();
             Compare.assertClose("out", actual, expected, cols, ATOL, RTOL, in.describe(act));
             Compare.assertUntouched("out", actual, n, n + GUARD, POISON, in.describe(act));
         }
@@ -99,15 +99,15 @@ final class ActivationKernelsTest {
         }
         ActivationReference.backward(act, expectedDinp, expectedDbias, in.dout, in.inp, in.bias, rows, cols);
 
-        try (DeviceFloatBuffer dinp = context.allocateFloats(n + GUARD);
-             DeviceFloatBuffer dbiasSlab = context.allocateFloats(VIEW_OFFSET + cols + GUARD);
-             DeviceFloatBuffer dout = upload(in.dout);
-             DeviceFloatBuffer inp = upload(in.inp);
-             DeviceFloatBuffer biasSlab = context.allocateFloats(VIEW_OFFSET + cols);
-             DeviceFloatBuffer scratch = context.allocateFloats(ActivationKernels.backwardScratchLength(rows, cols))) {
-            DeviceFloatBuffer bias = biasSlab.view(VIEW_OFFSET, cols);
+        try (DeviceArray dinp = context.allocate(ElementType.F32, n + GUARD, "test");
+             DeviceArray dbiasSlab = context.allocate(ElementType.F32, VIEW_OFFSET + cols + GUARD, "test");
+             DeviceArray dout = upload(in.dout);
+             DeviceArray inp = upload(in.inp);
+             DeviceArray biasSlab = context.allocate(ElementType.F32, VIEW_OFFSET + cols, "test");
+             DeviceArray scratch = context.allocate(ElementType.F32, ActivationKernels.backwardScratchLength(rows, cols), "test")) {
+            DeviceArray bias = biasSlab.view(VIEW_OFFSET, cols);
             bias.upload(in.bias);
-            DeviceFloatBuffer dbias = dbiasSlab.view(VIEW_OFFSET, cols);
+            DeviceArray dbias = dbiasSlab.view(VIEW_OFFSET, cols);
             dinp.fill(POISON);
             dbiasSlab.fill(POISON);
             scratch.fill(POISON);
@@ -116,11 +116,11 @@ final class ActivationKernelsTest {
             kernels.backward(act, dinp, dbias, dout, inp, bias, rows, cols, scratch);
             context.synchronize();
 
-            float[] actualDinp = dinp.download();
+            float[] actualDinp = dinp.downloadFloats();
             Compare.assertClose("dinp", actualDinp, expectedDinp, cols, ATOL, RTOL, in.describe(act));
             Compare.assertUntouched("dinp", actualDinp, n, n + GUARD, POISON, in.describe(act));
 
-            float[] slab = dbiasSlab.download();
+            float[] slab = dbiasSlab.downloadFloats();
             float[] actualDbias = new float[cols];
             System.arraycopy(slab, VIEW_OFFSET, actualDbias, 0, cols);
             Compare.assertClose("dbias", actualDbias, expectedDbias, cols,
@@ -139,9 +139,9 @@ final class ActivationKernelsTest {
         Inputs in = Inputs.random(rows, cols, System.nanoTime());
         double[] expected = new double[rows * cols];
         ActivationReference.forward(act, expected, in.inp, in.bias, rows, cols);
-        try (DeviceFloatBuffer x = upload(in.inp); DeviceFloatBuffer bias = upload(in.bias)) {
+        try (DeviceArray x = upload(in.inp); DeviceArray bias = upload(in.bias)) {
             kernels.forward(act, x, x, bias, rows, cols);
-            Compare.assertClose("out (in place)", x.download(), expected, cols, ATOL, RTOL, in.describe(act));
+            Compare.assertClose("out (in place)", x.downloadFloats(), expected, cols, ATOL, RTOL, in.describe(act));
         }
     }
 
@@ -155,15 +155,15 @@ final class ActivationKernelsTest {
         double[] expectedDinp = new double[rows * cols];
         double[] expectedDbias = new double[cols];
         ActivationReference.backward(act, expectedDinp, expectedDbias, in.dout, in.inp, in.bias, rows, cols);
-        try (DeviceFloatBuffer grad = upload(in.dout);
-             DeviceFloatBuffer inp = upload(in.inp);
-             DeviceFloatBuffer bias = upload(in.bias);
-             DeviceFloatBuffer dbias = context.allocateFloats(cols);
-             DeviceFloatBuffer scratch = context.allocateFloats(ActivationKernels.backwardScratchLength(rows, cols))) {
+        try (DeviceArray grad = upload(in.dout);
+             DeviceArray inp = upload(in.inp);
+             DeviceArray bias = upload(in.bias);
+             DeviceArray dbias = context.allocate(ElementType.F32, cols, "test");
+             DeviceArray scratch = context.allocate(ElementType.F32, ActivationKernels.backwardScratchLength(rows, cols), "test")) {
             dbias.fill(0f);
             kernels.backward(act, grad, dbias, grad, inp, bias, rows, cols, scratch);
-            Compare.assertClose("dinp (in place)", grad.download(), expectedDinp, cols, ATOL, RTOL, in.describe(act));
-            Compare.assertClose("dbias", dbias.download(), expectedDbias, cols,
+            Compare.assertClose("dinp (in place)", grad.downloadFloats(), expectedDinp, cols, ATOL, RTOL, in.describe(act));
+            Compare.assertClose("dbias", dbias.downloadFloats(), expectedDbias, cols,
                     sumTolerance(expectedDinp, new float[cols], rows, cols), RTOL, in.describe(act));
         }
     }
@@ -176,25 +176,25 @@ final class ActivationKernelsTest {
         Inputs in = Inputs.random(rows, cols, System.nanoTime());
         float[][] dinpRuns = new float[2][];
         float[][] dbiasRuns = new float[2][];
-        try (DeviceFloatBuffer dinp = context.allocateFloats((long) rows * cols);
-             DeviceFloatBuffer dbias = context.allocateFloats(cols);
-             DeviceFloatBuffer dout = upload(in.dout);
-             DeviceFloatBuffer inp = upload(in.inp);
-             DeviceFloatBuffer bias = upload(in.bias);
-             DeviceFloatBuffer scratch = context.allocateFloats(ActivationKernels.backwardScratchLength(rows, cols))) {
+        try (DeviceArray dinp = context.allocate(ElementType.F32, (long) rows * cols, "test");
+             DeviceArray dbias = context.allocate(ElementType.F32, cols, "test");
+             DeviceArray dout = upload(in.dout);
+             DeviceArray inp = upload(in.inp);
+             DeviceArray bias = upload(in.bias);
+             DeviceArray scratch = context.allocate(ElementType.F32, ActivationKernels.backwardScratchLength(rows, cols), "test")) {
             for (int run = 0; run < 2; run++) {
                 dbias.fill(0f);
                 kernels.backward(Activation.GELU, dinp, dbias, dout, inp, bias, rows, cols, scratch);
-                dinpRuns[run] = dinp.download();
-                dbiasRuns[run] = dbias.download();
+                dinpRuns[run] = dinp.downloadFloats();
+                dbiasRuns[run] = dbias.downloadFloats();
             }
         }
         assertArrayEquals(dinpRuns[0], dinpRuns[1], "dinp differs between runs [" + in.describe(Activation.GELU) + "]");
         assertArrayEquals(dbiasRuns[0], dbiasRuns[1], "dbias differs between runs [" + in.describe(Activation.GELU) + "]");
     }
 
-    private static DeviceFloatBuffer upload(float[] values) {
-        DeviceFloatBuffer buffer = context.allocateFloats(values.length);
+    private static DeviceArray upload(float[] values) {
+        DeviceArray buffer = context.allocate(ElementType.F32, values.length, "test");
         buffer.upload(values);
         return buffer;
     }
