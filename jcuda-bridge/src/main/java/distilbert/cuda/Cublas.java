@@ -14,6 +14,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -115,7 +116,25 @@ public final class Cublas implements AutoCloseable {
     private final MemorySegment heuristic;
 
     /** The cuBLASLt descriptors and algorithm chosen per Linear shape; repeated shapes query nothing. */
-    private final Map<LinearKey, LtLinear> linearPlans = new HashMap<>();
+    /**
+     * Lt plans by shape, least recently used first; past {@link #MAX_PLANS} the eldest is destroyed
+     * (packed batches vary N with every batch, and a server runs for days).
+     */
+    private final LinkedHashMap<LinearKey, LtLinear> linearPlans = new LinkedHashMap<>(64, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<LinearKey, LtLinear> eldest) {
+            if (size() <= MAX_PLANS) {
+                return false;
+            }
+            LtLinear plan = eldest.getValue();
+            if (plan.supported()) {
+                destroyQuietly(plan.desc, plan.a, plan.b, plan.d);
+            }
+            return true;
+        }
+    };
+    /** Lt plans kept: a few shapes per layer type times the batch shapes in use. */
+    static final int MAX_PLANS = 512;
     /** Per DataType: a device vector of ones for the bias in the GemmEx route (allocated on first need). */
     private final long[] onesAddress = new long[DataType.values().length];
     private final int[] onesLength = new int[DataType.values().length];
