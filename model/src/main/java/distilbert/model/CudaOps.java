@@ -5,6 +5,7 @@ import distilbert.cuda.CudaContext;
 import distilbert.cuda.DeviceArena;
 import distilbert.cuda.DeviceArray;
 import distilbert.cuda.ElementType;
+import distilbert.cuda.GpuEventLog;
 import distilbert.cuda.InferenceKernels;
 import distilbert.weights.Activation;
 import java.util.concurrent.locks.ReentrantLock;
@@ -45,6 +46,8 @@ public final class CudaOps implements Ops {
     private final DeviceArena arena;
     private final ReentrantLock lock = new ReentrantLock();
     private int depth;
+    /** The per-op breakdown while {@link #startProfile} is on; null otherwise. */
+    private GpuEventLog profile;
 
     private CudaOps(CudaContext context, Precision precision) {
         this.context = context;
@@ -113,6 +116,9 @@ public final class CudaOps implements Ops {
             context.makeCurrent();
             mark = arena.mark();
             depth++;
+            if (profile != null && depth == 1) {
+                profile.begin();
+            }
         } catch (RuntimeException e) {
             lock.unlock();
             throw e;
@@ -128,12 +134,50 @@ public final class CudaOps implements Ops {
                 closed = true;
                 try {
                     depth--;
+                    if (profile != null && depth == 0) {
+                        profile.drain();
+                    }
                     arena.release(mark);
                 } finally {
                     lock.unlock();
                 }
             }
         };
+    }
+
+    /**
+     * Starts a per-op time breakdown: from now on an event is recorded after every op and every copy
+     * inside a scope, and each scope's close adds the device time between consecutive events to the
+     * totals, labelled by op and shape. The ops still run back to back (no synchronisation between
+     * them), so the sum is the forward pass's device time.
+     */
+    public void startProfile() {
+        if (profile == null) {
+            profile = new GpuEventLog(context);
+        }
+        profile.reset();
+    }
+
+    /** The breakdown since {@link #startProfile}, and profiling off. */
+    public GpuEventLog.Totals stopProfile() {
+        if (profile == null) {
+            throw new IllegalStateException("no profile was started");
+        }
+        GpuEventLog.Totals totals = profile.totals();
+        profile.close();
+        profile = null;
+        return totals;
+    }
+
+    /** Labels the work queued since the previous label (profiling only; cheap otherwise). */
+    private void done(String op, long... dims) {
+        if (profile != null && depth > 0) {
+            StringBuilder label = new StringBuilder(op);
+            for (int i = 0; i < dims.length; i++) {
+                label.append(i == 0 ? " " : "x").append(dims[i]);
+            }
+            profile.record(label.toString());
+        }
     }
 
     /** Waits for everything queued so far; reports asynchronous kernel errors. */
@@ -168,22 +212,26 @@ public final class CudaOps implements Ops {
         DeviceArray a = depth > 0 ? arena.allocate(type, length, what)
                 : context.allocate(type, length, "a buffer outside a forward pass (parameters)");
         a.zero();
+        done("zero-fill", length);
         return a;
     }
 
     @Override
     public void upload(Buffer dst, float[] src) {
         device(dst).upload(src);
+        done("upload", src.length);
     }
 
     @Override
     public void uploadIndices(IndexBuffer dst, int[] src) {
         index(dst).upload(src);
+        done("upload indices", src.length);
     }
 
     @Override
     public void download(float[] dst, Buffer src) {
         device(src).download(dst);
+        done("download", dst.length);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -194,6 +242,7 @@ public final class CudaOps implements Ops {
                                  Buffer positionEmbeddings, int T, int C) {
         kernels.embedding(device(out), indices(tokenIds), indices(positionIds), device(wordEmbeddings),
                 device(positionEmbeddings), T, C);
+        done("embedding", T, C);
     }
 
     @Override
@@ -201,6 +250,7 @@ public final class CudaOps implements Ops {
                                          Buffer positionEmbeddings, int T, int C) {
         kernels.positionEmbedding(device(out), device(inputsEmbeds), indices(positionIds), device(positionEmbeddings),
                 T, C);
+        done("position embedding", T, C);
     }
 
     @Override
@@ -209,6 +259,7 @@ public final class CudaOps implements Ops {
                                           Buffer bias, int T, int C, float eps) {
         kernels.embeddingLayerNorm(device(out), indices(tokenIds), indices(positionIds), device(wordEmbeddings),
                 device(positionEmbeddings), device(weight), device(bias), T, C, eps);
+        done("embedding + layer norm", T, C);
     }
 
     @Override
@@ -216,6 +267,7 @@ public final class CudaOps implements Ops {
                                  int N, int C, float eps) {
         kernels.layerNorm(device(out), deviceOrNull(mean), deviceOrNull(rstd), device(inp), device(weight),
                 device(bias), N, C, eps);
+        done("layer norm", N, C);
     }
 
     @Override
@@ -223,6 +275,7 @@ public final class CudaOps implements Ops {
                                          Buffer residual, Buffer weight, Buffer lnBias, int N, int C, float eps) {
         kernels.residualLayerNorm(device(out), deviceOrNull(sum), deviceOrNull(mean), deviceOrNull(rstd), device(inp),
                 deviceOrNull(bias), device(residual), device(weight), device(lnBias), N, C, eps);
+        done("bias + residual + layer norm", N, C);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -243,12 +296,14 @@ public final class CudaOps implements Ops {
         // cuBLASLt with a bias epilogue, or GemmEx over the bias rows where Lt has no algorithm
         cublas.linear(o.address(), x.address(), w.address(), b == null ? 0 : b.address(), N, K, M, gemmType,
                 gemmCompute);
+        done("matmul", N, K, M);
     }
 
     @Override
     public void biasActivationForward(Activation act, Buffer out, Buffer inp, Buffer bias, int N, int M) {
         kernels.biasActivation(distilbert.cuda.Activation.fromHfName(act.hfName()), device(out), device(inp),
                 deviceOrNull(bias), N, M);
+        done("bias + " + act.hfName(), N, M);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -281,6 +336,7 @@ public final class CudaOps implements Ops {
         try {
             kernels.attention(device(out), deviceOrNull(probs), device(q), device(k), device(v), deviceOrNull(headMask),
                     indices(cuSeqlens), keyLens == null ? null : indices(keyLens), offsets, numSeqs, T, maxLen, NH, HS);
+            done(probs == null ? "attention" : "attention with probs", T, NH, HS);
         } finally {
             if (offsets != null && depth == 0) {
                 offsets.close(); // queued work keeps the order: the free waits for the kernel
@@ -294,21 +350,25 @@ public final class CudaOps implements Ops {
     @Override
     public void gatherRows(Buffer out, Buffer inp, IndexBuffer rows, int N, int C) {
         kernels.gatherRows(device(out), device(inp), indices(rows), N, C);
+        done("gather rows", N, C);
     }
 
     @Override
     public void crossEntropyForward(Buffer losses, Buffer logits, IndexBuffer targets, int N, int V, int ignoreIndex) {
         kernels.crossEntropy(device(losses), device(logits), indices(targets), N, V, ignoreIndex);
+        done("cross-entropy", N, V);
     }
 
     @Override
     public void mseForward(Buffer losses, Buffer predictions, Buffer targets, int N) {
         kernels.mse(device(losses), device(predictions), device(targets), N);
+        done("mse", N);
     }
 
     @Override
     public void bceWithLogitsForward(Buffer losses, Buffer logits, Buffer targets, int N) {
         kernels.bceWithLogits(device(losses), device(logits), device(targets), N);
+        done("bce with logits", N);
     }
 
     // ---------------------------------------------------------------------------------------------

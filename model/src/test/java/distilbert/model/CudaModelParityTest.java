@@ -207,6 +207,26 @@ final class CudaModelParityTest {
     }
 
     @Test
+    void theProfileBreaksAForwardPassDownByOp() {
+        GpuBackends.cudaOrSkip(Precision.BF16);
+        DistilBertConfig config = config(Activation.GELU, false, SHAPES[1], 2);
+        try (DistilBert gpu = DistilBert.of(TestModels.checkpoint(config, Head.BASE, 35), CudaOps.create(Precision.BF16))) {
+            CudaOps ops = (CudaOps) gpu.ops();
+            ModelInput in = ModelInput.ofIds(TestModels.randomIds(B, L, 100, 36), TestModels.raggedMask());
+            ops.startProfile();
+            gpu.as(DistilBertModel.class).forward(in);
+            var totals = ops.stopProfile();
+            int T = 16 + 9 + 8; // the ragged mask's tokens per row: 16, 9, 8, 0
+            String qkv = "matmul " + T + "x128x128";
+            assertTrue(totals.calls().containsKey(qkv), "labels: " + totals.calls().keySet());
+            // q, k, v and out_lin in each of the 2 layers
+            assertEquals(8, totals.calls().get(qkv)[0], qkv + " calls");
+            assertEquals(2, totals.calls().get("attention " + T + "x2x64")[0]);
+            assertTrue(totals.millis().values().stream().allMatch(ms -> ms[0] >= 0));
+        }
+    }
+
+    @Test
     void runningOutOfDeviceMemoryIsAClearErrorAndTheBackendGoesOn() {
         GpuBackends.cudaOrSkip(Precision.BF16);
         DistilBertConfig config = config(Activation.GELU, false, SHAPES[1], 2);
