@@ -162,7 +162,51 @@ elif has "$out" "data/parity-corpus.jsonl.gz" && has "$out" "gc.alloc.rate"; the
   pass "bin/bench TokenizerBenchmark: $(grep -E '^TokenizerBenchmark\.singleThread +' <<< "$out" | awk '{print $(NF-1), $NF}' | head -n 1)"
 else fail "bin/bench TokenizerBenchmark" "no corpus line or no gc.alloc.rate in the output"; fi
 
-# 8. The tarball's launcher loads the Vector API for the same commands as the repository's.
+# 8. The GPU inference benchmark (bin/gpu-bench): its help, the Java harness on one tiny CPU case from the
+#    tarball's runtime, a bad option, and where python3 with numpy is here, the whole runner on the CPU
+#    with bench/peer/selftest's stand-ins for torch and transformers: the pipeline is proven before GPU
+#    time is spent on it.
+if check "bin/gpu-bench --help" 0 "${sandbox[@]}" "$home/bin/gpu-bench" --help; then
+  if has "$out" "bin/gpu-bench harness"; then pass "bin/gpu-bench --help"; else fail "bin/gpu-bench --help" "printed: $out"; fi
+fi
+if check "bin/gpu-bench harness (tiny model, CPU)" 0 "${sandbox[@]}" "$home/bin/gpu-bench" harness --random-base tiny \
+    --random-size tiny --device cpu --batch 2 --length 8 --mix "$home/data/parity-corpus.jsonl.gz" \
+    --tokenizer "$home/models/bert-base-uncased" --warmup 1 --iters 1 --inputs-out inputs \
+    --logits-out logits.safetensors --json gpu-bench.json; then
+  doc=$(cat gpu-bench.json 2>/dev/null)
+  if has "$doc" '"name" : "fixed-b2-l8"' && has "$doc" '"name" : "mix-b2"' && ! has "$doc" '"status" : "failed"' \
+      && [ -f inputs/inputs.safetensors ] && [ -f logits.safetensors ]; then
+    pass "bin/gpu-bench harness: fixed-b2-l8 and mix-b2 on the CPU"
+  else fail "bin/gpu-bench harness" "gpu-bench.json lacks a case, a case failed, or inputs/logits are missing"; fi
+fi
+if check "bin/gpu-bench harness --bogus (exit 2)" 2 "${sandbox[@]}" "$home/bin/gpu-bench" harness --bogus; then
+  if has "$err" "unknown option"; then pass "bin/gpu-bench harness --bogus: exit 2, says why"; else fail "bin/gpu-bench harness --bogus" "stderr: $err"; fi
+fi
+py=$(command -v python3 || true)
+# The interpreter itself, not a launcher such as pyenv's shim (a script needing tools the sandbox lacks).
+[ -n "$py" ] && py=$("$py" -c 'import sys; print(sys.executable)' 2>/dev/null)
+if [ -z "$py" ] || ! "$py" -c 'import numpy' >/dev/null 2>&1; then
+  skip "bin/gpu-bench, whole runner on the CPU" "no python3 with numpy here"
+elif [ ! -d "$root/bench/peer/selftest" ]; then
+  skip "bin/gpu-bench, whole runner on the CPU" "no $root/bench/peer/selftest (the torch stand-ins)"
+else
+  mkdir -p "$tmp/path-bench"
+  for t in bash env dirname readlink sed head cat date mkdir mktemp cp rm tail timeout; do
+    command -v "$t" >/dev/null && ln -sf "$(command -v "$t")" "$tmp/path-bench/$t"
+  done
+  ln -sf "$py" "$tmp/path-bench/python3"
+  if check "bin/gpu-bench --device cpu (stand-ins)" 0 env -i "PATH=$tmp/path-bench" "HOME=$tmp/home" \
+      "PYTHONPATH=$root/bench/peer/selftest" PYTHONDONTWRITEBYTECODE=1 "$home/bin/gpu-bench" --device cpu \
+      --random-size tiny --batch 1,4 --length 32 --warmup 1 --iters 2 --seconds 0.2 --skip ceilings \
+      --out gpu-bench-out --work gpu-bench-work; then
+    report=$(ls gpu-bench-out/gpu-inference-*.md 2>/dev/null | head -n 1)
+    if [ -n "$report" ] && has "$(cat "$report")" "Overall: **ok**" && [ -f gpu-bench-out/raw/hf-sdpa.json ]; then
+      pass "bin/gpu-bench --device cpu: every part, logits check ok (stand-ins)"
+    else fail "bin/gpu-bench --device cpu" "no report, or its logits check is not ok: ${report:-none}"; fi
+  fi
+fi
+
+# 9. The tarball's launcher loads the Vector API for the same commands as the repository's.
 vec() { sed -n 's/^ *\(""|.*\)) vector=() ;;$/\1/p' "$1"; }
 if [ "$(vec "$root/distilbert")" = "$(vec "$home/bin/distilbert")" ] && [ -n "$(vec "$home/bin/distilbert")" ]; then
   pass "bin/distilbert and ./distilbert: same commands without the Vector API" "-"

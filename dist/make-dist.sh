@@ -44,7 +44,7 @@ out=$root/dist
 stage=$root/dist/target/$name
 tarball=$out/$name-linux-x86_64.tar.gz
 rm -rf "$stage" "$tarball"
-mkdir -p "$stage"/{bin,lib,test,bench,models/bert-base-uncased,data,examples}
+mkdir -p "$stage"/{bin,lib,test,bench/peer,models/bert-base-uncased,data,examples}
 
 # lib/: the command line's runtime class path, exactly what the repository's ./distilbert runs.
 [ -f "$root/cli/target/lib/cli.jar" ] || die "cli/target/lib/cli.jar is missing: the cli module was not packaged"
@@ -104,7 +104,15 @@ cp "$root/tokenizer/src/test/resources/parity/corpus.jsonl.gz" "$stage/data/pari
 cp "$root"/examples/*.jsonl "$stage/examples/"
 
 cp "$root"/dist/src/bin/* "$stage/bin/"
-chmod 755 "$stage"/bin/*
+# The GPU inference benchmark: its runner as bin/gpu-bench, beside it (in bench/peer/) the HuggingFace
+# peer, the ceilings and the report scripts it runs with the machine's python3 (not the test stand-ins
+# of bench/peer/selftest).
+cp "$root/bench/run-gpu-bench.sh" "$stage/bin/gpu-bench"
+cp "$root"/bench/peer/*.py "$stage/bench/peer/"
+for f in hf_inference.py ceilings.py gpu_report.py gpu_common.py; do
+  [ -f "$stage/bench/peer/$f" ] || die "bench/peer/$f is missing: bin/gpu-bench needs it"
+done
+chmod 755 "$stage"/bin/* "$stage"/bench/peer/{hf_inference,ceilings,gpu_report}.py
 
 # runtime/: jlink. jdeps first, so that a new dependency on a module we do not ship fails here, not on a GPU machine.
 all_jars=("$stage"/lib/*.jar "$stage"/bench/*.jar "$stage"/test/*.jar)
