@@ -55,6 +55,9 @@ final class CudaMiniLmParityTest {
             Assumptions.abort("GPU test not run: " + status.describe());
         }
         String given = System.getProperty("distilbert.minilm.dir");
+        if (given == null && CudaMiniLmParityTest.class.getResource("/all-minilm-l6-v2.onnx") == null) {
+            Assumptions.abort("no MiniLM here: neither -Ddistilbert.minilm.dir nor the ONNX file on the test classpath");
+        }
         Path dir = given != null ? Path.of(given) : ConvertedMiniLm.directory();
         List<int[]> ids = sentences(dir);
         double bound = switch (p) {

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# The GPU work of a session, on the GPU machine, from the repository root (where the device tool
+# runs a command), writing everything that must come back under $OUT (or --out DIR).
+#
+#   scripts/gpu-session.sh [--out DIR] STEP...      steps: probe golden test sanitize bench all
+#
+# Carry (ignored paths the command needs): the tarball of `./dev dist`
+# (dist/distilbert-VERSION-linux-x86_64.tar.gz, ~35 MB) and tests/target/test-classes (the
+# tests module's compiled tests and resources, a few MB). The machine needs no Java: the tarball's
+# runtime runs everything. Each step is bounded; `probe golden test sanitize` fit one 10-minute call
+# and `bench` (540 s by default, GPU_BENCH_ARGS to change) takes a second one.
+#
+#   probe     nvidia-smi, python3/torch/transformers versions, our own GPU probe (info --device)
+#   golden    tests/golden/make_golden.py -> OUT/golden (commit it as tests/src/test/resources/golden),
+#             also copied into tests/target/test-classes/golden for the test step
+#   test      bin/gpu-test (every CUDA op and whole models vs the CPU, the bridge, cuBLAS) with JUnit
+#             XML in OUT/gpu-test, then the tests module's golden tests (CPU and CUDA vs every HF golden
+#             case) and CUDA vs CPU on MiniLM when MINILM_DIR names a converted directory
+#   sanitize  compute-sanitizer memcheck, racecheck, initcheck over the op parity tests -> OUT/sanitizer
+#   bench     bin/gpu-bench (ours vs HF eager/SDPA, ceilings, report) -> OUT/bench
+set -uo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+out=${OUT:-$root/build/gpu-session}
+steps=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --out) out=$2; shift ;;
+    -h|--help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    probe|golden|test|sanitize|bench) steps+=("$1") ;;
+    all) steps+=(probe golden test sanitize bench) ;;
+    *) echo "gpu-session: unknown step '$1' (probe, golden, test, sanitize, bench, all)" >&2; exit 2 ;;
+  esac
+  shift
+done
+[ ${#steps[@]} -gt 0 ] || { echo "gpu-session: name a step (probe, golden, test, sanitize, bench, all)" >&2; exit 2; }
+mkdir -p "$out"
+log() { printf '\n== %s  %s\n' "$(date -u +%H:%M:%S)" "$*"; }
+
+tarball=$(ls dist/distilbert-*-linux-x86_64.tar.gz 2>/dev/null | head -n 1)
+[ -n "$tarball" ] || { echo "gpu-session: no dist/distilbert-*-linux-x86_64.tar.gz: build it with ./dev dist and carry it" >&2; exit 1; }
+home=/tmp/dbc/$(basename "$tarball" -linux-x86_64.tar.gz)
+if [ ! -x "$home/bin/distilbert" ]; then
+  mkdir -p /tmp/dbc && tar -xzf "$tarball" -C /tmp/dbc || { echo "gpu-session: cannot unpack $tarball" >&2; exit 1; }
+fi
+java=("$home/runtime/bin/java" -Xss4m --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector)
+status=0
+
+for step in "${steps[@]}"; do
+  case "$step" in
+    probe)
+      log "probe"
+      (nvidia-smi || true; nvidia-smi -q | grep -E "Driver Version|CUDA Version|Product Name" || true) 2>&1 | tee "$out/nvidia-smi.txt"
+      python3 -c 'import sys, torch, transformers; print("python", sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda, "transformers", transformers.__version__)' 2>&1 | tee "$out/python.txt"
+      "$home/bin/distilbert" info --device 2>&1 | tee "$out/info-device.txt"
+      command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null || echo "no compute-sanitizer"
+      ;;
+    golden)
+      log "golden files (HF transformers, CPU float32)"
+      timeout 240 python3 tests/golden/make_golden.py --out "$out/golden" > "$out/golden.log" 2>&1 || { status=1; tail -n 30 "$out/golden.log"; }
+      tail -n 5 "$out/golden.log"
+      if [ -f "$out/golden/index.json" ] && [ -d tests/target/test-classes ]; then
+        rm -rf tests/target/test-classes/golden && cp -r "$out/golden" tests/target/test-classes/golden
+      fi
+      ;;
+    test)
+      log "GPU test suite (bin/gpu-test)"
+      timeout 300 "$home/bin/gpu-test" --reports-dir "$out/gpu-test" --details=summary > "$out/gpu-test.log" 2>&1 || status=1
+      tail -n 40 "$out/gpu-test.log"
+      if [ -d tests/target/test-classes ]; then
+        log "tests module: CPU and CUDA vs the HF golden files (and MiniLM with MINILM_DIR)"
+        timeout 200 "${java[@]}" -Ddistilbert.requireGpu=true ${MINILM_DIR:+-Ddistilbert.minilm.dir=$MINILM_DIR} \
+          -Ddistilbert.corpus="$home/data/parity-corpus.jsonl.gz" \
+          -cp "tests/target/test-classes:$home/test/*:$home/lib/*" org.junit.platform.console.ConsoleLauncher execute \
+          --disable-banner --disable-ansi-colors --details=summary --reports-dir "$out/gpu-test-tests" \
+          --scan-class-path tests/target/test-classes --include-classname '.*(GoldenParityTest|CudaMiniLmParityTest)' \
+          > "$out/gpu-test-tests.log" 2>&1 || status=1
+        tail -n 30 "$out/gpu-test-tests.log"
+      fi
+      ;;
+    sanitize)
+      sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -n 1)
+      if [ -z "$sanitizer" ]; then
+        log "sanitize: no compute-sanitizer on this machine"; continue
+      fi
+      mkdir -p "$out/sanitizer"
+      for tool in memcheck racecheck initcheck; do
+        log "compute-sanitizer --tool $tool (op parity tests, bf16 and fp32)"
+        timeout 150 "$sanitizer" --tool "$tool" --target-processes all --print-limit 50 \
+          "${java[@]}" -Ddistilbert.requireGpu=true -cp "$home/test/*:$home/lib/*" \
+          org.junit.platform.console.ConsoleLauncher execute --disable-banner --disable-ansi-colors --details=summary \
+          --scan-class-path "$(printf '%s:' "$home"/test/*-tests.jar | sed 's/:$//')" \
+          --include-classname '.*(CudaOpsParityTest|ActivationKernelsTest)' \
+          > "$out/sanitizer/$tool.log" 2>&1 || status=1
+        grep -E "ERROR SUMMARY|========= (Invalid|Race|Uninitialized)" "$out/sanitizer/$tool.log" | head -n 20
+      done
+      ;;
+    bench)
+      log "GPU inference benchmark (bin/gpu-bench)"
+      "$home/bin/gpu-bench" --out "$out/bench" ${GPU_BENCH_ARGS:-} > "$out/gpu-bench.log" 2>&1 || status=1
+      tail -n 40 "$out/gpu-bench.log"
+      ;;
+  esac
+done
+log "done (status $status); results in $out"
+exit $status
