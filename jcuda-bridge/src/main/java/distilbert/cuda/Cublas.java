@@ -547,40 +547,28 @@ public final class Cublas implements AutoCloseable {
             throw new IllegalStateException("cuBLAS handle closed after its CUDA context: its handles and workspace "
                     + "could not be released", e);
         }
-        List<RuntimeException> failures = new ArrayList<>();
-        attempt(failures, context::makeCurrent);
-        attempt(failures, context::synchronize);
+        Teardown failures = new Teardown();
+        failures.attempt(context::makeCurrent);
+        failures.attempt(context::synchronize);
         for (LtLinear plan : linearPlans.values()) {
             if (plan.supported()) {
-                attempt(failures, () -> lib.check(lib.matmulDescDestroy(plan.desc), "cublasLtMatmulDescDestroy"));
+                failures.attempt(() -> lib.check(lib.matmulDescDestroy(plan.desc), "cublasLtMatmulDescDestroy"));
                 for (MemorySegment layout : List.of(plan.a, plan.b, plan.d)) {
-                    attempt(failures, () -> lib.check(lib.matrixLayoutDestroy(layout), "cublasLtMatrixLayoutDestroy"));
+                    failures.attempt(() -> lib.check(lib.matrixLayoutDestroy(layout), "cublasLtMatrixLayoutDestroy"));
                 }
             }
         }
         linearPlans.clear();
-        attempt(failures, () -> lib.check(lib.ltDestroy(ltHandle), "cublasLtDestroy"));
-        attempt(failures, () -> lib.check(lib.destroy(handle), "cublasDestroy_v2"));
-        attempt(failures, () -> context.freeBytes(workspaceAddress, WORKSPACE_BYTES));
+        failures.attempt(() -> lib.check(lib.ltDestroy(ltHandle), "cublasLtDestroy"));
+        failures.attempt(() -> lib.check(lib.destroy(handle), "cublasDestroy_v2"));
+        failures.attempt(() -> context.freeBytes(workspaceAddress, WORKSPACE_BYTES));
         for (DataType type : DataType.values()) {
             long address = onesAddress[type.ordinal()];
             long bytes = (long) onesLength[type.ordinal()] * type.bytes;
-            attempt(failures, () -> context.freeBytes(address, bytes));
+            failures.attempt(() -> context.freeBytes(address, bytes));
         }
         arena.close();
-        if (!failures.isEmpty()) {
-            RuntimeException first = failures.getFirst();
-            failures.subList(1, failures.size()).forEach(first::addSuppressed);
-            throw first;
-        }
-    }
-
-    private static void attempt(List<RuntimeException> failures, Runnable step) {
-        try {
-            step.run();
-        } catch (RuntimeException e) {
-            failures.add(e);
-        }
+        failures.rethrow();
     }
 
     /**

@@ -276,12 +276,12 @@ public final class CudaContext implements AutoCloseable {
         if (closed) {
             return;
         }
-        List<RuntimeException> failures = new ArrayList<>();
+        Teardown failures = new Teardown();
         // Make sure the frees and unloads below act on this context, whichever thread closes it.
-        attempt(failures, () -> CudaCalls.check(JCudaDriver.cuCtxSetCurrent(context), "cuCtxSetCurrent"));
-        attempt(failures, () -> CudaCalls.check(JCudaDriver.cuStreamSynchronize(stream), "cuStreamSynchronize"));
+        failures.attempt(() -> CudaCalls.check(JCudaDriver.cuCtxSetCurrent(context), "cuCtxSetCurrent"));
+        failures.attempt(() -> CudaCalls.check(JCudaDriver.cuStreamSynchronize(stream), "cuStreamSynchronize"));
         for (AutoCloseable resource : new ArrayList<>(resources).reversed()) {
-            attempt(failures, () -> {
+            failures.attempt(() -> {
                 try {
                     resource.close();
                 } catch (RuntimeException e) {
@@ -293,32 +293,20 @@ public final class CudaContext implements AutoCloseable {
         }
         resources.clear();
         if (staging != null) {
-            attempt(failures, staging::close);
+            failures.attempt(staging::close);
             staging = null;
         }
         for (DeviceArray array : new ArrayList<>(liveArrays)) {
-            attempt(failures, array::close);
+            failures.attempt(array::close);
         }
         for (KernelModule module : modules.values()) {
-            attempt(failures, module::close);
+            failures.attempt(module::close);
         }
         modules.clear();
-        attempt(failures, () -> CudaCalls.check(JCudaDriver.cuStreamDestroy(stream), "cuStreamDestroy"));
-        attempt(failures, () -> CudaCalls.check(JCudaDriver.cuDevicePrimaryCtxRelease(cuDevice),
+        failures.attempt(() -> CudaCalls.check(JCudaDriver.cuStreamDestroy(stream), "cuStreamDestroy"));
+        failures.attempt(() -> CudaCalls.check(JCudaDriver.cuDevicePrimaryCtxRelease(cuDevice),
                 "cuDevicePrimaryCtxRelease(device " + device.ordinal() + ")"));
         closed = true;
-        if (!failures.isEmpty()) {
-            RuntimeException first = failures.getFirst();
-            failures.subList(1, failures.size()).forEach(first::addSuppressed);
-            throw first;
-        }
-    }
-
-    private static void attempt(List<RuntimeException> failures, Runnable step) {
-        try {
-            step.run();
-        } catch (RuntimeException e) {
-            failures.add(e);
-        }
+        failures.rethrow();
     }
 }

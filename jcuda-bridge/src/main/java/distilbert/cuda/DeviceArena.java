@@ -146,24 +146,15 @@ public final class DeviceArena implements AutoCloseable {
         }
         closed = true;
         context.disown(this);
-        RuntimeException failure = null;
+        Teardown failures = new Teardown();
         for (long[] piece : overflow) {
-            try {
-                context.freeBytes(piece[0], piece[1]);
-            } catch (RuntimeException e) {
-                failure = failure == null ? e : failure;
-            }
+            failures.attempt(() -> context.freeBytes(piece[0], piece[1]));
         }
         overflow.clear();
-        try {
-            context.freeBytes(base, capacity);
-        } catch (RuntimeException e) {
-            failure = failure == null ? e : failure;
-        }
+        long block = base, bytes = capacity;
         base = 0;
         capacity = 0;
-        if (failure != null) {
-            throw failure;
-        }
+        failures.attempt(() -> context.freeBytes(block, bytes));
+        failures.rethrow();
     }
 }

@@ -3,7 +3,6 @@ package distilbert.model;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 import distilbert.cuda.GpuOutOfMemoryException;
 import distilbert.weights.Activation;
@@ -265,20 +264,7 @@ final class CudaModelParityTest {
     static void close(String what, Precision p, Tensor expected, Tensor actual) {
         assertEquals(java.util.Arrays.toString(expected.shape()), java.util.Arrays.toString(actual.shape()),
                 what + ": shape");
-        double diff = 0, norm = 0;
-        float[] e = expected.data(), a = actual.data();
-        for (int i = 0; i < e.length; i++) {
-            if (Float.isNaN(a[i]) != Float.isNaN(e[i])) {
-                fail(what + ": element " + i + " is " + a[i] + ", expected " + e[i]);
-            }
-            if (Float.isNaN(e[i])) {
-                continue;
-            }
-            double d = (double) a[i] - e[i];
-            diff += d * d;
-            norm += (double) e[i] * e[i];
-        }
-        double rel = norm == 0 ? Math.sqrt(diff) : Math.sqrt(diff / norm);
+        double rel = GpuBackends.relativeL2(what, expected.data(), actual.data());
         double bound = GpuBackends.modelBound(p);
         assertTrue(rel <= bound, what + ": relative L2 error " + rel + " > " + bound);
     }

@@ -2,7 +2,6 @@ package distilbert.model;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 import distilbert.cuda.ElementType;
 import distilbert.weights.Activation;
@@ -326,17 +325,7 @@ final class CudaOpsParityTest {
 
     /** ‖actual − expected‖ / ‖expected‖ within the precision's bound, and no NaN (an unwritten element). */
     static void compare(String what, Precision p, float[] expected, float[] actual) {
-        assertEquals(expected.length, actual.length, what + ": length");
-        double diff = 0, norm = 0;
-        for (int i = 0; i < expected.length; i++) {
-            if (Float.isNaN(actual[i]) && !Float.isNaN(expected[i])) {
-                fail(what + ": element " + i + " is NaN (not written, or computed as NaN); expected " + expected[i]);
-            }
-            double d = (double) actual[i] - expected[i];
-            diff += d * d;
-            norm += (double) expected[i] * expected[i];
-        }
-        double rel = norm == 0 ? Math.sqrt(diff) : Math.sqrt(diff / norm);
+        double rel = GpuBackends.relativeL2(what, expected, actual);
         double bound = GpuBackends.opBound(p);
         assertTrue(rel <= bound, what + ": relative L2 error " + rel + " > " + bound);
     }

@@ -69,6 +69,29 @@ final class GpuBackends {
         };
     }
 
+    /**
+     * ‖actual − expected‖ / ‖expected‖ (the plain norm of the difference where expected is zero).
+     * Fails at once where {@code actual} has a NaN that {@code expected} does not (an element the GPU
+     * did not write: outputs are poisoned with NaN); elements NaN in both are skipped.
+     */
+    static double relativeL2(String what, float[] expected, float[] actual) {
+        Assertions.assertEquals(expected.length, actual.length, what + ": length");
+        double diff = 0, norm = 0;
+        for (int i = 0; i < expected.length; i++) {
+            if (Float.isNaN(actual[i]) != Float.isNaN(expected[i])) {
+                Assertions.fail(what + ": element " + i + " is " + actual[i] + ", expected " + expected[i]
+                        + " (NaN: not written, or computed as NaN)");
+            }
+            if (Float.isNaN(expected[i])) {
+                continue;
+            }
+            double d = (double) actual[i] - expected[i];
+            diff += d * d;
+            norm += (double) expected[i] * expected[i];
+        }
+        return norm == 0 ? Math.sqrt(diff) : Math.sqrt(diff / norm);
+    }
+
     static synchronized void closeAll() {
         for (CudaOps ops : OPEN.values()) {
             try {
