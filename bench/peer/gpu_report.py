@@ -328,6 +328,23 @@ def main(argv=None):
                                        for f in d["failures"][:10]))
             w("")
 
+    # Where our device time goes: the per-op breakdown (CudaOps events) of the largest case of each precision.
+    ours_doc = docs["ours"] if isinstance(docs["ours"], dict) else {}
+    broken = [c for c in ours_doc.get("cases", []) if isinstance(c, dict) and c.get("breakdown")]
+    if broken:
+        w("## Where our time goes (device time per op, one profiled forward)")
+        w("")
+        for prec in sorted({c["precision"] for c in broken}):
+            c = max((c for c in broken if c["precision"] == prec), key=lambda c: c.get("real_tokens", 0))
+            total = sum(r["ms"] for r in c["breakdown"])
+            w(f"{prec}, {c['name']} ({c.get('real_tokens')} real tokens): {ms(total)} ms of device time")
+            w("")
+            w("| op (shape) | calls | ms | share |")
+            w("| --- | --- | --- | --- |")
+            for r in c["breakdown"][:15]:
+                w(f"| {r['op']} | {r['calls']} | {ms(r['ms'])} | {pct(r['share'])} |")
+            w("")
+
     failed = [part for part in parts if part["rc"] not in ("0", "skipped")]
     if failed:
         w("## What failed (last lines of each log)")

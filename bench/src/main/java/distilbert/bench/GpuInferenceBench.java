@@ -4,7 +4,9 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import distilbert.cuda.GpuEventLog;
 import distilbert.cuda.GpuProbe;
+import distilbert.model.CudaOps;
 import distilbert.model.Device;
 import distilbert.model.DistilBert;
 import distilbert.model.DistilBertForSequenceClassification;
@@ -715,7 +717,36 @@ public final class GpuInferenceBench {
             }
             ArrayNode all = r.putArray("times_ms");
             for (double t : times) all.add(round(t, 4));
+            if (model.ops() instanceof CudaOps cuda) {
+                r.set("breakdown", breakdown(model, cuda, input));
+            }
             return r;
+        }
+
+        /**
+         * One more forward with CudaOps' per-op events: device milliseconds per op label (op and shape),
+         * largest first, with the share of the forward's device time. Timed separately from the
+         * measured calls, which run without events.
+         */
+        private ArrayNode breakdown(DistilBertForSequenceClassification model, CudaOps cuda, ModelInput input) {
+            cuda.startProfile();
+            try {
+                model.forward(input);
+            } finally {
+                GpuEventLog.Totals totals = cuda.stopProfile();
+                ArrayNode rows = json.createArrayNode();
+                double total = totals.millis().values().stream().mapToDouble(v -> v[0]).sum();
+                totals.millis().entrySet().stream()
+                        .sorted((a, b) -> Double.compare(b.getValue()[0], a.getValue()[0]))
+                        .forEach(e -> {
+                            ObjectNode row = rows.addObject();
+                            row.put("op", e.getKey());
+                            row.put("calls", totals.calls().get(e.getKey())[0]);
+                            row.put("ms", round(e.getValue()[0], 4));
+                            row.put("share", total > 0 ? round(e.getValue()[0] / total, 4) : 0);
+                        });
+                return rows;
+            }
         }
 
         /** The fields every result of case {@code c} has, measured or not. */
