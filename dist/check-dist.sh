@@ -134,12 +134,17 @@ else
   fi
 fi
 # Every shipped test on this runtime (CPU tests run, GPU tests skip where no GPU is usable).
-if check "bin/gpu-test --all --no-require-gpu" 0 "${sandbox[@]}" "$home/bin/gpu-test" --all --no-require-gpu --details=summary; then
+# With --reports-dir (XML reports: how a GPU machine's results come back), which needs java.xml.
+reports=$(mktemp -d)
+if check "bin/gpu-test --all --no-require-gpu" 0 "${sandbox[@]}" "$home/bin/gpu-test" --all --no-require-gpu --details=summary \
+    --reports-dir "$reports"; then
   found=$(grep -o '[0-9]* tests found' <<< "$out" | grep -o '[0-9]*'); ok=$(grep -o '[0-9]* tests successful' <<< "$out" | grep -o '[0-9]*')
   aborted=$(grep -o '[0-9]* tests aborted' <<< "$out" | grep -o '[0-9]*')
-  if [ "${found:-0}" -gt 0 ]; then pass "bin/gpu-test --all --no-require-gpu: $found tests, $ok passed, $aborted skipped"
-  else fail "bin/gpu-test --all --no-require-gpu" "no tests found"; fi
+  if [ "${found:-0}" -le 0 ]; then fail "bin/gpu-test --all --no-require-gpu" "no tests found"
+  elif ! ls "$reports"/*.xml >/dev/null 2>&1; then fail "bin/gpu-test --reports-dir" "no XML report in $reports"
+  else pass "bin/gpu-test --all --no-require-gpu --reports-dir: $found tests, $ok passed, $aborted skipped, XML report written"; fi
 fi
+rm -rf "$reports"
 
 # 7. The benchmarks: listed, and one run briefly in a forked JVM of the bundled runtime (with -prof gc,
 #    which needs jdk.management). JMH takes a machine-wide lock; wait while another run holds it.

@@ -22,11 +22,12 @@ die() { echo "make-dist: $*" >&2; exit 1; }
 [ -x "$jdk/bin/jlink" ] || die "$jdk has no bin/jlink"
 for t in unzip sha256sum gzip tar; do command -v "$t" >/dev/null || die "needs $t"; done
 
-# The Java modules of the runtime. jdeps over every jar of the tarball also names java.desktop,
-# java.sql and java.xml; they are left out on purpose (~5 MB compressed) because nothing we run
-# reaches them: Jackson declares them `requires static` and looks for java.beans / java.sql / DOM
-# types by name; commons-math3 uses java.awt.geom only in its 2-D geometry; JUnit's console uses
-# java.sql only in a CSV parser's ResultSet routines. dist/check-dist.sh runs the commands, the
+# The Java modules of the runtime. jdeps over every jar of the tarball also names java.desktop and
+# java.sql; they are left out on purpose (~4 MB compressed) because nothing we run reaches them:
+# Jackson declares them `requires static` and looks for java.beans / java.sql types by name;
+# commons-math3 uses java.awt.geom only in its 2-D geometry; JUnit's console uses java.sql only in
+# a CSV parser's ResultSet routines. java.xml is in: JUnit's --reports-dir writes XML reports
+# (javax.xml.stream), which is how a GPU machine's test results come back. dist/check-dist.sh runs the commands, the
 # test suite and a benchmark on this runtime.
 modules=(
   java.base
@@ -36,8 +37,9 @@ modules=(
   jdk.unsupported       # JMH (sun.misc.Unsafe)
   jdk.incubator.vector  # the CPU backend's matmul (VectorGemm)
   jdk.zipfs             # JUnit scans the test jars as zip file systems (a service: jdeps cannot see it)
+  java.xml              # JUnit's XML reports (bin/gpu-test --reports-dir)
 )
-left_out=(java.desktop java.sql java.xml)
+left_out=(java.desktop java.sql)
 
 name=distilbert-$version
 out=$root/dist
