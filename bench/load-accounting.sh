@@ -15,3 +15,18 @@ wait_idle() { # until the whole machine is under 10% busy over 2 s, for at most 
     [ $waited -eq 2 ] && echo "   waiting for other processes to go idle..."
   done
 }
+
+# The fields of machine.json both reports share (date, host, CPU, memory, kernel, JDK), one per
+# line with a trailing comma; the caller adds its own after them. Needs $date, $host_kind, $ncpu,
+# $JAVA_HOME.
+machine_fields() {
+  cat <<EOF
+  "date": "$date",
+  "host_kind": "$host_kind",
+  "nproc": $ncpu,
+  "cpu": "$(grep -m1 '^model name' /proc/cpuinfo | sed 's/^[^:]*: *//; s/"/\\"/g')",
+  "memory": "$(awk '/^MemTotal/{printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)",
+  "kernel": "$(uname -sr)",
+  "jdk": "$("$JAVA_HOME/bin/java" -version 2>&1 | sed -n 2p | sed 's/"/\\"/g')",
+EOF
+}

@@ -118,14 +118,8 @@ done
 mkdir -p "$(dirname "$out")"
 cat > "$work/machine.json" <<EOF
 {
-  "date": "$date",
-  "host_kind": "$host_kind",
-  "nproc": $ncpu,
-  "cpu": "$(grep -m1 '^model name' /proc/cpuinfo | sed 's/^[^:]*: *//; s/"/\\"/g')",
+$(machine_fields)
   "avx512": $(grep -qm1 avx512f /proc/cpuinfo && echo true || echo false),
-  "memory": "$(awk '/^MemTotal/{printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)",
-  "kernel": "$(uname -sr)",
-  "jdk": "$("$JAVA_HOME/bin/java" -version 2>&1 | sed -n 2p | sed 's/"/\\"/g')",
   "onnxruntime": "$ort_version",
   "model_jar": "$model_jar",
   "quick": $quick,

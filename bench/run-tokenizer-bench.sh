@@ -109,13 +109,7 @@ done
 mkdir -p "$(dirname "$out")"
 cat > "$work/machine.json" <<EOF
 {
-  "date": "$date",
-  "host_kind": "$host_kind",
-  "nproc": $ncpu,
-  "cpu": "$(grep -m1 '^model name' /proc/cpuinfo | sed 's/^[^:]*: *//; s/"/\\"/g')",
-  "memory": "$(awk '/^MemTotal/{printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)",
-  "kernel": "$(uname -sr)",
-  "jdk": "$("$JAVA_HOME/bin/java" -version 2>&1 | sed -n 2p | sed 's/"/\\"/g')",
+$(machine_fields)
   "node": "$(node --version)",
   "quick": $quick,
   "attempts": $attempts,

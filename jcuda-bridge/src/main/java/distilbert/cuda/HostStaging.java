@@ -45,14 +45,9 @@ final class HostStaging implements AutoCloseable {
             int base = from + done;
             switch (type) {
                 case F32 -> b.asFloatBuffer().put(src, base, n);
-                case BF16 -> {
+                case BF16, F16 -> {
                     for (int i = 0; i < n; i++) {
-                        b.putShort(2 * i, ElementType.toBf16(src[base + i]));
-                    }
-                }
-                case F16 -> {
-                    for (int i = 0; i < n; i++) {
-                        b.putShort(2 * i, Float.floatToFloat16(src[base + i]));
+                        b.putShort(2 * i, halfBits(type, src[base + i]));
                     }
                 }
                 default -> throw new IllegalStateException(type.toString());
@@ -90,14 +85,9 @@ final class HostStaging implements AutoCloseable {
             ByteBuffer b = copyOut(srcAddress + (long) done * type.bytes(), (long) n * type.bytes());
             switch (type) {
                 case F32 -> b.asFloatBuffer().get(dst, done, n);
-                case BF16 -> {
+                case BF16, F16 -> {
                     for (int i = 0; i < n; i++) {
-                        dst[done + i] = ElementType.fromBf16(b.getShort(2 * i));
-                    }
-                }
-                case F16 -> {
-                    for (int i = 0; i < n; i++) {
-                        dst[done + i] = Float.float16ToFloat(b.getShort(2 * i));
+                        dst[done + i] = halfValue(type, b.getShort(2 * i));
                     }
                 }
                 default -> throw new IllegalStateException(type.toString());
@@ -112,6 +102,16 @@ final class HostStaging implements AutoCloseable {
             int n = Math.min(perChunk, dst.length - done);
             copyOut(srcAddress + 4L * done, 4L * n).asIntBuffer().get(dst, done, n);
         }
+    }
+
+    /** A float as the bits of a 16-bit type, rounded to nearest even. */
+    private static short halfBits(ElementType type, float v) {
+        return type == ElementType.BF16 ? ElementType.toBf16(v) : Float.floatToFloat16(v);
+    }
+
+    /** The bits of a 16-bit type as a float (exact). */
+    private static float halfValue(ElementType type, short bits) {
+        return type == ElementType.BF16 ? ElementType.fromBf16(bits) : Float.float16ToFloat(bits);
     }
 
     /** The buffer, at least {@code size} bytes, once no copy from it is in flight. */

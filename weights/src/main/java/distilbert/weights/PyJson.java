@@ -26,7 +26,7 @@ final class PyJson {
     private static void write(StringBuilder out, Object v, int depth) {
         switch (v) {
             case null -> out.append("null");
-            case String s -> string(out, s);
+            case String s -> string(out, s, true);
             case Boolean b -> out.append(b ? "true" : "false");
             case Double d -> out.append(floatRepr(d));
             case Float f -> out.append(floatRepr(f.doubleValue()));
@@ -54,7 +54,7 @@ final class PyJson {
         out.append("{\n");
         for (int i = 0; i < entries.size(); i++) {
             indent(out, depth + 1);
-            string(out, String.valueOf(entries.get(i).getKey()));
+            string(out, String.valueOf(entries.get(i).getKey()), true);
             out.append(": ");
             write(out, entries.get(i).getValue(), depth + 1);
             out.append(i + 1 < entries.size() ? ",\n" : "\n");
@@ -83,7 +83,12 @@ final class PyJson {
         out.append("  ".repeat(depth));
     }
 
-    private static void string(StringBuilder out, String s) {
+    /**
+     * A JSON string literal: quote, backslash and control characters escaped, and with
+     * {@code asciiOnly} every character above 0x7e as {@code \\uXXXX} (Python's json.dumps,
+     * ensure_ascii); without it, the rest raw (serde_json, for the safetensors header).
+     */
+    static void string(StringBuilder out, String s, boolean asciiOnly) {
         out.append('"');
         for (int i = 0; i < s.length(); i++) {
             char c = s.charAt(i);
@@ -96,7 +101,7 @@ final class PyJson {
                 case '\b' -> out.append("\\b");
                 case '\f' -> out.append("\\f");
                 default -> {
-                    if (c < 0x20 || c > 0x7e) out.append(String.format("\\u%04x", (int) c));
+                    if (c < 0x20 || asciiOnly && c > 0x7e) out.append(String.format("\\u%04x", (int) c));
                     else out.append(c);
                 }
             }
