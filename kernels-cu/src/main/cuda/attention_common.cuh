@@ -1,0 +1,27 @@
+// attention_common.cuh — the semantics shared by the attention kernels (attention.cu on the SIMT
+// cores, attention_tc.cu on the tensor cores): which tokens are keys, the uniform case, the
+// final normalisation. __host__ as well, for the host checks.
+#pragma once
+
+#include "common.cuh"
+
+namespace dbc {
+
+// Keys of a sequence: count and whether the row is the uniform (fully masked) case.
+struct AttnKeys {
+    int count;
+    bool uniform;
+};
+__host__ __device__ __forceinline__ AttnKeys attn_keys(int len, int keys) {
+    return keys == 0 ? AttnKeys{len, true} : AttnKeys{keys, false};
+}
+
+// exp(s - m) for a running max m. m is -inf only while every score seen is -inf; the shift is
+// then 0, so that (-inf) - (-inf) never makes a NaN: the result is exp(-inf - 0) = 0.
+__host__ __device__ __forceinline__ float exp_shift(float s, float m) { return expf(s - (m == -INFINITY ? 0.0f : m)); }
+
+// The factor that turns exp(s - m) into a probability times head_mask: p = e * mask / l.
+// l >= 1 (the max contributes exp(0)) whenever the sequence has a key.
+__host__ __device__ __forceinline__ float attn_norm(float l, float mask) { return mask / l; }
+
+}  // namespace dbc
