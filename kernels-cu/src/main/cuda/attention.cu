@@ -1,12 +1,16 @@
 // attention.cu — multi-head scaled dot-product attention over a packed, ragged batch, forward.
 //
-// Where DistilBERT uses it: MultiHeadSelfAttention, between q_lin/k_lin/v_lin (cuBLAS, bias
-// added) and out_lin. HF computes, per sequence and head,
+// Where DistilBERT uses it: MultiHeadSelfAttention, between q_lin/k_lin/v_lin (one cuBLAS GEMM
+// with the [3C, C] weight of the three stacked, bias added, into a [T, 3C] buffer) and out_lin.
+// HF computes, per sequence and head,
 //   scores = q k^T / sqrt(HS), masked_fill(mask == 0, finfo.min), softmax, * head_mask, @ v.
 // Here the padding mask is the sequence's key count instead of a tensor (see key_lens below).
 //
-// Shapes: q, k, v, out are [T, C] row-major, T = the packed tokens of all sequences,
-// C = NH * HS; head h of token t lives at t*C + h*HS + d. cu_seqlens is [num_seqs + 1] (int32,
+// Shapes: T = the packed tokens of all sequences, C = NH * HS. q, k and v are T rows of C
+// elements with row stride ld (ld >= C): head h of token t is q[t*ld + h*HS + d], and the same
+// for k and v. With the fused projection q, k, v point at columns 0, C and 2C of one [T, 3C]
+// buffer and ld = 3C; three separate [T, C] buffers are ld = C. out is [T, C] row-major (row
+// stride C whatever ld is): out[t*C + h*HS + d]. cu_seqlens is [num_seqs + 1] (int32,
 // cu_seqlens[0] = 0): sequence s is tokens [cu_seqlens[s], cu_seqlens[s+1]), len = the
 // difference. key_lens is [num_seqs] or null; head_mask is [NH] or null (= all ones).
 // probs (attention_probs_forward only): for sequence s, head h, query i, key j, the element
@@ -19,14 +23,16 @@
 // tokens: scores set to 0, keys = len. The launcher guarantees 0 <= keys_s <= len.
 //
 // Entry points (T = f32 float, bf16 __nv_bfloat16, f16 __half; arithmetic in float32):
-//   attention_forward_hs{32,64,128,256}_<t>(T* out, const T* q, const T* k, const T* v,
+//   attention_forward_hs{32,64,128,256}_<t>(T* out, const T* q, const T* k, const T* v, int ld,
 //       const T* head_mask, const int* cu_seqlens, const int* key_lens, int num_seqs, int NH,
 //       int HS, float scale)
-//   attention_probs_forward_<t>(T* out, T* probs, const T* q, const T* k, const T* v,
+//   attention_probs_forward_<t>(T* out, T* probs, const T* q, const T* k, const T* v, int ld,
 //       const T* head_mask, const int* cu_seqlens, const int* key_lens,
 //       const long long* probs_offsets, int num_seqs, int NH, int HS, float scale)
-//   scale is chosen by the launcher (1/sqrt(HS)); num_seqs is the grid's z extent and is not
-//   read by the kernels. out must not alias q, k, v or probs.
+//   ld: the row stride of q, k and v in elements (3C from the fused projection). scale is chosen
+//   by the launcher (1/sqrt(HS)); num_seqs is the grid's z extent and is not read by the
+//   kernels. out must not alias q, k, v or probs. q, k, v are read element by element (no
+//   vector loads), so they need only the element type's alignment: any ld and column offset work.
 //
 // attention_forward (FlashAttention-style; no probabilities in memory)
 //   Block = 32 queries of one (sequence, head); 4 threads per query (thread t: query t/4,
@@ -78,7 +84,9 @@
 // Memory traffic (s = bytes per stored element; L = len, K = keys of a sequence)
 //   attention_forward        reads q once and K, V once per 32-query tile (ceil(L/32) times,
 //                            from L2 after the first), writes out once: about 4·T·C·s from
-//                            DRAM; 4·L·K·HS flops per (sequence, head). Compute bound on the
+//                            DRAM; 4·L·K·HS flops per (sequence, head). A head's HS elements of
+//                            a row are contiguous whatever ld is, so ld = 3C costs no extra
+//                            transactions: the reads of one row segment stay coalesced. Compute bound on the
 //                            dot products for long sequences, memory/latency bound for short.
 //   attention_probs_forward  writes NH·L·K·s of probabilities per sequence plus out; reads K
 //                            twice and V once per query (L1/L2). Not a hot path.
@@ -186,9 +194,9 @@ struct AttnTile {
 };
 
 template <int HSMAX, typename T>
-__device__ __forceinline__ void attention_forward(T* out, const T* q, const T* k, const T* v, const T* head_mask,
-                                                  const int* cu_seqlens, const int* key_lens, int NH, int HS,
-                                                  float scale) {
+__device__ __forceinline__ void attention_forward(T* out, const T* q, const T* k, const T* v, int ld,
+                                                  const T* head_mask, const int* cu_seqlens, const int* key_lens,
+                                                  int NH, int HS, float scale) {
     using L = AttnTile<HSMAX>;
     constexpr int KT = L::KT, DP = L::DP, SUB = ATTN_STEP_KEYS;
     static_assert(DP % 4 == 0, "dims per thread are read as float4");
@@ -201,7 +209,7 @@ __device__ __forceinline__ void attention_forward(T* out, const T* q, const T* k
     const int i0 = blockIdx.x * ATTN_QUERIES;
     if (i0 >= len) return;  // the whole block, before any barrier
     const AttnKeys keys = attn_keys(len, key_lens ? key_lens[s] : len);
-    const int64_t C = (int64_t)NH * HS;
+    const int64_t C = (int64_t)NH * HS;  // out's row stride
     const int64_t col = (int64_t)h * HS;
     const int tid = threadIdx.x;
     const int part = tid % ATTN_THREADS_PER_QUERY;
@@ -213,7 +221,7 @@ __device__ __forceinline__ void attention_forward(T* out, const T* q, const T* k
 #pragma unroll
     for (int jj = 0; jj < DP; jj++) {
         const int d = part + ATTN_THREADS_PER_QUERY * jj;
-        qr[jj] = active && d < HS ? load_f32(q + row * C + col + d) : 0.0f;
+        qr[jj] = active && d < HS ? load_f32(q + row * ld + col + d) : 0.0f;
         acc[jj] = 0.0f;
     }
 
@@ -224,7 +232,7 @@ __device__ __forceinline__ void attention_forward(T* out, const T* q, const T* k
             const int r = e / HSMAX, d = e % HSMAX;
             float kv = 0.0f, vv = 0.0f;
             if (j0 + r < keys.count && d < HS) {
-                const int64_t off = (start + j0 + r) * C + col + d;
+                const int64_t off = (start + j0 + r) * (int64_t)ld + col + d;
                 kv = load_f32(k + off);
                 vv = load_f32(v + off);
             }
@@ -295,7 +303,7 @@ __host__ __device__ __forceinline__ float dot_row(const T* a, const T* b, int HS
 }
 
 template <typename T>
-__device__ __forceinline__ void attention_probs_forward(T* out, T* probs, const T* q, const T* k, const T* v,
+__device__ __forceinline__ void attention_probs_forward(T* out, T* probs, const T* q, const T* k, const T* v, int ld,
                                                         const T* head_mask, const int* cu_seqlens,
                                                         const int* key_lens, const long long* probs_offsets, int NH,
                                                         int HS, float scale) {
@@ -306,15 +314,15 @@ __device__ __forceinline__ void attention_probs_forward(T* out, T* probs, const 
     const int len = cu_seqlens[s + 1] - start;
     if (i >= len) return;  // the whole warp; this kernel has no block barrier
     const AttnKeys keys = attn_keys(len, key_lens ? key_lens[s] : len);
-    const int64_t C = (int64_t)NH * HS;
+    const int64_t C = (int64_t)NH * HS;  // out's row stride
     const int64_t col = (int64_t)h * HS;
-    const T* q_row = q + (start + i) * C + col;
+    const T* q_row = q + (start + i) * (int64_t)ld + col;
     T* p_row = probs + probs_offsets[s] + ((int64_t)h * len + i) * keys.count;
 
     // Pass 1: max and sum of exp over this lane's keys, then over the warp.
     float m = -INFINITY, l = 0.0f;
     for (int j = lane; j < keys.count; j += WARP_SIZE) {
-        const float dot = keys.uniform ? 0.0f : dot_row(q_row, k + (start + j) * C + col, HS);
+        const float dot = keys.uniform ? 0.0f : dot_row(q_row, k + (start + j) * (int64_t)ld + col, HS);
         softmax_push(m, l, attn_score(dot, scale, keys.uniform, true));
     }
 #pragma unroll
@@ -330,7 +338,7 @@ __device__ __forceinline__ void attention_probs_forward(T* out, T* probs, const 
 
     // Pass 2: the probabilities, rounded to T.
     for (int j = lane; j < keys.count; j += WARP_SIZE) {
-        const float dot = keys.uniform ? 0.0f : dot_row(q_row, k + (start + j) * C + col, HS);
+        const float dot = keys.uniform ? 0.0f : dot_row(q_row, k + (start + j) * (int64_t)ld + col, HS);
         store_f32(p_row + j, exp_shift(attn_score(dot, scale, keys.uniform, true), m) * f);
     }
     __syncwarp();
@@ -339,7 +347,7 @@ __device__ __forceinline__ void attention_probs_forward(T* out, T* probs, const 
     T* o = out + (start + i) * C + col;
     for (int d = lane; d < HS; d += WARP_SIZE) {
         float acc = 0.0f;
-        for (int j = 0; j < keys.count; j++) acc += load_f32(p_row + j) * load_f32(v + (start + j) * C + col + d);
+        for (int j = 0; j < keys.count; j++) acc += load_f32(p_row + j) * load_f32(v + (start + j) * (int64_t)ld + col + d);
         store_f32(o + d, acc);
     }
 }
@@ -352,10 +360,10 @@ __device__ __forceinline__ void attention_probs_forward(T* out, T* probs, const 
 
 #define DBC_ATTENTION_HS(HSMAX, SUFFIX, T)                                                                       \
     extern "C" __global__ void __launch_bounds__(dbc::ATTN_BLOCK)                                                \
-    attention_forward_hs##HSMAX##_##SUFFIX(T* out, const T* q, const T* k, const T* v, const T* head_mask,       \
-                                           const int* cu_seqlens, const int* key_lens, int num_seqs, int NH,     \
-                                           int HS, float scale) {                                                \
-        dbc::attention_forward<HSMAX, T>(out, q, k, v, head_mask, cu_seqlens, key_lens, NH, HS, scale);          \
+    attention_forward_hs##HSMAX##_##SUFFIX(T* out, const T* q, const T* k, const T* v, int ld,                   \
+                                           const T* head_mask, const int* cu_seqlens, const int* key_lens,       \
+                                           int num_seqs, int NH, int HS, float scale) {                          \
+        dbc::attention_forward<HSMAX, T>(out, q, k, v, ld, head_mask, cu_seqlens, key_lens, NH, HS, scale);      \
     }
 
 #define DBC_ATTENTION(SUFFIX, T)                                                                                 \
@@ -364,11 +372,12 @@ __device__ __forceinline__ void attention_probs_forward(T* out, T* probs, const 
     DBC_ATTENTION_HS(128, SUFFIX, T)                                                                             \
     DBC_ATTENTION_HS(256, SUFFIX, T)                                                                             \
     extern "C" __global__ void __launch_bounds__(dbc::PROBS_BLOCK)                                               \
-    attention_probs_forward_##SUFFIX(T* out, T* probs, const T* q, const T* k, const T* v, const T* head_mask,   \
-                                     const int* cu_seqlens, const int* key_lens, const long long* probs_offsets, \
-                                     int num_seqs, int NH, int HS, float scale) {                                \
-        dbc::attention_probs_forward<T>(out, probs, q, k, v, head_mask, cu_seqlens, key_lens, probs_offsets, NH, \
-                                        HS, scale);                                                              \
+    attention_probs_forward_##SUFFIX(T* out, T* probs, const T* q, const T* k, const T* v, int ld,               \
+                                     const T* head_mask, const int* cu_seqlens, const int* key_lens,             \
+                                     const long long* probs_offsets, int num_seqs, int NH, int HS,               \
+                                     float scale) {                                                              \
+        dbc::attention_probs_forward<T>(out, probs, q, k, v, ld, head_mask, cu_seqlens, key_lens, probs_offsets, \
+                                        NH, HS, scale);                                                          \
     }
 
 DBC_ATTENTION(f32, float)

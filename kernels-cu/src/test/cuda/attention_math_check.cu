@@ -16,7 +16,10 @@
 // equal to and 0 (the uniform case), null key_lens, head_mask null and with 0 and 0.5, HS from 8
 // to 256 on every HSMAX, and two score regimes: "mild" (scores about N(0, 0.3)) and "sharp"
 // (scores up to about 60, and the keys' magnitude growing along the sequence, so that the running
-// max changes from tile to tile and the online rescaling is exercised).
+// max changes from tile to tile and the online rescaling is exercised). Every batch runs in both
+// operand layouts of the ABI: q, k, v interleaved in one [T, 3C] buffer as the fused projection
+// writes it (ld = 3C, the model's layout), and three separate [T, C] buffers (ld = C); both must
+// match the reference, and each other bit for bit (the same arithmetic on the same values).
 //
 // Runs without a GPU (check-kernel-math). It checks the algorithm, the indexing and the algebra,
 // not the device's expf or its fused multiply-adds; the GPU parity tests check those.
@@ -40,7 +43,7 @@ struct Batch {
     std::vector<int> cu;        // [num_seqs + 1]
     std::vector<int> key_lens;  // [num_seqs] or empty (null)
     std::vector<T> head_mask;   // [NH] or empty (null)
-    std::vector<T> q, k, v;     // [T, C]
+    std::vector<T> q, k, v;     // [T, C] each; Operands interleaves them for ld = 3C
     int num_seqs() const { return (int)cu.size() - 1; }
     int tokens() const { return cu.back(); }
     int C() const { return NH * HS; }
@@ -52,6 +55,35 @@ struct Batch {
     const int* key_lens_ptr() const { return key_lens.empty() ? nullptr : key_lens.data(); }
     const T* head_mask_ptr() const { return head_mask.empty() ? nullptr : head_mask.data(); }
     float scale() const { return 1.0f / std::sqrt((float)HS); }
+};
+
+// q, k, v as the kernels take them: pointers and the row stride ld. Separate: the batch's three
+// [T, C] buffers, ld = C. Fused: one [T, 3C] buffer whose row t is [q_t | k_t | v_t], as the
+// fused q/k/v projection writes it; q, k, v point at its columns 0, C, 2C and ld = 3C.
+template <typename T>
+struct Operands {
+    bool fused;
+    std::vector<T> qkv;  // fused only
+    const T *q, *k, *v;
+    int ld;
+    Operands(const Batch<T>& b, bool fused) : fused(fused) {
+        const int C = b.C();
+        if (!fused) {
+            q = b.q.data(), k = b.k.data(), v = b.v.data(), ld = C;
+            return;
+        }
+        ld = 3 * C;
+        qkv.resize((size_t)b.tokens() * ld);
+        for (int t = 0; t < b.tokens(); t++)
+            for (int c = 0; c < C; c++) {
+                qkv[(size_t)t * ld + c] = b.q[(size_t)t * C + c];
+                qkv[(size_t)t * ld + C + c] = b.k[(size_t)t * C + c];
+                qkv[(size_t)t * ld + 2 * C + c] = b.v[(size_t)t * C + c];
+            }
+        q = qkv.data(), k = q + C, v = q + 2 * C;
+    }
+    Operands(const Operands&) = delete;  // q, k, v point into qkv
+    const char* name() const { return fused ? "ld=3C" : "ld=C"; }
 };
 
 // The keys of sequence s and whether it is the uniform case, from the definition (not attn_keys).
@@ -147,9 +179,9 @@ Reference reference(const Batch<T>& b) {
 
 // attention_forward_hs<HSMAX> as the grid runs it. writes[] counts the stores into each element of out.
 template <int HSMAX, typename T>
-void attention_forward_host(T* out, std::vector<int>& writes, const T* q, const T* k, const T* v, const T* head_mask,
-                            const int* cu_seqlens, const int* key_lens, int num_seqs, int NH, int HS, float scale,
-                            int max_len) {
+void attention_forward_host(T* out, std::vector<int>& writes, const T* q, const T* k, const T* v, int ld,
+                            const T* head_mask, const int* cu_seqlens, const int* key_lens, int num_seqs, int NH,
+                            int HS, float scale, int max_len) {
     using L = dbc::AttnTile<HSMAX>;
     constexpr int KT = L::KT, DP = L::DP, SUB = dbc::ATTN_STEP_KEYS, NT = dbc::ATTN_BLOCK,
                   W = dbc::ATTN_THREADS_PER_QUERY;
@@ -167,14 +199,14 @@ void attention_forward_host(T* out, std::vector<int>& writes, const T* q, const 
                 const int i0 = bx * dbc::ATTN_QUERIES;
                 if (i0 >= len) continue;
                 const dbc::AttnKeys keys = dbc::attn_keys(len, key_lens ? key_lens[s] : len);
-                const int64_t C = (int64_t)NH * HS, col = (int64_t)h * HS;
+                const int64_t C = (int64_t)NH * HS, col = (int64_t)h * HS;  // C: out's row stride
                 for (int tid = 0; tid < NT; tid++) {
                     const int part = tid % W, i = i0 + tid / W;
                     const bool active = i < len;
                     const int64_t row = start + (active ? i : i0);
                     for (int jj = 0; jj < DP; jj++) {
                         const int d = part + W * jj;
-                        qr[tid][jj] = active && d < HS ? dbc::load_f32(q + row * C + col + d) : 0.0f;
+                        qr[tid][jj] = active && d < HS ? dbc::load_f32(q + row * ld + col + d) : 0.0f;
                         acc[tid][jj] = 0.0f;
                     }
                     m[tid] = -INFINITY;
@@ -186,7 +218,7 @@ void attention_forward_host(T* out, std::vector<int>& writes, const T* q, const 
                             const int r = e / HSMAX, d = e % HSMAX;
                             float kv = 0.0f, vv = 0.0f;
                             if (j0 + r < keys.count && d < HS) {
-                                const int64_t off = (start + j0 + r) * C + col + d;
+                                const int64_t off = (start + j0 + r) * (int64_t)ld + col + d;
                                 kv = dbc::load_f32(k + off);
                                 vv = dbc::load_f32(v + off);
                             }
@@ -236,7 +268,7 @@ void attention_forward_host(T* out, std::vector<int>& writes, const T* q, const 
 
 // attention_probs_forward as the grid runs it, warp by warp.
 template <typename T>
-void attention_probs_forward_host(T* out, T* probs, const T* q, const T* k, const T* v, const T* head_mask,
+void attention_probs_forward_host(T* out, T* probs, const T* q, const T* k, const T* v, int ld, const T* head_mask,
                                   const int* cu_seqlens, const int* key_lens, const long long* probs_offsets,
                                   int num_seqs, int NH, int HS, float scale, int max_len) {
     constexpr int WS = dbc::WARP_SIZE;
@@ -250,15 +282,16 @@ void attention_probs_forward_host(T* out, T* probs, const T* q, const T* k, cons
                     const int len = cu_seqlens[s + 1] - start;
                     if (i >= len) continue;
                     const dbc::AttnKeys keys = dbc::attn_keys(len, key_lens ? key_lens[s] : len);
-                    const int64_t C = (int64_t)NH * HS, col = (int64_t)h * HS;
-                    const T* q_row = q + (start + i) * C + col;
+                    const int64_t C = (int64_t)NH * HS, col = (int64_t)h * HS;  // C: out's row stride
+                    const T* q_row = q + (start + i) * (int64_t)ld + col;
                     T* p_row = probs + probs_offsets[s] + ((int64_t)h * len + i) * keys.count;
                     float m[WS], l[WS], m2[WS], l2[WS];
                     for (int lane = 0; lane < WS; lane++) {
                         m[lane] = -INFINITY;
                         l[lane] = 0.0f;
                         for (int j = lane; j < keys.count; j += WS) {
-                            const float dot = keys.uniform ? 0.0f : dbc::dot_row(q_row, k + (start + j) * C + col, HS);
+                            const float dot =
+                                keys.uniform ? 0.0f : dbc::dot_row(q_row, k + (start + j) * (int64_t)ld + col, HS);
                             dbc::softmax_push(m[lane], l[lane], dbc::attn_score(dot, scale, keys.uniform, true));
                         }
                     }
@@ -270,7 +303,8 @@ void attention_probs_forward_host(T* out, T* probs, const T* q, const T* k, cons
                     const float f = dbc::attn_norm(sum, head_mask ? dbc::load_f32(head_mask + h) : 1.0f);
                     for (int lane = 0; lane < WS; lane++)
                         for (int j = lane; j < keys.count; j += WS) {
-                            const float dot = keys.uniform ? 0.0f : dbc::dot_row(q_row, k + (start + j) * C + col, HS);
+                            const float dot =
+                                keys.uniform ? 0.0f : dbc::dot_row(q_row, k + (start + j) * (int64_t)ld + col, HS);
                             dbc::store_f32(p_row + j, dbc::exp_shift(dbc::attn_score(dot, scale, keys.uniform, true), mx) * f);
                         }
                     // __syncwarp()
@@ -279,7 +313,7 @@ void attention_probs_forward_host(T* out, T* probs, const T* q, const T* k, cons
                         for (int d = lane; d < HS; d += WS) {
                             float acc = 0.0f;
                             for (int j = 0; j < keys.count; j++)
-                                acc += dbc::load_f32(p_row + j) * dbc::load_f32(v + (start + j) * C + col + d);
+                                acc += dbc::load_f32(p_row + j) * dbc::load_f32(v + (start + j) * (int64_t)ld + col + d);
                             dbc::store_f32(o + d, acc);
                         }
                 }
@@ -332,6 +366,7 @@ long check_hsmax(const std::vector<int>& head_sizes) {
     Tally to[2] = {Tally(fmt("attention_forward_hs%d_%s out (mild)", HSMAX, tn), 0, rel_t),
                    Tally(fmt("attention_forward_hs%d_%s out (sharp)", HSMAX, tn), 0, rel_t)};
     Tally tw(fmt("attention_forward_hs%d_%s writes", HSMAX, tn), 0, 0);
+    Tally tl(fmt("attention_forward_hs%d_%s ld=3C == ld=C", HSMAX, tn), 0, 0);
     Random rnd(1234 + HSMAX);
     // Lengths and key counts: shorter than, equal to and longer than a tile; key_lens < len, == len,
     // == 0 (uniform), 1; an empty sequence.
@@ -346,25 +381,33 @@ long check_hsmax(const std::vector<int>& head_sizes) {
                 const int NH = 3;
                 Batch<T> b = make_batch<T>(sh, NH, HS, sharp, rnd);
                 const Reference ref = reference(b);
-                std::vector<T> out(b.q.size());
-                std::vector<int> writes(out.size(), 0);
-                attention_forward_host<HSMAX, T>(out.data(), writes, b.q.data(), b.k.data(), b.v.data(),
-                                                 b.head_mask_ptr(), b.cu.data(), b.key_lens_ptr(), b.num_seqs(), NH, HS,
-                                                 b.scale(), b.max_len());
-                for (int t = 0; t < b.tokens(); t++)
-                    for (int c = 0; c < b.C(); c++) {
-                        const size_t e = (size_t)t * b.C() + c;
-                        auto where = [&] {
-                            int s = 0;
-                            while (b.cu[s + 1] <= t) s++;
-                            return fmt("HS=%d shape %d s=%d i=%d h=%d d=%d", HS, (int)(&sh - shapes.data()), s,
-                                       t - b.cu[s], c / HS, c % HS);
-                        };
-                        tw.expect(writes[e] == 1, [&] { return where() + fmt(" written %d times", writes[e]); });
-                        to[sharp].add(dbc::load_f32(&out[e]), ref.out[e], 1e-6 + (1e-5 + ref.kappa[e]) * ref.pv[e], where);
-                    }
+                std::vector<T> outs[2];  // ld = C, ld = 3C
+                for (int fused = 0; fused < 2; fused++) {
+                    const Operands<T> in(b, fused);
+                    std::vector<T>& out = outs[fused];
+                    out.resize(b.q.size());
+                    std::vector<int> writes(out.size(), 0);
+                    attention_forward_host<HSMAX, T>(out.data(), writes, in.q, in.k, in.v, in.ld, b.head_mask_ptr(),
+                                                     b.cu.data(), b.key_lens_ptr(), b.num_seqs(), NH, HS, b.scale(),
+                                                     b.max_len());
+                    for (int t = 0; t < b.tokens(); t++)
+                        for (int c = 0; c < b.C(); c++) {
+                            const size_t e = (size_t)t * b.C() + c;
+                            auto where = [&] {
+                                int s = 0;
+                                while (b.cu[s + 1] <= t) s++;
+                                return fmt("%s HS=%d shape %d s=%d i=%d h=%d d=%d", in.name(), HS,
+                                           (int)(&sh - shapes.data()), s, t - b.cu[s], c / HS, c % HS);
+                            };
+                            tw.expect(writes[e] == 1, [&] { return where() + fmt(" written %d times", writes[e]); });
+                            to[sharp].add(dbc::load_f32(&out[e]), ref.out[e], 1e-6 + (1e-5 + ref.kappa[e]) * ref.pv[e],
+                                          where);
+                            if (fused)
+                                tl.add(dbc::load_f32(&out[e]), dbc::load_f32(&outs[0][e]), [&] { return where(); });
+                        }
+                }
             }
-    return to[0].report() + to[1].report() + tw.report();
+    return to[0].report() + to[1].report() + tw.report() + tl.report();
 }
 
 template <typename T>
@@ -378,6 +421,7 @@ long check_probs() {
                    Tally(fmt("attention_probs_forward_%s out (sharp)", tn), 0, rel_t)};
     Tally tp[2] = {Tally(fmt("attention_probs_forward_%s probs (mild)", tn), 1e-7, 0),
                    Tally(fmt("attention_probs_forward_%s probs (sharp)", tn), 1e-7, 0)};
+    Tally tl(fmt("attention_probs_forward_%s ld=3C == ld=C", tn), 0, 0);
     Random rnd(99);
     const std::vector<Shape> shapes = {
         {{5, 0, 33, 70, 1, 32, 100, 31}, {3, 0, 33, 0, 1, 20, 64, 0}, true},
@@ -391,24 +435,38 @@ long check_probs() {
                 const Reference ref = reference(b);
                 long long total;
                 std::vector<long long> offsets = probs_offsets(b, &total);
-                std::vector<T> out(b.q.size()), probs(total);
-                for (auto& e : probs) dbc::store_f32(&e, NAN);
-                attention_probs_forward_host<T>(out.data(), probs.data(), b.q.data(), b.k.data(), b.v.data(),
-                                                b.head_mask_ptr(), b.cu.data(), b.key_lens_ptr(), offsets.data(),
-                                                b.num_seqs(), NH, HS, b.scale(), b.max_len());
-                tp[sharp].expect((size_t)total == ref.probs.size(), [&] { return std::string("probs size"); });
-                for (long long e = 0; e < total; e++) {
-                    const double want = ref.probs[e];
-                    tp[sharp].add(dbc::load_f32(&probs[e]), want, 1e-7 + (1e-5 + ref.probs_kappa[e] + rel_t) * want,
-                                  [&] { return fmt("HS=%d shape %d element %lld", HS, (int)(&sh - shapes.data()), e); });
+                std::vector<T> outs[2], probss[2];  // ld = C, ld = 3C
+                for (int fused = 0; fused < 2; fused++) {
+                    const Operands<T> in(b, fused);
+                    std::vector<T>&out = outs[fused], &probs = probss[fused];
+                    out.resize(b.q.size());
+                    probs.resize(total);
+                    for (auto& e : probs) dbc::store_f32(&e, NAN);
+                    attention_probs_forward_host<T>(out.data(), probs.data(), in.q, in.k, in.v, in.ld, b.head_mask_ptr(),
+                                                    b.cu.data(), b.key_lens_ptr(), offsets.data(), b.num_seqs(), NH, HS,
+                                                    b.scale(), b.max_len());
+                    tp[sharp].expect((size_t)total == ref.probs.size(), [&] { return std::string("probs size"); });
+                    for (long long e = 0; e < total; e++) {
+                        const double want = ref.probs[e];
+                        auto where = [&] {
+                            return fmt("%s HS=%d shape %d element %lld", in.name(), HS, (int)(&sh - shapes.data()), e);
+                        };
+                        tp[sharp].add(dbc::load_f32(&probs[e]), want, 1e-7 + (1e-5 + ref.probs_kappa[e] + rel_t) * want,
+                                      where);
+                        if (fused) tl.add(dbc::load_f32(&probs[e]), dbc::load_f32(&probss[0][e]), where);
+                    }
+                    for (size_t e = 0; e < out.size(); e++) {
+                        auto where = [&] {
+                            return fmt("%s HS=%d shape %d token %zu col %zu", in.name(), HS, (int)(&sh - shapes.data()),
+                                       e / b.C(), e % b.C());
+                        };
+                        to[sharp].add(dbc::load_f32(&out[e]), ref.out[e], 1e-6 + (1e-5 + ref.kappa[e] + rel_t) * ref.pv[e],
+                                      where);
+                        if (fused) tl.add(dbc::load_f32(&out[e]), dbc::load_f32(&outs[0][e]), where);
+                    }
                 }
-                for (size_t e = 0; e < out.size(); e++)
-                    to[sharp].add(dbc::load_f32(&out[e]), ref.out[e], 1e-6 + (1e-5 + ref.kappa[e] + rel_t) * ref.pv[e], [&] {
-                        return fmt("HS=%d shape %d token %zu col %zu", HS, (int)(&sh - shapes.data()), e / b.C(),
-                                   e % b.C());
-                    });
             }
-    return to[0].report() + to[1].report() + tp[0].report() + tp[1].report();
+    return to[0].report() + to[1].report() + tp[0].report() + tp[1].report() + tl.report();
 }
 
 // The step functions at the edges: empty states, all-masked tiles, no NaN from (-inf) - (-inf).

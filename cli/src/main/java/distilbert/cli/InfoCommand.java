@@ -47,7 +47,7 @@ import picocli.CommandLine.Spec;
             "",
             "Activation memory of one forward pass over B sequences of L tokens, every position a real token (T = B·L; "
                     + "padding is not computed): bytes = (4 in fp32 | 2 in bf16) × ((6·C + F)·T + output), where (6·C + F)·T "
-                    + "is the encoder's arena (residual stream, q, k, v, attention context and output: T×C each; FFN hidden "
+                    + "is the encoder's arena (residual stream, attention context and output: T×C each; q/k/v: T×3C; FFN hidden "
                     + "T×F) and output is what the model class returns with the packed buffer it comes from: 2·T·C for "
                     + "DistilBertModel, T·C + 2·T·V for MaskedLM, 2·T·N for token classification, 4·T for question answering, "
                     + "B·(2·C + N) for sequence classification, B·(2·C + 1) for multiple choice. C = dim, F = hidden_dim, "

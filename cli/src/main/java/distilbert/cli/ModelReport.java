@@ -202,8 +202,8 @@ record ModelReport(Path dir, DistilBertConfig config, Head head, Parameters para
      * Activation values of one inference forward pass over B sequences of L tokens, every position a
      * real token (T = B·L; padding is not computed, so a padded batch needs less):
      * <pre>
-     *   (6·C + F)·T   the encoder's arena (DistilBertModel.encode): residual stream, q, k, v, attention
-     *                 context and attention output, T×C each, and the FFN hidden T×F
+     *   (6·C + F)·T   the encoder's arena (DistilBertModel.encode): residual stream, attention context
+     *                 and attention output, T×C each, the fused q/k/v projection T×3C, the FFN hidden T×F
      * + output        what the model class returns, with the packed buffer it is scattered from:
      *                 2·T·C for DistilBertModel, T·C + 2·T·V for MaskedLM, 2·T·N for token classification,
      *                 4·T for question answering, B·(2·C + N) for sequence classification, B·(2·C + 1) for

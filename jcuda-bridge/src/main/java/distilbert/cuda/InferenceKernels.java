@@ -132,24 +132,26 @@ public final class InferenceKernels {
     // attention
 
     /**
-     * Multi-head attention over a packed batch (see {@code Ops.attentionForward}).
+     * Multi-head attention over a packed batch (see {@code Ops.attentionForward}), reading q, k and v
+     * from the output of the fused q/k/v projection: the kernels get three pointers into {@code qkv}
+     * (columns 0, C and 2C of row 0) and the row stride {@code ld = 3C}.
      *
+     * @param out          [T, C]
      * @param probs        null, or the probabilities, laid out per sequence at {@code probsOffsets}
+     * @param qkv          [T, 3C]: row t is {@code [q_t | k_t | v_t]}
      * @param headMask     [NH] or null
      * @param cuSeqlens    I32 [numSeqs + 1]
      * @param keyLens      I32 [numSeqs] or null
      * @param probsOffsets I64 [numSeqs], required with {@code probs}
      * @param maxLen       the longest sequence (grid size; the caller knows it from the host copy)
      */
-    public void attention(DeviceArray out, DeviceArray probs, DeviceArray q, DeviceArray k, DeviceArray v,
-                          DeviceArray headMask, DeviceArray cuSeqlens, DeviceArray keyLens, DeviceArray probsOffsets,
-                          int numSeqs, int T, int maxLen, int NH, int HS) {
+    public void attention(DeviceArray out, DeviceArray probs, DeviceArray qkv, DeviceArray headMask,
+                          DeviceArray cuSeqlens, DeviceArray keyLens, DeviceArray probsOffsets, int numSeqs, int T,
+                          int maxLen, int NH, int HS) {
         ElementType t = floatType(out);
-        long n = (long) T * NH * HS;
-        require(out, t, n, "out");
-        require(q, t, n, "q");
-        require(k, t, n, "k");
-        require(v, t, n, "v");
+        int C = NH * HS, ld = 3 * C;
+        require(out, t, (long) T * C, "out");
+        require(qkv, t, (long) T * ld, "qkv");
         requireNullable(headMask, t, NH, "head_mask");
         require(cuSeqlens, ElementType.I32, numSeqs + 1L, "cu_seqlens");
         requireNullable(keyLens, ElementType.I32, numSeqs, "key_lens");
@@ -161,20 +163,21 @@ public final class InferenceKernels {
             return;
         }
         float scale = (float) (1.0 / Math.sqrt(HS));
+        long q = qkv.address(), k = q + (long) C * t.bytes(), v = q + 2L * C * t.bytes();
         if (probs == null) {
             int variant = headSizeVariant(HS);
             KernelModule.Kernel kernel = attention.kernel("attention_forward_hs" + variant + "_" + t.suffix());
             context.launch(kernel, Math.ceilDiv(maxLen, ATTENTION_QUERIES_PER_BLOCK), NH, numSeqs, ATTENTION_BLOCK,
-                    1, new KernelArgs().array(out).array(q).array(k).array(v).array(headMask).array(cuSeqlens)
-                            .array(keyLens).i32(numSeqs).i32(NH).i32(HS).f32(scale));
+                    1, new KernelArgs().array(out).address(q).address(k).address(v).i32(ld).array(headMask)
+                            .array(cuSeqlens).array(keyLens).i32(numSeqs).i32(NH).i32(HS).f32(scale));
         } else {
             require(probs, t, 0, "probs");
             require(probsOffsets, ElementType.I64, numSeqs, "probs_offsets");
             KernelModule.Kernel kernel = attention.kernel("attention_probs_forward_" + t.suffix());
             context.launch(kernel, Math.ceilDiv(maxLen, PROBS_QUERIES_PER_BLOCK), NH, numSeqs, ATTENTION_BLOCK, 1,
-                    new KernelArgs().array(out).array(probs).array(q).array(k).array(v).array(headMask)
-                            .array(cuSeqlens).array(keyLens).array(probsOffsets).i32(numSeqs).i32(NH).i32(HS)
-                            .f32(scale));
+                    new KernelArgs().array(out).array(probs).address(q).address(k).address(v).i32(ld)
+                            .array(headMask).array(cuSeqlens).array(keyLens).array(probsOffsets).i32(numSeqs).i32(NH)
+                            .i32(HS).f32(scale));
         }
     }
 

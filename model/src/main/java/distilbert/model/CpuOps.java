@@ -29,17 +29,34 @@ public final class CpuOps implements Ops {
     private final ForkJoinPool pool;
     private final int threads;
     private final MatmulKernel kernel;
+    /** Test mode: uninitialised allocations hold NaN (floats) and {@link Integer#MIN_VALUE} (ints). */
+    private final boolean poisonUninitialized;
     /** Linear weights packed for {@link #kernel}, see {@link #packedWeight}. */
     private final ConcurrentHashMap<PackKey, float[]> packed = new ConcurrentHashMap<>();
 
     /** @param threads worker threads (≥ 1) */
     public CpuOps(int threads, MatmulKernel kernel) {
+        this(threads, kernel, false);
+    }
+
+    private CpuOps(int threads, MatmulKernel kernel, boolean poisonUninitialized) {
         if (threads < 1) {
             throw new IllegalArgumentException("threads must be >= 1, got " + threads);
         }
         this.threads = threads;
         this.kernel = kernel;
+        this.poisonUninitialized = poisonUninitialized;
         this.pool = new ForkJoinPool(threads);
+    }
+
+    /**
+     * For tests: a backend whose {@link #allocateUninitialized} buffers start as NaN and whose
+     * {@link #allocateIndicesUninitialized} buffers start as {@link Integer#MIN_VALUE}, so that a
+     * read before the write (what a GPU would answer with an earlier step's leftovers) shows as NaN
+     * in the results or as an index out of range. Otherwise computes exactly as {@link #CpuOps}.
+     */
+    static CpuOps poisoningUninitialized(int threads, MatmulKernel kernel) {
+        return new CpuOps(threads, kernel, true);
     }
 
     /**
@@ -82,9 +99,29 @@ public final class CpuOps implements Ops {
         return HostBuffer.allocate(length);
     }
 
+    /** Zeros, as a Java array starts (NaN in the {@link #poisoningUninitialized} test mode). */
+    @Override
+    public HostBuffer allocateUninitialized(long length) {
+        HostBuffer b = HostBuffer.allocate(length);
+        if (poisonUninitialized) {
+            Arrays.fill(b.data(), Float.NaN);
+        }
+        return b;
+    }
+
     @Override
     public HostIndexBuffer allocateIndices(long length) {
         return new HostIndexBuffer(new int[HostBuffer.checkedLength(length)], 0, (int) length);
+    }
+
+    /** Zeros ({@link Integer#MIN_VALUE} in the {@link #poisoningUninitialized} test mode). */
+    @Override
+    public HostIndexBuffer allocateIndicesUninitialized(long length) {
+        HostIndexBuffer b = allocateIndices(length);
+        if (poisonUninitialized) {
+            Arrays.fill(b.data(), Integer.MIN_VALUE);
+        }
+        return b;
     }
 
     @Override
@@ -279,14 +316,15 @@ public final class CpuOps implements Ops {
     // attention
 
     @Override
-    public void attentionForward(Buffer out, Buffer probs, Buffer q, Buffer k, Buffer v, Buffer headMask,
-                                 IndexBuffer cuSeqlens, IndexBuffer keyLens, int numSeqs, int T, int NH, int HS) {
-        HostBuffer o = host(out), qb = host(q), kb = host(k), vb = host(v);
+    public void attentionForward(Buffer out, Buffer probs, Buffer qkv, Buffer headMask, IndexBuffer cuSeqlens,
+                                 IndexBuffer keyLens, int numSeqs, int T, int NH, int HS) {
+        HostBuffer o = host(out), x = host(qkv);
         HostBuffer pb = hostOrNull(probs), hm = hostOrNull(headMask);
         int[] cu = copy(host(cuSeqlens), numSeqs + 1);
         int[] keys = keyLens == null ? null : copy(host(keyLens), numSeqs);
         long[] probOffsets = PackedBatch.probsOffsets(cu, keys, NH);
-        int C = NH * HS;
+        int C = NH * HS, ld = 3 * C; // row stride of q, k and v in qkv
+        float[] xd = x.data();
         double scale = 1.0 / Math.sqrt(HS);
         parallelFor(numSeqs * NH, task -> {
             int s = task / NH, h = task % NH;
@@ -309,15 +347,16 @@ public final class CpuOps implements Ops {
                 p = new float[len * nk];
                 po = 0;
             }
-            int headOffset = start * C + h * HS;
+            int outOffset = o.offset() + start * C + h * HS;
+            int qOffset = x.offset() + start * ld + h * HS, kOffset = qOffset + C, vOffset = qOffset + 2 * C;
             int nr = kernel.panelWidth();
             if (uniform) {
                 Arrays.fill(p, po, po + len * nk, (float) (1.0 / nk) * headScale);
             } else {
                 // scores (len, nk) = q_h · k_hᵀ: k_h packed so that the keys are the output columns
                 float[] kp = new float[kernel.packedSize(nk, HS)];
-                kernel.packRows(kp, 0, kb.data(), kb.offset() + headOffset, C, nk, HS);
-                kernel.gemm(p, po, nk, qb.data(), qb.offset() + headOffset, C, kp, 0, nr, HS, null, 0, len, nk, HS);
+                kernel.packRows(kp, 0, xd, kOffset, ld, nk, HS);
+                kernel.gemm(p, po, nk, xd, qOffset, ld, kp, 0, nr, HS, null, 0, len, nk, HS);
                 for (int i = 0; i < len; i++) {
                     if (kernel == MatmulKernel.VECTOR) {
                         VectorRows.softmaxRow(p, po + i * nk, nk, scale, headScale); // only loaded here
@@ -329,12 +368,11 @@ public final class CpuOps implements Ops {
             // out_h (len, HS) = probs · v_h, v_h (nk, HS) k-major already: read in place when HS fills
             // whole panels, else packed
             if (HS % nr == 0) {
-                kernel.gemm(o.data(), o.offset() + headOffset, C, p, po, nk, vb.data(), vb.offset() + headOffset, C, 1,
-                        null, 0, len, HS, nk);
+                kernel.gemm(o.data(), outOffset, C, p, po, nk, xd, vOffset, ld, 1, null, 0, len, HS, nk);
             } else {
                 float[] vp = new float[kernel.packedSize(HS, nk)];
-                kernel.packColumns(vp, 0, vb.data(), vb.offset() + headOffset, C, HS, nk);
-                kernel.gemm(o.data(), o.offset() + headOffset, C, p, po, nk, vp, 0, nr, nk, null, 0, len, HS, nk);
+                kernel.packColumns(vp, 0, xd, vOffset, ld, HS, nk);
+                kernel.gemm(o.data(), outOffset, C, p, po, nk, vp, 0, nr, nk, null, 0, len, HS, nk);
             }
         });
     }

@@ -18,7 +18,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * Buffers allocated outside a {@link #scope()} (the parameter slab) are device allocations of their
  * own, freed when the backend closes. Buffers allocated inside a scope (a forward pass's activations,
  * ids, offsets) come from a {@link DeviceArena}: after the largest step seen so far nothing is
- * allocated from the driver again, and a scope's close takes them all back.
+ * allocated from the driver again, and a scope's close takes them all back. {@link #allocate}
+ * zero-fills (a memset on the stream); {@link #allocateUninitialized}, which the model uses for
+ * every activation, hands out the memory as it is: whatever the previous step left there.
  *
  * <h2>Precision</h2>
  * Every float buffer holds the {@link Precision}'s storage type: float32 for {@link Precision#FP32}
@@ -199,20 +201,33 @@ public final class CudaOps implements Ops {
 
     @Override
     public CudaBuffer allocate(long length) {
-        return new CudaBuffer(allocateArray(storage, length, "activations"));
+        return new CudaBuffer(allocateArray(storage, length, "activations", true));
+    }
+
+    /** Whatever the arena (or the driver) hands out: an earlier step's activations, or garbage. */
+    @Override
+    public CudaBuffer allocateUninitialized(long length) {
+        return new CudaBuffer(allocateArray(storage, length, "activations", false));
     }
 
     @Override
     public CudaIndexBuffer allocateIndices(long length) {
-        return new CudaIndexBuffer(allocateArray(ElementType.I32, length, "indices"));
+        return new CudaIndexBuffer(allocateArray(ElementType.I32, length, "indices", true));
     }
 
-    /** Scratch from the arena inside a scope, an allocation of its own outside; zero-filled. */
-    private DeviceArray allocateArray(ElementType type, long length, String what) {
+    @Override
+    public CudaIndexBuffer allocateIndicesUninitialized(long length) {
+        return new CudaIndexBuffer(allocateArray(ElementType.I32, length, "indices", false));
+    }
+
+    /** Scratch from the arena inside a scope, an allocation of its own outside; zero-filled when asked. */
+    private DeviceArray allocateArray(ElementType type, long length, String what, boolean zero) {
         DeviceArray a = depth > 0 ? arena.allocate(type, length, what)
                 : context.allocate(type, length, "a buffer outside a forward pass (parameters)");
-        a.zero();
-        done("zero-fill", length);
+        if (zero) {
+            a.zero();
+            done("zero-fill", length);
+        }
         return a;
     }
 
@@ -310,8 +325,8 @@ public final class CudaOps implements Ops {
     // attention
 
     @Override
-    public void attentionForward(Buffer out, Buffer probs, Buffer q, Buffer k, Buffer v, Buffer headMask,
-                                 IndexBuffer cuSeqlens, IndexBuffer keyLens, int numSeqs, int T, int NH, int HS) {
+    public void attentionForward(Buffer out, Buffer probs, Buffer qkv, Buffer headMask, IndexBuffer cuSeqlens,
+                                 IndexBuffer keyLens, int numSeqs, int T, int NH, int HS) {
         int[] cu = index(cuSeqlens).host(numSeqs + 1);
         int[] keys = keyLens == null ? null : index(keyLens).host(numSeqs);
         int maxLen = 0;
@@ -334,8 +349,8 @@ public final class CudaOps implements Ops {
             checkLength(device(probs), all[numSeqs], "probs");
         }
         try {
-            kernels.attention(device(out), deviceOrNull(probs), device(q), device(k), device(v), deviceOrNull(headMask),
-                    indices(cuSeqlens), keyLens == null ? null : indices(keyLens), offsets, numSeqs, T, maxLen, NH, HS);
+            kernels.attention(device(out), deviceOrNull(probs), device(qkv), deviceOrNull(headMask), indices(cuSeqlens),
+                    keyLens == null ? null : indices(keyLens), offsets, numSeqs, T, maxLen, NH, HS);
             done(probs == null ? "attention" : "attention with probs", T, NH, HS);
         } finally {
             if (offsets != null && depth == 0) {

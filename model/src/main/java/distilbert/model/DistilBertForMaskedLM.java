@@ -78,7 +78,7 @@ public final class DistilBertForMaskedLM implements Architecture {
                         targets[p++] = flatLabels[i];
                     }
                 }
-                Buffer labeled = ops.allocate((long) P * V);                                   // (P, V)
+                Buffer labeled = ops.allocateUninitialized((long) P * V);                      // (P, V)
                 ops.gatherRows(labeled, logits, ops.indicesOf(rows), P, V);
                 loss = HeadSupport.crossEntropy(ops, labeled, targets, V, IGNORE_INDEX);
             }
@@ -111,7 +111,7 @@ public final class DistilBertForMaskedLM implements Architecture {
             for (int p = 0; p < P; p++) {
                 rows[p] = pk.packedIndex()[at.rows()[p] * L + at.positions()[p]]; // −1 (a zero row) where not packed
             }
-            Buffer selected = ops.allocate((long) P * C);                                        // (P, C)
+            Buffer selected = ops.allocateUninitialized((long) P * C);                           // (P, C)
             ops.gatherRows(selected, e.hidden(), ops.indicesOf(rows), P, C);
             Buffer logits = predictionLogits(selected, P);                                       // (P, V)
             Tensor out = Tensor.of(ops.download(logits), P, V);
@@ -130,11 +130,11 @@ public final class DistilBertForMaskedLM implements Architecture {
     /** The MLM head on N rows of hidden states. */
     private Buffer predictionLogits(Buffer hidden, int N) {
         int C = config.dim(), V = config.vocabSize();
-        Buffer t = ops.allocate((long) N * C);
+        Buffer t = ops.allocateUninitialized((long) N * C);
         ops.matmulForward(t, hidden, transformW, null, N, C, C);                      // (N, C) vocab_transform
         ops.biasActivationForward(config.activation(), t, t, transformB, N, C);        // (N, C) activation
         ops.layerNormForward(t, null, null, t, lnW, lnB, N, C, DistilBertModel.EPS);   // (N, C) vocab_layer_norm
-        Buffer logits = ops.allocate((long) N * V);
+        Buffer logits = ops.allocateUninitialized((long) N * V);
         ops.matmulForward(logits, t, projectorW, projectorB, N, C, V);                 // (N, V) vocab_projector
         return logits;
     }

@@ -51,7 +51,7 @@ public final class DistilBertForQuestionAnswering implements Architecture {
             DistilBertModel.Encoded e = distilbert.encode(input);
             PackedBatch pk = e.packed();
             int N = HeadSupport.rowCount(pk);
-            Buffer logits = ops.allocate(2L * N);
+            Buffer logits = ops.allocateUninitialized(2L * N);
             ops.matmulForward(logits, HeadSupport.rowsWithZero(ops, e, C), qaW, qaB, N, C, 2);   // (N, 2)
             float[] both = HeadSupport.unpack(pk, ops.download(logits), 2);                      // (B·L, 2)
             float[] start = new float[B * L], end = new float[B * L];

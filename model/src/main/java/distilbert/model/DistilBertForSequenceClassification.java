@@ -55,7 +55,7 @@ public final class DistilBertForSequenceClassification implements Architecture {
             if (labels != null) {
                 loss = switch (problem) {
                     case REGRESSION -> {
-                        Buffer losses = ops.allocate((long) B * NL);
+                        Buffer losses = ops.allocateUninitialized((long) B * NL);
                         ops.mseForward(losses, logits, ops.bufferOf(targets), B * NL);
                         yield HeadSupport.mean(ops, losses, B * NL);
                     }
@@ -63,7 +63,7 @@ public final class DistilBertForSequenceClassification implements Architecture {
                             HeadSupport.crossEntropy(ops, logits, ((SequenceLabels.Classes) labels).ids(), NL,
                                     HeadSupport.IGNORE_INDEX);
                     case MULTI_LABEL_CLASSIFICATION -> {
-                        Buffer losses = ops.allocate((long) B * NL);
+                        Buffer losses = ops.allocateUninitialized((long) B * NL);
                         ops.bceWithLogitsForward(losses, logits, ops.bufferOf(targets), B * NL);
                         yield HeadSupport.mean(ops, losses, B * NL);
                     }

@@ -40,7 +40,7 @@ public final class DistilBertForTokenClassification implements Architecture {
             DistilBertModel.Encoded e = distilbert.encode(input);
             PackedBatch pk = e.packed();
             int N = HeadSupport.rowCount(pk);
-            Buffer logits = ops.allocate((long) N * NL);
+            Buffer logits = ops.allocateUninitialized((long) N * NL);
             ops.matmulForward(logits, HeadSupport.rowsWithZero(ops, e, C), clsW, clsB, N, C, NL); // (N, NL)
             float[] unpacked = HeadSupport.unpack(pk, ops.download(logits), NL);                 // (B·L, NL)
             Float loss = null;

@@ -30,10 +30,13 @@ public final class DistilBertModel implements Architecture {
     private final Buffer embLnBias;           // (C)
     private final Layer[] layers;
 
-    /** One transformer block's parameter views, named as HF names them. */
-    private record Layer(Buffer qW, Buffer qB, Buffer kW, Buffer kB, Buffer vW, Buffer vB, Buffer outW, Buffer outB,
-                         Buffer saLnW, Buffer saLnB, Buffer lin1W, Buffer lin1B, Buffer lin2W, Buffer lin2B,
-                         Buffer outLnW, Buffer outLnB) {
+    /**
+     * One transformer block's parameter views, named as HF names them, except {@code qkvW} (3C, C) and
+     * {@code qkvB} (3C): q_lin, k_lin and v_lin stacked, one view over the three in the slab
+     * ({@link DistilBertParameters#QKV_WEIGHT}), so that one matrix product computes all three.
+     */
+    private record Layer(Buffer qkvW, Buffer qkvB, Buffer outW, Buffer outB, Buffer saLnW, Buffer saLnB,
+                         Buffer lin1W, Buffer lin1B, Buffer lin2W, Buffer lin2B, Buffer outLnW, Buffer outLnB) {
     }
 
     /** The bare encoder over a slab laid out for {@link Head#BASE} (names without a prefix). */
@@ -54,9 +57,7 @@ public final class DistilBertModel implements Architecture {
         for (int i = 0; i < layers.length; i++) {
             String l = prefix + "transformer.layer." + i + ".";
             layers[i] = new Layer(
-                    params.get(l + "attention.q_lin.weight"), params.get(l + "attention.q_lin.bias"),
-                    params.get(l + "attention.k_lin.weight"), params.get(l + "attention.k_lin.bias"),
-                    params.get(l + "attention.v_lin.weight"), params.get(l + "attention.v_lin.bias"),
+                    params.group(l + DistilBertParameters.QKV_WEIGHT), params.group(l + DistilBertParameters.QKV_BIAS),
                     params.get(l + "attention.out_lin.weight"), params.get(l + "attention.out_lin.bias"),
                     params.get(l + "sa_layer_norm.weight"), params.get(l + "sa_layer_norm.bias"),
                     params.get(l + "ffn.lin1.weight"), params.get(l + "ffn.lin1.bias"),
@@ -128,20 +129,20 @@ public final class DistilBertModel implements Architecture {
         PackedBatch pk = PackedBatch.pack(B, L, in.inputIds(), in.attentionMask(), in.maskedPositions());
         int T = pk.tokens();
 
-        // inputs and activations, each a view of one allocation
+        // inputs and activations; every activation is written in full by the op that produces it
+        // before anything reads it, so none needs zeros (UninitializedBuffersTest checks that)
         IndexBuffer positionIds = ops.indicesOf(pk.positionIds());                     // (T)
         IndexBuffer cuSeqlens = ops.indicesOf(pk.cuSeqlens());                         // (B + 1)
         IndexBuffer keyLens = pk.keyLens() == null ? null : ops.indicesOf(pk.keyLens()); // (B)
         long tc = (long) T * C;
-        Buffer x = ops.allocate(tc);             // (T, C) residual stream, layer input and output
-        Buffer q = ops.allocate(tc);             // (T, C)
-        Buffer k = ops.allocate(tc);             // (T, C)
-        Buffer v = ops.allocate(tc);             // (T, C)
-        Buffer ctx = ops.allocate(tc);           // (T, C) attention context, heads side by side
-        Buffer sa = ops.allocate(tc);            // (T, C) attention output, then sa_layer_norm output
-        Buffer h = ops.allocate((long) T * F);   // (T, F) FFN hidden
-        Buffer ffn = q;                          // (T, C) FFN output; q is free by then
-        Buffer probs = outputAttentions ? ops.allocate(pk.probsOffsets(NH)[B]) : null; // per sequence (NH, len, keys)
+        Buffer x = ops.allocateUninitialized(tc);            // (T, C) residual stream, layer input and output
+        Buffer qkv = ops.allocateUninitialized(3 * tc);      // (T, 3C) rows [q | k | v]
+        Buffer ctx = ops.allocateUninitialized(tc);          // (T, C) attention context, heads side by side
+        Buffer sa = ops.allocateUninitialized(tc);           // (T, C) attention output, then sa_layer_norm output
+        Buffer h = ops.allocateUninitialized((long) T * F);  // (T, F) FFN hidden
+        Buffer ffn = qkv.view(0, tc);                        // (T, C) FFN output; qkv is free by then
+        // (NH, len, keys) per sequence
+        Buffer probs = outputAttentions ? ops.allocateUninitialized(pk.probsOffsets(NH)[B]) : null;
         Buffer headMask = headMaskBuffer(in.headMask());                               // (n_layers, NH) or null
         List<Tensor> hiddenStates = outputHiddenStates ? new ArrayList<>() : null;
         List<Tensor> attentions = outputAttentions ? new ArrayList<>() : null;
@@ -163,12 +164,10 @@ public final class DistilBertModel implements Architecture {
             if (hiddenStates != null) {
                 hiddenStates.add(result.unpackHidden(ops, x, C));
             }
-            // multi-head self-attention
-            ops.matmulForward(q, x, w.qW(), w.qB(), T, C, C);                          // (T, C)
-            ops.matmulForward(k, x, w.kW(), w.kB(), T, C, C);                          // (T, C)
-            ops.matmulForward(v, x, w.vW(), w.vB(), T, C, C);                          // (T, C)
+            // multi-head self-attention: q_lin, k_lin, v_lin as one product with their stacked weights
+            ops.matmulForward(qkv, x, w.qkvW(), w.qkvB(), T, C, 3 * C);               // (T, 3C)
             Buffer layerHeadMask = headMask == null ? null : headMask.view((long) i * NH, NH);
-            ops.attentionForward(ctx, probs, q, k, v, layerHeadMask, cuSeqlens, keyLens, B, T, NH, HS); // (T, C)
+            ops.attentionForward(ctx, probs, qkv, layerHeadMask, cuSeqlens, keyLens, B, T, NH, HS); // (T, C)
             ops.matmulForward(sa, ctx, w.outW(), null, T, C, C);                       // (T, C)
             ops.residualLayerNormForward(sa, null, null, null, sa, w.outB(), x, w.saLnW(), w.saLnB(), T, C, EPS);
             // feed-forward

@@ -30,7 +30,7 @@ final class HeadSupport {
             rows[t] = t;
         }
         rows[T] = -1;
-        Buffer out = ops.allocate((long) (T + 1) * C);
+        Buffer out = ops.allocateUninitialized((long) (T + 1) * C);
         ops.gatherRows(out, e.hidden(), ops.indicesOf(rows), T + 1, C);
         return out;
     }
@@ -78,7 +78,7 @@ final class HeadSupport {
                 counted++;
             }
         }
-        Buffer losses = ops.allocate(N);
+        Buffer losses = ops.allocateUninitialized(N);
         ops.crossEntropyForward(losses, logits, ops.indicesOf(targets), N, V, ignoreIndex);
         return mean(ops, losses, counted);
     }
@@ -123,12 +123,12 @@ final class HeadSupport {
         for (int b = 0; b < B; b++) {
             rows[b] = pk.packedIndex()[b * pk.length()];                 // position 0 of row b
         }
-        Buffer pooled = ops.allocate((long) B * C);
+        Buffer pooled = ops.allocateUninitialized((long) B * C);
         ops.gatherRows(pooled, e.hidden(), ops.indicesOf(rows), B, C);   // (B, C) hidden_state[:, 0]
-        Buffer pre = ops.allocate((long) B * C);
+        Buffer pre = ops.allocateUninitialized((long) B * C);
         ops.matmulForward(pre, pooled, preW, null, B, C, C);             // (B, C) pre_classifier
         ops.biasActivationForward(distilbert.weights.Activation.RELU, pre, pre, preB, B, C); // (B, C) ReLU
-        Buffer logits = ops.allocate((long) B * M);
+        Buffer logits = ops.allocateUninitialized((long) B * M);
         ops.matmulForward(logits, pre, clsW, clsB, B, C, M);             // (B, M) classifier
         return logits;
     }

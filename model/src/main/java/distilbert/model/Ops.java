@@ -4,8 +4,8 @@ import distilbert.weights.Activation;
 
 /**
  * The operations DistilBERT is written against. One model, two backends: {@link CpuOps} (plain
- * Java, the oracle) and, later, the CUDA backend; {@code DistilBertModel} calls these in order and
- * nothing else touches numbers.
+ * Java, the oracle) and {@link CudaOps}; {@code DistilBertModel} calls these in order and nothing
+ * else touches numbers.
  *
  * <h2>Conventions</h2>
  * <ul>
@@ -60,7 +60,7 @@ public sealed interface Ops extends AutoCloseable permits CpuOps, CudaOps {
     }
 
     /**
-     * Elements by which parameter offsets in the slab are aligned ({@link
+     * Elements by which the parameters (and the packed q/k/v groups) start in the slab ({@link
      * distilbert.weights.DistilBertParameters#table(distilbert.weights.DistilBertConfig,
      * distilbert.weights.Head, int)}): 1 on the CPU; on a GPU enough for 256-byte alignment, which
      * cuBLAS's fastest kernels want.
@@ -69,11 +69,28 @@ public sealed interface Ops extends AutoCloseable permits CpuOps, CudaOps {
         return 1;
     }
 
-    /** A new zero-filled buffer of {@code length} floats. */
+    /**
+     * A new zero-filled buffer of {@code length} floats: for a buffer read before it is written in
+     * full (a parameter slab filled piece by piece). Costs a fill on a GPU; see
+     * {@link #allocateUninitialized}.
+     */
     Buffer allocate(long length);
+
+    /**
+     * A new buffer of {@code length} floats whose contents are unspecified: on a GPU whatever the
+     * memory held before (an earlier step's activations), on the CPU zeros. For a buffer that the
+     * next op writes in full before anything reads it (every activation of a forward pass, the
+     * output of an op, the target of an upload): it saves a memset per buffer per step on a GPU.
+     * The zero-filled {@link #allocate} is the default because forgetting to use this costs a
+     * memset, while using it for a buffer that is read first gives wrong values on the GPU only.
+     */
+    Buffer allocateUninitialized(long length);
 
     /** A new zero-filled buffer of {@code length} ints. */
     IndexBuffer allocateIndices(long length);
+
+    /** A new buffer of {@code length} ints whose contents are unspecified (as {@link #allocateUninitialized}). */
+    IndexBuffer allocateIndicesUninitialized(long length);
 
     /** Copies {@code src} into the first {@code src.length} floats of {@code dst}. */
     void upload(Buffer dst, float[] src);
@@ -93,14 +110,14 @@ public sealed interface Ops extends AutoCloseable permits CpuOps, CudaOps {
 
     /** A new buffer holding {@code src}. */
     default Buffer bufferOf(float[] src) {
-        Buffer b = allocate(src.length);
+        Buffer b = allocateUninitialized(src.length);
         upload(b, src);
         return b;
     }
 
     /** A new index buffer holding {@code src}. */
     default IndexBuffer indicesOf(int[] src) {
-        IndexBuffer b = allocateIndices(src.length);
+        IndexBuffer b = allocateIndicesUninitialized(src.length);
         uploadIndices(b, src);
         return b;
     }
@@ -213,27 +230,30 @@ public sealed interface Ops extends AutoCloseable permits CpuOps, CudaOps {
      *   probs  = softmax(scores, over keys) · headMask[h]
      *   out_h  = probs · v_h                        (len, HS)
      * </pre>
-     * The keys of sequence b are its first {@code keys_b} tokens, where {@code keys_b = keyLens[b]}
+     * q, k and v come in one buffer, the output of the fused q_lin/k_lin/v_lin projection (one matrix
+     * product with the {@code [3C, C]} weight of {@link distilbert.weights.DistilBertParameters#QKV_WEIGHT}):
+     * row t is {@code [q_t | k_t | v_t]}, so head h of token t reads {@code qkv[t·3C + h·HS + d]} (q),
+     * {@code qkv[t·3C + C + h·HS + d]} (k) and {@code qkv[t·3C + 2C + h·HS + d]} (v).
+     *
+     * <p>The keys of sequence b are its first {@code keys_b} tokens, where {@code keys_b = keyLens[b]}
      * (or {@code len_b} when {@code keyLens} is null); tokens after them are queries only. This is how
      * masked positions can still be computed exactly as HF does (they attend, nobody attends to them).
      * A sequence with {@code keyLens[b] == 0} but {@code len_b > 0} attends uniformly to all its
      * {@code len_b} tokens: that is what HF's softmax gives when every score of a row is
      * {@code finfo.min}.
      *
-     * @param out       [T, C]: heads side by side, {@code out[t, h·HS + d]}
+     * @param out       [T, C]: heads side by side, {@code out[t, h·HS + d]}; must not overlap {@code qkv}
      * @param probs     null, or the probabilities after the head mask: sequence b's block
      *                  {@code [NH, len_b, keys_b]} starts at {@code NH · Σ_{b'<b} len_b'·keys_b'}
      *                  (see {@link PackedBatch#probsOffsets})
-     * @param q         [T, C]
-     * @param k         [T, C]
-     * @param v         [T, C]
+     * @param qkv       [T, 3C]: q at columns [0, C), k at [C, 2C), v at [2C, 3C) of each row
      * @param headMask  [NH] or null: multiplies the probabilities of head h (HF: after softmax and
      *                  dropout, so it also scales the returned attentions)
      * @param cuSeqlens [numSeqs + 1]
      * @param keyLens   [numSeqs] or null
      */
-    void attentionForward(Buffer out, Buffer probs, Buffer q, Buffer k, Buffer v, Buffer headMask,
-                          IndexBuffer cuSeqlens, IndexBuffer keyLens, int numSeqs, int T, int NH, int HS);
+    void attentionForward(Buffer out, Buffer probs, Buffer qkv, Buffer headMask, IndexBuffer cuSeqlens,
+                          IndexBuffer keyLens, int numSeqs, int T, int NH, int HS);
 
     // ---------------------------------------------------------------------------------------------
     // data movement

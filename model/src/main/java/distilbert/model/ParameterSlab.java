@@ -8,7 +8,8 @@ import java.util.Arrays;
  * All parameters of a model in one buffer of one backend (STYLE habit 5), with the table of
  * {@link DistilBertParameters#table}: each HF state-dict name is a view at an offset. A tied
  * parameter ({@code vocab_projector.weight} when {@code tie_word_embeddings}) is the same view as
- * its owner, so writing one writes both.
+ * its owner, so writing one writes both. A {@link DistilBertParameters.Group group} (a layer's
+ * q/k/v weights as one {@code [3C, C]}) is a view over its members, so writing a member writes the group.
  */
 public final class ParameterSlab {
 
@@ -50,6 +51,12 @@ public final class ParameterSlab {
     public Buffer get(String name) {
         ParameterSpec spec = table.spec(name);
         return slab.view(table.offset(name), spec.numel());
+    }
+
+    /** The group called {@code name} ({@link DistilBertParameters#groups}) as one view of the slab. */
+    public Buffer group(String name) {
+        DistilBertParameters.Group group = table.group(name);
+        return slab.view(table.groupOffset(name), group.numel());
     }
 
     /** The parameter's shape, outermost first. */

@@ -232,23 +232,23 @@ class CpuOpsTest {
                     cu[s + 1] = cu[s] + lens[s];
                 }
                 int T = cu[lens.length];
-                float[] q = r.floats(T * C, 2), k = r.floats(T * C, 2), v = r.floats(T * C, 1);
+                float[] qkv = NaiveOps.qkv(r.floats(T * C, 2), r.floats(T * C, 2), r.floats(T * C, 1), T, C);
                 float[] headMask = {1f, 0f, 0.5f};
                 for (float[] hm : new float[][] {null, headMask}) {
                     long probsLen = PackedBatch.probsOffsets(cu, null, NH)[lens.length];
                     Buffer out = ops.allocate((long) T * C), probs = ops.allocate(probsLen);
-                    ops.attentionForward(out, probs, ops.bufferOf(q), ops.bufferOf(k), ops.bufferOf(v),
-                            hm == null ? null : ops.bufferOf(hm), ops.indicesOf(cu), null, lens.length, T, NH, HS);
+                    ops.attentionForward(out, probs, ops.bufferOf(qkv), hm == null ? null : ops.bufferOf(hm),
+                            ops.indicesOf(cu), null, lens.length, T, NH, HS);
                     double[] expectedProbs = new double[(int) probsLen];
-                    double[] expected = NaiveOps.attention(q, k, v, hm, cu, null, NH, HS, expectedProbs);
+                    double[] expected = NaiveOps.attention(qkv, hm, cu, null, NH, HS, expectedProbs);
                     String what = kernel + " attention lens " + Arrays.toString(lens) + " HS " + HS
                             + (hm == null ? "" : " head mask");
                     Check.close(what, expected, data(out), new int[] {T, NH, HS}, 1e-6, 1e-5);
                     Check.close(what + " probs", expectedProbs, data(probs), 1e-7, 1e-5);
                     // the probabilities are optional: without them the output is the same
                     Buffer out2 = ops.allocate((long) T * C);
-                    ops.attentionForward(out2, null, ops.bufferOf(q), ops.bufferOf(k), ops.bufferOf(v),
-                            hm == null ? null : ops.bufferOf(hm), ops.indicesOf(cu), null, lens.length, T, NH, HS);
+                    ops.attentionForward(out2, null, ops.bufferOf(qkv), hm == null ? null : ops.bufferOf(hm),
+                            ops.indicesOf(cu), null, lens.length, T, NH, HS);
                     Check.close(what + ": output without the probs buffer", data(out), data(out2), new int[] {T, NH, HS}, 0, 0);
                 }
             }
@@ -263,13 +263,13 @@ class CpuOpsTest {
         int[] keys = {3, 0, 5, 1}; // row 1: every key masked → uniform over its 4 tokens
         int[] cu = {0, 6, 10, 15, 16};
         int T = 16;
-        float[] q = r.floats(T * C, 2), k = r.floats(T * C, 2), v = r.floats(T * C, 1);
+        float[] qkv = NaiveOps.qkv(r.floats(T * C, 2), r.floats(T * C, 2), r.floats(T * C, 1), T, C);
         long probsLen = PackedBatch.probsOffsets(cu, keys, NH)[lens.length];
         Buffer out = vector.allocate((long) T * C), probs = vector.allocate(probsLen);
-        vector.attentionForward(out, probs, vector.bufferOf(q), vector.bufferOf(k), vector.bufferOf(v), null,
-                vector.indicesOf(cu), vector.indicesOf(keys), lens.length, T, NH, HS);
+        vector.attentionForward(out, probs, vector.bufferOf(qkv), null, vector.indicesOf(cu), vector.indicesOf(keys),
+                lens.length, T, NH, HS);
         double[] expectedProbs = new double[(int) probsLen];
-        double[] expected = NaiveOps.attention(q, k, v, null, cu, keys, NH, HS, expectedProbs);
+        double[] expected = NaiveOps.attention(qkv, null, cu, keys, NH, HS, expectedProbs);
         Check.close("query-only attention", expected, data(out), new int[] {T, NH, HS}, 1e-6, 1e-5);
         Check.close("query-only attention probs", expectedProbs, data(probs), 1e-7, 1e-5);
         // the uniform row really is 1/4 everywhere

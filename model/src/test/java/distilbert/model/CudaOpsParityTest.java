@@ -202,18 +202,17 @@ final class CudaOpsParityTest {
     private void runAttention(Precision p, CudaOps gpu, Rand r, int[] cu, int[] keys, int NH, int HS, float[] headMask,
                               boolean withProbs) {
         int S = cu.length - 1, T = cu[S], C = NH * HS;
-        float[] q = round(p, r.floats(T * C, 1.5)), k = round(p, r.floats(T * C, 1.5)), v = round(p, r.floats(T * C, 1));
+        // the fused projection's output [T, 3C]: q, k, v side by side in every row, row stride 3C
+        float[] qkv = round(p, NaiveOps.qkv(r.floats(T * C, 1.5), r.floats(T * C, 1.5), r.floats(T * C, 1), T, C));
         long probsLength = PackedBatch.probsOffsets(cu, keys, NH)[S];
         Buffer expected = cpu.allocate((long) T * C);
         Buffer cpuProbs = withProbs ? cpu.allocate(probsLength) : null;
-        cpu.attentionForward(expected, cpuProbs, cpu.bufferOf(q), cpu.bufferOf(k), cpu.bufferOf(v),
-                headMask == null ? null : cpu.bufferOf(headMask), cpu.indicesOf(cu), keys == null ? null
-                        : cpu.indicesOf(keys), S, T, NH, HS);
+        cpu.attentionForward(expected, cpuProbs, cpu.bufferOf(qkv), headMask == null ? null : cpu.bufferOf(headMask),
+                cpu.indicesOf(cu), keys == null ? null : cpu.indicesOf(keys), S, T, NH, HS);
         Buffer out = poisoned(gpu, (long) T * C);
         Buffer gpuProbs = withProbs ? poisoned(gpu, probsLength) : null;
-        gpu.attentionForward(out, gpuProbs, gpu.bufferOf(q), gpu.bufferOf(k), gpu.bufferOf(v),
-                headMask == null ? null : gpu.bufferOf(headMask), gpu.indicesOf(cu), keys == null ? null
-                        : gpu.indicesOf(keys), S, T, NH, HS);
+        gpu.attentionForward(out, gpuProbs, gpu.bufferOf(qkv), headMask == null ? null : gpu.bufferOf(headMask),
+                gpu.indicesOf(cu), keys == null ? null : gpu.indicesOf(keys), S, T, NH, HS);
         String what = "attention NH=" + NH + " HS=" + HS + " lens=" + Arrays.toString(lengths(cu))
                 + (keys == null ? "" : " keys=" + Arrays.toString(keys)) + (headMask == null ? "" : " head mask")
                 + (withProbs ? " with probs" : "") + " " + p;
@@ -280,7 +279,7 @@ final class CudaOpsParityTest {
     // helpers
 
     private static Buffer poisoned(CudaOps gpu, long length) {
-        CudaBuffer b = gpu.allocate(length);
+        CudaBuffer b = gpu.allocateUninitialized(length);
         b.array().fill(Float.NaN);
         return b;
     }

@@ -85,11 +85,12 @@ final class NaiveOps {
 
     /**
      * Packed attention by its definition: per sequence and head, dense scores over its keys, softmax,
-     * head mask, weighted sum. {@code probsOut} (or null) receives the probabilities in the op's layout.
+     * head mask, weighted sum. {@code qkv} is [T, 3C] with rows {@code [q | k | v]}, as the op takes
+     * it; {@code probsOut} (or null) receives the probabilities in the op's layout. Returns [T, C].
      */
-    static double[] attention(float[] q, float[] k, float[] v, float[] headMask, int[] cu, int[] keyLens, int NH,
-                              int HS, double[] probsOut) {
-        int C = NH * HS;
+    static double[] attention(float[] qkv, float[] headMask, int[] cu, int[] keyLens, int NH, int HS,
+                              double[] probsOut) {
+        int C = NH * HS, ld = 3 * C;
         int T = cu[cu.length - 1];
         double[] out = new double[T * C];
         long offset = 0;
@@ -108,7 +109,7 @@ final class NaiveOps {
                     for (int j = 0; j < keys; j++) {
                         double dot = 0;
                         for (int d = 0; d < HS; d++) {
-                            dot += (double) q[(start + i) * C + h * HS + d] * k[(start + j) * C + h * HS + d];
+                            dot += (double) qkv[(start + i) * ld + h * HS + d] * qkv[(start + j) * ld + C + h * HS + d];
                         }
                         p[j] = uniform ? 0 : dot / Math.sqrt(HS);
                         max = Math.max(max, p[j]);
@@ -124,12 +125,23 @@ final class NaiveOps {
                             probsOut[(int) (offset + ((long) h * len + i) * keys + j)] = p[j];
                         }
                         for (int d = 0; d < HS; d++) {
-                            out[(start + i) * C + h * HS + d] += p[j] * v[(start + j) * C + h * HS + d];
+                            out[(start + i) * C + h * HS + d] += p[j] * qkv[(start + j) * ld + 2 * C + h * HS + d];
                         }
                     }
                 }
             }
             offset += (long) NH * len * keys;
+        }
+        return out;
+    }
+
+    /** Three [T, C] arrays as the [T, 3C] input of attention: row t is {@code [q_t | k_t | v_t]}. */
+    static float[] qkv(float[] q, float[] k, float[] v, int T, int C) {
+        float[] out = new float[3 * T * C];
+        for (int t = 0; t < T; t++) {
+            System.arraycopy(q, t * C, out, 3 * t * C, C);
+            System.arraycopy(k, t * C, out, 3 * t * C + C, C);
+            System.arraycopy(v, t * C, out, 3 * t * C + 2 * C, C);
         }
         return out;
     }

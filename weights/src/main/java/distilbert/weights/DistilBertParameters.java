@@ -2,6 +2,7 @@ package distilbert.weights;
 
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -21,6 +22,10 @@ import java.util.Map;
  * transformer.layer.{i}.output_layer_norm.{weight,bias} [C]
  * </pre>
  * Heads prefix the encoder with {@code distilbert.} and add their own (see {@link Head}).
+ *
+ * <p>The slab ({@link #table}) also packs some parameters into {@link Group}s, back to back, so that
+ * a group is itself a tensor ({@link #groups}): per layer, q_lin, k_lin and v_lin as one {@code [3C, C]}
+ * weight and one {@code [3C]} bias, for one matrix product of 3C outputs instead of three of C.
  */
 public final class DistilBertParameters {
     private DistilBertParameters() {}
@@ -30,6 +35,10 @@ public final class DistilBertParameters {
     public static final String WORD_EMBEDDINGS = "embeddings.word_embeddings.weight";
     public static final String POSITION_EMBEDDINGS = "embeddings.position_embeddings.weight";
     public static final String VOCAB_PROJECTOR_WEIGHT = "vocab_projector.weight";
+    /** The group of layer {@code i}'s q_lin, k_lin and v_lin weights (after the layer's prefix), {@code [3C, C]}. */
+    public static final String QKV_WEIGHT = "attention.qkv_lin.weight";
+    /** The group of layer {@code i}'s q_lin, k_lin and v_lin biases (after the layer's prefix), {@code [3C]}. */
+    public static final String QKV_BIAS = "attention.qkv_lin.bias";
 
     /** HF's state-dict names and shapes for {@code head}, in HF's order. */
     public static List<ParameterSpec> layout(DistilBertConfig config, Head head) {
@@ -115,6 +124,29 @@ public final class DistilBertParameters {
         return !(config.sinusoidalPosEmbds() && stripPrefix(name).equals(POSITION_EMBEDDINGS));
     }
 
+    /**
+     * The groups of {@code head}'s layout that the slab packs back to back (see {@link Group}): for
+     * every layer {@code transformer.layer.{i}.} (with the head's prefix), {@link #QKV_WEIGHT} over
+     * the q_lin, k_lin, v_lin weights and {@link #QKV_BIAS} over their biases, in that order.
+     */
+    public static List<Group> groups(DistilBertConfig config, Head head) {
+        Map<String, ParameterSpec> byName = new LinkedHashMap<>();
+        for (ParameterSpec s : layout(config, head)) byName.put(s.name(), s);
+        String p = head == Head.BASE ? "" : PREFIX;
+        List<Group> out = new ArrayList<>();
+        for (int i = 0; i < config.nLayers(); i++) {
+            String l = p + "transformer.layer." + i + ".";
+            for (String leaf : List.of("weight", "bias")) {
+                List<ParameterSpec> members = new ArrayList<>();
+                for (String lin : List.of("q_lin", "k_lin", "v_lin")) {
+                    members.add(byName.get(l + "attention." + lin + "." + leaf));
+                }
+                out.add(new Group(l + (leaf.equals("weight") ? QKV_WEIGHT : QKV_BIAS), members));
+            }
+        }
+        return List.copyOf(out);
+    }
+
     /** {@link #table(DistilBertConfig, Head, int)} without alignment. */
     public static Table table(DistilBertConfig config, Head head) {
         return table(config, head, 1);
@@ -122,32 +154,80 @@ public final class DistilBertParameters {
 
     /**
      * The one-slab layout (STYLE habit 5): every parameter a view at an element offset into one
-     * float buffer, in {@link #layout} order; a tied parameter has its owner's offset. Offsets are
-     * rounded up to a multiple of {@code alignElements} (e.g. 64 floats = 256 bytes for vector loads).
+     * float buffer; a tied parameter has its owner's offset. Parameters are placed in {@link #layout}
+     * order, except that the members of a {@link #groups group} are placed together, back to back in
+     * the group's order, where its first member comes: the slab holds q_lin.weight, k_lin.weight,
+     * v_lin.weight, then q_lin.bias, k_lin.bias, v_lin.bias, then out_lin.weight. Each parameter not
+     * in a group, and each group, starts at a multiple of {@code alignElements} (e.g. 64 floats = 256
+     * bytes for vector loads); the members after a group's first are not padded.
      */
     public static Table table(DistilBertConfig config, Head head, int alignElements) {
         if (alignElements <= 0) throw new IllegalArgumentException("alignElements must be positive, got " + alignElements);
         List<ParameterSpec> specs = layout(config, head);
+        List<Group> groups = groups(config, head);
+        Map<String, Group> groupOf = new LinkedHashMap<>();
+        for (Group g : groups) for (ParameterSpec m : g.members()) groupOf.put(m.name(), g);
         Map<String, Long> offsets = new LinkedHashMap<>();
         long next = 0;
         for (ParameterSpec s : specs) {
-            if (s.isTied()) continue;
+            if (s.isTied() || offsets.containsKey(s.name())) continue;
             next = (next + alignElements - 1) / alignElements * alignElements;
-            offsets.put(s.name(), next);
-            next += s.numel();
+            Group g = groupOf.get(s.name());
+            for (ParameterSpec m : g == null ? List.of(s) : g.members()) {
+                offsets.put(m.name(), next);
+                next += m.numel();
+            }
         }
         for (ParameterSpec s : specs) {
             if (s.isTied()) offsets.put(s.name(), offsets.get(s.tiedTo()));
         }
-        return new Table(specs, Collections.unmodifiableMap(offsets), next);
+        return new Table(specs, Collections.unmodifiableMap(offsets), groups, next);
+    }
+
+    /**
+     * Parameters that the slab packs back to back, with no padding, so that together they are one
+     * tensor: the members' shapes share every dimension but the first, and the group's shape is
+     * theirs with the first dimensions summed ({@code [C, C]} three times → {@code [3C, C]}). The
+     * group's name is not a state-dict key: checkpoints hold the members, under their own names.
+     *
+     * @param name    e.g. {@code transformer.layer.0.attention.qkv_lin.weight}
+     * @param members in slab order; none tied
+     */
+    public record Group(String name, List<ParameterSpec> members) {
+        public Group {
+            members = List.copyOf(members);
+            if (members.isEmpty()) throw new IllegalArgumentException("group " + name + " has no members");
+            long[] first = members.get(0).shape();
+            for (ParameterSpec m : members) {
+                long[] shape = m.shape();
+                boolean same = m.rank() == first.length && !m.isTied();
+                for (int d = 1; same && d < shape.length; d++) same = shape[d] == first[d];
+                if (!same) {
+                    throw new IllegalArgumentException("group " + name + ": " + m + " does not stack on " + members.get(0));
+                }
+            }
+        }
+
+        /** The members stacked along the first dimension. */
+        public long[] shape() {
+            long[] shape = members.get(0).shape();
+            shape[0] = 0;
+            for (ParameterSpec m : members) shape[0] += m.dim(0);
+            return shape;
+        }
+
+        public long numel() {
+            return members.stream().mapToLong(ParameterSpec::numel).sum();
+        }
     }
 
     /**
      * @param specs    the layout, in HF order (tied entries included)
      * @param offsets  element offset of each parameter into the slab
+     * @param groups   the groups packed back to back; a group's offset is its first member's
      * @param numel    total elements of the slab (tied parameters counted once)
      */
-    public record Table(List<ParameterSpec> specs, Map<String, Long> offsets, long numel) {
+    public record Table(List<ParameterSpec> specs, Map<String, Long> offsets, List<Group> groups, long numel) {
         public long offset(String name) {
             Long o = offsets.get(name);
             if (o == null) throw new IllegalArgumentException("no parameter '" + name + "' in this layout");
@@ -159,9 +239,20 @@ public final class DistilBertParameters {
             throw new IllegalArgumentException("no parameter '" + name + "' in this layout");
         }
 
-        /** Parameters that own storage (tied ones left out), in slab order. */
+        public Group group(String name) {
+            for (Group g : groups) if (g.name().equals(name)) return g;
+            throw new IllegalArgumentException("no parameter group '" + name + "' in this layout");
+        }
+
+        /** Element offset of a group: its first member's. */
+        public long groupOffset(String name) {
+            return offset(group(name).members().get(0).name());
+        }
+
+        /** Parameters that own storage (tied ones left out), in slab order (ascending offset). */
         public List<ParameterSpec> owned() {
-            return specs.stream().filter(s -> !s.isTied()).toList();
+            return specs.stream().filter(s -> !s.isTied()).sorted(Comparator.comparingLong(s -> offsets.get(s.name())))
+                    .toList();
         }
     }
 }

@@ -105,7 +105,11 @@ class DistilBertParametersTest {
         assertEquals(total(t.specs()), t.numel());
         assertEquals(t.specs().size() - 1, t.owned().size());
         var aligned = DistilBertParameters.table(c, Head.MASKED_LM, 64);
-        for (ParameterSpec s : aligned.owned()) assertEquals(0, aligned.offset(s.name()) % 64, s.name());
+        // every parameter outside a group, and every group, starts aligned; group members follow unpadded
+        for (ParameterSpec s : aligned.owned()) {
+            boolean inGroupAfterFirst = aligned.groups().stream().anyMatch(g -> g.members().indexOf(s) > 0);
+            if (!inGroupAfterFirst) assertEquals(0, aligned.offset(s.name()) % 64, s.name());
+        }
         // views never overlap
         long end = 0;
         for (ParameterSpec s : aligned.owned()) {
@@ -114,5 +118,41 @@ class DistilBertParametersTest {
         }
         assertTrue(aligned.numel() >= end);
         assertArrayEquals(new long[] {10, 4}, t.spec("vocab_projector.weight").shape());
+    }
+
+    @Test
+    void qkvGroupsAreOneTensorOverTheirMembers() {
+        DistilBertConfig c = DistilBertConfig.builder().vocabSize(10).maxPositionEmbeddings(4).dim(4).nHeads(2).hiddenDim(6).nLayers(2).build();
+        for (Head head : Head.values()) {
+            String p = head == Head.BASE ? "" : DistilBertParameters.PREFIX;
+            for (int align : new int[] {1, 64}) {
+                var t = DistilBertParameters.table(c, head, align);
+                assertEquals(2 * c.nLayers(), t.groups().size());
+                for (int i = 0; i < c.nLayers(); i++) {
+                    String l = p + "transformer.layer." + i + ".";
+                    var w = t.group(l + DistilBertParameters.QKV_WEIGHT);
+                    var b = t.group(l + DistilBertParameters.QKV_BIAS);
+                    assertArrayEquals(new long[] {12, 4}, w.shape());
+                    assertArrayEquals(new long[] {12}, b.shape());
+                    assertEquals(48, w.numel());
+                    assertEquals(0, t.groupOffset(w.name()) % align);
+                    assertEquals(0, t.groupOffset(b.name()) % align);
+                    long wo = t.offset(l + "attention.q_lin.weight"), bo = t.offset(l + "attention.q_lin.bias");
+                    assertEquals(wo, t.groupOffset(w.name()));
+                    assertEquals(bo, t.groupOffset(b.name()));
+                    assertEquals(wo + 16, t.offset(l + "attention.k_lin.weight"));
+                    assertEquals(wo + 32, t.offset(l + "attention.v_lin.weight"));
+                    assertEquals(bo + 4, t.offset(l + "attention.k_lin.bias"));
+                    assertEquals(bo + 8, t.offset(l + "attention.v_lin.bias"));
+                    assertTrue(bo >= wo + 48, "the biases come after the weights");
+                }
+            }
+            // unaligned, the grouping moves parameters but adds nothing: the slab holds exactly the parameters
+            assertEquals(total(DistilBertParameters.layout(c, head)), DistilBertParameters.table(c, head).numel());
+        }
+        assertEquals("no parameter group 'transformer.layer.0.attention.q_lin.weight' in this layout",
+                org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                        () -> DistilBertParameters.table(c, Head.BASE).group("transformer.layer.0.attention.q_lin.weight"))
+                        .getMessage());
     }
 }

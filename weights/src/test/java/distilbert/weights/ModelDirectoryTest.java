@@ -268,5 +268,11 @@ class ModelDirectoryTest {
         Initializer.initialize(TINY, table, slab, 8);
         ModelDirectory.save(dir, TINY, Head.MASKED_LM, table, slab, ModelDirectory.SaveOptions.defaults());
         assertArrayEquals(slab, ModelDirectory.load(dir).toSlab(table));
+        // the slab packs q/k/v together (DistilBertParameters.Group); the file is still in HF's order,
+        // the same bytes as a save from the named tensors
+        Path fromTensors = dir.resolve("from-tensors");
+        ModelDirectory.save(fromTensors, Checkpoint.initialized(TINY, Head.MASKED_LM, 8));
+        assertArrayEquals(Files.readAllBytes(fromTensors.resolve("model.safetensors")),
+                Files.readAllBytes(dir.resolve("model.safetensors")));
     }
 }
