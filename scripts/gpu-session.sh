@@ -2,7 +2,7 @@
 # The GPU work of a session, on the GPU machine, from the repository root (where the device tool
 # runs a command), writing everything that must come back under $OUT (or --out DIR).
 #
-#   scripts/gpu-session.sh [--out DIR] STEP...      steps: probe golden test sanitize bench all
+#   scripts/gpu-session.sh [--out DIR] STEP...      steps: probe golden test sanitize bench attention all
 #
 # Carry (ignored paths the command needs): the tarball of `./dev dist`
 # (dist/distilbert-VERSION-linux-x86_64.tar.gz, ~35 MB) and tests/target/test-classes (the
@@ -18,6 +18,9 @@
 #             case) and CUDA vs CPU on MiniLM when MINILM_DIR names a converted directory
 #   sanitize  compute-sanitizer memcheck, racecheck, initcheck over the op parity tests -> OUT/sanitizer
 #   bench     bin/gpu-bench (ours vs HF eager/SDPA, ceilings, report) -> OUT/bench
+#   attention the two attention kernels A/B (-Ddistilbert.attention=simt vs tensor-cores): bf16
+#             DistilBERT-base, batch 64, L 128 and 512, whole forwards with the per-op breakdown
+#             -> OUT/attention/{simt,tensor-cores}.json and a table (about 2 minutes)
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -27,13 +30,13 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --out) out=$2; shift ;;
     -h|--help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;;
-    probe|golden|test|sanitize|bench) steps+=("$1") ;;
-    all) steps+=(probe golden test sanitize bench) ;;
-    *) echo "gpu-session: unknown step '$1' (probe, golden, test, sanitize, bench, all)" >&2; exit 2 ;;
+    probe|golden|test|sanitize|bench|attention) steps+=("$1") ;;
+    all) steps+=(probe golden test sanitize bench attention) ;;
+    *) echo "gpu-session: unknown step '$1' (probe, golden, test, sanitize, bench, attention, all)" >&2; exit 2 ;;
   esac
   shift
 done
-[ ${#steps[@]} -gt 0 ] || { echo "gpu-session: name a step (probe, golden, test, sanitize, bench, all)" >&2; exit 2; }
+[ ${#steps[@]} -gt 0 ] || { echo "gpu-session: name a step (probe, golden, test, sanitize, bench, attention, all)" >&2; exit 2; }
 mkdir -p "$out"
 log() { printf '\n== %s  %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
@@ -99,6 +102,28 @@ for step in "${steps[@]}"; do
       log "GPU inference benchmark (bin/gpu-bench)"
       "$home/bin/gpu-bench" --out "$out/bench" ${GPU_BENCH_ARGS:-} > "$out/gpu-bench.log" 2>&1 || status=1
       tail -n 40 "$out/gpu-bench.log"
+      ;;
+    attention)
+      log "attention kernels A/B: SIMT vs tensor cores (bf16, batch 64, L 128 and 512)"
+      mkdir -p "$out/attention"
+      for kernel in simt tensor-cores; do
+        DISTILBERT_JAVA_OPTS="-Ddistilbert.attention=$kernel" timeout 240 "$home/bin/gpu-bench" harness \
+          --random-base "$out/attention/model" --precision bf16 --batch 64 --length 128,512 --warmup 2 --iters 10 \
+          --seconds 3 --json "$out/attention/$kernel.json" > "$out/attention/$kernel.log" 2>&1 || status=1
+      done
+      rm -rf "$out/attention/model"  # 130 MB of random weights: nothing to bring back
+      python3 - "$out/attention" <<'PY' || status=1
+import json, sys, os
+d = sys.argv[1]
+runs = {k: json.load(open(os.path.join(d, k + ".json"))) for k in ("simt", "tensor-cores")
+        if os.path.exists(os.path.join(d, k + ".json"))}
+print("%-14s %-12s %10s %10s %14s" % ("case", "kernel", "median ms", "seq/s", "attention ms"))
+for kernel, run in runs.items():
+    for c in run.get("cases", []):
+        att = sum(r["ms"] for r in c.get("breakdown", []) if r["op"].startswith("attention"))
+        print("%-14s %-12s %10.3f %10.1f %14.3f" % (c["name"], kernel, c.get("median_ms", float("nan")),
+                                                     c.get("sequences_per_s", float("nan")), att))
+PY
       ;;
   esac
 done

@@ -102,7 +102,7 @@
 //
 // Forward only (inference); no gradient convention applies yet.
 
-#include "common.cuh"
+#include "attention_common.cuh"
 
 namespace dbc {
 
@@ -120,23 +120,10 @@ __host__ __device__ constexpr int attn_tile_keys(int hsmax) { return hsmax <= 12
 // The scalar steps are __host__ as well: src/test/cuda/attention_math_check.cu runs both
 // kernels' algorithms on the host with them and compares with a naive attention in double.
 
-// Keys of a sequence: count and whether the row is the uniform (fully masked) case.
-struct AttnKeys {
-    int count;
-    bool uniform;
-};
-__host__ __device__ __forceinline__ AttnKeys attn_keys(int len, int keys) {
-    return keys == 0 ? AttnKeys{len, true} : AttnKeys{keys, false};
-}
-
 // The score of key r: scale * q.k, 0 for every key in the uniform case, -inf past the last key.
 __host__ __device__ __forceinline__ float attn_score(float dot, float scale, bool uniform, bool is_key) {
     return !is_key ? -INFINITY : uniform ? 0.0f : scale * dot;
 }
-
-// exp(s - m) for a running max m. m is -inf only while every score seen is -inf; the shift is
-// then 0, so that (-inf) - (-inf) never makes a NaN: the result is exp(-inf - 0) = 0.
-__host__ __device__ __forceinline__ float exp_shift(float s, float m) { return expf(s - (m == -INFINITY ? 0.0f : m)); }
 
 // One tile of the online softmax. In: the running max m and sum l, the tile's scores p[]
 // (-inf for absent keys). Out: m and l updated, p[] holds exp(s - m_new); returns the factor
@@ -175,10 +162,6 @@ __host__ __device__ __forceinline__ void softmax_merge(float& m, float& l, float
     l = l * exp_shift(m, m_new) + l2 * exp_shift(m2, m_new);
     m = m_new;
 }
-
-// The factor that turns exp(s - m) into a probability times head_mask: p = e * mask / l.
-// l >= 1 (the max contributes exp(0)) whenever the sequence has a key.
-__host__ __device__ __forceinline__ float attn_norm(float l, float mask) { return mask / l; }
 
 // Shared-memory row layout of attention_forward: dim d at (d % 4) * ROW_PART + d / 4.
 template <int HSMAX>

@@ -518,6 +518,7 @@ public final class GpuInferenceBench {
             settings.put("device", o.device().name().toLowerCase(Locale.ROOT));
             ArrayNode ps = settings.putArray("precisions");
             for (Precision p : o.precisions()) ps.add(p.cliName());
+            settings.put("attention_kernel", distilbert.cuda.AttentionKernel.fromSystemProperty().cliName());
             settings.put("warmup", o.warmup());
             settings.put("iters", o.iters());
             if (o.seconds() > 0) settings.put("seconds", o.seconds());

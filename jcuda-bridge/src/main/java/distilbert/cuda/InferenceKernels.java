@@ -1,7 +1,8 @@
 package distilbert.cuda;
 
 /**
- * Launchers for the forward kernels of {@code layernorm.cu}, {@code attention.cu} and {@code misc.cu}
+ * Launchers for the forward kernels of {@code layernorm.cu}, {@code attention.cu}, {@code attention_tc.cu}
+ * and {@code misc.cu}
  * (and {@code activation.cu}'s forward, through {@link ActivationKernels}), in every storage type (the arrays' {@link ElementType} picks the
  * kernel: {@code _f32}, {@code _bf16}, {@code _f16}).
  *
@@ -19,6 +20,10 @@ public final class InferenceKernels {
     private static final int ATTENTION_QUERIES_PER_BLOCK = 32;
     private static final int ATTENTION_BLOCK = 128;
     private static final int PROBS_QUERIES_PER_BLOCK = 4;
+    /** attention_tc.cu: 4 warps of 16 queries. */
+    private static final int TC_QUERIES_PER_BLOCK = 64;
+    /** Head sizes the tensor-core kernel is built for. */
+    private static final int[] TC_HEAD_SIZE_VARIANTS = {32, 64, 128};
     private static final int MAX_GRID_YZ = 65_535;
     /** Head sizes the attention kernel is built for (the smallest one at least HS is used). */
     private static final int[] HEAD_SIZE_VARIANTS = {32, 64, 128, 256};
@@ -26,13 +31,16 @@ public final class InferenceKernels {
     private final CudaContext context;
     private final KernelModule layernorm;
     private final KernelModule attention;
+    private final KernelModule attentionTc;
     private final KernelModule misc;
     private final ActivationKernels activation;
+    private volatile AttentionKernel attentionKernel = AttentionKernel.fromSystemProperty();
 
     public InferenceKernels(CudaContext context) {
         this.context = context;
         this.layernorm = context.module("layernorm");
         this.attention = context.module("attention");
+        this.attentionTc = context.module("attention_tc");
         this.misc = context.module("misc");
         this.activation = new ActivationKernels(context);
     }
@@ -131,6 +139,15 @@ public final class InferenceKernels {
     // ---------------------------------------------------------------------------------------------
     // attention
 
+    /** Which kernel {@link #attention} uses without probabilities (default: {@link AttentionKernel#fromSystemProperty}). */
+    public void attentionKernel(AttentionKernel kernel) {
+        this.attentionKernel = java.util.Objects.requireNonNull(kernel, "kernel");
+    }
+
+    public AttentionKernel attentionKernel() {
+        return attentionKernel;
+    }
+
     /**
      * Multi-head attention over a packed batch (see {@code Ops.attentionForward}), reading q, k and v
      * from the output of the fused q/k/v projection: the kernels get three pointers into {@code qkv}
@@ -144,10 +161,13 @@ public final class InferenceKernels {
      * @param keyLens      I32 [numSeqs] or null
      * @param probsOffsets I64 [numSeqs], required with {@code probs}
      * @param maxLen       the longest sequence (grid size; the caller knows it from the host copy)
+     * @return the kernel that ran (its entry point's name), or null when there was nothing to do
+     * @throws IllegalArgumentException for {@link AttentionKernel#TENSOR_CORES} where they cannot run
+     *     (without probs), saying why
      */
-    public void attention(DeviceArray out, DeviceArray probs, DeviceArray qkv, DeviceArray headMask,
-                          DeviceArray cuSeqlens, DeviceArray keyLens, DeviceArray probsOffsets, int numSeqs, int T,
-                          int maxLen, int NH, int HS) {
+    public String attention(DeviceArray out, DeviceArray probs, DeviceArray qkv, DeviceArray headMask,
+                            DeviceArray cuSeqlens, DeviceArray keyLens, DeviceArray probsOffsets, int numSeqs, int T,
+                            int maxLen, int NH, int HS) {
         ElementType t = floatType(out);
         int C = NH * HS, ld = 3 * C;
         require(out, t, (long) T * C, "out");
@@ -159,37 +179,81 @@ public final class InferenceKernels {
             throw new IllegalArgumentException("attention over " + numSeqs + " sequences of " + NH
                     + " heads: at most " + MAX_GRID_YZ + " of each per launch");
         }
+        AttentionKernel choice = attentionKernel;
+        // with probs, the probabilities kernel runs whatever the choice (it writes them as it goes)
+        String unusable = probs == null ? tensorCoresUnusable(t, HS, ld, qkv.address(), out.address()) : null;
+        if (probs == null && choice == AttentionKernel.TENSOR_CORES && unusable != null) {
+            throw new IllegalArgumentException("the tensor-core attention kernel cannot run here: " + unusable);
+        }
         if (numSeqs == 0 || maxLen == 0) {
-            return;
+            return null;
         }
         float scale = (float) (1.0 / Math.sqrt(HS));
         long q = qkv.address(), k = q + (long) C * t.bytes(), v = q + 2L * C * t.bytes();
-        if (probs == null) {
-            int variant = headSizeVariant(HS);
-            KernelModule.Kernel kernel = attention.kernel("attention_forward_hs" + variant + "_" + t.suffix());
-            context.launch(kernel, Math.ceilDiv(maxLen, ATTENTION_QUERIES_PER_BLOCK), NH, numSeqs, ATTENTION_BLOCK,
-                    1, new KernelArgs().array(out).address(q).address(k).address(v).i32(ld).array(headMask)
-                            .array(cuSeqlens).array(keyLens).i32(numSeqs).i32(NH).i32(HS).f32(scale));
-        } else {
+        KernelModule.Kernel kernel;
+        if (probs != null) {
             require(probs, t, 0, "probs");
             require(probsOffsets, ElementType.I64, numSeqs, "probs_offsets");
-            KernelModule.Kernel kernel = attention.kernel("attention_probs_forward_" + t.suffix());
+            kernel = attention.kernel("attention_probs_forward_" + t.suffix());
             context.launch(kernel, Math.ceilDiv(maxLen, PROBS_QUERIES_PER_BLOCK), NH, numSeqs, ATTENTION_BLOCK, 1,
                     new KernelArgs().array(out).array(probs).address(q).address(k).address(v).i32(ld)
                             .array(headMask).array(cuSeqlens).array(keyLens).array(probsOffsets).i32(numSeqs).i32(NH)
                             .i32(HS).f32(scale));
+        } else if (choice != AttentionKernel.SIMT && unusable == null) {
+            kernel = attentionTc.kernel("attention_tc_forward_hs" + variant(TC_HEAD_SIZE_VARIANTS, HS) + "_"
+                    + t.suffix());
+            context.launch(kernel, Math.ceilDiv(maxLen, TC_QUERIES_PER_BLOCK), NH, numSeqs, ATTENTION_BLOCK, 1,
+                    new KernelArgs().array(out).address(q).address(k).address(v).i32(ld).array(headMask)
+                            .array(cuSeqlens).array(keyLens).i32(numSeqs).i32(NH).i32(HS).f32(scale));
+        } else {
+            kernel = attention.kernel("attention_forward_hs" + headSizeVariant(HS) + "_" + t.suffix());
+            context.launch(kernel, Math.ceilDiv(maxLen, ATTENTION_QUERIES_PER_BLOCK), NH, numSeqs, ATTENTION_BLOCK,
+                    1, new KernelArgs().array(out).address(q).address(k).address(v).i32(ld).array(headMask)
+                            .array(cuSeqlens).array(keyLens).i32(numSeqs).i32(NH).i32(HS).f32(scale));
         }
+        return kernel.name();
+    }
+
+    /**
+     * Why {@code attention_tc.cu} cannot run attention of this shape, or null when it can: it needs
+     * bf16 or f16 storage (the mma's operands), a head size that is a multiple of 8 up to 128, a row
+     * stride that is a multiple of 8 elements and q/k/v 16 bytes aligned (the K/V tiles are staged
+     * with 16-byte loads), and out 4 bytes aligned (it is written in pairs).
+     *
+     * @param ld         the row stride of q, k and v, in elements
+     * @param qkvAddress the device address of q (k and v follow at C and 2C elements)
+     * @param outAddress the device address of out
+     */
+    public static String tensorCoresUnusable(ElementType t, int HS, int ld, long qkvAddress, long outAddress) {
+        if (t != ElementType.BF16 && t != ElementType.F16) {
+            return "storage " + t + " (the tensor-core kernel is bf16 or f16)";
+        }
+        if (HS > 128 || HS % 8 != 0) {
+            return "head size " + HS + " (the tensor-core kernel takes multiples of 8 up to 128)";
+        }
+        if (ld % 8 != 0) {
+            return "row stride " + ld + " (a multiple of 8 elements is needed for 16-byte loads)";
+        }
+        if (qkvAddress % 16 != 0 || outAddress % 4 != 0) {
+            return "alignment (q/k/v at 0x" + Long.toHexString(qkvAddress) + " need 16 bytes, out at 0x"
+                    + Long.toHexString(outAddress) + " 4 bytes)";
+        }
+        return null;
     }
 
     /** The attention kernel variant for head size {@code HS}: the smallest of 32, 64, 128, 256 at least HS. */
     public static int headSizeVariant(int HS) {
-        for (int v : HEAD_SIZE_VARIANTS) {
+        return variant(HEAD_SIZE_VARIANTS, HS);
+    }
+
+    private static int variant(int[] variants, int HS) {
+        for (int v : variants) {
             if (HS <= v) {
                 return v;
             }
         }
         throw new IllegalArgumentException("head size " + HS + " (dim / n_heads) is larger than the attention"
-                + " kernels support (256)");
+                + " kernels support (" + variants[variants.length - 1] + ")");
     }
 
     // ---------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 package distilbert.model;
 
+import distilbert.cuda.AttentionKernel;
 import distilbert.cuda.Cublas;
 import distilbert.cuda.CudaContext;
 import distilbert.cuda.DeviceArena;
@@ -169,6 +170,20 @@ public final class CudaOps implements Ops {
         profile.close();
         profile = null;
         return totals;
+    }
+
+    /**
+     * Which kernel runs attention without probabilities: {@link AttentionKernel#AUTO} (the default, or
+     * the system property {@value AttentionKernel#PROPERTY}) takes the tensor cores for bf16/fp16 where
+     * the head size allows; {@link AttentionKernel#SIMT} forces {@code attention.cu}'s float32 kernel;
+     * {@link AttentionKernel#TENSOR_CORES} fails where they cannot run. The profile labels say which ran.
+     */
+    public void attentionKernel(AttentionKernel kernel) {
+        kernels.attentionKernel(kernel);
+    }
+
+    public AttentionKernel attentionKernel() {
+        return kernels.attentionKernel();
     }
 
     /** Labels the work queued since the previous label (profiling only; cheap otherwise). */
@@ -349,9 +364,10 @@ public final class CudaOps implements Ops {
             checkLength(device(probs), all[numSeqs], "probs");
         }
         try {
-            kernels.attention(device(out), deviceOrNull(probs), device(qkv), deviceOrNull(headMask), indices(cuSeqlens),
-                    keyLens == null ? null : indices(keyLens), offsets, numSeqs, T, maxLen, NH, HS);
-            done(probs == null ? "attention" : "attention with probs", T, NH, HS);
+            String kernel = kernels.attention(device(out), deviceOrNull(probs), device(qkv), deviceOrNull(headMask),
+                    indices(cuSeqlens), keyLens == null ? null : indices(keyLens), offsets, numSeqs, T, maxLen, NH, HS);
+            done(probs != null ? "attention with probs" : kernel != null && kernel.startsWith("attention_tc")
+                    ? "attention (tensor cores)" : "attention", T, NH, HS);
         } finally {
             if (offsets != null && depth == 0) {
                 offsets.close(); // queued work keeps the order: the free waits for the kernel

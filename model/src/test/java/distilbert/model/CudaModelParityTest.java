@@ -216,11 +216,14 @@ final class CudaModelParityTest {
             gpu.as(DistilBertModel.class).forward(in);
             var totals = ops.stopProfile();
             int T = 16 + 9 + 8; // the ragged mask's tokens per row: 16, 9, 8, 0
-            String qkv = "matmul " + T + "x128x128";
+            String qkv = "matmul " + T + "x128x384", outLin = "matmul " + T + "x128x128";
             assertTrue(totals.calls().containsKey(qkv), "labels: " + totals.calls().keySet());
-            // q, k, v and out_lin in each of the 2 layers
-            assertEquals(8, totals.calls().get(qkv)[0], qkv + " calls");
-            assertEquals(2, totals.calls().get("attention " + T + "x2x64")[0]);
+            // one fused q/k/v projection and one out_lin in each of the 2 layers
+            assertEquals(2, totals.calls().get(qkv)[0], qkv + " calls");
+            assertEquals(2, totals.calls().get(outLin)[0], outLin + " calls");
+            // bf16, head size 64: the tensor-core kernel (AttentionKernel.AUTO)
+            String attention = "attention (tensor cores) " + T + "x2x64";
+            assertEquals(2, totals.calls().get(attention)[0], attention + " calls; labels: " + totals.calls().keySet());
             assertTrue(totals.millis().values().stream().allMatch(ms -> ms[0] >= 0));
         }
     }

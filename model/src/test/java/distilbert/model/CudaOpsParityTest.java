@@ -3,6 +3,7 @@ package distilbert.model;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import distilbert.cuda.AttentionKernel;
 import distilbert.cuda.ElementType;
 import distilbert.weights.Activation;
 import java.util.Arrays;
@@ -173,13 +174,18 @@ final class CudaOpsParityTest {
     void attentionOnRaggedSequences(Precision p) {
         CudaOps gpu = GpuBackends.cudaOrSkip(p);
         Rand r = new Rand(16);
-        // an empty sequence, a single token, lengths around the 32-query tile, a long one
-        int[] lens = {5, 0, 1, 31, 32, 33, 130, 64};
+        // an empty sequence, a single token, lengths around the SIMT kernel's 32-query tile and the
+        // tensor-core kernel's 16-query warp tile and 64-query/64-key tiles, a long one
+        int[] lens = {5, 0, 1, 17, 31, 32, 33, 130, 64, 65};
         int[] cu = cumulative(lens);
-        for (int[] heads : HEADS) {
-            int NH = heads[0], HS = heads[1];
-            runAttention(p, gpu, r, cu, null, NH, HS, null, false);
-            runAttention(p, gpu, r, cu, null, NH, HS, round(p, r.floats(NH, 0, 2)), true);
+        for (AttentionKernel kernel : kernelsOf(p)) {
+            withKernel(gpu, kernel, () -> {
+                for (int[] heads : HEADS) {
+                    int NH = heads[0], HS = heads[1];
+                    runAttentionOrRefusal(p, gpu, r, cu, null, NH, HS, null, false);
+                    runAttention(p, gpu, r, cu, null, NH, HS, round(p, r.floats(NH, 0, 2)), true);
+                }
+            });
         }
     }
 
@@ -189,14 +195,68 @@ final class CudaOpsParityTest {
         CudaOps gpu = GpuBackends.cudaOrSkip(p);
         Rand r = new Rand(17);
         // COMPUTE mode: every row has L tokens, its first keys[b] are keys; 0 keys attends uniformly
-        int L = 40;
-        int[] lens = {L, L, L, L};
-        int[] keys = {L, 17, 0, 1};
+        int L = 70;
+        int[] lens = {L, L, L, L, L};
+        int[] keys = {L, 17, 0, 1, 66};
         int[] cu = cumulative(lens);
-        for (int[] heads : new int[][] {{12, 64}, {4, 48}}) {
-            runAttention(p, gpu, r, cu, keys, heads[0], heads[1], null, false);
-            runAttention(p, gpu, r, cu, keys, heads[0], heads[1], round(p, r.floats(heads[0], 0, 2)), true);
+        for (AttentionKernel kernel : kernelsOf(p)) {
+            withKernel(gpu, kernel, () -> {
+                for (int[] heads : new int[][] {{12, 64}, {4, 48}}) {
+                    runAttention(p, gpu, r, cu, keys, heads[0], heads[1], null, false);
+                    runAttention(p, gpu, r, cu, keys, heads[0], heads[1], round(p, r.floats(heads[0], 0, 2)),
+                            false);
+                    runAttention(p, gpu, r, cu, keys, heads[0], heads[1], round(p, r.floats(heads[0], 0, 2)), true);
+                }
+            });
         }
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = Precision.class, names = {"BF16", "FP16"})
+    void autoTakesTheTensorCoresWhereTheyRun(Precision p) {
+        CudaOps gpu = GpuBackends.cudaOrSkip(p);
+        Rand r = new Rand(19);
+        int[] cu = cumulative(new int[] {40, 9});
+        withKernel(gpu, AttentionKernel.AUTO, () -> {
+            for (int HS : new int[] {64, 200}) {
+                gpu.startProfile();
+                try (Ops.Scope scope = gpu.scope()) {
+                    runAttention(p, gpu, r, cu, null, 2, HS, null, false);
+                }
+                java.util.Set<String> labels = gpu.stopProfile().calls().keySet();
+                String want = HS == 64 ? "attention (tensor cores) 49x2x64" : "attention 49x2x200";
+                assertTrue(labels.contains(want), "HS " + HS + ": want " + want + " among " + labels);
+            }
+        });
+    }
+
+    /** The kernels to compare with the CPU: both for 16-bit storage, the SIMT one for float32. */
+    private static AttentionKernel[] kernelsOf(Precision p) {
+        return p == Precision.BF16 || p == Precision.FP16
+                ? new AttentionKernel[] {AttentionKernel.SIMT, AttentionKernel.TENSOR_CORES}
+                : new AttentionKernel[] {AttentionKernel.SIMT};
+    }
+
+    private static void withKernel(CudaOps gpu, AttentionKernel kernel, Runnable body) {
+        AttentionKernel before = gpu.attentionKernel();
+        gpu.attentionKernel(kernel);
+        try {
+            body.run();
+        } finally {
+            gpu.attentionKernel(before);
+        }
+    }
+
+    /** runAttention without probs; where the forced tensor-core kernel cannot run, its refusal instead. */
+    private void runAttentionOrRefusal(Precision p, CudaOps gpu, Rand r, int[] cu, int[] keys, int NH, int HS,
+                                       float[] headMask, boolean withProbs) {
+        if (gpu.attentionKernel() == AttentionKernel.TENSOR_CORES && (HS > 128 || HS % 8 != 0)) {
+            IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> runAttention(p, gpu, r, cu, keys, NH, HS, headMask, withProbs));
+            assertTrue(e.getMessage().contains("head size " + HS), e.getMessage());
+            return;
+        }
+        runAttention(p, gpu, r, cu, keys, NH, HS, headMask, withProbs);
     }
 
     private void runAttention(Precision p, CudaOps gpu, Rand r, int[] cu, int[] keys, int NH, int HS, float[] headMask,
@@ -213,7 +273,8 @@ final class CudaOpsParityTest {
         Buffer gpuProbs = withProbs ? poisoned(gpu, probsLength) : null;
         gpu.attentionForward(out, gpuProbs, gpu.bufferOf(qkv), headMask == null ? null : gpu.bufferOf(headMask),
                 gpu.indicesOf(cu), keys == null ? null : gpu.indicesOf(keys), S, T, NH, HS);
-        String what = "attention NH=" + NH + " HS=" + HS + " lens=" + Arrays.toString(lengths(cu))
+        String what = "attention (" + gpu.attentionKernel().cliName() + ") NH=" + NH + " HS=" + HS + " lens="
+                + Arrays.toString(lengths(cu))
                 + (keys == null ? "" : " keys=" + Arrays.toString(keys)) + (headMask == null ? "" : " head mask")
                 + (withProbs ? " with probs" : "") + " " + p;
         compare(what, p, cpu.download(expected), gpu.download(out));
