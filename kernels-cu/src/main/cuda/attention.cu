@@ -186,14 +186,12 @@ __device__ __forceinline__ void attention_forward(T* out, const T* q, const T* k
     __shared__ __align__(16) float k_tile[KT][L::ROW];
     __shared__ __align__(16) float v_tile[KT][L::ROW];
 
-    const int s = blockIdx.z, h = blockIdx.y;
-    const int start = cu_seqlens[s];
-    const int len = cu_seqlens[s + 1] - start;
-    const int i0 = blockIdx.x * ATTN_QUERIES;
-    if (i0 >= len) return;  // the whole block, before any barrier
-    const AttnKeys keys = attn_keys(len, key_lens ? key_lens[s] : len);
-    const int64_t C = (int64_t)NH * HS;  // out's row stride
-    const int64_t col = (int64_t)h * HS;
+    const AttnBlock b = attn_block(cu_seqlens, key_lens, ATTN_QUERIES, NH, HS);
+    if (b.i0 >= b.len) return;  // the whole block, before any barrier
+    const int h = b.h, start = b.start, len = b.len, i0 = b.i0;
+    const AttnKeys keys = b.keys;
+    const int64_t C = b.C;  // out's row stride
+    const int64_t col = b.col;
     const int tid = threadIdx.x;
     const int part = tid % ATTN_THREADS_PER_QUERY;
     const int i = i0 + tid / ATTN_THREADS_PER_QUERY;

@@ -24,4 +24,23 @@ __host__ __device__ __forceinline__ float exp_shift(float s, float m) { return e
 // l >= 1 (the max contributes exp(0)) whenever the sequence has a key.
 __host__ __device__ __forceinline__ float attn_norm(float l, float mask) { return mask / l; }
 
+// What a block of the forward kernels works on, from the grid (x: query tiles, y: heads,
+// z: sequences): head h, sequence tokens [start, start + len), first query i0 (the block has
+// nothing to do when i0 >= len), the keys, out's row stride C and the head's first column col.
+struct AttnBlock {
+    int h, start, len, i0;
+    AttnKeys keys;
+    int64_t C, col;
+};
+#ifdef __CUDACC__
+__device__ __forceinline__ AttnBlock attn_block(const int* cu_seqlens, const int* key_lens, int queries_per_block,
+                                                int NH, int HS) {
+    const int s = blockIdx.z, h = blockIdx.y;
+    const int start = cu_seqlens[s];
+    const int len = cu_seqlens[s + 1] - start;
+    return AttnBlock{h, start, len, (int)blockIdx.x * queries_per_block,
+                     attn_keys(len, key_lens ? key_lens[s] : len), (int64_t)NH * HS, (int64_t)h * HS};
+}
+#endif
+
 }  // namespace dbc

@@ -226,20 +226,12 @@ __host__ __device__ __forceinline__ void tc_stage(T (*k_s)[TcTile<HSMAX>::KROW],
     }
 }
 
-// B fragment of Kᵀ for keys 8·nt .. 8·nt+7 and dims 16·ks .. 16·ks+15.
-template <int HSMAX, typename T>
-__host__ __device__ __forceinline__ void tc_k_frag(uint32_t (&b)[2], const T (*k_s)[TcTile<HSMAX>::KROW], int nt,
-                                                   int ks, int lane) {
-    const T* row = k_s[8 * nt + Frag::b_n(lane)] + 16 * ks;
-    b[0] = load_pair(row + Frag::b_k(lane, 0));
-    b[1] = load_pair(row + Frag::b_k(lane, 2));
-}
-
-// B fragment of V for keys 16·kk .. 16·kk+15 and dims 8·dt .. 8·dt+7.
-template <int HSMAX, typename T>
-__host__ __device__ __forceinline__ void tc_v_frag(uint32_t (&b)[2], const T (*vt_s)[TcTile<HSMAX>::VROW], int kk,
-                                                   int dt, int lane) {
-    const T* row = vt_s[8 * dt + Frag::b_n(lane)] + 16 * kk;
+// A B fragment from a shared tile stored n-major (row n holds that column's k values): columns
+// n0 .. n0+7, k values k0 .. k0+15. Kᵀ for S = Q Kᵀ is k_s (n = key, k = dim); V for O += P V is
+// vt_s (n = dim, k = key).
+template <int ROW, typename T>
+__host__ __device__ __forceinline__ void tc_b_frag(uint32_t (&b)[2], const T (*tile)[ROW], int n0, int k0, int lane) {
+    const T* row = tile[n0 + Frag::b_n(lane)] + k0;
     b[0] = load_pair(row + Frag::b_k(lane, 0));
     b[1] = load_pair(row + Frag::b_k(lane, 2));
 }
@@ -327,24 +319,21 @@ __host__ __device__ __forceinline__ void tc_store(T* out, const float (&o)[DT][4
 
 namespace dbc {
 
-// D = A·B + D for one m16n8k16 tile, float32 accumulation.
+// D = A·B + D for one m16n8k16 tile, float32 accumulation; AB names the operands' type.
+#define DBC_MMA_16816(AB, d, a, b)                                                                    \
+    asm("mma.sync.aligned.m16n8k16.row.col.f32." AB "." AB ".f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, " \
+        "{%8, %9}, {%0, %1, %2, %3};"                                                                 \
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])                                              \
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]))
+
 template <typename T>
-__device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]);
-
-template <>
-__device__ __forceinline__ void mma_16816<__nv_bfloat16>(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
-
-template <>
-__device__ __forceinline__ void mma_16816<__half>(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+__device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+    static_assert(std::is_same_v<T, __nv_bfloat16> || std::is_same_v<T, __half>, "bf16 or f16 operands");
+    if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+        DBC_MMA_16816("bf16", d, a, b);
+    } else {
+        DBC_MMA_16816("f16", d, a, b);
+    }
 }
 
 template <int HSMAX, typename T>
@@ -355,13 +344,11 @@ __device__ __forceinline__ void attention_tc_forward(T* out, const T* q, const T
     __shared__ __align__(16) T k_s[TC_KEYS][L::KROW];
     __shared__ __align__(16) T vt_s[HSMAX][L::VROW];
 
-    const int s = blockIdx.z, h = blockIdx.y;
-    const int start = cu_seqlens[s];
-    const int len = cu_seqlens[s + 1] - start;
-    const int i0 = blockIdx.x * TC_QUERIES;
-    if (i0 >= len) return;  // the whole block, before any barrier
-    const AttnKeys keys = attn_keys(len, key_lens ? key_lens[s] : len);
-    const int64_t C = (int64_t)NH * HS, col = (int64_t)h * HS;
+    const AttnBlock b = attn_block(cu_seqlens, key_lens, TC_QUERIES, NH, HS);
+    if (b.i0 >= b.len) return;  // the whole block, before any barrier
+    const int h = b.h, start = b.start, len = b.len, i0 = b.i0;
+    const AttnKeys keys = b.keys;
+    const int64_t C = b.C, col = b.col;
     const int tid = threadIdx.x, lane = tid % WARP_SIZE;
     const int row0 = i0 + TC_ROWS * (tid / WARP_SIZE);
     const bool warp_active = row0 < len;  // warp-uniform
@@ -385,7 +372,7 @@ __device__ __forceinline__ void attention_tc_forward(T* out, const T* q, const T
 #pragma unroll
                 for (int ks = 0; ks < L::KS; ks++) {
                     uint32_t b[2];
-                    tc_k_frag<HSMAX>(b, k_s, nt, ks, lane);
+                    tc_b_frag(b, k_s, 8 * nt, 16 * ks, lane);
                     mma_16816<T>(sc[nt], qa[ks], b);
                 }
             }
@@ -404,7 +391,7 @@ __device__ __forceinline__ void attention_tc_forward(T* out, const T* q, const T
 #pragma unroll
                 for (int dt = 0; dt < L::DT; dt++) {
                     uint32_t b[2];
-                    tc_v_frag<HSMAX>(b, vt_s, kk, dt, lane);
+                    tc_b_frag(b, vt_s, 8 * dt, 16 * kk, lane);
                     mma_16816<T>(o[dt], pa, b);
                 }
             }

@@ -26,6 +26,7 @@
 #define DBC_HOST_CHECK  // the scalar math only: no entry points compiled for a device
 #include "attention.cu"
 
+#include "attention_reference.cuh"
 #include "check.cuh"
 
 #include <algorithm>
@@ -38,21 +39,11 @@ using check::Tally;
 using check::fmt;
 
 template <typename T>
-struct Batch {
+struct Batch : check::Ragged {
     int NH, HS;
-    std::vector<int> cu;        // [num_seqs + 1]
-    std::vector<int> key_lens;  // [num_seqs] or empty (null)
     std::vector<T> head_mask;   // [NH] or empty (null)
     std::vector<T> q, k, v;     // [T, C] each; Operands interleaves them for ld = 3C
-    int num_seqs() const { return (int)cu.size() - 1; }
-    int tokens() const { return cu.back(); }
     int C() const { return NH * HS; }
-    int max_len() const {
-        int m = 0;
-        for (int s = 0; s < num_seqs(); s++) m = std::max(m, cu[s + 1] - cu[s]);
-        return m;
-    }
-    const int* key_lens_ptr() const { return key_lens.empty() ? nullptr : key_lens.data(); }
     const T* head_mask_ptr() const { return head_mask.empty() ? nullptr : head_mask.data(); }
     float scale() const { return 1.0f / std::sqrt((float)HS); }
 };
@@ -112,9 +103,7 @@ std::vector<long long> probs_offsets(const Batch<T>& b, long long* total) {
 // Naive attention in double over the T-rounded inputs, and what float32 can promise about it.
 //   out [T, C]; probs in the order s, h, i, j (the layout that probs_offsets describes).
 //   kappa, probs_kappa (per out element, per probability): the relative error that float32
-//   scores pass on to the probabilities. A float32 dot product over HS terms is off by about
-//   2^-24·sqrt(HS)·sum_d |q_d k_d|; exp() turns the score's absolute error into that much relative
-//   error of p. kappa = 4·2^-24·sqrt(HS)·scale·max_j sum_d |q_d k_jd| (0 in the uniform case).
+//   scores pass on to the probabilities (check::softmax_row).
 //   pv [T, C]: sum_j p_j |v_jd|, the scale of out's error (out may cancel to near 0).
 struct Reference {
     std::vector<double> out, kappa, pv;  // [T, C]
@@ -138,25 +127,14 @@ Reference reference(const Batch<T>& b) {
         for (int h = 0; h < b.NH; h++) {
             const double mask = b.head_mask.empty() ? 1.0 : dbc::load_f32(&b.head_mask[h]);
             for (int i = 0; i < len; i++) {
-                std::vector<double> p(nk);
-                double mx = -INFINITY, s1 = 0;
-                for (int j = 0; j < nk; j++) {
-                    double dot = 0, dot_abs = 0;
-                    for (int d = 0; d < HS; d++) {
-                        double x = (double)dbc::load_f32(&b.q[(size_t)(start + i) * C + h * HS + d]) *
-                                   dbc::load_f32(&b.k[(size_t)(start + j) * C + h * HS + d]);
-                        dot += x;
-                        dot_abs += std::fabs(x);
-                    }
-                    p[j] = uniform ? 0.0 : scale * dot;
-                    mx = std::max(mx, p[j]);
-                    s1 = uniform ? 0.0 : std::max(s1, scale * dot_abs);
-                }
-                const double kap = 4 * 0x1p-24 * std::sqrt((double)HS) * s1;
-                double sum = 0;
-                for (double& e : p) sum += (e = std::exp(e - mx));
+                check::SoftmaxRow row = check::softmax_row(nk, uniform, scale, HS, [&](int j, int d) {
+                    return (double)dbc::load_f32(&b.q[(size_t)(start + i) * C + h * HS + d]) *
+                           dbc::load_f32(&b.k[(size_t)(start + j) * C + h * HS + d]);
+                });
+                std::vector<double>& p = row.p;
+                const double kap = row.kappa;
                 for (double& e : p) {
-                    probs.push_back(e = e / sum * mask);
+                    probs.push_back(e *= mask);
                     probs_kappa.push_back(kap);
                 }
                 for (int d = 0; d < HS; d++) {

@@ -4,7 +4,7 @@
 // The emulation follows the kernel's control flow for every block of the grid: the 128 threads
 // stage each K/V tile with the kernel's own tc_stage into shared arrays that start as NaN (a read
 // of anything not staged, padding included, poisons the result); per warp and lane the kernel's
-// tc_load_q, tc_k_frag, tc_scores, tc_softmax, tc_p_frag, tc_v_frag and tc_store; the shuffles
+// tc_load_q, tc_b_frag (K and V fragments), tc_scores, tc_softmax, tc_p_frag and tc_store; the shuffles
 // in the kernel's order (xor 1, then xor 2). The one thing emulated from its definition is the
 // mma itself: mma_host gathers the 16x16 A, 16x8 B and 16x8 C tiles from the 32 lanes' registers
 // through the PTX fragment layouts (Frag), checking that the layout puts every element in exactly
@@ -23,6 +23,7 @@
 #define DBC_HOST_CHECK  // the per-lane steps only: no entry points compiled for a device
 #include "attention_tc.cu"
 
+#include "attention_reference.cuh"
 #include "check.cuh"
 
 #include <algorithm>
@@ -90,19 +91,10 @@ void group_reduce(float* x, Op op) {
     }
 }
 
-struct Problem {
-    int NH, HS, ld;             // ld = C (separate q, k, v) or 3C (one fused buffer)
-    std::vector<int> cu;        // [num_seqs + 1]
-    std::vector<int> key_lens;  // empty: null
+struct Problem : check::Ragged {
+    int NH, HS, ld;  // ld = C (separate q, k, v) or 3C (one fused buffer)
     std::vector<float> head_mask;
-    int num_seqs() const { return (int)cu.size() - 1; }
-    int tokens() const { return cu.back(); }
     int C() const { return NH * HS; }
-    int max_len() const {
-        int m = 0;
-        for (int s = 0; s < num_seqs(); s++) m = std::max(m, cu[s + 1] - cu[s]);
-        return m;
-    }
 };
 
 // The kernel on the host, every block of the grid (ceil(max_len/64), NH, num_seqs).
@@ -149,7 +141,7 @@ void attention_tc_host(T* out, const T* q, const T* k, const T* v, const Problem
                                 uint32_t a[WS][4];
                                 float d[WS][4];
                                 for (int lane = 0; lane < WS; lane++) {
-                                    dbc::tc_k_frag<HSMAX>(b[lane], k_s, nt, ks, lane);
+                                    dbc::tc_b_frag(b[lane], k_s, 8 * nt, 16 * ks, lane);
                                     std::copy(qa[w][lane][ks], qa[w][lane][ks] + 4, a[lane]);
                                     std::copy(sc[w][lane][nt], sc[w][lane][nt] + 4, d[lane]);
                                 }
@@ -171,7 +163,7 @@ void attention_tc_host(T* out, const T* q, const T* k, const T* v, const Problem
                             for (int dt = 0; dt < L::DT; dt++) {
                                 float d[WS][4];
                                 for (int lane = 0; lane < WS; lane++) {
-                                    dbc::tc_v_frag<HSMAX>(b[lane], vt_s, kk, dt, lane);
+                                    dbc::tc_b_frag(b[lane], vt_s, 8 * dt, 16 * kk, lane);
                                     std::copy(o[w][lane][dt], o[w][lane][dt] + 4, d[lane]);
                                 }
                                 mma_host<T>(d, pa, b, layout);
@@ -241,7 +233,7 @@ long run_case(const Problem& pb, bool sharp, Random& rnd) {
                                  fused ? "3C" : "C", sharp ? "sharp" : "mild");
     Tally layout(name + " layout", 0, 0);
     attention_tc_host<HSMAX, T>(out.data(), q, k, v, pb, mask.empty() ? nullptr : mask.data(),
-                                pb.key_lens.empty() ? nullptr : pb.key_lens.data(), layout);
+                                pb.key_lens_ptr(), layout);
 
     Tally tally(name, 0, 0);
     const double u = check::half_ulp<T>(), scale = 1.0 / std::sqrt((double)HS);
@@ -255,25 +247,17 @@ long run_case(const Problem& pb, bool sharp, Random& rnd) {
         for (int h = 0; h < NH; h++) {
             const double hm = mask.empty() ? 1.0 : dbc::load_f32(&mask[h]);
             for (int i = 0; i < len; i++) {
-                std::vector<double> p(nk);
-                double mx = -INFINITY, s1 = 0, sum = 0;
-                for (int j = 0; j < nk; j++) {
-                    double dot = 0, dot_abs = 0;
-                    for (int d = 0; d < HS; d++) {
-                        const double x = at(q, start + i, h * HS + d) * at(k, start + j, h * HS + d);
-                        dot += x;
-                        dot_abs += std::fabs(x);
-                    }
-                    p[j] = uniform ? 0.0 : scale * dot;
-                    mx = std::max(mx, p[j]);
-                    s1 = uniform ? 0.0 : std::max(s1, scale * dot_abs);
-                }
-                const double kappa = 4 * 0x1p-24 * std::sqrt((double)HS) * s1;
-                for (double& e : p) sum += (e = std::exp(e - mx));
+                const check::SoftmaxRow row = check::softmax_row(nk, uniform, scale, HS, [&](int j, int d) {
+                    return at(q, start + i, h * HS + d) * at(k, start + j, h * HS + d);
+                });
+                const std::vector<double>& p = row.p;
+                const double kappa = row.kappa;
+                // 1/l, l the kernel's sum of exp(s - max): the largest normalised probability
+                const double p_scale = p.empty() ? 0.0 : *std::max_element(p.begin(), p.end());
                 for (int d = 0; d < HS; d++) {
                     double ref = 0, pv = 0, vsum = 0;
                     for (int j = 0; j < nk; j++) {
-                        const double x = p[j] / sum * hm * at(v, start + j, h * HS + d);
+                        const double x = p[j] * hm * at(v, start + j, h * HS + d);
                         ref += x;
                         pv += std::fabs(x);
                         vsum += std::fabs(at(v, start + j, h * HS + d));
@@ -282,7 +266,7 @@ long run_case(const Problem& pb, bool sharp, Random& rnd) {
                     // Below T's normal range a rounding is off by up to half the subnormal spacing
                     // (tiny): for each unnormalised p_j (scaled by head_mask / l in out) and for out.
                     const double bound = 1.01 * u * (pv + std::fabs(ref)) + (kappa + 0x1p-20) * pv +
-                                         tiny * (vsum * hm / sum + 1.0);
+                                         tiny * (vsum * hm * p_scale + 1.0);
                     tally.add(got, ref, bound, [&] { return fmt("s=%d h=%d i=%d d=%d", s, h, i, d); });
                 }
             }

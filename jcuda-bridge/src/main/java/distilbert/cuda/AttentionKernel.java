@@ -1,5 +1,6 @@
 package distilbert.cuda;
 
+import java.util.Arrays;
 import java.util.Locale;
 
 /**
@@ -42,13 +43,9 @@ public enum AttentionKernel {
      */
     public static AttentionKernel parse(String name) {
         String n = name.trim().toLowerCase(Locale.ROOT);
-        for (AttentionKernel k : values()) {
-            if (k.cliName.equals(n)) {
-                return k;
-            }
-        }
-        throw new IllegalArgumentException("unknown attention kernel '" + name + "'; expected auto, simt or"
-                + " tensor-cores");
+        return Arrays.stream(values()).filter(k -> k.cliName.equals(n)).findFirst().orElseThrow(() ->
+                new IllegalArgumentException("unknown attention kernel '" + name + "'; expected auto, simt or"
+                        + " tensor-cores"));
     }
 
     /** {@link #PROPERTY}'s value, or {@link #AUTO} when it is not set. */
