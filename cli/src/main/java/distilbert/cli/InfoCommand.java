@@ -120,7 +120,7 @@ final class InfoCommand implements Callable<Integer>, Main.Verbose {
             out.flush();
             return Main.OK;
         }
-        EmbedCommand.checkModelDirectory(model);
+        ModelRun.checkModelDirectory(model);
         ModelReport report;
         try {
             report = ModelReport.of(model, shapes);

@@ -68,6 +68,13 @@ final class JsonlOutput implements AutoCloseable {
         if (stdout != null && stdout.checkError()) throw new CliException("cannot write stdout (closed by the reader?)");
     }
 
+    /** A JSON array of {@code v[offset, offset + length)}, each float32 in its shortest round-trip form. */
+    static void floats(JsonGenerator gen, float[] v, int offset, int length) throws IOException {
+        gen.writeStartArray(v, length);
+        for (int i = offset; i < offset + length; i++) gen.writeNumber(v[i]);
+        gen.writeEndArray();
+    }
+
     private static <T> byte[] line(T item, ObjectWriter<T> object, int bytesHint) {
         ByteArrayBuilder bytes = new ByteArrayBuilder(Math.max(64, bytesHint));
         try (JsonGenerator gen = JSON.createGenerator(bytes, JsonEncoding.UTF8)) {

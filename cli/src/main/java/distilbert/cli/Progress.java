@@ -1,5 +1,6 @@
 package distilbert.cli;
 
+import distilbert.model.LengthBatches;
 import java.io.PrintStream;
 import java.util.Locale;
 import java.util.function.LongSupplier;
@@ -17,7 +18,7 @@ import java.util.function.LongSupplier;
  * }
  * }</pre>
  */
-final class Progress implements AutoCloseable {
+final class Progress implements AutoCloseable, LengthBatches.Listener {
     private static final long REDRAW_NANOS = 250_000_000L;
 
     private final PrintStream err; // null: off
@@ -53,7 +54,8 @@ final class Progress implements AutoCloseable {
     }
 
     /** Records {@code rows} more rows holding {@code tokens} more tokens; redraws if it is time. */
-    void advance(long rows, long tokens) {
+    @Override
+    public void advance(long rows, long tokens) {
         this.rows += rows;
         this.tokens += tokens;
         if (err == null) return;

@@ -43,9 +43,7 @@ class EmbedCommandTest {
     }
 
     static String rows(String... texts) {
-        StringBuilder s = new StringBuilder();
-        for (String t : texts) s.append(JSON.createObjectNode().put("text", t)).append('\n');
-        return s.toString();
+        return Cli.rows(texts);
     }
 
     static float[] vector(JsonNode array) {
@@ -234,14 +232,7 @@ class EmbedCommandTest {
 
     @Test
     void aProgressLineOnlyOnATerminal() {
-        String in = rows(TEXTS);
-        Cli.Result terminal = Cli.run(in.getBytes(java.nio.charset.StandardCharsets.UTF_8), true, "embed", "--model", model.toString(),
-                "--device", "cpu");
-        assertEquals(0, terminal.code());
-        assertTrue(terminal.err().startsWith("\rembed: 5 rows, "), terminal.err());
-        assertTrue(terminal.err().endsWith("\n") && terminal.err().contains(" tokens/s, "), terminal.err());
-        assertEquals(embed(in).out(), terminal.out());
-        assertEquals("", embed(in).err(), "quiet in a pipe");
+        Cli.assertProgressOnlyOnATerminal("embed", rows(TEXTS), TEXTS.length, "--model", model.toString(), "--device", "cpu");
     }
 
     @Test
@@ -305,23 +296,11 @@ class EmbedCommandTest {
 
     @Test
     void deviceCudaFailsClearlyWhereItCannotRun() {
-        org.junit.jupiter.api.Assumptions.assumeFalse(distilbert.cuda.GpuProbe.status().usable(), "this machine has a usable GPU");
-        Cli.Result r = Cli.run(rows("x"), "embed", "--model", model.toString(), "--device", "cuda");
-        assertEquals(1, r.code());
-        assertTrue(r.err().startsWith("distilbert embed: --device cuda: "), r.err());
-        assertEquals(1, r.err().lines().count(), r.err());
+        Cli.assertCudaRefusedWithoutGpu("embed", "--model", model.toString());
     }
 
-    /** Runs {@code distilbert embed ARGS} and checks the usage error it gives. */
     private static void assertUsageError(String message, String... args) {
-        List<String> all = new ArrayList<>(List.of("embed"));
-        all.addAll(List.of(args));
-        Cli.Result r = Cli.run(rows("x"), all.toArray(String[]::new));
-        assertEquals(2, r.code(), String.join(" ", args) + ": " + r.err());
-        assertEquals("", r.out());
-        List<String> lines = r.err().lines().toList();
-        assertEquals("distilbert embed: " + message, lines.get(0));
-        assertEquals("Try 'distilbert embed --help' for more information.", lines.getLast());
+        Cli.assertUsageError("embed", message, args);
     }
 
     @Test

@@ -293,13 +293,7 @@ class InfoCommandTest {
     }
 
     private static void assertUsageError(String message, String... args) {
-        List<String> all = new ArrayList<>(List.of("info"));
-        all.addAll(List.of(args));
-        Cli.Result r = Cli.run("", all.toArray(String[]::new));
-        assertEquals(2, r.code(), String.join(" ", args) + ": " + r.err());
-        List<String> lines = r.err().lines().toList();
-        assertEquals("distilbert info: " + message, lines.get(0));
-        assertEquals("Try 'distilbert info --help' for more information.", lines.getLast());
+        Cli.assertUsageError("info", message, args);
     }
 
     @Test

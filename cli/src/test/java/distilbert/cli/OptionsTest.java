@@ -71,16 +71,8 @@ class OptionsTest {
         assertEquals(new EncodeOptions(false, null, null), parse("--no-special-tokens").encodeOptions(512));
     }
 
-    /** Runs {@code distilbert tokenize ARGS} and checks the usage error it gives. */
     private static void assertUsageError(String message, String... args) {
-        List<String> all = new ArrayList<>(List.of("tokenize"));
-        all.addAll(List.of(args));
-        Cli.Result r = Cli.run("{\"text\": \"x\"}\n", all.toArray(String[]::new));
-        assertEquals(2, r.code(), String.join(" ", args) + ": " + r.err());
-        assertEquals("", r.out());
-        List<String> lines = r.err().lines().toList();
-        assertEquals("distilbert tokenize: " + message, lines.get(0));
-        assertEquals("Try 'distilbert tokenize --help' for more information.", lines.getLast());
+        Cli.assertUsageError("tokenize", message, args);
     }
 
     @Test
@@ -125,7 +117,7 @@ class OptionsTest {
     void noCommandIsAUsageError() {
         Cli.Result r = Cli.run("");
         assertEquals(2, r.code());
-        assertEquals(List.of("distilbert: missing a command (tokenize, embed, info, convert)", "Try 'distilbert --help' for more information."), r.err().lines().toList());
+        assertEquals(List.of("distilbert: missing a command (tokenize, embed, score, info, convert)", "Try 'distilbert --help' for more information."), r.err().lines().toList());
         Cli.Result unknown = Cli.run("", "tokenise");
         assertEquals(2, unknown.code());
         assertTrue(unknown.err().startsWith("distilbert: Unmatched argument at index 0: 'tokenise'\nDid you mean: tokenize?\n"), unknown.err());

@@ -7,6 +7,10 @@ import distilbert.weights.ModelDirectory;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
 
 /** Small randomly initialised DistilBERT model directories, written as save_pretrained writes them. */
 final class TinyModels {
@@ -34,6 +38,30 @@ final class TinyModels {
     /** A base model with bert-base-uncased's tokenizer.json beside it: what embed needs. */
     static Path withTokenizer(Path dir) throws IOException {
         save(dir, config(), Head.BASE);
+        Cli.bertBaseUncased(dir);
+        return dir;
+    }
+
+    /**
+     * A DistilBertForSequenceClassification of {@code config} with bert-base-uncased's tokenizer. Its
+     * linear layers are drawn uniform in ±0.35 (the head's in ±0.5) rather than with HF's std 0.02,
+     * which makes every layer nearly the identity: so that [CLS], and with it the scores, differ
+     * clearly from row to row and from 1 / num_labels.
+     */
+    static Path classifier(Path dir, DistilBertConfig config) throws IOException {
+        Files.createDirectories(dir);
+        Checkpoint init = Checkpoint.initialized(config, Head.SEQUENCE_CLASSIFICATION, 7);
+        Map<String, float[]> tensors = new LinkedHashMap<>(init.tensors());
+        Random random = new Random(11);
+        for (var e : tensors.entrySet()) {
+            String name = e.getKey();
+            if (name.contains("embeddings") || name.contains("LayerNorm") || name.contains("layer_norm")) continue;
+            float scale = name.contains("classifier.") ? 0.5f : 0.35f;
+            float[] v = new float[e.getValue().length];
+            for (int i = 0; i < v.length; i++) v[i] = (random.nextFloat() * 2 - 1) * scale;
+            e.setValue(v);
+        }
+        ModelDirectory.save(dir, new Checkpoint(config, Head.SEQUENCE_CLASSIFICATION, "test", tensors, List.of(), List.of(), List.of()));
         Cli.bertBaseUncased(dir);
         return dir;
     }

@@ -1,0 +1,216 @@
+package distilbert.cli;
+
+import distilbert.cli.JsonlInput.Row;
+import distilbert.model.DistilBert;
+import distilbert.model.Precision;
+import distilbert.tokenizer.EncodeOptions;
+import distilbert.tokenizer.Encoding;
+import distilbert.tokenizer.Tokenizer;
+import distilbert.tokenizer.TokenizerException;
+import distilbert.tokenizer.Truncation;
+import distilbert.weights.CheckpointException;
+import distilbert.weights.DistilBertConfig;
+import distilbert.weights.ModelDirectory;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.OptionalInt;
+
+/**
+ * What the commands that run a model over JSONL rows share ({@code embed}, {@code score}): the
+ * model directory, config and tokenizer checked before any weights are read ({@link #prepare}), then
+ * the stream ({@link #stream}): rows read in chunks, tokenized on all cores and truncated to the
+ * max length, each chunk handed to the command (which runs it in batches by length and writes one
+ * line per row in input order) before the next is read; a bad line stops the run after the rows
+ * before it are written; a note on stderr says how many rows were truncated.
+ */
+final class ModelRun {
+    /** The --help paragraph on the input of these commands. */
+    static final String HELP_INPUT = "Input: one JSON object per line, {\"text\": \"...\", \"text_pair\": \"...\"}; text_pair "
+            + "is optional and encodes the row as a pair ([CLS] text [SEP] text_pair [SEP]); other keys are ignored. A blank or "
+            + "malformed line stops the command with an error naming the line, after the lines before it have been written.";
+    /** The --help paragraph on how they batch and report progress. */
+    static final String HELP_BATCHING = "Rows are read in chunks, sorted by length, run in batches of about --batch-tokens real "
+            + "tokens, and written back in input order. On a terminal, stderr shows a progress line (rows/s, tokens/s, ETA for "
+            + "--input files).";
+
+    /** Rows read, sorted and run before their results are written: bounds memory and the wait for the first lines. */
+    static final int CHUNK_ROWS = 4096;
+    /** A chunk also stops at this many batches' worth of tokens (unless the command asks for fewer). */
+    static final int CHUNK_BATCHES = 32;
+    /** Rows taken from the input (and tokenized on all cores) at a time while a chunk fills. */
+    static final int READ_ROWS = 256;
+
+    /** A command's work on one chunk: run its rows and write one line per row, in input order. */
+    @FunctionalInterface
+    interface Job {
+        void run(List<Encoding> encodings, JsonlOutput out, Progress progress);
+    }
+
+    /** A command's own limit on the length of a row, read from the model directory (embed: sentence-transformers'). */
+    @FunctionalInterface
+    interface LengthLimit {
+        LengthLimit NONE = dir -> OptionalInt.empty();
+
+        OptionalInt of(Path modelDir) throws IOException;
+    }
+
+    /** What a command makes of the loaded model, once, before the first chunk. */
+    @FunctionalInterface
+    interface Start {
+        Job start(DistilBert db);
+    }
+
+    private final Main.Io io;
+    private final RunOptions options;
+    private final Path model;
+    private final DistilBertConfig config;
+    private final Tokenizer tokenizer;
+    private final int maxLength;
+
+    private ModelRun(Main.Io io, RunOptions options, Path model, DistilBertConfig config, Tokenizer tokenizer, int maxLength) {
+        this.io = io;
+        this.options = options;
+        this.model = model;
+        this.config = config;
+        this.tokenizer = tokenizer;
+        this.maxLength = maxLength;
+    }
+
+    /**
+     * Checks the options, reads config.json and the tokenizer of {@code model} and settles the max
+     * length: {@code maxLength}, or the smallest of the tokenizer's model_max_length,
+     * max_position_embeddings and the command's {@code limit}.
+     */
+    static ModelRun prepare(Main.Io io, RunOptions options, Path model, Integer maxLength, LengthLimit limit) throws IOException {
+        options.check(maxLength);
+        checkModelDirectory(model);
+        DistilBertConfig config = ModelDirectory.readConfig(model);
+        int positions = config.maxPositionEmbeddings();
+        if (maxLength != null && maxLength > positions) {
+            throw options.usage("--max-length " + maxLength + " is more than the model takes: " + model
+                    + "/config.json has max_position_embeddings " + positions);
+        }
+        Tokenizer tokenizer = Tokenizer.fromPretrained(model);
+        if (tokenizer.vocabSize() > config.vocabSize()) {
+            throw new CliException(model + ": the tokenizer has " + tokenizer.vocabSize() + " tokens but config.json has vocab_size "
+                    + config.vocabSize());
+        }
+        int length = maxLength != null ? maxLength : defaultMaxLength(tokenizer.modelMaxLength(), positions, limit.of(model));
+        return new ModelRun(io, options, model, config, tokenizer, length);
+    }
+
+    /** The smallest of the limits that apply: the tokenizer's, the position table's and any other (sentence-transformers'). */
+    static int defaultMaxLength(int tokenizerMax, int maxPositions, OptionalInt otherLimit) {
+        int length = Math.min(tokenizerMax, maxPositions);
+        return otherLimit.isPresent() ? Math.min(length, otherLimit.getAsInt()) : length;
+    }
+
+    /** A clear error for a model path that is no directory, before config.json is looked for. */
+    static void checkModelDirectory(Path dir) {
+        if (!Files.exists(dir)) throw new CliException(dir + ": no such directory");
+        if (!Files.isDirectory(dir)) throw new CliException(dir + ": not a directory (--model takes a model directory)");
+    }
+
+    DistilBertConfig config() {
+        return config;
+    }
+
+    Tokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    int maxLength() {
+        return maxLength;
+    }
+
+    /** The token that fills a batch's short rows (masked out; any valid id would do). */
+    int padId() {
+        return Math.max(0, tokenizer.padTokenId());
+    }
+
+    /**
+     * Opens the input, loads the model, hands each chunk of at most {@link #CHUNK_ROWS} rows or
+     * {@code chunkBatches} batches' worth of tokens to the job {@code start} makes, and throws a bad
+     * line's error once the rows before it are written.
+     */
+    void stream(int chunkBatches, Start start) throws IOException {
+        String command = options.command();
+        EncodeOptions encode = new EncodeOptions(true, Truncation.longestFirst(maxLength), null);
+        long tokenCap = (long) options.batchTokens * chunkBatches;
+        long truncated = 0;
+        try (JsonlInput in = JsonlInput.open(options.input, io.in());
+             DistilBert db = load(model, options.device, options.precision)) {
+            for (String w : db.warnings()) io.err().println("distilbert " + command + ": warning: " + w);
+            Job job = start.start(db);
+            try (JsonlOutput out = JsonlOutput.open(options.output, io.out());
+                 Progress progress = io.errIsTerminal() ? Progress.on(io.err(), command, in.size(), in::bytesRead) : Progress.off()) {
+                while (true) {
+                    Chunk chunk = readChunk(in, tokenizer, encode, tokenCap);
+                    if (!chunk.rows().isEmpty()) {
+                        for (Encoding e : chunk.encodings()) if (!e.overflowing().isEmpty()) truncated++;
+                        job.run(chunk.encodings(), out, progress);
+                    }
+                    if (chunk.error() != null) throw chunk.error();
+                    if (chunk.rows().isEmpty()) break;
+                }
+            }
+        } finally {
+            if (truncated > 0) {
+                io.err().println("distilbert " + command + ": " + truncated + (truncated == 1 ? " row was" : " rows were")
+                        + " longer than " + maxLength + " tokens and truncated to " + maxLength + " (--max-length)");
+            }
+        }
+    }
+
+    /** {@link DistilBert#load}, with a one-line error where the backend asked for cannot run. */
+    static DistilBert load(Path dir, RunOptions.DeviceChoice device, Precision precision) throws IOException {
+        try {
+            return DistilBert.load(dir, device.device, precision);
+        } catch (CheckpointException e) {
+            throw new CliException(Main.inDirectory(dir, e.getMessage()), e);
+        } catch (UnsupportedOperationException | IllegalStateException e) {
+            throw new CliException("--device " + device + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Rows of one chunk with their encodings; {@code error}, when not null, is thrown after they are written. */
+    private record Chunk(List<Row> rows, List<Encoding> encodings, CliException error) {}
+
+    /** Reads and tokenizes rows until the chunk has {@link #CHUNK_ROWS} rows or {@code tokenCap} tokens, or the input ends. */
+    private static Chunk readChunk(JsonlInput in, Tokenizer tokenizer, EncodeOptions options, long tokenCap) {
+        List<Row> rows = new ArrayList<>();
+        List<Encoding> encodings = new ArrayList<>();
+        long tokens = 0;
+        while (rows.size() < CHUNK_ROWS && tokens < tokenCap) {
+            List<Row> batch;
+            try {
+                batch = in.readBatch(Math.min(READ_ROWS, CHUNK_ROWS - rows.size()));
+            } catch (CliException e) {
+                return new Chunk(rows, encodings, e); // a bad line: run and write the rows before it first
+            }
+            if (batch.isEmpty()) break;
+            List<Encoding> encoded;
+            try {
+                encoded = tokenizer.encodeBatch(batch.stream().map(Row::text).toList(), batch.stream().map(Row::pair).toList(), options);
+            } catch (TokenizerException e) {
+                // encodeBatch does not say which row failed: find the first, and keep the rows before it.
+                for (Row r : batch) {
+                    try {
+                        encodings.add(tokenizer.encode(r.text(), r.pair(), options));
+                        rows.add(r);
+                    } catch (TokenizerException rowError) {
+                        return new Chunk(rows, encodings, new CliException(in.name() + " line " + r.line() + ": " + rowError.getMessage(), rowError));
+                    }
+                }
+                throw e;
+            }
+            rows.addAll(batch);
+            encodings.addAll(encoded);
+            for (Encoding e : encoded) tokens += e.length();
+        }
+        return new Chunk(rows, encodings, null);
+    }
+}
