@@ -19,6 +19,10 @@ io.safetensors keys (float32 unless noted):
     grad.{parameter name}               gradient of the loss (base model: sum(out * probe))
     input.probe [B, L, C]               the fixed random tensor the base model's loss uses
 __metadata__: {"case": ..., "head": ..., "transformers": version, "torch": version, "seed": ...}
+
+Pipeline cases (index.json "pipelines"): a DistilBertForSequenceClassification directory with its
+tokenizer (vocab.txt, tokenizer.json) and expected.json: HF's text-classification pipeline on
+fixed texts (top 1, top_k=None) and pairs (top_k=None), and the tokenizer's input_ids.
 """
 import argparse
 import json
@@ -162,6 +166,52 @@ def run_case(name, head, overrides, extra, seed, out_dir):
     return {"case": name, "head": head.__name__, "tensors": len(tensors)}
 
 
+# --- HF's text-classification pipeline (what `distilbert score` / TextClassification reproduce) ----
+# A 99-token WordPiece vocabulary (V), so the random classifiers above fit it; texts made of its words,
+# with a subword (##ly), punctuation, an unknown word, and a pair.
+PIPELINE_VOCAB = (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+                  + "the a an this that it i you we movie film book plot acting music story was is are be "
+                    "not very so too really quite good great fine bad awful boring fun love loved hate hated "
+                    "like liked and but or of to in on at with for ending start end time".split()
+                  + ["##ly", "##s", "##ed", "##ing", ".", ",", "!", "?", "'"])
+PIPELINE_VOCAB += [f"w{i}" for i in range(V - len(PIPELINE_VOCAB))]
+PIPELINE_TEXTS = ["this movie was great!", "I hated the ending, but the acting is fine.", "awfully boring",
+                  "zzyzx plot?", "The music was really, really good and the story was fun."]
+PIPELINE_PAIRS = [["the plot was boring", "but I loved the music"], ["great film", "awful book"]]
+PIPELINE_CASES = [
+    # name, config overrides (id2label shows in the labels; the function follows problem_type / num_labels)
+    ("pipeline_single_label", dict(num_labels=3, id2label={0: "negative", 1: "neutral", 2: "positive"},
+                                   label2id={"negative": 0, "neutral": 1, "positive": 2})),
+    ("pipeline_one_label_sigmoid", dict(num_labels=1)),
+    ("pipeline_multi_label", dict(num_labels=4, problem_type="multi_label_classification")),
+]
+
+
+def run_pipeline_case(name, overrides, seed, out_dir):
+    """The classifier and its tokenizer saved as HF saves them, and the pipeline's output as expected.json."""
+    torch.manual_seed(seed)
+    model = DistilBertForSequenceClassification(config(**overrides)).float().eval()
+    case_dir = os.path.join(out_dir, name)
+    os.makedirs(case_dir, exist_ok=True)
+    with open(os.path.join(case_dir, "vocab.txt"), "w") as f:
+        f.write("\n".join(PIPELINE_VOCAB) + "\n")
+    with open(os.path.join(case_dir, "tokenizer_config.json"), "w") as f:
+        json.dump({"do_lower_case": True, "model_max_length": P, "tokenizer_class": "BertTokenizer"}, f)
+    tok = transformers.AutoTokenizer.from_pretrained(case_dir)
+    tok.save_pretrained(case_dir)  # tokenizer.json too
+    model.save_pretrained(case_dir)
+    clf = transformers.pipeline("text-classification", model=model, tokenizer=tok, device=-1)
+    expected = {"texts": PIPELINE_TEXTS, "pairs": PIPELINE_PAIRS,
+                "top1": clf(PIPELINE_TEXTS),
+                "all": clf(PIPELINE_TEXTS, top_k=None),
+                "pairs_all": [clf({"text": a, "text_pair": b}, top_k=None) for a, b in PIPELINE_PAIRS],
+                "tokens": [tok(t)["input_ids"] for t in PIPELINE_TEXTS],
+                "transformers": transformers.__version__}
+    with open(os.path.join(case_dir, "expected.json"), "w") as f:
+        json.dump(expected, f, indent=1)
+    return {"case": name, "texts": len(PIPELINE_TEXTS), "pairs": len(PIPELINE_PAIRS)}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "src", "test", "resources", "golden"))
@@ -176,10 +226,17 @@ def main():
             # e.g. a transformers version whose forward no longer takes head_mask
             skipped.append({"case": name, "why": str(e)})
             print(f"skipped {name}: {e}")
+    pipelines = []
+    for i, (name, ov) in enumerate(PIPELINE_CASES):
+        try:
+            pipelines.append(run_pipeline_case(name, ov, 2000 + i, args.out))
+        except Exception as e:  # the model cases above stand on their own
+            skipped.append({"case": name, "why": f"{type(e).__name__}: {e}"})
+            print(f"skipped {name}: {type(e).__name__}: {e}")
     with open(os.path.join(args.out, "index.json"), "w") as f:
         json.dump({"transformers": transformers.__version__, "torch": torch.__version__, "cases": index,
-                   "skipped": skipped}, f, indent=1)
-    print(f"wrote {len(index)} cases to {args.out}, skipped {len(skipped)}")
+                   "pipelines": pipelines, "skipped": skipped}, f, indent=1)
+    print(f"wrote {len(index)} cases and {len(pipelines)} pipeline cases to {args.out}, skipped {len(skipped)}")
 
 
 if __name__ == "__main__":
