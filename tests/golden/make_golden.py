@@ -20,7 +20,8 @@ io.safetensors keys (float32 unless noted):
     input.probe [B, L, C]               the fixed random tensor the base model's loss uses
 __metadata__: {"case": ..., "head": ..., "transformers": version, "torch": version, "seed": ...}
 
-Pipeline cases (index.json "pipelines"): a DistilBertForSequenceClassification directory with its
+Pipeline cases (index.json "pipelines", each with its "task"): for "text-classification", a
+DistilBertForSequenceClassification directory with its
 tokenizer (vocab.txt, tokenizer.json) and expected.json: HF's text-classification pipeline on
 fixed texts (top 1, top_k=None) and pairs (top_k=None), and the tokenizer's input_ids.
 """
@@ -209,7 +210,7 @@ def run_pipeline_case(name, overrides, seed, out_dir):
                 "transformers": transformers.__version__}
     with open(os.path.join(case_dir, "expected.json"), "w") as f:
         json.dump(expected, f, indent=1)
-    return {"case": name, "texts": len(PIPELINE_TEXTS), "pairs": len(PIPELINE_PAIRS)}
+    return {"case": name, "task": "text-classification", "texts": len(PIPELINE_TEXTS), "pairs": len(PIPELINE_PAIRS)}
 
 
 def main():

@@ -48,6 +48,9 @@ class PipelineGoldenParityTest {
         Path root = Path.of(index.toURI()).getParent();
         List<DynamicTest> tests = new ArrayList<>();
         for (JsonNode c : pipelines) {
+            if (!c.path("task").asText().equals("text-classification")) {
+                continue; // another pipeline's case, checked by its own test
+            }
             String name = c.get("case").asText();
             tests.add(DynamicTest.dynamicTest(name, () -> check(root.resolve(name))));
         }
