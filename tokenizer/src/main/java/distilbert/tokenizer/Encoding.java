@@ -118,6 +118,15 @@ public final class Encoding {
         return out;
     }
 
+    /**
+     * The text that the offsets of sequence {@code sequenceId} index into: 0 the text, 1 the pair;
+     * null where this encoding has no such sequence.
+     */
+    public String text(int sequenceId) {
+        if (sequenceId != 0 && sequenceId != 1) throw new IllegalArgumentException("sequence id must be 0 or 1, got " + sequenceId);
+        return texts[sequenceId];
+    }
+
     /** The windows cut off by truncation, each a complete encoding with its own special tokens. */
     public List<Encoding> overflowing() {
         return overflowing;

@@ -133,6 +133,42 @@ public final class Tokenizer {
         return options.padding() == null ? out : pad(out, options.padding());
     }
 
+    /**
+     * One text cut into windows over its whole length: each window is {@code [CLS]}, at most
+     * {@code maxLength} − 2 tokens of the text and {@code [SEP]}; each overlaps the one before it by
+     * {@code stride} tokens; the first is what {@code encode} with {@code longest_first} truncation to
+     * {@code maxLength} gives. This is the encoding and its overflowing windows as tokenizers up to
+     * 0.22 gave them. Since 0.23.1 tokenizers stops tokenizing at {@code max_length} tokens, so that
+     * {@link Encoding#overflowing()} covers only the start of a long text (tokenizers issue 2091);
+     * pipelines that must see the whole text (token classification with a stride, question
+     * answering with a document stride) use this instead.
+     *
+     * @return the windows in text order; one (the whole text) when it fits
+     * @throws TokenizerException when the special tokens leave no room, or {@code stride} is not
+     *                            smaller than the room they leave
+     */
+    public List<Encoding> encodeWindows(String text, int maxLength, int stride) {
+        if (text == null) throw new IllegalArgumentException("text must not be null");
+        if (stride < 0) throw new IllegalArgumentException("stride must be >= 0, got " + stride);
+        int added = template.addedTokens(false);
+        int room = maxLength - added;
+        if (room <= 0) {
+            throw new TokenizerException("max_length " + maxLength + " leaves no room: " + added
+                    + " special tokens are added to each sequence");
+        }
+        if (stride >= room) {
+            throw new TokenizerException("stride " + stride + " must be smaller than the " + room + " tokens a window of "
+                    + maxLength + " has for the text (" + added + " special tokens)");
+        }
+        Truncation t = Truncation.longestFirst(maxLength).withStride(stride);
+        Encoding whole = encodeSequence(text, 0); // not capped at max_length: every window
+        Encoding first = template.apply(truncate(whole, null, t, room)[0], null, true);
+        List<Encoding> out = new ArrayList<>(1 + first.overflowing().size());
+        out.add(first);
+        out.addAll(first.overflowing());
+        return out;
+    }
+
     /** The tokens of a text without special tokens, as {@code tokenizer.tokenize(text)}. */
     public List<String> tokenize(String text) {
         return Arrays.asList(encodeSequence(text, 0).tokens());

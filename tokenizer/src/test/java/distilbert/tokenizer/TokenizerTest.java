@@ -2,6 +2,7 @@ package distilbert.tokenizer;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -49,6 +50,51 @@ class TokenizerTest {
         assertArrayEquals(new int[] {101, 7592, 1010, 2088, 999, 2123, 1005, 1056, 6634, 1012, 102}, e.ids());
         assertArrayEquals(new int[] {0, 5}, e.offsets()[1]);
         assertArrayEquals(new int[] {-1, 0, 1, 2, 3, 4, 5, 6, 7, 8, -1}, e.wordIds());
+    }
+
+    @Test
+    void windowsCoverTheWholeTextWhereOverflowingStopsEarly() {
+        String text = "the quick brown fox jumps over the lazy dog and then it runs far away into the unbelievably dark forest";
+        List<String> all = tok.tokenize(text);
+        assertTrue(all.size() > 20, "long enough: " + all.size());
+        for (int stride : new int[] {0, 1, 3, 5}) {
+            List<Encoding> windows = tok.encodeWindows(text, 8, stride);
+            // the first window is what truncation gives; the others step by 6 - stride tokens to the end
+            assertArrayEquals(tok.encode(text, null, EncodeOptions.DEFAULT.withTruncation(Truncation.longestFirst(8))).tokens(),
+                    windows.getFirst().tokens(), "stride " + stride);
+            List<String> covered = new ArrayList<>();
+            for (int w = 0; w < windows.size(); w++) {
+                Encoding e = windows.get(w);
+                String[] t = e.tokens();
+                assertEquals("[CLS]", t[0]);
+                assertEquals("[SEP]", t[t.length - 1]);
+                assertTrue(t.length <= 8 && (w == windows.size() - 1 || t.length == 8), Arrays.toString(t));
+                assertArrayEquals(new int[] {1, 1}, new int[] {e.specialTokensMask()[0], e.specialTokensMask()[t.length - 1]});
+                List<String> inner = Arrays.asList(t).subList(1, t.length - 1);
+                if (w > 0) {
+                    assertEquals(covered.subList(covered.size() - stride, covered.size()), inner.subList(0, stride),
+                            "window " + w + " repeats the last " + stride + " tokens");
+                    inner = inner.subList(stride, inner.size());
+                }
+                covered.addAll(inner);
+                assertEquals(text, e.text(0), "offsets index the text");
+                int[][] off = e.offsets();
+                for (int i = 1; i < t.length - 1; i++) {
+                    assertEquals(t[i].replace("##", ""), text.substring(off[i][0], off[i][1]));
+                }
+            }
+            assertEquals(all, covered, "every token, once, in order (stride " + stride + ")");
+        }
+        // overflowing() stops near max_length (tokenizers 0.23); the windows do not
+        Encoding cut = tok.encode(text, null, EncodeOptions.DEFAULT.withTruncation(Truncation.longestFirst(8).withStride(2)));
+        assertTrue(1 + cut.overflowing().size() < tok.encodeWindows(text, 8, 2).size());
+        assertEquals(1, tok.encodeWindows("short text", 8, 2).size());
+        assertArrayEquals(tok.encode("short text").ids(), tok.encodeWindows("short text", 8, 2).getFirst().ids());
+        assertNull(tok.encode("x").text(1));
+        TokenizerException e = assertThrows(TokenizerException.class, () -> tok.encodeWindows(text, 8, 6));
+        assertEquals("stride 6 must be smaller than the 6 tokens a window of 8 has for the text (2 special tokens)", e.getMessage());
+        e = assertThrows(TokenizerException.class, () -> tok.encodeWindows(text, 2, 0));
+        assertEquals("max_length 2 leaves no room: 2 special tokens are added to each sequence", e.getMessage());
     }
 
     @Test
