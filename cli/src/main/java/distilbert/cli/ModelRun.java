@@ -69,14 +69,35 @@ final class ModelRun {
     private final DistilBertConfig config;
     private final Tokenizer tokenizer;
     private final int maxLength;
+    /** Whether a row may carry a text_pair (ner's pipeline takes single texts). */
+    private final boolean pairs;
+    /** Not null: rows longer than the max length are run in windows overlapping by this many tokens, not cut (ner). */
+    private final Integer stride;
 
-    private ModelRun(Main.Io io, RunOptions options, Path model, DistilBertConfig config, Tokenizer tokenizer, int maxLength) {
+    private ModelRun(Main.Io io, RunOptions options, Path model, DistilBertConfig config, Tokenizer tokenizer, int maxLength,
+                     boolean pairs, Integer stride) {
         this.io = io;
         this.options = options;
         this.model = model;
         this.config = config;
         this.tokenizer = tokenizer;
         this.maxLength = maxLength;
+        this.pairs = pairs;
+        this.stride = stride;
+    }
+
+    /** The same run refusing a row with a text_pair, with an error naming its line (a pipeline of single texts). */
+    ModelRun singleTexts() {
+        return new ModelRun(io, options, model, config, tokenizer, maxLength, false, stride);
+    }
+
+    /**
+     * The same run for a job that runs rows longer than the max length in windows overlapping by
+     * {@code stride} tokens (null: they are cut): the note on stderr says so, and a chunk counts the
+     * tokens of such a row's windows.
+     */
+    ModelRun windowed(Integer stride) {
+        return new ModelRun(io, options, model, config, tokenizer, maxLength, pairs, stride);
     }
 
     /**
@@ -99,7 +120,7 @@ final class ModelRun {
                     + config.vocabSize());
         }
         int length = maxLength != null ? maxLength : defaultMaxLength(tokenizer.modelMaxLength(), positions, limit.of(model));
-        return new ModelRun(io, options, model, config, tokenizer, length);
+        return new ModelRun(io, options, model, config, tokenizer, length, true, null);
     }
 
     /** The smallest of the limits that apply: the tokenizer's, the position table's and any other (sentence-transformers'). */
@@ -148,7 +169,7 @@ final class ModelRun {
             try (JsonlOutput out = JsonlOutput.open(options.output, io.out());
                  Progress progress = io.errIsTerminal() ? Progress.on(io.err(), command, in.size(), in::bytesRead) : Progress.off()) {
                 while (true) {
-                    Chunk chunk = readChunk(in, tokenizer, encode, tokenCap);
+                    Chunk chunk = readChunk(in, encode, tokenCap);
                     if (!chunk.rows().isEmpty()) {
                         for (Encoding e : chunk.encodings()) if (!e.overflowing().isEmpty()) truncated++;
                         job.run(chunk.encodings(), out, progress);
@@ -160,7 +181,8 @@ final class ModelRun {
         } finally {
             if (truncated > 0) {
                 io.err().println("distilbert " + command + ": " + truncated + (truncated == 1 ? " row was" : " rows were")
-                        + " longer than " + maxLength + " tokens and truncated to " + maxLength + " (--max-length)");
+                        + " longer than " + maxLength + " tokens and " + (stride == null ? "truncated to " + maxLength + " (--max-length)"
+                        : (truncated == 1 ? "was" : "were") + " run in windows of " + maxLength + " overlapping by " + stride + " (--stride)"));
             }
         }
     }
@@ -180,7 +202,7 @@ final class ModelRun {
     private record Chunk(List<Row> rows, List<Encoding> encodings, CliException error) {}
 
     /** Reads and tokenizes rows until the chunk has {@link #CHUNK_ROWS} rows or {@code tokenCap} tokens, or the input ends. */
-    private static Chunk readChunk(JsonlInput in, Tokenizer tokenizer, EncodeOptions options, long tokenCap) {
+    private Chunk readChunk(JsonlInput in, EncodeOptions options, long tokenCap) {
         List<Row> rows = new ArrayList<>();
         List<Encoding> encodings = new ArrayList<>();
         long tokens = 0;
@@ -192,6 +214,18 @@ final class ModelRun {
                 return new Chunk(rows, encodings, e); // a bad line: run and write the rows before it first
             }
             if (batch.isEmpty()) break;
+            CliException pairError = null;
+            if (!pairs) {
+                for (int i = 0; i < batch.size(); i++) {
+                    Row r = batch.get(i);
+                    if (r.pair() != null) {
+                        pairError = new CliException(in.name() + " line " + r.line() + ": " + this.options.command()
+                                + " takes one text per line, but this one has a \"text_pair\" (HF's pipeline takes single texts)");
+                        batch = batch.subList(0, i);
+                        break;
+                    }
+                }
+            }
             List<Encoding> encoded;
             try {
                 encoded = tokenizer.encodeBatch(batch.stream().map(Row::text).toList(), batch.stream().map(Row::pair).toList(), options);
@@ -209,8 +243,19 @@ final class ModelRun {
             }
             rows.addAll(batch);
             encodings.addAll(encoded);
-            for (Encoding e : encoded) tokens += e.length();
+            for (Encoding e : encoded) tokens += tokens(e);
+            if (pairError != null) return new Chunk(rows, encodings, pairError);
         }
         return new Chunk(rows, encodings, null);
+    }
+
+    /**
+     * The tokens a row costs the model: its length, or for a row that will run in windows, about
+     * its windows' (from its length in chars, which no token count exceeds, and the overlap).
+     */
+    private long tokens(Encoding e) {
+        if (stride == null || e.overflowing().isEmpty()) return e.length();
+        int room = maxLength - tokenizer.numSpecialTokensToAdd(false);
+        return (long) e.text(0).length() * maxLength / Math.max(1, room - stride);
     }
 }

@@ -165,13 +165,13 @@ public final class TokenClassification {
     /**
      * The same pipeline cutting texts (or windows) to {@code n} tokens, special tokens included.
      *
-     * @throws IllegalArgumentException unless 3 ≤ n ≤ max_position_embeddings
+     * @throws IllegalArgumentException unless 2 ≤ n ≤ max_position_embeddings
      */
     public TokenClassification withMaxLength(int n) {
         int positions = model.config().maxPositionEmbeddings();
-        if (n < 3 || n > positions) {
-            throw new IllegalArgumentException("max length must be in [3, " + positions
-                    + "] (room for [CLS], a token and [SEP]; max_position_embeddings), got " + n);
+        if (n < 2 || n > positions) {
+            throw new IllegalArgumentException("max length must be in [2, " + positions
+                    + "] ([CLS] and [SEP]; max_position_embeddings), got " + n);
         }
         return new TokenClassification(model, tokenizer, aggregation, ignoreLabels, n, stride, batchTokens);
     }

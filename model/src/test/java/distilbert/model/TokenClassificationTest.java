@@ -373,7 +373,8 @@ class TokenClassificationTest {
                 .forward(ModelInput.ofIds(new int[][] {cut.ids()})).logits().data()), got);
         assertEquals(20 - 2, all.withMaxLength(20).classify(LONG).size());
         assertThrows(IllegalArgumentException.class, () -> ner.withMaxLength(65));
-        assertThrows(IllegalArgumentException.class, () -> ner.withMaxLength(2));
+        assertThrows(IllegalArgumentException.class, () -> ner.withMaxLength(1));
+        assertEquals(List.of(), ner.withMaxLength(2).withIgnoreLabels(List.of()).classify(LONG), "room for [CLS] and [SEP] only");
         Encoding whole = tokenizer.encode(LONG);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> ner.classifyEncodings(List.of(tokenizer.encode("a dog"), whole)));
