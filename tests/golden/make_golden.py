@@ -23,12 +23,19 @@ __metadata__: {"case": ..., "head": ..., "transformers": version, "torch": versi
 Pipeline cases (index.json "pipelines", each with its "task"): for "text-classification", a
 DistilBertForSequenceClassification directory with its
 tokenizer (vocab.txt, tokenizer.json) and expected.json: HF's text-classification pipeline on
-fixed texts (top 1, top_k=None) and pairs (top_k=None), and the tokenizer's input_ids.
+fixed texts (top 1, top_k=None) and pairs (top_k=None), and the tokenizer's input_ids. For
+"token-classification", a DistilBertForTokenClassification (id2label O, B-PER, I-PER, B-LOC, I-LOC)
+with the same tokenizer and expected.json: "runs", each HF's token-classification pipeline on
+texts with one aggregation_strategy (none, simple, first, average, max), ignore_labels (default or
+[]) and stride (none, or windows over a text longer than model_max_length), its entities with the
+scores as floats; a stride run says whether HF's windows covered the whole text ("covers_text":
+tokenizers 0.23.1+ stops tokenizing at max_length, so that they may not).
 """
 import argparse
 import json
 import os
 
+import tokenizers
 import torch
 import transformers
 from safetensors.torch import save_file
@@ -193,13 +200,7 @@ def run_pipeline_case(name, overrides, seed, out_dir):
     torch.manual_seed(seed)
     model = DistilBertForSequenceClassification(config(**overrides)).float().eval()
     case_dir = os.path.join(out_dir, name)
-    os.makedirs(case_dir, exist_ok=True)
-    with open(os.path.join(case_dir, "vocab.txt"), "w") as f:
-        f.write("\n".join(PIPELINE_VOCAB) + "\n")
-    with open(os.path.join(case_dir, "tokenizer_config.json"), "w") as f:
-        json.dump({"do_lower_case": True, "model_max_length": P, "tokenizer_class": "BertTokenizer"}, f)
-    tok = transformers.AutoTokenizer.from_pretrained(case_dir)
-    tok.save_pretrained(case_dir)  # tokenizer.json too
+    tok = save_pipeline_tokenizer(case_dir)
     model.save_pretrained(case_dir)
     clf = transformers.pipeline("text-classification", model=model, tokenizer=tok, device=-1)
     expected = {"texts": PIPELINE_TEXTS, "pairs": PIPELINE_PAIRS,
@@ -211,6 +212,84 @@ def run_pipeline_case(name, overrides, seed, out_dir):
     with open(os.path.join(case_dir, "expected.json"), "w") as f:
         json.dump(expected, f, indent=1)
     return {"case": name, "task": "text-classification", "texts": len(PIPELINE_TEXTS), "pairs": len(PIPELINE_PAIRS)}
+
+
+# --- HF's token-classification pipeline (what `distilbert ner` / TokenClassification reproduce) ----
+NER_LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+# Subwords (films, awfully, endings, booking), unknown words (were, zzyzx, the dash, CJK), a character
+# outside the BMP (offsets in code points), accents stripped by the normalizer (same length: no
+# subword) and a decomposed accent (o + U+0301: the token is shorter than its text, which HF's test
+# takes for a subword), punctuation.
+NER_TEXTS = ["I loved the films and the music .", "the acting was awfully boring, but the endings were fun!",
+             "\U0001F642 The Plot \u2014 Booking time?", "Th\u00e9 \u00e9nding of the st\u00f3ry", "zzyzx plot?",
+             "the sto\u0301ry was good", "the \u6620\u753b movie", "It was a film. I liked it, you hated it; we are fine."]
+NER_WORDS = "the movie was really good and the music was fun but the films had awfully bad endings".split()
+
+
+def ner_text(tok, n_tokens):
+    """Words of NER_WORDS, cycled, until the text is exactly n_tokens tokens long (special tokens not counted)."""
+    words, i = [], 0
+    while True:
+        w = NER_WORDS[i % len(NER_WORDS)]
+        i += 1
+        n = len(tok(" ".join(words + [w]), add_special_tokens=False)["input_ids"])
+        if n <= n_tokens:
+            words.append(w)
+        if n >= n_tokens:
+            if len(tok(" ".join(words), add_special_tokens=False)["input_ids"]) == n_tokens:
+                return " ".join(words)
+
+
+def windows_cover(tok, text, stride):
+    """Whether the tokenizer's overflowing windows reach the end of the text (tokenizers < 0.23.1 or fixed)."""
+    enc = tok(text, truncation=True, stride=stride, return_overflowing_tokens=True, return_offsets_mapping=True)
+    last = max(o[1] for window in enc["offset_mapping"] for o in window)
+    return last == max(o[1] for o in tok(text, return_offsets_mapping=True)["offset_mapping"])
+
+
+def run_ner_case(name, seed, out_dir):
+    """The token classifier and its tokenizer saved as HF saves them, and the pipeline's entities as expected.json."""
+    torch.manual_seed(seed)
+    id2label = dict(enumerate(NER_LABELS))
+    model = DistilBertForTokenClassification(config(num_labels=len(NER_LABELS), id2label=id2label,
+                                                    label2id={v: k for k, v in id2label.items()})).float().eval()
+    tok = save_pipeline_tokenizer(os.path.join(out_dir, name))
+    model.save_pretrained(os.path.join(out_dir, name))
+    ner = transformers.pipeline("token-classification", model=model, tokenizer=tok, device=-1)
+    runs = []
+    for aggregation in ["none", "simple", "first", "average", "max"]:
+        for ignore in [None, []]:
+            kw = {"aggregation_strategy": aggregation}
+            if ignore is not None:
+                kw["ignore_labels"] = ignore
+            runs.append({"aggregation": aggregation, "ignore_labels": ignore, "stride": None, "texts": NER_TEXTS,
+                         "entities": ner(NER_TEXTS, **kw)})
+    # Longer than model_max_length (P): one text of exactly P tokens, whose windows every tokenizers
+    # version cuts alike, and a long one, whose windows tokenizers 0.23.1+ cuts short.
+    exact, long = ner_text(tok, P), ner_text(tok, 3 * P)
+    for aggregation in ["simple", "first", "average", "max"]:
+        for stride in [0, 8, 30]:
+            for text in [exact, long]:
+                runs.append({"aggregation": aggregation, "ignore_labels": [], "stride": stride, "texts": [text],
+                             "covers_text": windows_cover(tok, text, stride),
+                             "entities": ner([text], aggregation_strategy=aggregation, ignore_labels=[], stride=stride)})
+    expected = {"texts": NER_TEXTS, "tokens": [tok(t)["input_ids"] for t in NER_TEXTS], "runs": runs,
+                "transformers": transformers.__version__, "tokenizers": tokenizers.__version__}
+    with open(os.path.join(out_dir, name, "expected.json"), "w") as f:
+        json.dump(expected, f, indent=1, default=float)  # scores are numpy float32
+    return {"case": name, "task": "token-classification", "texts": len(NER_TEXTS), "runs": len(runs)}
+
+
+def save_pipeline_tokenizer(case_dir):
+    """PIPELINE_VOCAB as vocab.txt with a tokenizer_config.json, loaded and saved again (tokenizer.json too)."""
+    os.makedirs(case_dir, exist_ok=True)
+    with open(os.path.join(case_dir, "vocab.txt"), "w") as f:
+        f.write("\n".join(PIPELINE_VOCAB) + "\n")
+    with open(os.path.join(case_dir, "tokenizer_config.json"), "w") as f:
+        json.dump({"do_lower_case": True, "model_max_length": P, "tokenizer_class": "BertTokenizer"}, f)
+    tok = transformers.AutoTokenizer.from_pretrained(case_dir)
+    tok.save_pretrained(case_dir)
+    return tok
 
 
 def main():
@@ -234,6 +313,11 @@ def main():
         except Exception as e:  # the model cases above stand on their own
             skipped.append({"case": name, "why": f"{type(e).__name__}: {e}"})
             print(f"skipped {name}: {type(e).__name__}: {e}")
+    try:
+        pipelines.append(run_ner_case("pipeline_token_classification", 3000, args.out))
+    except Exception as e:
+        skipped.append({"case": "pipeline_token_classification", "why": f"{type(e).__name__}: {e}"})
+        print(f"skipped pipeline_token_classification: {type(e).__name__}: {e}")
     with open(os.path.join(args.out, "index.json"), "w") as f:
         json.dump({"transformers": transformers.__version__, "torch": torch.__version__, "cases": index,
                    "pipelines": pipelines, "skipped": skipped}, f, indent=1)
