@@ -31,6 +31,7 @@ public final class Tokenizer {
     private final WordPieceDecoder decoder; // null: tokens joined by spaces
     private final SpecialTokenNames specialTokens;
     private final int modelMaxLength;
+    private final boolean cleanUpTokenizationSpaces;
     private final Set<Integer> specialIds;
     private final Map<Integer, String> addedById;
     private final ThreadLocal<NormalizedText> scratch = ThreadLocal.withInitial(NormalizedText::new);
@@ -46,7 +47,7 @@ public final class Tokenizer {
 
     Tokenizer(Vocabulary vocab, WordPiece wordPiece, BertNormalizer normalizer, boolean bertPreTokenizer,
               List<AddedToken> addedTokens, Template template, WordPieceDecoder decoder, SpecialTokenNames specialTokens,
-              int modelMaxLength) {
+              int modelMaxLength, boolean cleanUpTokenizationSpaces) {
         this.vocab = vocab;
         this.wordPiece = wordPiece;
         this.normalizer = normalizer;
@@ -56,6 +57,7 @@ public final class Tokenizer {
         this.decoder = decoder;
         this.specialTokens = specialTokens;
         this.modelMaxLength = modelMaxLength;
+        this.cleanUpTokenizationSpaces = cleanUpTokenizationSpaces;
         List<AddedToken> raw = new ArrayList<>(), norm = new ArrayList<>();
         List<String> normPatterns = new ArrayList<>();
         for (AddedToken t : addedTokens) {
@@ -91,7 +93,7 @@ public final class Tokenizer {
 
     /** A BERT tokenizer over a vocab.txt file with the given normalization (HF's BertTokenizerFast defaults: {@link BertNormalizer#UNCASED}). */
     public static Tokenizer fromVocab(Path vocabTxt, BertNormalizer normalizer) {
-        return TokenizerLoader.fromVocab(vocabTxt, normalizer, SpecialTokenNames.BERT, 512, List.of());
+        return TokenizerLoader.fromVocab(vocabTxt, normalizer, SpecialTokenNames.BERT, 512, List.of(), false);
     }
 
     // ---- encoding --------------------------------------------------------------------------------
@@ -514,6 +516,15 @@ public final class Tokenizer {
     /** The longest input the model accepts, from tokenizer_config.json's model_max_length (512 for DistilBERT). */
     public int modelMaxLength() {
         return modelMaxLength;
+    }
+
+    /**
+     * Whether transformers' {@code decode} cleans up the spaces before punctuation and contractions
+     * ({@link #decode(int[], boolean, boolean)}): tokenizer_config.json's {@code clean_up_tokenization_spaces},
+     * false when it does not say (transformers 5's default; transformers 4 writes the key when it saves).
+     */
+    public boolean cleanUpTokenizationSpaces() {
+        return cleanUpTokenizationSpaces;
     }
 
     public BertNormalizer normalizer() {

@@ -85,7 +85,8 @@ final class TokenizerLoader {
         Template template = postProcessor(root.get("post_processor"), file);
         WordPieceDecoder decoder = decoder(root.get("decoder"), file);
         Tokenizer.SpecialTokenNames names = specialNames(cfg, cfgFile, unk);
-        return new Tokenizer(vocab, wp, normalizer, bertPre, added, template, decoder, names, modelMaxLength(cfg));
+        return new Tokenizer(vocab, wp, normalizer, bertPre, added, template, decoder, names, modelMaxLength(cfg),
+                cleanUpTokenizationSpaces(cfg));
     }
 
     private static BertNormalizer normalizer(JsonNode n, Path file) {
@@ -191,7 +192,8 @@ final class TokenizerLoader {
         }
         List<String> neverSplit = new ArrayList<>();
         if (cfg != null && cfg.path("never_split").isArray()) cfg.get("never_split").forEach(t -> neverSplit.add(t.asText()));
-        return fromVocab(vocabFile, normalizer, specialNames(cfg, cfgFile, "[UNK]"), modelMaxLength(cfg), neverSplit);
+        return fromVocab(vocabFile, normalizer, specialNames(cfg, cfgFile, "[UNK]"), modelMaxLength(cfg), neverSplit,
+                cleanUpTokenizationSpaces(cfg));
     }
 
     /**
@@ -201,7 +203,7 @@ final class TokenizerLoader {
      * stand alone (HF's never_split), matched as single-word added tokens.
      */
     static Tokenizer fromVocab(Path vocabFile, BertNormalizer normalizer, Tokenizer.SpecialTokenNames names, int modelMaxLength,
-                               List<String> neverSplit) {
+                               List<String> neverSplit, boolean cleanUpTokenizationSpaces) {
         Map<String, Integer> ids = readVocabTxt(vocabFile);
         Vocabulary vocab = new Vocabulary(ids);
         List<AddedToken> added = new ArrayList<>();
@@ -223,7 +225,7 @@ final class TokenizerLoader {
         Template template = Template.bert(new Template.SpecialTokens(names.cls(), new int[] {cls}, new String[] {names.cls()}),
                 new Template.SpecialTokens(names.sep(), new int[] {sep}, new String[] {names.sep()}));
         return new Tokenizer(vocab, new WordPiece(vocab, names.unk(), "##", 100), normalizer, true, added, template,
-                new WordPieceDecoder("##", true), names, modelMaxLength);
+                new WordPieceDecoder("##", true), names, modelMaxLength, cleanUpTokenizationSpaces);
     }
 
     /** vocab.txt: one token per line, the line number its id; trailing whitespace trimmed, as HF's Rust reader does. */
@@ -305,6 +307,11 @@ final class TokenizerLoader {
         if (cfg == null || !cfg.path("model_max_length").isNumber()) return 512;
         double v = cfg.get("model_max_length").asDouble();
         return v >= Integer.MAX_VALUE ? Integer.MAX_VALUE : (int) v; // HF writes 1e30 for "no limit"
+    }
+
+    /** transformers' clean_up_tokenization_spaces; false when absent, as transformers 5 takes it. */
+    private static boolean cleanUpTokenizationSpaces(JsonNode cfg) {
+        return cfg != null && cfg.path("clean_up_tokenization_spaces").asBoolean(false);
     }
 
     // ---- JSON helpers ---------------------------------------------------------------------------

@@ -141,6 +141,22 @@ class TokenizerTest {
     }
 
     @Test
+    void tokenizerConfigSaysWhetherDecodingCleansUpSpaces() throws IOException {
+        assertEquals(false, tok.cleanUpTokenizationSpaces(), "no tokenizer_config.json: transformers 5's default");
+        for (String json : new String[] {"{\"clean_up_tokenization_spaces\": true}", "{\"clean_up_tokenization_spaces\": false}", "{}"}) {
+            Path d = Files.createDirectories(dir.resolve("cleanup-" + json.length()));
+            vocabTxt(d);
+            Files.writeString(d.resolve("tokenizer_config.json"), json);
+            Path withJson = Files.createDirectories(d.resolve("with-tokenizer-json"));
+            Files.copy(tokenizerJson, withJson.resolve("tokenizer.json"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            Files.writeString(withJson.resolve("tokenizer_config.json"), json);
+            for (Tokenizer t : List.of(Tokenizer.fromPretrained(d), Tokenizer.fromPretrained(withJson))) {
+                assertEquals(json.contains("true"), t.cleanUpTokenizationSpaces(), json);
+            }
+        }
+    }
+
+    @Test
     void specialTokenHelpersFollowTheTemplate() {
         int[] a = {7592, 2088}, b = {2117};
         assertArrayEquals(new int[] {101, 7592, 2088, 102}, tok.buildInputsWithSpecialTokens(a, null));
