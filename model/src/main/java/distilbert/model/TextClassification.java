@@ -140,14 +140,10 @@ public final class TextClassification {
             if (k < 1) {
                 throw new IllegalArgumentException("k must be at least 1, got " + k);
             }
-            Integer[] order = new Integer[scores.length];
-            for (int i = 0; i < order.length; i++) {
-                order[i] = i;
-            }
-            Arrays.sort(order, (a, b) -> descending(scores[a], scores[b])); // stable: ties keep id order
-            List<LabelScore> out = new ArrayList<>(Math.min(k, order.length));
-            for (int i = 0; i < Math.min(k, order.length); i++) {
-                out.add(new LabelScore(order[i], labels.get(order[i]), scores[order[i]]));
+            int[] order = Ranking.top(scores, k);
+            List<LabelScore> out = new ArrayList<>(order.length);
+            for (int id : order) {
+                out.add(new LabelScore(id, labels.get(id), scores[id]));
             }
             return Collections.unmodifiableList(out);
         }
@@ -171,15 +167,6 @@ public final class TextClassification {
         @Override
         public String toString() {
             return "Result[labels=" + labels + ", scores=" + Arrays.toString(scores) + ", logits=" + Arrays.toString(logits) + "]";
-        }
-
-        /** Higher first; NaN before every number; 0.0 and −0.0 equal (as Python compares them). */
-        private static int descending(float x, float y) {
-            boolean nx = Float.isNaN(x), ny = Float.isNaN(y);
-            if (nx || ny) {
-                return nx == ny ? 0 : nx ? -1 : 1;
-            }
-            return x > y ? -1 : x < y ? 1 : 0;
         }
     }
 
