@@ -47,6 +47,14 @@ final class ModelRun {
     @FunctionalInterface
     interface Job {
         void run(List<Encoding> encodings, JsonlOutput out, Progress progress);
+
+        /**
+         * Why the command cannot take a tokenized row, or null when it can. Rows are checked as they
+         * are read: a refused row stops the run like a bad line, after the rows before it are written.
+         */
+        default String refuse(Encoding encoding) {
+            return null;
+        }
     }
 
     /** A command's own limit on the length of a row, read from the model directory (embed: sentence-transformers'). */
@@ -169,7 +177,7 @@ final class ModelRun {
             try (JsonlOutput out = JsonlOutput.open(options.output, io.out());
                  Progress progress = io.errIsTerminal() ? Progress.on(io.err(), command, in.size(), in::bytesRead) : Progress.off()) {
                 while (true) {
-                    Chunk chunk = readChunk(in, encode, tokenCap);
+                    Chunk chunk = readChunk(in, encode, tokenCap, job);
                     if (!chunk.rows().isEmpty()) {
                         for (Encoding e : chunk.encodings()) if (!e.overflowing().isEmpty()) truncated++;
                         job.run(chunk.encodings(), out, progress);
@@ -201,8 +209,11 @@ final class ModelRun {
     /** Rows of one chunk with their encodings; {@code error}, when not null, is thrown after they are written. */
     private record Chunk(List<Row> rows, List<Encoding> encodings, CliException error) {}
 
-    /** Reads and tokenizes rows until the chunk has {@link #CHUNK_ROWS} rows or {@code tokenCap} tokens, or the input ends. */
-    private Chunk readChunk(JsonlInput in, EncodeOptions options, long tokenCap) {
+    /**
+     * Reads and tokenizes rows until the chunk has {@link #CHUNK_ROWS} rows or {@code tokenCap} tokens,
+     * or the input ends, or {@code job} refuses a row.
+     */
+    private Chunk readChunk(JsonlInput in, EncodeOptions options, long tokenCap, Job job) {
         List<Row> rows = new ArrayList<>();
         List<Encoding> encodings = new ArrayList<>();
         long tokens = 0;
@@ -232,21 +243,36 @@ final class ModelRun {
             } catch (TokenizerException e) {
                 // encodeBatch does not say which row failed: find the first, and keep the rows before it.
                 for (Row r : batch) {
+                    Encoding one;
                     try {
-                        encodings.add(tokenizer.encode(r.text(), r.pair(), options));
-                        rows.add(r);
+                        one = tokenizer.encode(r.text(), r.pair(), options);
                     } catch (TokenizerException rowError) {
                         return new Chunk(rows, encodings, new CliException(in.name() + " line " + r.line() + ": " + rowError.getMessage(), rowError));
                     }
+                    CliException refused = refusal(in, r, one, job);
+                    if (refused != null) return new Chunk(rows, encodings, refused);
+                    encodings.add(one);
+                    rows.add(r);
                 }
                 throw e;
             }
-            rows.addAll(batch);
-            encodings.addAll(encoded);
-            for (Encoding e : encoded) tokens += tokens(e);
+            for (int i = 0; i < batch.size(); i++) {
+                Encoding e = encoded.get(i);
+                CliException refused = refusal(in, batch.get(i), e, job);
+                if (refused != null) return new Chunk(rows, encodings, refused);
+                rows.add(batch.get(i));
+                encodings.add(e);
+                tokens += tokens(e);
+            }
             if (pairError != null) return new Chunk(rows, encodings, pairError);
         }
         return new Chunk(rows, encodings, null);
+    }
+
+    /** The error for a row that {@code job} refuses, naming its line; null when the job takes it. */
+    private static CliException refusal(JsonlInput in, Row row, Encoding e, Job job) {
+        String why = job.refuse(e);
+        return why == null ? null : new CliException(in.name() + " line " + row.line() + ": " + why);
     }
 
     /**

@@ -57,6 +57,11 @@ final class TinyModels {
         return widened(dir, config, Head.TOKEN_CLASSIFICATION);
     }
 
+    /** A DistilBertForMaskedLM of {@code config} with bert-base-uncased's tokenizer, drawn as {@link #classifier}'s. */
+    static Path maskedLm(Path dir, DistilBertConfig config) throws IOException {
+        return widened(dir, config, Head.MASKED_LM);
+    }
+
     private static Path widened(Path dir, DistilBertConfig config, Head head) throws IOException {
         Files.createDirectories(dir);
         Checkpoint init = Checkpoint.initialized(config, head, 7);
