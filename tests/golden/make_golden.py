@@ -29,7 +29,10 @@ with the same tokenizer and expected.json: "runs", each HF's token-classificatio
 texts with one aggregation_strategy (none, simple, first, average, max), ignore_labels (default or
 []) and stride (none, or windows over a text longer than model_max_length), its entities with the
 scores as floats; a stride run says whether HF's windows covered the whole text ("covers_text":
-tokenizers 0.23.1+ stops tokenizing at max_length, so that they may not).
+tokenizers 0.23.1+ stops tokenizing at max_length, so that they may not). For "fill-mask", a
+DistilBertForMaskedLM with the same tokenizer and expected.json: HF's fill-mask pipeline on texts
+with one and several masks (top_k 5 and 2; targets with top_k 3 and beyond their number), the
+target ids and the tokenizer's input_ids.
 """
 import argparse
 import json
@@ -165,7 +168,9 @@ def run_case(name, head, overrides, extra, seed, out_dir):
     for pname, p in model.named_parameters():
         if p.grad is not None:
             tensors["grad." + pname] = p.grad
-    tensors = {k: v.detach().contiguous() for k, v in tensors.items()}
+    # Copies: outputs may share memory (the base model's last hidden state is its last hidden_states
+    # entry), which save_file refuses.
+    tensors = {k: v.detach().clone().contiguous() for k, v in tensors.items()}
     case_dir = os.path.join(out_dir, name)
     model.save_pretrained(case_dir)  # model.safetensors + config.json
     meta = {"case": name, "head": head.__name__, "transformers": transformers.__version__,
@@ -292,6 +297,40 @@ def save_pipeline_tokenizer(case_dir):
     return tok
 
 
+# --- HF's fill-mask pipeline (what `distilbert fill-mask` / FillMask reproduce) ----------------------
+# Texts with one mask and with several (a list per mask, whose sequences keep the special tokens), a
+# mask first and last; targets that are tokens, one cased (its lowercase token, with a warning), one
+# split into subwords (its first), one unknown ([UNK]) and two that come to the same token.
+FILL_MASK_TEXTS = ["this movie was [MASK]!", "I [MASK] the ending, but the acting is [MASK].", "[MASK] boring",
+                   "The music was really, really good and the story was [MASK]", "[MASK] [MASK] [MASK]"]
+FILL_MASK_TARGETS = ["good", "bad", "fun", "Boring", "lovely", "zzyzx", "Fun"]
+FILL_MASK_CASES = [
+    # name, config overrides
+    ("pipeline_fill_mask", {}),
+    ("pipeline_fill_mask_sinusoidal_gelu_new", dict(sinusoidal_pos_embds=True, activation="gelu_new")),
+]
+
+
+def run_fill_mask_case(name, overrides, seed, out_dir):
+    """A random DistilBertForMaskedLM and its tokenizer, and the fill-mask pipeline's output as expected.json."""
+    torch.manual_seed(seed)
+    model = DistilBertForMaskedLM(config(**overrides)).float().eval()
+    tok = save_pipeline_tokenizer(os.path.join(out_dir, name))
+    model.save_pretrained(os.path.join(out_dir, name))
+    fill = transformers.pipeline("fill-mask", model=model, tokenizer=tok, device=-1)
+    expected = {"texts": FILL_MASK_TEXTS, "targets": FILL_MASK_TARGETS,
+                "top5": [fill(t) for t in FILL_MASK_TEXTS],
+                "top2": [fill(t, top_k=2) for t in FILL_MASK_TEXTS],
+                "targets_top3": [fill(t, targets=FILL_MASK_TARGETS, top_k=3) for t in FILL_MASK_TEXTS],
+                "targets_all": [fill(t, targets=FILL_MASK_TARGETS, top_k=100) for t in FILL_MASK_TEXTS],
+                "target_ids": sorted(int(i) for i in fill.get_target_ids(FILL_MASK_TARGETS)),
+                "tokens": [tok(t)["input_ids"] for t in FILL_MASK_TEXTS],
+                "transformers": transformers.__version__}
+    with open(os.path.join(out_dir, name, "expected.json"), "w") as f:
+        json.dump(expected, f, indent=1)
+    return {"case": name, "task": "fill-mask", "texts": len(FILL_MASK_TEXTS)}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "src", "test", "resources", "golden"))
@@ -318,6 +357,12 @@ def main():
     except Exception as e:
         skipped.append({"case": "pipeline_token_classification", "why": f"{type(e).__name__}: {e}"})
         print(f"skipped pipeline_token_classification: {type(e).__name__}: {e}")
+    for i, (name, ov) in enumerate(FILL_MASK_CASES):
+        try:
+            pipelines.append(run_fill_mask_case(name, ov, 2100 + i, args.out))
+        except Exception as e:
+            skipped.append({"case": name, "why": f"{type(e).__name__}: {e}"})
+            print(f"skipped {name}: {type(e).__name__}: {e}")
     with open(os.path.join(args.out, "index.json"), "w") as f:
         json.dump({"transformers": transformers.__version__, "torch": torch.__version__, "cases": index,
                    "pipelines": pipelines, "skipped": skipped}, f, indent=1)

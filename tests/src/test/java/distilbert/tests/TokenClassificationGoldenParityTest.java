@@ -11,7 +11,6 @@ import distilbert.model.TokenClassification;
 import distilbert.model.TokenClassification.Aggregation;
 import distilbert.model.TokenClassification.Entity;
 import distilbert.tokenizer.Tokenizer;
-import java.net.URL;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -39,36 +38,17 @@ class TokenClassificationGoldenParityTest {
 
     @TestFactory
     Stream<DynamicTest> tokenClassificationMatchesHuggingFacesPipeline() throws Exception {
-        URL index = TokenClassificationGoldenParityTest.class.getResource("/golden/index.json");
-        JsonNode pipelines = index == null ? null : new ObjectMapper().readTree(index).get("pipelines");
-        List<JsonNode> cases = new ArrayList<>();
-        if (pipelines != null) {
-            pipelines.forEach(c -> {
-                if (c.path("task").asText().equals(TASK)) cases.add(c);
-            });
-        }
-        if (cases.isEmpty()) {
-            return Stream.of(DynamicTest.dynamicTest("token-classification golden files", () -> Assumptions.abort(index == null
-                    ? "the HF golden files are not generated yet: run `python3 tests/golden/make_golden.py` where PyTorch"
-                            + " and transformers are installed (the GPU machine), then commit tests/src/test/resources/golden"
-                    : "index.json has no token-classification case (generated before make_golden.py wrote one, or it was"
-                            + " skipped: see its \"skipped\")")));
-        }
-        Path root = Path.of(index.toURI()).getParent();
-        List<DynamicTest> tests = new ArrayList<>();
-        for (JsonNode c : cases) {
-            String name = c.get("case").asText();
-            Path dir = root.resolve(name);
-            JsonNode expected = new ObjectMapper().readTree(dir.resolve("expected.json").toFile());
-            tests.add(DynamicTest.dynamicTest(name + " tokens", () -> checkTokens(dir, expected)));
-            JsonNode runs = expected.get("runs");
+        return PipelineGolden.forTask(TASK, c -> {
+            List<DynamicTest> tests = new ArrayList<>();
+            tests.add(DynamicTest.dynamicTest(c.name() + " tokens", () -> checkTokens(c.dir(), c.expected())));
+            JsonNode runs = c.expected().get("runs");
             for (int r = 0; r < runs.size(); r++) {
                 JsonNode run = runs.get(r);
-                String tokenizers = expected.path("tokenizers").asText("?");
-                tests.add(DynamicTest.dynamicTest(name + " " + describe(run), () -> checkRun(dir, run, tokenizers)));
+                String tokenizers = c.expected().path("tokenizers").asText("?");
+                tests.add(DynamicTest.dynamicTest(c.name() + " " + describe(run), () -> checkRun(c.dir(), run, tokenizers)));
             }
-        }
-        return tests.stream();
+            return tests;
+        });
     }
 
     static String describe(JsonNode run) {
