@@ -178,6 +178,18 @@ class NerCommandTest {
     }
 
     @Test
+    void withoutId2labelTheLabelsAreHfsLabelI() throws IOException {
+        Path plain = TinyModels.tokenClassifier(dir.resolve("plain"), TinyModels.config().toBuilder().numLabels(3).build());
+        List<String> got = ok(ner(plain, rows(TEXTS)));
+        java.util.Set<String> labels = new java.util.TreeSet<>();
+        for (JsonNode line : parsed(got)) line.forEach(e -> labels.add(e.get("entity").asText()));
+        assertEquals(java.util.Set.of("LABEL_0", "LABEL_1", "LABEL_2"), labels, "no O among them: nothing is ignored by default");
+        int tokens = 0;
+        for (JsonNode line : parsed(got)) tokens += line.size();
+        assertEquals(tokens, parsed(ok(ner(plain, rows(TEXTS), "--ignore-labels", ""))).stream().mapToInt(JsonNode::size).sum());
+    }
+
+    @Test
     void aTextPairIsAnErrorNamingItsLineAfterTheLinesBeforeIt() throws IOException {
         String in = rows("one", "two") + "{\"text\": \"Who wrote it?\", \"text_pair\": \"Melville.\"}\n" + rows("four");
         Cli.Result r = ner(in, "--ignore-labels", "");
