@@ -49,8 +49,13 @@ final class TinyModels {
      * clearly from row to row and from 1 / num_labels.
      */
     static Path classifier(Path dir, DistilBertConfig config) throws IOException {
+        return widened(dir, config, Head.SEQUENCE_CLASSIFICATION);
+    }
+
+    /** A model of {@code head} drawn as {@link #classifier} draws one, with bert-base-uncased's tokenizer. */
+    static Path widened(Path dir, DistilBertConfig config, Head head) throws IOException {
         Files.createDirectories(dir);
-        Checkpoint init = Checkpoint.initialized(config, Head.SEQUENCE_CLASSIFICATION, 7);
+        Checkpoint init = Checkpoint.initialized(config, head, 7);
         Map<String, float[]> tensors = new LinkedHashMap<>(init.tensors());
         Random random = new Random(11);
         for (var e : tensors.entrySet()) {
@@ -61,7 +66,7 @@ final class TinyModels {
             for (int i = 0; i < v.length; i++) v[i] = (random.nextFloat() * 2 - 1) * scale;
             e.setValue(v);
         }
-        ModelDirectory.save(dir, new Checkpoint(config, Head.SEQUENCE_CLASSIFICATION, "test", tensors, List.of(), List.of(), List.of()));
+        ModelDirectory.save(dir, new Checkpoint(config, head, "test", tensors, List.of(), List.of(), List.of()));
         Cli.bertBaseUncased(dir);
         return dir;
     }

@@ -9,7 +9,6 @@ import distilbert.model.Device;
 import distilbert.model.DistilBert;
 import distilbert.model.TextClassification;
 import distilbert.tokenizer.Tokenizer;
-import java.net.URL;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -17,7 +16,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
 
@@ -36,25 +34,8 @@ class PipelineGoldenParityTest {
 
     @TestFactory
     Stream<DynamicTest> textClassificationMatchesHuggingFacesPipeline() throws Exception {
-        URL index = PipelineGoldenParityTest.class.getResource("/golden/index.json");
-        JsonNode pipelines = index == null ? null : new ObjectMapper().readTree(index).get("pipelines");
-        if (pipelines == null || pipelines.isEmpty()) {
-            return Stream.of(DynamicTest.dynamicTest("pipeline golden files", () -> Assumptions.abort(index == null
-                    ? "the HF golden files are not generated yet: run `python3 tests/golden/make_golden.py` where PyTorch"
-                            + " and transformers are installed (the GPU machine), then commit tests/src/test/resources/golden"
-                    : "index.json has no pipeline cases (generated before make_golden.py wrote them, or they were"
-                            + " skipped: see its \"skipped\")")));
-        }
-        Path root = Path.of(index.toURI()).getParent();
-        List<DynamicTest> tests = new ArrayList<>();
-        for (JsonNode c : pipelines) {
-            if (!c.path("task").asText().equals("text-classification")) {
-                continue; // another pipeline's case, checked by its own test
-            }
-            String name = c.get("case").asText();
-            tests.add(DynamicTest.dynamicTest(name, () -> check(root.resolve(name))));
-        }
-        return tests.stream();
+        return GoldenPipelines.cases("text-classification",
+                dir -> Stream.of(DynamicTest.dynamicTest(dir.getFileName().toString(), () -> check(dir))));
     }
 
     private static void check(Path dir) throws Exception {
