@@ -32,12 +32,17 @@ scores as floats; a stride run says whether HF's windows covered the whole text 
 tokenizers 0.23.1+ stops tokenizing at max_length, so that they may not). For "fill-mask", a
 DistilBertForMaskedLM with the same tokenizer and expected.json: HF's fill-mask pipeline on texts
 with one and several masks (top_k 5 and 2; targets with top_k 3 and beyond their number), the
-target ids and the tokenizer's input_ids.
+target ids and the tokenizer's input_ids. For
+"question-answering", a DistilBertForQuestionAnswering directory with the same tokenizer and
+expected.json: per call of the pipeline (its arguments), each input's windows (input_ids) and
+answers. transformers 5.3 removed that pipeline; there, qa_reference (its steps as transformers 5.2
+takes them, on HF's tokenizer and model) answers instead, and expected.json's "reference" says so.
 """
 import argparse
 import json
 import os
 
+import numpy as np
 import tokenizers
 import torch
 import transformers
@@ -210,13 +215,20 @@ PIPELINE_CASES = [
 ]
 
 
-def run_pipeline_case(name, overrides, seed, out_dir):
-    """The classifier and its tokenizer saved as HF saves them, and the pipeline's output as expected.json."""
+def pipeline_model(head, name, overrides, seed, out_dir):
+    """A random model of class head and PIPELINE_VOCAB's tokenizer, saved in out_dir/name as HF saves them
+    (tokenizer.json too): (model, tokenizer, case_dir)."""
     torch.manual_seed(seed)
-    model = DistilBertForSequenceClassification(config(**overrides)).float().eval()
+    model = head(config(**overrides)).float().eval()
     case_dir = os.path.join(out_dir, name)
     tok = save_pipeline_tokenizer(case_dir)
     model.save_pretrained(case_dir)
+    return model, tok, case_dir
+
+
+def run_pipeline_case(name, overrides, seed, out_dir):
+    """The classifier and its tokenizer saved as HF saves them, and the pipeline's output as expected.json."""
+    model, tok, case_dir = pipeline_model(DistilBertForSequenceClassification, name, overrides, seed, out_dir)
     clf = transformers.pipeline("text-classification", model=model, tokenizer=tok, device=-1)
     expected = {"texts": PIPELINE_TEXTS, "pairs": PIPELINE_PAIRS,
                 "top1": clf(PIPELINE_TEXTS),
@@ -341,6 +353,102 @@ def run_fill_mask_case(name, overrides, seed, out_dir):
     return {"case": name, "task": "fill-mask", "texts": len(FILL_MASK_TEXTS)}
 
 
+# --- HF's question-answering pipeline (what `distilbert qa` / QuestionAnswering reproduce) ---------------
+# Contexts of the vocabulary's words with a subword (awful ##ly), unknown words, punctuation, a character
+# outside the BMP (offsets are code points) and a word in two cases (answers merge lower-cased).
+QA_INPUTS = [
+    ["what was great?", "The film was great, but the music \U0001F3B5 was really awful."],
+    ["what was boring?", "The plot was fine, but the acting was awfully boring \U0001F3B5 and BAD."],
+    ["who loved the music?", "I loved the music \U0001F3B5 and the story, but the acting was awfully boring. The plot "
+                             "was fine and the ending was good; it was a fun film to see at the start."],
+]
+# Pipeline arguments and the inputs (QA_INPUTS indices) each call answers. tokenizers 0.23 stops tokenizing a
+# sequence at max_length tokens (huggingface/tokenizers#2091), so its windows are those of 0.22, which the
+# pipeline was written for, only where the context has at most max_seq_len tokens: 13 and 16 tokens at 16, 38
+# at HF's default 40 (model_max_length P). The last call's 38 tokens at 16 tell which the machine has.
+QA_CALLS = [
+    ({}, [0, 1, 2]),                                                   # doc_stride 20: the long context in 2 windows
+    ({"max_seq_len": 16, "doc_stride": 4}, [0, 1]),                    # 2 and 3 windows
+    ({"max_seq_len": 16, "doc_stride": 4, "top_k": 3}, [0, 1]),
+    ({"max_seq_len": 16, "doc_stride": 4, "top_k": 3, "handle_impossible_answer": True}, [0, 1]),
+    ({"top_k": 3, "max_answer_len": 2, "handle_impossible_answer": True}, [0, 1, 2]),
+    ({"max_seq_len": 16, "doc_stride": 4, "top_k": 2}, [2]),
+]
+QA_CASES = [
+    # name, config overrides
+    ("pipeline_qa", {}),
+    ("pipeline_qa_relu_sinusoidal", dict(activation="relu", sinusoidal_pos_embds=True)),
+]
+
+
+def qa_reference(model, tok, question, context, top_k=1, max_answer_len=15, max_seq_len=None, doc_stride=None,
+                 handle_impossible_answer=False):
+    """transformers 5.2's question-answering pipeline, step by step (fast tokenizer, question first, one window
+    at a time): masked softmax, spans in the band, words, equal answers merged, the null answer."""
+    max_seq_len = max_seq_len or min(tok.model_max_length, 384)
+    doc_stride = min(max_seq_len // 2, 128) if doc_stride is None else doc_stride
+    enc = tok(question, context, truncation="only_second", max_length=max_seq_len, stride=doc_stride,
+              return_overflowing_tokens=True, return_offsets_mapping=True)
+    answers, min_null = [], 1000000
+    for window in enc.encodings:
+        ids, n = window.ids, len(window.ids)
+        with torch.no_grad():
+            out = model(input_ids=torch.tensor([ids]), attention_mask=torch.tensor([window.attention_mask]))
+        ok = np.array([s == 1 or i == tok.cls_token_id for s, i in zip(window.sequence_ids, ids)])  # 1 - p_mask
+        probs = []
+        for logits in (out.start_logits[0].numpy(), out.end_logits[0].numpy()):
+            x = np.where(ok, logits, np.float32(-10000.0))
+            x = np.exp(x - x.max())
+            probs.append(x / x.sum())
+        ps, pe = probs
+        if handle_impossible_answer:
+            min_null = min(min_null, float(ps[0] * pe[0]))
+        ps[0] = pe[0] = 0.0
+        scores = np.tril(np.triu(np.outer(ps, pe)), max_answer_len - 1).flatten()
+        best = np.argsort(-scores, kind="stable")[:top_k]  # HF: argpartition and argsort; exact ties may differ
+        for s, e in [(int(i) // n, int(i) % n) for i in best if ok[i // n] and ok[i % n]]:
+            try:  # align_to_words: from the start of s's word to the end of e's, among this window's tokens
+                start = window.word_to_chars(window.token_to_word(s), sequence_index=1)[0]
+                end = window.word_to_chars(window.token_to_word(e), sequence_index=1)[1]
+            except Exception:  # [CLS] has no word
+                start, end = window.offsets[s][0], window.offsets[e][1]
+            same = [a for a in answers if a["answer"].lower() == context[start:end].lower()]
+            if same:
+                same[0]["score"] += float(scores[s * n + e])
+            else:
+                answers.append({"score": float(scores[s * n + e]), "start": start, "end": end, "answer": context[start:end]})
+    if handle_impossible_answer:
+        answers.append({"score": min_null, "start": 0, "end": 0, "answer": ""})
+    return sorted(answers, key=lambda a: a["score"], reverse=True)[:top_k]
+
+
+def run_qa_case(name, overrides, seed, out_dir):
+    """A random DistilBertForQuestionAnswering with PIPELINE_VOCAB's tokenizer, and the pipeline's answers."""
+    model, tok, case_dir = pipeline_model(DistilBertForQuestionAnswering, name, overrides, seed, out_dir)
+    try:
+        qa = transformers.pipeline("question-answering", model=model, tokenizer=tok, device=-1)
+        reference = "transformers.pipeline"
+    except (KeyError, ValueError):  # "Unknown task question-answering": transformers 5.3 or later
+        qa = lambda question, context, **kw: qa_reference(model, tok, question, context, **kw)  # noqa: E731
+        reference = f"make_golden.qa_reference (transformers {transformers.__version__} has no question-answering pipeline)"
+    calls = []
+    for args, inputs in QA_CALLS:
+        max_seq_len = args.get("max_seq_len", min(tok.model_max_length, 384))
+        doc_stride = args.get("doc_stride", min(max_seq_len // 2, 128))
+        windows, answers = [], []
+        for q, c in (QA_INPUTS[i] for i in inputs):
+            windows.append(tok(q, c, truncation="only_second", max_length=max_seq_len, stride=doc_stride,
+                               return_overflowing_tokens=True)["input_ids"])
+            got = qa(question=q, context=c, **args)
+            answers.append([got] if isinstance(got, dict) else list(got))  # HF gives one answer as a dict
+        calls.append({"args": args, "inputs": inputs, "windows": windows, "answers": answers})
+    expected = {"reference": reference, "transformers": transformers.__version__, "tokenizers": tokenizers.__version__,
+                "inputs": [{"question": q, "context": c} for q, c in QA_INPUTS], "calls": calls}
+    with open(os.path.join(case_dir, "expected.json"), "w") as f:
+        json.dump(expected, f, indent=1)
+    return {"case": name, "task": "question-answering", "calls": len(calls), "reference": reference}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "src", "test", "resources", "golden"))
@@ -371,6 +479,12 @@ def main():
         try:
             pipelines.append(run_fill_mask_case(name, ov, 2100 + i, args.out))
         except Exception as e:
+            skipped.append({"case": name, "why": f"{type(e).__name__}: {e}"})
+            print(f"skipped {name}: {type(e).__name__}: {e}")
+    for i, (name, ov) in enumerate(QA_CASES):
+        try:
+            pipelines.append(run_qa_case(name, ov, 3100 + i, args.out))
+        except Exception as e:  # the cases above stand on their own
             skipped.append({"case": name, "why": f"{type(e).__name__}: {e}"})
             print(f"skipped {name}: {type(e).__name__}: {e}")
     with open(os.path.join(args.out, "index.json"), "w") as f:

@@ -15,8 +15,9 @@ import java.util.List;
 
 /**
  * The rows of a JSONL input, one JSON object per line: {@code {"text": "...", "text_pair": "..."}}
- * ({@code text_pair} absent or null: a single sequence; other keys are ignored), read in batches
- * so that any input size fits in bounded memory.
+ * ({@code text_pair} absent or null: a single sequence; other keys are ignored), or other
+ * {@link Keys} ({@code {"question": "...", "context": "..."}}), read in batches so that any input
+ * size fits in bounded memory.
  *
  * <p>Bytes that are not UTF-8 become U+FFFD, one per maximal ill-formed subpart, as the Unicode
  * standard recommends ({@link Utf8Lines}); a leading byte order mark is dropped. Lines end at
@@ -28,11 +29,26 @@ final class JsonlInput implements AutoCloseable {
     /** One input row; {@code line} counts from 1, {@code pair} is null for a single sequence. */
     record Row(long line, String text, String pair) {}
 
+    /**
+     * The keys a row's two strings are read from. {@code required}: both must be there as
+     * non-empty strings (question answering); otherwise the second may be absent or null.
+     */
+    record Keys(String first, String second, boolean required) {
+        static final Keys TEXT = new Keys("text", "text_pair", false);
+        static final Keys QUESTION_CONTEXT = new Keys("question", "context", true);
+
+        /** What every line must hold, for error messages. */
+        String expected() {
+            return required ? "\"" + first + "\" and \"" + second + "\" strings" : "a \"" + first + "\" string";
+        }
+    }
+
     private static final JsonFactory JSON = JsonFactory.builder()
             .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
             .build();
 
     private final String name;
+    private final Keys keys;
     private final boolean ownsStream;
     private final long size;
     private final InputStream stream;
@@ -41,21 +57,27 @@ final class JsonlInput implements AutoCloseable {
     private CliException pending;
     private boolean done;
 
-    private JsonlInput(String name, boolean ownsStream, long size, InputStream in) {
+    private JsonlInput(String name, Keys keys, boolean ownsStream, long size, InputStream in) {
         this.name = name;
+        this.keys = keys;
         this.ownsStream = ownsStream;
         this.size = size;
         this.stream = in;
         this.lines = new Utf8Lines(in);
     }
 
-    /** Opens {@code file}, or reads {@code stdin} when file is null or "-". */
+    /** Opens {@code file}, or reads {@code stdin} when file is null or "-": rows of {@link Keys#TEXT}. */
     static JsonlInput open(Path file, InputStream stdin) {
-        if (file == null || file.toString().equals("-")) return new JsonlInput("stdin", false, -1, stdin);
+        return open(file, stdin, Keys.TEXT);
+    }
+
+    /** Opens {@code file}, or reads {@code stdin} when file is null or "-": rows of {@code keys}. */
+    static JsonlInput open(Path file, InputStream stdin, Keys keys) {
+        if (file == null || file.toString().equals("-")) return new JsonlInput("stdin", keys, false, -1, stdin);
         if (Files.isDirectory(file)) throw new CliException(file + ": is a directory, not a JSONL file");
         try {
             long size = Files.isRegularFile(file) ? Files.size(file) : -1;
-            return new JsonlInput(file.toString(), true, size, Files.newInputStream(file));
+            return new JsonlInput(file.toString(), keys, true, size, Files.newInputStream(file));
         } catch (IOException e) {
             throw new CliException(Main.describe(e), e);
         }
@@ -117,30 +139,34 @@ final class JsonlInput implements AutoCloseable {
     }
 
     private Row parse(long n, String text) {
-        if (text.isBlank()) throw bad(n, "blank line; every line must be a JSON object with a \"text\" string");
+        if (text.isBlank()) throw bad(n, "blank line; every line must be a JSON object with " + keys.expected());
         String first = null, second = null;
         try (JsonParser p = JSON.createParser(text)) {
             JsonToken t = p.nextToken();
             if (t != JsonToken.START_OBJECT) throw bad(n, "expected a JSON object, found " + describe(t));
-            boolean hasText = false;
+            boolean hasFirst = false;
             while ((t = p.nextToken()) == JsonToken.FIELD_NAME) {
                 String key = p.currentName();
                 JsonToken v = p.nextToken();
-                switch (key) {
-                    case "text" -> {
-                        if (v != JsonToken.VALUE_STRING) throw bad(n, "\"text\" must be a string, found " + describe(v));
-                        first = p.getText();
-                        hasText = true;
-                    }
-                    case "text_pair" -> {
-                        if (v == JsonToken.VALUE_STRING) second = p.getText();
-                        else if (v != JsonToken.VALUE_NULL) throw bad(n, "\"text_pair\" must be a string or null, found " + describe(v));
-                    }
-                    default -> p.skipChildren();
+                if (key.equals(keys.first())) {
+                    if (v != JsonToken.VALUE_STRING) throw bad(n, "\"" + key + "\" must be a string, found " + describe(v));
+                    first = p.getText();
+                    hasFirst = true;
+                } else if (key.equals(keys.second())) {
+                    if (v == JsonToken.VALUE_STRING) second = p.getText();
+                    else if (keys.required()) throw bad(n, "\"" + key + "\" must be a string, found " + describe(v));
+                    else if (v != JsonToken.VALUE_NULL) throw bad(n, "\"" + key + "\" must be a string or null, found " + describe(v));
+                } else {
+                    p.skipChildren();
                 }
             }
             if (p.nextToken() != null) throw bad(n, "more after the JSON object; put one object per line");
-            if (!hasText) throw bad(n, "missing \"text\"");
+            if (!hasFirst) throw bad(n, "missing \"" + keys.first() + "\"");
+            if (keys.required()) {
+                if (second == null) throw bad(n, "missing \"" + keys.second() + "\"");
+                if (first.isEmpty()) throw bad(n, "\"" + keys.first() + "\" is empty");
+                if (second.isEmpty()) throw bad(n, "\"" + keys.second() + "\" is empty");
+            }
         } catch (JsonParseException e) {
             var loc = e.getLocation();
             throw bad(n, "not valid JSON" + (loc == null || loc.getColumnNr() < 1 ? "" : " at column " + loc.getColumnNr())

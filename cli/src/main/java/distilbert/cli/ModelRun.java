@@ -19,12 +19,13 @@ import java.util.List;
 import java.util.OptionalInt;
 
 /**
- * What the commands that run a model over JSONL rows share ({@code embed}, {@code score}): the
- * model directory, config and tokenizer checked before any weights are read ({@link #prepare}), then
- * the stream ({@link #stream}): rows read in chunks, tokenized on all cores and truncated to the
- * max length, each chunk handed to the command (which runs it in batches by length and writes one
- * line per row in input order) before the next is read; a bad line stops the run after the rows
- * before it are written; a note on stderr says how many rows were truncated.
+ * What the commands that run a model over JSONL rows share ({@code embed}, {@code score},
+ * {@code qa}): the model directory, config and tokenizer checked before any weights are read
+ * ({@link #prepare}), then the stream ({@link #stream}): rows read in chunks, tokenized on all cores
+ * and truncated to the max length (or cut into windows: {@link Rows}), each chunk handed to the
+ * command (which runs it in batches by length and writes one line per row in input order) before
+ * the next is read; a bad line stops the run after the rows before it are written; a note on
+ * stderr says how many rows were truncated.
  */
 final class ModelRun {
     /** The --help paragraph on the input of these commands. */
@@ -69,6 +70,30 @@ final class ModelRun {
     @FunctionalInterface
     interface Start {
         Job start(DistilBert db);
+    }
+
+    /**
+     * What a command's rows are: the keys of a line, how a row is tokenized, and whether the
+     * windows that truncation cuts off are run too (question answering's document stride; their
+     * tokens count toward a chunk) or are text cut off (a note on stderr says how many rows were).
+     */
+    record Rows(JsonlInput.Keys keys, EncodeOptions encode, boolean windows) {}
+
+    /** A {@link Job} that also gets the chunk's rows (question answering needs each row's context). */
+    @FunctionalInterface
+    interface RowsJob {
+        void run(List<Row> rows, List<Encoding> encodings, JsonlOutput out, Progress progress);
+
+        /** {@link Job#refuse}. */
+        default String refuse(Encoding encoding) {
+            return null;
+        }
+    }
+
+    /** What a command makes of the loaded model for {@link #stream(Rows, int, RowsStart)}. */
+    @FunctionalInterface
+    interface RowsStart {
+        RowsJob start(DistilBert db);
     }
 
     private final Main.Io io;
@@ -166,21 +191,39 @@ final class ModelRun {
      * line's error once the rows before it are written.
      */
     void stream(int chunkBatches, Start start) throws IOException {
+        Rows text = new Rows(JsonlInput.Keys.TEXT, new EncodeOptions(true, Truncation.longestFirst(maxLength), null), false);
+        stream(text, chunkBatches, db -> {
+            Job job = start.start(db);
+            return new RowsJob() {
+                @Override
+                public void run(List<Row> rows, List<Encoding> encodings, JsonlOutput out, Progress progress) {
+                    job.run(encodings, out, progress);
+                }
+
+                @Override
+                public String refuse(Encoding encoding) {
+                    return job.refuse(encoding);
+                }
+            };
+        });
+    }
+
+    /** {@link #stream(int, Start)} over rows of another kind. */
+    void stream(Rows kind, int chunkBatches, RowsStart start) throws IOException {
         String command = options.command();
-        EncodeOptions encode = new EncodeOptions(true, Truncation.longestFirst(maxLength), null);
         long tokenCap = (long) options.batchTokens * chunkBatches;
         long truncated = 0;
-        try (JsonlInput in = JsonlInput.open(options.input, io.in());
+        try (JsonlInput in = JsonlInput.open(options.input, io.in(), kind.keys());
              DistilBert db = load(model, options.device, options.precision)) {
             for (String w : db.warnings()) io.err().println("distilbert " + command + ": warning: " + w);
-            Job job = start.start(db);
+            RowsJob job = start.start(db);
             try (JsonlOutput out = JsonlOutput.open(options.output, io.out());
                  Progress progress = io.errIsTerminal() ? Progress.on(io.err(), command, in.size(), in::bytesRead) : Progress.off()) {
                 while (true) {
-                    Chunk chunk = readChunk(in, encode, tokenCap, job);
+                    Chunk chunk = readChunk(in, kind, tokenCap, job);
                     if (!chunk.rows().isEmpty()) {
-                        for (Encoding e : chunk.encodings()) if (!e.overflowing().isEmpty()) truncated++;
-                        job.run(chunk.encodings(), out, progress);
+                        for (Encoding e : chunk.encodings()) if (!kind.windows() && !e.overflowing().isEmpty()) truncated++;
+                        job.run(chunk.rows(), chunk.encodings(), out, progress);
                     }
                     if (chunk.error() != null) throw chunk.error();
                     if (chunk.rows().isEmpty()) break;
@@ -213,7 +256,8 @@ final class ModelRun {
      * Reads and tokenizes rows until the chunk has {@link #CHUNK_ROWS} rows or {@code tokenCap} tokens,
      * or the input ends, or {@code job} refuses a row.
      */
-    private Chunk readChunk(JsonlInput in, EncodeOptions options, long tokenCap, Job job) {
+    private Chunk readChunk(JsonlInput in, Rows kind, long tokenCap, RowsJob job) {
+        EncodeOptions options = kind.encode();
         List<Row> rows = new ArrayList<>();
         List<Encoding> encodings = new ArrayList<>();
         long tokens = 0;
@@ -262,7 +306,7 @@ final class ModelRun {
                 if (refused != null) return new Chunk(rows, encodings, refused);
                 rows.add(batch.get(i));
                 encodings.add(e);
-                tokens += tokens(e);
+                tokens += tokens(e, kind);
             }
             if (pairError != null) return new Chunk(rows, encodings, pairError);
         }
@@ -270,16 +314,18 @@ final class ModelRun {
     }
 
     /** The error for a row that {@code job} refuses, naming its line; null when the job takes it. */
-    private static CliException refusal(JsonlInput in, Row row, Encoding e, Job job) {
+    private static CliException refusal(JsonlInput in, Row row, Encoding e, RowsJob job) {
         String why = job.refuse(e);
         return why == null ? null : new CliException(in.name() + " line " + row.line() + ": " + why);
     }
 
     /**
-     * The tokens a row costs the model: its length, or for a row that will run in windows, about
-     * its windows' (from its length in chars, which no token count exceeds, and the overlap).
+     * The tokens a row costs the model: its length; with the windows truncation made ({@link Rows#windows},
+     * question answering), theirs too; for a row that will run in stride windows (ner), about its
+     * windows' (from its length in chars, which no token count exceeds, and the overlap).
      */
-    private long tokens(Encoding e) {
+    private long tokens(Encoding e, Rows kind) {
+        if (kind.windows()) return e.length() + e.overflowing().stream().mapToLong(Encoding::length).sum();
         if (stride == null || e.overflowing().isEmpty()) return e.length();
         int room = maxLength - tokenizer.numSpecialTokensToAdd(false);
         return (long) e.text(0).length() * maxLength / Math.max(1, room - stride);

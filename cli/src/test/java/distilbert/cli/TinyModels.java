@@ -62,7 +62,8 @@ final class TinyModels {
         return widened(dir, config, Head.MASKED_LM);
     }
 
-    private static Path widened(Path dir, DistilBertConfig config, Head head) throws IOException {
+    /** A model of {@code head} drawn as {@link #classifier} draws one, with bert-base-uncased's tokenizer. */
+    static Path widened(Path dir, DistilBertConfig config, Head head) throws IOException {
         Files.createDirectories(dir);
         Checkpoint init = Checkpoint.initialized(config, head, 7);
         Map<String, float[]> tensors = new LinkedHashMap<>(init.tensors());

@@ -1,5 +1,6 @@
 package distilbert.model;
 
+import distilbert.tokenizer.Tokenizer;
 import distilbert.weights.DistilBertConfig;
 import distilbert.weights.DistilBertParameters;
 import distilbert.weights.Head;
@@ -32,6 +33,18 @@ public sealed interface Architecture permits DistilBertModel, DistilBertForMaske
 
     /** The encoder ({@code self.distilbert} in HF; the model itself for {@link Head#BASE}). */
     DistilBertModel distilbert();
+
+    /**
+     * Checks that every id of {@code tokenizer} has a row in the embedding table.
+     *
+     * @throws IllegalArgumentException when the tokenizer has more tokens than vocab_size
+     */
+    default void checkTokenizer(Tokenizer tokenizer) {
+        if (tokenizer.vocabSize() > config().vocabSize()) {
+            throw new IllegalArgumentException("the tokenizer has " + tokenizer.vocabSize()
+                    + " tokens but the model's vocab_size is " + config().vocabSize());
+        }
+    }
 
     /** HF's class name, e.g. "DistilBertForSequenceClassification". */
     default String hfClass() {

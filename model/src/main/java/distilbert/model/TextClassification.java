@@ -192,11 +192,8 @@ public final class TextClassification {
 
     private TextClassification(DistilBertForSequenceClassification model, Tokenizer tokenizer, Function function,
                                int maxLength, int batchTokens) {
+        model.checkTokenizer(tokenizer);
         DistilBertConfig config = model.config();
-        if (tokenizer.vocabSize() > config.vocabSize()) {
-            throw new IllegalArgumentException("the tokenizer has " + tokenizer.vocabSize()
-                    + " tokens but the model's vocab_size is " + config.vocabSize());
-        }
         this.model = model;
         this.tokenizer = tokenizer;
         this.labels = List.copyOf(config.id2label().values());

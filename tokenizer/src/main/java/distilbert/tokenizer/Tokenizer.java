@@ -190,9 +190,11 @@ public final class Tokenizer {
             // tokenizers 0.23 stops tokenizing a sequence once it has max_length tokens (special
             // tokens not counted off), finishing the word it is in, and only then truncates:
             // overflowing windows cover only that much of each sequence, and longest_first
-            // compares the capped lengths.
-            a = capAtMaxLength(a, t);
-            b = b == null ? null : capAtMaxLength(b, t);
+            // compares the capped lengths. tokenizers 0.22 (wholeSequences) tokenizes all of it.
+            if (!t.wholeSequences()) {
+                a = capAtMaxLength(a, t);
+                b = b == null ? null : capAtMaxLength(b, t);
+            }
             Encoding[] cut = truncate(a, b, t, t.maxLength() - added);
             a = cut[0];
             b = cut[1];

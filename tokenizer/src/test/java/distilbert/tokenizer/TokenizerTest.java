@@ -230,6 +230,43 @@ class TokenizerTest {
     }
 
     @Test
+    void wholeSequenceWindowsCoverAllOfTheSecondSequence() {
+        String question = "who was it?", context = "one two three four five six seven eight nine ten eleven twelve "
+                + "thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty twenty-one twenty-two";
+        List<String> q = tok.tokenize(question), c = tok.tokenize(context);
+        int maxLength = 12, stride = 2, room = maxLength - q.size() - 3, step = room - stride;
+        assertTrue(c.size() > 2 * maxLength, "the context is longer than max_length: " + c.size());
+        Truncation onlySecond = new Truncation(Truncation.Strategy.ONLY_SECOND, maxLength, stride, Direction.RIGHT);
+        Encoding whole = tok.encode(question, context, EncodeOptions.DEFAULT.withTruncation(onlySecond.withWholeSequences(true)));
+        List<Encoding> windows = new ArrayList<>(List.of(whole));
+        windows.addAll(whole.overflowing());
+        // by hand: windows of `room` context tokens starting every `step`, the last reaching the end
+        int expected = 1 + (c.size() - room + step - 1) / step;
+        assertEquals(expected, windows.size());
+        for (int w = 0; w < windows.size(); w++) {
+            int from = w * step, to = Math.min(from + room, c.size());
+            List<String> want = new ArrayList<>(List.of("[CLS]"));
+            want.addAll(q);
+            want.add("[SEP]");
+            want.addAll(c.subList(from, to));
+            want.add("[SEP]");
+            assertEquals(want, List.of(windows.get(w).tokens()), "window " + w);
+            int[] seq = windows.get(w).sequenceIds();
+            assertEquals(1, seq[q.size() + 2]);
+            assertEquals(0, seq[1]);
+            int[] first = windows.get(w).offsets()[q.size() + 2];
+            assertEquals(c.get(from), context.substring(first[0], first[1]), "offsets into the context, window " + w);
+        }
+        assertEquals(c.getLast(), windows.getLast().tokens()[windows.getLast().length() - 2]);
+        // the default (tokenizers 0.23) stops at max_length tokens of the context: fewer windows
+        Encoding capped = tok.encode(question, context, EncodeOptions.DEFAULT.withTruncation(onlySecond));
+        assertTrue(capped.overflowing().size() + 1 < windows.size(), capped.overflowing().size() + 1 + " windows");
+        assertEquals(List.of(whole.tokens()), List.of(capped.tokens()), "the first window is the same");
+        assertTrue(onlySecond.withWholeSequences(true).withStride(3).wholeSequences());
+        assertEquals(onlySecond, onlySecond.withWholeSequences(false));
+    }
+
+    @Test
     void neverSplitKeepsStandaloneTokensWhole() throws IOException {
         Path d = Files.createDirectories(dir.resolve("never-split"));
         vocabTxt(d);
