@@ -18,7 +18,6 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.ParentCommand;
 
 /**
  * {@code distilbert embed}: JSONL text in, one sentence embedding (or every token's hidden state)
@@ -47,7 +46,7 @@ import picocli.CommandLine.ParentCommand;
             "",
             "Exit codes: 0 done, 1 failed (unusable model directory, unreadable input, bad input line, unwritable output), "
                     + "2 usage error."})
-final class EmbedCommand implements Callable<Integer>, Main.Verbose {
+final class EmbedCommand implements Callable<Integer> {
     /** With --pooling none a chunk stops at 4 batches' worth of tokens (a vector per token to hold), not 32. */
     static final int CHUNK_BATCHES_NONE = 4;
     /** sentence-transformers' file with the model's max_seq_length, when the directory has one. */
@@ -60,13 +59,9 @@ final class EmbedCommand implements Callable<Integer>, Main.Verbose {
         }
     }
 
-    @ParentCommand
-    private Main main;
-
     @Option(names = "--model", required = true, paramLabel = "DIR",
-            description = "A HuggingFace DistilBERT model directory: config.json, weights (model.safetensors, shards or "
-                    + "pytorch_model.bin) and its tokenizer (tokenizer.json or vocab.txt). Any DistilBERT class will do: "
-                    + "a head's encoder is used.")
+            description = "A HuggingFace DistilBERT model directory: config.json, " + ModelRun.HELP_MODEL_FILES
+                    + ". Any DistilBERT class will do: a head's encoder is used.")
     Path model;
 
     @Option(names = "--pooling", paramLabel = "MODE", converter = PoolingConverter.class, defaultValue = "mean",
@@ -80,8 +75,7 @@ final class EmbedCommand implements Callable<Integer>, Main.Verbose {
     boolean normalize;
 
     @Option(names = "--max-length", paramLabel = "N",
-            description = "Truncate rows to N tokens, [CLS] and [SEP] included; at most the model's max_position_embeddings. "
-                    + "Default: the smallest of the tokenizer's model_max_length, config.json's max_position_embeddings and, "
+            description = "Truncate rows " + ModelRun.HELP_MAX_LENGTH_LIMIT + "Default: the smallest of the tokenizer's model_max_length, config.json's max_position_embeddings and, "
                     + "when the directory has a " + SENTENCE_TRANSFORMERS_CONFIG + ", its max_seq_length.")
     Integer maxLength;
 
@@ -89,14 +83,9 @@ final class EmbedCommand implements Callable<Integer>, Main.Verbose {
     RunOptions run;
 
     @Override
-    public boolean verbose() {
-        return run.verbose;
-    }
-
-    @Override
     public Integer call() throws IOException {
         if (normalize && pooling == Pooling.NONE) throw run.usage("--normalize needs --pooling mean or cls");
-        ModelRun modelRun = ModelRun.prepare(main.io(), run, model, maxLength, EmbedCommand::sentenceTransformersMaxLength);
+        ModelRun modelRun = ModelRun.prepare(run, model, maxLength, EmbedCommand::sentenceTransformersMaxLength);
         int padId = modelRun.padId();
         modelRun.stream(pooling == Pooling.NONE ? CHUNK_BATCHES_NONE : ModelRun.CHUNK_BATCHES, db -> {
             DistilBertModel encoder = db.architecture().distilbert();

@@ -6,7 +6,6 @@ import distilbert.model.FillMask.Prediction;
 import distilbert.model.FillMask.Result;
 import distilbert.tokenizer.Encoding;
 import distilbert.weights.Head;
-import distilbert.weights.ModelDirectory;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
@@ -14,7 +13,6 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.ParentCommand;
 
 /**
  * {@code distilbert fill-mask}: JSONL text with [MASK] tokens in, the likeliest tokens for each mask
@@ -50,15 +48,9 @@ import picocli.CommandLine.ParentCommand;
             "",
             "Exit codes: 0 done, 1 failed (unusable model directory, not a masked LM model, no usable target, unreadable "
                     + "input, bad input line or a text without a mask, unwritable output), 2 usage error."})
-final class FillMaskCommand implements Callable<Integer>, Main.Verbose {
-
-    @ParentCommand
-    private Main main;
-
+final class FillMaskCommand implements Callable<Integer> {
     @Option(names = "--model", required = true, paramLabel = "DIR",
-            description = "A HuggingFace DistilBertForMaskedLM model directory: config.json (whose architectures names the "
-                    + "class), weights (model.safetensors, shards or pytorch_model.bin) and its tokenizer (tokenizer.json or "
-                    + "vocab.txt).")
+            description = "A HuggingFace DistilBertForMaskedLM" + ModelRun.HELP_HEAD_CONFIG + "), " + ModelRun.HELP_MODEL_FILES + ".")
     Path model;
 
     @Option(names = "--top-k", paramLabel = "K", defaultValue = "" + FillMask.DEFAULT_TOP_K,
@@ -73,29 +65,17 @@ final class FillMaskCommand implements Callable<Integer>, Main.Verbose {
                     + "target.")
     List<String> targets;
 
-    @Option(names = "--max-length", paramLabel = "N",
-            description = "Truncate rows to N tokens, [CLS] and [SEP] included; at most the model's max_position_embeddings. "
-                    + "Default: the smaller of the tokenizer's model_max_length and config.json's max_position_embeddings.")
+    @Option(names = "--max-length", paramLabel = "N", description = ModelRun.HELP_MAX_LENGTH)
     Integer maxLength;
 
     @Mixin
     RunOptions run;
 
     @Override
-    public boolean verbose() {
-        return run.verbose;
-    }
-
-    @Override
     public Integer call() throws IOException {
         if (topK < 1) throw run.usage("--top-k must be at least 1, got " + topK);
-        ModelRun modelRun = ModelRun.prepare(main.io(), run, model, maxLength, ModelRun.LengthLimit.NONE).singleTexts();
-        Head head = ModelDirectory.headOf(modelRun.config());
-        if (head != Head.MASKED_LM) {
-            throw new CliException(model + ": fill-mask needs a " + Head.MASKED_LM.hfClass() + " model, but config.json"
-                    + (modelRun.config().architectures().isEmpty() ? " names no architectures (a " + head.hfClass() + ")"
-                    : "'s architectures is " + modelRun.config().architectures()));
-        }
+        ModelRun modelRun = ModelRun.prepare(run, model, maxLength, ModelRun.LengthLimit.NONE).requireHead(Head.MASKED_LM)
+                .singleTexts();
         int vocab = modelRun.config().vocabSize();
         if (targets == null && topK > vocab) {
             throw run.usage("--top-k " + topK + " is more than the vocabulary's " + vocab + " tokens (" + model
@@ -112,7 +92,7 @@ final class FillMaskCommand implements Callable<Integer>, Main.Verbose {
             } catch (IllegalArgumentException e) {
                 throw new CliException("--targets: " + e.getMessage(), e);
             }
-            for (String w : resolved.warnings()) main.io().err().println("distilbert fill-mask: warning: " + w);
+            for (String w : resolved.warnings()) run.io().err().println("distilbert fill-mask: warning: " + w);
         }
         FillMask.Targets chosen = resolved;
         modelRun.stream(ModelRun.CHUNK_BATCHES, db -> {

@@ -100,7 +100,8 @@ public final class Main implements Callable<Integer> {
     private static int failure(Exception e, CommandLine cl) {
         PrintWriter err = cl.getErr();
         String name = cl.getCommandSpec().qualifiedName();
-        boolean verbose = cl.getCommand() instanceof Verbose v && v.verbose();
+        boolean verbose = verbose(cl.getCommand())
+                || cl.getCommandSpec().mixins().values().stream().anyMatch(m -> verbose(m.userObject()));
         String message = switch (e) {
             case CliException c -> c.getMessage();
             case TokenizerException t -> t.getMessage();
@@ -138,9 +139,13 @@ public final class Main implements Callable<Integer> {
         return s == null ? "" : s.strip().replaceAll("\\s*\\R\\s*", " ");
     }
 
-    /** A command with a {@code --verbose} flag: its failures print their stack trace. */
+    /** A command (or a mixin of one: {@link RunOptions}) with a {@code --verbose} flag: its failures print their stack trace. */
     interface Verbose {
         boolean verbose();
+    }
+
+    private static boolean verbose(Object command) {
+        return command instanceof Verbose v && v.verbose();
     }
 
     /** The project version, from the filtered resource version.properties. */

@@ -10,6 +10,7 @@ import distilbert.tokenizer.TokenizerException;
 import distilbert.tokenizer.Truncation;
 import distilbert.weights.CheckpointException;
 import distilbert.weights.DistilBertConfig;
+import distilbert.weights.Head;
 import distilbert.weights.ModelDirectory;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -20,8 +21,8 @@ import java.util.OptionalInt;
 
 /**
  * What the commands that run a model over JSONL rows share ({@code embed}, {@code score},
- * {@code qa}): the model directory, config and tokenizer checked before any weights are read
- * ({@link #prepare}), then the stream ({@link #stream}): rows read in chunks, tokenized on all cores
+ * {@code fill-mask}, {@code ner}, {@code qa}): the model directory, config and tokenizer checked
+ * before any weights are read ({@link #prepare}; {@link #requireHead} for a command of one head), then the stream ({@link #stream}): rows read in chunks, tokenized on all cores
  * and truncated to the max length (or cut into windows: {@link Rows}), each chunk handed to the
  * command (which runs it in batches by length and writes one line per row in input order) before
  * the next is read; a bad line stops the run after the rows before it are written; a note on
@@ -36,6 +37,20 @@ final class ModelRun {
     static final String HELP_BATCHING = "Rows are read in chunks, sorted by length, run in batches of about --batch-tokens real "
             + "tokens, and written back in input order. On a terminal, stderr shows a progress line (rows/s, tokens/s, ETA for "
             + "--input files).";
+
+    /** What a model directory holds besides config.json, for the --model help of these commands. */
+    static final String HELP_MODEL_FILES = "weights (model.safetensors, shards or pytorch_model.bin) and its tokenizer "
+            + "(tokenizer.json or vocab.txt)";
+    /** The --model help of a command that runs one head: config.json names its class. */
+    static final String HELP_HEAD_CONFIG = " model directory: config.json (whose architectures names the class";
+    /** The limit in the --max-length help. */
+    static final String HELP_MAX_LENGTH_LIMIT = "to N tokens, [CLS] and [SEP] included; at most the model's "
+            + "max_position_embeddings. ";
+    /** The default in the --max-length help of a command with no limit of its own. */
+    static final String HELP_MAX_LENGTH_DEFAULT = "Default: the smaller of the tokenizer's model_max_length and config.json's "
+            + "max_position_embeddings.";
+    /** The --max-length help of a command that truncates rows and has no limit of its own. */
+    static final String HELP_MAX_LENGTH = "Truncate rows " + HELP_MAX_LENGTH_LIMIT + HELP_MAX_LENGTH_DEFAULT;
 
     /** Rows read, sorted and run before their results are written: bounds memory and the wait for the first lines. */
     static final int CHUNK_ROWS = 4096;
@@ -138,7 +153,7 @@ final class ModelRun {
      * length: {@code maxLength}, or the smallest of the tokenizer's model_max_length,
      * max_position_embeddings and the command's {@code limit}.
      */
-    static ModelRun prepare(Main.Io io, RunOptions options, Path model, Integer maxLength, LengthLimit limit) throws IOException {
+    static ModelRun prepare(RunOptions options, Path model, Integer maxLength, LengthLimit limit) throws IOException {
         options.check(maxLength);
         checkModelDirectory(model);
         DistilBertConfig config = ModelDirectory.readConfig(model);
@@ -153,7 +168,18 @@ final class ModelRun {
                     + config.vocabSize());
         }
         int length = maxLength != null ? maxLength : defaultMaxLength(tokenizer.modelMaxLength(), positions, limit.of(model));
-        return new ModelRun(io, options, model, config, tokenizer, length, true, null);
+        return new ModelRun(options.io(), options, model, config, tokenizer, length, true, null);
+    }
+
+    /** This run, if the model is a {@code wanted} (the head the command runs); else an error naming the class config.json gives. */
+    ModelRun requireHead(Head wanted) {
+        Head head = ModelDirectory.headOf(config);
+        if (head != wanted) {
+            throw new CliException(model + ": " + options.command() + " needs a " + wanted.hfClass() + " model, but config.json"
+                    + (config.architectures().isEmpty() ? " names no architectures (a " + head.hfClass() + ")"
+                    : "'s architectures is " + config.architectures()));
+        }
+        return this;
     }
 
     /** The smallest of the limits that apply: the tokenizer's, the position table's and any other (sentence-transformers'). */

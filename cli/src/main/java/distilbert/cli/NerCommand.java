@@ -5,7 +5,6 @@ import distilbert.model.TokenClassification;
 import distilbert.model.TokenClassification.Aggregation;
 import distilbert.model.TokenClassification.Entity;
 import distilbert.weights.Head;
-import distilbert.weights.ModelDirectory;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
@@ -14,7 +13,6 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.ParentCommand;
 
 /**
  * {@code distilbert ner}: JSONL text in, the entities of a DistilBertForTokenClassification model
@@ -51,7 +49,7 @@ import picocli.CommandLine.ParentCommand;
             "",
             "Exit codes: 0 done, 1 failed (unusable model directory, not a token classification model, unreadable input, "
                     + "bad input line, unwritable output), 2 usage error."})
-final class NerCommand implements Callable<Integer>, Main.Verbose {
+final class NerCommand implements Callable<Integer> {
 
     static final class AggregationConverter implements CommandLine.ITypeConverter<Aggregation> {
         @Override
@@ -60,13 +58,9 @@ final class NerCommand implements Callable<Integer>, Main.Verbose {
         }
     }
 
-    @ParentCommand
-    private Main main;
-
     @Option(names = "--model", required = true, paramLabel = "DIR",
-            description = "A HuggingFace DistilBertForTokenClassification model directory: config.json (whose architectures "
-                    + "names the class, and whose id2label names the labels), weights (model.safetensors, shards or "
-                    + "pytorch_model.bin) and its tokenizer (tokenizer.json or vocab.txt).")
+            description = "A HuggingFace DistilBertForTokenClassification" + ModelRun.HELP_HEAD_CONFIG
+                    + ", and whose id2label names the labels), " + ModelRun.HELP_MODEL_FILES + ".")
     Path model;
 
     @Option(names = "--aggregation", paramLabel = "STRATEGY", converter = AggregationConverter.class, defaultValue = "none",
@@ -88,18 +82,11 @@ final class NerCommand implements Callable<Integer>, Main.Verbose {
     Integer stride;
 
     @Option(names = "--max-length", paramLabel = "N",
-            description = "Truncate rows (or cut windows) to N tokens, [CLS] and [SEP] included; at most the model's "
-                    + "max_position_embeddings. Default: the smaller of the tokenizer's model_max_length and config.json's "
-                    + "max_position_embeddings.")
+            description = "Truncate rows (or cut windows) " + ModelRun.HELP_MAX_LENGTH_LIMIT + ModelRun.HELP_MAX_LENGTH_DEFAULT)
     Integer maxLength;
 
     @Mixin
     RunOptions run;
-
-    @Override
-    public boolean verbose() {
-        return run.verbose;
-    }
 
     @Override
     public Integer call() throws IOException {
@@ -111,7 +98,7 @@ final class NerCommand implements Callable<Integer>, Main.Verbose {
             }
         }
         List<String> ignore = ignoreLabels == null ? List.of("O") : ignoreLabels.stream().filter(l -> !l.isEmpty()).toList();
-        ModelRun modelRun = ModelRun.prepare(main.io(), run, model, maxLength, ModelRun.LengthLimit.NONE);
+        ModelRun modelRun = ModelRun.prepare(run, model, maxLength, ModelRun.LengthLimit.NONE);
         if (stride != null) {
             int room = modelRun.maxLength() - modelRun.tokenizer().numSpecialTokensToAdd(false);
             if (stride >= room) {
@@ -119,13 +106,7 @@ final class NerCommand implements Callable<Integer>, Main.Verbose {
                         + modelRun.maxLength() + " (--max-length) has for the text");
             }
         }
-        Head head = ModelDirectory.headOf(modelRun.config());
-        if (head != Head.TOKEN_CLASSIFICATION) {
-            throw new CliException(model + ": ner needs a " + Head.TOKEN_CLASSIFICATION.hfClass() + " model, but config.json"
-                    + (modelRun.config().architectures().isEmpty() ? " names no architectures (a " + head.hfClass() + ")"
-                    : "'s architectures is " + modelRun.config().architectures()));
-        }
-        modelRun.singleTexts().windowed(stride).stream(ModelRun.CHUNK_BATCHES, db -> {
+        modelRun.requireHead(Head.TOKEN_CLASSIFICATION).singleTexts().windowed(stride).stream(ModelRun.CHUNK_BATCHES, db -> {
             TokenClassification ner = new TokenClassification(db, modelRun.tokenizer()).withAggregation(aggregation)
                     .withIgnoreLabels(ignore).withMaxLength(modelRun.maxLength()).withStride(stride)
                     .withBatchTokens(run.batchTokens);

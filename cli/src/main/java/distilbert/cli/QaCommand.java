@@ -5,7 +5,6 @@ import distilbert.cli.JsonlInput.Row;
 import distilbert.model.QuestionAnswering;
 import distilbert.model.QuestionAnswering.Answer;
 import distilbert.weights.Head;
-import distilbert.weights.ModelDirectory;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
@@ -13,7 +12,6 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.ParentCommand;
 
 /**
  * {@code distilbert qa}: JSONL questions with their contexts in, the answers a
@@ -52,15 +50,10 @@ import picocli.CommandLine.ParentCommand;
             "",
             "Exit codes: 0 done, 1 failed (unusable model directory, not a question answering model, unreadable input, bad "
                     + "input line, a question too long for --max-seq-len, unwritable output), 2 usage error."})
-final class QaCommand implements Callable<Integer>, Main.Verbose {
-
-    @ParentCommand
-    private Main main;
-
+final class QaCommand implements Callable<Integer> {
     @Option(names = "--model", required = true, paramLabel = "DIR",
-            description = "A HuggingFace DistilBertForQuestionAnswering model directory: config.json (whose architectures "
-                    + "names the class), weights (model.safetensors, shards or pytorch_model.bin) and its tokenizer "
-                    + "(tokenizer.json or vocab.txt).")
+            description = "A HuggingFace DistilBertForQuestionAnswering" + ModelRun.HELP_HEAD_CONFIG + "), "
+                    + ModelRun.HELP_MODEL_FILES + ".")
     Path model;
 
     @Option(names = "--top-k", paramLabel = "K", defaultValue = "" + QuestionAnswering.DEFAULT_TOP_K,
@@ -97,20 +90,9 @@ final class QaCommand implements Callable<Integer>, Main.Verbose {
     RunOptions run;
 
     @Override
-    public boolean verbose() {
-        return run.verbose;
-    }
-
-    @Override
     public Integer call() throws IOException {
         checkOptions();
-        ModelRun modelRun = ModelRun.prepare(main.io(), run, model, null, ModelRun.LengthLimit.NONE);
-        Head head = ModelDirectory.headOf(modelRun.config());
-        if (head != Head.QUESTION_ANSWERING) {
-            throw new CliException(model + ": qa needs a " + Head.QUESTION_ANSWERING.hfClass() + " model, but config.json"
-                    + (modelRun.config().architectures().isEmpty() ? " names no architectures (a " + head.hfClass() + ")"
-                    : "'s architectures is " + modelRun.config().architectures()));
-        }
+        ModelRun modelRun = ModelRun.prepare(run, model, null, ModelRun.LengthLimit.NONE).requireHead(Head.QUESTION_ANSWERING);
         int positions = modelRun.config().maxPositionEmbeddings();
         if (maxSeqLen != null && maxSeqLen > positions) {
             throw run.usage("--max-seq-len " + maxSeqLen + " is more than the model takes: " + model

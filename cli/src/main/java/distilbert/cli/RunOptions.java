@@ -14,11 +14,12 @@ import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
 /**
- * The options of the commands that run a model over JSONL rows ({@code embed}, {@code score}), a
- * picocli mixin: where rows come from and go, how they are batched, where the model runs.
+ * The options of the commands that run a model over JSONL rows ({@code embed}, {@code score},
+ * {@code fill-mask}, {@code ner}, {@code qa}), a picocli mixin: where rows come from and go, how
+ * they are batched, where the model runs, and --verbose (for {@link Main}, which asks the mixin).
  * {@link ModelRun} does the work they describe.
  */
-final class RunOptions {
+final class RunOptions implements Main.Verbose {
 
     /** --device. */
     enum DeviceChoice {
@@ -81,6 +82,16 @@ final class RunOptions {
 
     @Option(names = "--verbose", description = "Print the stack trace of an error.")
     boolean verbose;
+
+    @Override
+    public boolean verbose() {
+        return verbose;
+    }
+
+    /** The streams of the {@code distilbert} command this one runs under. */
+    Main.Io io() {
+        return ((Main) spec.root().userObject()).io();
+    }
 
     /** The command's name, e.g. "embed". */
     String command() {

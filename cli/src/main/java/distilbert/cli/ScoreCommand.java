@@ -5,7 +5,6 @@ import distilbert.model.TextClassification;
 import distilbert.model.TextClassification.LabelScore;
 import distilbert.model.TextClassification.Result;
 import distilbert.weights.Head;
-import distilbert.weights.ModelDirectory;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
@@ -14,7 +13,6 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.ParentCommand;
 
 /**
  * {@code distilbert score}: JSONL text in, the labels of a DistilBertForSequenceClassification
@@ -48,7 +46,7 @@ import picocli.CommandLine.ParentCommand;
             "",
             "Exit codes: 0 done, 1 failed (unusable model directory, not a sequence classification model, unreadable input, "
                     + "bad input line, unwritable output), 2 usage error."})
-final class ScoreCommand implements Callable<Integer>, Main.Verbose {
+final class ScoreCommand implements Callable<Integer> {
     /** --top-k all. */
     static final int ALL = Integer.MAX_VALUE;
 
@@ -74,13 +72,9 @@ final class ScoreCommand implements Callable<Integer>, Main.Verbose {
         }
     }
 
-    @ParentCommand
-    private Main main;
-
     @Option(names = "--model", required = true, paramLabel = "DIR",
-            description = "A HuggingFace DistilBertForSequenceClassification model directory: config.json (whose "
-                    + "architectures names the class, and whose id2label names the labels), weights (model.safetensors, "
-                    + "shards or pytorch_model.bin) and its tokenizer (tokenizer.json or vocab.txt).")
+            description = "A HuggingFace DistilBertForSequenceClassification" + ModelRun.HELP_HEAD_CONFIG
+                    + ", and whose id2label names the labels), " + ModelRun.HELP_MODEL_FILES + ".")
     Path model;
 
     @Option(names = "--top-k", paramLabel = "K", converter = TopKConverter.class,
@@ -96,28 +90,16 @@ final class ScoreCommand implements Callable<Integer>, Main.Verbose {
     @Option(names = "--logits", description = "Add the raw logits, one per label in id order: \"logits\": [floats].")
     boolean logits;
 
-    @Option(names = "--max-length", paramLabel = "N",
-            description = "Truncate rows to N tokens, [CLS] and [SEP] included; at most the model's max_position_embeddings. "
-                    + "Default: the smaller of the tokenizer's model_max_length and config.json's max_position_embeddings.")
+    @Option(names = "--max-length", paramLabel = "N", description = ModelRun.HELP_MAX_LENGTH)
     Integer maxLength;
 
     @Mixin
     RunOptions run;
 
     @Override
-    public boolean verbose() {
-        return run.verbose;
-    }
-
-    @Override
     public Integer call() throws IOException {
-        ModelRun modelRun = ModelRun.prepare(main.io(), run, model, maxLength, ModelRun.LengthLimit.NONE);
-        Head head = ModelDirectory.headOf(modelRun.config());
-        if (head != Head.SEQUENCE_CLASSIFICATION) {
-            throw new CliException(model + ": score needs a " + Head.SEQUENCE_CLASSIFICATION.hfClass() + " model, but config.json"
-                    + (modelRun.config().architectures().isEmpty() ? " names no architectures (a " + head.hfClass() + ")"
-                    : "'s architectures is " + modelRun.config().architectures()));
-        }
+        ModelRun modelRun = ModelRun.prepare(run, model, maxLength, ModelRun.LengthLimit.NONE)
+                .requireHead(Head.SEQUENCE_CLASSIFICATION);
         modelRun.stream(ModelRun.CHUNK_BATCHES, db -> {
             TextClassification classifier = new TextClassification(db, modelRun.tokenizer())
                     .withFunction(function).withMaxLength(modelRun.maxLength()).withBatchTokens(run.batchTokens);

@@ -12,7 +12,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Random;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.BeforeAll;
@@ -37,9 +36,7 @@ class EmbedCommandTest {
     }
 
     static Cli.Result embed(String stdin, String... args) {
-        List<String> all = new ArrayList<>(List.of("embed", "--model", model.toString(), "--device", "cpu"));
-        all.addAll(List.of(args));
-        return Cli.run(stdin, all.toArray(String[]::new));
+        return Cli.onCpu("embed", model, stdin, args);
     }
 
     static String rows(String... texts) {
@@ -147,14 +144,7 @@ class EmbedCommandTest {
 
     @Test
     void batchingByTokensAfterSortingReturnsInputOrder() throws IOException {
-        Random random = new Random(3);
-        String[] words = "the quick brown fox jumps over a lazy dog while people watch and wonder why".split(" ");
-        String[] texts = new String[40];
-        for (int i = 0; i < texts.length; i++) {
-            StringBuilder t = new StringBuilder();
-            for (int w = random.nextInt(30); w >= 0; w--) t.append(words[random.nextInt(words.length)]).append(' ');
-            texts[i] = t.toString().strip();
-        }
+        String[] texts = Cli.randomTexts("the quick brown fox jumps over a lazy dog while people watch and wonder why", 40);
         List<float[][]> alone = tokenStates(embed(rows(texts), "--pooling", "none", "--batch-tokens", "1"));
         for (String batchTokens : List.of("7", "64", "100000")) {
             List<float[][]> batched = tokenStates(embed(rows(texts), "--pooling", "none", "--batch-tokens", batchTokens));
@@ -236,22 +226,8 @@ class EmbedCommandTest {
     }
 
     @Test
-    void emptyInputWritesNothing() {
-        Cli.Result r = embed("");
-        assertEquals(0, r.code(), r.err());
-        assertEquals("", r.out());
-    }
-
-    @Test
-    void inputAndOutputFiles() throws IOException {
-        Path in = Files.writeString(dir.resolve("in.jsonl"), rows(TEXTS)), out = dir.resolve("out.jsonl");
-        Cli.Result r = embed("", "--input", in.toString(), "--output", out.toString());
-        assertEquals(0, r.code(), r.err());
-        assertEquals("", r.out());
-        assertEquals(embed(rows(TEXTS)).out(), Files.readString(out));
-        r = embed("", "--input", dir.resolve("missing.jsonl").toString());
-        assertEquals(1, r.code());
-        assertEquals("distilbert embed: " + dir.resolve("missing.jsonl") + ": no such file or directory\n", r.err());
+    void inputAndOutputFilesAndEmptyInput() throws IOException {
+        Cli.assertFilesAndEmptyInput("embed", EmbedCommandTest::embed, dir, rows(TEXTS));
     }
 
     @Test
@@ -305,28 +281,16 @@ class EmbedCommandTest {
 
     @Test
     void usageErrors() throws IOException {
+        Cli.assertRunOptionsUsageErrors("embed", model, dir, true);
         String m = "--model=" + model;
-        assertUsageError("Missing required option: '--model=DIR'");
-        assertUsageError("--batch-tokens must be at least 1, got 0", m, "--batch-tokens", "0");
-        assertUsageError("--max-length must be at least 2 ([CLS] and [SEP]), got 1", m, "--max-length", "1");
         assertUsageError("--normalize needs --pooling mean or cls", m, "--pooling", "none", "--normalize");
         assertUsageError("Invalid value for option '--pooling': expected one of mean, cls, none, got 'max'", m, "--pooling", "max");
-        assertUsageError("Invalid value for option '--device': expected one of auto, cpu, cuda, got 'gpu'", m, "--device", "gpu");
-        assertUsageError("--max-length 65 is more than the model takes: " + model + "/config.json has max_position_embeddings 64",
-                m, "--max-length", "65");
-        Path f = Files.writeString(dir.resolve("same.jsonl"), rows("x"));
-        assertUsageError("--input and --output are the same file", m, "--input", f.toString(), "--output", f.toString());
     }
 
     @Test
     void helpDocumentsTheFormatsAndDefaults() {
-        Cli.Result r = Cli.run("", "embed", "--help");
-        assertEquals(0, r.code());
-        String words = r.out().replaceAll("\\s+", " ");
-        for (String option : List.of("--model", "--pooling", "--normalize", "--input", "--output", "--batch-tokens", "--max-length",
-                "--device", "--verbose")) {
-            assertTrue(r.out().contains(option), option);
-        }
+        String words = Cli.helpWords("embed", "--model", "--pooling", "--normalize", "--input", "--output", "--batch-tokens",
+                "--max-length", "--device", "--verbose");
         assertTrue(words.contains("{\"embedding\": [C floats]}"), words);
         assertTrue(words.contains("Default: 8192."), words);
         assertTrue(words.contains("Default: mean."), words);

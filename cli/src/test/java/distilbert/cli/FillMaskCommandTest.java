@@ -1,5 +1,6 @@
 package distilbert.cli;
 
+import static distilbert.cli.Cli.ok;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -12,7 +13,6 @@ import distilbert.model.FillMask.Prediction;
 import distilbert.model.FillMask.Result;
 import distilbert.tokenizer.Tokenizer;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -46,9 +46,7 @@ class FillMaskCommandTest {
             "The quick brown fox jumps over the lazy [MASK], and then it jumps back again, [MASK] [MASK]."};
 
     static Cli.Result fillMask(Path dir, String stdin, String... args) {
-        List<String> all = new ArrayList<>(List.of("fill-mask", "--model", dir.toString(), "--device", "cpu"));
-        all.addAll(List.of(args));
-        return Cli.run(stdin, all.toArray(String[]::new));
+        return Cli.onCpu("fill-mask", dir, stdin, args);
     }
 
     static Cli.Result fillMask(String stdin, String... args) {
@@ -88,11 +86,6 @@ class FillMaskCommandTest {
 
     static List<String> lines(List<Result> results) {
         return results.stream().map(FillMaskCommandTest::line).toList();
-    }
-
-    static List<String> ok(Cli.Result r) {
-        assertEquals(0, r.code(), r.err());
-        return r.lines();
     }
 
     @Test
@@ -153,11 +146,7 @@ class FillMaskCommandTest {
             for (int w = 0; w < n; w++) t.append(w == mask || random.nextInt(15) == 0 ? "[MASK]" : words[random.nextInt(words.length)]).append(' ');
             texts[i] = t.toString().strip();
         }
-        String alone = fillMask(rows(texts), "--batch-tokens", "1").out();
-        assertEquals(texts.length, alone.lines().count());
-        for (String batchTokens : List.of("7", "64", "100000")) {
-            assertEquals(alone, fillMask(rows(texts), "--batch-tokens", batchTokens).out(), "--batch-tokens " + batchTokens);
-        }
+        Cli.assertBatchingChangesNothing(FillMaskCommandTest::fillMask, rows(texts), texts.length);
     }
 
     @Test
@@ -197,28 +186,13 @@ class FillMaskCommandTest {
 
     @Test
     void inputAndOutputFilesAndEmptyInput() throws IOException {
-        Path in = Files.writeString(dir.resolve("in.jsonl"), rows(TEXTS)), out = dir.resolve("out.jsonl");
-        Cli.Result r = fillMask("", "--input", in.toString(), "--output", out.toString());
-        assertEquals(0, r.code(), r.err());
-        assertEquals("", r.out());
-        assertEquals(fillMask(rows(TEXTS)).out(), Files.readString(out));
-        r = fillMask("");
-        assertEquals(0, r.code(), r.err());
-        assertEquals("", r.out());
+        Cli.assertFilesAndEmptyInput("fill-mask", FillMaskCommandTest::fillMask, dir, rows(TEXTS));
     }
 
     @Test
     void onlyAMaskedLmModel() throws IOException {
-        Path base = TinyModels.withTokenizer(dir.resolve("base"));
-        Cli.Result r = fillMask(base, rows("[MASK]"));
-        assertEquals(1, r.code());
-        assertEquals("distilbert fill-mask: " + base + ": fill-mask needs a DistilBertForMaskedLM model, but config.json's "
-                + "architectures is [DistilBertModel]\n", r.err());
-        assertEquals("", r.out());
-        Path missing = dir.resolve("no-such-model");
-        r = fillMask(missing, rows("[MASK]"));
-        assertEquals(1, r.code());
-        assertEquals("distilbert fill-mask: " + missing + ": no such directory\n", r.err());
+        Cli.assertNeedsClass("fill-mask", "DistilBertForMaskedLM", TinyModels.withTokenizer(dir.resolve("base")), "DistilBertModel",
+                rows("[MASK]"));
     }
 
     @Test
@@ -232,36 +206,22 @@ class FillMaskCommandTest {
 
     @Test
     void usageErrors() throws IOException {
+        Cli.assertRunOptionsUsageErrors("fill-mask", model, dir, true);
         String m = "--model=" + model;
-        assertUsageError("Missing required option: '--model=DIR'");
         assertUsageError("--top-k must be at least 1, got 0", m, "--top-k", "0");
         assertUsageError("Invalid value for option '--top-k': 'all' is not an int", m, "--top-k", "all");
         assertUsageError("--top-k 30523 is more than the vocabulary's 30522 tokens (" + model + "/config.json vocab_size)",
                 m, "--top-k", "30523");
-        assertUsageError("--batch-tokens must be at least 1, got 0", m, "--batch-tokens", "0");
-        assertUsageError("--max-length must be at least 2 ([CLS] and [SEP]), got 1", m, "--max-length", "1");
-        assertUsageError("--max-length 65 is more than the model takes: " + model + "/config.json has max_position_embeddings 64",
-                m, "--max-length", "65");
-        assertUsageError("Invalid value for option '--device': expected one of auto, cpu, cuda, got 'gpu'", m, "--device", "gpu");
         assertUsageError("Unknown options: '--function', 'softmax'", m, "--function", "softmax");
-        Path f = Files.writeString(dir.resolve("same.jsonl"), rows("x"));
-        assertUsageError("--input and --output are the same file", m, "--input", f.toString(), "--output", f.toString());
-        assertEquals(rows("x"), Files.readString(f), "the input is untouched");
     }
 
     @Test
     void helpDocumentsTheFormatsAndDefaults() {
-        Cli.Result r = Cli.run("", "fill-mask", "--help");
-        assertEquals(0, r.code());
-        String words = r.out().replaceAll("\\s+", " ");
-        for (String option : List.of("--model", "--top-k", "--targets", "--input", "--output", "--batch-tokens", "--max-length",
-                "--device", "--precision", "--verbose")) {
-            assertTrue(r.out().contains(option), option);
-        }
+        String words = Cli.helpWords("fill-mask", "--model", "--top-k", "--targets", "--input", "--output", "--batch-tokens",
+                "--max-length", "--device", "--precision", "--verbose");
         assertTrue(words.contains("{\"score\": 0.9963, \"token\": 3007, \"token_str\": \"capital\", \"sequence\": \"paris is the capital "
                 + "of france.\"}"), words);
         assertTrue(words.contains("Default: 5."), words);
-        assertTrue(Cli.run("", "--help").out().contains("fill-mask"), "listed among the commands");
     }
 
     private static List<String> iterable(java.util.Iterator<String> it) {

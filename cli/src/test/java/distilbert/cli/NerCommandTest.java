@@ -1,5 +1,6 @@
 package distilbert.cli;
 
+import static distilbert.cli.Cli.ok;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -12,13 +13,11 @@ import distilbert.model.TokenClassification.Aggregation;
 import distilbert.model.TokenClassification.Entity;
 import distilbert.tokenizer.Tokenizer;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import java.util.function.Function;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -48,9 +47,7 @@ class NerCommandTest {
         "The quick brown fox jumps over the lazy dog, and then it jumps back again, twice.", "playing unbelievably", "Hello world!"};
 
     static Cli.Result ner(Path dir, String stdin, String... args) {
-        List<String> all = new ArrayList<>(List.of("ner", "--model", dir.toString(), "--device", "cpu"));
-        all.addAll(List.of(args));
-        return Cli.run(stdin, all.toArray(String[]::new));
+        return Cli.onCpu("ner", dir, stdin, args);
     }
 
     static Cli.Result ner(String stdin, String... args) {
@@ -106,11 +103,6 @@ class NerCommandTest {
             }
         }
         return out;
-    }
-
-    static List<String> ok(Cli.Result r) {
-        assertEquals(0, r.code(), r.err());
-        return r.lines();
     }
 
     static List<JsonNode> okParsed(Cli.Result r) {
@@ -203,19 +195,8 @@ class NerCommandTest {
 
     @Test
     void batchingByTokensChangesNothing() {
-        Random random = new Random(3);
-        String[] words = "the quick brown fox jumps over a lazy dog while people in Paris watch and wonder why".split(" ");
-        String[] texts = new String[40];
-        for (int i = 0; i < texts.length; i++) {
-            StringBuilder t = new StringBuilder();
-            for (int w = random.nextInt(30); w >= 0; w--) t.append(words[random.nextInt(words.length)]).append(' ');
-            texts[i] = t.toString().strip();
-        }
-        String alone = ner(rows(texts), "--ignore-labels", "", "--batch-tokens", "1").out();
-        assertEquals(texts.length, alone.lines().count());
-        for (String batchTokens : List.of("7", "64", "100000")) {
-            assertEquals(alone, ner(rows(texts), "--ignore-labels", "", "--batch-tokens", batchTokens).out(), "--batch-tokens " + batchTokens);
-        }
+        String[] texts = Cli.randomTexts("the quick brown fox jumps over a lazy dog while people in Paris watch and wonder why", 40);
+        Cli.assertBatchingChangesNothing(NerCommandTest::ner, rows(texts), texts.length, "--ignore-labels", "");
     }
 
     @Test
@@ -247,28 +228,13 @@ class NerCommandTest {
 
     @Test
     void inputAndOutputFilesAndEmptyInput() throws IOException {
-        Path in = Files.writeString(dir.resolve("in.jsonl"), rows(TEXTS)), out = dir.resolve("out.jsonl");
-        Cli.Result r = ner("", "--input", in.toString(), "--output", out.toString());
-        assertEquals(0, r.code(), r.err());
-        assertEquals("", r.out());
-        assertEquals(ner(rows(TEXTS)).out(), Files.readString(out));
-        r = ner("");
-        assertEquals(0, r.code(), r.err());
-        assertEquals("", r.out());
+        Cli.assertFilesAndEmptyInput("ner", NerCommandTest::ner, dir, rows(TEXTS));
     }
 
     @Test
     void onlyATokenClassificationModel() throws IOException {
-        Path classifier = TinyModels.classifier(dir.resolve("classifier"), TinyModels.config());
-        Cli.Result r = ner(classifier, rows("x"));
-        assertEquals(1, r.code());
-        assertEquals("distilbert ner: " + classifier + ": ner needs a DistilBertForTokenClassification model, but config.json's "
-                + "architectures is [DistilBertForSequenceClassification]\n", r.err());
-        assertEquals("", r.out());
-        Path missing = dir.resolve("no-such-model");
-        r = ner(missing, rows("x"));
-        assertEquals(1, r.code());
-        assertEquals("distilbert ner: " + missing + ": no such directory\n", r.err());
+        Cli.assertNeedsClass("ner", "DistilBertForTokenClassification", TinyModels.classifier(dir.resolve("classifier"),
+                TinyModels.config()), "DistilBertForSequenceClassification", rows("x"));
     }
 
     @Test
@@ -281,9 +247,9 @@ class NerCommandTest {
     }
 
     @Test
-    void usageErrors() {
+    void usageErrors() throws IOException {
+        Cli.assertRunOptionsUsageErrors("ner", model, dir, true);
         String m = "--model=" + model;
-        assertUsageError("Missing required option: '--model=DIR'");
         assertUsageError("Invalid value for option '--aggregation': expected one of none, simple, first, average, max, got 'sum'",
                 m, "--aggregation", "sum");
         assertUsageError("--stride needs --aggregation simple, first, average or max (as in HF: the tokens of overlapping windows "
@@ -293,25 +259,15 @@ class NerCommandTest {
                 m, "--stride", "62", "--aggregation", "simple");
         assertUsageError("--stride 8 must be smaller than the 8 tokens a window of 10 (--max-length) has for the text",
                 m, "--stride", "8", "--aggregation", "max", "--max-length", "10");
-        assertUsageError("--batch-tokens must be at least 1, got 0", m, "--batch-tokens", "0");
-        assertUsageError("--max-length must be at least 2 ([CLS] and [SEP]), got 1", m, "--max-length", "1");
-        assertUsageError("--max-length 65 is more than the model takes: " + model + "/config.json has max_position_embeddings 64",
-                m, "--max-length", "65");
         assertUsageError("Unknown options: '--top-k', '2'", m, "--top-k", "2");
     }
 
     @Test
     void helpDocumentsTheFormatsAndDefaults() {
-        Cli.Result r = Cli.run("", "ner", "--help");
-        assertEquals(0, r.code());
-        String words = r.out().replaceAll("\\s+", " ");
-        for (String option : List.of("--model", "--aggregation", "--ignore-labels", "--stride", "--max-length", "--input", "--output",
-                "--batch-tokens", "--device", "--precision", "--verbose")) {
-            assertTrue(r.out().contains(option), option);
-        }
+        String words = Cli.helpWords("ner", "--model", "--aggregation", "--ignore-labels", "--stride", "--max-length", "--input",
+                "--output", "--batch-tokens", "--device", "--precision", "--verbose");
         assertTrue(words.contains("{\"entity_group\": \"PER\", \"score\": 0.998, \"word\": \"wolfgang\", \"start\": 11, \"end\": 19}"), words);
         assertTrue(words.contains("none, simple, first, average, max"), words);
         assertTrue(words.contains("code points"), words);
-        assertTrue(Cli.run("", "--help").out().contains("ner"), "listed among the commands");
     }
 }

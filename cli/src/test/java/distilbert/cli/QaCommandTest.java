@@ -1,5 +1,6 @@
 package distilbert.cli;
 
+import static distilbert.cli.Cli.ok;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -17,7 +18,6 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -63,9 +63,7 @@ class QaCommandTest {
     }
 
     static Cli.Result qa(String stdin, String... args) {
-        List<String> all = new ArrayList<>(List.of("qa", "--model", model.toString(), "--device", "cpu"));
-        all.addAll(List.of(args));
-        return Cli.run(stdin, all.toArray(String[]::new));
+        return Cli.onCpu("qa", model, stdin, args);
     }
 
     /** What the library answers for {@code pairs} on the model, on the CPU. */
@@ -105,11 +103,6 @@ class QaCommandTest {
 
     static List<String> lists(List<List<Answer>> answers) {
         return answers.stream().map(as -> as.stream().map(QaCommandTest::answer).collect(Collectors.joining(",", "[", "]"))).toList();
-    }
-
-    static List<String> ok(Cli.Result r) {
-        assertEquals(0, r.code(), r.err());
-        return r.lines();
     }
 
     @Test
@@ -199,12 +192,8 @@ class QaCommandTest {
     void batchingByTokensChangesNothing() {
         String[][] pairs = new String[12][];
         for (int i = 0; i < pairs.length; i++) pairs[i] = ROWS[i % ROWS.length];
-        String alone = qa(rows(pairs), "--top-k", "2", "--max-seq-len", "28", "--doc-stride", "8", "--batch-tokens", "1").out();
-        assertEquals(pairs.length, alone.lines().count());
-        for (String batchTokens : List.of("7", "64", "100000")) {
-            assertEquals(alone, qa(rows(pairs), "--top-k", "2", "--max-seq-len", "28", "--doc-stride", "8", "--batch-tokens", batchTokens).out(),
-                    "--batch-tokens " + batchTokens);
-        }
+        Cli.assertBatchingChangesNothing(QaCommandTest::qa, rows(pairs), pairs.length, "--top-k", "2", "--max-seq-len", "28",
+                "--doc-stride", "8");
     }
 
     @Test
@@ -246,24 +235,13 @@ class QaCommandTest {
 
     @Test
     void inputAndOutputFilesAndEmptyInput() throws IOException {
-        Path in = Files.writeString(dir.resolve("in.jsonl"), rows(ROWS)), out = dir.resolve("out.jsonl");
-        Cli.Result r = qa("", "--input", in.toString(), "--output", out.toString());
-        assertEquals(0, r.code(), r.err());
-        assertEquals("", r.out());
-        assertEquals(qa(rows(ROWS)).out(), Files.readString(out));
-        r = qa("");
-        assertEquals(0, r.code(), r.err());
-        assertEquals("", r.out());
+        Cli.assertFilesAndEmptyInput("qa", QaCommandTest::qa, dir, rows(ROWS));
     }
 
     @Test
     void onlyAQuestionAnsweringModel() throws IOException {
-        Path classifier = TinyModels.classifier(dir.resolve("classifier"), TinyModels.config());
-        Cli.Result r = Cli.run(rows(ROWS), "qa", "--model", classifier.toString(), "--device", "cpu");
-        assertEquals(1, r.code());
-        assertEquals("distilbert qa: " + classifier + ": qa needs a DistilBertForQuestionAnswering model, but config.json's "
-                + "architectures is [DistilBertForSequenceClassification]\n", r.err());
-        assertEquals("", r.out());
+        Cli.assertNeedsClass("qa", "DistilBertForQuestionAnswering", TinyModels.classifier(dir.resolve("classifier"),
+                TinyModels.config()), "DistilBertForSequenceClassification", rows(ROWS));
     }
 
     @Test
@@ -276,9 +254,9 @@ class QaCommandTest {
     }
 
     @Test
-    void usageErrors() {
+    void usageErrors() throws IOException {
+        Cli.assertRunOptionsUsageErrors("qa", model, dir, false);
         String m = "--model=" + model;
-        assertUsageError("Missing required option: '--model=DIR'");
         assertUsageError("--top-k must be at least 1, got 0", m, "--top-k", "0");
         assertUsageError("Invalid value for option '--top-k': 'all' is not an int", m, "--top-k", "all");
         assertUsageError("--max-answer-len must be at least 1, got 0", m, "--max-answer-len", "0");
@@ -289,24 +267,17 @@ class QaCommandTest {
         assertUsageError("--doc-stride must be at least 0, got -1", m, "--doc-stride", "-1");
         assertUsageError("--doc-stride 21 is larger than --max-seq-len 20", m, "--doc-stride", "21", "--max-seq-len", "20");
         assertUsageError("--doc-stride 65 is larger than --max-seq-len 64", m, "--doc-stride", "65");
-        assertUsageError("--batch-tokens must be at least 1, got 0", m, "--batch-tokens", "0");
-        assertUsageError("Invalid value for option '--device': expected one of auto, cpu, cuda, got 'gpu'", m, "--device", "gpu");
         assertUsageError("Unknown options: '--max-length', '10'", m, "--max-length", "10");
     }
 
     @Test
     void helpDocumentsTheFormatsAndDefaults() {
-        Cli.Result r = Cli.run("", "qa", "--help");
-        assertEquals(0, r.code());
-        String words = r.out().replaceAll("\\s+", " ");
-        for (String option : List.of("--model", "--top-k", "--doc-stride", "--max-seq-len", "--max-question-len", "--max-answer-len",
-                "--handle-impossible-answer", "--input", "--output", "--batch-tokens", "--device", "--precision", "--verbose")) {
-            assertTrue(r.out().contains(option), option);
-        }
+        String words = Cli.helpWords("qa", "--model", "--top-k", "--doc-stride", "--max-seq-len", "--max-question-len",
+                "--max-answer-len", "--handle-impossible-answer", "--input", "--output", "--batch-tokens", "--device", "--precision",
+                "--verbose");
         assertTrue(words.contains("{\"question\": \"...\", \"context\": \"...\"}"), words);
         assertTrue(words.contains("\"start\": 0, \"end\": 0, \"answer\": \"\""), words);
         assertTrue(words.contains("Default: 15."), words);
         assertTrue(words.contains("smaller of --max-seq-len / 2 and 128"), words);
-        assertTrue(Cli.run("", "--help").out().contains("qa"), "listed among the commands");
     }
 }

@@ -1,5 +1,6 @@
 package distilbert.cli;
 
+import static distilbert.cli.Cli.ok;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -15,10 +16,8 @@ import distilbert.weights.ProblemType;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Random;
 import java.util.function.Function;
 import java.util.stream.Collectors;
 import java.util.stream.IntStream;
@@ -50,9 +49,7 @@ class ScoreCommandTest {
             "The quick brown fox jumps over the lazy dog, and then it jumps back again, twice.", "so sad", "Hello world!"};
 
     static Cli.Result score(Path dir, String stdin, String... args) {
-        List<String> all = new ArrayList<>(List.of("score", "--model", dir.toString(), "--device", "cpu"));
-        all.addAll(List.of(args));
-        return Cli.run(stdin, all.toArray(String[]::new));
+        return Cli.onCpu("score", dir, stdin, args);
     }
 
     static Cli.Result score(String stdin, String... args) {
@@ -91,11 +88,6 @@ class ScoreCommandTest {
 
     static List<String> lines(List<Result> results, Function<Result, String> line) {
         return results.stream().map(line).toList();
-    }
-
-    static List<String> ok(Cli.Result r) {
-        assertEquals(0, r.code(), r.err());
-        return r.lines();
     }
 
     @Test
@@ -175,20 +167,8 @@ class ScoreCommandTest {
 
     @Test
     void batchingByTokensChangesNothing() {
-        Random random = new Random(3);
-        String[] words = "the quick brown fox jumps over a lazy dog while people watch and wonder why".split(" ");
-        String[] texts = new String[40];
-        for (int i = 0; i < texts.length; i++) {
-            StringBuilder t = new StringBuilder();
-            for (int w = random.nextInt(30); w >= 0; w--) t.append(words[random.nextInt(words.length)]).append(' ');
-            texts[i] = t.toString().strip();
-        }
-        String alone = score(rows(texts), "--top-k", "all", "--logits", "--batch-tokens", "1").out();
-        assertEquals(texts.length, alone.lines().count());
-        for (String batchTokens : List.of("7", "64", "100000")) {
-            assertEquals(alone, score(rows(texts), "--top-k", "all", "--logits", "--batch-tokens", batchTokens).out(),
-                    "--batch-tokens " + batchTokens);
-        }
+        String[] texts = Cli.randomTexts("the quick brown fox jumps over a lazy dog while people watch and wonder why", 40);
+        Cli.assertBatchingChangesNothing(ScoreCommandTest::score, rows(texts), texts.length, "--top-k", "all", "--logits");
     }
 
     @Test
@@ -246,28 +226,13 @@ class ScoreCommandTest {
 
     @Test
     void inputAndOutputFilesAndEmptyInput() throws IOException {
-        Path in = Files.writeString(dir.resolve("in.jsonl"), rows(TEXTS)), out = dir.resolve("out.jsonl");
-        Cli.Result r = score("", "--input", in.toString(), "--output", out.toString());
-        assertEquals(0, r.code(), r.err());
-        assertEquals("", r.out());
-        assertEquals(score(rows(TEXTS)).out(), Files.readString(out));
-        r = score("");
-        assertEquals(0, r.code(), r.err());
-        assertEquals("", r.out());
+        Cli.assertFilesAndEmptyInput("score", ScoreCommandTest::score, dir, rows(TEXTS));
     }
 
     @Test
     void onlyASequenceClassificationModel() throws IOException {
-        Path base = TinyModels.withTokenizer(dir.resolve("base"));
-        Cli.Result r = score(base, rows("x"));
-        assertEquals(1, r.code());
-        assertEquals("distilbert score: " + base + ": score needs a DistilBertForSequenceClassification model, but config.json's "
-                + "architectures is [DistilBertModel]\n", r.err());
-        assertEquals("", r.out());
-        Path missing = dir.resolve("no-such-model");
-        r = score(missing, rows("x"));
-        assertEquals(1, r.code());
-        assertEquals("distilbert score: " + missing + ": no such directory\n", r.err());
+        Cli.assertNeedsClass("score", "DistilBertForSequenceClassification", TinyModels.withTokenizer(dir.resolve("base")),
+                "DistilBertModel", rows("x"));
     }
 
     @Test
@@ -281,37 +246,23 @@ class ScoreCommandTest {
 
     @Test
     void usageErrors() throws IOException {
+        Cli.assertRunOptionsUsageErrors("score", model, dir, true);
         String m = "--model=" + model;
-        assertUsageError("Missing required option: '--model=DIR'");
         assertUsageError("Invalid value for option '--top-k': expected a number of at least 1 or 'all', got '0'", m, "--top-k", "0");
         assertUsageError("Invalid value for option '--top-k': expected a number of at least 1 or 'all', got 'best'", m, "--top-k", "best");
         assertUsageError("Invalid value for option '--top-k': expected a number of at least 1 or 'all', got '-2'", m, "--top-k", "-2");
         assertUsageError("Invalid value for option '--function': expected one of softmax, sigmoid, none, got 'relu'", m, "--function", "relu");
         assertUsageError("Invalid value for option '--function': expected one of softmax, sigmoid, none, got 'SOFTMAX'", m,
                 "--function", "SOFTMAX");
-        assertUsageError("--batch-tokens must be at least 1, got 0", m, "--batch-tokens", "0");
-        assertUsageError("--max-length must be at least 2 ([CLS] and [SEP]), got 1", m, "--max-length", "1");
-        assertUsageError("--max-length 65 is more than the model takes: " + model + "/config.json has max_position_embeddings 64",
-                m, "--max-length", "65");
-        assertUsageError("Invalid value for option '--device': expected one of auto, cpu, cuda, got 'gpu'", m, "--device", "gpu");
         assertUsageError("Unknown options: '--pooling', 'mean'", m, "--pooling", "mean");
-        Path f = Files.writeString(dir.resolve("same.jsonl"), rows("x"));
-        assertUsageError("--input and --output are the same file", m, "--input", f.toString(), "--output", f.toString());
-        assertEquals(rows("x"), Files.readString(f), "the input is untouched");
     }
 
     @Test
     void helpDocumentsTheFormatsAndDefaults() {
-        Cli.Result r = Cli.run("", "score", "--help");
-        assertEquals(0, r.code());
-        String words = r.out().replaceAll("\\s+", " ");
-        for (String option : List.of("--model", "--top-k", "--function", "--logits", "--input", "--output", "--batch-tokens",
-                "--max-length", "--device", "--precision", "--verbose")) {
-            assertTrue(r.out().contains(option), option);
-        }
+        String words = Cli.helpWords("score", "--model", "--top-k", "--function", "--logits", "--input", "--output",
+                "--batch-tokens", "--max-length", "--device", "--precision", "--verbose");
         assertTrue(words.contains("{\"label\": \"POSITIVE\", \"score\": 0.9998}"), words);
         assertTrue(words.contains("Default: 8192."), words);
         assertTrue(words.contains("softmax, sigmoid, none"), words);
-        assertTrue(Cli.run("", "--help").out().contains("score"), "listed among the commands");
     }
 }
