@@ -143,7 +143,8 @@ public final class Tokenizer {
      * 0.22 gave them. Since 0.23.1 tokenizers stops tokenizing at {@code max_length} tokens, so that
      * {@link Encoding#overflowing()} covers only the start of a long text (tokenizers issue 2091);
      * pipelines that must see the whole text (token classification with a stride, question
-     * answering with a document stride) use this instead.
+     * answering with a document stride) use this, or for pairs {@link Truncation#withWholeSequences}
+     * (which this is, for one text, with its checks).
      *
      * @return the windows in text order; one (the whole text) when it fits
      * @throws TokenizerException when the special tokens leave no room, or {@code stride} is not
@@ -162,9 +163,8 @@ public final class Tokenizer {
             throw new TokenizerException("stride " + stride + " must be smaller than the " + room + " tokens a window of "
                     + maxLength + " has for the text (" + added + " special tokens)");
         }
-        Truncation t = Truncation.longestFirst(maxLength).withStride(stride);
-        Encoding whole = encodeSequence(text, 0); // not capped at max_length: every window
-        Encoding first = template.apply(truncate(whole, null, t, room)[0], null, true);
+        Encoding first = encode(text, null, new EncodeOptions(true,
+                Truncation.longestFirst(maxLength).withStride(stride).withWholeSequences(true), null));
         List<Encoding> out = new ArrayList<>(1 + first.overflowing().size());
         out.add(first);
         out.addAll(first.overflowing());
