@@ -2,7 +2,7 @@
 # The GPU work of a session, on the GPU machine, from the repository root (where the device tool
 # runs a command), writing everything that must come back under $OUT (or --out DIR).
 #
-#   scripts/gpu-session.sh [--out DIR] STEP...      steps: probe golden test sanitize bench attention all
+#   scripts/gpu-session.sh [--out DIR] STEP...      steps: probe golden test sanitize pipelines bench attention all
 #
 # Carry (ignored paths the command needs): the tarball of `./dev dist`
 # (dist/distilbert-VERSION-linux-x86_64.tar.gz, ~35 MB) and tests/target/test-classes (the
@@ -17,6 +17,9 @@
 #             XML in OUT/gpu-test, then the tests module's golden tests (CPU and CUDA vs every HF golden
 #             case) and CUDA vs CPU on MiniLM when MINILM_DIR names a converted directory
 #   sanitize  compute-sanitizer memcheck, racecheck, initcheck over the op parity tests -> OUT/sanitizer
+#   pipelines score, fill-mask, ner and qa on the golden pipeline models (tests/target/test-classes/golden):
+#             --device cuda --precision fp32 against --device cpu (scripts/compare-pipelines.py, 1e-4), and
+#             bf16 (reported, not failed: labels of near-equal scores may swap) -> OUT/pipelines
 #   bench     bin/gpu-bench (ours vs HF eager/SDPA, ceilings, report) -> OUT/bench
 #   attention the two attention kernels A/B (-Ddistilbert.attention=simt vs tensor-cores): bf16
 #             DistilBERT-base, batch 64, L 128 and 512, whole forwards with the per-op breakdown
@@ -30,21 +33,21 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --out) out=$2; shift ;;
     -h|--help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;;
-    probe|golden|test|sanitize|bench|attention) steps+=("$1") ;;
-    all) steps+=(probe golden test sanitize bench attention) ;;
-    *) echo "gpu-session: unknown step '$1' (probe, golden, test, sanitize, bench, attention, all)" >&2; exit 2 ;;
+    probe|golden|test|sanitize|pipelines|bench|attention) steps+=("$1") ;;
+    all) steps+=(probe golden test sanitize pipelines bench attention) ;;
+    *) echo "gpu-session: unknown step '$1' (probe, golden, test, sanitize, pipelines, bench, attention, all)" >&2; exit 2 ;;
   esac
   shift
 done
-[ ${#steps[@]} -gt 0 ] || { echo "gpu-session: name a step (probe, golden, test, sanitize, bench, attention, all)" >&2; exit 2; }
+[ ${#steps[@]} -gt 0 ] || { echo "gpu-session: name a step (probe, golden, test, sanitize, pipelines, bench, attention, all)" >&2; exit 2; }
 mkdir -p "$out"
 log() { printf '\n== %s  %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
 tarball=$(ls dist/distilbert-*-linux-x86_64.tar.gz 2>/dev/null | head -n 1)
 [ -n "$tarball" ] || { echo "gpu-session: no dist/distilbert-*-linux-x86_64.tar.gz: build it with ./dev dist and carry it" >&2; exit 1; }
 home=/tmp/dbc/$(basename "$tarball" -linux-x86_64.tar.gz)
-if [ ! -x "$home/bin/distilbert" ]; then
-  mkdir -p /tmp/dbc && tar -xzf "$tarball" -C /tmp/dbc || { echo "gpu-session: cannot unpack $tarball" >&2; exit 1; }
+if [ ! -x "$home/bin/distilbert" ] || [ "$tarball" -nt "$home/bin/distilbert" ]; then
+  rm -rf "$home" && mkdir -p /tmp/dbc && tar -xzf "$tarball" -C /tmp/dbc || { echo "gpu-session: cannot unpack $tarball" >&2; exit 1; }
 fi
 java=("$home/runtime/bin/java" -Xss4m --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector)
 status=0
@@ -102,6 +105,50 @@ for step in "${steps[@]}"; do
       log "GPU inference benchmark (bin/gpu-bench)"
       "$home/bin/gpu-bench" --out "$out/bench" ${GPU_BENCH_ARGS:-} > "$out/gpu-bench.log" 2>&1 || status=1
       tail -n 40 "$out/gpu-bench.log"
+      ;;
+    pipelines)
+      log "pipeline commands on the GPU against the CPU (golden pipeline models)"
+      golden=tests/target/test-classes/golden
+      [ -f "$golden/index.json" ] || { log "pipelines: no $golden/index.json (carry tests/target/test-classes)"; status=1; continue; }
+      mkdir -p "$out/pipelines"
+      python3 - "$golden" "$out/pipelines" <<'PY' || status=1
+import json, os, sys
+golden, out = sys.argv[1], sys.argv[2]
+runs = []
+for c in json.load(open(os.path.join(golden, "index.json"))).get("pipelines", []):
+    e = json.load(open(os.path.join(golden, c["case"], "expected.json")))
+    task = c["task"]
+    if task == "text-classification":
+        rows = [{"text": t} for t in e["texts"]] + [{"text": a, "text_pair": b} for a, b in e["pairs"]]
+        args = "score --top-k all --logits"
+    elif task == "fill-mask":
+        rows, args = [{"text": t} for t in e["texts"]], "fill-mask --top-k 5"
+    elif task == "token-classification":
+        rows, args = [{"text": t} for t in e["texts"]], "ner --aggregation simple"
+    elif task == "question-answering":
+        rows, args = e["inputs"], "qa --top-k 3"
+    else:
+        continue
+    with open(os.path.join(out, c["case"] + ".jsonl"), "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    runs.append(c["case"] + " " + args)
+open(os.path.join(out, "runs.txt"), "w").write("\n".join(runs) + "\n")
+PY
+      while read -r case args; do
+        [ -n "$case" ] || continue
+        in=$out/pipelines/$case.jsonl
+        for dev in "cpu fp32" "cuda fp32" "cuda bf16"; do
+          set -- $dev
+          # shellcheck disable=SC2086
+          "$home/bin/distilbert" $args --model "$golden/$case" --device "$1" --precision "$2" --input "$in" \
+            --output "$out/pipelines/$case.$1-$2.jsonl" 2> "$out/pipelines/$case.$1-$2.log" || { status=1; tail -n 3 "$out/pipelines/$case.$1-$2.log"; }
+        done
+        printf '%-42s fp32: ' "$case ($args)"
+        python3 scripts/compare-pipelines.py "$out/pipelines/$case.cpu-fp32.jsonl" "$out/pipelines/$case.cuda-fp32.jsonl" 1e-4 || status=1
+        printf '%-42s bf16: ' ""
+        python3 scripts/compare-pipelines.py "$out/pipelines/$case.cpu-fp32.jsonl" "$out/pipelines/$case.cuda-bf16.jsonl" 3e-2 || true
+      done < "$out/pipelines/runs.txt"
       ;;
     attention)
       log "attention kernels A/B: SIMT vs tensor cores (bf16, batch 64, L 128 and 512)"
