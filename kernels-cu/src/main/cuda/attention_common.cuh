@@ -18,7 +18,8 @@ __host__ __device__ __forceinline__ AttnKeys attn_keys(int len, int keys) {
 
 // exp(s - m) for a running max m. m is -inf only while every score seen is -inf; the shift is
 // then 0, so that (-inf) - (-inf) never makes a NaN: the result is exp(-inf - 0) = 0.
-__host__ __device__ __forceinline__ float exp_shift(float s, float m) { return expf(s - (m == -INFINITY ? 0.0f : m)); }
+__host__ __device__ __forceinline__ float max_shift(float m) { return m == -INFINITY ? 0.0f : m; }
+__host__ __device__ __forceinline__ float exp_shift(float s, float m) { return expf(s - max_shift(m)); }
 
 // The factor that turns exp(s - m) into a probability times head_mask: p = e * mask / l.
 // l >= 1 (the max contributes exp(0)) whenever the sequence has a key.

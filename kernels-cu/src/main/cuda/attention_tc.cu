@@ -177,7 +177,7 @@ __host__ __device__ __forceinline__ T element8(const Pack8& p, int x) {
 
 // exp(x) in base 2 for a running max m (both already multiplied by log2(e)); m = -inf as in
 // exp_shift: the shift is then 0.
-__host__ __device__ __forceinline__ float exp2_shift(float s, float m) { return exp2f(s - (m == -INFINITY ? 0.0f : m)); }
+__host__ __device__ __forceinline__ float exp2_shift(float s, float m) { return exp2f(s - max_shift(m)); }
 
 // --- the per-lane steps (host and device) -------------------------------------------------------
 

@@ -14,19 +14,13 @@ public final class DistilBertForMultipleChoice implements Architecture {
     private final DistilBertConfig config;
     private final Ops ops;
     private final DistilBertModel distilbert;
-    private final Buffer preW;   // (C, C)
-    private final Buffer preB;   // (C)
-    private final Buffer clsW;   // (1, C)
-    private final Buffer clsB;   // (1)
+    private final HeadSupport.PooledClassifier classifier;   // pre_classifier (C, C), classifier (1, C)
 
     public DistilBertForMultipleChoice(DistilBertConfig config, Ops ops, ParameterSlab params) {
         this.config = config;
         this.ops = ops;
         this.distilbert = new DistilBertModel(config, ops, params, DistilBertParameters.PREFIX);
-        this.preW = params.get("pre_classifier.weight");
-        this.preB = params.get("pre_classifier.bias");
-        this.clsW = params.get("classifier.weight");
-        this.clsB = params.get("classifier.bias");
+        this.classifier = HeadSupport.PooledClassifier.of(params);
     }
 
     /** {@code input_ids [B, NC, L]} and its mask (or null); labels [B] or null. */
@@ -57,7 +51,7 @@ public final class DistilBertForMultipleChoice implements Architecture {
         HeadSupport.checkPositionZero(input, hfClass());
         try (Ops.Scope scope = ops.scope()) {
             DistilBertModel.Encoded e = distilbert.encode(input);
-            Buffer logits = HeadSupport.pooledLogits(ops, e, preW, preB, clsW, clsB, config.dim(), 1); // (B·NC, 1) = (B, NC)
+            Buffer logits = classifier.logits(ops, e, config.dim(), 1); // (B·NC, 1) = (B, NC)
             Float loss = labels == null ? null
                     : HeadSupport.crossEntropy(ops, logits, labels, numChoices, HeadSupport.IGNORE_INDEX);
             return new MultipleChoiceModelOutput(loss, Tensor.of(ops.download(logits), B, numChoices), e.hiddenStates(),

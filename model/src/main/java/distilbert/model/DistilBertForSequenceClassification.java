@@ -23,19 +23,13 @@ public final class DistilBertForSequenceClassification implements Architecture {
     private final DistilBertConfig config;
     private final Ops ops;
     private final DistilBertModel distilbert;
-    private final Buffer preW;   // (C, C)
-    private final Buffer preB;   // (C)
-    private final Buffer clsW;   // (num_labels, C)
-    private final Buffer clsB;   // (num_labels)
+    private final HeadSupport.PooledClassifier classifier;   // pre_classifier (C, C), classifier (num_labels, C)
 
     public DistilBertForSequenceClassification(DistilBertConfig config, Ops ops, ParameterSlab params) {
         this.config = config;
         this.ops = ops;
         this.distilbert = new DistilBertModel(config, ops, params, DistilBertParameters.PREFIX);
-        this.preW = params.get("pre_classifier.weight");
-        this.preB = params.get("pre_classifier.bias");
-        this.clsW = params.get("classifier.weight");
-        this.clsB = params.get("classifier.bias");
+        this.classifier = HeadSupport.PooledClassifier.of(params);
     }
 
     public SequenceClassifierOutput forward(ModelInput input) {
@@ -50,7 +44,7 @@ public final class DistilBertForSequenceClassification implements Architecture {
         float[] targets = labels == null ? null : checkLabels(labels, problem, B, NL);
         try (Ops.Scope scope = ops.scope()) {
             DistilBertModel.Encoded e = distilbert.encode(input);
-            Buffer logits = HeadSupport.pooledLogits(ops, e, preW, preB, clsW, clsB, config.dim(), NL); // (B, NL)
+            Buffer logits = classifier.logits(ops, e, config.dim(), NL); // (B, NL)
             Float loss = null;
             if (labels != null) {
                 loss = switch (problem) {

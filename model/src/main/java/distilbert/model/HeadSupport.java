@@ -112,25 +112,33 @@ final class HeadSupport {
     }
 
     /**
-     * HF's pooling head: hidden[:, 0] → pre_classifier → ReLU → dropout (identity in eval) →
-     * classifier. Returns the logits [B, M] on the backend.
+     * HF's pooling head (sequence classification, multiple choice): hidden[:, 0] → pre_classifier →
+     * ReLU → dropout (identity in eval) → classifier. preW (C, C), preB (C), clsW (M, C), clsB (M).
      */
-    static Buffer pooledLogits(Ops ops, DistilBertModel.Encoded e, Buffer preW, Buffer preB, Buffer clsW, Buffer clsB,
-                               int C, int M) {
-        PackedBatch pk = e.packed();
-        int B = pk.batch();
-        int[] rows = new int[B];
-        for (int b = 0; b < B; b++) {
-            rows[b] = pk.packedIndex()[b * pk.length()];                 // position 0 of row b
+    record PooledClassifier(Buffer preW, Buffer preB, Buffer clsW, Buffer clsB) {
+        /** pre_classifier and classifier of {@code params}. */
+        static PooledClassifier of(ParameterSlab params) {
+            return new PooledClassifier(params.get("pre_classifier.weight"), params.get("pre_classifier.bias"),
+                    params.get("classifier.weight"), params.get("classifier.bias"));
         }
-        Buffer pooled = ops.allocateUninitialized((long) B * C);
-        ops.gatherRows(pooled, e.hidden(), ops.indicesOf(rows), B, C);   // (B, C) hidden_state[:, 0]
-        Buffer pre = ops.allocateUninitialized((long) B * C);
-        ops.matmulForward(pre, pooled, preW, null, B, C, C);             // (B, C) pre_classifier
-        ops.biasActivationForward(distilbert.weights.Activation.RELU, pre, pre, preB, B, C); // (B, C) ReLU
-        Buffer logits = ops.allocateUninitialized((long) B * M);
-        ops.matmulForward(logits, pre, clsW, clsB, B, C, M);             // (B, M) classifier
-        return logits;
+
+        /** The logits [B, M] on the backend. */
+        Buffer logits(Ops ops, DistilBertModel.Encoded e, int C, int M) {
+            PackedBatch pk = e.packed();
+            int B = pk.batch();
+            int[] rows = new int[B];
+            for (int b = 0; b < B; b++) {
+                rows[b] = pk.packedIndex()[b * pk.length()];                 // position 0 of row b
+            }
+            Buffer pooled = ops.allocateUninitialized((long) B * C);
+            ops.gatherRows(pooled, e.hidden(), ops.indicesOf(rows), B, C);   // (B, C) hidden_state[:, 0]
+            Buffer pre = ops.allocateUninitialized((long) B * C);
+            ops.matmulForward(pre, pooled, preW, null, B, C, C);             // (B, C) pre_classifier
+            ops.biasActivationForward(distilbert.weights.Activation.RELU, pre, pre, preB, B, C); // (B, C) ReLU
+            Buffer logits = ops.allocateUninitialized((long) B * M);
+            ops.matmulForward(logits, pre, clsW, clsB, B, C, M);             // (B, M) classifier
+            return logits;
+        }
     }
 
     /**
