@@ -22,11 +22,15 @@ import java.util.OptionalInt;
 /**
  * What the commands that run a model over JSONL rows share ({@code embed}, {@code score},
  * {@code fill-mask}, {@code ner}, {@code qa}): the model directory, config and tokenizer checked
- * before any weights are read ({@link #prepare}; {@link #requireHead} for a command of one head), then the stream ({@link #stream}): rows read in chunks, tokenized on all cores
- * and truncated to the max length (or cut into windows: {@link Rows}), each chunk handed to the
- * command (which runs it in batches by length and writes one line per row in input order) before
- * the next is read; a bad line stops the run after the rows before it are written; a note on
- * stderr says how many rows were truncated.
+ * before any weights are read ({@link #prepare}; {@link #requireHead} for a command of one head),
+ * then the stream ({@link #stream}): rows read in chunks, tokenized on all cores and truncated to
+ * the max length (or cut into windows: {@link Rows}), each chunk handed to the command (which runs
+ * it in batches by length and writes one line per row in input order); a bad line stops the run
+ * after the rows before it are written; a note on stderr says how many rows were truncated.
+ *
+ * <p>Three stages overlap, so that the device does not wait on the host: while the command runs
+ * one chunk through the model, the next chunk is read and tokenized ({@link ReadAhead}) and the
+ * lines of the one before are formatted and written ({@link JsonlOutput#write}).
  */
 final class ModelRun {
     /** The --help paragraph on the input of these commands. */
@@ -66,7 +70,8 @@ final class ModelRun {
 
         /**
          * Why the command cannot take a tokenized row, or null when it can. Rows are checked as they
-         * are read: a refused row stops the run like a bad line, after the rows before it are written.
+         * are read (on the thread that reads ahead, while {@link #run} works on the chunk before): a
+         * refused row stops the run like a bad line, after the rows before it are written.
          */
         default String refuse(Encoding encoding) {
             return null;
@@ -244,9 +249,11 @@ final class ModelRun {
             for (String w : db.warnings()) io.err().println("distilbert " + command + ": warning: " + w);
             RowsJob job = start.start(db);
             try (JsonlOutput out = JsonlOutput.open(options.output, io.out());
+                 ReadAhead<Chunk> chunks = new ReadAhead<>("distilbert-" + command + "-input",
+                         () -> readChunk(in, kind, tokenCap, job), chunk -> chunk.error() != null || chunk.rows().isEmpty());
                  Progress progress = io.errIsTerminal() ? Progress.on(io.err(), command, in.size(), in::bytesRead) : Progress.off()) {
                 while (true) {
-                    Chunk chunk = readChunk(in, kind, tokenCap, job);
+                    Chunk chunk = chunks.next();
                     if (!chunk.rows().isEmpty()) {
                         for (Encoding e : chunk.encodings()) if (!kind.windows() && !e.overflowing().isEmpty()) truncated++;
                         job.run(chunk.rows(), chunk.encodings(), out, progress);
@@ -280,7 +287,7 @@ final class ModelRun {
 
     /**
      * Reads and tokenizes rows until the chunk has {@link #CHUNK_ROWS} rows or {@code tokenCap} tokens,
-     * or the input ends, or {@code job} refuses a row.
+     * or the input ends, or {@code job} refuses a row. Runs on the {@link ReadAhead} thread.
      */
     private Chunk readChunk(JsonlInput in, Rows kind, long tokenCap, RowsJob job) {
         EncodeOptions options = kind.encode();

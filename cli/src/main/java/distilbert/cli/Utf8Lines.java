@@ -19,7 +19,7 @@ final class Utf8Lines {
     private final byte[] buf = new byte[1 << 16];
     private int pos;
     private int limit;
-    private long consumed;
+    private volatile long consumed;  // read by the progress line on another thread
     private byte[] line = new byte[256];
     private boolean eof;
 

@@ -221,6 +221,18 @@ class EmbedCommandTest {
     }
 
     @Test
+    void aBadLineManyChunksInStopsAfterEveryChunkBeforeItIsWritten() {
+        // --batch-tokens 4: chunks of 128 tokens, so the bad line is read ahead while earlier chunks run and are written.
+        String good = rows(Cli.randomTexts("the quick brown fox jumps over a lazy dog", 200));
+        Cli.Result all = embed(good, "--batch-tokens", "4");
+        assertEquals(0, all.code(), all.err());
+        Cli.Result r = embed(good + "{\"text\": 3}\n" + rows("after"), "--batch-tokens", "4");
+        assertEquals(1, r.code());
+        assertEquals(all.out(), r.out(), "the 200 rows before the bad line are written, as without it");
+        assertEquals("distilbert embed: stdin line 201: \"text\" must be a string, found a number\n", r.err());
+    }
+
+    @Test
     void aProgressLineOnlyOnATerminal() {
         Cli.assertProgressOnlyOnATerminal("embed", rows(TEXTS), TEXTS.length, "--model", model.toString(), "--device", "cpu");
     }
