@@ -1,8 +1,10 @@
-// misc.cu — row gather and the per-element losses of the heads.
+// misc.cu — row gather, mean pooling and the per-element losses of the heads.
 //
 // Where DistilBERT uses it: gather_rows picks the rows that a head reads (the [CLS] token of
-// each sequence for the classification heads, the masked positions for the MLM head) out of
-// the packed [T, C] hidden states, or zero rows for padding. The losses are the heads' loss
+// each sequence for the classification heads and CLS pooling, the masked positions for the MLM
+// head) out of the packed [T, C] hidden states, or zero rows for padding. mean_rows is
+// sentence-transformers' mean pooling on the packed hidden states: the average of each
+// sequence's unmasked tokens, so that only [B, C] leaves the device. The losses are the heads' loss
 // functions before their reduction (the mean over non-ignored rows is taken by the caller):
 // cross entropy (MLM, sequence and token classification, QA start/end), MSE (regression,
 // num_labels == 1), BCE with logits (multi-label classification).
@@ -10,6 +12,12 @@
 // Entry points (T = f32 float, bf16 __nv_bfloat16, f16 __half; arithmetic in float32):
 //   gather_rows_<t>(T* out, const T* inp, const int* rows, int N, int C)
 //       out[n, :] = inp[rows[n], :], or 0 where rows[n] < 0.         out [N, C], rows [N]
+//   mean_rows_<t>(T* out, const T* inp, const int* cu_seqlens, const int* key_lens, int B, int C)
+//       out[b, :] = the mean of inp[r, :] over r in [cu_seqlens[b], cu_seqlens[b] + n_b), n_b =
+//       key_lens[b] (the unmasked tokens lead each packed sequence) or, when key_lens is null,
+//       cu_seqlens[b + 1] - cu_seqlens[b]; 0 where n_b == 0 (sentence-transformers divides by
+//       the mask's sum clamped to 1e-9). Summed in double in row order, divided, rounded once
+//       to T: the CPU backend's arithmetic exactly.                  out [B, C], inp [T, C]
 //   cross_entropy_forward_<t>(T* losses, const T* logits, const int* targets, int N, int V,
 //       int ignore_index)
 //       losses[n] = logsumexp(logits[n, :]) - logits[n, t], t = targets[n]; 0 where
@@ -19,7 +27,7 @@
 //   bce_with_logits_forward_<t>(T* losses, const T* logits, const T* targets, int N)
 //       losses[n] = max(x, 0) - x*y + log1p(exp(-|x|)), x = logits[n], y = targets[n]
 //                   (torch's stable form; no overflow for any x)     all [N]
-//   losses are written rounded to T. out of gather_rows must not alias inp.
+//   losses are written rounded to T. out of gather_rows and mean_rows must not alias inp.
 //
 // Algorithm of cross_entropy_forward (one block per row, so the row's reductions meet in
 // shared memory): thread t takes v = t, t + 256, ...; block max (per-thread max, warp_max, the
@@ -28,16 +36,20 @@
 // target is ignore_index returns at once, before any barrier (targets[n] is block-uniform).
 // Two shared arrays (maxima, sums) so the second reduction needs no barrier before it writes.
 //
-// Memory traffic: gather_rows reads and writes N*C*s; cross_entropy reads the logits twice
+// Memory traffic: gather_rows reads and writes N*C*s; mean_rows reads T*C*s (coalesced: the
+// threads of a block take neighbouring columns) and writes B*C*s; cross_entropy reads the logits twice
 // (the second pass from L1/L2: a row of V*s bytes per block) and writes N*s; mse and bce read
 // 2*N*s and write N*s. All memory bound.
 //
 // Launch geometry (the launcher uses exactly this; no dynamic shared memory)
 //   gather_rows:               block 256 threads, grid ceil(N*C / 256); one element per thread.
+//   mean_rows:                 block 256 threads, grid B * ceil(C / 256) (block x: sequence
+//                              x / ceil(C / 256), columns 256 * (x % ceil(C / 256)) + thread).
 //   cross_entropy_forward:     block 256 threads, grid N; one row per block.
 //   mse_forward, bce_with_logits_forward: block 256 threads, grid ceil(N / 256); one element
 //                              per thread.
-//   Limits the launcher checks: N*C <= 2^31 * 256 (gather grid), N <= 2^31 - 1.
+//   Limits the launcher checks: N*C <= 2^31 * 256 (gather grid), N <= 2^31 - 1,
+//   B * ceil(C / 256) <= 2^31 - 1 (mean_rows grid).
 //
 // Forward only (inference); no gradient convention applies yet.
 
@@ -72,6 +84,37 @@ __device__ __forceinline__ void gather_rows(T* out, const T* inp, const int* row
     row_col(i, total, C, &n, &c);
     const int r = rows[n];
     store_f32(out + i, r < 0 ? 0.0f : load_f32(inp + (int64_t)r * C + c));
+}
+
+// One column of one sequence of mean_rows: the kernel's thread, and the host check's reference.
+template <typename T>
+__host__ __device__ __forceinline__ float mean_column(const T* inp, int64_t first, int n, int C, int c) {
+    double sum = 0.0;
+    for (int r = 0; r < n; r++) sum += (double)load_f32(inp + (first + r) * C + c);
+    return n > 0 ? (float)(sum / n) : 0.0f;
+}
+
+// out[b, c] of mean_rows: what the thread of sequence b and column c writes.
+template <typename T>
+__host__ __device__ __forceinline__ void mean_rows_element(T* out, const T* inp, const int* cu_seqlens,
+                                                           const int* key_lens, int C, int b, int c) {
+    const int first = cu_seqlens[b];
+    const int n = key_lens != nullptr ? key_lens[b] : cu_seqlens[b + 1] - first;
+    store_f32(out + (int64_t)b * C + c, mean_column(inp, first, n, C, c));
+}
+
+// The sequence b and column c of mean_rows' thread (block, thread); false past the last column.
+__host__ __device__ __forceinline__ bool mean_rows_coords(int block, int thread, int C, int* b, int* c) {
+    const int column_blocks = (C + MISC_BLOCK - 1) / MISC_BLOCK;
+    *b = block / column_blocks;
+    *c = (block % column_blocks) * MISC_BLOCK + thread;
+    return *c < C;
+}
+
+template <typename T>
+__device__ __forceinline__ void mean_rows(T* out, const T* inp, const int* cu_seqlens, const int* key_lens, int C) {
+    int b, c;
+    if (mean_rows_coords(blockIdx.x, threadIdx.x, C, &b, &c)) mean_rows_element(out, inp, cu_seqlens, key_lens, C, b, c);
 }
 
 template <typename T>
@@ -134,6 +177,10 @@ __device__ __forceinline__ void bce_with_logits_forward(T* losses, const T* logi
     extern "C" __global__ void __launch_bounds__(dbc::MISC_BLOCK)                                              \
     gather_rows_##SUFFIX(T* out, const T* inp, const int* rows, int N, int C) {                                \
         dbc::gather_rows<T>(out, inp, rows, N, C);                                                             \
+    }                                                                                                          \
+    extern "C" __global__ void __launch_bounds__(dbc::MISC_BLOCK)                                              \
+    mean_rows_##SUFFIX(T* out, const T* inp, const int* cu_seqlens, const int* key_lens, int B, int C) {       \
+        dbc::mean_rows<T>(out, inp, cu_seqlens, key_lens, C);                                                  \
     }                                                                                                          \
     extern "C" __global__ void __launch_bounds__(dbc::CE_BLOCK)                                                \
     cross_entropy_forward_##SUFFIX(T* losses, const T* logits, const int* targets, int N, int V,               \

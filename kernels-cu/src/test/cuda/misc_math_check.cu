@@ -1,4 +1,4 @@
-// misc_math_check.cu — misc.cu's losses on the host, against double precision.
+// misc_math_check.cu — misc.cu's losses and mean pooling on the host, against double precision.
 //
 // cross_entropy_forward is emulated as its block runs it: thread t folds v = t, t+256, ... in
 // order, the warp reductions in warp_max / warp_sum's butterfly order, the 8 warp results in
@@ -79,6 +79,60 @@ long check_cross_entropy() {
     return tl.report();
 }
 
+// mean_rows over its whole grid, every element poisoned first, against means computed from each
+// sequence's own tokens (kept apart, before packing): packing with and without key_lens (the
+// masked tokens of a COMPUTE-mode sequence follow its unmasked ones and must not count),
+// sequences of 0 to 70 tokens, C of 1 to 300 (a partial block of columns).
+template <typename T>
+long check_mean_rows() {
+    // The double sum of at most 70 terms is exact to 1e-15; one rounding of the mean to T.
+    Tally tl(fmt("mean_rows_%s", check::type_name<T>()), 1e-30, 2 * check::half_ulp<T>());
+    Random rnd(9);
+    const int widths[] = {1, 7, 256, 300};
+    for (int C : widths)
+        for (int keyed = 0; keyed < 2; keyed++) {
+            const int B = 9;
+            std::vector<std::vector<T>> seqs(B);  // each sequence's unmasked tokens, [n, C]
+            std::vector<int> cu(B + 1, 0), key_lens(B);
+            std::vector<T> packed;
+            for (int b = 0; b < B; b++) {
+                const int n = b == 0 ? 0 : b == 1 ? 1 : rnd.integer(0, 70);
+                const int masked = keyed ? rnd.integer(0, 5) : 0;  // packed after the unmasked tokens
+                seqs[b].resize((size_t)n * C);
+                for (auto& e : seqs[b]) dbc::store_f32(&e, 3.0f * rnd.normal() + 1.0f);
+                packed.insert(packed.end(), seqs[b].begin(), seqs[b].end());
+                for (int k = 0; k < masked * C; k++) {
+                    T e;
+                    dbc::store_f32(&e, 1e6f);  // counted by mistake, it shows
+                    packed.push_back(e);
+                }
+                key_lens[b] = n;
+                cu[b + 1] = cu[b] + n + masked;
+            }
+            std::vector<T> out((size_t)B * C);
+            for (auto& e : out) dbc::store_f32(&e, NAN);
+            // The launcher's grid, B * ceil(C / 256) blocks of 256 threads.
+            const int blocks = B * ((C + dbc::MISC_BLOCK - 1) / dbc::MISC_BLOCK);
+            for (int block = 0; block < blocks; block++)
+                for (int thread = 0; thread < dbc::MISC_BLOCK; thread++) {
+                    int b, c;
+                    if (dbc::mean_rows_coords(block, thread, C, &b, &c))
+                        dbc::mean_rows_element(out.data(), packed.data(), cu.data(), keyed ? key_lens.data() : nullptr, C, b, c);
+                }
+            for (int b = 0; b < B; b++) {
+                const int n = key_lens[b];
+                for (int c = 0; c < C; c++) {
+                    long double sum = 0;
+                    for (int r = 0; r < n; r++) sum += dbc::load_f32(&seqs[b][(size_t)r * C + c]);
+                    double want = n == 0 ? 0.0 : (double)(sum / n);
+                    tl.add(dbc::load_f32(&out[(size_t)b * C + c]), want,
+                           [&] { return fmt("C=%d key_lens=%d b=%d n=%d c=%d", C, keyed, b, n, c); });
+                }
+            }
+        }
+    return tl.report();
+}
+
 long check_elementwise() {
     Tally tm("mse_element", 1e-30, 1e-6);
     Tally tb("bce_with_logits_element", 1e-7, 1e-5);
@@ -106,6 +160,7 @@ long check_elementwise() {
 
 int main() {
     long bad = check_cross_entropy<float>() + check_cross_entropy<__nv_bfloat16>() + check_cross_entropy<__half>() +
+               check_mean_rows<float>() + check_mean_rows<__nv_bfloat16>() + check_mean_rows<__half>() +
                check_elementwise();
     return bad == 0 ? 0 : 1;
 }

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import distilbert.model.DistilBertModel;
 import distilbert.model.LengthBatches;
+import distilbert.model.SentenceEmbeddings;
 import distilbert.model.Tensor;
 import distilbert.tokenizer.Encoding;
 import java.io.IOException;
@@ -23,7 +24,8 @@ import picocli.CommandLine.Option;
  * {@code distilbert embed}: JSONL text in, one sentence embedding (or every token's hidden state)
  * out per line, in input order. Rows are read in chunks; each chunk is tokenized, sorted by length,
  * cut into batches of about {@code --batch-tokens} real tokens, run through the encoder, pooled as
- * sentence-transformers pools, and written back in input order before the next chunk is read.
+ * sentence-transformers pools ({@link SentenceEmbeddings}: on the model's backend, so only the
+ * vectors leave a GPU), and written back in input order.
  */
 @Command(name = "embed", mixinStandardHelpOptions = true, versionProvider = Main.Version.class, sortOptions = false,
         usageHelpWidth = 100,
@@ -88,8 +90,14 @@ final class EmbedCommand implements Callable<Integer> {
         ModelRun modelRun = ModelRun.prepare(run, model, maxLength, EmbedCommand::sentenceTransformersMaxLength);
         int padId = modelRun.padId();
         modelRun.stream(pooling == Pooling.NONE ? CHUNK_BATCHES_NONE : ModelRun.CHUNK_BATCHES, db -> {
-            DistilBertModel encoder = db.architecture().distilbert();
-            return (encodings, out, progress) -> write(out, embed(encoder, encodings, padId, progress), db.config().dim());
+            int C = db.config().dim();
+            if (pooling == Pooling.NONE) {
+                DistilBertModel encoder = db.architecture().distilbert();
+                return (encodings, out, progress) -> write(out, tokenStates(encoder, encodings, padId, progress), C);
+            }
+            SentenceEmbeddings embeddings = new SentenceEmbeddings(db, modelRun.tokenizer()).withPooling(pooling.mode())
+                    .withNormalize(normalize).withMaxLength(modelRun.maxLength()).withBatchTokens(run.batchTokens);
+            return (encodings, out, progress) -> write(out, embeddings.embedEncodings(encodings, progress), C);
         });
         return Main.OK;
     }
@@ -112,22 +120,16 @@ final class EmbedCommand implements Callable<Integer> {
         return OptionalInt.of(n.intValue());
     }
 
-    /** Runs the rows in batches by length and returns their results in input order. */
-    private List<float[]> embed(DistilBertModel encoder, List<Encoding> encodings, int padId, Progress progress) {
+    /** Every real token's hidden state per row ({@code --pooling none}), in input order: [length, C] each. */
+    private List<float[]> tokenStates(DistilBertModel encoder, List<Encoding> encodings, int padId, Progress progress) {
         float[][] results = new float[encodings.size()][];
         LengthBatches.forEach(encodings, run.batchTokens, padId, progress, (rows, input, tokens) -> {
             Tensor hidden = encoder.forward(input).lastHiddenState();                // (B, L, C)
             int L = input.length(), C = hidden.dim(2);
             float[] h = hidden.data();
             for (int b = 0; b < rows.length; b++) {
-                int row = rows[b], offset = b * L * C, length = encodings.get(row).length();
-                if (pooling == Pooling.NONE) {
-                    results[row] = Arrays.copyOfRange(h, offset, offset + length * C); // (len, C)
-                } else {
-                    float[] v = pooling.pool(h, offset, length, C);                    // (C)
-                    if (normalize) Pooling.normalize(v);
-                    results[row] = v;
-                }
+                int offset = b * L * C, length = encodings.get(rows[b]).length();
+                results[rows[b]] = Arrays.copyOfRange(h, offset, offset + length * C); // (len, C)
             }
         });
         return Arrays.asList(results);

@@ -272,6 +272,34 @@ public final class InferenceKernels {
         launch1d(misc, "gather_rows", t, n, new KernelArgs().array(out).array(inp).array(rows).i32(N).i32(C));
     }
 
+    /**
+     * Mean pooling of packed sequences: out[b] = the mean of inp's rows [cuSeqlens[b], cuSeqlens[b] + n_b),
+     * n_b = keyLens[b] or, without keyLens, the sequence's length; zeros where n_b is 0. Summed in
+     * double, rounded once.
+     *
+     * @param out       [B, C]
+     * @param inp       [T, C] packed rows
+     * @param cuSeqlens I32 [B + 1]
+     * @param keyLens   I32 [B] or null
+     */
+    public void meanRows(DeviceArray out, DeviceArray inp, DeviceArray cuSeqlens, DeviceArray keyLens, int B, int C) {
+        ElementType t = floatType(out);
+        require(out, t, (long) B * C, "out");
+        require(inp, t, 0, "inp");
+        require(cuSeqlens, ElementType.I32, B + 1L, "cu_seqlens");
+        requireNullable(keyLens, ElementType.I32, B, "key_lens");
+        if (B == 0 || C == 0) {
+            return;
+        }
+        long blocks = (long) B * Math.ceilDiv(C, BLOCK);
+        if (blocks > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("mean_rows: " + B + " sequences of " + C + " columns need " + blocks
+                    + " blocks; at most " + Integer.MAX_VALUE + " per launch");
+        }
+        context.launch(misc.kernel("mean_rows_" + t.suffix()), (int) blocks, 1, BLOCK, 1,
+                new KernelArgs().array(out).array(inp).array(cuSeqlens).array(keyLens).i32(B).i32(C));
+    }
+
     /** losses[n] = logsumexp(logits[n]) − logits[n, targets[n]], 0 where the target is ignoreIndex. */
     public void crossEntropy(DeviceArray losses, DeviceArray logits, DeviceArray targets, int N, int V,
                              int ignoreIndex) {

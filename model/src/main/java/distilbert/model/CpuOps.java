@@ -413,6 +413,27 @@ public final class CpuOps implements Ops {
         }
     }
 
+    @Override
+    public void meanRowsForward(Buffer out, Buffer inp, IndexBuffer cuSeqlens, IndexBuffer keyLens, int B, int C) {
+        HostBuffer o = host(out), x = host(inp);
+        HostIndexBuffer cu = host(cuSeqlens), kl = keyLens == null ? null : host(keyLens);
+        forRows(B, C, b -> {
+            int first = cu.data()[cu.offset() + b];
+            int n = kl != null ? kl.data()[kl.offset() + b] : cu.data()[cu.offset() + b + 1] - first;
+            double[] sum = new double[C];
+            for (int r = 0; r < n; r++) {
+                int row = x.offset() + (first + r) * C;
+                for (int c = 0; c < C; c++) {
+                    sum[c] += x.data()[row + c];
+                }
+            }
+            int ob = o.offset() + b * C;
+            for (int c = 0; c < C; c++) {
+                o.data()[ob + c] = n > 0 ? (float) (sum[c] / n) : 0f;
+            }
+        });
+    }
+
     // ---------------------------------------------------------------------------------------------
     // losses
 

@@ -385,6 +385,12 @@ public final class CudaOps implements Ops {
     }
 
     @Override
+    public void meanRowsForward(Buffer out, Buffer inp, IndexBuffer cuSeqlens, IndexBuffer keyLens, int B, int C) {
+        kernels.meanRows(device(out), device(inp), indices(cuSeqlens), keyLens == null ? null : indices(keyLens), B, C);
+        done("mean pooling", B, C);
+    }
+
+    @Override
     public void crossEntropyForward(Buffer losses, Buffer logits, IndexBuffer targets, int N, int V, int ignoreIndex) {
         kernels.crossEntropy(device(losses), device(logits), indices(targets), N, V, ignoreIndex);
         done("cross-entropy", N, V);

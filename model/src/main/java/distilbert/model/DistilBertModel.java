@@ -101,6 +101,35 @@ public final class DistilBertModel implements Architecture {
     }
 
     /**
+     * One vector per row, pooled on the backend from the last hidden state, so that only [B, C]
+     * comes back: sentence-transformers' pooling ({@link SentenceEmbeddings}).
+     *
+     * @return [B, C]: per row, the mean of the hidden states of its tokens whose attention mask is 1
+     *         (zeros for a row with none), or with {@link SentenceEmbeddings.Pooling#CLS} the hidden
+     *         state of token 0 (zeros where its mask is 0, unless {@link MaskedPositions#COMPUTE})
+     */
+    public Tensor pool(ModelInput input, SentenceEmbeddings.Pooling pooling) {
+        try (Ops.Scope scope = ops.scope()) {
+            Encoded e = encode(input);
+            PackedBatch pk = e.packed();
+            int B = pk.batch(), L = pk.length(), C = config.dim();
+            Buffer pooled = ops.allocateUninitialized((long) B * C);                     // (B, C)
+            switch (pooling) {
+                case MEAN -> ops.meanRowsForward(pooled, e.hidden(), ops.indicesOf(pk.cuSeqlens()),
+                        pk.keyLens() == null ? null : ops.indicesOf(pk.keyLens()), B, C);
+                case CLS -> {
+                    int[] rows = new int[B];
+                    for (int b = 0; b < B; b++) {
+                        rows[b] = pk.packedIndex()[b * L];                                // −1 (a zero row) where not packed
+                    }
+                    ops.gatherRows(pooled, e.hidden(), ops.indicesOf(rows), B, C);
+                }
+            }
+            return Tensor.of(ops.download(pooled), B, C);
+        }
+    }
+
+    /**
      * The encoder's result, still packed: what a head continues from.
      *
      * @param packed       the packing of the batch

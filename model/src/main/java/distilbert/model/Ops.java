@@ -268,6 +268,20 @@ public sealed interface Ops extends AutoCloseable permits CpuOps, CudaOps {
      */
     void gatherRows(Buffer out, Buffer inp, IndexBuffer rows, int N, int C);
 
+    /**
+     * Mean pooling of packed sequences (sentence-transformers' mean pooling): {@code out[b, :]} is the
+     * mean of {@code inp}'s rows {@code [cuSeqlens[b], cuSeqlens[b] + n_b)}, where {@code n_b} is
+     * {@code keyLens[b]} (a sequence's unmasked tokens lead it) or, when keyLens is null, the
+     * sequence's length; zeros where {@code n_b} is 0. Summed in double in row order, divided and
+     * rounded once, on every backend.
+     *
+     * @param out       [B, C]
+     * @param inp       [T, C] packed rows
+     * @param cuSeqlens [B + 1]
+     * @param keyLens   [B] or null
+     */
+    void meanRowsForward(Buffer out, Buffer inp, IndexBuffer cuSeqlens, IndexBuffer keyLens, int B, int C);
+
     // ---------------------------------------------------------------------------------------------
     // losses: one value per row; the model averages them (in double) as torch's reduction="mean"
 

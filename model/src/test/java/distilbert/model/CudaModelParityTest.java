@@ -76,6 +76,10 @@ final class CudaModelParityTest {
                         close(what + " last_hidden_state", p, cpu.lastHiddenState(), gpu.lastHiddenState());
                         closeAll(what + " hidden_states", p, cpu.hiddenStates(), gpu.hiddenStates());
                         closeAll(what + " attentions", p, cpu.attentions(), gpu.attentions());
+                        for (SentenceEmbeddings.Pooling pooling : SentenceEmbeddings.Pooling.values()) {
+                            close(what + " pool " + pooling, p, m.cpu().as(DistilBertModel.class).pool(in, pooling),
+                                    m.gpu().as(DistilBertModel.class).pool(in, pooling));
+                        }
                     }
                 }
             }

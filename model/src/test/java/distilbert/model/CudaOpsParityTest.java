@@ -307,6 +307,34 @@ final class CudaOpsParityTest {
 
     @ParameterizedTest
     @EnumSource(Precision.class)
+    void meanRows(Precision p) {
+        CudaOps gpu = GpuBackends.cudaOrSkip(p);
+        Rand r = new Rand(23);
+        // sequences of 0 to 130 rows (0: a zero vector); C = 384 spans two column blocks, the second partial
+        int[] lengths = {5, 0, 1, 130, 64, 17};
+        int B = lengths.length, C = 384;
+        int[] cu = new int[B + 1], keyLens = new int[B];
+        for (int b = 0; b < B; b++) {
+            keyLens[b] = Math.max(0, lengths[b] - 3);   // with keyLens: the last 3 rows of a sequence are masked
+            cu[b + 1] = cu[b] + lengths[b];
+        }
+        float[] x = round(p, r.floats(cu[B] * C, 2));
+        for (int[] kl : new int[][] {null, keyLens}) {
+            String what = "mean rows" + (kl == null ? "" : " with key_lens") + " " + p;
+            Buffer expected = cpu.allocate((long) B * C);
+            cpu.meanRowsForward(expected, cpu.bufferOf(x), cpu.indicesOf(cu), kl == null ? null : cpu.indicesOf(kl), B, C);
+            Buffer out = poisoned(gpu, (long) B * C);
+            gpu.meanRowsForward(out, gpu.bufferOf(x), gpu.indicesOf(cu), kl == null ? null : gpu.indicesOf(kl), B, C);
+            float[] got = gpu.download(out);
+            compare(what, p, cpu.download(expected), got);
+            for (int c = 0; c < C; c++) {
+                assertEquals(0f, got[C + c], what + ": an empty sequence's mean is zeros");
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Precision.class)
     void losses(Precision p) {
         CudaOps gpu = GpuBackends.cudaOrSkip(p);
         Rand r = new Rand(19);

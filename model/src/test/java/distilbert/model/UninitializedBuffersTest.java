@@ -61,6 +61,10 @@ class UninitializedBuffersTest {
         same(mode + " DistilBertModel", config, Head.BASE, 70, db -> db.as(DistilBertModel.class).forward(ids));
         same(mode + " DistilBertModel (inputs_embeds)", config, Head.BASE, 70,
                 db -> db.as(DistilBertModel.class).forward(fromEmbeds));
+        for (SentenceEmbeddings.Pooling pooling : SentenceEmbeddings.Pooling.values()) {
+            same(mode + " DistilBertModel.pool " + pooling, config, Head.BASE, 70,
+                    db -> db.as(DistilBertModel.class).pool(ids, pooling));
+        }
     }
 
     @ParameterizedTest
@@ -192,6 +196,7 @@ class UninitializedBuffersTest {
     private static Map<String, float[]> values(Object output) {
         Map<String, float[]> v = new LinkedHashMap<>();
         switch (output) {
+            case Tensor pooled -> v.put("pooled", pooled.data());
             case BaseModelOutput o -> {
                 v.put("last_hidden_state", o.lastHiddenState().data());
                 states(v, o.hiddenStates(), o.attentions());
