@@ -49,6 +49,7 @@ import picocli.CommandLine.Spec;
             "  echo '{\"text\": \"Hello world!\"}' | distilbert tokenize --tokenizer vocab.txt",
             "  distilbert tokenize --tokenizer tokenizer.json --max-length 128 --padding max_length < in.jsonl",
             "  distilbert tokenize --tokenizer tokenizer.json --max-length 384 --stride 128 --overflowing < qa.jsonl",
+            "  distilbert tokenize --tokenizer tokenizer.json --max-length 512 --stride 128 --overflowing --windows whole < docs.jsonl",
             "",
             "Exit codes: 0 done, 1 failed (unreadable tokenizer or input, bad input line, unwritable output), 2 usage error."})
 final class TokenizeCommand implements Callable<Integer>, Main.Verbose {
@@ -88,6 +89,22 @@ final class TokenizeCommand implements Callable<Integer>, Main.Verbose {
         }
     }
 
+    /** --windows: the release of HF's tokenizers whose truncation to match: 0.23's windows cover only the start of a long sequence. */
+    enum WindowsChoice {
+        TOKENIZERS_0_23("tokenizers-0.23"), WHOLE("whole");
+
+        private final String label;
+
+        WindowsChoice(String label) {
+            this.label = label;
+        }
+
+        @Override
+        public String toString() {
+            return label;
+        }
+    }
+
     /** Parses the lower-case names that toString gives, and lists them when a value is none of them. */
     static <E extends Enum<E>> E choice(E[] values, String s) {
         for (E e : values) if (e.toString().equals(s)) return e;
@@ -113,6 +130,13 @@ final class TokenizeCommand implements Callable<Integer>, Main.Verbose {
         @Override
         public Side convert(String s) {
             return choice(Side.values(), s);
+        }
+    }
+
+    static final class WindowsConverter implements CommandLine.ITypeConverter<WindowsChoice> {
+        @Override
+        public WindowsChoice convert(String s) {
+            return choice(WindowsChoice.values(), s);
         }
     }
 
@@ -153,6 +177,17 @@ final class TokenizeCommand implements Callable<Integer>, Main.Verbose {
     @Option(names = "--truncation-side", paramLabel = "SIDE", converter = SideConverter.class,
             description = "${COMPLETION-CANDIDATES}. right (default) cuts the end off and keeps the start; left keeps the end. Needs truncation.")
     private Side truncationSide;
+
+    @Option(names = "--windows", paramLabel = "KIND", converter = WindowsConverter.class,
+            description = "${COMPLETION-CANDIDATES}: the release of HF's tokenizers whose truncation to match; it decides how "
+                    + "much of a long sequence the windows cut off (--overflowing) cover. tokenizers-0.23 (default) matches the "
+                    + "current release, 0.23, token for token, bug included: it stops tokenizing a sequence at the truncation "
+                    + "length (finishing the word), so the windows cover only about that many of its tokens (from the start, or "
+                    + "the end with --truncation-side left) and the rest is lost (huggingface/tokenizers#2091); longest_first "
+                    + "also compares a pair's sequences by those cut lengths, which can shift a token of the first window from "
+                    + "one to the other. whole tokenizes all of every sequence, as tokenizers 0.22 did, so the windows cover all "
+                    + "of it, as ner and qa read long texts. Needs truncation.")
+    private WindowsChoice windows;
 
     @Option(names = "--padding", paramLabel = "STRATEGY", converter = PaddingConverter.class,
             description = "${COMPLETION-CANDIDATES}. longest pads every row to the longest row of its batch of --batch-size rows; "
@@ -220,6 +255,7 @@ final class TokenizeCommand implements Callable<Integer>, Main.Verbose {
         if (t == TruncationChoice.NONE) {
             if (stride != null) throw usage("--stride needs truncation (--max-length or --truncation)");
             if (truncationSide != null) throw usage("--truncation-side needs truncation (--max-length or --truncation)");
+            if (windows != null) throw usage("--windows needs truncation (--max-length or --truncation)");
             if (maxLength != null && p != PaddingChoice.MAX_LENGTH) {
                 throw usage("--max-length has no effect with --truncation none unless --padding max_length");
             }
@@ -260,7 +296,8 @@ final class TokenizeCommand implements Callable<Integer>, Main.Verbose {
                 case ONLY_SECOND -> Truncation.Strategy.ONLY_SECOND;
                 case NONE -> throw new AssertionError();
             };
-            t = new Truncation(strategy, length, s, truncationSide == null ? Direction.RIGHT : truncationSide.direction());
+            t = new Truncation(strategy, length, s, truncationSide == null ? Direction.RIGHT : truncationSide.direction(),
+                    windows == WindowsChoice.WHOLE);
         }
         Padding p = null;
         if (padding != null && padding != PaddingChoice.NONE) {

@@ -55,6 +55,16 @@ class OptionsTest {
     }
 
     @Test
+    void windowsAreTokenizers023sUnlessWholeIsAsked() {
+        Truncation t023 = new Truncation(Truncation.Strategy.LONGEST_FIRST, 64, 8, Direction.RIGHT, false);
+        assertEquals(t023, parse("--max-length", "64", "--stride", "8").encodeOptions(512).truncation());
+        assertEquals(t023, parse("--max-length", "64", "--stride", "8", "--windows", "tokenizers-0.23").encodeOptions(512).truncation());
+        assertEquals(t023.withWholeSequences(true), parse("--max-length", "64", "--stride", "8", "--windows", "whole").encodeOptions(512).truncation());
+        assertEquals(new Truncation(Truncation.Strategy.ONLY_SECOND, 300, 0, Direction.RIGHT, true),
+                parse("--truncation", "only_second", "--windows", "whole").encodeOptions(300).truncation());
+    }
+
+    @Test
     void paddingOptions() {
         assertEquals(new Padding(Padding.Strategy.LONGEST, 0, 0, Direction.RIGHT), parse("--padding", "longest").encodeOptions(512).padding());
         EncodeOptions o = parse("--padding", "max_length", "--max-length", "50", "--pad-to-multiple-of", "8", "--padding-side", "left")
@@ -84,6 +94,9 @@ class OptionsTest {
         assertUsageError("--stride needs truncation (--max-length or --truncation)", tok, "--stride", "4", "--truncation", "none",
                 "--padding", "max_length", "--max-length", "8");
         assertUsageError("--truncation-side needs truncation (--max-length or --truncation)", tok, "--truncation-side", "left");
+        assertUsageError("--windows needs truncation (--max-length or --truncation)", tok, "--windows", "whole");
+        assertUsageError("--windows needs truncation (--max-length or --truncation)", tok, "--windows", "tokenizers-0.23",
+                "--truncation", "none", "--padding", "max_length", "--max-length", "8");
         assertUsageError("--max-length has no effect with --truncation none unless --padding max_length", tok, "--max-length", "8",
                 "--truncation", "none");
         assertUsageError("--pad-to-multiple-of needs --padding longest or max_length", tok, "--pad-to-multiple-of", "8");
@@ -99,6 +112,8 @@ class OptionsTest {
                 tok, "--padding", "LONGEST");
         assertUsageError("Invalid value for option '--padding-side': expected one of left, right, got 'top'",
                 tok, "--padding", "longest", "--padding-side", "top");
+        assertUsageError("Invalid value for option '--windows': expected one of tokenizers-0.23, whole, got '0.22'",
+                tok, "--max-length", "8", "--windows", "0.22");
         assertUsageError("Invalid value for option '--max-length': 'ten' is not an int", tok, "--max-length", "ten");
         assertUsageError("Unknown options: '--max_length', '8'", tok, "--max_length", "8");
         assertTrue(Cli.run("", "tokenize", tok, "--max_length", "8").err().contains("\nDid you mean: --max-length?\n"));
@@ -135,11 +150,13 @@ class OptionsTest {
         Cli.Result help = Cli.run("", "tokenize", "--help");
         String words = help.out().replaceAll("\\s+", " ");
         for (String option : List.of("--tokenizer", "--input", "--output", "--max-length", "--truncation", "--stride", "--truncation-side",
-                "--padding", "--pad-to-multiple-of", "--padding-side", "--no-special-tokens", "--overflowing", "--batch-size", "--verbose")) {
+                "--windows", "--padding", "--pad-to-multiple-of", "--padding-side", "--no-special-tokens", "--overflowing", "--batch-size", "--verbose")) {
             assertTrue(help.out().contains(option), option);
         }
         assertTrue(words.contains("Default: 1024."), "the default batch size is documented");
         assertTrue(words.contains("it turns on longest_first truncation"), "the --max-length default is documented");
+        assertTrue(words.contains("tokenizers-0.23 (default) matches the current release") && words.contains("huggingface/tokenizers#2091"),
+                "--windows says which is the default and why there are two");
         for (String[] args : List.of(new String[] {"--version"}, new String[] {"tokenize", "--version"}, new String[] {"tokenize", "-V"})) {
             Cli.Result r = Cli.run("", args);
             assertEquals(0, r.code());

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -159,6 +160,106 @@ class TokenizeCommandTest {
         assertEquals(withOverflowing, keys(r.lines().get(0)));
         assertEquals(withOverflowing, keys(first.get("overflowing").get(0).toString()));
         assertEquals(0, JSON.readTree(r.lines().get(1)).get("overflowing").size());
+    }
+
+    /** A text of 50 tokens (a word in three pieces, punctuation, an emoji that is [UNK]) whose 12th token ends a word. */
+    static final String LONG_TEXT = "Call me Ishmael. Some years ago, never mind how long precisely, having little or no money in my purse, "
+            + "and nothing particular to interest me on shore, I thought I would sail about and see the watery part of the world 🙂.";
+
+    /** The line's encoding and its overflowing windows, in order, each as an object of its own. */
+    static List<JsonNode> windows(String line) throws IOException {
+        JsonNode first = JSON.readTree(line);
+        List<JsonNode> out = new ArrayList<>(List.of(first));
+        first.get("overflowing").forEach(out::add);
+        return out;
+    }
+
+    /**
+     * Windows made by hand from the un-truncated encoding: tokens [start, start + room) of the text
+     * for start = 0, room - stride, 2 (room - stride), ... until one reaches token {@code n}, each
+     * between [CLS] and [SEP]; as ids, or as code point offsets.
+     */
+    static List<List<Object>> slices(Encoding whole, int n, int room, int stride, boolean offsets) {
+        List<List<Object>> out = new ArrayList<>();
+        for (int start = 0; ; start += room - stride) {
+            int stop = Math.min(start + room, n);
+            List<Object> w = new ArrayList<>();
+            w.add(offsets ? List.of(0, 0) : 101);
+            for (int i = start; i < stop; i++) {
+                int[] o = whole.codePointOffsets()[1 + i];
+                w.add(offsets ? List.of(o[0], o[1]) : whole.ids()[1 + i]);
+            }
+            w.add(offsets ? List.of(0, 0) : 102);
+            out.add(w);
+            if (stop == n) return out;
+        }
+    }
+
+    static List<List<Object>> column(List<JsonNode> windows, String key) {
+        return windows.stream().map(w -> JSON.convertValue(w.get(key), new TypeReference<List<Object>>() {})).toList();
+    }
+
+    @Test
+    void windowsWholeCoverEveryTokenOfTheTextWithTheStride() throws IOException {
+        Encoding whole = tokenizer.encode(LONG_TEXT);
+        int n = whole.length() - 2; // the text's tokens, without [CLS] and [SEP]
+        assertEquals(50, n);
+        Cli.Result r = tokenize(row(LONG_TEXT, null) + "\n", "--max-length", "12", "--stride", "3", "--overflowing", "--windows", "whole");
+        assertEquals(0, r.code(), r.err());
+        List<JsonNode> windows = windows(r.lines().get(0));
+        // 10 tokens of the text in a window, 7 new ones in each after the first: 0-9, 7-16, ..., 42-49.
+        assertEquals(7, windows.size());
+        assertEquals(slices(whole, n, 10, 3, false), column(windows, "input_ids"));
+        assertEquals(slices(whole, n, 10, 3, true), column(windows, "offsets"));
+        List<Integer> covered = new ArrayList<>();
+        for (int k = 0; k < windows.size(); k++) {
+            JsonNode ids = windows.get(k).get("input_ids");
+            List<Integer> text = new ArrayList<>();
+            for (int i = 1; i < ids.size() - 1; i++) text.add(ids.get(i).asInt());
+            if (k > 0) {
+                assertEquals(covered.subList(covered.size() - 3, covered.size()), text.subList(0, 3), "window " + k + " overlaps by 3");
+                text = text.subList(3, text.size());
+            }
+            covered.addAll(text);
+            assertEquals(k == 0 ? windows.size() - 1 : 0, windows.get(k).get("overflowing").size(), "windows are not nested");
+        }
+        List<Integer> all = new ArrayList<>();
+        for (int i = 1; i <= n; i++) all.add(whole.ids()[i]);
+        assertEquals(all, covered, "the windows, less their overlaps, are the whole text");
+        JsonNode lastOffsets = windows.getLast().get("offsets");
+        assertEquals(LONG_TEXT.codePointCount(0, LONG_TEXT.length()), lastOffsets.get(lastOffsets.size() - 2).get(1).asInt(),
+                "the last window ends where the text ends");
+    }
+
+    @Test
+    void windowsDefaultIsTokenizers023sOverTheStartOnly() throws IOException {
+        String in = row(LONG_TEXT, null) + "\n";
+        Cli.Result r = tokenize(in, "--max-length", "12", "--stride", "3", "--overflowing");
+        assertEquals(0, r.code(), r.err());
+        // Unchanged: the library's default truncation, which HuggingFaceParityTest holds to tokenizers 0.23.2.
+        Encoding e = tokenizer.encode(LONG_TEXT, null, EncodeOptions.DEFAULT.withTruncation(Truncation.longestFirst(12).withStride(3)));
+        assertEquals(List.of(expectedLine(e, true)), r.lines());
+        assertEquals(r.out(), tokenize(in, "--max-length", "12", "--stride", "3", "--overflowing", "--windows", "tokenizers-0.23").out());
+        // tokenizers 0.23 stopped at the text's first 12 tokens (the 12th, "mind", ends a word): windows 0-9 and 7-11, the
+        // other 38 tokens lost.
+        Encoding whole = tokenizer.encode(LONG_TEXT);
+        assertEquals(List.of("mind", "how"), List.of(whole.tokens()).subList(12, 14));
+        List<JsonNode> windows = windows(r.lines().get(0));
+        assertEquals(slices(whole, 12, 10, 3, false), column(windows, "input_ids"));
+        assertEquals(slices(whole, 12, 10, 3, true), column(windows, "offsets"));
+    }
+
+    @Test
+    void windowsCanMoveATokenBetweenTheSequencesOfAPair() throws IOException {
+        // 20 and 11 tokens, 7 left after the special tokens: longest_first gives the longer sequence 4 and the other 3.
+        // tokenizers 0.23 compares them cut to --max-length, 10 and 10, and takes the second for the longer.
+        String in = row("a b c d e f g h i j k l m n o p q r s t", "one two three four five six seven eight nine ten eleven") + "\n";
+        Cli.Result cut = tokenize(in, "--max-length", "10");
+        assertEquals(0, cut.code(), cut.err());
+        assertEquals("[101,1037,1038,1039,102,2028,2048,2093,2176,102]", JSON.readTree(cut.out()).get("input_ids").toString());
+        Cli.Result whole = tokenize(in, "--max-length", "10", "--windows", "whole");
+        assertEquals(0, whole.code(), whole.err());
+        assertEquals("[101,1037,1038,1039,1040,102,2028,2048,2093,102]", JSON.readTree(whole.out()).get("input_ids").toString());
     }
 
     @Test

@@ -3,6 +3,8 @@ package distilbert.model;
 import distilbert.weights.DistilBertConfig;
 import distilbert.weights.DistilBertParameters;
 import distilbert.weights.Head;
+import java.util.Arrays;
+import java.util.Objects;
 
 /**
  * HF's {@code DistilBertForMaskedLM}: per token, vocab_transform → activation (config.activation)
@@ -10,7 +12,8 @@ import distilbert.weights.Head;
  * loss = mean cross-entropy over labels that are not −100.
  *
  * <p>{@link #forward(ModelInput, int[][])} computes logits at every position, as HF does;
- * {@link #forwardAt} only where asked, which avoids the V-wide projection everywhere else.
+ * {@link #forwardAt} only where asked, which avoids the V-wide projection everywhere else;
+ * {@link #forwardAtInGroups} the same, a bounded group of positions at a time.
  */
 public final class DistilBertForMaskedLM implements Architecture {
 
@@ -90,30 +93,21 @@ public final class DistilBertForMaskedLM implements Architecture {
      * Logits only at {@code at}: [P, V] in its order. The loss, when {@code labels} is given, is the
      * mean over the positions of {@code at} whose label is not −100; it equals HF's loss when
      * {@code at} holds every labeled position ({@link TokenPositions#labeled}).
+     *
+     * <p>The P × V logits are on the device and on the host at once; for many positions,
+     * {@link #forwardAtInGroups} bounds that.
      */
     public MaskedLMOutput forwardAt(ModelInput input, TokenPositions at, int[][] labels) {
-        int B = input.batch(), L = input.length();
-        for (int p = 0; p < at.size(); p++) {
-            if (at.rows()[p] < 0 || at.rows()[p] >= B || at.positions()[p] < 0 || at.positions()[p] >= L) {
-                throw new IllegalArgumentException("position " + p + " of the request, (" + at.rows()[p] + ", "
-                        + at.positions()[p] + "), is outside the batch [" + B + ", " + L + "]");
-            }
-        }
+        checkPositions(input, at);
+        int L = input.length();
         int[] flatLabels = labels == null ? null : HeadSupport.flatLabels(labels, input, "labels");
         if (flatLabels != null) {
             HeadSupport.checkClassLabels(flatLabels, config.vocabSize(), "labels", L);
         }
         try (Ops.Scope scope = ops.scope()) {
             DistilBertModel.Encoded e = distilbert.encode(input);
-            PackedBatch pk = e.packed();
-            int C = config.dim(), V = config.vocabSize(), P = at.size();
-            int[] rows = new int[P];
-            for (int p = 0; p < P; p++) {
-                rows[p] = pk.packedIndex()[at.rows()[p] * L + at.positions()[p]]; // −1 (a zero row) where not packed
-            }
-            Buffer selected = ops.allocateUninitialized((long) P * C);                           // (P, C)
-            ops.gatherRows(selected, e.hidden(), ops.indicesOf(rows), P, C);
-            Buffer logits = predictionLogits(selected, P);                                       // (P, V)
+            int V = config.vocabSize(), P = at.size();
+            Buffer logits = logitsAt(e, packedRows(e.packed(), at), 0, P);                     // (P, V)
             Tensor out = Tensor.of(ops.download(logits), P, V);
             Float loss = null;
             if (flatLabels != null) {
@@ -125,6 +119,82 @@ public final class DistilBertForMaskedLM implements Architecture {
             }
             return new MaskedLMOutput(loss, out, e.hiddenStates(), e.attentions(), at);
         }
+    }
+
+    /** Takes the logits of one group of positions from {@link #forwardAtInGroups}. */
+    @FunctionalInterface
+    public interface LogitsGroup {
+        /**
+         * @param first  the index in the request of the group's first position
+         * @param logits [n, V]: the logits at positions {@code first … first + n − 1} of the request,
+         *               in its order; a fresh array the consumer may keep
+         */
+        void accept(int first, Tensor logits);
+    }
+
+    /**
+     * The logits {@link #forwardAt} gives at {@code at}, handed to {@code consumer} in groups of at most
+     * {@code groupSize} positions, in request order. The encoder runs once; the MLM head then runs on
+     * one group at a time, and the group's device buffers (its [n, C] hidden rows, its [n, V] logits)
+     * are taken back before the consumer sees the group, so that at most {@code groupSize × V} logits
+     * are held on the device, and one group's on the host, however many positions there are. The
+     * values are forwardAt's bit for bit on the CPU; on a GPU another row count may make cuBLAS pick
+     * another algorithm.
+     *
+     * <p>The consumer runs on the calling thread while the backend is held (on CUDA, forwards from
+     * other threads wait for it): it may use the model on that thread, but must not wait for another
+     * thread that does.
+     *
+     * @param groupSize the most positions per group, at least 1
+     * @throws IllegalArgumentException when {@code groupSize} < 1 or a position is outside the batch
+     */
+    public void forwardAtInGroups(ModelInput input, TokenPositions at, int groupSize, LogitsGroup consumer) {
+        if (groupSize < 1) {
+            throw new IllegalArgumentException("the group size must be at least 1 position, got " + groupSize);
+        }
+        Objects.requireNonNull(consumer, "consumer");
+        checkPositions(input, at);
+        try (Ops.Scope scope = ops.scope()) {
+            DistilBertModel.Encoded e = distilbert.encode(input);
+            int[] rows = packedRows(e.packed(), at);
+            int V = config.vocabSize(), P = at.size();
+            for (int first = 0; first < P; first += groupSize) {
+                int n = Math.min(groupSize, P - first);
+                float[] logits;
+                try (Ops.Scope group = ops.scope()) {                                          // frees the group's buffers
+                    logits = ops.download(logitsAt(e, rows, first, n));                         // (n, V)
+                }
+                consumer.accept(first, Tensor.of(logits, n, V));
+            }
+        }
+    }
+
+    private static void checkPositions(ModelInput input, TokenPositions at) {
+        int B = input.batch(), L = input.length();
+        for (int p = 0; p < at.size(); p++) {
+            if (at.rows()[p] < 0 || at.rows()[p] >= B || at.positions()[p] < 0 || at.positions()[p] >= L) {
+                throw new IllegalArgumentException("position " + p + " of the request, (" + at.rows()[p] + ", "
+                        + at.positions()[p] + "), is outside the batch [" + B + ", " + L + "]");
+            }
+        }
+    }
+
+    /** The packed row of each position of {@code at}: −1 (a zero row) where the position is not packed. */
+    private static int[] packedRows(PackedBatch pk, TokenPositions at) {
+        int L = pk.length();
+        int[] rows = new int[at.size()];
+        for (int p = 0; p < rows.length; p++) {
+            rows[p] = pk.packedIndex()[at.rows()[p] * L + at.positions()[p]];
+        }
+        return rows;
+    }
+
+    /** The MLM head on the encoder's packed rows {@code rows[first, first + n)}: (n, V). */
+    private Buffer logitsAt(DistilBertModel.Encoded e, int[] rows, int first, int n) {
+        int C = config.dim();
+        Buffer selected = ops.allocateUninitialized((long) n * C);                              // (n, C)
+        ops.gatherRows(selected, e.hidden(), ops.indicesOf(Arrays.copyOfRange(rows, first, first + n)), n, C);
+        return predictionLogits(selected, n);
     }
 
     /** The MLM head on N rows of hidden states. */

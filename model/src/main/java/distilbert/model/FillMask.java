@@ -28,9 +28,12 @@ import java.util.stream.IntStream;
  * <p>Steps, as HF's: tokenize ({@code [CLS] text [SEP]}), truncated {@code longest_first} to
  * {@link #maxLength()}; find the mask tokens (a row without one is an error, as HF raises); run the
  * encoder in batches of rows of similar length ({@link LengthBatches}) and the MLM head only at the
- * masks ({@link DistilBertForMaskedLM#forwardAt}, which skips the vocabulary projection everywhere
- * else); per mask, the softmax over the whole vocabulary, then the {@link #topK()} best tokens (of
- * the targets only, when there are targets: their probabilities in that softmax, not renormalised).
+ * masks ({@link DistilBertForMaskedLM#forwardAtInGroups}, which skips the vocabulary projection
+ * everywhere else), on a group of masks at a time whose [n, V] float32 logits take at most
+ * {@link #LOGITS_BUDGET_BYTES} (at least one mask: n = max(1, budget / 4V)), so that a batch of
+ * many masks holds no more logits on the device or the host than that; per mask, the softmax over
+ * the whole vocabulary, then the {@link #topK()} best tokens (of the targets only, when there are
+ * targets: their probabilities in that softmax, not renormalised).
  * Each prediction carries the token, its decoding alone ({@code token_str}) and the row with that
  * mask replaced, padding dropped, decoded ({@code sequence}): special tokens skipped when the row
  * has one mask, kept when it has several (so the other masks show), as HF does.
@@ -52,6 +55,12 @@ import java.util.stream.IntStream;
 public final class FillMask {
     /** HF's default {@code top_k}. */
     public static final int DEFAULT_TOP_K = 5;
+
+    /**
+     * The most bytes of float32 logits one group of masks takes (64 MiB): 549 masks of the
+     * 30522-token uncased vocabulary, where an all-mask batch of 16384 tokens would take 2 GB at once.
+     */
+    public static final long LOGITS_BUDGET_BYTES = 64L << 20;
 
     /**
      * One candidate for one mask: HF's {@code {"score", "token", "token_str", "sequence"}}.
@@ -160,6 +169,7 @@ public final class FillMask {
     private final Targets targets;
     private final int maxLength;
     private final int batchTokens;
+    private final long logitsBudget;
     private final int padId;
     private final int maskId;
 
@@ -173,11 +183,12 @@ public final class FillMask {
      *                                  model's vocab_size
      */
     public FillMask(DistilBert model, Tokenizer tokenizer) {
-        this(model.as(DistilBertForMaskedLM.class), tokenizer, DEFAULT_TOP_K, null, 0, LengthBatches.DEFAULT_BATCH_TOKENS);
+        this(model.as(DistilBertForMaskedLM.class), tokenizer, DEFAULT_TOP_K, null, 0, LengthBatches.DEFAULT_BATCH_TOKENS,
+                LOGITS_BUDGET_BYTES);
     }
 
     private FillMask(DistilBertForMaskedLM model, Tokenizer tokenizer, int topK, Targets targets, int maxLength,
-                     int batchTokens) {
+                     int batchTokens, long logitsBudget) {
         DistilBertConfig config = model.config();
         if (tokenizer.vocabSize() > config.vocabSize()) {
             throw new IllegalArgumentException("the tokenizer has " + tokenizer.vocabSize()
@@ -201,6 +212,7 @@ public final class FillMask {
         this.maxLength = maxLength > 0 ? maxLength
                 : Math.min(tokenizer.modelMaxLength(), config.maxPositionEmbeddings());
         this.batchTokens = batchTokens;
+        this.logitsBudget = logitsBudget;
         this.padId = tokenizer.padTokenId();
         this.maskId = tokenizer.maskTokenId();
     }
@@ -212,7 +224,7 @@ public final class FillMask {
      * @throws IllegalArgumentException when k < 1, or without targets k > vocab_size
      */
     public FillMask withTopK(int k) {
-        return new FillMask(model, tokenizer, k, targets, maxLength, batchTokens);
+        return new FillMask(model, tokenizer, k, targets, maxLength, batchTokens, logitsBudget);
     }
 
     /**
@@ -235,7 +247,7 @@ public final class FillMask {
                 }
             }
         }
-        return new FillMask(model, tokenizer, topK, t, maxLength, batchTokens);
+        return new FillMask(model, tokenizer, topK, t, maxLength, batchTokens, logitsBudget);
     }
 
     /**
@@ -249,7 +261,7 @@ public final class FillMask {
             throw new IllegalArgumentException("max length must be in [2, " + positions
                     + "] (max_position_embeddings), got " + n);
         }
-        return new FillMask(model, tokenizer, topK, targets, n, batchTokens);
+        return new FillMask(model, tokenizer, topK, targets, n, batchTokens, logitsBudget);
     }
 
     /** The same pipeline running batches of about {@code n} real tokens (a longer row runs alone). */
@@ -257,7 +269,23 @@ public final class FillMask {
         if (n < 1) {
             throw new IllegalArgumentException("batch tokens must be at least 1, got " + n);
         }
-        return new FillMask(model, tokenizer, topK, targets, maxLength, n);
+        return new FillMask(model, tokenizer, topK, targets, maxLength, n, logitsBudget);
+    }
+
+    /**
+     * The same pipeline running the MLM head on groups of masks whose float32 logits take at most
+     * {@code bytes} ({@link #masksPerGroup}); for tests, which make groups of one or two masks.
+     */
+    FillMask withLogitsBudget(long bytes) {
+        if (bytes < 1) {
+            throw new IllegalArgumentException("the logits budget must be at least 1 byte, got " + bytes);
+        }
+        return new FillMask(model, tokenizer, topK, targets, maxLength, batchTokens, bytes);
+    }
+
+    /** Masks per group of the MLM head: as many as {@code budgetBytes} of float32 logits over V tokens hold, at least one. */
+    static int masksPerGroup(long budgetBytes, int V) {
+        return Math.clamp(budgetBytes / (4L * V), 1, Integer.MAX_VALUE);
     }
 
     /** The predictions per mask: as asked, capped by the number of targets when there are targets. */
@@ -361,7 +389,8 @@ public final class FillMask {
 
     /**
      * One forward pass over a padded batch [B, L] of token ids whose every row has a mask token where
-     * its attention mask is 1; B results in row order. The MLM head runs at the masks only.
+     * its attention mask is 1; B results in row order. The MLM head runs at the masks only, a group of
+     * at most {@link #LOGITS_BUDGET_BYTES} of logits at a time.
      */
     public List<Result> fillBatch(ModelInput input) {
         int B = input.batch(), L = input.length();
@@ -392,13 +421,15 @@ public final class FillMask {
         int P = rowOf.size(), V = model.config().vocabSize();
         TokenPositions at = new TokenPositions(rowOf.stream().mapToInt(Integer::intValue).toArray(),
                 positionOf.stream().mapToInt(Integer::intValue).toArray());
-        float[] logits = model.forwardAt(input, at, null).logits().data();   // (P, V)
-        // Per mask: a V-wide softmax, the top k and k decodings of its row, on all cores.
-        List<List<Prediction>> perMask = IntStream.range(0, P).parallel().mapToObj(p -> {
-            int b = rowOf.get(p);
-            return predictions(Arrays.copyOfRange(logits, p * V, (p + 1) * V), rows[b], indexOf.get(p),
-                    first[b + 1] - first[b] == 1);
-        }).toList();
+        List<List<Prediction>> perMask = new ArrayList<>(P);
+        model.forwardAtInGroups(input, at, masksPerGroup(logitsBudget, V), (firstMask, logits) -> {
+            float[] group = logits.data();                                                      // (n, V)
+            // Per mask of the group: a V-wide softmax, the top k and k decodings of its row, on all cores.
+            perMask.addAll(IntStream.range(firstMask, firstMask + logits.dim(0)).parallel().mapToObj(p -> {
+                int b = rowOf.get(p);
+                return predictions(group, (p - firstMask) * V, V, rows[b], indexOf.get(p), first[b + 1] - first[b] == 1);
+            }).toList());
+        });
         List<Result> out = new ArrayList<>(B);
         for (int b = 0; b < B; b++) {
             out.add(new Result(indexOf.subList(first[b], first[b + 1]), perMask.subList(first[b], first[b + 1])));
@@ -413,7 +444,12 @@ public final class FillMask {
      */
     public List<Prediction> predictions(float[] logits, int[] ids, int position, boolean singleMask) {
         Objects.requireNonNull(logits, "logits");
-        float[] probs = TextClassification.Function.SOFTMAX.apply(logits);
+        return predictions(logits, 0, logits.length, ids, position, singleMask);
+    }
+
+    /** {@link #predictions(float[], int[], int, boolean)} at the row {@code logits[from, from + V)}. */
+    private List<Prediction> predictions(float[] logits, int from, int V, int[] ids, int position, boolean singleMask) {
+        float[] probs = TextClassification.Function.SOFTMAX.apply(logits, from, V);
         int[] candidates;
         if (targets == null) {
             candidates = Ranking.top(probs, topK);

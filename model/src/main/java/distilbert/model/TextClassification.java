@@ -68,29 +68,40 @@ public final class TextClassification {
 
         /** The scores of one row of logits, in double and rounded once to float32; a fresh array. */
         public float[] apply(float[] logits) {
-            float[] out = new float[logits.length];
+            return apply(logits, 0, logits.length);
+        }
+
+        /**
+         * The scores of the row {@code logits[from, from + n)} (a row of a [rows, n] array), as
+         * {@link #apply(float[])} computes them for that row alone; a fresh array of n.
+         *
+         * @throws IndexOutOfBoundsException when the row runs past the array
+         */
+        public float[] apply(float[] logits, int from, int n) {
+            Objects.checkFromIndexSize(from, n, logits.length);
+            float[] out = new float[n];
             switch (this) {
                 case SOFTMAX -> {
                     double max = Double.NEGATIVE_INFINITY;
-                    for (float x : logits) {
-                        max = Math.max(max, x);
+                    for (int i = 0; i < n; i++) {
+                        max = Math.max(max, logits[from + i]);
                     }
-                    double[] e = new double[logits.length];
+                    double[] e = new double[n];
                     double sum = 0;
-                    for (int i = 0; i < logits.length; i++) {
-                        e[i] = Math.exp(logits[i] - max);
+                    for (int i = 0; i < n; i++) {
+                        e[i] = Math.exp(logits[from + i] - max);
                         sum += e[i];
                     }
-                    for (int i = 0; i < logits.length; i++) {
+                    for (int i = 0; i < n; i++) {
                         out[i] = (float) (e[i] / sum);
                     }
                 }
                 case SIGMOID -> {
-                    for (int i = 0; i < logits.length; i++) {
-                        out[i] = (float) (1.0 / (1.0 + Math.exp(-(double) logits[i])));
+                    for (int i = 0; i < n; i++) {
+                        out[i] = (float) (1.0 / (1.0 + Math.exp(-(double) logits[from + i])));
                     }
                 }
-                case NONE -> System.arraycopy(logits, 0, out, 0, logits.length);
+                case NONE -> System.arraycopy(logits, from, out, 0, n);
             }
             return out;
         }

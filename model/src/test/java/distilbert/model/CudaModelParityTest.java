@@ -156,6 +156,11 @@ final class CudaModelParityTest {
             var gpuAt = m.gpu().as(DistilBertForMaskedLM.class).forwardAt(in, TokenPositions.labeled(labels), labels);
             close("masked LM logits at labelled positions " + p, p, cpuAt.logits(), gpuAt.logits());
             loss("masked LM loss at labelled positions " + p, p, cpuAt.loss(), gpuAt.loss());
+            float[] grouped = new float[cpuAt.logits().size()];
+            m.gpu().as(DistilBertForMaskedLM.class).forwardAtInGroups(in, TokenPositions.labeled(labels), 3,
+                    (first, logits) -> System.arraycopy(logits.data(), 0, grouped, first * 100, logits.size()));
+            close("masked LM logits at labelled positions, 3 at a time " + p, p, cpuAt.logits(),
+                    Tensor.of(grouped, cpuAt.logits().shape()));
         }
         try (Pair m = Pair.of(TestModels.checkpoint(config(Activation.GELU, false, shape, 2), Head.MULTIPLE_CHOICE, 29), p)) {
             int C = 3;

@@ -360,6 +360,44 @@ class FillMaskTest {
     }
 
     @Test
+    void theMlmHeadRunsOnGroupsOfMasksThatChangeNothing() {
+        int V = config.vocabSize();
+        assertEquals(549, FillMask.masksPerGroup(FillMask.LOGITS_BUDGET_BYTES, 30522), "64 MiB of bert-base-uncased logits");
+        assertEquals(1, FillMask.masksPerGroup(4L * V, V));
+        assertEquals(1, FillMask.masksPerGroup(8L * V - 1, V));
+        assertEquals(2, FillMask.masksPerGroup(8L * V, V));
+        assertEquals(2, FillMask.masksPerGroup(12L * V - 1, V));
+        assertEquals(1, FillMask.masksPerGroup(1, V), "at least one mask, however small the budget");
+        assertEquals(Integer.MAX_VALUE, FillMask.masksPerGroup(Long.MAX_VALUE, 1));
+        // several rows of one batch, up to three masks a row: nine masks, so groups of 1 and 2 split rows
+        List<String> texts = new ArrayList<>(TEXTS);
+        texts.add("[MASK] [MASK] cat [MASK] dog [MASK]");
+        try (DistilBert db = TestModels.model(config, Head.MASKED_LM, 43)) {
+            FillMask fm = new FillMask(db, tokenizer).withTopK(V);
+            List<Encoding> encodings = fm.encode(texts);
+            List<Result> whole = fm.fill(texts);
+            assertMatchesFullForward(db.as(DistilBertForMaskedLM.class), encodings, whole, V, null);
+            assertEquals(List.of(1, 1, 1, 2, 1, 3, 4), whole.stream().map(r -> r.positions().size()).toList());
+            for (long budget : new long[] {1, 4L * V, 8L * V, 12L * V - 1, 4L * V * 13}) {
+                assertEquals(whole, fm.withLogitsBudget(budget).fill(texts), "budget " + budget + " bytes: the same, bit for bit");
+            }
+            FillMask targeted = fm.withTopK(3).withTargets(List.of("cat", "dog", "mat", "tree"));
+            assertEquals(targeted.fill(texts), targeted.withLogitsBudget(8L * V).fill(texts), "with targets, groups of 2");
+            // one padded batch by hand, a mask at a time
+            int[] longer = encodings.get(5).ids(), shorter = encodings.get(6).ids();
+            int[] padded = Arrays.copyOf(shorter, longer.length), mask = new int[longer.length];
+            Arrays.fill(padded, shorter.length, longer.length, tokenizer.padTokenId());
+            Arrays.fill(mask, 0, shorter.length, 1);
+            int[] ones = new int[longer.length];
+            Arrays.fill(ones, 1);
+            ModelInput batch = ModelInput.ofIds(new int[][] {longer, padded}, new int[][] {ones, mask});
+            assertEquals(List.of(whole.get(5), whole.get(6)), fm.withLogitsBudget(4L * V).fillBatch(batch));
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> fm.withLogitsBudget(0));
+            assertEquals("the logits budget must be at least 1 byte, got 0", e.getMessage());
+        }
+    }
+
+    @Test
     void tokensTheTokenizerDoesNotKnowDecodeToNothingAsInHfsFastTokenizer() {
         DistilBertConfig wide = TestModels.config();                        // vocab 100, the tokenizer 57
         try (DistilBert db = TestModels.model(wide, Head.MASKED_LM, 39)) {

@@ -1,5 +1,6 @@
 package distilbert.model;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -9,7 +10,9 @@ import distilbert.weights.DistilBertConfig;
 import distilbert.weights.DistilBertParameters;
 import distilbert.weights.Head;
 import distilbert.weights.ProblemType;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -103,6 +106,82 @@ class HeadsTest {
                 Arrays.fill(row, -100);
             }
             assertTrue(Float.isNaN(mlm.forward(ModelInput.ofIds(ids, mask), none).loss()), "all-ignored loss is NaN");
+        }
+    }
+
+    /**
+     * {@link DistilBertForMaskedLM#forwardAtInGroups} hands out forwardAt's logits bit for bit, in
+     * request order, in groups of the size asked (the last one shorter): positions in any order,
+     * repeated, and on padding (a zero row).
+     */
+    @Test
+    void maskedLmInGroupsGivesForwardAtsLogitsBitForBit() {
+        DistilBertConfig config = TestModels.config();
+        int V = config.vocabSize();
+        int[][] ids = TestModels.randomIds(B, L, V, 47);
+        int[][] mask = TestModels.raggedMask();
+        ModelInput in = ModelInput.ofIds(ids, mask);
+        TokenPositions at = new TokenPositions(new int[] {0, 2, 1, 0, 3, 2, 1, 0, 2, 1, 0},
+                new int[] {5, 15, 0, 0, 4, 3, 12, 5, 7, 8, 15});                  // (3, 4) and (1, 12) are padding
+        int P = at.size();
+        try (DistilBert db = TestModels.model(config, Head.MASKED_LM, 48)) {
+            DistilBertForMaskedLM mlm = db.as(DistilBertForMaskedLM.class);
+            float[] whole = mlm.forwardAt(in, at, null).logits().data();                   // (P, V)
+            float[] full = mlm.forward(in).logits().data();                                // (B, L, V)
+            for (int p = 0; p < P; p++) {
+                int i = at.rows()[p] * L + at.positions()[p];
+                assertTrue(Arrays.equals(full, i * V, (i + 1) * V, whole, p * V, (p + 1) * V),
+                        "forwardAt at " + p + " is forward's row");
+            }
+            assertTrue(!Arrays.equals(whole, 0, V, whole, V, 2 * V), "positions differ");
+            for (int groupSize : new int[] {1, 2, 3, P - 1, P, P + 5}) {
+                float[] got = new float[P * V];
+                List<Integer> firsts = new ArrayList<>(), sizes = new ArrayList<>();
+                mlm.forwardAtInGroups(in, at, groupSize, (first, logits) -> {
+                    assertEquals(2, logits.rank());
+                    assertEquals(V, logits.dim(1));
+                    firsts.add(first);
+                    sizes.add(logits.dim(0));
+                    System.arraycopy(logits.data(), 0, got, first * V, logits.size());
+                });
+                List<Integer> wantFirsts = new ArrayList<>(), wantSizes = new ArrayList<>();
+                for (int first = 0; first < P; first += groupSize) {
+                    wantFirsts.add(first);
+                    wantSizes.add(Math.min(groupSize, P - first));
+                }
+                assertEquals(wantFirsts, firsts, "group size " + groupSize + ": the groups' first positions");
+                assertEquals(wantSizes, sizes, "group size " + groupSize + ": the groups' sizes");
+                assertArrayEquals(whole, got, "group size " + groupSize + ": forwardAt's logits, bit for bit");
+            }
+        }
+    }
+
+    @Test
+    void maskedLmInGroupsRefusesAnEmptyGroupAndPositionsOutsideTheBatch() {
+        DistilBertConfig config = TestModels.config();
+        ModelInput in = ModelInput.ofIds(TestModels.randomIds(2, 5, config.vocabSize(), 49));
+        TokenPositions at = new TokenPositions(new int[] {0, 1}, new int[] {1, 4});
+        try (DistilBert db = TestModels.model(config, Head.MASKED_LM, 50)) {
+            DistilBertForMaskedLM mlm = db.as(DistilBertForMaskedLM.class);
+            List<Integer> heard = new ArrayList<>();
+            DistilBertForMaskedLM.LogitsGroup record = (first, logits) -> heard.add(first);
+            for (int groupSize : new int[] {0, -1, Integer.MIN_VALUE}) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                        () -> mlm.forwardAtInGroups(in, at, groupSize, record));
+                assertEquals("the group size must be at least 1 position, got " + groupSize, e.getMessage());
+            }
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> mlm.forwardAtInGroups(in, new TokenPositions(new int[] {0, 2}, new int[] {1, 0}), 4, record));
+            assertEquals("position 1 of the request, (2, 0), is outside the batch [2, 5]", e.getMessage());
+            e = assertThrows(IllegalArgumentException.class,
+                    () -> mlm.forwardAtInGroups(in, new TokenPositions(new int[] {1}, new int[] {5}), 1, record));
+            assertEquals("position 0 of the request, (1, 5), is outside the batch [2, 5]", e.getMessage());
+            assertThrows(NullPointerException.class, () -> mlm.forwardAtInGroups(in, at, 1, null));
+            assertEquals(List.of(), heard, "nothing is handed out when the request is refused");
+            mlm.forwardAtInGroups(in, new TokenPositions(new int[0], new int[0]), 1, record);
+            assertEquals(List.of(), heard, "no positions, no groups");
+            mlm.forwardAtInGroups(in, at, 1, record);
+            assertEquals(List.of(0, 1), heard);
         }
     }
 
