@@ -2,7 +2,7 @@
 # The GPU work of a session, on the GPU machine, from the repository root (where the device tool
 # runs a command), writing everything that must come back under $OUT (or --out DIR).
 #
-#   scripts/gpu-session.sh [--out DIR] STEP...      steps: probe golden test sanitize pipelines bench attention all
+#   scripts/gpu-session.sh [--out DIR] STEP...      steps: probe golden test sanitize pipelines bench attention embed all
 #
 # Carry (ignored paths the command needs): the tarball of `./dev dist`
 # (dist/distilbert-VERSION-linux-x86_64.tar.gz, ~35 MB) and tests/target/test-classes (the
@@ -24,6 +24,11 @@
 #   attention the two attention kernels A/B (-Ddistilbert.attention=simt vs tensor-cores): bf16
 #             DistilBERT-base, batch 64, L 128 and 512, whole forwards with the per-op breakdown
 #             -> OUT/attention/{simt,tensor-cores}.json and a table (about 2 minutes)
+#   embed     `distilbert embed` end to end (JVM start, load, read, tokenize, GPU, pooling, JSON out) against
+#             bench/peer/hf_embed.py (transformers, SDPA, the same batching and mean pooling) on a random
+#             DistilBERT-base and EMBED_ROWS (50000) parity-corpus rows cut to 256 tokens, bf16 and fp32;
+#             cosine of every row against HF -> OUT/embed/summary.md (a few minutes). EMBED_DEVICE=cpu
+#             PYTHON=EXE and EMBED_PRECISIONS=fp32 try it without a GPU
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -33,13 +38,13 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --out) out=$2; shift ;;
     -h|--help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;;
-    probe|golden|test|sanitize|pipelines|bench|attention) steps+=("$1") ;;
-    all) steps+=(probe golden test sanitize pipelines bench attention) ;;
-    *) echo "gpu-session: unknown step '$1' (probe, golden, test, sanitize, pipelines, bench, attention, all)" >&2; exit 2 ;;
+    probe|golden|test|sanitize|pipelines|bench|attention|embed) steps+=("$1") ;;
+    all) steps+=(probe golden test sanitize pipelines bench attention embed) ;;
+    *) echo "gpu-session: unknown step '$1' (probe, golden, test, sanitize, pipelines, bench, attention, embed, all)" >&2; exit 2 ;;
   esac
   shift
 done
-[ ${#steps[@]} -gt 0 ] || { echo "gpu-session: name a step (probe, golden, test, sanitize, pipelines, bench, attention, all)" >&2; exit 2; }
+[ ${#steps[@]} -gt 0 ] || { echo "gpu-session: name a step (probe, golden, test, sanitize, pipelines, bench, attention, embed, all)" >&2; exit 2; }
 mkdir -p "$out"
 log() { printf '\n== %s  %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
@@ -149,6 +154,39 @@ PY
         printf '%-42s bf16: ' ""
         python3 scripts/compare-pipelines.py "$out/pipelines/$case.cpu-fp32.jsonl" "$out/pipelines/$case.cuda-bf16.jsonl" 3e-2 || true
       done < "$out/pipelines/runs.txt"
+      ;;
+    embed)
+      log "embed end to end: distilbert embed against transformers (random DistilBERT-base, parity-corpus rows, mean pooling)"
+      d=$out/embed work=/tmp/dbc-embed rows=${EMBED_ROWS:-50000} dev=${EMBED_DEVICE:-cuda} py=${PYTHON:-python3}
+      mkdir -p "$d" "$work"
+      [ -f "$work/model/model.safetensors" ] || "$py" bench/peer/hf_embed.py --make-model "$work/model" \
+        --tokenizer "$home/models/bert-base-uncased/tokenizer.json" > "$d/make-model.log" 2>&1 || { status=1; tail -n 5 "$d/make-model.log"; continue; }
+      "$py" bench/peer/hf_embed.py --make-input "$work/in.jsonl" --corpus "$home/data/parity-corpus.jsonl.gz" --rows "$rows" || { status=1; continue; }
+      head -n 64 "$work/in.jsonl" > "$work/small.jsonl"
+      printf '| precision | ours: startup + load (64 rows) s | ours: %s rows s | ours rows/s (less startup) | HF sdpa total s | HF rows/s (less load) | HF stages (tokenize / model / write) s | ratio | smallest cosine |\n|---|---|---|---|---|---|---|---|---|\n' "$rows" > "$d/summary.md"
+      for p in ${EMBED_PRECISIONS:-bf16 fp32}; do
+        t0=$(date +%s.%N)
+        "$home/bin/distilbert" embed --model "$work/model" --device "$dev" --precision "$p" --max-length 256 \
+          --input "$work/small.jsonl" --output "$work/ours-small.jsonl" 2> "$d/ours-small-$p.log" || { status=1; tail -n 5 "$d/ours-small-$p.log"; continue; }
+        t1=$(date +%s.%N)
+        "$home/bin/distilbert" embed --model "$work/model" --device "$dev" --precision "$p" --max-length 256 \
+          --input "$work/in.jsonl" --output "$work/ours-$p.jsonl" 2> "$d/ours-$p.log" || { status=1; tail -n 5 "$d/ours-$p.log"; continue; }
+        t2=$(date +%s.%N)
+        "$py" bench/peer/hf_embed.py --model "$work/model" --input "$work/in.jsonl" --output "$work/hf-$p.jsonl" \
+          --precision "$p" --attn sdpa --max-length 256 --device "$dev" --json "$d/hf-$p.json" > "$d/hf-$p.log" 2>&1 || { status=1; tail -n 5 "$d/hf-$p.log"; continue; }
+        cos=$("$py" bench/peer/hf_embed.py --compare "$work/ours-$p.jsonl" "$work/hf-$p.jsonl" --min-cosine "$([ "$p" = fp32 ] && echo 0.99999 || echo 0.999)") || status=1
+        echo "$p: $cos"
+        python3 - "$p" "$rows" "$t0" "$t1" "$t2" "$d/hf-$p.json" "$cos" >> "$d/summary.md" <<'PY'
+import json, sys
+p, rows, t0, t1, t2, hf, cos = sys.argv[1], int(sys.argv[2]), *map(float, sys.argv[3:6]), sys.argv[6], sys.argv[7]
+h = json.load(open(hf)); s = h["seconds"]
+startup, full = t1 - t0, t2 - t1
+ours_rate = rows / max(full - startup, 1e-9)
+print(f"| {p} | {startup:.2f} | {full:.2f} | {ours_rate:.0f} | {s['total']:.2f} | {h['rows_per_s_without_load']:.0f} | "
+      f"{s['tokenize']:.2f} / {s['model']:.2f} / {s['write']:.2f} | {s['total'] / full:.2f}x (process walls) | {cos.split('cosine ')[1].split(',')[0]} |")
+PY
+      done
+      cat "$d/summary.md"
       ;;
     attention)
       log "attention kernels A/B: SIMT vs tensor cores (bf16, batch 64, L 128 and 512)"
