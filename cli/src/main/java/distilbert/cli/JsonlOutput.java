@@ -12,7 +12,6 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -99,17 +98,7 @@ final class JsonlOutput implements AutoCloseable {
         if (pending == null) return;
         Future<?> p = pending;
         pending = null;
-        try {
-            p.get();
-        } catch (ExecutionException e) {
-            Throwable cause = e.getCause();
-            if (cause instanceof RuntimeException r) throw r;
-            if (cause instanceof Error err) throw err;
-            throw new IllegalStateException(cause);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new CliException("interrupted while writing " + name, e);
-        }
+        ReadAhead.await(p, "interrupted while writing " + name);
     }
 
     /** A JSON array of {@code v[offset, offset + length)}, each float32 in its shortest round-trip form. */

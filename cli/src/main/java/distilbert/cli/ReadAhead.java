@@ -52,21 +52,29 @@ final class ReadAhead<T> implements AutoCloseable {
         if (next == null) throw new IllegalStateException("no item after the last one");
         Future<T> current = next;
         next = null;
-        T item;
+        T item = await(current, "interrupted while reading ahead");
+        if (!last.test(item)) next = thread.submit(make);
+        return item;
+    }
+
+    /**
+     * The result of {@code task}, waiting for it; what the task threw is thrown here as it was (a
+     * checked exception wrapped in an IllegalStateException). Interrupted, the task is cancelled and
+     * a CliException says {@code interrupted}.
+     */
+    static <R> R await(Future<R> task, String interrupted) {
         try {
-            item = current.get();
+            return task.get();
         } catch (ExecutionException e) {
             Throwable cause = e.getCause();
             if (cause instanceof RuntimeException r) throw r;
             if (cause instanceof Error err) throw err;
             throw new IllegalStateException(cause);
         } catch (InterruptedException e) {
-            current.cancel(true);
+            task.cancel(true);
             Thread.currentThread().interrupt();
-            throw new CliException("interrupted", e);
+            throw new CliException(interrupted, e);
         }
-        if (!last.test(item)) next = thread.submit(make);
-        return item;
     }
 
     /** Stops making items: the one being made is interrupted and, after a short wait, left to its daemon thread. */
