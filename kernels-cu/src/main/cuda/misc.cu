@@ -1,10 +1,12 @@
-// misc.cu — row gather, mean pooling and the per-element losses of the heads.
+// misc.cu — row gather, mean pooling, softmax top-k and the per-element losses of the heads.
 //
 // Where DistilBERT uses it: gather_rows picks the rows that a head reads (the [CLS] token of
 // each sequence for the classification heads and CLS pooling, the masked positions for the MLM
 // head) out of the packed [T, C] hidden states, or zero rows for padding. mean_rows is
 // sentence-transformers' mean pooling on the packed hidden states: the average of each
-// sequence's unmasked tokens, so that only [B, C] leaves the device. The losses are the heads' loss
+// sequence's unmasked tokens, so that only [B, C] leaves the device. softmax_top_k is the
+// fill-mask pipeline's postprocessing (probs = softmax(logits); probs.topk(k)) on the device,
+// so that only [N, k] probabilities and ids leave it, not [N, V] logits. The losses are the heads' loss
 // functions before their reduction (the mean over non-ignored rows is taken by the caller):
 // cross entropy (MLM, sequence and token classification, QA start/end), MSE (regression,
 // num_labels == 1), BCE with logits (multi-label classification).
@@ -18,6 +20,12 @@
 //       cu_seqlens[b + 1] - cu_seqlens[b]; 0 where n_b == 0 (sentence-transformers divides by
 //       the mask's sum clamped to 1e-9). Summed in double in row order, divided, rounded once
 //       to T: the CPU backend's arithmetic exactly.                  out [B, C], inp [T, C]
+//   softmax_top_k_<t>(T* probs, int* ids, const T* logits, int N, int V, int K)
+//       per row n: p_j = expf(x_j - max) / sum_j' expf(x_j' - max) over x = logits[n, :], the max
+//       taken NaN-first (a NaN logit makes every p NaN, as the CPU's double softmax); then the K
+//       entries that rank first by p, in rank order: larger p first, NaN before any number, equal
+//       p by smaller index (the CPU backend's Ranking). ids[n, r] is the r-th index, probs[n, r]
+//       its p rounded to T. 1 <= K <= V.                  logits [N, V], probs and ids [N, K]
 //   cross_entropy_forward_<t>(T* losses, const T* logits, const int* targets, int N, int V,
 //       int ignore_index)
 //       losses[n] = logsumexp(logits[n, :]) - logits[n, t], t = targets[n]; 0 where
@@ -36,6 +44,14 @@
 // target is ignore_index returns at once, before any barrier (targets[n] is block-uniform).
 // Two shared arrays (maxima, sums) so the second reduction needs no barrier before it writes.
 //
+// Algorithm of softmax_top_k (one block per row): the block max (topk_nan_max, order-free),
+// the block sum of expf(x - max) in cross_entropy's order, then K rounds; in round r each thread
+// takes, of its elements j = t, t + 256, ..., the one that ranks first among those ranking after
+// round r-1's pick (topk_thread_best: the order is total, so "after the previous pick" excludes
+// exactly the picks so far), the warps and then the 8 warp results fold by topk_better (order-
+// free: a total order has one first element), and thread 0 writes the pick and shares it. Each
+// round reads the row again (from L1/L2) and recomputes p: K * V / 256 expf per thread.
+//
 // Memory traffic: gather_rows reads and writes N*C*s; mean_rows reads T*C*s (coalesced: the
 // threads of a block take neighbouring columns) and writes B*C*s; cross_entropy reads the logits twice
 // (the second pass from L1/L2: a row of V*s bytes per block) and writes N*s; mse and bce read
@@ -46,6 +62,7 @@
 //   mean_rows:                 block 256 threads, grid B * ceil(C / 256) (block x: sequence
 //                              x / ceil(C / 256), columns 256 * (x % ceil(C / 256)) + thread).
 //   cross_entropy_forward:     block 256 threads, grid N; one row per block.
+//   softmax_top_k:             block 256 threads, grid N; one row per block.
 //   mse_forward, bce_with_logits_forward: block 256 threads, grid ceil(N / 256); one element
 //                              per thread.
 //   Limits the launcher checks: N*C <= 2^31 * 256 (gather grid), N <= 2^31 - 1,
@@ -117,6 +134,105 @@ __device__ __forceinline__ void mean_rows(T* out, const T* inp, const int* cu_se
     if (mean_rows_coords(blockIdx.x, threadIdx.x, C, &b, &c)) mean_rows_element(out, inp, cu_seqlens, key_lens, C, b, c);
 }
 
+// softmax_top_k's steps, __host__ as well for the host check.
+__host__ __device__ __forceinline__ float topk_nan_max(float m, float x) {
+    return (x != x || x > m) ? x : m;  // once NaN, stays NaN
+}
+__host__ __device__ __forceinline__ float topk_prob(float x, float max, float sum) {
+    return expf(x - max) / sum;
+}
+// Whether (pa, ia) ranks before (pb, ib): larger first, NaN before any number, ties by index.
+__host__ __device__ __forceinline__ bool topk_better(float pa, int ia, float pb, int ib) {
+    const bool na = pa != pa, nb = pb != pb;
+    if (na || nb) return na && nb ? ia < ib : na;
+    return pa > pb || (pa == pb && ia < ib);
+}
+// Of the thread's elements j = tid, tid + 256, ..., the first by rank among those ranking after
+// (prev_p, prev_i) (all of them when prev_i < 0); *best_i = -1 when there is none.
+template <typename T>
+__host__ __device__ __forceinline__ void topk_thread_best(const T* row, int V, int tid, float max, float sum,
+                                                          float prev_p, int prev_i, float* best_p, int* best_i) {
+    *best_i = -1;
+    *best_p = 0.0f;
+    for (int j = tid; j < V; j += MISC_BLOCK) {
+        const float p = topk_prob(load_f32(row + j), max, sum);
+        if (prev_i >= 0 && !topk_better(prev_p, prev_i, p, j)) continue;
+        if (*best_i < 0 || topk_better(p, j, *best_p, *best_i)) {
+            *best_p = p;
+            *best_i = j;
+        }
+    }
+}
+
+template <typename T>
+__device__ __forceinline__ void softmax_top_k(T* probs, int* ids, const T* logits, int V, int K) {
+    __shared__ float red_p[CE_WARPS];
+    __shared__ int red_i[CE_WARPS];
+    __shared__ float pick_p;
+    __shared__ int pick_i;
+    const int n = blockIdx.x;
+    const T* row = logits + (int64_t)n * V;
+    const int lane = threadIdx.x % WARP_SIZE, warp = threadIdx.x / WARP_SIZE;
+
+    float mx = -INFINITY;
+    for (int j = threadIdx.x; j < V; j += MISC_BLOCK) mx = topk_nan_max(mx, load_f32(row + j));
+#pragma unroll
+    for (int o = WARP_SIZE / 2; o > 0; o >>= 1) mx = topk_nan_max(mx, __shfl_xor_sync(FULL_MASK, mx, o));
+    if (lane == 0) red_p[warp] = mx;
+    __syncthreads();
+    mx = red_p[0];
+#pragma unroll
+    for (int w = 1; w < CE_WARPS; w++) mx = topk_nan_max(mx, red_p[w]);
+    __syncthreads();  // red_p is reused below
+
+    float sum = 0.0f;
+    for (int j = threadIdx.x; j < V; j += MISC_BLOCK) sum += expf(load_f32(row + j) - mx);
+    sum = warp_sum(sum);
+    if (lane == 0) red_p[warp] = sum;
+    __syncthreads();
+    sum = red_p[0];
+#pragma unroll
+    for (int w = 1; w < CE_WARPS; w++) sum += red_p[w];
+    __syncthreads();
+
+    float prev_p = 0.0f;
+    int prev_i = -1;
+    for (int r = 0; r < K; r++) {
+        float bp;
+        int bi;
+        topk_thread_best(row, V, threadIdx.x, mx, sum, prev_p, prev_i, &bp, &bi);
+#pragma unroll
+        for (int o = WARP_SIZE / 2; o > 0; o >>= 1) {
+            const float op = __shfl_xor_sync(FULL_MASK, bp, o);
+            const int oi = __shfl_xor_sync(FULL_MASK, bi, o);
+            if (oi >= 0 && (bi < 0 || topk_better(op, oi, bp, bi))) {
+                bp = op;
+                bi = oi;
+            }
+        }
+        if (lane == 0) {
+            red_p[warp] = bp;
+            red_i[warp] = bi;
+        }
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            for (int w = 1; w < CE_WARPS; w++) {
+                if (red_i[w] >= 0 && (bi < 0 || topk_better(red_p[w], red_i[w], bp, bi))) {
+                    bp = red_p[w];
+                    bi = red_i[w];
+                }
+            }
+            store_f32(probs + (int64_t)n * K + r, bp);
+            ids[(int64_t)n * K + r] = bi;
+            pick_p = bp;
+            pick_i = bi;
+        }
+        __syncthreads();
+        prev_p = pick_p;
+        prev_i = pick_i;
+    }
+}
+
 template <typename T>
 __device__ __forceinline__ void cross_entropy_forward(T* losses, const T* logits, const int* targets, int V,
                                                       int ignore_index) {
@@ -181,6 +297,10 @@ __device__ __forceinline__ void bce_with_logits_forward(T* losses, const T* logi
     extern "C" __global__ void __launch_bounds__(dbc::MISC_BLOCK)                                              \
     mean_rows_##SUFFIX(T* out, const T* inp, const int* cu_seqlens, const int* key_lens, int B, int C) {       \
         dbc::mean_rows<T>(out, inp, cu_seqlens, key_lens, C);                                                  \
+    }                                                                                                          \
+    extern "C" __global__ void __launch_bounds__(dbc::MISC_BLOCK)                                              \
+    softmax_top_k_##SUFFIX(T* probs, int* ids, const T* logits, int N, int V, int K) {                         \
+        dbc::softmax_top_k<T>(probs, ids, logits, V, K);                                                       \
     }                                                                                                          \
     extern "C" __global__ void __launch_bounds__(dbc::CE_BLOCK)                                                \
     cross_entropy_forward_##SUFFIX(T* losses, const T* logits, const int* targets, int N, int V,               \

@@ -1,4 +1,5 @@
-// misc_math_check.cu — misc.cu's losses and mean pooling on the host, against double precision.
+// misc_math_check.cu — misc.cu's losses, mean pooling and softmax top-k on the host, against
+// double precision.
 //
 // cross_entropy_forward is emulated as its block runs it: thread t folds v = t, t+256, ... in
 // order, the warp reductions in warp_max / warp_sum's butterfly order, the 8 warp results in
@@ -14,6 +15,7 @@
 
 #include "check.cuh"
 
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -133,6 +135,139 @@ long check_mean_rows() {
     return tl.report();
 }
 
+// softmax_top_k's block on the host: the threads' steps, the order-free folds, the sum in
+// cross_entropy's order. Writes K probabilities (unrounded) and ids.
+template <typename T>
+void softmax_top_k_block_host(const T* row, int V, int K, float* out_p, int* out_i, float* max_out, float* sum_out) {
+    constexpr int NT = dbc::MISC_BLOCK, WS = dbc::WARP_SIZE, NW = dbc::CE_WARPS;
+    float mx = -INFINITY;
+    for (int j = 0; j < V; j++) mx = dbc::topk_nan_max(mx, dbc::load_f32(row + j));  // order-free, NaN-first
+    float part[NT], lane[WS], block[NW];
+    for (int tid = 0; tid < NT; tid++) {
+        float s = 0.0f;
+        for (int j = tid; j < V; j += NT) s += expf(dbc::load_f32(row + j) - mx);
+        part[tid] = s;
+    }
+    for (int w = 0; w < NW; w++) {
+        for (int l = 0; l < WS; l++) lane[l] = part[w * WS + l];
+        block[w] = dbc::warp_sum_host(lane);
+    }
+    float sum = block[0];
+    for (int w = 1; w < NW; w++) sum += block[w];
+    float prev_p = 0.0f;
+    int prev_i = -1;
+    for (int r = 0; r < K; r++) {
+        float bp = 0.0f;
+        int bi = -1;
+        for (int tid = 0; tid < NT; tid++) {
+            float tp;
+            int ti;
+            dbc::topk_thread_best(row, V, tid, mx, sum, prev_p, prev_i, &tp, &ti);
+            if (ti >= 0 && (bi < 0 || dbc::topk_better(tp, ti, bp, bi))) {
+                bp = tp;
+                bi = ti;
+            }
+        }
+        out_p[r] = bp;
+        out_i[r] = bi;
+        prev_p = bp;
+        prev_i = bi;
+    }
+    *max_out = mx;
+    *sum_out = sum;
+}
+
+// The rank order as the CPU backend's Ranking states it, written apart from the kernel's
+// topk_better: NaN first (NaNs by index), then larger p, then smaller index.
+bool spec_before(float pa, int ia, float pb, int ib) {
+    const int ra = std::isnan(pa) ? 0 : 1, rb = std::isnan(pb) ? 0 : 1;
+    if (ra != rb) return ra < rb;
+    if (ra == 1 && pa != pb) return pa > pb;
+    return ia < ib;
+}
+
+// Against the specification: K distinct ids in rank order, every other element ranking after the
+// last, and each probability within float32's exp-and-sum error of the double softmax.
+template <typename T>
+long check_softmax_top_k() {
+    // expf and the division are good to a few ulp; the float32 sum of V terms to about V * 2^-24
+    // relative in the worst case, 1e-5 for V = 30522 in practice (same bound as cross_entropy's).
+    // Absolute: half of f16's subnormal step (2^-25), where small probabilities lose their digits.
+    const double abs = std::is_same<T, __half>::value ? 0x1p-25 : 1e-30;
+    Tally tl(fmt("softmax_top_k_%s probability", check::type_name<T>()), abs, 2e-5 + 2 * check::half_ulp<T>());
+    long order_errors = 0, rows = 0;
+    Random rnd(11);
+    const int vocab[] = {1, 2, 5, 255, 256, 257, 1000, 30522};
+    for (int V : vocab)
+        for (int kind = 0; kind < 5; kind++) {
+            std::vector<T> row(V);
+            for (int j = 0; j < V; j++) {
+                float x = kind == 0 ? 4.0f * rnd.normal()
+                        : kind == 1 ? (float)rnd.integer(-3, 3)            // many exact ties
+                        : kind == 2 ? 60.0f * rnd.normal()                 // most p underflow to 0: ties at 0
+                        : kind == 3 ? (j % 7 == 0 ? -INFINITY : rnd.normal())
+                                    : (j == V / 2 ? NAN : rnd.normal());   // a NaN: every p NaN
+                dbc::store_f32(&row[j], x);
+            }
+            for (int K : {1, 5, std::min(V, 40)}) {
+                if (K > V) continue;
+                std::vector<float> p(K);
+                std::vector<int> ids(K);
+                float mx, sum;
+                softmax_top_k_block_host(row.data(), V, K, p.data(), ids.data(), &mx, &sum);
+                rows++;
+                std::vector<char> picked(V, 0);
+                auto where = [&] { return fmt("V=%d kind=%d K=%d", V, kind, K); };
+                for (int r = 0; r < K; r++) {
+                    const int i = ids[r];
+                    if (i < 0 || i >= V || picked[i]) {
+                        std::printf("  %s: pick %d is %d (out of range or repeated)\n", where().c_str(), r, i);
+                        order_errors++;
+                        break;
+                    }
+                    picked[i] = 1;
+                    const float kp = dbc::topk_prob(dbc::load_f32(&row[i]), mx, sum);
+                    if (!(kp == p[r] || (kp != kp && p[r] != p[r]))) order_errors++;  // the pick's own p
+                    if (r > 0 && !spec_before(p[r - 1], ids[r - 1], p[r], i)) {
+                        std::printf("  %s: pick %d (%d) does not rank after pick %d (%d)\n", where().c_str(), r, i, r - 1, ids[r - 1]);
+                        order_errors++;
+                    }
+                    // the double softmax: NaN where the row has a NaN, or only -inf
+                    double dmax = -INFINITY, dsum = 0;
+                    bool nan = false;
+                    for (auto& e : row) {
+                        float x = dbc::load_f32(&e);
+                        nan |= x != x;
+                        dmax = std::max(dmax, (double)x);
+                    }
+                    for (auto& e : row) dsum += std::exp((double)dbc::load_f32(&e) - dmax);
+                    const double want = nan ? NAN : std::exp((double)dbc::load_f32(&row[i]) - dmax) / dsum;
+                    T stored;
+                    dbc::store_f32(&stored, p[r]);
+                    const float got = dbc::load_f32(&stored);
+                    if (want != want) {
+                        tl.expect(got != got, [&] { return where() + fmt(" pick %d: want NaN, got %g", r, got); });
+                    } else {
+                        tl.add(got, want, where);
+                    }
+                }
+                for (int j = 0; j < V; j++) {
+                    if (picked[j]) continue;
+                    const float pj = dbc::topk_prob(dbc::load_f32(&row[j]), mx, sum);
+                    if (!spec_before(p[K - 1], ids[K - 1], pj, j)) {
+                        std::printf("  %s: element %d (p %g) ranks before the last pick %d (p %g)\n", where().c_str(), j, pj,
+                                    ids[K - 1], p[K - 1]);
+                        order_errors++;
+                        break;
+                    }
+                }
+            }
+        }
+    std::printf("%-48s %6ld rows, %ld order errors%s\n", fmt("softmax_top_k_%s order", check::type_name<T>()).c_str(), rows,
+                order_errors, order_errors ? "  FAILED" : "");
+    return tl.report() + order_errors;
+}
+
 long check_elementwise() {
     Tally tm("mse_element", 1e-30, 1e-6);
     Tally tb("bce_with_logits_element", 1e-7, 1e-5);
@@ -161,6 +296,7 @@ long check_elementwise() {
 int main() {
     long bad = check_cross_entropy<float>() + check_cross_entropy<__nv_bfloat16>() + check_cross_entropy<__half>() +
                check_mean_rows<float>() + check_mean_rows<__nv_bfloat16>() + check_mean_rows<__half>() +
+               check_softmax_top_k<float>() + check_softmax_top_k<__nv_bfloat16>() + check_softmax_top_k<__half>() +
                check_elementwise();
     return bad == 0 ? 0 : 1;
 }

@@ -300,6 +300,29 @@ public final class InferenceKernels {
                 new KernelArgs().array(out).array(inp).array(cuSeqlens).array(keyLens).i32(B).i32(C));
     }
 
+    /**
+     * Per row of logits: the softmax over the row and its K most probable entries in rank order
+     * (larger first, NaN first, ties by smaller index): probs[n, r] and ids[n, r].
+     *
+     * @param probs  [N, K], the logits' type
+     * @param ids    I32 [N, K]
+     * @param logits [N, V]
+     */
+    public void softmaxTopK(DeviceArray probs, DeviceArray ids, DeviceArray logits, int N, int V, int K) {
+        ElementType t = floatType(probs);
+        if (K < 1 || K > V) {
+            throw new IllegalArgumentException("softmax_top_k: K = " + K + " must be in [1, V = " + V + "]");
+        }
+        require(probs, t, (long) N * K, "probs");
+        require(ids, ElementType.I32, (long) N * K, "ids");
+        require(logits, t, (long) N * V, "logits");
+        if (N == 0) {
+            return;
+        }
+        context.launch(misc.kernel("softmax_top_k_" + t.suffix()), N, 1, 1, BLOCK, 1,
+                new KernelArgs().array(probs).array(ids).array(logits).i32(N).i32(V).i32(K));
+    }
+
     /** losses[n] = logsumexp(logits[n]) − logits[n, targets[n]], 0 where the target is ignoreIndex. */
     public void crossEntropy(DeviceArray losses, DeviceArray logits, DeviceArray targets, int N, int V,
                              int ignoreIndex) {

@@ -148,6 +148,12 @@ public final class CpuOps implements Ops {
         System.arraycopy(s.data(), s.offset(), dst, 0, dst.length);
     }
 
+    @Override
+    public int[] downloadIndices(IndexBuffer src) {
+        HostIndexBuffer s = host(src);
+        return Arrays.copyOfRange(s.data(), s.offset(), s.offset() + s.len());
+    }
+
     // ---------------------------------------------------------------------------------------------
     // embeddings
 
@@ -430,6 +436,23 @@ public final class CpuOps implements Ops {
             int ob = o.offset() + b * C;
             for (int c = 0; c < C; c++) {
                 o.data()[ob + c] = n > 0 ? (float) (sum[c] / n) : 0f;
+            }
+        });
+    }
+
+    @Override
+    public void softmaxTopKForward(Buffer probs, IndexBuffer ids, Buffer logits, int N, int V, int K) {
+        if (K < 1 || K > V) {
+            throw new IllegalArgumentException("softmax top-k: K = " + K + " must be in [1, V = " + V + "]");
+        }
+        HostBuffer p = host(probs), x = host(logits);
+        HostIndexBuffer out = host(ids);
+        forRows(N, V, n -> {
+            float[] row = TextClassification.Function.SOFTMAX.apply(x.data(), x.offset() + n * V, V);
+            int[] top = Ranking.top(row, K);
+            for (int r = 0; r < K; r++) {
+                p.data()[p.offset() + n * K + r] = row[top[r]];
+                out.data()[out.offset() + n * K + r] = top[r];
             }
         });
     }

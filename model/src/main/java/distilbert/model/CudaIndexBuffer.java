@@ -31,8 +31,17 @@ public final class CudaIndexBuffer implements IndexBuffer {
         host = src.clone();
     }
 
+    /** A kernel wrote the array: the host copy of the last upload no longer holds its values. */
+    void writtenOnTheDevice() {
+        host = null;
+    }
+
     /** The first {@code n} values as last uploaded. */
     int[] host(int n) {
+        if (host == null) {
+            throw new IllegalStateException("the op needs indices on the host, but a kernel wrote them on the device"
+                    + " since they were uploaded");
+        }
         if (host.length < n) {
             throw new IllegalStateException("the op needs the first " + n + " indices on the host, but only "
                     + host.length + " were uploaded");

@@ -264,6 +264,13 @@ public final class CudaOps implements Ops {
         done("download", dst.length);
     }
 
+    @Override
+    public int[] downloadIndices(IndexBuffer src) {
+        int[] out = indices(src).downloadInts();
+        done("download indices", out.length);
+        return out;
+    }
+
     // ---------------------------------------------------------------------------------------------
     // embeddings and layer norm
 
@@ -388,6 +395,14 @@ public final class CudaOps implements Ops {
     public void meanRowsForward(Buffer out, Buffer inp, IndexBuffer cuSeqlens, IndexBuffer keyLens, int B, int C) {
         kernels.meanRows(device(out), device(inp), indices(cuSeqlens), keyLens == null ? null : indices(keyLens), B, C);
         done("mean pooling", B, C);
+    }
+
+    @Override
+    public void softmaxTopKForward(Buffer probs, IndexBuffer ids, Buffer logits, int N, int V, int K) {
+        CudaIndexBuffer out = index(ids);
+        kernels.softmaxTopK(device(probs), out.array(), device(logits), N, V, K);
+        out.writtenOnTheDevice();
+        done("softmax top-k", N, V);
     }
 
     @Override

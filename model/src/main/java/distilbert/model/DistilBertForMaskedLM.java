@@ -149,22 +149,88 @@ public final class DistilBertForMaskedLM implements Architecture {
      * @throws IllegalArgumentException when {@code groupSize} < 1 or a position is outside the batch
      */
     public void forwardAtInGroups(ModelInput input, TokenPositions at, int groupSize, LogitsGroup consumer) {
+        Objects.requireNonNull(consumer, "consumer");
+        int V = config.vocabSize();
+        headInGroups(input, at, groupSize, (logits, n) -> Tensor.of(ops.download(logits), n, V), consumer::accept);
+    }
+
+    /**
+     * The {@code k} most probable tokens at one position, most probable first: what the fill-mask
+     * pipeline ranks (HF's {@code probs.topk(k)}).
+     *
+     * @param probs [n, k] softmax probabilities over the whole vocabulary
+     * @param ids   [n, k] their token ids
+     */
+    public record TopTokens(float[] probs, int[] ids, int k) {
+    }
+
+    /** Takes the top tokens of one group of positions from {@link #topTokensAtInGroups}. */
+    @FunctionalInterface
+    public interface TopTokensGroup {
+        /**
+         * @param first the index in the request of the group's first position
+         * @param top   the top tokens at positions {@code first …} of the request, in its order
+         */
+        void accept(int first, TopTokens top);
+    }
+
+    /**
+     * Per position of {@code at}, the softmax over the vocabulary of {@link #forwardAt}'s logits and
+     * its {@code k} most probable tokens ({@link Ops#softmaxTopKForward}), computed on the backend,
+     * so that only [n, k] probabilities and ids come back, not [n, V] logits. Positions run in
+     * groups of at most {@code groupSize}, as {@link #forwardAtInGroups} runs them.
+     *
+     * @throws IllegalArgumentException when {@code groupSize} < 1, k is outside [1, vocab_size] or a
+     *                                  position is outside the batch
+     */
+    public void topTokensAtInGroups(ModelInput input, TokenPositions at, int groupSize, int k, TopTokensGroup consumer) {
+        Objects.requireNonNull(consumer, "consumer");
+        int V = config.vocabSize();
+        if (k < 1 || k > V) {
+            throw new IllegalArgumentException("k must be in [1, " + V + "] (vocab_size), got " + k);
+        }
+        headInGroups(input, at, groupSize, (logits, n) -> {
+            Buffer probs = ops.allocateUninitialized((long) n * k);                              // (n, k)
+            IndexBuffer ids = ops.allocateIndicesUninitialized((long) n * k);                  // (n, k)
+            ops.softmaxTopKForward(probs, ids, logits, n, V, k);
+            return new TopTokens(ops.download(probs), ops.downloadIndices(ids), k);
+        }, consumer::accept);
+    }
+
+    /** What one group's logits [n, V] become on the backend, inside the group's scope. */
+    @FunctionalInterface
+    private interface GroupWork<R> {
+        R apply(Buffer logits, int n);
+    }
+
+    /** A group's host result and the index of its first position in the request. */
+    @FunctionalInterface
+    private interface GroupResult<R> {
+        void accept(int first, R result);
+    }
+
+    /**
+     * The encoder once, then the MLM head on groups of at most {@code groupSize} positions: each
+     * group's logits go through {@code work} in a scope of their own, whose buffers are taken back
+     * before {@code consumer} gets the result.
+     */
+    private <R> void headInGroups(ModelInput input, TokenPositions at, int groupSize, GroupWork<R> work,
+                                  GroupResult<R> consumer) {
         if (groupSize < 1) {
             throw new IllegalArgumentException("the group size must be at least 1 position, got " + groupSize);
         }
-        Objects.requireNonNull(consumer, "consumer");
         checkPositions(input, at);
         try (Ops.Scope scope = ops.scope()) {
             DistilBertModel.Encoded e = distilbert.encode(input);
             int[] rows = packedRows(e.packed(), at);
-            int V = config.vocabSize(), P = at.size();
+            int P = at.size();
             for (int first = 0; first < P; first += groupSize) {
                 int n = Math.min(groupSize, P - first);
-                float[] logits;
+                R result;
                 try (Ops.Scope group = ops.scope()) {                                          // frees the group's buffers
-                    logits = ops.download(logitsAt(e, rows, first, n));                         // (n, V)
+                    result = work.apply(logitsAt(e, rows, first, n), n);                        // from (n, V)
                 }
-                consumer.accept(first, Tensor.of(logits, n, V));
+                consumer.accept(first, result);
             }
         }
     }

@@ -29,7 +29,9 @@ import java.util.stream.IntStream;
  * {@link #maxLength()}; find the mask tokens (a row without one is an error, as HF raises); run the
  * encoder in batches of rows of similar length ({@link LengthBatches}) and the MLM head only at the
  * masks ({@link DistilBertForMaskedLM#forwardAtInGroups}, which skips the vocabulary projection
- * everywhere else), on a group of masks at a time whose [n, V] float32 logits take at most
+ * everywhere else; without targets and for top_k up to {@link #BACKEND_TOP_K_MAX}, its
+ * {@link DistilBertForMaskedLM#topTokensAtInGroups topTokensAtInGroups}, which also ranks on the
+ * backend), on a group of masks at a time whose [n, V] float32 logits take at most
  * {@link #LOGITS_BUDGET_BYTES} (at least one mask: n = max(1, budget / 4V)), so that a batch of
  * many masks holds no more logits on the device or the host than that; per mask, the softmax over
  * the whole vocabulary, then the {@link #topK()} best tokens (of the targets only, when there are
@@ -61,6 +63,13 @@ public final class FillMask {
      * 30522-token uncased vocabulary, where an all-mask batch of 16384 tokens would take 2 GB at once.
      */
     public static final long LOGITS_BUDGET_BYTES = 64L << 20;
+
+    /**
+     * Without targets and for a top_k up to this, the softmax and the ranking run on the model's
+     * backend ({@link DistilBertForMaskedLM#topTokensAtInGroups}), and only k probabilities and ids per
+     * mask come back from a GPU; otherwise the logits come back and both run on the host.
+     */
+    public static final int BACKEND_TOP_K_MAX = 64;
 
     /**
      * One candidate for one mask: HF's {@code {"score", "token", "token_str", "sequence"}}.
@@ -170,6 +179,8 @@ public final class FillMask {
     private final int maxLength;
     private final int batchTokens;
     private final long logitsBudget;
+    /** Whether a top k of at most {@link #BACKEND_TOP_K_MAX} without targets is ranked on the backend. */
+    private final boolean rankOnBackend;
     private final int padId;
     private final int maskId;
 
@@ -184,11 +195,11 @@ public final class FillMask {
      */
     public FillMask(DistilBert model, Tokenizer tokenizer) {
         this(model.as(DistilBertForMaskedLM.class), tokenizer, DEFAULT_TOP_K, null, 0, LengthBatches.DEFAULT_BATCH_TOKENS,
-                LOGITS_BUDGET_BYTES);
+                LOGITS_BUDGET_BYTES, true);
     }
 
     private FillMask(DistilBertForMaskedLM model, Tokenizer tokenizer, int topK, Targets targets, int maxLength,
-                     int batchTokens, long logitsBudget) {
+                     int batchTokens, long logitsBudget, boolean rankOnBackend) {
         DistilBertConfig config = model.config();
         if (tokenizer.vocabSize() > config.vocabSize()) {
             throw new IllegalArgumentException("the tokenizer has " + tokenizer.vocabSize()
@@ -213,6 +224,7 @@ public final class FillMask {
                 : Math.min(tokenizer.modelMaxLength(), config.maxPositionEmbeddings());
         this.batchTokens = batchTokens;
         this.logitsBudget = logitsBudget;
+        this.rankOnBackend = rankOnBackend;
         this.padId = tokenizer.padTokenId();
         this.maskId = tokenizer.maskTokenId();
     }
@@ -224,7 +236,7 @@ public final class FillMask {
      * @throws IllegalArgumentException when k < 1, or without targets k > vocab_size
      */
     public FillMask withTopK(int k) {
-        return new FillMask(model, tokenizer, k, targets, maxLength, batchTokens, logitsBudget);
+        return new FillMask(model, tokenizer, k, targets, maxLength, batchTokens, logitsBudget, rankOnBackend);
     }
 
     /**
@@ -247,7 +259,7 @@ public final class FillMask {
                 }
             }
         }
-        return new FillMask(model, tokenizer, topK, t, maxLength, batchTokens, logitsBudget);
+        return new FillMask(model, tokenizer, topK, t, maxLength, batchTokens, logitsBudget, rankOnBackend);
     }
 
     /**
@@ -261,7 +273,7 @@ public final class FillMask {
             throw new IllegalArgumentException("max length must be in [2, " + positions
                     + "] (max_position_embeddings), got " + n);
         }
-        return new FillMask(model, tokenizer, topK, targets, n, batchTokens, logitsBudget);
+        return new FillMask(model, tokenizer, topK, targets, n, batchTokens, logitsBudget, rankOnBackend);
     }
 
     /** The same pipeline running batches of about {@code n} real tokens (a longer row runs alone). */
@@ -269,7 +281,7 @@ public final class FillMask {
         if (n < 1) {
             throw new IllegalArgumentException("batch tokens must be at least 1, got " + n);
         }
-        return new FillMask(model, tokenizer, topK, targets, maxLength, n, logitsBudget);
+        return new FillMask(model, tokenizer, topK, targets, maxLength, n, logitsBudget, rankOnBackend);
     }
 
     /**
@@ -280,7 +292,12 @@ public final class FillMask {
         if (bytes < 1) {
             throw new IllegalArgumentException("the logits budget must be at least 1 byte, got " + bytes);
         }
-        return new FillMask(model, tokenizer, topK, targets, maxLength, batchTokens, bytes);
+        return new FillMask(model, tokenizer, topK, targets, maxLength, batchTokens, bytes, rankOnBackend);
+    }
+
+    /** The same pipeline ranking on the host whatever the top k (the logits come back); for tests of the two paths. */
+    FillMask withRankingOnTheHost() {
+        return new FillMask(model, tokenizer, topK, targets, maxLength, batchTokens, logitsBudget, false);
     }
 
     /** Masks per group of the MLM head: as many as {@code budgetBytes} of float32 logits over V tokens hold, at least one. */
@@ -422,14 +439,27 @@ public final class FillMask {
         TokenPositions at = new TokenPositions(rowOf.stream().mapToInt(Integer::intValue).toArray(),
                 positionOf.stream().mapToInt(Integer::intValue).toArray());
         List<List<Prediction>> perMask = new ArrayList<>(P);
-        model.forwardAtInGroups(input, at, masksPerGroup(logitsBudget, V), (firstMask, logits) -> {
-            float[] group = logits.data();                                                      // (n, V)
-            // Per mask of the group: a V-wide softmax, the top k and k decodings of its row, on all cores.
-            perMask.addAll(IntStream.range(firstMask, firstMask + logits.dim(0)).parallel().mapToObj(p -> {
-                int b = rowOf.get(p);
-                return predictions(group, (p - firstMask) * V, V, rows[b], indexOf.get(p), first[b + 1] - first[b] == 1);
-            }).toList());
-        });
+        int groupSize = masksPerGroup(logitsBudget, V);
+        if (rankOnBackend && targets == null && topK <= BACKEND_TOP_K_MAX) {
+            // The softmax and the top k on the backend: [n, k] comes back per group, not [n, V] logits.
+            model.topTokensAtInGroups(input, at, groupSize, topK, (firstMask, top) -> {
+                int n = top.ids().length / topK;
+                perMask.addAll(IntStream.range(firstMask, firstMask + n).parallel().mapToObj(p -> {
+                    int b = rowOf.get(p);
+                    return predictionsOf(top.ids(), top.probs(), (p - firstMask) * topK, topK, rows[b], indexOf.get(p),
+                            first[b + 1] - first[b] == 1);
+                }).toList());
+            });
+        } else {
+            model.forwardAtInGroups(input, at, groupSize, (firstMask, logits) -> {
+                float[] group = logits.data();                                                  // (n, V)
+                // Per mask of the group: a V-wide softmax, the top k and k decodings of its row, on all cores.
+                perMask.addAll(IntStream.range(firstMask, firstMask + logits.dim(0)).parallel().mapToObj(p -> {
+                    int b = rowOf.get(p);
+                    return predictions(group, (p - firstMask) * V, V, rows[b], indexOf.get(p), first[b + 1] - first[b] == 1);
+                }).toList());
+            });
+        }
         List<Result> out = new ArrayList<>(B);
         for (int b = 0; b < B; b++) {
             out.add(new Result(indexOf.subList(first[b], first[b + 1]), perMask.subList(first[b], first[b + 1])));
@@ -463,11 +493,26 @@ public final class FillMask {
                 candidates[i] = targets.ids[candidates[i]];
             }
         }
-        List<Prediction> out = new ArrayList<>(candidates.length);
-        for (int token : candidates) {
+        float[] scores = new float[candidates.length];
+        for (int r = 0; r < candidates.length; r++) {
+            scores[r] = probs[candidates[r]];
+        }
+        return predictionsOf(candidates, scores, 0, candidates.length, ids, position, singleMask);
+    }
+
+    /**
+     * The predictions for the ranked tokens {@code tokens[from, from + count)} with their
+     * probabilities {@code scores[from, from + count)}, each with the row {@code ids} where
+     * {@code position} holds it, decoded.
+     */
+    private List<Prediction> predictionsOf(int[] tokens, float[] scores, int from, int count, int[] ids, int position,
+                                           boolean singleMask) {
+        List<Prediction> out = new ArrayList<>(count);
+        for (int r = from; r < from + count; r++) {
+            int token = tokens[r];
             int[] filled = ids.clone();
             filled[position] = token;
-            out.add(new Prediction(probs[token], token, decode(new int[] {token}, false), decode(withoutPadding(filled), singleMask)));
+            out.add(new Prediction(scores[r], token, decode(new int[] {token}, false), decode(withoutPadding(filled), singleMask)));
         }
         return Collections.unmodifiableList(out);
     }

@@ -101,6 +101,9 @@ public sealed interface Ops extends AutoCloseable permits CpuOps, CudaOps {
     /** Copies the first {@code dst.length} floats of {@code src} into {@code dst}. */
     void download(float[] dst, Buffer src);
 
+    /** The indices of {@code src} (host ← backend), all of them: what an op wrote there. */
+    int[] downloadIndices(IndexBuffer src);
+
     /** The whole buffer as a new array. */
     default float[] download(Buffer src) {
         float[] dst = new float[HostBuffer.checkedLength(src.length())];
@@ -281,6 +284,20 @@ public sealed interface Ops extends AutoCloseable permits CpuOps, CudaOps {
      * @param keyLens   [B] or null
      */
     void meanRowsForward(Buffer out, Buffer inp, IndexBuffer cuSeqlens, IndexBuffer keyLens, int B, int C);
+
+    /**
+     * The fill-mask pipeline's postprocessing on the backend, so that only [N, K] comes back: per row
+     * of {@code logits}, the softmax over the row and its K most probable entries in rank order
+     * (larger probability first, NaN before any number, equal ones by smaller index: the order of
+     * the pipelines' ranking). The CPU backend computes the softmax in double and rounds once to
+     * float32, as the pipelines do on the host; the CUDA one in float32.
+     *
+     * @param probs  [N, K] the probabilities, in rank order
+     * @param ids    [N, K] their indices in the row
+     * @param logits [N, V]
+     * @param K      in [1, V]
+     */
+    void softmaxTopKForward(Buffer probs, IndexBuffer ids, Buffer logits, int N, int V, int K);
 
     // ---------------------------------------------------------------------------------------------
     // losses: one value per row; the model averages them (in double) as torch's reduction="mean"

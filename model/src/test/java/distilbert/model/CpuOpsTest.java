@@ -1,5 +1,6 @@
 package distilbert.model;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -280,6 +281,36 @@ class CpuOpsTest {
     }
 
     // ---------------------------------------------------------------------------------------------
+
+    @Test
+    void softmaxTopKRanksTheDoubleSoftmaxNaNFirstAndTiesByIndex() {
+        int V = 6, K = 4;
+        float[] logits = {
+            1, 3, 2, 3, -1, 0,                                              // a tie at the top: index order
+            Float.NaN, 0, 5, 1, 2, 3,                                       // a NaN: every probability NaN
+            Float.NEGATIVE_INFINITY, 0, 0, 0, Float.NEGATIVE_INFINITY, 0}; // exp(-inf) = 0: last
+        int N = logits.length / V;
+        Buffer probs = vector.allocate(N * K);
+        IndexBuffer ids = vector.allocateIndices(N * K);
+        vector.softmaxTopKForward(probs, ids, vector.bufferOf(logits), N, V, K);
+        double[] e = new double[V];
+        double sum = 0;
+        for (int j = 0; j < V; j++) {
+            e[j] = Math.exp(logits[j] - 3.0);
+            sum += e[j];
+        }
+        assertArrayEquals(new int[] {1, 3, 2, 0, /* NaN row */ 0, 1, 2, 3, /* -inf row */ 1, 2, 3, 5}, vector.downloadIndices(ids));
+        float[] p = data(probs);
+        assertArrayEquals(new float[] {(float) (e[1] / sum), (float) (e[3] / sum), (float) (e[2] / sum), (float) (e[0] / sum)},
+                java.util.Arrays.copyOfRange(p, 0, K));
+        for (int r = 0; r < K; r++) {
+            assertTrue(Float.isNaN(p[K + r]), "a NaN logit makes every probability NaN");
+            assertEquals(0.25f, p[2 * K + r], "four zeros and two -inf: a quarter each");
+        }
+        IllegalArgumentException x = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> vector.softmaxTopKForward(probs, ids, vector.bufferOf(logits), N, V, V + 1));
+        assertEquals("softmax top-k: K = 7 must be in [1, V = 6]", x.getMessage());
+    }
 
     @Test
     void gatherRowsCopiesOrZeroes() {

@@ -1,5 +1,6 @@
 package distilbert.model;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -330,6 +331,32 @@ final class CudaOpsParityTest {
             for (int c = 0; c < C; c++) {
                 assertEquals(0f, got[C + c], what + ": an empty sequence's mean is zeros");
             }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Precision.class)
+    void softmaxTopK(Precision p) {
+        CudaOps gpu = GpuBackends.cudaOrSkip(p);
+        Rand r = new Rand(29);
+        for (int[] vk : new int[][] {{1, 1}, {7, 7}, {300, 5}, {30522, 5}, {30522, 64}}) {
+            int N = 13, V = vk[0], K = vk[1];
+            float[] logits = round(p, r.floats(N * V, 4));
+            for (int j = 0; j < V; j += 3) {
+                logits[V + j] = 1.5f;                     // row 1: a third of the row ties (exact in every precision)
+            }
+            String what = "softmax top-k V=" + V + " K=" + K + " " + p;
+            Buffer expected = cpu.allocate((long) N * K);
+            IndexBuffer expectedIds = cpu.allocateIndices((long) N * K);
+            cpu.softmaxTopKForward(expected, expectedIds, cpu.bufferOf(logits), N, V, K);
+            Buffer probs = poisoned(gpu, (long) N * K);
+            IndexBuffer ids = gpu.allocateIndices((long) N * K);
+            gpu.uploadIndices(ids, new int[N * K]);  // stale values must be overwritten
+            gpu.softmaxTopKForward(probs, ids, gpu.bufferOf(logits), N, V, K);
+            compare(what, p, cpu.download(expected), gpu.download(probs));
+            // the ranking: a float32 softmax and the CPU's double one round apart only where two
+            // probabilities are within a rounding, which these logits (spread 4, or exact ties) do not have
+            assertArrayEquals(cpu.downloadIndices(expectedIds), gpu.downloadIndices(ids), what + ": ids");
         }
     }
 

@@ -142,6 +142,9 @@ class FillMaskTest {
             assertEquals(1, sum, 1e-5);
             assertEquals(config.vocabSize(), all.predictions().getFirst().stream().map(Prediction::token).distinct().count());
             assertEquals(fm.fill(TEXTS.get(3)), results.get(3), "one text alone as in a list");
+            // ranked on the backend (top_k up to BACKEND_TOP_K_MAX, no targets) or on the host: the same predictions
+            assertEquals(fm.withRankingOnTheHost().fill(TEXTS), results);
+            assertEquals(fm.withTopK(17).withRankingOnTheHost().fill(TEXTS), fm.withTopK(17).fill(TEXTS));
         }
     }
 

@@ -157,6 +157,56 @@ class HeadsTest {
     }
 
     @Test
+    void topTokensInGroupsAreTheRankingOfForwardAtsSoftmax() {
+        DistilBertConfig config = TestModels.config();
+        int V = config.vocabSize();
+        ModelInput in = ModelInput.ofIds(TestModels.randomIds(B, L, V, 51), TestModels.raggedMask());
+        TokenPositions at = new TokenPositions(new int[] {0, 2, 1, 0, 3, 2, 1}, new int[] {5, 15, 0, 0, 4, 3, 12});
+        int P = at.size();
+        try (DistilBert db = TestModels.model(config, Head.MASKED_LM, 52)) {
+            DistilBertForMaskedLM mlm = db.as(DistilBertForMaskedLM.class);
+            float[] logits = mlm.forwardAt(in, at, null).logits().data();                  // (P, V)
+            for (int k : new int[] {1, 5, V}) {
+                // the definition: the softmax of each row of logits in double, ranked (NaN first, ties by id)
+                float[] wantProbs = new float[P * k];
+                int[] wantIds = new int[P * k];
+                for (int p = 0; p < P; p++) {
+                    double max = Double.NEGATIVE_INFINITY, sum = 0;
+                    for (int v = 0; v < V; v++) max = Math.max(max, logits[p * V + v]);
+                    for (int v = 0; v < V; v++) sum += Math.exp(logits[p * V + v] - max);
+                    float[] probs = new float[V];
+                    for (int v = 0; v < V; v++) probs[v] = (float) (Math.exp(logits[p * V + v] - max) / sum);
+                    Integer[] order = new Integer[V];
+                    for (int v = 0; v < V; v++) order[v] = v;
+                    Arrays.sort(order, (a, b) -> Float.compare(probs[b], probs[a]));      // stable: equal ones by id
+                    for (int r = 0; r < k; r++) {
+                        wantIds[p * k + r] = order[r];
+                        wantProbs[p * k + r] = probs[order[r]];
+                    }
+                }
+                for (int groupSize : new int[] {1, 3, P}) {
+                    float[] gotProbs = new float[P * k];
+                    int[] gotIds = new int[P * k];
+                    int K = k;
+                    mlm.topTokensAtInGroups(in, at, groupSize, k, (first, top) -> {
+                        assertEquals(K, top.k());
+                        assertEquals(Math.min(groupSize, P - first) * K, top.ids().length);
+                        System.arraycopy(top.probs(), 0, gotProbs, first * K, top.probs().length);
+                        System.arraycopy(top.ids(), 0, gotIds, first * K, top.ids().length);
+                    });
+                    assertArrayEquals(wantIds, gotIds, "k " + k + ", groups of " + groupSize + ": ids");
+                    assertArrayEquals(wantProbs, gotProbs, "k " + k + ", groups of " + groupSize + ": probabilities");
+                }
+            }
+            for (int k : new int[] {0, V + 1}) {
+                IllegalArgumentException x = assertThrows(IllegalArgumentException.class,
+                        () -> mlm.topTokensAtInGroups(in, at, 2, k, (first, top) -> { }));
+                assertEquals("k must be in [1, " + V + "] (vocab_size), got " + k, x.getMessage());
+            }
+        }
+    }
+
+    @Test
     void maskedLmInGroupsRefusesAnEmptyGroupAndPositionsOutsideTheBatch() {
         DistilBertConfig config = TestModels.config();
         ModelInput in = ModelInput.ofIds(TestModels.randomIds(2, 5, config.vocabSize(), 49));
