@@ -24,11 +24,31 @@ using check::Random;
 using check::Tally;
 using check::fmt;
 
+// The block sum of expf(x - mx) over a row as cross_entropy_forward and softmax_top_k add it:
+// thread t over j = t, t + 256, ..., each warp in warp_sum's order, then the 8 warps in order.
+template <typename T>
+float block_sum_exp_host(const T* row, int V, float mx) {
+    constexpr int NT = dbc::CE_BLOCK, WS = dbc::WARP_SIZE, NW = dbc::CE_WARPS;
+    float part[NT], lane[WS], block[NW];
+    for (int tid = 0; tid < NT; tid++) {
+        float s = 0.0f;
+        for (int j = tid; j < V; j += NT) s += expf(dbc::load_f32(row + j) - mx);
+        part[tid] = s;
+    }
+    for (int w = 0; w < NW; w++) {
+        for (int l = 0; l < WS; l++) lane[l] = part[w * WS + l];
+        block[w] = dbc::warp_sum_host(lane);
+    }
+    float sum = block[0];
+    for (int w = 1; w < NW; w++) sum += block[w];
+    return sum;
+}
+
 // One row of cross_entropy_forward as its 256 threads compute it (the target row, not ignored).
 template <typename T>
 float cross_entropy_block_host(const T* row, int V, int t) {
     constexpr int NT = dbc::CE_BLOCK, WS = dbc::WARP_SIZE, NW = dbc::CE_WARPS;
-    float part[NT], lane[WS], block[NW];
+    float part[NT], block[NW];
     for (int tid = 0; tid < NT; tid++) {
         float mx = -INFINITY;
         for (int j = tid; j < V; j += NT) mx = fmaxf(mx, dbc::load_f32(row + j));
@@ -42,18 +62,7 @@ float cross_entropy_block_host(const T* row, int V, int t) {
     }
     float mx = block[0];
     for (int w = 1; w < NW; w++) mx = fmaxf(mx, block[w]);
-    for (int tid = 0; tid < NT; tid++) {
-        float s = 0.0f;
-        for (int j = tid; j < V; j += NT) s += expf(dbc::load_f32(row + j) - mx);
-        part[tid] = s;
-    }
-    for (int w = 0; w < NW; w++) {
-        for (int l = 0; l < WS; l++) lane[l] = part[w * WS + l];
-        block[w] = dbc::warp_sum_host(lane);
-    }
-    float total = block[0];
-    for (int w = 1; w < NW; w++) total += block[w];
-    return dbc::ce_loss(mx, total, dbc::load_f32(row + t));
+    return dbc::ce_loss(mx, block_sum_exp_host(row, V, mx), dbc::load_f32(row + t));
 }
 
 template <typename T>
@@ -139,21 +148,10 @@ long check_mean_rows() {
 // cross_entropy's order. Writes K probabilities (unrounded) and ids.
 template <typename T>
 void softmax_top_k_block_host(const T* row, int V, int K, float* out_p, int* out_i, float* max_out, float* sum_out) {
-    constexpr int NT = dbc::MISC_BLOCK, WS = dbc::WARP_SIZE, NW = dbc::CE_WARPS;
+    constexpr int NT = dbc::MISC_BLOCK;
     float mx = -INFINITY;
     for (int j = 0; j < V; j++) mx = dbc::topk_nan_max(mx, dbc::load_f32(row + j));  // order-free, NaN-first
-    float part[NT], lane[WS], block[NW];
-    for (int tid = 0; tid < NT; tid++) {
-        float s = 0.0f;
-        for (int j = tid; j < V; j += NT) s += expf(dbc::load_f32(row + j) - mx);
-        part[tid] = s;
-    }
-    for (int w = 0; w < NW; w++) {
-        for (int l = 0; l < WS; l++) lane[l] = part[w * WS + l];
-        block[w] = dbc::warp_sum_host(lane);
-    }
-    float sum = block[0];
-    for (int w = 1; w < NW; w++) sum += block[w];
+    const float sum = block_sum_exp_host(row, V, mx);
     float prev_p = 0.0f;
     int prev_i = -1;
     for (int r = 0; r < K; r++) {
