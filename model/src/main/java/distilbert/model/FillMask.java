@@ -268,20 +268,14 @@ public final class FillMask {
      * @throws IllegalArgumentException unless 2 ≤ n ≤ max_position_embeddings
      */
     public FillMask withMaxLength(int n) {
-        int positions = model.config().maxPositionEmbeddings();
-        if (n < 2 || n > positions) {
-            throw new IllegalArgumentException("max length must be in [2, " + positions
-                    + "] (max_position_embeddings), got " + n);
-        }
-        return new FillMask(model, tokenizer, topK, targets, n, batchTokens, logitsBudget, rankOnBackend);
+        return new FillMask(model, tokenizer, topK, targets, LengthBatches.checkMaxLength(n, model.config()), batchTokens,
+                logitsBudget, rankOnBackend);
     }
 
     /** The same pipeline running batches of about {@code n} real tokens (a longer row runs alone). */
     public FillMask withBatchTokens(int n) {
-        if (n < 1) {
-            throw new IllegalArgumentException("batch tokens must be at least 1, got " + n);
-        }
-        return new FillMask(model, tokenizer, topK, targets, maxLength, n, logitsBudget, rankOnBackend);
+        return new FillMask(model, tokenizer, topK, targets, maxLength, LengthBatches.checkBatchTokens(n), logitsBudget,
+                rankOnBackend);
     }
 
     /**
@@ -385,10 +379,7 @@ public final class FillMask {
         int positions = model.config().maxPositionEmbeddings();
         for (int i = 0; i < encodings.size(); i++) {
             Encoding e = encodings.get(i);
-            if (e.length() > positions) {
-                throw new IllegalArgumentException("row " + i + " is " + e.length()
-                        + " tokens long, more than max_position_embeddings = " + positions + "; truncate it");
-            }
+            LengthBatches.checkRowLength(e, i, positions);
             String missing = missingMask(e);
             if (missing != null) {
                 throw new IllegalArgumentException("row " + i + " has " + missing);

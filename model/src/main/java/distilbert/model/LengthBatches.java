@@ -1,5 +1,6 @@
 package distilbert.model;
 
+import distilbert.weights.DistilBertConfig;
 import distilbert.tokenizer.Encoding;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -26,6 +27,39 @@ public final class LengthBatches {
         Listener NONE = (rows, tokens) -> { };
 
         void advance(long rows, long tokens);
+    }
+
+    /** {@code n} as a pipeline's batch budget (its {@code withBatchTokens}): at least 1 real token. */
+    static int checkBatchTokens(int n) {
+        if (n < 1) {
+            throw new IllegalArgumentException("batch tokens must be at least 1, got " + n);
+        }
+        return n;
+    }
+
+    /** {@code n} as a pipeline's max length (its {@code withMaxLength}): [CLS] and [SEP] at least, the positions at most. */
+    static int checkMaxLength(int n, DistilBertConfig config) {
+        int positions = config.maxPositionEmbeddings();
+        if (n < 2 || n > positions) {
+            throw new IllegalArgumentException("max length must be in [2, " + positions
+                    + "] (max_position_embeddings), got " + n);
+        }
+        return n;
+    }
+
+    /** Row {@code i} of a pipeline's encodings, refused when it is longer than the model's positions. */
+    static void checkRowLength(Encoding e, int i, int positions) {
+        if (e.length() > positions) {
+            throw new IllegalArgumentException("row " + i + " is " + e.length()
+                    + " tokens long, more than max_position_embeddings = " + positions + "; truncate it");
+        }
+    }
+
+    /** {@link #checkRowLength} for every row, in order. */
+    static void checkRowLengths(List<Encoding> encodings, int positions) {
+        for (int i = 0; i < encodings.size(); i++) {
+            checkRowLength(encodings.get(i), i, positions);
+        }
     }
 
     /** One batch: the indices of its rows in the caller's list, the padded input and its real tokens. */

@@ -216,11 +216,8 @@ public final class QuestionAnswering {
 
     /** Batches of about {@code n} real tokens (a longer window runs alone). */
     public QuestionAnswering withBatchTokens(int n) {
-        if (n < 1) {
-            throw new IllegalArgumentException("batch tokens must be at least 1, got " + n);
-        }
         return new QuestionAnswering(model, tokenizer, topK, maxSeqLen, docStride, maxQuestionLen, maxAnswerLen,
-                handleImpossibleAnswer, n);
+                handleImpossibleAnswer, LengthBatches.checkBatchTokens(n));
     }
 
     public int topK() {

@@ -88,19 +88,12 @@ public final class SentenceEmbeddings {
 
     /** Texts are cut to {@code n} tokens, [CLS] and [SEP] included (sentence-transformers' max_seq_length). */
     public SentenceEmbeddings withMaxLength(int n) {
-        int positions = encoder.config().maxPositionEmbeddings();
-        if (n < 2 || n > positions) {
-            throw new IllegalArgumentException("max length must be in [2, " + positions
-                    + "] (max_position_embeddings), got " + n);
-        }
-        return new SentenceEmbeddings(encoder, tokenizer, pooling, normalize, n, batchTokens);
+        return new SentenceEmbeddings(encoder, tokenizer, pooling, normalize, LengthBatches.checkMaxLength(n, encoder.config()),
+                batchTokens);
     }
 
     public SentenceEmbeddings withBatchTokens(int n) {
-        if (n < 1) {
-            throw new IllegalArgumentException("batch tokens must be at least 1, got " + n);
-        }
-        return new SentenceEmbeddings(encoder, tokenizer, pooling, normalize, maxLength, n);
+        return new SentenceEmbeddings(encoder, tokenizer, pooling, normalize, maxLength, LengthBatches.checkBatchTokens(n));
     }
 
     public Pooling pooling() {
@@ -149,13 +142,7 @@ public final class SentenceEmbeddings {
      * @throws IllegalArgumentException naming the first row longer than max_position_embeddings
      */
     public List<float[]> embedEncodings(List<Encoding> encodings, LengthBatches.Listener listener) {
-        int positions = encoder.config().maxPositionEmbeddings();
-        for (int i = 0; i < encodings.size(); i++) {
-            if (encodings.get(i).length() > positions) {
-                throw new IllegalArgumentException("row " + i + " is " + encodings.get(i).length()
-                        + " tokens long, more than max_position_embeddings = " + positions + "; truncate it");
-            }
-        }
+        LengthBatches.checkRowLengths(encodings, encoder.config().maxPositionEmbeddings());
         float[][] out = new float[encodings.size()][];
         LengthBatches.forEach(encodings, batchTokens, padId, listener, (rows, input, tokens) -> {
             float[][] batch = embedBatch(input);

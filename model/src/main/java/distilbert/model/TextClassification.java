@@ -226,20 +226,12 @@ public final class TextClassification {
      * @throws IllegalArgumentException unless 2 ≤ n ≤ max_position_embeddings
      */
     public TextClassification withMaxLength(int n) {
-        int positions = model.config().maxPositionEmbeddings();
-        if (n < 2 || n > positions) {
-            throw new IllegalArgumentException("max length must be in [2, " + positions
-                    + "] (max_position_embeddings), got " + n);
-        }
-        return new TextClassification(model, tokenizer, function, n, batchTokens);
+        return new TextClassification(model, tokenizer, function, LengthBatches.checkMaxLength(n, model.config()), batchTokens);
     }
 
     /** The same classifier running batches of about {@code n} real tokens (a longer row runs alone). */
     public TextClassification withBatchTokens(int n) {
-        if (n < 1) {
-            throw new IllegalArgumentException("batch tokens must be at least 1, got " + n);
-        }
-        return new TextClassification(model, tokenizer, function, maxLength, n);
+        return new TextClassification(model, tokenizer, function, maxLength, LengthBatches.checkBatchTokens(n));
     }
 
     public Function function() {
@@ -309,13 +301,7 @@ public final class TextClassification {
      * @throws IllegalArgumentException naming the row when one is longer than max_position_embeddings
      */
     public List<Result> classifyEncodings(List<Encoding> encodings, LengthBatches.Listener listener) {
-        int positions = model.config().maxPositionEmbeddings();
-        for (int i = 0; i < encodings.size(); i++) {
-            if (encodings.get(i).length() > positions) {
-                throw new IllegalArgumentException("row " + i + " is " + encodings.get(i).length()
-                        + " tokens long, more than max_position_embeddings = " + positions + "; truncate it");
-            }
-        }
+        LengthBatches.checkRowLengths(encodings, model.config().maxPositionEmbeddings());
         Result[] results = new Result[encodings.size()];
         LengthBatches.forEach(encodings, batchTokens, padId, listener, (rows, input, tokens) -> {
             List<Result> batch = classifyBatch(input);

@@ -192,10 +192,8 @@ public final class TokenClassification {
 
     /** The same pipeline running batches of about {@code n} real tokens (a longer row runs alone). */
     public TokenClassification withBatchTokens(int n) {
-        if (n < 1) {
-            throw new IllegalArgumentException("batch tokens must be at least 1, got " + n);
-        }
-        return new TokenClassification(model, tokenizer, aggregation, ignoreLabels, maxLength, stride, n);
+        return new TokenClassification(model, tokenizer, aggregation, ignoreLabels, maxLength, stride,
+                LengthBatches.checkBatchTokens(n));
     }
 
     public Aggregation aggregation() {
@@ -277,10 +275,8 @@ public final class TokenClassification {
             firstWindow[i] = windows.size();
             if (stride != null && (!e.overflowing().isEmpty() || e.length() > maxLength)) {
                 windows.addAll(tokenizer.encodeWindows(e.text(0), maxLength, stride));
-            } else if (e.length() > positions) {
-                throw new IllegalArgumentException("row " + i + " is " + e.length()
-                        + " tokens long, more than max_position_embeddings = " + positions + "; truncate it");
             } else {
+                LengthBatches.checkRowLength(e, i, positions);
                 windows.add(e);
             }
         }
