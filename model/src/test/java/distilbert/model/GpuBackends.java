@@ -1,12 +1,9 @@
 package distilbert.model;
 
-import distilbert.cuda.GpuProbe;
-import distilbert.cuda.GpuStatus;
+import distilbert.cuda.GpuTests;
 import java.util.EnumMap;
 import java.util.Map;
-import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.Assertions;
-import org.junit.jupiter.api.Assumptions;
 
 /**
  * The CUDA backends of the GPU tests, one per precision, opened on first use and kept for the test
@@ -16,7 +13,6 @@ import org.junit.jupiter.api.Assumptions;
  */
 final class GpuBackends {
 
-    private static final AtomicBoolean REASON_PRINTED = new AtomicBoolean();
     private static final Map<Precision, CudaOps> OPEN = new EnumMap<>(Precision.class);
 
     private GpuBackends() {
@@ -24,17 +20,7 @@ final class GpuBackends {
 
     /** The CUDA backend at {@code precision}, or the calling test skipped (failed, if required) saying why. */
     static synchronized CudaOps cudaOrSkip(Precision precision) {
-        GpuStatus status = GpuProbe.status();
-        if (status instanceof GpuStatus.Unusable unusable) {
-            String message = "GPU test not run: " + unusable.describe();
-            if (REASON_PRINTED.compareAndSet(false, true)) {
-                System.err.println("GPU tests skipped: " + unusable.describe());
-            }
-            if (Boolean.getBoolean("distilbert.requireGpu")) {
-                Assertions.fail(message + " (and -Ddistilbert.requireGpu=true)");
-            }
-            Assumptions.abort(message);
-        }
+        GpuTests.skipUnlessUsable();
         return OPEN.computeIfAbsent(precision, CudaOps::create);
     }
 

@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import distilbert.cuda.GpuProbe;
-import distilbert.cuda.GpuStatus;
+import distilbert.cuda.GpuTests;
 import distilbert.model.Device;
 import distilbert.model.DistilBert;
 import distilbert.model.Precision;
@@ -18,7 +18,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.Assertions;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.Tag;
@@ -38,17 +37,11 @@ final class CudaGoldenParityTest {
 
     @TestFactory
     Stream<DynamicTest> everyGoldenCaseOnTheGpu() throws Exception {
-        GpuStatus status = GpuProbe.status();
         URL index = CudaGoldenParityTest.class.getResource("/golden/index.json");
-        String skip = !status.usable() ? "GPU test not run: " + status.describe()
-                : index == null ? "the HF golden files are not generated yet (tests/golden/make_golden.py)" : null;
-        if (skip != null) {
-            boolean fail = !status.usable() && Boolean.getBoolean("distilbert.requireGpu");
+        if (!GpuProbe.status().usable() || index == null) {
             return Stream.of(DynamicTest.dynamicTest("golden files on the GPU", () -> {
-                if (fail) {
-                    Assertions.fail(skip + " (and -Ddistilbert.requireGpu=true)");
-                }
-                Assumptions.abort(skip);
+                GpuTests.skipUnlessUsable();
+                Assumptions.abort("the HF golden files are not generated yet (tests/golden/make_golden.py)");
             }));
         }
         Path root = Path.of(index.toURI()).getParent();

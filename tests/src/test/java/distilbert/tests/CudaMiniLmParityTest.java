@@ -5,8 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import distilbert.cuda.GpuProbe;
-import distilbert.cuda.GpuStatus;
+import distilbert.cuda.GpuTests;
 import distilbert.model.Device;
 import distilbert.model.DistilBert;
 import distilbert.model.DistilBertModel;
@@ -25,7 +24,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.zip.GZIPInputStream;
-import org.junit.jupiter.api.Assertions;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -48,13 +46,7 @@ final class CudaMiniLmParityTest {
     @ParameterizedTest
     @EnumSource(Precision.class)
     void cudaMatchesTheCpuOnRealSentences(Precision p) throws Exception {
-        GpuStatus status = GpuProbe.status();
-        if (!status.usable()) {
-            if (Boolean.getBoolean("distilbert.requireGpu")) {
-                Assertions.fail("GPU test not run: " + status.describe() + " (and -Ddistilbert.requireGpu=true)");
-            }
-            Assumptions.abort("GPU test not run: " + status.describe());
-        }
+        GpuTests.skipUnlessUsable();
         String given = System.getProperty("distilbert.minilm.dir");
         if (given == null && CudaMiniLmParityTest.class.getResource("/all-minilm-l6-v2.onnx") == null) {
             Assumptions.abort("no MiniLM here: neither -Ddistilbert.minilm.dir nor the ONNX file on the test classpath");
