@@ -1,122 +1,235 @@
 #!/usr/bin/env bash
-# The GPU work of a session, on the GPU machine, from the repository root (where the device tool
-# runs a command), writing everything that must come back under $OUT (or --out DIR).
+# The GPU work of a session in ONE call of the device tool, on the GPU machine, from the repository root.
 #
-#   scripts/gpu-session.sh [--out DIR] STEP...      steps: probe golden test sanitize pipelines bench attention embed all
+#   scripts/gpu-session.sh [--out DIR] [--budget S] [--cpu] STEP|PLAN...
+#   scripts/gpu-session.sh --preflight [CARRY...]     here, before the call: what would travel, and its size
+#   scripts/gpu-session.sh --collect FILES_AT          here, after the call: unpack what came back
 #
-# Carry (ignored paths the command needs): the tarball of `./dev dist`
-# (dist/distilbert-VERSION-linux-x86_64.tar.gz, ~35 MB) and tests/target/test-classes (the
-# tests module's compiled tests and resources, a few MB). The machine needs no Java: the tarball's
-# runtime runs everything. Each step is bounded; `probe golden test sanitize` fit one 10-minute call
-# and `bench` (540 s by default, GPU_BENCH_ARGS to change) takes a second one.
+# The lease this is sized for: 15 minutes of device time for a whole session, machine start (a minute or
+# two) and idle time included, at most 10 minutes a command; at most 8 files come back from $OUT, each
+# under 16 MiB, no more than 2 folders down. So one call runs the plan `first` under --budget (default
+# 540 s; give the call timeout_s 600), and writes only four files to $OUT, refreshed after every step, so
+# that a call cut off at its limit still returns all that was done:
+#   OUT/summary.md            one section a step: status, seconds, its key result (tests, failures, ratios)
+#   OUT/session.log           everything printed
+#   OUT/results.tar.gz        the work folder: logs, JUnit XML, pipeline outputs, benchmark JSON and report
+#                             (no model weights)
+#   OUT/gpu-inference.md      the benchmark's report, once the bench step has written it
 #
-#   probe     nvidia-smi, python3/torch/transformers versions, our own GPU probe (info --device)
-#   golden    tests/golden/make_golden.py -> OUT/golden (commit it as tests/src/test/resources/golden),
-#             also copied into tests/target/test-classes/golden for the test step
-#   test      bin/gpu-test (every CUDA op and whole models vs the CPU, the bridge, cuBLAS) with JUnit
-#             XML in OUT/gpu-test, then the tests module's golden tests (CPU and CUDA vs every HF golden
-#             case) and CUDA vs CPU on MiniLM when MINILM_DIR names a converted directory
-#   sanitize  compute-sanitizer memcheck, racecheck, initcheck over the op parity tests -> OUT/sanitizer
-#   pipelines score, fill-mask, ner and qa on the golden pipeline models (tests/target/test-classes/golden):
-#             --device cuda --precision fp32 against --device cpu (scripts/compare-pipelines.py, 1e-4), and
-#             bf16 (reported, not failed: labels of near-equal scores may swap) -> OUT/pipelines
-#   bench     bin/gpu-bench (ours vs HF eager/SDPA, ceilings, report) -> OUT/bench
+# The call (build first: ./dev dist && ./dev build; then scripts/gpu-session.sh --preflight):
+#   run(carry=["dist/distilbert-0.1.0-SNAPSHOT-linux-x86_64.tar.gz", "tests/target/test-classes"],
+#       timeout_s=600, command="scripts/gpu-session.sh --out $OUT first")
+#
+# Steps run in the order given; each gets min(its cap, what the budget has left less 15 s for packing)
+# and is skipped, saying so, when under 20 s are left. Plans:
+#   first  probe test pipelines bench sanitize attention embed   (in order of value: whatever the budget
+#          does not reach is skipped and listed)
+#   all    probe golden test pipelines bench sanitize attention embed
+# Steps:
+#   probe     nvidia-smi, python3/torch/transformers versions, our own GPU probe (info --device), tools
+#   golden    tests/golden/make_golden.py -> WORK/golden (the committed files are in tests/src/test/
+#             resources/golden; this regenerates them with the machine's transformers), copied into
+#             tests/target/test-classes/golden for the test step
+#   test      bin/gpu-test (every CUDA op and whole models vs the CPU, the bridge, cuBLAS; cap 180 s), then
+#             the tests module's golden tests (CPU and CUDA vs every HF golden case; cap 90 s), and CUDA vs
+#             CPU on MiniLM when MINILM_DIR names a converted directory
+#   pipelines score, fill-mask, ner and qa on the golden pipeline models: --device cuda --precision fp32
+#             against --device cpu (scripts/compare-pipelines.py, 1e-4), and bf16 (reported, not failed:
+#             labels of near-equal scores may swap); cap 90 s
+#   bench     bin/gpu-bench (ours vs HF eager and SDPA on random DistilBERT-base weights, the ceilings, MFU,
+#             the logits check, the report); cap 200 s, batches 1,64,256, L 128 and 512 and the length
+#             mix, bf16 and fp32 (GPU_BENCH_ARGS adds to or overrides those)
+#   sanitize  compute-sanitizer: memcheck over the op parity tests, then racecheck and initcheck over the
+#             attention tests; each capped at 90 s
 #   attention the two attention kernels A/B (-Ddistilbert.attention=simt vs tensor-cores): bf16
-#             DistilBERT-base, batch 64, L 128 and 512, whole forwards with the per-op breakdown
-#             -> OUT/attention/{simt,tensor-cores}.json and a table (about 2 minutes)
-#   embed     `distilbert embed` end to end (JVM start, load, read, tokenize, GPU, pooling, JSON out) against
-#             bench/peer/hf_embed.py (transformers, SDPA, the same batching and mean pooling) on a random
-#             DistilBERT-base and EMBED_ROWS (50000) parity-corpus rows cut to 256 tokens, bf16 and fp32;
-#             cosine of every row against HF -> OUT/embed/summary.md (a few minutes). EMBED_DEVICE=cpu
-#             PYTHON=EXE and EMBED_PRECISIONS=fp32 try it without a GPU
+#             DistilBERT-base, batch 64, L 128 and 512, whole forwards with the per-op breakdown; cap 150 s
+#   embed     `distilbert embed` end to end (JVM start, load, read, tokenize, GPU, pooling, JSON out)
+#             against bench/peer/hf_embed.py (transformers, SDPA, the same batching and mean pooling) on a
+#             random DistilBERT-base and EMBED_ROWS (20000) parity-corpus rows cut to 256 tokens, bf16
+#             and fp32; cosine of every row against HF; cap 180 s
+#
+#   --cpu     a rehearsal on a machine without a GPU: the same steps and files, with the GPU tests
+#             skipping, pipelines CPU against CPU, bench and attention on a tiny model on the CPU
+#             (PYTHON=EXE names a python3 with torch and transformers, or their stand-ins), embed on
+#             EMBED_ROWS (200) rows; dist/check-dist.sh runs it
+# Exit code: 0 when every step that ran passed, 1 otherwise, 2 for a bad command line.
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-out=${OUT:-$root/build/gpu-session}
-steps=()
+help() { sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; }
+
+# ---- here, before and after the call ---------------------------------------------------------------
+preflight() { # the device tool sends tracked files, untracked files git does not ignore, and the carry
+  local limit=$((64 * 1024 * 1024)) tree carried=0 p size stale=""
+  local carry=("$@")
+  [ ${#carry[@]} -gt 0 ] || carry=("$(ls dist/distilbert-*-linux-x86_64.tar.gz 2>/dev/null | head -n 1)" tests/target/test-classes)
+  tree=$( { git ls-files -z; git ls-files -z -o --exclude-standard; } | xargs -0 -r stat -c %s -- 2>/dev/null \
+    | awk '{s += $1} END {print s + 0}')
+  for p in "${carry[@]}"; do
+    [ -e "$p" ] || { echo "preflight: carry path '$p' is missing (./dev dist && ./dev build)" >&2; return 1; }
+    size=$(du -sb "$p" | cut -f1); carried=$((carried + size))
+    printf '  carry %-60s %6.1f MiB\n' "$p" "$(echo "$size / 1048576" | bc -l)"
+  done
+  printf '  working tree (tracked + untracked, not ignored) %6.1f MiB\n' "$(echo "$tree / 1048576" | bc -l)"
+  printf '  total %.1f MiB of %d MiB\n' "$(echo "($tree + $carried) / 1048576" | bc -l)" 64
+  local tarball=${carry[0]}
+  case "$tarball" in *.tar.gz)
+    stale=$(git ls-files -- '*/src/main/*' kernels-cu CMakeLists.txt dist/src bench/peer \
+      | while read -r f; do [ "$f" -nt "$tarball" ] && echo "$f"; done | head -n 3)
+    [ -z "$stale" ] || { echo "preflight: sources newer than $tarball (rebuild it with ./dev dist):" >&2; echo "$stale" | sed 's/^/  /' >&2; return 1; } ;;
+  esac
+  [ $((tree + carried)) -le $limit ] || { echo "preflight: over the device tool's 64 MiB" >&2; return 1; }
+  echo "preflight: ok"
+}
+collect() { # unpack what came back into build/gpu-session/<time>/ and show the summary
+  local from=$1 to
+  [ -f "$from/results.tar.gz" ] || { echo "collect: no results.tar.gz in $from" >&2; return 1; }
+  to=$root/build/gpu-session/$(date -u +%Y%m%d-%H%M%S)
+  mkdir -p "$to" && tar -xzf "$from/results.tar.gz" -C "$to" && cp "$from"/*.md "$from"/*.log "$to/" 2>/dev/null
+  echo "collect: unpacked into $to (bench/results/ takes the report: $to/gpu-inference.md)"
+  cat "$to/summary.md" 2>/dev/null
+}
+case "${1:-}" in
+  --preflight) shift; preflight "$@"; exit ;;
+  --collect) [ $# -eq 2 ] || { echo "usage: gpu-session.sh --collect FILES_AT" >&2; exit 2; }; collect "$2"; exit ;;
+esac
+
+# ---- the command line ------------------------------------------------------------------------------
+out=${OUT:-$root/build/gpu-session/out} budget=540 cpu=false steps=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --out) out=$2; shift ;;
-    -h|--help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    --out) [ $# -ge 2 ] || { echo "gpu-session: --out needs a folder" >&2; exit 2; }; out=$2; shift ;;
+    --budget) [ $# -ge 2 ] || { echo "gpu-session: --budget needs seconds" >&2; exit 2; }; budget=$2; shift ;;
+    --cpu) cpu=true ;;
+    -h|--help) help; exit 0 ;;
     probe|golden|test|sanitize|pipelines|bench|attention|embed) steps+=("$1") ;;
-    all) steps+=(probe golden test sanitize pipelines bench attention embed) ;;
-    *) echo "gpu-session: unknown step '$1' (probe, golden, test, sanitize, pipelines, bench, attention, embed, all)" >&2; exit 2 ;;
+    first) steps+=(probe test pipelines bench sanitize attention embed) ;;
+    all) steps+=(probe golden test pipelines bench sanitize attention embed) ;;
+    *) echo "gpu-session: unknown step '$1' (probe, golden, test, pipelines, bench, sanitize, attention, embed; plans first, all)" >&2; exit 2 ;;
   esac
   shift
 done
-[ ${#steps[@]} -gt 0 ] || { echo "gpu-session: name a step (probe, golden, test, sanitize, pipelines, bench, attention, embed, all)" >&2; exit 2; }
-mkdir -p "$out"
-log() { printf '\n== %s  %s\n' "$(date -u +%H:%M:%S)" "$*"; }
+[ ${#steps[@]} -gt 0 ] || { echo "gpu-session: name a step or a plan (first, all); --help" >&2; exit 2; }
+case "$budget" in ''|*[!0-9]*) echo "gpu-session: --budget takes whole seconds, not '$budget'" >&2; exit 2 ;; esac
 
-tarball=$(ls dist/distilbert-*-linux-x86_64.tar.gz 2>/dev/null | head -n 1)
+mkdir -p "$out" && out=$(cd "$out" && pwd) || { echo "gpu-session: cannot create $out" >&2; exit 2; }
+work=${GPU_SESSION_WORK:-/tmp/dbc-session}   # everything; packed into OUT/results.tar.gz
+scratch=/tmp/dbc-scratch                      # model weights and inputs: never packed
+rm -rf "$work" && mkdir -p "$work" "$scratch"
+exec > >(tee -a "$out/session.log") 2>&1
+start=$SECONDS reserve=15
+py=${PYTHON:-python3}
+dev=cuda; $cpu && dev=cpu
+log() { printf '\n== %s (+%d s)  %s\n' "$(date -u +%H:%M:%S)" "$((SECONDS - start))" "$*"; }
+left() { echo $((budget - (SECONDS - start) - reserve)); }
+# bounded CAP CMD...: CMD under min(CAP, what is left) seconds; 124 when that limit stopped it
+bounded() {
+  local cap=$1 l; shift; l=$(left)
+  [ "$l" -lt "$cap" ] && cap=$l
+  [ "$cap" -ge 5 ] || return 124
+  timeout --kill-after=10 "$cap" "$@"
+}
+
+summary=$work/summary.md
+{
+  echo "# GPU session $(date -u +%F' '%H:%M' UTC')"
+  echo
+  echo "Steps asked: ${steps[*]}; budget $budget s$($cpu && echo '; --cpu rehearsal (no GPU)')."
+  echo "Everything below is also in results.tar.gz (unpack with scripts/gpu-session.sh --collect FILES_AT)."
+} > "$summary"
+say() { printf '%s\n' "$@" >> "$summary"; }
+block() { echo '```' >> "$summary"; cat >> "$summary"; echo '```' >> "$summary"; }
+pack() { # refreshes OUT's files; atomic, so that a call cut off mid-pack still has the previous ones
+  cp "$summary" "$out/summary.md.tmp" && mv "$out/summary.md.tmp" "$out/summary.md"
+  [ -f "$work/bench/gpu-inference.md" ] && cp "$work/bench/gpu-inference.md" "$out/gpu-inference.md"
+  tar -czf "$out/results.tar.gz.tmp" -C "$work" . 2>/dev/null && mv "$out/results.tar.gz.tmp" "$out/results.tar.gz"
+}
+# junit_summary LOG: JUnit's test counts, then its failures (test, message, the tests' own lines such
+# as where the error is) without the stack frames, at most 80 lines
+junit_summary() {
+  grep -E '^\[ +[0-9]+ tests (found|successful|skipped|aborted|failed)' "$1" || echo "(no JUnit summary in $(basename "$1"))"
+  awk '/^Failures \([0-9]+\):/ {on = 1} /^Test run finished/ {on = 0}
+       on && !/^ +([A-Za-z0-9_$]+[.\/])+[A-Za-z0-9_$<>]+\((.*\.java:[0-9]+|Unknown Source|Native Method)\)$/ \
+          && !/^ +\[\.\.\.\]/ && !/MethodSource \[/ && NF' "$1" | head -n 80
+}
+
+tarball=${DISTILBERT_TARBALL:-$(ls dist/distilbert-*-linux-x86_64.tar.gz 2>/dev/null | head -n 1)}
 [ -n "$tarball" ] || { echo "gpu-session: no dist/distilbert-*-linux-x86_64.tar.gz: build it with ./dev dist and carry it" >&2; exit 1; }
 home=/tmp/dbc/$(basename "$tarball" -linux-x86_64.tar.gz)
 if [ ! -x "$home/bin/distilbert" ] || [ "$tarball" -nt "$home/bin/distilbert" ]; then
   rm -rf "$home" && mkdir -p /tmp/dbc && tar -xzf "$tarball" -C /tmp/dbc || { echo "gpu-session: cannot unpack $tarball" >&2; exit 1; }
 fi
-java=("$home/runtime/bin/java" -Xss4m --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector)
-status=0
+# a JVM that crashes in native code (a CUDA or cuBLAS call) leaves its report in the results, not in the tree
+export DISTILBERT_JAVA_OPTS="${DISTILBERT_JAVA_OPTS:-} -XX:ErrorFile=$work/hs_err_pid%p.log"
+java=("$home/runtime/bin/java" -Xss4m --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector $DISTILBERT_JAVA_OPTS)
+requireGpu=true; $cpu && requireGpu=false
+golden=tests/target/test-classes/golden
+status=0 ran=() skipped=()
 
-for step in "${steps[@]}"; do
-  case "$step" in
-    probe)
-      log "probe"
-      (nvidia-smi || true; nvidia-smi -q | grep -E "Driver Version|CUDA Version|Product Name" || true) 2>&1 | tee "$out/nvidia-smi.txt"
-      python3 -c 'import sys, torch, transformers; print("python", sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda, "transformers", transformers.__version__)' 2>&1 | tee "$out/python.txt"
-      "$home/bin/distilbert" info --device 2>&1 | tee "$out/info-device.txt"
-      command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null || echo "no compute-sanitizer"
-      ;;
-    golden)
-      log "golden files (HF transformers, CPU float32)"
-      timeout 240 python3 tests/golden/make_golden.py --out "$out/golden" > "$out/golden.log" 2>&1 || { status=1; tail -n 30 "$out/golden.log"; }
-      tail -n 5 "$out/golden.log"
-      if [ -f "$out/golden/index.json" ] && [ -d tests/target/test-classes ]; then
-        rm -rf tests/target/test-classes/golden && cp -r "$out/golden" tests/target/test-classes/golden
-      fi
-      ;;
-    test)
-      log "GPU test suite (bin/gpu-test)"
-      timeout 300 "$home/bin/gpu-test" --reports-dir "$out/gpu-test" --details=summary > "$out/gpu-test.log" 2>&1 || status=1
-      tail -n 40 "$out/gpu-test.log"
-      if [ -d tests/target/test-classes ]; then
-        log "tests module: CPU and CUDA vs the HF golden files (and MiniLM with MINILM_DIR)"
-        timeout 200 "${java[@]}" -Ddistilbert.requireGpu=true ${MINILM_DIR:+-Ddistilbert.minilm.dir=$MINILM_DIR} \
-          -Ddistilbert.corpus="$home/data/parity-corpus.jsonl.gz" \
-          -cp "tests/target/test-classes:$home/test/*:$home/lib/*" org.junit.platform.console.ConsoleLauncher execute \
-          --disable-banner --disable-ansi-colors --details=summary --reports-dir "$out/gpu-test-tests" \
-          --scan-class-path tests/target/test-classes --include-classname '.*(GoldenParityTest|CudaMiniLmParityTest)' \
-          > "$out/gpu-test-tests.log" 2>&1 || status=1
-        tail -n 30 "$out/gpu-test-tests.log"
-      fi
-      ;;
-    sanitize)
-      sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -n 1)
-      if [ -z "$sanitizer" ]; then
-        log "sanitize: no compute-sanitizer on this machine"; continue
-      fi
-      mkdir -p "$out/sanitizer"
-      for tool in memcheck racecheck initcheck; do
-        log "compute-sanitizer --tool $tool (op parity tests, bf16 and fp32)"
-        timeout 150 "$sanitizer" --tool "$tool" --target-processes all --print-limit 50 \
-          "${java[@]}" -Ddistilbert.requireGpu=true -cp "$home/test/*:$home/lib/*" \
-          org.junit.platform.console.ConsoleLauncher execute --disable-banner --disable-ansi-colors --details=summary \
-          --scan-class-path "$(printf '%s:' "$home"/test/*-tests.jar | sed 's/:$//')" \
-          --include-classname '.*(CudaOpsParityTest|ActivationKernelsTest)' \
-          > "$out/sanitizer/$tool.log" 2>&1 || status=1
-        grep -E "ERROR SUMMARY|========= (Invalid|Race|Uninitialized)" "$out/sanitizer/$tool.log" | head -n 20
-      done
-      ;;
-    bench)
-      log "GPU inference benchmark (bin/gpu-bench)"
-      "$home/bin/gpu-bench" --out "$out/bench" ${GPU_BENCH_ARGS:-} > "$out/gpu-bench.log" 2>&1 || status=1
-      tail -n 40 "$out/gpu-bench.log"
-      ;;
-    pipelines)
-      log "pipeline commands on the GPU against the CPU (golden pipeline models)"
-      golden=tests/target/test-classes/golden
-      [ -f "$golden/index.json" ] || { log "pipelines: no $golden/index.json (carry tests/target/test-classes)"; status=1; continue; }
-      mkdir -p "$out/pipelines"
-      python3 - "$golden" "$out/pipelines" <<'PY' || status=1
+# ---- the steps ---------------------------------------------------------------------------------------
+step_probe() {
+  { nvidia-smi 2>&1 || echo "no nvidia-smi"; } > "$work/nvidia-smi.txt"
+  "$py" -c 'import sys, torch, transformers; print("python", sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda, "transformers", transformers.__version__)' > "$work/python.txt" 2>&1
+  bounded 60 "$home/bin/distilbert" info --device > "$work/info-device.txt" 2>&1
+  if grep -q "no_cublas" "$work/info-device.txt" && [ -z "${DISTILBERT_CUBLAS_DIR:-}" ]; then
+    # no cuBLAS on the loader's path nor in a toolkit folder: PyTorch's own (the nvidia-cublas wheel)
+    local dir
+    dir=$("$py" - <<'PY' 2>/dev/null
+import glob, os, site, sys
+for root in site.getsitepackages() + [site.getusersitepackages()]:
+    for d in sorted(glob.glob(os.path.join(root, "nvidia", "*", "lib")) + glob.glob(os.path.join(root, "nvidia", "*", "*", "lib"))):
+        if glob.glob(os.path.join(d, "libcublas.so.1[23]")) and glob.glob(os.path.join(d, "libcublasLt.so.1[23]")):
+            print(d); sys.exit()
+PY
+)
+    if [ -n "$dir" ]; then
+      export DISTILBERT_CUBLAS_DIR=$dir
+      echo "cuBLAS not on the library path: using PyTorch's, DISTILBERT_CUBLAS_DIR=$dir" | tee -a "$work/tools.txt"
+      bounded 60 "$home/bin/distilbert" info --device > "$work/info-device.txt" 2>&1
+    fi
+  fi
+  { command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null || echo "no compute-sanitizer"; } >> "$work/tools.txt"
+  cat "$work/nvidia-smi.txt" "$work/python.txt" "$work/info-device.txt" "$work/tools.txt"
+  { grep -E "Driver Version|NVIDIA H|MiB" "$work/nvidia-smi.txt" | head -n 3; cat "$work/python.txt" "$work/info-device.txt" "$work/tools.txt"; } | block
+  if $cpu; then return 0; fi
+  grep -q "^GPU: usable" "$work/info-device.txt"
+}
+
+step_golden() {
+  bounded 240 "$py" tests/golden/make_golden.py --out "$work/golden" > "$work/golden.log" 2>&1; local rc=$?
+  tail -n 5 "$work/golden.log"; tail -n 5 "$work/golden.log" | block
+  if [ -f "$work/golden/index.json" ] && [ -d tests/target/test-classes ]; then
+    rm -rf "$golden" && cp -r "$work/golden" "$golden"
+  fi
+  return $rc
+}
+
+step_test() {
+  local rc=0
+  bounded 180 "$home/bin/gpu-test" $($cpu && echo --no-require-gpu) --reports-dir "$work/gpu-test" --details=summary \
+    > "$work/gpu-test.log" 2>&1 || rc=1
+  tail -n 40 "$work/gpu-test.log"
+  { echo "bin/gpu-test:"; junit_summary "$work/gpu-test.log"; } | block
+  if [ -d tests/target/test-classes ]; then
+    bounded 90 "${java[@]}" -Ddistilbert.requireGpu=$requireGpu ${MINILM_DIR:+-Ddistilbert.minilm.dir=$MINILM_DIR} \
+      -Ddistilbert.corpus="$home/data/parity-corpus.jsonl.gz" \
+      -cp "tests/target/test-classes:$home/test/*:$home/lib/*" org.junit.platform.console.ConsoleLauncher execute \
+      --disable-banner --disable-ansi-colors --details=summary --reports-dir "$work/gpu-test-tests" \
+      --scan-class-path tests/target/test-classes --include-classname '.*(GoldenParityTest|CudaMiniLmParityTest)' \
+      > "$work/gpu-test-tests.log" 2>&1 || rc=1
+    tail -n 30 "$work/gpu-test-tests.log"
+    { echo "golden tests (CPU and CUDA vs HF), MiniLM:"; junit_summary "$work/gpu-test-tests.log"; } | block
+  else
+    say "no tests/target/test-classes: the golden tests did not run (carry it)"; rc=1
+  fi
+  return $rc
+}
+
+step_pipelines() {
+  [ -f "$golden/index.json" ] || { say "no $golden/index.json (carry tests/target/test-classes)"; return 1; }
+  local d=$work/pipelines rc=0 case args line
+  mkdir -p "$d"
+  "$py" - "$golden" "$d" <<'PY' || return 1
 import json, os, sys
 golden, out = sys.argv[1], sys.argv[2]
 runs = []
@@ -140,64 +253,92 @@ for c in json.load(open(os.path.join(golden, "index.json"))).get("pipelines", []
     runs.append(c["case"] + " " + args)
 open(os.path.join(out, "runs.txt"), "w").write("\n".join(runs) + "\n")
 PY
-      while read -r case args; do
-        [ -n "$case" ] || continue
-        in=$out/pipelines/$case.jsonl
-        for dev in "cpu fp32" "cuda fp32" "cuda bf16"; do
-          set -- $dev
-          # shellcheck disable=SC2086
-          "$home/bin/distilbert" $args --model "$golden/$case" --device "$1" --precision "$2" --input "$in" \
-            --output "$out/pipelines/$case.$1-$2.jsonl" 2> "$out/pipelines/$case.$1-$2.log" || { status=1; tail -n 3 "$out/pipelines/$case.$1-$2.log"; }
-        done
-        printf '%-42s fp32: ' "$case ($args)"
-        python3 scripts/compare-pipelines.py "$out/pipelines/$case.cpu-fp32.jsonl" "$out/pipelines/$case.cuda-fp32.jsonl" 1e-4 || status=1
-        printf '%-42s bf16: ' ""
-        python3 scripts/compare-pipelines.py "$out/pipelines/$case.cpu-fp32.jsonl" "$out/pipelines/$case.cuda-bf16.jsonl" 3e-2 || true
-      done < "$out/pipelines/runs.txt"
-      ;;
-    embed)
-      log "embed end to end: distilbert embed against transformers (random DistilBERT-base, parity-corpus rows, mean pooling)"
-      d=$out/embed work=/tmp/dbc-embed rows=${EMBED_ROWS:-50000} dev=${EMBED_DEVICE:-cuda} py=${PYTHON:-python3}
-      mkdir -p "$d" "$work"
-      [ -f "$work/model/model.safetensors" ] || "$py" bench/peer/hf_embed.py --make-model "$work/model" \
-        --tokenizer "$home/models/bert-base-uncased/tokenizer.json" > "$d/make-model.log" 2>&1 || { status=1; tail -n 5 "$d/make-model.log"; continue; }
-      "$py" bench/peer/hf_embed.py --make-input "$work/in.jsonl" --corpus "$home/data/parity-corpus.jsonl.gz" --rows "$rows" || { status=1; continue; }
-      head -n 64 "$work/in.jsonl" > "$work/small.jsonl"
-      printf '| precision | ours: startup + load (64 rows) s | ours: %s rows s | ours rows/s (less startup) | HF sdpa total s (stages, no interpreter start) | HF rows/s (less load) | HF stages (tokenize / model / write) s | HF total / ours wall | smallest cosine |\n|---|---|---|---|---|---|---|---|---|\n' "$rows" > "$d/summary.md"
-      for p in ${EMBED_PRECISIONS:-bf16 fp32}; do
-        t0=$(date +%s.%N)
-        "$home/bin/distilbert" embed --model "$work/model" --device "$dev" --precision "$p" --max-length 256 \
-          --input "$work/small.jsonl" --output "$work/ours-small.jsonl" 2> "$d/ours-small-$p.log" || { status=1; tail -n 5 "$d/ours-small-$p.log"; continue; }
-        t1=$(date +%s.%N)
-        "$home/bin/distilbert" embed --model "$work/model" --device "$dev" --precision "$p" --max-length 256 \
-          --input "$work/in.jsonl" --output "$work/ours-$p.jsonl" 2> "$d/ours-$p.log" || { status=1; tail -n 5 "$d/ours-$p.log"; continue; }
-        t2=$(date +%s.%N)
-        "$py" bench/peer/hf_embed.py --model "$work/model" --input "$work/in.jsonl" --output "$work/hf-$p.jsonl" \
-          --precision "$p" --attn sdpa --max-length 256 --device "$dev" --json "$d/hf-$p.json" > "$d/hf-$p.log" 2>&1 || { status=1; tail -n 5 "$d/hf-$p.log"; continue; }
-        cos=$("$py" bench/peer/hf_embed.py --compare "$work/ours-$p.jsonl" "$work/hf-$p.jsonl" --min-cosine "$([ "$p" = fp32 ] && echo 0.99999 || echo 0.999)") || status=1
-        echo "$p: $cos"
-        python3 - "$p" "$rows" "$t0" "$t1" "$t2" "$d/hf-$p.json" "$cos" >> "$d/summary.md" <<'PY'
-import json, sys
-p, rows, t0, t1, t2, hf, cos = sys.argv[1], int(sys.argv[2]), *map(float, sys.argv[3:6]), sys.argv[6], sys.argv[7]
-h = json.load(open(hf)); s = h["seconds"]
-startup, full = t1 - t0, t2 - t1
-ours_rate = rows / max(full - startup, 1e-9)
-print(f"| {p} | {startup:.2f} | {full:.2f} | {ours_rate:.0f} | {s['total']:.2f} | {h['rows_per_s_without_load']:.0f} | "
-      f"{s['tokenize']:.2f} / {s['model']:.2f} / {s['write']:.2f} | {s['total'] / full:.2f}x | {cos.split('cosine ')[1].split(',')[0]} |")
-PY
-      done
-      cat "$d/summary.md"
-      ;;
-    attention)
-      log "attention kernels A/B: SIMT vs tensor cores (bf16, batch 64, L 128 and 512)"
-      mkdir -p "$out/attention"
-      for kernel in simt tensor-cores; do
-        DISTILBERT_JAVA_OPTS="-Ddistilbert.attention=$kernel" timeout 240 "$home/bin/gpu-bench" harness \
-          --random-base "$out/attention/model" --precision bf16 --batch 64 --length 128,512 --warmup 2 --iters 10 \
-          --seconds 3 --json "$out/attention/$kernel.json" > "$out/attention/$kernel.log" 2>&1 || status=1
-      done
-      rm -rf "$out/attention/model"  # 130 MB of random weights: nothing to bring back
-      python3 - "$out/attention" <<'PY' || status=1
+  : > "$d/compare.txt"
+  while read -r case args; do
+    [ -n "$case" ] || continue
+    for run in "cpu fp32" "$dev fp32" "$dev bf16"; do
+      set -- $run
+      [ "$1 $2" = "cpu bf16" ] && continue   # the CPU backend is float32 only
+      [ -f "$d/$case.$1-$2.jsonl" ] && continue
+      # shellcheck disable=SC2086
+      bounded 60 "$home/bin/distilbert" $args --model "$golden/$case" --device "$1" --precision "$2" --input "$d/$case.jsonl" \
+        --output "$d/$case.$1-$2.jsonl" 2> "$d/$case.$1-$2.log" || { rc=1; tail -n 3 "$d/$case.$1-$2.log"; }
+    done
+    line=$(printf '%-40s fp32: ' "$case") && line+=$("$py" scripts/compare-pipelines.py "$d/$case.cpu-fp32.jsonl" "$d/$case.$dev-fp32.jsonl" 1e-4 2>&1) || rc=1
+    echo "$line" | tee -a "$d/compare.txt"
+    if [ -f "$d/$case.$dev-bf16.jsonl" ]; then
+      line=$(printf '%-40s bf16: ' "$case") && line+=$("$py" scripts/compare-pipelines.py "$d/$case.cpu-fp32.jsonl" "$d/$case.$dev-bf16.jsonl" 3e-2 2>&1)
+      echo "$line" | tee -a "$d/compare.txt"
+    fi
+  done < "$d/runs.txt"
+  block < "$d/compare.txt"
+  return $rc
+}
+
+step_bench() {
+  local l rc=0 args env=()
+  l=$(left); [ "$l" -gt 200 ] && l=200
+  if $cpu; then
+    # the peer on bench/peer/selftest's numpy stand-ins for torch and transformers (float64, CPU)
+    args=(--device cpu --random-size tiny --batch 1,4 --length 32 --warmup 1 --iters 2 --seconds 0.2 --skip ceilings)
+    env=("PYTHONPATH=$root/bench/peer/selftest${PYTHONPATH:+:$PYTHONPATH}")
+  else
+    args=(--batch 1,64,256 --length 128,512 --precision bf16,fp32 --warmup 2 --iters 6 --seconds 0.6)
+  fi
+  # gpu-bench keeps to its own budget (each part cut to what is left, the report always written)
+  # shellcheck disable=SC2086
+  env "${env[@]}" timeout --kill-after=10 $((l + 20)) "$home/bin/gpu-bench" --out "$work/bench" --work "$scratch/bench" --budget "$l" \
+    --python "$py" "${args[@]}" ${GPU_BENCH_ARGS:-} > "$work/gpu-bench.log" 2>&1 || rc=1
+  tail -n 40 "$work/gpu-bench.log"
+  local report; report=$(ls "$work"/bench/gpu-inference-*.md 2>/dev/null | head -n 1)
+  cp "$scratch/bench/inputs/inputs.json" "$work/bench/" 2>/dev/null
+  if [ -n "$report" ]; then
+    cp "$report" "$work/bench/gpu-inference.md"
+    # the target, the ratio tables and the logits check's verdict (its per-case table stays in the report)
+    awk '/^## Target/ {on = 1} /^## Logits/ {on = 0; logits = 1} /^## Length mix/ {logits = 0}
+         on {sub(/^## /, "### "); print} logits && /^Overall:/ {print "Logits against HF: " $0}' "$report" >> "$summary"
+  else
+    tail -n 20 "$work/gpu-bench.log" | block
+  fi
+  return $rc
+}
+
+step_sanitize() {
+  local sanitizer rc=0 tool filter trc
+  sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -n 1)
+  [ -n "$sanitizer" ] || { say "no compute-sanitizer on this machine: skipped"; return 0; }
+  mkdir -p "$work/sanitizer"
+  local scan; scan=$(printf '%s:' "$home"/test/*-tests.jar); scan=${scan%:}
+  for tool in memcheck racecheck initcheck; do
+    # memcheck over every op; racecheck and initcheck, slower, over attention (shared memory, the
+    # tensor-core fragments) and the reductions
+    if [ $tool = memcheck ]; then filter=(--scan-class-path "$scan" --include-classname '.*CudaOpsParityTest')
+    else filter=(-m 'distilbert.model.CudaOpsParityTest#attentionOnRaggedSequences(distilbert.model.Precision)'
+                 -m 'distilbert.model.CudaOpsParityTest#softmaxTopK(distilbert.model.Precision)'
+                 -m 'distilbert.model.CudaOpsParityTest#layerNorm(distilbert.model.Precision)'); fi
+    log "compute-sanitizer --tool $tool"
+    bounded 90 "$sanitizer" --tool "$tool" --target-processes all --print-limit 50 \
+      "${java[@]}" -Ddistilbert.requireGpu=$requireGpu -cp "$home/test/*:$home/lib/*" \
+      org.junit.platform.console.ConsoleLauncher execute --disable-banner --disable-ansi-colors --details=summary \
+      "${filter[@]}" > "$work/sanitizer/$tool.log" 2>&1; trc=$?
+    [ $trc -eq 0 ] || rc=1
+    { echo "$tool (exit $trc$([ $trc -eq 124 ] && echo ': its time limit'))"; grep -E "ERROR SUMMARY|========= (Invalid|Race|Uninitialized|Program hit)" "$work/sanitizer/$tool.log" | head -n 12
+      junit_summary "$work/sanitizer/$tool.log" | head -n 8; } | tee /dev/stderr | block
+    [ "$(left)" -ge 20 ] || { say "sanitize: out of time after $tool"; break; }
+  done
+  return $rc
+}
+
+step_attention() {
+  local d=$work/attention kernel rc=0 size=base
+  $cpu && size=tiny
+  mkdir -p "$d"
+  for kernel in simt tensor-cores; do
+    DISTILBERT_JAVA_OPTS="$DISTILBERT_JAVA_OPTS -Ddistilbert.attention=$kernel" bounded 75 "$home/bin/gpu-bench" harness \
+      --random-base "$scratch/attention-model" --random-size "$size" --device "$dev" --precision "$($cpu && echo fp32 || echo bf16)" \
+      --batch 64 --length 128,512 --warmup 2 --iters 10 --seconds 2 --json "$d/$kernel.json" > "$d/$kernel.log" 2>&1 || rc=1
+  done
+  "$py" - "$d" <<'PY' | tee "$d/table.txt" | block
 import json, sys, os
 d = sys.argv[1]
 runs = {k: json.load(open(os.path.join(d, k + ".json"))) for k in ("simt", "tensor-cores")
@@ -209,8 +350,70 @@ for kernel, run in runs.items():
         print("%-14s %-12s %10.3f %10.1f %14.3f" % (c["name"], kernel, c.get("median_ms", float("nan")),
                                                      c.get("sequences_per_s", float("nan")), att))
 PY
-      ;;
-  esac
+  return $rc
+}
+
+step_embed() {
+  local d=$work/embed w=$scratch/embed rows p t0 t1 t2 cos rc=0
+  rows=${EMBED_ROWS:-$($cpu && echo 200 || echo 20000)}
+  mkdir -p "$d" "$w"
+  [ -f "$w/model/model.safetensors" ] || bounded 60 "$py" bench/peer/hf_embed.py --make-model "$w/model" \
+    $($cpu && echo --tiny) --tokenizer "$home/models/bert-base-uncased/tokenizer.json" > "$d/make-model.log" 2>&1 \
+    || { tail -n 5 "$d/make-model.log"; return 1; }
+  "$py" bench/peer/hf_embed.py --make-input "$w/in.jsonl" --corpus "$home/data/parity-corpus.jsonl.gz" --rows "$rows" || return 1
+  head -n 64 "$w/in.jsonl" > "$w/small.jsonl"
+  printf '| precision | ours: startup + load (64 rows) s | ours: %s rows s | ours rows/s (less startup) | HF sdpa total s (stages, no interpreter start) | HF rows/s (less load) | HF stages (tokenize / model / write) s | HF total / ours wall | smallest cosine |\n|---|---|---|---|---|---|---|---|---|\n' "$rows" > "$d/summary.md"
+  for p in ${EMBED_PRECISIONS:-$($cpu && echo fp32 || echo bf16 fp32)}; do
+    t0=$(date +%s.%N)
+    bounded 40 "$home/bin/distilbert" embed --model "$w/model" --device "$dev" --precision "$p" --max-length 256 \
+      --input "$w/small.jsonl" --output "$w/ours-small.jsonl" 2> "$d/ours-small-$p.log" || { rc=1; tail -n 5 "$d/ours-small-$p.log"; continue; }
+    t1=$(date +%s.%N)
+    bounded 60 "$home/bin/distilbert" embed --model "$w/model" --device "$dev" --precision "$p" --max-length 256 \
+      --input "$w/in.jsonl" --output "$w/ours-$p.jsonl" 2> "$d/ours-$p.log" || { rc=1; tail -n 5 "$d/ours-$p.log"; continue; }
+    t2=$(date +%s.%N)
+    bounded 90 "$py" bench/peer/hf_embed.py --model "$w/model" --input "$w/in.jsonl" --output "$w/hf-$p.jsonl" \
+      --precision "$p" --attn sdpa --max-length 256 --device "$dev" --json "$d/hf-$p.json" > "$d/hf-$p.log" 2>&1 || { rc=1; tail -n 5 "$d/hf-$p.log"; continue; }
+    cos=$("$py" bench/peer/hf_embed.py --compare "$w/ours-$p.jsonl" "$w/hf-$p.jsonl" --min-cosine "$([ "$p" = fp32 ] && echo 0.99999 || echo 0.999)") || rc=1
+    echo "$p: $cos"
+    "$py" - "$p" "$rows" "$t0" "$t1" "$t2" "$d/hf-$p.json" "$cos" >> "$d/summary.md" <<'PY'
+import json, sys
+p, rows, t0, t1, t2, hf, cos = sys.argv[1], int(sys.argv[2]), *map(float, sys.argv[3:6]), sys.argv[6], sys.argv[7]
+h = json.load(open(hf)); s = h["seconds"]
+startup, full = t1 - t0, t2 - t1
+ours_rate = rows / max(full - startup, 1e-9)
+print(f"| {p} | {startup:.2f} | {full:.2f} | {ours_rate:.0f} | {s['total']:.2f} | {h['rows_per_s_without_load']:.0f} | "
+      f"{s['tokenize']:.2f} / {s['model']:.2f} / {s['write']:.2f} | {s['total'] / full:.2f}x | {cos.split('cosine ')[1].split(',')[0]} |")
+PY
+  done
+  cat "$d/summary.md" | tee -a "$summary"
+  return $rc
+}
+
+# ---- run them ----------------------------------------------------------------------------------------
+for step in "${steps[@]}"; do
+  l=$(left)
+  if [ "$l" -lt 20 ]; then
+    skipped+=("$step"); log "$step: skipped, $l s of the budget left"
+    say "" "## $step: skipped (out of budget: $l s left)"; pack; continue
+  fi
+  log "$step ($l s of the budget left)"
+  t0=$SECONDS
+  say "" "## $step"
+  "step_$step"; rc=$?
+  verdict=passed; [ $rc -eq 0 ] || { verdict="FAILED (exit $rc)"; status=1; }
+  ran+=("$step: $verdict in $((SECONDS - t0)) s")
+  say "" "$step: $verdict in $((SECONDS - t0)) s"
+  log "$step: $verdict in $((SECONDS - t0)) s"
+  pack
 done
-log "done (status $status); results in $out"
+
+say "" "## Overall" "" "$(printf -- '- %s\n' "${ran[@]}")"
+crashes=$(cd "$work" && ls hs_err_pid*.log 2>/dev/null | tr '\n' ' ')
+[ -z "$crashes" ] || { say "- JVM crash reports (in results.tar.gz): $crashes"; status=1; }
+[ ${#skipped[@]} -eq 0 ] || say "- out of budget, not run: ${skipped[*]}"
+say "- $((SECONDS - start)) s of a $budget s budget; status $status"
+pack
+log "done (status $status) in $((SECONDS - start)) s; $out holds: $(cd "$out" && ls | tr '\n' ' ')"
+printf '%s\n' "${ran[@]}"
+[ ${#skipped[@]} -eq 0 ] || echo "not run (budget): ${skipped[*]}"
 exit $status

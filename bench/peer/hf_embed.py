@@ -55,6 +55,8 @@ def parse_args(argv):
     p.add_argument("--min-cosine", type=float, default=0.999)
     p.add_argument("--make-model", metavar="DIR")
     p.add_argument("--tokenizer", help="tokenizer.json for --make-model")
+    p.add_argument("--tiny", action="store_true",
+                   help="--make-model writes a 2-layer dim-64 model (rehearsals without a GPU) instead of DistilBERT-base")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--make-input", metavar="OUT")
     p.add_argument("--corpus", help="a JSONL(.gz) corpus with \"text\" keys, for --make-input")
@@ -167,11 +169,13 @@ def compare(ours_path, hf_path, min_cosine):
     return 0 if worst_cos >= min_cosine else 1
 
 
-def make_model(directory, tokenizer_json, seed):
+def make_model(directory, tokenizer_json, seed, tiny=False):
     import torch
     from transformers import DistilBertConfig, DistilBertModel
     torch.manual_seed(seed)
-    model = DistilBertModel(DistilBertConfig())   # DistilBERT-base: dim 768, 6 layers, 12 heads, vocab 30522
+    # DistilBERT-base: dim 768, 6 layers, 12 heads, vocab 30522; tiny keeps the vocabulary (the tokenizer's)
+    config = DistilBertConfig(dim=64, n_layers=2, n_heads=4, hidden_dim=128) if tiny else DistilBertConfig()
+    model = DistilBertModel(config)
     model.save_pretrained(directory, safe_serialization=True)
     shutil.copy(tokenizer_json, os.path.join(directory, "tokenizer.json"))
     with open(os.path.join(directory, "tokenizer_config.json"), "w") as f:
@@ -195,7 +199,7 @@ def main(argv):
     if args.make_model:
         if not args.tokenizer:
             sys.exit("--make-model needs --tokenizer")
-        make_model(args.make_model, args.tokenizer, args.seed)
+        make_model(args.make_model, args.tokenizer, args.seed, args.tiny)
         return 0
     if args.make_input:
         if not args.corpus:

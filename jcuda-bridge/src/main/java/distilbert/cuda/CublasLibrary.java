@@ -13,16 +13,24 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.StructLayout;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Set;
+import java.util.function.UnaryOperator;
+import java.util.stream.Stream;
 import java.util.Locale;
 import java.util.Optional;
 
 /**
  * cuBLAS and cuBLASLt through {@code java.lang.foreign}: the libraries found by name on the
  * system's library search path (dlopen: LD_LIBRARY_PATH, the ldconfig cache), newest major first,
- * and one downcall handle per function we use. Loaded once per process; a missing library or
- * symbol is a reason string ({@link #availability()}), never a crash.
+ * else in the CUDA toolkit's usual folders ({@link #searchFolders}), and one downcall handle per
+ * function we use. Loaded once per process; a missing library or symbol is a reason string
+ * ({@link #availability()}), never a crash.
  *
  * <p>Why not JCublas: JCublas 12.6's natives demand the symbol versions of libcublas.so.12 and do
  * not load against libcublas.so.13, while the C API itself is the same in both majors (the
@@ -108,8 +116,13 @@ final class CublasLibrary {
 
     /** Lazy, thread-safe, once: the JVM runs a holder class's initializer exactly once. */
     private static final class Holder {
-        static final Loaded LOADED = load(candidates());
+        static final Loaded LOADED = load(candidates(),
+                searchFolders(System::getenv, System.getProperty(FOLDER_PROPERTY), System.getProperty("os.arch", "")));
     }
+
+    /** System property (and, as {@link #FOLDER_ENV}, environment variable): folders holding cuBLAS, searched first. */
+    static final String FOLDER_PROPERTY = "distilbert.cublas.dir";
+    static final String FOLDER_ENV = "DISTILBERT_CUBLAS_DIR";
 
     private final String libraries;
 
@@ -232,53 +245,158 @@ final class CublasLibrary {
     }
 
     /**
-     * Tries each candidate in order; the first that opens completely wins. Opened with the global
-     * arena: a loaded cuBLAS stays for the life of the process, as the driver does.
+     * Where to look for a candidate pair that the library search path does not have, in order, the
+     * folders that exist only: {@code -Ddistilbert.cublas.dir} and {@code $DISTILBERT_CUBLAS_DIR}
+     * (each a list joined by the path separator); {@code $CUDA_HOME}, {@code $CUDA_PATH} and
+     * {@code $CUDA_ROOT}; {@code /usr/local/cuda}; then {@code /usr/local/cuda-N.M}, newest first. In
+     * each toolkit its {@code lib64} and {@code targets/<arch>-linux/lib}. The CUDA toolkit installs
+     * cuBLAS there without always adding it to the loader's cache, and machines whose CUDA came with
+     * PyTorch have it only in the nvidia-cublas wheel, whose {@code lib} folder the property can name.
+     *
+     * @param env the environment ({@code System::getenv})
+     * @param property the system property's value, or null
+     * @param osArch {@code os.arch}: amd64 / x86_64, or aarch64 (CUDA's {@code sbsa})
+     */
+    static List<Path> searchFolders(UnaryOperator<String> env, String property, String osArch) {
+        Set<Path> folders = new LinkedHashSet<>();
+        for (String list : new String[] {property, env.apply(FOLDER_ENV)}) {
+            if (list != null && !list.isBlank()) {
+                for (String f : list.split(java.io.File.pathSeparator)) {
+                    if (!f.isBlank()) {
+                        folders.add(Path.of(f.strip()));
+                    }
+                }
+            }
+        }
+        String target = switch (osArch) {
+            case "amd64", "x86_64" -> "x86_64-linux";
+            case "aarch64", "arm64" -> "sbsa-linux";
+            default -> null;
+        };
+        List<Path> toolkits = new ArrayList<>();
+        for (String var : new String[] {"CUDA_HOME", "CUDA_PATH", "CUDA_ROOT"}) {
+            String home = env.apply(var);
+            if (home != null && !home.isBlank()) {
+                toolkits.add(Path.of(home.strip()));
+            }
+        }
+        toolkits.add(Path.of("/usr/local/cuda"));
+        toolkits.addAll(versionedToolkits(Path.of("/usr/local")));
+        for (Path toolkit : toolkits) {
+            folders.add(toolkit.resolve("lib64"));
+            if (target != null) {
+                folders.add(toolkit.resolve("targets").resolve(target).resolve("lib"));
+            }
+        }
+        return folders.stream().filter(Files::isDirectory).toList();
+    }
+
+    /** {@code parent/cuda-N.M} folders, the newest version first. */
+    static List<Path> versionedToolkits(Path parent) {
+        try (Stream<Path> children = Files.list(parent)) {
+            return children.filter(p -> p.getFileName().toString().matches("cuda-\\d+(\\.\\d+)*"))
+                    .sorted(Comparator.comparing((Path p) -> versionKey(p.getFileName().toString().substring(5))).reversed())
+                    .toList();
+        } catch (java.io.IOException | SecurityException e) {
+            return List.of();
+        }
+    }
+
+    /** "13.0" -> a key that sorts numerically part by part (13.0 after 12.10). */
+    private static String versionKey(String version) {
+        StringBuilder key = new StringBuilder();
+        for (String part : version.split("\\.")) {
+            key.append(String.format("%06d", Integer.parseInt(part.length() > 6 ? part.substring(0, 6) : part)));
+        }
+        return key.toString();
+    }
+
+    /** {@link #load(List, List)} with the library search path only. */
+    static Loaded load(List<Candidate> candidates) {
+        return load(candidates, List.of());
+    }
+
+    /**
+     * Tries each candidate in order, by name on the library search path, then in each of
+     * {@code folders} that holds both of its files; the first that opens completely wins. Opened
+     * with the global arena: a loaded cuBLAS stays for the life of the process, as the driver does.
      */
     @SuppressWarnings("restricted")
-    static Loaded load(List<Candidate> candidates) {
+    static Loaded load(List<Candidate> candidates, List<Path> folders) {
         List<String> notFound = new ArrayList<>();
         List<String> problems = new ArrayList<>();
-        for (Candidate c : candidates) {
-            SymbolLookup cublas;
-            try {
-                cublas = SymbolLookup.libraryLookup(c.cublas(), Arena.global());
-            } catch (IllegalArgumentException e) {
-                notFound.add(c.cublas());
-                continue;
-            } catch (IllegalCallerException e) {
-                return unavailable("native access is not enabled for distilbert-cuda; run java with "
-                        + "--enable-native-access=ALL-UNNAMED: " + e.getMessage());
+        for (Candidate byName : candidates) {
+            List<Candidate> tries = new ArrayList<>();
+            tries.add(byName);
+            for (Path folder : folders) {
+                Path cublas = folder.resolve(byName.cublas()), lt = folder.resolve(byName.cublasLt());
+                if (Files.exists(cublas) && Files.exists(lt)) {
+                    tries.add(new Candidate(cublas.toString(), lt.toString()));
+                }
             }
-            SymbolLookup lt;
-            try {
-                lt = SymbolLookup.libraryLookup(c.cublasLt(), Arena.global());
-            } catch (IllegalArgumentException e) {
-                problems.add(c.cublas() + " opened but " + c.cublasLt() + " did not (both come with the same "
-                        + "cuBLAS release)");
-                continue;
-            }
-            CublasLibrary library;
-            try {
-                library = new CublasLibrary(c, cublas, lt);
-            } catch (MissingSymbols e) {
-                problems.add(e.getMessage());
-                continue;
-            }
-            try {
-                return new Loaded(library, new Availability.Available(library.readVersion(), library.libraries()));
-            } catch (CublasException | LinkageError e) {
-                problems.add(library.libraries() + " opened but cublasGetProperty failed: " + e.getMessage());
+            for (Candidate c : tries) {
+                boolean inFolder = c != byName;
+                SymbolLookup cublas, lt;
+                try {
+                    // In a folder, cublasLt first: libcublas needs it, and the loader finds it among
+                    // the loaded libraries by its soname even where the folder is not on its path.
+                    lt = inFolder ? SymbolLookup.libraryLookup(Path.of(c.cublasLt()), Arena.global()) : null;
+                    cublas = inFolder ? SymbolLookup.libraryLookup(Path.of(c.cublas()), Arena.global())
+                            : SymbolLookup.libraryLookup(c.cublas(), Arena.global());
+                } catch (IllegalArgumentException e) {
+                    if (inFolder) {
+                        problems.add(c.cublas() + " and " + c.cublasLt() + " are there but did not open: " + e.getMessage());
+                    } else {
+                        notFound.add(c.cublas());
+                    }
+                    continue;
+                } catch (IllegalCallerException e) {
+                    return unavailable("native access is not enabled for distilbert-cuda; run java with "
+                            + "--enable-native-access=ALL-UNNAMED: " + e.getMessage());
+                }
+                if (!inFolder) {
+                    try {
+                        lt = SymbolLookup.libraryLookup(c.cublasLt(), Arena.global());
+                    } catch (IllegalArgumentException e) {
+                        problems.add(c.cublas() + " opened but " + c.cublasLt() + " did not (both come with the same "
+                                + "cuBLAS release)");
+                        continue;
+                    }
+                }
+                Loaded loaded = bindAll(c, cublas, lt, problems);
+                if (loaded != null) {
+                    return loaded;
+                }
             }
         }
+        String where = " from the library search path (LD_LIBRARY_PATH, the ldconfig cache)"
+                + (folders.isEmpty() ? "" : " or " + folders.stream().map(Path::toString)
+                        .collect(java.util.stream.Collectors.joining(", ")));
         String missing = (notFound.size() == 1 ? notFound.getFirst() + " could not be opened"
-                : "none of " + String.join(", ", notFound) + " could be opened")
-                + " from the library search path (LD_LIBRARY_PATH, the ldconfig cache)";
+                : "none of " + String.join(", ", notFound) + " could be opened") + where;
         if (problems.isEmpty()) {
-            return unavailable(missing + ": install cuBLAS of CUDA 13 or 12 (the CUDA toolkit's libcublas, or the "
-                    + "nvidia-cublas wheel's lib folder on LD_LIBRARY_PATH)");
+            return unavailable(missing + ": install cuBLAS of CUDA 13 or 12 (the CUDA toolkit's libcublas), or name "
+                    + "the folder that holds it (the nvidia-cublas wheel's lib folder, say) with -D" + FOLDER_PROPERTY
+                    + " or $" + FOLDER_ENV);
         }
         return unavailable(String.join("; ", problems) + (notFound.isEmpty() ? "" : "; " + missing));
+    }
+
+    /** The library bound and its version read, or null with the reason added to {@code problems}. */
+    private static Loaded bindAll(Candidate c, SymbolLookup cublas, SymbolLookup lt, List<String> problems) {
+        CublasLibrary library;
+        try {
+            library = new CublasLibrary(c, cublas, lt);
+        } catch (MissingSymbols e) {
+            problems.add(e.getMessage());
+            return null;
+        }
+        try {
+            return new Loaded(library, new Availability.Available(library.readVersion(), library.libraries()));
+        } catch (CublasException | LinkageError e) {
+            problems.add(library.libraries() + " opened but cublasGetProperty failed: " + e.getMessage());
+            return null;
+        }
     }
 
     private static Loaded unavailable(String reason) {

@@ -276,8 +276,6 @@ final class CudaModelParityTest {
     static void close(String what, Precision p, Tensor expected, Tensor actual) {
         assertEquals(java.util.Arrays.toString(expected.shape()), java.util.Arrays.toString(actual.shape()),
                 what + ": shape");
-        double rel = GpuBackends.relativeL2(what, expected.data(), actual.data());
-        double bound = GpuBackends.modelBound(p);
-        assertTrue(rel <= bound, what + ": relative L2 error " + rel + " > " + bound);
+        GpuBackends.assertWithin(what, GpuBackends.modelBound(p), expected.data(), actual.data(), actual.shape());
     }
 }

@@ -42,7 +42,7 @@ final class CudaOpsParityTest {
         cpu.embeddingForward(expected, cpu.indicesOf(ids), cpu.indicesOf(pos), cpu.bufferOf(wte), cpu.bufferOf(wpe), T, C);
         Buffer out = poisoned(gpu, (long) T * C);
         gpu.embeddingForward(out, gpu.indicesOf(ids), gpu.indicesOf(pos), gpu.bufferOf(wte), gpu.bufferOf(wpe), T, C);
-        compare("embedding " + p, p, cpu.download(expected), gpu.download(out));
+        compare("embedding " + p, p, cpu.download(expected), gpu.download(out), T, C);
 
         // the fused embedding + layer norm, against the two CPU ops (the sum rounded to storage between them)
         float[] sum = round(p, cpu.download(expected));
@@ -51,7 +51,7 @@ final class CudaOpsParityTest {
         Buffer fused = poisoned(gpu, (long) T * C);
         gpu.embeddingLayerNormForward(fused, gpu.indicesOf(ids), gpu.indicesOf(pos), gpu.bufferOf(wte),
                 gpu.bufferOf(wpe), gpu.bufferOf(w), gpu.bufferOf(b), T, C, 1e-12f);
-        compare("embedding layer norm " + p, p, cpu.download(normed), gpu.download(fused));
+        compare("embedding layer norm " + p, p, cpu.download(normed), gpu.download(fused), T, C);
 
         // inputs_embeds + positions, in place
         float[] embeds = round(p, r.floats(T * C, 1));
@@ -59,7 +59,7 @@ final class CudaOpsParityTest {
         cpu.positionEmbeddingForward(cpuX, cpuX, cpu.indicesOf(pos), cpu.bufferOf(wpe), T, C);
         Buffer gpuX = gpu.bufferOf(embeds);
         gpu.positionEmbeddingForward(gpuX, gpuX, gpu.indicesOf(pos), gpu.bufferOf(wpe), T, C);
-        compare("position embedding " + p, p, cpu.download(cpuX), gpu.download(gpuX));
+        compare("position embedding " + p, p, cpu.download(cpuX), gpu.download(gpuX), T, C);
     }
 
     @ParameterizedTest
@@ -78,13 +78,13 @@ final class CudaOpsParityTest {
             Buffer out = poisoned(gpu, (long) N * C), gMean = poisoned(gpu, N), gRstd = poisoned(gpu, N);
             gpu.layerNormForward(out, gMean, gRstd, gpu.bufferOf(x), gpu.bufferOf(w), gpu.bufferOf(b), N, C, 1e-12f);
             String what = "layer norm [" + N + ", " + C + "] " + p;
-            compare(what, p, cpu.download(expected), gpu.download(out));
+            compare(what, p, cpu.download(expected), gpu.download(out), N, C);
             compare(what + " mean", p, cpu.download(mean), gpu.download(gMean));
             compare(what + " rstd", p, cpu.download(rstd), gpu.download(gRstd));
             // in place
             Buffer inPlace = gpu.bufferOf(x);
             gpu.layerNormForward(inPlace, null, null, inPlace, gpu.bufferOf(w), gpu.bufferOf(b), N, C, 1e-12f);
-            compare(what + " in place", p, cpu.download(expected), gpu.download(inPlace));
+            compare(what + " in place", p, cpu.download(expected), gpu.download(inPlace), N, C);
         }
     }
 
@@ -113,12 +113,12 @@ final class CudaOpsParityTest {
                 gpu.residualLayerNormForward(out, gSum, null, null, gpu.bufferOf(x), withBias ? gpu.bufferOf(bias) : null,
                         gRes, gpu.bufferOf(w), gpu.bufferOf(b), N, C, 1e-12f);
                 String what = "residual layer norm [" + N + ", " + C + "] bias=" + withBias + " " + p;
-                compare(what, p, cpu.download(expected), gpu.download(out));
-                compare(what + " sum", p, sum, gpu.download(gSum));
+                compare(what, p, cpu.download(expected), gpu.download(out), N, C);
+                compare(what + " sum", p, sum, gpu.download(gSum), N, C);
                 // out aliasing the residual, as the model runs it
                 gpu.residualLayerNormForward(gRes, null, null, null, gpu.bufferOf(x), withBias ? gpu.bufferOf(bias)
                         : null, gRes, gpu.bufferOf(w), gpu.bufferOf(b), N, C, 1e-12f);
-                compare(what + " aliased", p, cpu.download(expected), gpu.download(gRes));
+                compare(what + " aliased", p, cpu.download(expected), gpu.download(gRes), N, C);
             }
         }
     }
@@ -141,7 +141,7 @@ final class CudaOpsParityTest {
                 Buffer out = poisoned(gpu, (long) N * M);
                 gpu.matmulForward(out, gpu.bufferOf(x), gpu.bufferOf(w), withBias ? gpu.bufferOf(b) : null, N, K, M);
                 compare("matmul [" + N + ", " + K + "] x [" + M + ", " + K + "]ᵀ bias=" + withBias + " " + p, p,
-                        cpu.download(expected), gpu.download(out));
+                        cpu.download(expected), gpu.download(out), N, M);
             }
         }
     }
@@ -159,7 +159,7 @@ final class CudaOpsParityTest {
                 cpu.biasActivationForward(act, expected, cpu.bufferOf(x), withBias ? cpu.bufferOf(b) : null, N, M);
                 Buffer out = poisoned(gpu, (long) N * M);
                 gpu.biasActivationForward(act, out, gpu.bufferOf(x), withBias ? gpu.bufferOf(b) : null, N, M);
-                compare(act + " bias=" + withBias + " " + p, p, cpu.download(expected), gpu.download(out));
+                compare(act + " bias=" + withBias + " " + p, p, cpu.download(expected), gpu.download(out), N, M);
             }
         }
     }
@@ -278,7 +278,7 @@ final class CudaOpsParityTest {
                 + Arrays.toString(lengths(cu))
                 + (keys == null ? "" : " keys=" + Arrays.toString(keys)) + (headMask == null ? "" : " head mask")
                 + (withProbs ? " with probs" : "") + " " + p;
-        compare(what, p, cpu.download(expected), gpu.download(out));
+        compare(what, p, cpu.download(expected), gpu.download(out), T, NH, HS);
         if (withProbs) {
             compare(what + " (probs)", p, cpu.download(cpuProbs), gpu.download(gpuProbs));
         }
@@ -439,9 +439,11 @@ final class CudaOpsParityTest {
     }
 
     /** ‖actual − expected‖ / ‖expected‖ within the precision's bound, and no NaN (an unwritten element). */
-    static void compare(String what, Precision p, float[] expected, float[] actual) {
-        double rel = GpuBackends.relativeL2(what, expected, actual);
-        double bound = GpuBackends.opBound(p);
-        assertTrue(rel <= bound, what + ": relative L2 error " + rel + " > " + bound);
+    /**
+     * ‖actual − expected‖ / ‖expected‖ within the precision's bound, and no NaN (an unwritten element);
+     * a failure locates the error in {@code shape} (flat where none is given).
+     */
+    static void compare(String what, Precision p, float[] expected, float[] actual, int... shape) {
+        GpuBackends.assertWithin(what, GpuBackends.opBound(p), expected, actual, shape);
     }
 }

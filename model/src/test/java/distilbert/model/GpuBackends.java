@@ -78,6 +78,88 @@ final class GpuBackends {
         return norm == 0 ? Math.sqrt(diff) : Math.sqrt(diff / norm);
     }
 
+    /**
+     * {@link #relativeL2} within {@code bound}, or a failure that says where the error is, so that one
+     * GPU run is enough to tell a wrong region (a sequence, a head, a tile edge, a column block) from an
+     * error spread thinly everywhere: the worst elements with their indices in {@code shape}, how the
+     * squared error splits over the tensor's first dimension (or eighths of it, for a flat one), and the
+     * share of it in the five worst last-dimension columns.
+     */
+    static void assertWithin(String what, double bound, float[] expected, float[] actual, int... shape) {
+        double rel = relativeL2(what, expected, actual);
+        if (rel <= bound) {
+            return;
+        }
+        Assertions.fail(what + ": relative L2 error " + rel + " > " + bound + "\n" + whereTheErrorIs(expected, actual, shape));
+    }
+
+    /** The error's whereabouts, for a failure message (see {@link #assertWithin}). */
+    static String whereTheErrorIs(float[] expected, float[] actual, int... shape) {
+        int n = expected.length;
+        int[] dims = shape.length == 0 || java.util.Arrays.stream(shape).asLongStream().reduce(1, (a, b) -> a * b) != n
+                ? new int[] {n} : shape;
+        double[] sq = new double[n];
+        double total = 0;
+        for (int i = 0; i < n; i++) {
+            double d = Float.isNaN(expected[i]) ? 0 : (double) actual[i] - expected[i];
+            sq[i] = d * d;
+            total += sq[i];
+        }
+        StringBuilder out = new StringBuilder();
+        Integer[] order = new Integer[n];
+        for (int i = 0; i < n; i++) {
+            order[i] = i;
+        }
+        java.util.Arrays.sort(order, (a, b) -> Double.compare(sq[b], sq[a]));
+        out.append("  worst elements:");
+        for (int k = 0; k < Math.min(6, n); k++) {
+            int i = order[k];
+            out.append(String.format(" %s %.6g vs %.6g;", index(i, dims), actual[i], expected[i]));
+        }
+        // the split over the first dimension (rows, sequences, layers), in at most 16 groups
+        int outer = dims.length > 1 ? dims[0] : Math.min(8, n), groups = Math.min(outer, 16);
+        long per = (long) n / outer;
+        double[] share = new double[groups];
+        for (int i = 0; i < n; i++) {
+            share[(int) Math.min(groups - 1, (i / per) * groups / outer)] += sq[i];
+        }
+        out.append(String.format("%n  squared error by %s:", dims.length > 1 ? "first index (" + outer + " in " + groups + " groups)"
+                : "eighths of the tensor"));
+        for (double s : share) {
+            out.append(String.format(" %.0f%%", total == 0 ? 0 : 100 * s / total));
+        }
+        if (dims.length > 1) {
+            int cols = dims[dims.length - 1];
+            double[] byCol = new double[cols];
+            for (int i = 0; i < n; i++) {
+                byCol[i % cols] += sq[i];
+            }
+            Integer[] colOrder = new Integer[cols];
+            for (int c = 0; c < cols; c++) {
+                colOrder[c] = c;
+            }
+            java.util.Arrays.sort(colOrder, (a, b) -> Double.compare(byCol[b], byCol[a]));
+            double top = 0;
+            StringBuilder which = new StringBuilder();
+            for (int k = 0; k < Math.min(5, cols); k++) {
+                top += byCol[colOrder[k]];
+                which.append(k == 0 ? "" : ", ").append(colOrder[k]);
+            }
+            out.append(String.format("%n  the 5 worst of %d last-index columns (%s) hold %.0f%% of it", cols, which,
+                    total == 0 ? 0 : 100 * top / total));
+        }
+        return out.toString();
+    }
+
+    private static String index(int flat, int[] shape) {
+        int[] idx = new int[shape.length];
+        for (int d = shape.length - 1; d >= 0; d--) {
+            idx[d] = flat % shape[d];
+            flat /= shape[d];
+        }
+        return java.util.Arrays.toString(idx);
+    }
+
     static synchronized void closeAll() {
         for (CudaOps ops : OPEN.values()) {
             try {
