@@ -33,7 +33,8 @@
 #   test      bin/gpu-test (every CUDA op and whole models vs the CPU, the bridge, cuBLAS; cap 180 s), then
 #             the tests module's golden tests (CPU and CUDA vs every HF golden case; cap 90 s), and CUDA vs
 #             CPU on MiniLM when MINILM_DIR names a converted directory
-#   pipelines score, fill-mask, ner and qa on the golden pipeline models: --device cuda --precision fp32
+#   pipelines score, fill-mask, ner, qa and multiple-choice on the golden pipeline models:
+#             --device cuda --precision fp32
 #             against --device cpu (scripts/compare-pipelines.py, 1e-4), and bf16 (reported, not failed:
 #             labels of near-equal scores may swap); cap 90 s
 #   bench     bin/gpu-bench (ours vs HF eager and SDPA on random DistilBERT-base weights, the ceilings, MFU,
@@ -45,13 +46,15 @@
 #             DistilBERT-base, batch 64, L 128 and 512, whole forwards with the per-op breakdown; cap 150 s
 #   embed     `distilbert embed` end to end (JVM start, load, read, tokenize, GPU, pooling, JSON out)
 #             against bench/peer/hf_embed.py (transformers, SDPA, the same batching and mean pooling) on a
-#             random DistilBERT-base and EMBED_ROWS (20000) parity-corpus rows cut to 256 tokens, bf16
-#             and fp32; cosine of every row against HF; cap 180 s
+#             random DistilBERT-base (EMBED_SIZE=tiny: 2 layers, dim 64) and EMBED_ROWS (20000)
+#             parity-corpus rows cut to 256 tokens, EMBED_PRECISIONS (bf16 fp32); cosine of every row
+#             against HF; cap 180 s
 #
 #   --cpu     a rehearsal on a machine without a GPU: the same steps and files, with the GPU tests
 #             skipping, pipelines CPU against CPU, bench and attention on a tiny model on the CPU
 #             (PYTHON=EXE names a python3 with torch and transformers, or their stand-ins), embed on
-#             EMBED_ROWS (200) rows; dist/check-dist.sh runs it
+#             EMBED_ROWS (200) rows of a tiny model (EMBED_SIZE=base for DistilBERT-base), fp32;
+#             dist/check-dist.sh runs it
 # Exit code: 0 when every step that ran passed, 1 otherwise, 2 for a bad command line.
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -245,6 +248,8 @@ for c in json.load(open(os.path.join(golden, "index.json"))).get("pipelines", []
         rows, args = [{"text": t} for t in e["texts"]], "ner --aggregation simple"
     elif task == "question-answering":
         rows, args = e["inputs"], "qa --top-k 3"
+    elif task == "multiple-choice":
+        rows, args = [{"prompt": q["prompt"], "choices": q["choices"]} for q in e["questions"]], "multiple-choice --logits"
     else:
         continue
     with open(os.path.join(out, c["case"] + ".jsonl"), "w", encoding="utf-8") as f:
@@ -358,7 +363,7 @@ step_embed() {
   rows=${EMBED_ROWS:-$($cpu && echo 200 || echo 20000)}
   mkdir -p "$d" "$w"
   [ -f "$w/model/model.safetensors" ] || bounded 60 "$py" bench/peer/hf_embed.py --make-model "$w/model" \
-    $($cpu && echo --tiny) --tokenizer "$home/models/bert-base-uncased/tokenizer.json" > "$d/make-model.log" 2>&1 \
+    $([ "${EMBED_SIZE:-$($cpu && echo tiny || echo base)}" = tiny ] && echo --tiny) --tokenizer "$home/models/bert-base-uncased/tokenizer.json" > "$d/make-model.log" 2>&1 \
     || { tail -n 5 "$d/make-model.log"; return 1; }
   "$py" bench/peer/hf_embed.py --make-input "$w/in.jsonl" --corpus "$home/data/parity-corpus.jsonl.gz" --rows "$rows" || return 1
   head -n 64 "$w/in.jsonl" > "$w/small.jsonl"

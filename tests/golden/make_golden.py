@@ -36,7 +36,10 @@ target ids and the tokenizer's input_ids. For
 "question-answering", a DistilBertForQuestionAnswering directory with the same tokenizer and
 expected.json: per call of the pipeline (its arguments), each input's windows (input_ids) and
 answers. transformers 5.3 removed that pipeline; there, qa_reference (its steps as transformers 5.2
-takes them, on HF's tokenizer and model) answers instead, and expected.json's "reference" says so.
+takes them, on HF's tokenizer and model) answers instead, and expected.json's "reference" says so. For
+"multiple-choice" (no HF pipeline), a DistilBertForMultipleChoice directory with the same tokenizer and
+expected.json: per question, its prompt, choices, each choice's row (input_ids without padding), the
+logits and their softmax, the model run as HF's documentation runs it (run_multiple_choice_case).
 """
 import argparse
 import json
@@ -449,6 +452,48 @@ def run_qa_case(name, overrides, seed, out_dir):
     return {"case": name, "task": "question-answering", "calls": len(calls), "reference": reference}
 
 
+# --- multiple choice (what `distilbert multiple-choice` / MultipleChoice reproduce) --------------------
+# transformers has no pipeline for it: the reference is the model run as HF's documentation and its SWAG
+# example run it, one question at a time: the tokenizer on ([prompt] * n, choices) with truncation=True
+# (longest_first to model_max_length, P) and padding=True, the batch unsqueezed to [1, n, L], the
+# softmax of the logits. Questions of 2 to 5 choices, an empty choice, an unknown word, and prompts and
+# choices long enough to be truncated (longest_first cuts from both sides).
+MC_LONG = " ".join(["the movie was really good and the music was fun but the ending was boring"] * 3)
+MC_QUESTIONS = [
+    ["the movie was", ["great!", "awful.", "a book", "zzyzx"]],
+    ["I loved the acting, but", ["the plot was boring.", "the music was fun."]],
+    ["this film", ["is a movie", "", "was not very good", "hated the start", "loved it"]],
+    [MC_LONG, ["and it was fine.", "but " + MC_LONG]],
+    ["it was", [MC_LONG, "fun"]],
+]
+MC_CASES = [
+    # name, config overrides
+    ("pipeline_multiple_choice", {}),
+    ("pipeline_multiple_choice_relu_sinusoidal", dict(activation="relu", sinusoidal_pos_embds=True)),
+]
+
+
+def run_multiple_choice_case(name, overrides, seed, out_dir):
+    """The multiple-choice model and its tokenizer saved as HF saves them, and each question's rows, logits and
+    scores as expected.json."""
+    model, tok, case_dir = pipeline_model(DistilBertForMultipleChoice, name, overrides, seed, out_dir)
+    questions = []
+    with torch.no_grad():
+        for prompt, choices in MC_QUESTIONS:
+            enc = tok([prompt] * len(choices), choices, truncation=True, padding=True, return_tensors="pt")
+            logits = model(**{k: v.unsqueeze(0) for k, v in enc.items()}).logits[0]
+            rows = [[int(t) for t, m in zip(ids, mask) if m] for ids, mask in zip(enc["input_ids"], enc["attention_mask"])]
+            questions.append({"prompt": prompt, "choices": choices, "input_ids": rows,
+                              "logits": logits.tolist(), "scores": logits.softmax(-1).tolist(),
+                              "best": int(logits.argmax())})
+    expected = {"reference": "DistilBertForMultipleChoice on tokenizer([prompt] * n, choices, truncation=True, "
+                             "padding=True) unsqueezed to [1, n, L]; scores = softmax(logits)",
+                "transformers": transformers.__version__, "tokenizers": tokenizers.__version__, "questions": questions}
+    with open(os.path.join(case_dir, "expected.json"), "w") as f:
+        json.dump(expected, f, indent=1)
+    return {"case": name, "task": "multiple-choice", "questions": len(questions)}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "src", "test", "resources", "golden"))
@@ -484,6 +529,12 @@ def main():
     for i, (name, ov) in enumerate(QA_CASES):
         try:
             pipelines.append(run_qa_case(name, ov, 3100 + i, args.out))
+        except Exception as e:  # the cases above stand on their own
+            skipped.append({"case": name, "why": f"{type(e).__name__}: {e}"})
+            print(f"skipped {name}: {type(e).__name__}: {e}")
+    for i, (name, ov) in enumerate(MC_CASES):
+        try:
+            pipelines.append(run_multiple_choice_case(name, ov, 3200 + i, args.out))
         except Exception as e:  # the cases above stand on their own
             skipped.append({"case": name, "why": f"{type(e).__name__}: {e}"})
             print(f"skipped {name}: {type(e).__name__}: {e}")

@@ -16,7 +16,8 @@ import java.util.List;
 /**
  * The rows of a JSONL input, one JSON object per line: {@code {"text": "...", "text_pair": "..."}}
  * ({@code text_pair} absent or null: a single sequence; other keys are ignored), or other
- * {@link Keys} ({@code {"question": "...", "context": "..."}}), read in batches so that any input
+ * {@link Keys} ({@code {"question": "...", "context": "..."}}, {@code {"prompt": "...", "choices": ["...", ...]}}),
+ * read in batches so that any input
  * size fits in bounded memory.
  *
  * <p>Bytes that are not UTF-8 become U+FFFD, one per maximal ill-formed subpart, as the Unicode
@@ -26,19 +27,30 @@ import java.util.List;
  * so that a command has written everything before the bad line when it stops.
  */
 final class JsonlInput implements AutoCloseable {
-    /** One input row; {@code line} counts from 1, {@code pair} is null for a single sequence. */
-    record Row(long line, String text, String pair) {}
+    /**
+     * One input row; {@code line} counts from 1, {@code pair} is null for a single sequence;
+     * {@code choices} is null but for {@link Keys#PROMPT_CHOICES} rows (text is then the prompt).
+     */
+    record Row(long line, String text, String pair, List<String> choices) {
+        Row(long line, String text, String pair) {
+            this(line, text, pair, null);
+        }
+    }
 
     /**
-     * The keys a row's two strings are read from. {@code required}: both must be there as
-     * non-empty strings (question answering); otherwise the second may be absent or null.
+     * The keys a row's two values are read from. {@code required}: both must be there (question
+     * answering: as non-empty strings); otherwise the second may be absent or null. {@code choices}:
+     * the second is a non-empty list of strings (multiple choice; the prompt and the choices may be
+     * empty strings, as HF's tokenizer takes them).
      */
-    record Keys(String first, String second, boolean required) {
-        static final Keys TEXT = new Keys("text", "text_pair", false);
-        static final Keys QUESTION_CONTEXT = new Keys("question", "context", true);
+    record Keys(String first, String second, boolean required, boolean choices) {
+        static final Keys TEXT = new Keys("text", "text_pair", false, false);
+        static final Keys QUESTION_CONTEXT = new Keys("question", "context", true, false);
+        static final Keys PROMPT_CHOICES = new Keys("prompt", "choices", true, true);
 
         /** What every line must hold, for error messages. */
         String expected() {
+            if (choices) return "a \"" + first + "\" string and a \"" + second + "\" list of strings";
             return required ? "\"" + first + "\" and \"" + second + "\" strings" : "a \"" + first + "\" string";
         }
     }
@@ -141,6 +153,7 @@ final class JsonlInput implements AutoCloseable {
     private Row parse(long n, String text) {
         if (text.isBlank()) throw bad(n, "blank line; every line must be a JSON object with " + keys.expected());
         String first = null, second = null;
+        List<String> choices = null;
         try (JsonParser p = JSON.createParser(text)) {
             JsonToken t = p.nextToken();
             if (t != JsonToken.START_OBJECT) throw bad(n, "expected a JSON object, found " + describe(t));
@@ -152,6 +165,15 @@ final class JsonlInput implements AutoCloseable {
                     if (v != JsonToken.VALUE_STRING) throw bad(n, "\"" + key + "\" must be a string, found " + describe(v));
                     first = p.getText();
                     hasFirst = true;
+                } else if (key.equals(keys.second()) && keys.choices()) {
+                    if (v != JsonToken.START_ARRAY) throw bad(n, "\"" + key + "\" must be a list of strings, found " + describe(v));
+                    choices = new ArrayList<>();
+                    while ((v = p.nextToken()) != JsonToken.END_ARRAY) {
+                        if (v != JsonToken.VALUE_STRING) {
+                            throw bad(n, "\"" + key + "\" must be a list of strings, but item " + choices.size() + " is " + describe(v));
+                        }
+                        choices.add(p.getText());
+                    }
                 } else if (key.equals(keys.second())) {
                     if (v == JsonToken.VALUE_STRING) second = p.getText();
                     else if (keys.required()) throw bad(n, "\"" + key + "\" must be a string, found " + describe(v));
@@ -162,7 +184,10 @@ final class JsonlInput implements AutoCloseable {
             }
             if (p.nextToken() != null) throw bad(n, "more after the JSON object; put one object per line");
             if (!hasFirst) throw bad(n, "missing \"" + keys.first() + "\"");
-            if (keys.required()) {
+            if (keys.choices()) {
+                if (choices == null) throw bad(n, "missing \"" + keys.second() + "\"");
+                if (choices.isEmpty()) throw bad(n, "\"" + keys.second() + "\" is empty; give at least one");
+            } else if (keys.required()) {
                 if (second == null) throw bad(n, "missing \"" + keys.second() + "\"");
                 if (first.isEmpty()) throw bad(n, "\"" + keys.first() + "\" is empty");
                 if (second.isEmpty()) throw bad(n, "\"" + keys.second() + "\" is empty");
@@ -176,7 +201,7 @@ final class JsonlInput implements AutoCloseable {
         } catch (IOException e) {
             throw new AssertionError("reading a String", e);
         }
-        return new Row(n, first, second);
+        return new Row(n, first, second, choices == null ? null : List.copyOf(choices));
     }
 
     private CliException bad(long n, String what) {

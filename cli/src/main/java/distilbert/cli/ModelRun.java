@@ -316,34 +316,73 @@ final class ModelRun {
             }
             List<Encoding> encoded;
             try {
-                encoded = tokenizer.encodeBatch(batch.stream().map(Row::text).toList(), batch.stream().map(Row::pair).toList(), options);
+                List<String> firsts = new ArrayList<>(), seconds = new ArrayList<>();
+                for (Row r : batch) inputs(r, firsts, seconds);
+                encoded = tokenizer.encodeBatch(firsts, seconds, options);
             } catch (TokenizerException e) {
                 // encodeBatch does not say which row failed: find the first, and keep the rows before it.
                 for (Row r : batch) {
-                    Encoding one;
+                    List<Encoding> one;
                     try {
-                        one = tokenizer.encode(r.text(), r.pair(), options);
+                        one = encodeRow(r, options);
                     } catch (TokenizerException rowError) {
                         return new Chunk(rows, encodings, new CliException(in.name() + " line " + r.line() + ": " + rowError.getMessage(), rowError));
                     }
-                    CliException refused = refusal(in, r, one, job);
-                    if (refused != null) return new Chunk(rows, encodings, refused);
-                    encodings.add(one);
+                    for (Encoding x : one) {
+                        CliException refused = refusal(in, r, x, job);
+                        if (refused != null) return new Chunk(rows, encodings, refused);
+                    }
+                    encodings.addAll(one);
                     rows.add(r);
                 }
                 throw e;
             }
-            for (int i = 0; i < batch.size(); i++) {
-                Encoding e = encoded.get(i);
-                CliException refused = refusal(in, batch.get(i), e, job);
-                if (refused != null) return new Chunk(rows, encodings, refused);
-                rows.add(batch.get(i));
-                encodings.add(e);
-                tokens += tokens(e, kind);
+            int at = 0;
+            for (Row r : batch) {
+                List<Encoding> mine = encoded.subList(at, at + width(r));
+                at += mine.size();
+                for (Encoding e : mine) {
+                    CliException refused = refusal(in, r, e, job);
+                    if (refused != null) return new Chunk(rows, encodings, refused);
+                }
+                rows.add(r);
+                for (Encoding e : mine) {
+                    encodings.add(e);
+                    tokens += tokens(e, kind);
+                }
             }
             if (pairError != null) return new Chunk(rows, encodings, pairError);
         }
         return new Chunk(rows, encodings, null);
+    }
+
+    /**
+     * How many encodings a row makes: one, or with choices (multiple choice) one per choice, the
+     * pair (prompt, choice); a chunk's encodings are its rows' in row order.
+     */
+    static int width(Row r) {
+        return r.choices() == null ? 1 : r.choices().size();
+    }
+
+    /** Adds the (text, pair) inputs of {@code r} to the two lists, {@link #width} of them. */
+    private static void inputs(Row r, List<String> firsts, List<String> seconds) {
+        if (r.choices() == null) {
+            firsts.add(r.text());
+            seconds.add(r.pair());
+        } else {
+            for (String c : r.choices()) {
+                firsts.add(r.text());
+                seconds.add(c);
+            }
+        }
+    }
+
+    private List<Encoding> encodeRow(Row r, EncodeOptions options) {
+        List<String> firsts = new ArrayList<>(), seconds = new ArrayList<>();
+        inputs(r, firsts, seconds);
+        List<Encoding> out = new ArrayList<>();
+        for (int i = 0; i < firsts.size(); i++) out.add(tokenizer.encode(firsts.get(i), seconds.get(i), options));
+        return out;
     }
 
     /** The error for a row that {@code job} refuses, naming its line; null when the job takes it. */
