@@ -226,15 +226,16 @@ if [ -z "$py" ] || ! "$py" -c 'import numpy' >/dev/null 2>&1; then
 else
   gs=$tmp/gpu-session
   if check "scripts/gpu-session.sh --cpu" 0 env DISTILBERT_TARBALL="$tarball" PYTHON="$py" GPU_SESSION_WORK="$gs/work" \
-      "$root/scripts/gpu-session.sh" --cpu --out "$gs/out" --budget 300 probe test pipelines bench attention; then
+      "$root/scripts/gpu-session.sh" --cpu --out "$gs/out" --budget 300 probe test pipelines bench kernels attention; then
     files=$(find "$gs/out" -mindepth 1 | wc -l)
     odd=$(find "$gs/out" -mindepth 1 \( ! -type f -o -size +16M -o -name '*[!A-Za-z0-9._-]*' \) | head -n 3)
     listing=$(tar -tzf "$gs/out/results.tar.gz" 2>/dev/null)
     summary=$(cat "$gs/out/summary.md" 2>/dev/null)
     if [ "$files" -le 8 ] && [ -z "$odd" ] && has "$listing" "./gpu-test/TEST-junit-jupiter.xml" \
         && has "$listing" "./bench/gpu-inference.md" && has "$summary" "pipelines: passed" && has "$summary" "bench: passed" \
-        && has "$summary" "attention: passed" && [ -f "$gs/out/gpu-inference.md" ]; then
-      pass "scripts/gpu-session.sh --cpu: 5 steps, $files files in OUT, results archived"
+        && has "$summary" "attention: passed" && has "$summary" "kernels: passed" && has "$listing" "./kernels/kernels.md" \
+        && [ -f "$gs/out/gpu-inference.md" ]; then
+      pass "scripts/gpu-session.sh --cpu: 6 steps, $files files in OUT, results archived"
     else fail "scripts/gpu-session.sh --cpu" "OUT has $files entries ($odd), or the archive or summary lacks a step"; fi
   fi
 fi

@@ -22,9 +22,9 @@
 #
 # Steps run in the order given; each gets min(its cap, what the budget has left less 15 s for packing)
 # and is skipped, saying so, when under 20 s are left. Plans:
-#   first  probe test pipelines bench sanitize attention embed   (in order of value: whatever the budget
-#          does not reach is skipped and listed)
-#   all    probe golden test pipelines bench sanitize attention embed
+#   first  probe test pipelines bench kernels sanitize embed attention   (in order of value: whatever the
+#          budget does not reach is skipped and listed)
+#   all    probe golden test pipelines bench kernels sanitize embed attention
 # Steps:
 #   probe     nvidia-smi, python3/torch/transformers versions, our own GPU probe (info --device), tools
 #   golden    tests/golden/make_golden.py -> WORK/golden (the committed files are in tests/src/test/
@@ -40,6 +40,10 @@
 #   bench     bin/gpu-bench (ours vs HF eager and SDPA on random DistilBERT-base weights, the ceilings, MFU,
 #             the logits check, the report); cap 200 s, batches 1,64,256, L 128 and 512 and the length
 #             mix, bf16 and fp32 (GPU_BENCH_ARGS adds to or overrides those)
+#   kernels   KernelBenchmark (JMH): each op of a layer alone at DistilBERT-base shapes (T 8192 = 64 x 128),
+#             bf16 and fp32, the SIMT attention kernel beside the tensor-core one; bench/peer/kernel_report.py
+#             puts µs, GB/s and TFLOP/s beside the bench step's measured ceilings -> kernels/kernels.md;
+#             cap 120 s
 #   sanitize  compute-sanitizer: memcheck over the op parity tests, then racecheck and initcheck over the
 #             attention tests; each capped at 90 s
 #   attention the two attention kernels A/B (-Ddistilbert.attention=simt vs tensor-cores): bf16
@@ -105,10 +109,10 @@ while [ $# -gt 0 ]; do
     --budget) [ $# -ge 2 ] || { echo "gpu-session: --budget needs seconds" >&2; exit 2; }; budget=$2; shift ;;
     --cpu) cpu=true ;;
     -h|--help) help; exit 0 ;;
-    probe|golden|test|sanitize|pipelines|bench|attention|embed) steps+=("$1") ;;
-    first) steps+=(probe test pipelines bench sanitize attention embed) ;;
-    all) steps+=(probe golden test pipelines bench sanitize attention embed) ;;
-    *) echo "gpu-session: unknown step '$1' (probe, golden, test, pipelines, bench, sanitize, attention, embed; plans first, all)" >&2; exit 2 ;;
+    probe|golden|test|sanitize|pipelines|bench|kernels|attention|embed) steps+=("$1") ;;
+    first) steps+=(probe test pipelines bench kernels sanitize embed attention) ;;
+    all) steps+=(probe golden test pipelines bench kernels sanitize embed attention) ;;
+    *) echo "gpu-session: unknown step '$1' (probe, golden, test, pipelines, bench, kernels, sanitize, attention, embed; plans first, all)" >&2; exit 2 ;;
   esac
   shift
 done
@@ -147,13 +151,30 @@ pack() { # refreshes OUT's files; atomic, so that a call cut off mid-pack still 
   [ -f "$work/bench/gpu-inference.md" ] && cp "$work/bench/gpu-inference.md" "$out/gpu-inference.md"
   tar -czf "$out/results.tar.gz.tmp" -C "$work" . 2>/dev/null && mv "$out/results.tar.gz.tmp" "$out/results.tar.gz"
 }
-# junit_summary LOG: JUnit's test counts, then its failures (test, message, the tests' own lines such
-# as where the error is) without the stack frames, at most 80 lines
+# junit_summary LOG: from JUnit's --details=testfeed (a line per test as it starts and ends, so that a
+# run cut off by its time limit still shows how far it got): the counts, each failure with its message
+# (the tests' own lines, such as where the error is) but not its stack frames, the first few aborted
+# tests with their reason, and the tests still running when the log ends; at most 100 lines
 junit_summary() {
-  grep -E '^\[ +[0-9]+ tests (found|successful|skipped|aborted|failed)' "$1" || echo "(no JUnit summary in $(basename "$1"))"
-  awk '/^Failures \([0-9]+\):/ {on = 1} /^Test run finished/ {on = 0}
-       on && !/^ +([A-Za-z0-9_$]+[.\/])+[A-Za-z0-9_$<>]+\((.*\.java:[0-9]+|Unknown Source|Native Method)\)$/ \
-          && !/^ +\[\.\.\.\]/ && !/MethodSource \[/ && NF' "$1" | head -n 80
+  awk '
+    / :: STARTED$/ { n = $0; sub(/ :: STARTED$/, "", n); running[n] = 1; show = 0; next }
+    / :: (SUCCESSFUL|FAILED|ABORTED|SKIPPED)/ {
+      n = $0; sub(/ :: [A-Z]+.*$/, "", n); delete running[n]
+      st = $0; sub(/^.* :: /, "", st); split(st, w, " "); count[w[1]]++
+      show = 0
+      if (w[1] == "FAILED" || (w[1] == "ABORTED" && aborted++ < 3)) { if (shown++ < 25) { print; show = 1; lines = 0 } }
+      next
+    }
+    show && /^\t\tat / { next }
+    show && /^\t/ { if (lines++ < 6) print; next }
+    { show = 0 }
+    /^\[ +[0-9]+ tests (successful|failed|aborted|skipped)/ { final = final $0 "\n" }
+    END {
+      if (final != "") printf "%s", final
+      else printf "(no JUnit summary: the run was cut off) so far: %d successful, %d failed, %d aborted, %d skipped\n", count["SUCCESSFUL"], count["FAILED"], count["ABORTED"], count["SKIPPED"]
+      if (aborted > 3) printf "(%d aborted in all)\n", aborted
+      for (n in running) print "still running when the log ends: " n
+    }' "$1" | head -n 100
 }
 
 tarball=${DISTILBERT_TARBALL:-$(ls dist/distilbert-*-linux-x86_64.tar.gz 2>/dev/null | head -n 1)}
@@ -209,7 +230,7 @@ step_golden() {
 
 step_test() {
   local rc=0
-  bounded 180 "$home/bin/gpu-test" $($cpu && echo --no-require-gpu) --reports-dir "$work/gpu-test" --details=summary \
+  bounded 180 "$home/bin/gpu-test" $($cpu && echo --no-require-gpu) --reports-dir "$work/gpu-test" --details=testfeed \
     > "$work/gpu-test.log" 2>&1 || rc=1
   tail -n 40 "$work/gpu-test.log"
   { echo "bin/gpu-test:"; junit_summary "$work/gpu-test.log"; } | block
@@ -217,7 +238,7 @@ step_test() {
     bounded 90 "${java[@]}" -Ddistilbert.requireGpu=$requireGpu ${MINILM_DIR:+-Ddistilbert.minilm.dir=$MINILM_DIR} \
       -Ddistilbert.corpus="$home/data/parity-corpus.jsonl.gz" \
       -cp "tests/target/test-classes:$home/test/*:$home/lib/*" org.junit.platform.console.ConsoleLauncher execute \
-      --disable-banner --disable-ansi-colors --details=summary --reports-dir "$work/gpu-test-tests" \
+      --disable-banner --disable-ansi-colors --details=testfeed --reports-dir "$work/gpu-test-tests" \
       --scan-class-path tests/target/test-classes --include-classname '.*(GoldenParityTest|CudaMiniLmParityTest)' \
       > "$work/gpu-test-tests.log" 2>&1 || rc=1
     tail -n 30 "$work/gpu-test-tests.log"
@@ -308,6 +329,29 @@ step_bench() {
   return $rc
 }
 
+step_kernels() {
+  local d=$work/kernels rc=0 args
+  mkdir -p "$d"
+  if $cpu; then
+    args=(-p device=cpu -p precision=fp32 -p tokens=256 -p seqLen=64 -p dim=64 -p heads=4 -p ffn=128
+          -p op=embedding_layernorm,qkv,attention,out_proj,residual_layernorm,ffn_up,gelu,ffn_down,mean_rows)
+  else
+    args=(-p precision=bf16,fp32)
+  fi
+  # one JVM for every op (-f 0): a fork per op would open the GPU twenty times
+  bounded 120 "$home/bin/bench" KernelBenchmark -f 0 -wi 3 -w 200ms -i 5 -r 200ms "${args[@]}" \
+    -rf json -rff "$d/kernels.json" > "$d/jmh.log" 2>&1 || rc=1
+  tail -n 25 "$d/jmh.log"
+  if [ -s "$d/kernels.json" ]; then
+    "$py" bench/peer/kernel_report.py "$d/kernels.json" --ceilings "$scratch/bench/ceilings.json" --out "$d/kernels.md" \
+      > /dev/null 2> "$d/report.log" || rc=1
+    cat "$d/kernels.md" >> "$summary" 2>/dev/null
+  else
+    tail -n 15 "$d/jmh.log" | block
+  fi
+  return $rc
+}
+
 step_sanitize() {
   local sanitizer rc=0 tool filter trc
   sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -n 1)
@@ -324,7 +368,7 @@ step_sanitize() {
     log "compute-sanitizer --tool $tool"
     bounded 90 "$sanitizer" --tool "$tool" --target-processes all --print-limit 50 \
       "${java[@]}" -Ddistilbert.requireGpu=$requireGpu -cp "$home/test/*:$home/lib/*" \
-      org.junit.platform.console.ConsoleLauncher execute --disable-banner --disable-ansi-colors --details=summary \
+      org.junit.platform.console.ConsoleLauncher execute --disable-banner --disable-ansi-colors --details=testfeed \
       "${filter[@]}" > "$work/sanitizer/$tool.log" 2>&1; trc=$?
     [ $trc -eq 0 ] || rc=1
     { echo "$tool (exit $trc$([ $trc -eq 124 ] && echo ': its time limit'))"; grep -E "ERROR SUMMARY|========= (Invalid|Race|Uninitialized|Program hit)" "$work/sanitizer/$tool.log" | head -n 12
