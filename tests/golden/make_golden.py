@@ -509,35 +509,24 @@ def main():
             skipped.append({"case": name, "why": str(e)})
             print(f"skipped {name}: {e}")
     pipelines = []
+
+    def guarded(name, run):
+        """run()'s case into pipelines, or the case skipped with the reason: each stands on its own."""
+        try:
+            pipelines.append(run())
+        except Exception as e:  # noqa: BLE001
+            skipped.append({"case": name, "why": f"{type(e).__name__}: {e}"})
+            print(f"skipped {name}: {type(e).__name__}: {e}")
+
     for i, (name, ov) in enumerate(PIPELINE_CASES):
-        try:
-            pipelines.append(run_pipeline_case(name, ov, 2000 + i, args.out))
-        except Exception as e:  # the model cases above stand on their own
-            skipped.append({"case": name, "why": f"{type(e).__name__}: {e}"})
-            print(f"skipped {name}: {type(e).__name__}: {e}")
-    try:
-        pipelines.append(run_ner_case("pipeline_token_classification", 3000, args.out))
-    except Exception as e:
-        skipped.append({"case": "pipeline_token_classification", "why": f"{type(e).__name__}: {e}"})
-        print(f"skipped pipeline_token_classification: {type(e).__name__}: {e}")
+        guarded(name, lambda: run_pipeline_case(name, ov, 2000 + i, args.out))
+    guarded("pipeline_token_classification", lambda: run_ner_case("pipeline_token_classification", 3000, args.out))
     for i, (name, ov) in enumerate(FILL_MASK_CASES):
-        try:
-            pipelines.append(run_fill_mask_case(name, ov, 2100 + i, args.out))
-        except Exception as e:
-            skipped.append({"case": name, "why": f"{type(e).__name__}: {e}"})
-            print(f"skipped {name}: {type(e).__name__}: {e}")
+        guarded(name, lambda: run_fill_mask_case(name, ov, 2100 + i, args.out))
     for i, (name, ov) in enumerate(QA_CASES):
-        try:
-            pipelines.append(run_qa_case(name, ov, 3100 + i, args.out))
-        except Exception as e:  # the cases above stand on their own
-            skipped.append({"case": name, "why": f"{type(e).__name__}: {e}"})
-            print(f"skipped {name}: {type(e).__name__}: {e}")
+        guarded(name, lambda: run_qa_case(name, ov, 3100 + i, args.out))
     for i, (name, ov) in enumerate(MC_CASES):
-        try:
-            pipelines.append(run_multiple_choice_case(name, ov, 3200 + i, args.out))
-        except Exception as e:  # the cases above stand on their own
-            skipped.append({"case": name, "why": f"{type(e).__name__}: {e}"})
-            print(f"skipped {name}: {type(e).__name__}: {e}")
+        guarded(name, lambda: run_multiple_choice_case(name, ov, 3200 + i, args.out))
     with open(os.path.join(args.out, "index.json"), "w") as f:
         json.dump({"transformers": transformers.__version__, "torch": torch.__version__, "cases": index,
                    "pipelines": pipelines, "skipped": skipped}, f, indent=1)

@@ -61,22 +61,6 @@ class MultipleChoiceTest {
         return head.forward(ids, mask, null).logits().data();
     }
 
-    static double[] softmax(float[] logits) {
-        double max = Double.NEGATIVE_INFINITY, sum = 0;
-        for (float x : logits) {
-            max = Math.max(max, x);
-        }
-        double[] out = new double[logits.length];
-        for (int i = 0; i < logits.length; i++) {
-            out[i] = Math.exp(logits[i] - max);
-            sum += out[i];
-        }
-        for (int i = 0; i < logits.length; i++) {
-            out[i] /= sum;
-        }
-        return out;
-    }
-
     @Test
     void eachQuestionIsItsOwnExampleThroughTheHead() {
         try (DistilBert db = TestModels.model(config(), Head.MULTIPLE_CHOICE, 41)) {
@@ -88,7 +72,8 @@ class MultipleChoiceTest {
                 Result r = results.get(q);
                 float[] want = directLogits(head, QUESTIONS.get(q), mc);
                 assertEquals(QUESTIONS.get(q).choices().size(), r.numChoices(), "question " + q);
-                double[] wantScores = softmax(want), own = softmax(r.logits());
+                double[] wantScores = TextClassificationTest.expectedScores(TextClassification.Function.SOFTMAX, want);
+                double[] own = TextClassificationTest.expectedScores(TextClassification.Function.SOFTMAX, r.logits());
                 double sum = 0;
                 for (int c = 0; c < want.length; c++) {
                     String at = "question " + q + " choice " + c;
