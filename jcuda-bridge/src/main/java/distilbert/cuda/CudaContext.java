@@ -244,6 +244,7 @@ public final class CudaContext implements AutoCloseable {
     void launch(KernelModule.Kernel kernel, int gridX, int gridY, int gridZ, int blockX, int blockY, int sharedBytes,
                 KernelArgs args) {
         ensureOpen();
+        args.check(kernel.module() + "/" + kernel.name(), kernel.parameters());
         CudaCalls.check(JCudaDriver.cuLaunchKernel(kernel.function(), gridX, gridY, gridZ, blockX, blockY, 1,
                         sharedBytes, stream, args.toPointer(), null),
                 "cuLaunchKernel(" + kernel.module() + "/" + kernel.name() + ", grid (" + gridX + ", " + gridY + ", "

@@ -3,6 +3,7 @@ package distilbert.cuda;
 import distilbert.kernels.Fatbin;
 import distilbert.kernels.KernelResources;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUmodule;
@@ -16,29 +17,36 @@ import jcuda.driver.JCudaDriver;
  */
 final class KernelModule implements AutoCloseable {
 
-    /** A kernel entry point and the names needed to report a failed launch. */
-    record Kernel(String module, String name, CUfunction function) {}
+    /**
+     * A kernel entry point, the names needed to report a failed launch, and its parameter types as
+     * the compiled PTX declares them ({@code u64}, {@code u32}, {@code f32}), which every launch's
+     * {@link KernelArgs} must match.
+     */
+    record Kernel(String module, String name, CUfunction function, List<String> parameters) {}
 
     private final String name;
     private final CUmodule module;
+    private final Map<String, List<String>> signatures;
     private final Map<String, Kernel> kernels = new HashMap<>();
     private boolean closed;
 
-    private KernelModule(String name, CUmodule module) {
+    private KernelModule(String name, CUmodule module, Map<String, List<String>> signatures) {
         this.name = name;
         this.module = module;
+        this.signatures = signatures;
     }
 
     /** Loads {@code distilbert/kernels/<name>.fatbin} into the current context. */
     static KernelModule load(String name) {
         byte[] fatbin = KernelResources.read(name);
+        Map<String, List<String>> signatures = KernelResources.signatures(name);
         CUmodule module = new CUmodule();
         int rc = JCudaDriver.cuModuleLoadFatBinary(module, fatbin);
         if (rc != CUresult.CUDA_SUCCESS) {
             throw new CudaException("cuModuleLoadFatBinary(" + KernelResources.resourcePath(name) + ")", rc,
                     CudaCalls.resultName(rc), loadHint(rc, fatbin));
         }
-        return new KernelModule(name, module);
+        return new KernelModule(name, module, signatures);
     }
 
     /** The entry point {@code kernel} (an extern "C" name such as {@code bias_gelu_forward_f32}). */
@@ -47,10 +55,15 @@ final class KernelModule implements AutoCloseable {
             throw new IllegalStateException("kernel module " + name + " is closed");
         }
         return kernels.computeIfAbsent(kernel, k -> {
+            List<String> parameters = signatures.get(k);
+            if (parameters == null) {
+                throw new IllegalStateException("kernel " + k + " is not in " + KernelResources.signaturesPath(name)
+                        + " (kernels there: " + String.join(", ", signatures.keySet()) + ")");
+            }
             CUfunction function = new CUfunction();
             CudaCalls.check(JCudaDriver.cuModuleGetFunction(function, module, k),
                     "cuModuleGetFunction(" + name + ", " + k + ")");
-            return new Kernel(name, k, function);
+            return new Kernel(name, k, function, parameters);
         });
     }
 

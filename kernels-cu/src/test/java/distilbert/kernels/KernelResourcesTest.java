@@ -16,6 +16,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.stream.Stream;
@@ -67,6 +68,49 @@ final class KernelResourcesTest {
                 }
             }
         }
+    }
+
+    /** What the bridge checks launches against: every family's kernels, read off the compiled PTX. */
+    @Test
+    void everyFatbinHasTheParameterListsOfItsKernels() throws IOException {
+        for (String name : names(CUDA_SOURCES, ".cu")) {
+            Map<String, List<String>> sigs = KernelResources.signatures(name);
+            assertFalse(sigs.isEmpty(), name + ".signatures lists no kernel");
+            for (var e : sigs.entrySet()) {
+                // the storage types of one kernel take the same parameters
+                String k = e.getKey();
+                for (String suffix : List.of("_f32", "_bf16", "_f16")) {
+                    if (k.endsWith(suffix)) {
+                        String stem = k.substring(0, k.length() - suffix.length());
+                        for (String other : List.of("_bf16", "_f16")) {
+                            if (sigs.containsKey(stem + other)) {
+                                assertEquals(e.getValue(), sigs.get(stem + other), name + ": " + k + " vs " + stem + other);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // as the sources declare them
+        assertEquals(List.of("u64", "u64", "u64", "u64", "u32", "u32"), KernelResources.signatures("misc").get("mean_rows_bf16"),
+                "mean_rows(out, inp, cu_seqlens, key_lens, B, C)");
+        assertEquals(List.of("u64", "u64", "u64", "u64", "u32", "u64", "u64", "u64", "u32", "u32", "u32", "f32"),
+                KernelResources.signatures("attention_tc").get("attention_tc_forward_hs64_bf16"));
+        assertEquals(3 * 2 * 1, KernelResources.signatures("attention_tc").size(), "hs32/64/128 x bf16/f16");
+        assertTrue(KernelResources.signatures("activation").containsKey("bias_grad_reduce_f32"));
+    }
+
+    @Test
+    void aMalformedSignaturesFileIsAnErrorNamingTheLine() {
+        assertEquals(Map.of("k", List.of("u64", "u32", "f32"), "none", List.of()),
+                KernelResources.parseSignatures("x", "k u64,u32,f32\n\nnone\n"));
+        for (String bad : List.of("k u64,u8", "k u64 u32", "k u64,,u32")) {
+            IllegalStateException e = assertThrows(IllegalStateException.class,
+                    () -> KernelResources.parseSignatures("f.signatures", "ok u64\n" + bad + "\n"));
+            assertTrue(e.getMessage().startsWith("f.signatures line 2: expected 'kernel type,type,...'"), e.getMessage());
+        }
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> KernelResources.signatures("no_such_family"));
+        assertTrue(e.getMessage().contains("distilbert/kernels/no_such_family.signatures"), e.getMessage());
     }
 
     @Test
