@@ -30,7 +30,7 @@ public final class CudaException extends RuntimeException {
         this.resultName = resultName;
     }
 
-    /** The driver call, e.g. {@code cuModuleLoadFatBinary(activation)}. */
+    /** The driver call, e.g. {@code cuModuleLoadData(distilbert/kernels/activation.fatbin)}. */
     public String call() {
         return call;
     }

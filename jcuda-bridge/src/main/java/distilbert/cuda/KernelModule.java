@@ -41,9 +41,17 @@ final class KernelModule implements AutoCloseable {
         byte[] fatbin = KernelResources.read(name);
         Map<String, List<String>> signatures = KernelResources.signatures(name);
         CUmodule module = new CUmodule();
-        int rc = JCudaDriver.cuModuleLoadFatBinary(module, fatbin);
+        // cuModuleLoadData, not cuModuleLoadFatBinary: the driver takes a fatbin image through either,
+        // but JCuda 12.6's cuModuleLoadFatBinary never stores the module it loaded into the CUmodule
+        // (it stays null, and every cuModuleGetFunction on it fails), while cuModuleLoadData does.
+        // The stand-in driver of kernels-cu/src/test/fake-cuda found this; FakeGpuPlumbingTest keeps it found.
+        int rc = JCudaDriver.cuModuleLoadData(module, fatbin);
+        if (rc == CUresult.CUDA_SUCCESS && NativeHandle.of(module) == 0) {
+            throw new IllegalStateException("cuModuleLoadData(" + KernelResources.resourcePath(name)
+                    + ") reported success but gave no module handle");
+        }
         if (rc != CUresult.CUDA_SUCCESS) {
-            throw new CudaException("cuModuleLoadFatBinary(" + KernelResources.resourcePath(name) + ")", rc,
+            throw new CudaException("cuModuleLoadData(" + KernelResources.resourcePath(name) + ")", rc,
                     CudaCalls.resultName(rc), loadHint(rc, fatbin));
         }
         return new KernelModule(name, module, signatures);

@@ -1,0 +1,299 @@
+/*
+ * A stand-in cuBLAS and cuBLASLt (built twice, as libcublas.so.13 and libcublasLt.so.13) for testing
+ * the GPU backend's host side without a GPU, beside fake_cuda.c: no product is computed; what it
+ * checks is what real cuBLAS refuses (CUBLAS_STATUS_INVALID_VALUE) or what would read or write out of
+ * bounds on a GPU:
+ *   - GemmEx / GemmStridedBatchedEx: sizes >= 0, each leading dimension >= the rows it spans,
+ *     known data and compute types;
+ *   - Lt: layouts with ld >= rows, A, B, C and D whose shapes agree with transa/transb (op(A) m x k,
+ *     op(B) k x n, C and D m x n), the bias epilogue with a bias pointer;
+ *   - every matrix, batch and bias it would touch, and the workspace, inside one live allocation of
+ *     the fake driver (fake_cuda_range);
+ *   - handles and descriptors created before use and destroyed once.
+ * FAKE_CUDA_LOG (see fake_cuda.c) gets "gemm ..." lines and the reason of each refusal.
+ */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef unsigned long long CUdeviceptr;
+int fake_cuda_range(CUdeviceptr p, size_t bytes);
+
+enum { OK = 0, NOT_INITIALIZED = 1, INVALID_VALUE = 7, NOT_SUPPORTED = 15 };
+enum { OP_N = 0, OP_T = 1 };
+
+static void logf_(const char *fmt, ...) {
+    const char *path = getenv("FAKE_CUDA_LOG");
+    if (!path || !*path) return;
+    FILE *f = fopen(path, "a");
+    if (!f) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(f, fmt, ap);
+    va_end(ap);
+    fputc('\n', f);
+    fclose(f);
+}
+
+static int refuse(const char *call, const char *fmt, ...) {
+    char why[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    logf_("error %s: %s", call, why);
+    return INVALID_VALUE;
+}
+
+/* cudaDataType: R_32F 0, R_16F 2, R_16BF 14. */
+static int type_bytes(int type) {
+    switch (type) {
+        case 0: return 4;
+        case 2: case 14: return 2;
+        default: return 0;
+    }
+}
+
+/* Column-major rows x cols with leading dimension ld, batch times stride elements apart: inside one allocation? */
+static int matrix_inside(const char *call, const char *what, const void *p, long long rows, long long cols, long long ld,
+                         int type, long long batch, long long stride) {
+    if (rows == 0 || cols == 0 || batch == 0) return OK;
+    if (!p) return refuse(call, "%s is null", what);
+    long long elems = (cols - 1) * ld + rows + (batch - 1) * stride;
+    size_t bytes = (size_t) elems * (size_t) type_bytes(type);
+    if (!fake_cuda_range((CUdeviceptr) (uintptr_t) p, bytes)) {
+        return refuse(call, "%s (%lld x %lld, ld %lld, batch %lld, stride %lld) at %p runs outside its allocation",
+                      what, rows, cols, ld, batch, stride, p);
+    }
+    return OK;
+}
+
+/* ---- handles ---------------------------------------------------------------------------------- */
+
+typedef struct { int magic; } Handle;
+enum { BLAS = 0xB1A5, LT = 0x1711, DESC = 0xDE5C, LAYOUT = 0x1A70, PREF = 0xF4EF };
+
+static void *make(int magic, size_t size) {
+    Handle *h = calloc(1, size);
+    h->magic = magic;
+    return h;
+}
+
+static int is(const void *h, int magic) { return h && ((const Handle *) h)->magic == magic; }
+
+static int destroy(void *h, int magic, const char *call) {
+    if (!is(h, magic)) return refuse(call, "not a live handle of this kind (destroyed twice?)");
+    ((Handle *) h)->magic = 0;
+    free(h);
+    return OK;
+}
+
+/* ---- cuBLAS ------------------------------------------------------------------------------------ */
+
+int cublasCreate_v2(void **handle) {
+    *handle = make(BLAS, sizeof(Handle));
+    return OK;
+}
+
+int cublasDestroy_v2(void *handle) { return destroy(handle, BLAS, "cublasDestroy"); }
+
+int cublasSetStream_v2(void *handle, void *stream) {
+    (void) stream;
+    return is(handle, BLAS) ? OK : NOT_INITIALIZED;
+}
+
+int cublasSetMathMode(void *handle, int mode) {
+    (void) mode;
+    return is(handle, BLAS) ? OK : NOT_INITIALIZED;
+}
+
+int cublasSetWorkspace_v2(void *handle, void *workspace, size_t bytes) {
+    if (!is(handle, BLAS)) return NOT_INITIALIZED;
+    if (bytes && !fake_cuda_range((CUdeviceptr) (uintptr_t) workspace, bytes)) {
+        return refuse("cublasSetWorkspace", "the workspace (%zu bytes) is not inside one allocation", bytes);
+    }
+    return OK;
+}
+
+int cublasGetProperty(int type, int *value) {
+    switch (type) {
+        case 0: *value = 13; return OK;
+        case 1: *value = 0; return OK;
+        case 2: *value = 2; return OK;
+        default: return INVALID_VALUE;
+    }
+}
+
+const char *cublasGetStatusName(int status) {
+    switch (status) {
+        case OK: return "CUBLAS_STATUS_SUCCESS";
+        case NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
+        case INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
+        case NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
+        default: return "CUBLAS_STATUS_UNKNOWN";
+    }
+}
+
+static int gemm_checks(const char *call, void *handle, int transa, int transb, int m, int n, int k, const void *A, int Atype,
+                       int lda, long long strideA, const void *B, int Btype, int ldb, long long strideB, const void *C,
+                       int Ctype, int ldc, long long strideC, int batch, int computeType) {
+    if (!is(handle, BLAS)) return NOT_INITIALIZED;
+    if ((transa != OP_N && transa != OP_T) || (transb != OP_N && transb != OP_T)) return refuse(call, "transa/transb");
+    if (m < 0 || n < 0 || k < 0 || batch < 0) return refuse(call, "negative size m %d n %d k %d batch %d", m, n, k, batch);
+    if (!type_bytes(Atype) || !type_bytes(Btype) || !type_bytes(Ctype)) return refuse(call, "unknown data type");
+    if (computeType != 68 && computeType != 77 && computeType != 64) return refuse(call, "compute type %d", computeType);
+    long long aRows = transa == OP_N ? m : k, aCols = transa == OP_N ? k : m;
+    long long bRows = transb == OP_N ? k : n, bCols = transb == OP_N ? n : k;
+    if (lda < (aRows > 1 ? aRows : 1)) return refuse(call, "lda %d < %lld rows of A", lda, aRows);
+    if (ldb < (bRows > 1 ? bRows : 1)) return refuse(call, "ldb %d < %lld rows of B", ldb, bRows);
+    if (ldc < (m > 1 ? m : 1)) return refuse(call, "ldc %d < m %d", ldc, m);
+    int r;
+    if (k > 0) {
+        if ((r = matrix_inside(call, "A", A, aRows, aCols, lda, Atype, batch, strideA))) return r;
+        if ((r = matrix_inside(call, "B", B, bRows, bCols, ldb, Btype, batch, strideB))) return r;
+    }
+    if ((r = matrix_inside(call, "C", C, m, n, ldc, Ctype, batch, strideC))) return r;
+    logf_("gemm %s m %d n %d k %d batch %d", call, m, n, k, batch);
+    return OK;
+}
+
+int cublasGemmEx(void *handle, int transa, int transb, int m, int n, int k, const void *alpha, const void *A, int Atype,
+                 int lda, const void *B, int Btype, int ldb, const void *beta, void *C, int Ctype, int ldc, int computeType,
+                 int algo) {
+    (void) alpha; (void) beta; (void) algo;
+    return gemm_checks("cublasGemmEx", handle, transa, transb, m, n, k, A, Atype, lda, 0, B, Btype, ldb, 0, C, Ctype, ldc, 0,
+                       1, computeType);
+}
+
+int cublasGemmStridedBatchedEx(void *handle, int transa, int transb, int m, int n, int k, const void *alpha, const void *A,
+                               int Atype, int lda, long long strideA, const void *B, int Btype, int ldb, long long strideB,
+                               const void *beta, void *C, int Ctype, int ldc, long long strideC, int batch, int computeType,
+                               int algo) {
+    (void) alpha; (void) beta; (void) algo;
+    return gemm_checks("cublasGemmStridedBatchedEx", handle, transa, transb, m, n, k, A, Atype, lda, strideA, B, Btype, ldb,
+                       strideB, C, Ctype, ldc, strideC, batch, computeType);
+}
+
+/* ---- cuBLASLt ---------------------------------------------------------------------------------- */
+
+typedef struct { int magic; int compute, scale, transa, transb; unsigned epilogue; const void *bias; } Desc;
+typedef struct { int magic; int type; unsigned long long rows, cols; long long ld; } Layout;
+
+int cublasLtCreate(void **handle) {
+    *handle = make(LT, sizeof(Handle));
+    return OK;
+}
+
+int cublasLtDestroy(void *handle) { return destroy(handle, LT, "cublasLtDestroy"); }
+
+int cublasLtMatmulDescCreate(void **desc, int computeType, int scaleType) {
+    Desc *d = make(DESC, sizeof(Desc));
+    d->compute = computeType;
+    d->scale = scaleType;
+    d->epilogue = 1; /* CUBLASLT_EPILOGUE_DEFAULT */
+    *desc = d;
+    return OK;
+}
+
+int cublasLtMatmulDescDestroy(void *desc) { return destroy(desc, DESC, "cublasLtMatmulDescDestroy"); }
+
+int cublasLtMatmulDescSetAttribute(void *desc, int attribute, const void *buf, size_t size) {
+    if (!is(desc, DESC)) return refuse("cublasLtMatmulDescSetAttribute", "not a live descriptor");
+    Desc *d = desc;
+    switch (attribute) {
+        case 3: if (size != 4) return refuse("cublasLtMatmulDescSetAttribute", "TRANSA takes 4 bytes"); d->transa = *(const int *) buf; break;
+        case 4: if (size != 4) return refuse("cublasLtMatmulDescSetAttribute", "TRANSB takes 4 bytes"); d->transb = *(const int *) buf; break;
+        case 7: if (size != 4) return refuse("cublasLtMatmulDescSetAttribute", "EPILOGUE takes 4 bytes"); d->epilogue = *(const unsigned *) buf; break;
+        case 8: if (size != 8) return refuse("cublasLtMatmulDescSetAttribute", "BIAS_POINTER takes 8 bytes"); d->bias = *(const void *const *) buf; break;
+        default: return refuse("cublasLtMatmulDescSetAttribute", "attribute %d is not one the bridge sets", attribute);
+    }
+    return OK;
+}
+
+int cublasLtMatrixLayoutCreate(void **layout, int type, unsigned long long rows, unsigned long long cols, long long ld) {
+    if (!type_bytes(type)) return refuse("cublasLtMatrixLayoutCreate", "unknown data type %d", type);
+    if (ld < (long long) (rows > 1 ? rows : 1)) return refuse("cublasLtMatrixLayoutCreate", "ld %lld < %llu rows", ld, rows);
+    Layout *l = make(LAYOUT, sizeof(Layout));
+    l->type = type;
+    l->rows = rows;
+    l->cols = cols;
+    l->ld = ld;
+    *layout = l;
+    return OK;
+}
+
+int cublasLtMatrixLayoutDestroy(void *layout) { return destroy(layout, LAYOUT, "cublasLtMatrixLayoutDestroy"); }
+
+int cublasLtMatmulPreferenceCreate(void **pref) {
+    *pref = make(PREF, sizeof(Handle));
+    return OK;
+}
+
+int cublasLtMatmulPreferenceDestroy(void *pref) { return destroy(pref, PREF, "cublasLtMatmulPreferenceDestroy"); }
+
+int cublasLtMatmulPreferenceSetAttribute(void *pref, int attribute, const void *buf, size_t size) {
+    (void) buf;
+    if (!is(pref, PREF)) return refuse("cublasLtMatmulPreferenceSetAttribute", "not a live preference");
+    if (attribute == 1 && size != 8) return refuse("cublasLtMatmulPreferenceSetAttribute", "MAX_WORKSPACE_BYTES takes 8 bytes");
+    if (attribute >= 5 && attribute <= 8 && size != 4) return refuse("cublasLtMatmulPreferenceSetAttribute", "alignments take 4 bytes");
+    return OK;
+}
+
+/* Whether A, B, C and D agree with the descriptor's transposes: op(A) m x k, op(B) k x n, C and D m x n. */
+static int shapes(const char *call, const Desc *d, const Layout *a, const Layout *b, const Layout *c, const Layout *dd) {
+    unsigned long long m = dd->rows, n = dd->cols;
+    unsigned long long aRows = d->transa == OP_N ? a->rows : a->cols, k = d->transa == OP_N ? a->cols : a->rows;
+    unsigned long long bRows = d->transb == OP_N ? b->rows : b->cols, bCols = d->transb == OP_N ? b->cols : b->rows;
+    if (aRows != m || bRows != k || bCols != n || c->rows != m || c->cols != n) {
+        return refuse(call, "shapes disagree: op(A) %llu x %llu, op(B) %llu x %llu, C %llu x %llu, D %llu x %llu", aRows, k,
+                      bRows, bCols, c->rows, c->cols, m, n);
+    }
+    return OK;
+}
+
+int cublasLtMatmulAlgoGetHeuristic(void *handle, void *desc, void *A, void *B, void *C, void *D, void *pref, int requested,
+                                   void *results, int *returned) {
+    const char *call = "cublasLtMatmulAlgoGetHeuristic";
+    if (!is(handle, LT) || !is(desc, DESC) || !is(pref, PREF) || !is(A, LAYOUT) || !is(B, LAYOUT) || !is(C, LAYOUT)
+            || !is(D, LAYOUT)) {
+        return refuse(call, "a handle, descriptor, layout or preference that is not live");
+    }
+    if (requested < 1) return refuse(call, "requestedAlgoCount %d", requested);
+    int r = shapes(call, desc, A, B, C, D);
+    if (r) return r;
+    memset(results, 0, 96); /* cublasLtMatmulHeuristicResult_t: one, workspace 0, state success */
+    ((float *) results)[19] = 1.0f; /* wavesCount, at byte 76 */
+    *returned = 1;
+    return OK;
+}
+
+int cublasLtMatmul(void *handle, void *desc, const void *alpha, const void *A, void *Adesc, const void *B, void *Bdesc,
+                   const void *beta, const void *C, void *Cdesc, void *D, void *Ddesc, const void *algo, void *workspace,
+                   size_t workspaceBytes, void *stream) {
+    (void) alpha; (void) beta; (void) algo; (void) stream;
+    const char *call = "cublasLtMatmul";
+    if (!is(handle, LT) || !is(desc, DESC) || !is(Adesc, LAYOUT) || !is(Bdesc, LAYOUT) || !is(Cdesc, LAYOUT)
+            || !is(Ddesc, LAYOUT)) {
+        return refuse(call, "a handle, descriptor or layout that is not live");
+    }
+    const Desc *d = desc;
+    const Layout *a = Adesc, *b = Bdesc, *c = Cdesc, *dl = Ddesc;
+    int r = shapes(call, d, a, b, c, dl);
+    if (r) return r;
+    if ((r = matrix_inside(call, "A", A, a->rows, a->cols, a->ld, a->type, 1, 0))) return r;
+    if ((r = matrix_inside(call, "B", B, b->rows, b->cols, b->ld, b->type, 1, 0))) return r;
+    if ((r = matrix_inside(call, "C", C, c->rows, c->cols, c->ld, c->type, 1, 0))) return r;
+    if ((r = matrix_inside(call, "D", D, dl->rows, dl->cols, dl->ld, dl->type, 1, 0))) return r;
+    if (d->epilogue == 4) { /* CUBLASLT_EPILOGUE_BIAS: bias[m] in D's type */
+        if (!d->bias) return refuse(call, "the bias epilogue without a bias pointer");
+        if ((r = matrix_inside(call, "bias", d->bias, dl->rows, 1, dl->rows, dl->type, 1, 0))) return r;
+    }
+    if (workspaceBytes && !fake_cuda_range((CUdeviceptr) (uintptr_t) workspace, workspaceBytes)) {
+        return refuse(call, "the workspace (%zu bytes) is not inside one allocation", workspaceBytes);
+    }
+    logf_("gemm %s m %llu n %llu k %llu epilogue %u", call, dl->rows, dl->cols, d->transa == OP_N ? a->cols : a->rows,
+          d->epilogue);
+    return OK;
+}

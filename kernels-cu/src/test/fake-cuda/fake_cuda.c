@@ -1,0 +1,398 @@
+/*
+ * A stand-in CUDA driver (libcuda.so.1) for testing the GPU backend's host side on a machine
+ * without a GPU: device memory is host memory, copies and memsets are done, kernels are not run.
+ * What it checks is what the real driver would refuse or what would corrupt memory on a GPU:
+ *   - every copy, memset and free stays inside one live allocation (CUDA_ERROR_INVALID_VALUE);
+ *   - launch geometry within the limits of an sm_90 device (block <= 1024 threads, grid y/z <=
+ *     65535, static-size shared memory <= 48 KiB), a known function, kernel parameters given;
+ *   - a module is a fatbin (its magic number), and is unloaded at most once;
+ *   - device memory is counted, so cuMemGetInfo tells leaks, and a request beyond the total
+ *     (FAKE_CUDA_MEMORY bytes, default 8 GiB) is CUDA_ERROR_OUT_OF_MEMORY.
+ * FAKE_CUDA_LOG=FILE appends one line per launch ("launch NAME gx gy gz bx by bz shared") and per
+ * refused call ("error CALL: why"), for the tests to read. The cuBLAS stand-in (fake_cublas.c) asks
+ * fake_cuda_range() whether its matrices lie inside allocations.
+ *
+ * Only the calls distilbert-cuda makes are here; JCuda's natives bind the others lazily, so a call
+ * of one would stop the JVM with "undefined symbol", naming it. Built by CMakeLists.txt (target
+ * fake-cuda) into <build>/fake-cuda/; model/pom.xml's fake-gpu test execution puts that folder on
+ * LD_LIBRARY_PATH.
+ */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+
+typedef int CUresult;
+typedef unsigned long long CUdeviceptr;
+
+enum {
+    SUCCESS = 0, INVALID_VALUE = 1, OUT_OF_MEMORY = 2, NOT_INITIALIZED = 3, INVALID_DEVICE = 101,
+    INVALID_IMAGE = 200, INVALID_CONTEXT = 201, INVALID_HANDLE = 400, NOT_FOUND = 500, LAUNCH_OUT_OF_RESOURCES = 701,
+    NOT_SUPPORTED = 801
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static int initialized;
+
+/* ---- the log ---------------------------------------------------------------------------------- */
+
+static void logf_(const char *fmt, ...) {
+    const char *path = getenv("FAKE_CUDA_LOG");
+    if (!path || !*path) return;
+    FILE *f = fopen(path, "a");
+    if (!f) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(f, fmt, ap);
+    va_end(ap);
+    fputc('\n', f);
+    fclose(f);
+}
+
+static CUresult refuse(CUresult code, const char *call, const char *why) {
+    logf_("error %s: %s", call, why);
+    return code;
+}
+
+/* ---- device memory ---------------------------------------------------------------------------- */
+
+typedef struct Allocation { uintptr_t base; size_t bytes; struct Allocation *next; } Allocation;
+static Allocation *allocations;
+static size_t allocated;
+
+static size_t total_memory(void) {
+    const char *s = getenv("FAKE_CUDA_MEMORY");
+    return s && *s ? (size_t) strtoull(s, NULL, 10) : (size_t) 8 << 30;
+}
+
+/* The live allocation holding [p, p + bytes), or NULL. Callers hold the lock. */
+static Allocation *holding(uintptr_t p, size_t bytes) {
+    for (Allocation *a = allocations; a; a = a->next) {
+        if (p >= a->base && p - a->base <= a->bytes && bytes <= a->bytes - (p - a->base)) return a;
+    }
+    return NULL;
+}
+
+/* For the cuBLAS stand-in: 1 when [p, p + bytes) lies inside one live allocation. */
+int fake_cuda_range(CUdeviceptr p, size_t bytes) {
+    pthread_mutex_lock(&lock);
+    int ok = holding((uintptr_t) p, bytes) != NULL;
+    pthread_mutex_unlock(&lock);
+    return ok;
+}
+
+static CUresult check_range(const char *call, CUdeviceptr p, size_t bytes) {
+    if (fake_cuda_range(p, bytes)) return SUCCESS;
+    char why[160];
+    snprintf(why, sizeof why, "[0x%llx, +%zu bytes) is not inside one live allocation", p, bytes);
+    return refuse(INVALID_VALUE, call, why);
+}
+
+CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytes) {
+    if (!dptr || bytes == 0) return refuse(INVALID_VALUE, "cuMemAlloc", "null pointer or 0 bytes");
+    pthread_mutex_lock(&lock);
+    if (bytes > total_memory() - allocated) {
+        pthread_mutex_unlock(&lock);
+        return OUT_OF_MEMORY;
+    }
+    size_t rounded = (bytes + 255) & ~(size_t) 255;
+    void *p = aligned_alloc(256, rounded);
+    if (!p) {
+        pthread_mutex_unlock(&lock);
+        return OUT_OF_MEMORY;
+    }
+    memset(p, 0xA5, rounded); /* device memory is not zeroed: neither is this */
+    Allocation *a = malloc(sizeof *a);
+    a->base = (uintptr_t) p;
+    a->bytes = bytes;
+    a->next = allocations;
+    allocations = a;
+    allocated += bytes;
+    *dptr = (CUdeviceptr) (uintptr_t) p;
+    pthread_mutex_unlock(&lock);
+    return SUCCESS;
+}
+
+CUresult cuMemFree_v2(CUdeviceptr dptr) {
+    pthread_mutex_lock(&lock);
+    for (Allocation **at = &allocations; *at; at = &(*at)->next) {
+        if ((*at)->base == (uintptr_t) dptr) {
+            Allocation *a = *at;
+            *at = a->next;
+            allocated -= a->bytes;
+            free((void *) a->base);
+            free(a);
+            pthread_mutex_unlock(&lock);
+            return SUCCESS;
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    return refuse(INVALID_VALUE, "cuMemFree", "not the start of a live allocation (freed twice, or an offset)");
+}
+
+CUresult cuMemGetInfo_v2(size_t *free_bytes, size_t *total) {
+    pthread_mutex_lock(&lock);
+    *free_bytes = total_memory() - allocated;
+    *total = total_memory();
+    pthread_mutex_unlock(&lock);
+    return SUCCESS;
+}
+
+CUresult cuMemAllocHost_v2(void **p, size_t bytes) {
+    *p = malloc(bytes ? bytes : 1);
+    return *p ? SUCCESS : OUT_OF_MEMORY;
+}
+
+CUresult cuMemFreeHost(void *p) {
+    free(p);
+    return SUCCESS;
+}
+
+CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t bytes, void *stream) {
+    (void) stream;
+    CUresult r = check_range("cuMemcpyHtoDAsync", dst, bytes);
+    if (r == SUCCESS) memcpy((void *) (uintptr_t) dst, src, bytes);
+    return r;
+}
+
+CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t bytes, void *stream) {
+    (void) stream;
+    CUresult r = check_range("cuMemcpyDtoHAsync", src, bytes);
+    if (r == SUCCESS) memcpy(dst, (const void *) (uintptr_t) src, bytes);
+    return r;
+}
+
+CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t bytes, void *stream) {
+    (void) stream;
+    CUresult r = check_range("cuMemcpyDtoDAsync (destination)", dst, bytes);
+    if (r == SUCCESS) r = check_range("cuMemcpyDtoDAsync (source)", src, bytes);
+    if (r == SUCCESS) memmove((void *) (uintptr_t) dst, (const void *) (uintptr_t) src, bytes);
+    return r;
+}
+
+CUresult cuMemsetD8Async(CUdeviceptr dst, unsigned char v, size_t n, void *stream) {
+    (void) stream;
+    CUresult r = check_range("cuMemsetD8Async", dst, n);
+    if (r == SUCCESS) memset((void *) (uintptr_t) dst, v, n);
+    return r;
+}
+
+CUresult cuMemsetD16Async(CUdeviceptr dst, unsigned short v, size_t n, void *stream) {
+    (void) stream;
+    if (dst % 2) return refuse(INVALID_VALUE, "cuMemsetD16Async", "destination not 2-byte aligned");
+    CUresult r = check_range("cuMemsetD16Async", dst, 2 * n);
+    for (size_t i = 0; r == SUCCESS && i < n; i++) ((unsigned short *) (uintptr_t) dst)[i] = v;
+    return r;
+}
+
+CUresult cuMemsetD32Async(CUdeviceptr dst, unsigned int v, size_t n, void *stream) {
+    (void) stream;
+    if (dst % 4) return refuse(INVALID_VALUE, "cuMemsetD32Async", "destination not 4-byte aligned");
+    CUresult r = check_range("cuMemsetD32Async", dst, 4 * n);
+    for (size_t i = 0; r == SUCCESS && i < n; i++) ((unsigned int *) (uintptr_t) dst)[i] = v;
+    return r;
+}
+
+/* ---- driver, device, context, stream, events -------------------------------------------------- */
+
+CUresult cuInit(unsigned int flags) {
+    if (flags != 0) return refuse(INVALID_VALUE, "cuInit", "flags must be 0");
+    initialized = 1;
+    return SUCCESS;
+}
+
+CUresult cuDriverGetVersion(int *version) {
+    *version = 13000;
+    return SUCCESS;
+}
+
+CUresult cuDeviceGetCount(int *count) {
+    if (!initialized) return NOT_INITIALIZED;
+    *count = 1;
+    return SUCCESS;
+}
+
+CUresult cuDeviceGet(int *device, int ordinal) {
+    if (!initialized) return NOT_INITIALIZED;
+    if (ordinal != 0) return INVALID_DEVICE;
+    *device = 0;
+    return SUCCESS;
+}
+
+CUresult cuDeviceGetName(char *name, int len, int device) {
+    if (device != 0) return INVALID_DEVICE;
+    snprintf(name, (size_t) len, "%s", "distilbert-cuda fake GPU (no kernels run)");
+    return SUCCESS;
+}
+
+CUresult cuDeviceGetAttribute(int *value, int attribute, int device) {
+    if (device != 0) return INVALID_DEVICE;
+    switch (attribute) {
+        case 1: *value = 1024; break;        /* max threads per block */
+        case 2: case 3: *value = 1024; break; /* max block x, y */
+        case 4: *value = 64; break;          /* max block z */
+        case 5: *value = 2147483647; break;  /* max grid x */
+        case 6: case 7: *value = 65535; break; /* max grid y, z */
+        case 8: *value = 49152; break;       /* shared memory per block */
+        case 10: *value = 32; break;         /* warp size */
+        case 16: *value = 132; break;        /* multiprocessors */
+        case 75: *value = 9; break;          /* compute capability major */
+        case 76: *value = 0; break;          /* minor */
+        default: *value = 0;
+    }
+    return SUCCESS;
+}
+
+CUresult cuDeviceTotalMem_v2(size_t *bytes, int device) {
+    if (device != 0) return INVALID_DEVICE;
+    *bytes = total_memory();
+    return SUCCESS;
+}
+
+static int primary_context; /* its address is the context handle */
+static int retained;
+
+CUresult cuDevicePrimaryCtxRetain(void **context, int device) {
+    if (device != 0) return INVALID_DEVICE;
+    retained++;
+    *context = &primary_context;
+    return SUCCESS;
+}
+
+CUresult cuDevicePrimaryCtxRelease_v2(int device) {
+    if (device != 0) return INVALID_DEVICE;
+    if (retained == 0) return refuse(INVALID_CONTEXT, "cuDevicePrimaryCtxRelease", "released more often than retained");
+    retained--;
+    return SUCCESS;
+}
+
+CUresult cuCtxSetCurrent(void *context) {
+    if (context && context != &primary_context) return refuse(INVALID_CONTEXT, "cuCtxSetCurrent", "not the primary context");
+    return SUCCESS;
+}
+
+CUresult cuCtxSynchronize(void) { return SUCCESS; }
+
+typedef struct { int magic; } Handle;
+enum { STREAM = 0x57AE, EVENT = 0xE7E7, MODULE = 0x30D1, FUNCTION = 0xF7C7 };
+
+static void *handle(int magic, size_t size) {
+    Handle *h = calloc(1, size);
+    h->magic = magic;
+    return h;
+}
+
+static int is(void *h, int magic) { return h && ((Handle *) h)->magic == magic; }
+
+static CUresult release(void *h, int magic, const char *call) {
+    if (!is(h, magic)) return refuse(INVALID_HANDLE, call, "not a live handle of this kind (destroyed twice?)");
+    ((Handle *) h)->magic = 0;
+    free(h);
+    return SUCCESS;
+}
+
+CUresult cuStreamCreate(void **stream, unsigned int flags) {
+    (void) flags;
+    *stream = handle(STREAM, sizeof(Handle));
+    return SUCCESS;
+}
+
+CUresult cuStreamDestroy_v2(void *stream) { return release(stream, STREAM, "cuStreamDestroy"); }
+
+CUresult cuStreamSynchronize(void *stream) {
+    return stream == NULL || is(stream, STREAM) ? SUCCESS : refuse(INVALID_HANDLE, "cuStreamSynchronize", "not a stream");
+}
+
+CUresult cuEventCreate(void **event, unsigned int flags) {
+    (void) flags;
+    *event = handle(EVENT, sizeof(Handle));
+    return SUCCESS;
+}
+
+CUresult cuEventDestroy_v2(void *event) { return release(event, EVENT, "cuEventDestroy"); }
+
+CUresult cuEventRecord(void *event, void *stream) {
+    if (!is(event, EVENT)) return refuse(INVALID_HANDLE, "cuEventRecord", "not an event");
+    if (stream != NULL && !is(stream, STREAM)) return refuse(INVALID_HANDLE, "cuEventRecord", "not a stream");
+    return SUCCESS;
+}
+
+CUresult cuEventSynchronize(void *event) {
+    return is(event, EVENT) ? SUCCESS : refuse(INVALID_HANDLE, "cuEventSynchronize", "not an event");
+}
+
+CUresult cuEventElapsedTime(float *ms, void *start, void *end) {
+    if (!is(start, EVENT) || !is(end, EVENT)) return refuse(INVALID_HANDLE, "cuEventElapsedTime", "not an event");
+    *ms = 0.001f;
+    return SUCCESS;
+}
+
+/* ---- modules and launches --------------------------------------------------------------------- */
+
+typedef struct { int magic; char name[128]; } Function;
+
+/* What distilbert-cuda loads is a fatbin; the driver's cuModuleLoadData takes one as it takes a cubin or PTX. */
+CUresult cuModuleLoadData(void **module, const void *image) {
+    if (!image || *(const uint32_t *) image != 0xBA55ED50u) {
+        return refuse(INVALID_IMAGE, "cuModuleLoadData", "not a fatbin (magic number)");
+    }
+    *module = handle(MODULE, sizeof(Handle));
+    return SUCCESS;
+}
+
+CUresult cuModuleLoadFatBinary(void **module, const void *image) { return cuModuleLoadData(module, image); }
+
+CUresult cuModuleUnload(void *module) { return release(module, MODULE, "cuModuleUnload"); }
+
+CUresult cuModuleGetFunction(void **function, void *module, const char *name) {
+    if (!is(module, MODULE)) return refuse(INVALID_HANDLE, "cuModuleGetFunction", "not a live module");
+    Function *f = handle(FUNCTION, sizeof(Function));
+    snprintf(f->name, sizeof f->name, "%s", name);
+    *function = f; /* a few per kernel family, kept for the process: as the driver's */
+    return SUCCESS;
+}
+
+CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                        unsigned shared, void *stream, void **params, void **extra) {
+    if (!is(function, FUNCTION)) return refuse(INVALID_HANDLE, "cuLaunchKernel", "not a function");
+    const char *name = ((Function *) function)->name;
+    char why[200];
+    if (gx == 0 || gy == 0 || gz == 0 || bx == 0 || by == 0 || bz == 0 || gx > 2147483647u || gy > 65535 || gz > 65535
+            || bx > 1024 || by > 1024 || bz > 64 || (unsigned long long) bx * by * bz > 1024) {
+        snprintf(why, sizeof why, "%s: grid (%u, %u, %u), block (%u, %u, %u) out of the device's limits", name, gx, gy, gz,
+                 bx, by, bz);
+        return refuse(INVALID_VALUE, "cuLaunchKernel", why);
+    }
+    if (shared > 49152) {
+        snprintf(why, sizeof why, "%s: %u bytes of dynamic shared memory without raising the limit", name, shared);
+        return refuse(LAUNCH_OUT_OF_RESOURCES, "cuLaunchKernel", why);
+    }
+    if (!params || extra) return refuse(INVALID_VALUE, "cuLaunchKernel", "parameters must come as kernelParams");
+    if (stream != NULL && !is(stream, STREAM)) return refuse(INVALID_HANDLE, "cuLaunchKernel", "not a stream");
+    logf_("launch %s %u %u %u %u %u %u %u", name, gx, gy, gz, bx, by, bz, shared);
+    return SUCCESS;
+}
+
+/* ---- errors ------------------------------------------------------------------------------------ */
+
+CUresult cuGetErrorName(CUresult error, const char **name) {
+    switch (error) {
+        case SUCCESS: *name = "CUDA_SUCCESS"; break;
+        case INVALID_VALUE: *name = "CUDA_ERROR_INVALID_VALUE"; break;
+        case OUT_OF_MEMORY: *name = "CUDA_ERROR_OUT_OF_MEMORY"; break;
+        case NOT_INITIALIZED: *name = "CUDA_ERROR_NOT_INITIALIZED"; break;
+        case INVALID_DEVICE: *name = "CUDA_ERROR_INVALID_DEVICE"; break;
+        case INVALID_IMAGE: *name = "CUDA_ERROR_INVALID_IMAGE"; break;
+        case INVALID_CONTEXT: *name = "CUDA_ERROR_INVALID_CONTEXT"; break;
+        case INVALID_HANDLE: *name = "CUDA_ERROR_INVALID_HANDLE"; break;
+        case NOT_FOUND: *name = "CUDA_ERROR_NOT_FOUND"; break;
+        case LAUNCH_OUT_OF_RESOURCES: *name = "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES"; break;
+        case NOT_SUPPORTED: *name = "CUDA_ERROR_NOT_SUPPORTED"; break;
+        default: *name = NULL; return INVALID_VALUE;
+    }
+    return SUCCESS;
+}
+
+CUresult cuGetErrorString(CUresult error, const char **text) { return cuGetErrorName(error, text); }

@@ -1,0 +1,259 @@
+package distilbert.model;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import distilbert.cuda.AttentionKernel;
+import distilbert.cuda.CudaContext;
+import distilbert.cuda.GpuOutOfMemoryException;
+import distilbert.cuda.GpuProbe;
+import distilbert.cuda.GpuStatus;
+import distilbert.weights.Activation;
+import distilbert.weights.DistilBertConfig;
+import distilbert.weights.Head;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * The CUDA backend's host side on the stand-in driver and cuBLAS of kernels-cu/src/test/fake-cuda,
+ * which keep device memory in host memory and run no kernel: everything up to the kernels runs for
+ * real here, in CI, where no GPU is: module loading, every launch (its arguments against the kernel's
+ * PTX parameters, its geometry against the device's limits), every copy and memset (inside one live
+ * allocation), every cuBLAS and cuBLASLt call (shapes, leading dimensions, every matrix inside its
+ * allocation), the arena, the probe, out-of-memory, and that everything allocated is freed. The
+ * values are not checked (no kernel ran): the GPU suite does that on a GPU.
+ *
+ * <p>Runs only in model/pom.xml's fake-gpu execution, which puts the stand-ins on LD_LIBRARY_PATH,
+ * sets {@code distilbert.fakeGpu} and names the stand-ins' log (FAKE_CUDA_LOG): one line per launch
+ * and per GEMM, and the reason of every call they refused.
+ */
+@Tag("fakegpu")
+final class FakeGpuPlumbingTest {
+
+    private static final int B = 4, L = 16;
+
+    /** dim, heads, ffn: head sizes 8 and 64 (tensor cores in bf16/fp16), 48, and 200 (SIMT only). */
+    private static final int[][] SHAPES = {{32, 4, 64}, {128, 2, 256}, {96, 2, 200}, {200, 1, 64}};
+
+    private Path log;
+
+    @BeforeEach
+    void onTheStandIns() throws IOException {
+        Assumptions.assumeTrue(Boolean.getBoolean("distilbert.fakeGpu"),
+                "runs in model/pom.xml's fake-gpu execution, on the stand-in driver (mvn test runs it)");
+        String path = System.getenv("FAKE_CUDA_LOG");
+        assertTrue(path != null && !path.isBlank(), "the fake-gpu execution names FAKE_CUDA_LOG");
+        log = Path.of(path);
+        Files.deleteIfExists(log);
+    }
+
+    /** The stand-ins' log so far: launches, GEMMs and refusals. */
+    private List<String> logLines() throws IOException {
+        return Files.exists(log) ? Files.readAllLines(log) : List.of();
+    }
+
+    /** Launches per kernel, and no call refused. */
+    private Map<String, Integer> launches() throws IOException {
+        List<String> lines = logLines();
+        List<String> errors = lines.stream().filter(l -> l.startsWith("error ")).toList();
+        assertEquals(List.of(), errors, "calls the stand-in driver or cuBLAS refused");
+        Map<String, Integer> out = new TreeMap<>();
+        for (String l : lines) {
+            if (l.startsWith("launch ")) {
+                out.merge(l.split(" ")[1], 1, Integer::sum);
+            }
+        }
+        return out;
+    }
+
+    private static DistilBertConfig config(Activation act, boolean sinusoidal, int[] shape, int numLabels) {
+        return DistilBertConfig.builder().vocabSize(100).maxPositionEmbeddings(64).sinusoidalPosEmbds(sinusoidal)
+                .nLayers(2).nHeads(shape[1]).dim(shape[0]).hiddenDim(shape[2]).activation(act).numLabels(numLabels)
+                .build();
+    }
+
+    @Test
+    void theProbeFindsTheStandInDeviceAndItsCublas() {
+        GpuStatus status = GpuProbe.status();
+        assertTrue(status.usable(), status.toString());
+        String text = status.describe();
+        assertTrue(text.contains("distilbert-cuda fake GPU"), text);
+        assertTrue(text.contains("13.0.2"), "the stand-in cuBLAS's version: " + text);
+    }
+
+    /** Every head, every output, both masked-position modes, on every precision; everything freed after. */
+    @ParameterizedTest
+    @EnumSource(Precision.class)
+    void everyHeadRunsThroughTheWholeHostPath(Precision p) throws IOException {
+        long freeBefore = freeDeviceMemory();
+        int seed = 1;
+        for (int[] shape : SHAPES) {
+            for (Activation act : Activation.values()) {
+                DistilBertConfig config = config(act, act == Activation.SILU, shape, 3);
+                try (DistilBert db = DistilBert.of(TestModels.checkpoint(config, Head.BASE, seed++), CudaOps.create(p))) {
+                    for (MaskedPositions mode : MaskedPositions.values()) {
+                        ModelInput in = ModelInput.ofIds(TestModels.randomIds(B, L, 100, seed), TestModels.raggedMask())
+                                .withMaskedPositions(mode).withOutputHiddenStates(true).withOutputAttentions(true);
+                        BaseModelOutput out = db.as(DistilBertModel.class).forward(in);
+                        assertArrayEquals(new int[] {B, L, shape[0]}, out.lastHiddenState().shape());
+                        assertEquals(3, out.hiddenStates().size());
+                        assertEquals(2, out.attentions().size());
+                        for (SentenceEmbeddings.Pooling pooling : SentenceEmbeddings.Pooling.values()) {
+                            assertArrayEquals(new int[] {B, shape[0]}, db.as(DistilBertModel.class).pool(in, pooling).shape());
+                        }
+                    }
+                    // without probabilities: the fused attention kernel of this head size
+                    db.as(DistilBertModel.class).forward(ModelInput.ofIds(TestModels.randomIds(B, L, 100, seed),
+                            TestModels.raggedMask()));
+                    if (shape[1] == 2) {
+                        db.as(DistilBertModel.class).forward(ModelInput.ofIds(TestModels.randomIds(B, L, 100, seed),
+                                TestModels.raggedMask()).withHeadMask(Tensor.of(new float[] {1, 0.5f}, 2)));
+                    }
+                }
+            }
+        }
+        int[] shape = SHAPES[1];
+        int[][] ids = TestModels.randomIds(B, L, 100, 21);
+        int[][] mask = TestModels.raggedMaskWithFirstTokens();
+        ModelInput in = ModelInput.ofIds(ids, mask);
+        try (DistilBert db = DistilBert.of(TestModels.checkpoint(config(Activation.GELU, false, shape, 3),
+                Head.SEQUENCE_CLASSIFICATION, 23), CudaOps.create(p))) {
+            var out = db.as(DistilBertForSequenceClassification.class).forward(in, SequenceLabels.classes(0, 2, 1, 2));
+            assertArrayEquals(new int[] {B, 3}, out.logits().shape());
+            assertTrue(out.loss() != null);
+        }
+        try (DistilBert db = DistilBert.of(TestModels.checkpoint(config(Activation.GELU, false, shape, 5),
+                Head.TOKEN_CLASSIFICATION, 24), CudaOps.create(p))) {
+            int[][] labels = TestModels.randomIds(B, L, 5, 25);
+            labels[0][3] = -100;
+            var out = db.as(DistilBertForTokenClassification.class).forward(in, labels);
+            assertArrayEquals(new int[] {B, L, 5}, out.logits().shape());
+        }
+        try (DistilBert db = DistilBert.of(TestModels.checkpoint(config(Activation.GELU, false, shape, 2),
+                Head.QUESTION_ANSWERING, 26), CudaOps.create(p))) {
+            var out = db.as(DistilBertForQuestionAnswering.class).forward(in, new int[] {1, 3, 0, 40}, new int[] {2, 5, -3, 1});
+            assertArrayEquals(new int[] {B, L}, out.startLogits().shape());
+        }
+        try (DistilBert db = DistilBert.of(TestModels.checkpoint(config(Activation.GELU, false, shape, 2),
+                Head.MASKED_LM, 27), CudaOps.create(p))) {
+            int[][] labels = TestModels.randomIds(B, L, 100, 28);
+            for (int b = 0; b < B; b++) {
+                for (int l = 0; l < L; l++) {
+                    if ((b + l) % 3 != 0) labels[b][l] = -100;
+                }
+            }
+            var mlm = db.as(DistilBertForMaskedLM.class);
+            assertArrayEquals(new int[] {B, L, 100}, mlm.forward(in, labels).logits().shape());
+            TokenPositions at = TokenPositions.labeled(labels);
+            mlm.forwardAt(in, at, labels);
+            List<Integer> groups = new ArrayList<>();
+            mlm.topTokensAtInGroups(in, at, 3, 5, (first, top) -> groups.add(first));
+            assertTrue(groups.size() >= 2, "groups of 3: " + groups);
+        }
+        try (DistilBert db = DistilBert.of(TestModels.checkpoint(config(Activation.GELU, false, shape, 2),
+                Head.MULTIPLE_CHOICE, 29), CudaOps.create(p))) {
+            int[][][] choiceIds = {{ids[0], ids[1], ids[2]}, {ids[3], ids[0], ids[1]}};
+            int[][][] choiceMask = {{mask[0], mask[1], mask[2]}, {mask[3], mask[0], mask[1]}};
+            var out = db.as(DistilBertForMultipleChoice.class).forward(choiceIds, choiceMask, new int[] {2, 0});
+            assertArrayEquals(new int[] {2, 3}, out.logits().shape());
+        }
+        Map<String, Integer> launched = launches();
+        String suffix = switch (p) {
+            case FP32, TF32 -> "_f32";
+            case BF16 -> "_bf16";
+            case FP16 -> "_f16";
+        };
+        for (String kernel : List.of("embedding_layernorm_forward", "residual_layernorm_forward", "attention_probs_forward",
+                "mean_rows", "gather_rows", "cross_entropy_forward", "softmax_top_k", "bias_gelu_forward", "bias_relu_forward",
+                "bias_silu_forward", "bias_gelu_new_forward")) {
+            assertTrue(launched.containsKey(kernel + suffix), kernel + suffix + " launched; launches: " + launched);
+        }
+        // without probabilities: the tensor cores for 16-bit storage where the head size allows, else SIMT
+        String attention = p == Precision.BF16 || p == Precision.FP16 ? "attention_tc_forward_hs64" + suffix
+                : "attention_forward_hs64" + suffix;
+        assertTrue(launched.containsKey(attention), attention + " launched; launches: " + launched);
+        String small = p == Precision.BF16 || p == Precision.FP16 ? "attention_tc_forward_hs32" + suffix
+                : "attention_forward_hs32" + suffix;
+        assertTrue(launched.containsKey(small), "head size 8: " + small + " launched; launches: " + launched);
+        assertTrue(launched.containsKey("attention_forward_hs256" + suffix), "head size 200: the SIMT kernel, " + launched);
+        assertTrue(logLines().stream().anyMatch(l -> l.startsWith("gemm cublasLtMatmul")), "GEMMs through cuBLASLt");
+        assertEquals(freeBefore, freeDeviceMemory(), "device memory after every model is closed: all freed");
+    }
+
+    @Test
+    void bothAttentionKernelsAndTheirRefusal() throws IOException {
+        DistilBertConfig config = config(Activation.GELU, false, SHAPES[1], 2);
+        try (DistilBert db = DistilBert.of(TestModels.checkpoint(config, Head.BASE, 31), CudaOps.create(Precision.BF16))) {
+            CudaOps ops = (CudaOps) db.ops();
+            ModelInput in = ModelInput.ofIds(TestModels.randomIds(B, L, 100, 32), TestModels.raggedMask());
+            for (AttentionKernel kernel : List.of(AttentionKernel.SIMT, AttentionKernel.TENSOR_CORES)) {
+                ops.attentionKernel(kernel);
+                db.as(DistilBertModel.class).forward(in);
+            }
+        }
+        Map<String, Integer> launched = launches();
+        assertEquals(2, launched.get("attention_forward_hs64_bf16"), "SIMT, 2 layers: " + launched);
+        assertEquals(2, launched.get("attention_tc_forward_hs64_bf16"), "tensor cores, 2 layers: " + launched);
+        DistilBertConfig wide = config(Activation.GELU, false, SHAPES[3], 2);
+        try (DistilBert db = DistilBert.of(TestModels.checkpoint(wide, Head.BASE, 33), CudaOps.create(Precision.BF16))) {
+            ((CudaOps) db.ops()).attentionKernel(AttentionKernel.TENSOR_CORES);
+            ModelInput in = ModelInput.ofIds(TestModels.randomIds(B, L, 100, 34), TestModels.raggedMask());
+            RuntimeException e = assertThrows(RuntimeException.class, () -> db.as(DistilBertModel.class).forward(in));
+            assertTrue(e.getMessage().contains("200"), "names the head size: " + e.getMessage());
+        }
+    }
+
+    @Test
+    void memoryStaysFlatAndRunningOutIsAClearErrorTheBackendSurvives() throws IOException {
+        DistilBertConfig config = config(Activation.GELU, false, SHAPES[1], 2);
+        try (DistilBert db = DistilBert.of(TestModels.checkpoint(config, Head.SEQUENCE_CLASSIFICATION, 35),
+                CudaOps.create(Precision.BF16))) {
+            CudaOps ops = (CudaOps) db.ops();
+            var head = db.as(DistilBertForSequenceClassification.class);
+            Rand r = new Rand(36);
+            head.forward(ModelInput.ofIds(TestModels.randomIds(32, 64, 100, 0), full(32, 64))); // the largest first
+            long afterFirst = ops.context().memoryInfo()[0];
+            for (int i = 1; i < 200; i++) {
+                int b = 1 + r.nextInt(32), l = 1 + r.nextInt(64);
+                head.forward(ModelInput.ofIds(TestModels.randomIds(b, l, 100, i), full(b, l)));
+            }
+            assertEquals(afterFirst, ops.context().memoryInfo()[0], "free device memory after 1 forward vs after 200");
+            GpuOutOfMemoryException e = assertThrows(GpuOutOfMemoryException.class, () -> {
+                try (Ops.Scope scope = ops.scope()) {
+                    ops.allocate(1L << 40);
+                }
+            });
+            assertTrue(e.getMessage().startsWith("GPU out of memory: activations needs"), e.getMessage());
+            assertArrayEquals(new int[] {3, 2}, head.forward(ModelInput.ofIds(TestModels.randomIds(3, 9, 100, 37), full(3, 9)))
+                    .logits().shape());
+        }
+        launches(); // nothing refused
+    }
+
+    private static int[][] full(int b, int l) {
+        int[][] mask = new int[b][l];
+        for (int[] row : mask) Arrays.fill(row, 1);
+        return mask;
+    }
+
+    /** The stand-in device's free memory, read through a context of its own (opened and closed here). */
+    private static long freeDeviceMemory() {
+        try (CudaContext context = CudaContext.open()) {
+            return context.memoryInfo()[0];
+        }
+    }
+}
