@@ -62,12 +62,24 @@ final class GpuBackends {
      */
     static double relativeL2(String what, float[] expected, float[] actual) {
         Assertions.assertEquals(expected.length, actual.length, what + ": length");
-        double diff = 0, norm = 0;
+        int nanMismatches = 0, first = -1, last = -1;
         for (int i = 0; i < expected.length; i++) {
             if (Float.isNaN(actual[i]) != Float.isNaN(expected[i])) {
-                Assertions.fail(what + ": element " + i + " is " + actual[i] + ", expected " + expected[i]
-                        + " (NaN: not written, or computed as NaN)");
+                nanMismatches++;
+                last = i;
+                if (first < 0) {
+                    first = i;
+                }
             }
+        }
+        if (nanMismatches > 0) {
+            // how many tells a kernel that wrote nothing (all) from one that missed a tail or a tile
+            Assertions.fail(what + ": element " + first + " is " + actual[first] + ", expected " + expected[first]
+                    + " (NaN: not written, or computed as NaN); " + nanMismatches + " of " + expected.length
+                    + " elements so, from " + first + " to " + last);
+        }
+        double diff = 0, norm = 0;
+        for (int i = 0; i < expected.length; i++) {
             if (Float.isNaN(expected[i])) {
                 continue;
             }

@@ -72,5 +72,6 @@ final class GpuBackendsTest {
         String m = assertThrows(AssertionFailedError.class,
                 () -> GpuBackends.assertWithin("nan", 1, expected, actual, 4, 4)).getMessage();
         assertTrue(m.contains("element 9 is NaN"), m);
+        assertTrue(m.endsWith("1 of 16 elements so, from 9 to 9"), m);
     }
 }
