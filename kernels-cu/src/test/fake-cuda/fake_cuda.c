@@ -8,7 +8,8 @@
  *   - a module is a fatbin (its magic number), and is unloaded at most once;
  *   - device memory is counted, so cuMemGetInfo tells leaks, and a request beyond the total
  *     (FAKE_CUDA_MEMORY bytes, default 8 GiB) is CUDA_ERROR_OUT_OF_MEMORY.
- * FAKE_CUDA_LOG=FILE appends one line per launch ("launch NAME gx gy gz bx by bz shared") and per
+ * FAKE_CUDA_LOG=FILE appends one line per launch ("launch NAME gx gy gz bx by bz shared checked|unchecked",
+ * checked when FAKE_CUDA_SIGNATURES let it check the pointer parameters, below) and per
  * refused call ("error CALL: why"), for the tests to read. The cuBLAS stand-in (fake_cublas.c) asks
  * fake_cuda_range() whether its matrices lie inside allocations.
  *
@@ -17,6 +18,7 @@
  * fake-cuda) into <build>/fake-cuda/; model/pom.xml's fake-gpu test execution puts that folder on
  * LD_LIBRARY_PATH.
  */
+#define _POSIX_C_SOURCE 200809L
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -331,7 +333,37 @@ CUresult cuEventElapsedTime(float *ms, void *start, void *end) {
 
 /* ---- modules and launches --------------------------------------------------------------------- */
 
-typedef struct { int magic; char name[128]; } Function;
+/* With FAKE_CUDA_SIGNATURES=DIR (kernels-cu's distilbert/kernels folder, its <family>.signatures), a
+ * function knows its parameter types, and a launch checks that each pointer parameter is null or
+ * points into a live allocation (a stale arena pointer, a host address or an offset past the end
+ * would fault on a GPU). */
+typedef struct { int magic; char name[128]; char types[64]; int ntypes; } Function;
+
+static void find_signature(Function *f) {
+    const char *dir = getenv("FAKE_CUDA_SIGNATURES");
+    f->ntypes = -1;
+    if (!dir || !*dir) return;
+    static const char *families[] = {"activation", "attention", "attention_tc", "layernorm", "misc"};
+    char path[1024], line[1024];
+    for (size_t i = 0; i < sizeof families / sizeof *families && f->ntypes < 0; i++) {
+        snprintf(path, sizeof path, "%s/%s.signatures", dir, families[i]);
+        FILE *in = fopen(path, "r");
+        if (!in) continue;
+        size_t n = strlen(f->name);
+        while (fgets(line, sizeof line, in)) {
+            if (strncmp(line, f->name, n) == 0 && line[n] == ' ') {
+                f->ntypes = 0;
+                char *save = NULL;
+                for (char *t = strtok_r(line + n + 1, ",\n", &save); t && f->ntypes < (int) sizeof f->types;
+                     t = strtok_r(NULL, ",\n", &save)) {
+                    f->types[f->ntypes++] = strcmp(t, "u64") == 0 ? 'p' : 's';
+                }
+                break;
+            }
+        }
+        fclose(in);
+    }
+}
 
 /* What distilbert-cuda loads is a fatbin; the driver's cuModuleLoadData takes one as it takes a cubin or PTX. */
 CUresult cuModuleLoadData(void **module, const void *image) {
@@ -350,6 +382,7 @@ CUresult cuModuleGetFunction(void **function, void *module, const char *name) {
     if (!is(module, MODULE)) return refuse(INVALID_HANDLE, "cuModuleGetFunction", "not a live module");
     Function *f = handle(FUNCTION, sizeof(Function));
     snprintf(f->name, sizeof f->name, "%s", name);
+    find_signature(f);
     *function = f; /* a few per kernel family, kept for the process: as the driver's */
     return SUCCESS;
 }
@@ -358,7 +391,7 @@ CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz, u
                         unsigned shared, void *stream, void **params, void **extra) {
     if (!is(function, FUNCTION)) return refuse(INVALID_HANDLE, "cuLaunchKernel", "not a function");
     const char *name = ((Function *) function)->name;
-    char why[200];
+    char why[400];
     if (gx == 0 || gy == 0 || gz == 0 || bx == 0 || by == 0 || bz == 0 || gx > 2147483647u || gy > 65535 || gz > 65535
             || bx > 1024 || by > 1024 || bz > 64 || (unsigned long long) bx * by * bz > 1024) {
         snprintf(why, sizeof why, "%s: grid (%u, %u, %u), block (%u, %u, %u) out of the device's limits", name, gx, gy, gz,
@@ -371,7 +404,20 @@ CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz, u
     }
     if (!params || extra) return refuse(INVALID_VALUE, "cuLaunchKernel", "parameters must come as kernelParams");
     if (stream != NULL && !is(stream, STREAM)) return refuse(INVALID_HANDLE, "cuLaunchKernel", "not a stream");
-    logf_("launch %s %u %u %u %u %u %u %u", name, gx, gy, gz, bx, by, bz, shared);
+    const Function *fn = function;
+    for (int i = 0; i < fn->ntypes; i++) {
+        if (fn->types[i] != 'p') continue;
+        CUdeviceptr p = *(const CUdeviceptr *) params[i];
+        if (p != 0 && !fake_cuda_range(p, 1)) {
+            snprintf(why, sizeof why, "%s: pointer parameter %d (0x%llx) is not inside a live allocation", name, i, p);
+            return refuse(INVALID_VALUE, "cuLaunchKernel", why);
+        }
+    }
+    if (fn->ntypes >= 0) {
+        logf_("launch %s %u %u %u %u %u %u %u checked", name, gx, gy, gz, bx, by, bz, shared);
+    } else {
+        logf_("launch %s %u %u %u %u %u %u %u unchecked", name, gx, gy, gz, bx, by, bz, shared);
+    }
     return SUCCESS;
 }
 

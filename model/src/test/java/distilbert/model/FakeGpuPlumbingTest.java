@@ -32,7 +32,8 @@ import org.junit.jupiter.params.provider.EnumSource;
  * The CUDA backend's host side on the stand-in driver and cuBLAS of kernels-cu/src/test/fake-cuda,
  * which keep device memory in host memory and run no kernel: everything up to the kernels runs for
  * real here, in CI, where no GPU is: module loading, every launch (its arguments against the kernel's
- * PTX parameters, its geometry against the device's limits), every copy and memset (inside one live
+ * PTX parameters, its geometry against the device's limits, each pointer argument inside a live
+ * allocation), every copy and memset (inside one live
  * allocation), every cuBLAS and cuBLASLt call (shapes, leading dimensions, every matrix inside its
  * allocation), the arena, the probe, out-of-memory, and that everything allocated is freed. The
  * values are not checked (no kernel ran): the GPU suite does that on a GPU.
@@ -74,6 +75,8 @@ final class FakeGpuPlumbingTest {
         Map<String, Integer> out = new TreeMap<>();
         for (String l : lines) {
             if (l.startsWith("launch ")) {
+                // FAKE_CUDA_SIGNATURES gave the driver every kernel's parameters: pointers checked
+                assertTrue(l.endsWith(" checked"), "a launch whose pointer parameters the stand-in could not check: " + l);
                 out.merge(l.split(" ")[1], 1, Integer::sum);
             }
         }
@@ -233,7 +236,8 @@ final class FakeGpuPlumbingTest {
             }
             assertEquals(afterFirst, ops.context().memoryInfo()[0], "free device memory after 1 forward vs after 200");
             GpuOutOfMemoryException e = assertThrows(GpuOutOfMemoryException.class, () -> {
-                try (Ops.Scope scope = ops.scope()) {
+                try (Ops.Scope step = ops.scope()) {
+                    assertTrue(step != null);
                     ops.allocate(1L << 40);
                 }
             });
