@@ -18,24 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fake_log.h"
+
 typedef unsigned long long CUdeviceptr;
 int fake_cuda_range(CUdeviceptr p, size_t bytes);
 
 enum { OK = 0, NOT_INITIALIZED = 1, INVALID_VALUE = 7, NOT_SUPPORTED = 15 };
 enum { OP_N = 0, OP_T = 1 };
 
-static void logf_(const char *fmt, ...) {
-    const char *path = getenv("FAKE_CUDA_LOG");
-    if (!path || !*path) return;
-    FILE *f = fopen(path, "a");
-    if (!f) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(f, fmt, ap);
-    va_end(ap);
-    fputc('\n', f);
-    fclose(f);
-}
 
 static int refuse(const char *call, const char *fmt, ...) {
     char why[256];

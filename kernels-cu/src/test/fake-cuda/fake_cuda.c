@@ -24,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "fake_log.h"
 #include <pthread.h>
 
 typedef int CUresult;
@@ -40,18 +42,6 @@ static int initialized;
 
 /* ---- the log ---------------------------------------------------------------------------------- */
 
-static void logf_(const char *fmt, ...) {
-    const char *path = getenv("FAKE_CUDA_LOG");
-    if (!path || !*path) return;
-    FILE *f = fopen(path, "a");
-    if (!f) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(f, fmt, ap);
-    va_end(ap);
-    fputc('\n', f);
-    fclose(f);
-}
 
 static CUresult refuse(CUresult code, const char *call, const char *why) {
     logf_("error %s: %s", call, why);
