@@ -1,8 +1,12 @@
 /*
  * A stand-in cuBLAS and cuBLASLt (built twice, as libcublas.so.13 and libcublasLt.so.13) for testing
- * the GPU backend's host side without a GPU, beside fake_cuda.c: no product is computed; what it
- * checks is what real cuBLAS refuses (CUBLAS_STATUS_INVALID_VALUE) or what would read or write out of
- * bounds on a GPU:
+ * the GPU backend's host side without a GPU, beside fake_cuda.c. It computes the products, on the
+ * host (device memory is host memory there), as the cuBLAS documentation defines them: column-major
+ * D = alpha * op(A) * op(B) + beta * C (C not read when beta is 0), Lt's bias epilogue adding bias[i]
+ * to row i of D, sums in double, the result rounded once to D's type (float, half or bfloat16, to
+ * nearest even). Written from the documentation, apart from the Java side, it lets the bridge's
+ * GEMM tests check the argument passing for real. It also checks what real cuBLAS refuses
+ * (CUBLAS_STATUS_INVALID_VALUE) or what would read or write out of bounds on a GPU:
  *   - GemmEx / GemmStridedBatchedEx: sizes >= 0, each leading dimension >= the rows it spans,
  *     known data and compute types;
  *   - Lt: layouts with ld >= rows, A, B, C and D whose shapes agree with transa/transb (op(A) m x k,
@@ -58,6 +62,89 @@ static int matrix_inside(const char *call, const char *what, const void *p, long
                       what, rows, cols, ld, batch, stride, p);
     }
     return OK;
+}
+
+/* ---- the arithmetic ---------------------------------------------------------------------------- */
+
+static float bits_to_float(uint32_t b) { float f; memcpy(&f, &b, 4); return f; }
+static uint32_t float_to_bits(float f) { uint32_t b; memcpy(&b, &f, 4); return b; }
+
+static float half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t) (h >> 15) << 31, exp = (h >> 10) & 0x1F, man = h & 0x3FF;
+    if (exp == 0x1F) return bits_to_float(sign | 0x7F800000u | (man << 13));
+    if (exp == 0) { /* zero or subnormal: man * 2^-24 */
+        float v = (float) man / 16777216.0f;
+        return sign ? -v : v;
+    }
+    return bits_to_float(sign | ((exp + 112) << 23) | (man << 13));
+}
+
+/* float -> half, round to nearest even (through double: exact for the values a sum produces) */
+static uint16_t float_to_half(float f) {
+    uint32_t b = float_to_bits(f), sign = (b >> 16) & 0x8000;
+    float a = f < 0 ? -f : f;
+    if (a != a) return (uint16_t) (sign | 0x7E00);
+    if (a >= 65520.0f) return (uint16_t) (sign | 0x7C00); /* rounds to infinity */
+    if (a < 6.103515625e-05f) { /* subnormal: units of 2^-24 */
+        double units = (double) a * 16777216.0;
+        double r = __builtin_nearbyint(units); /* the default rounding mode: to nearest even */
+        return (uint16_t) (sign | (uint16_t) r);
+    }
+    uint32_t ab = float_to_bits(a);
+    uint32_t exp = ((ab >> 23) & 0xFF) - 112, man = ab & 0x7FFFFF;
+    uint32_t h = (exp << 10) | (man >> 13), rest = man & 0x1FFF;
+    if (rest > 0x1000 || (rest == 0x1000 && (h & 1))) h++; /* carries into the exponent correctly */
+    return (uint16_t) (sign | h);
+}
+
+static uint16_t float_to_bf16(float f) {
+    uint32_t b = float_to_bits(f);
+    if (f != f) return (uint16_t) ((b >> 16) | 0x40);
+    b += 0x7FFF + ((b >> 16) & 1);
+    return (uint16_t) (b >> 16);
+}
+
+/* cudaDataType: R_32F 0, R_16F 2, R_16BF 14. */
+static double load(const void *p, int type, size_t i) {
+    switch (type) {
+        case 0: return ((const float *) p)[i];
+        case 2: return half_to_float(((const uint16_t *) p)[i]);
+        default: return bits_to_float((uint32_t) ((const uint16_t *) p)[i] << 16);
+    }
+}
+
+static void store(void *p, int type, size_t i, double v) {
+    switch (type) {
+        case 0: ((float *) p)[i] = (float) v; break;
+        case 2: ((uint16_t *) p)[i] = float_to_half((float) v); break;
+        default: ((uint16_t *) p)[i] = float_to_bf16((float) v); break;
+    }
+}
+
+/* D(m x n, ldd) = alpha * op(A) * op(B) + beta * C(ldc) [+ bias[i]], column-major, one batch entry.
+ * op(A) and op(B) are first converted to double, op(A) by rows and op(B) by columns, so that the sums
+ * run over contiguous memory. */
+static void product(int transa, int transb, long long m, long long n, long long k, float alpha, const void *A, int Atype,
+                    long long lda, const void *B, int Btype, long long ldb, float beta, const void *C, int Ctype, long long ldc,
+                    void *D, int Dtype, long long ldd, const void *bias) {
+    double *a = malloc(sizeof(double) * (size_t) (m * k + 1)), *b = malloc(sizeof(double) * (size_t) (n * k + 1));
+    for (long long i = 0; i < m; i++)
+        for (long long p = 0; p < k; p++) a[i * k + p] = load(A, Atype, (size_t) (transa == OP_N ? i + p * lda : p + i * lda));
+    for (long long j = 0; j < n; j++)
+        for (long long p = 0; p < k; p++) b[j * k + p] = load(B, Btype, (size_t) (transb == OP_N ? p + j * ldb : j + p * ldb));
+    for (long long j = 0; j < n; j++) {
+        for (long long i = 0; i < m; i++) {
+            const double *ai = a + i * k, *bj = b + j * k;
+            double sum = 0;
+            for (long long p = 0; p < k; p++) sum += ai[p] * bj[p];
+            double v = (double) alpha * sum;
+            if (beta != 0) v += (double) beta * load(C, Ctype, (size_t) (i + j * ldc));
+            if (bias) v += load(bias, Dtype, (size_t) i);
+            store(D, Dtype, (size_t) (i + j * ldd), v);
+        }
+    }
+    free(a);
+    free(b);
 }
 
 /* ---- handles ---------------------------------------------------------------------------------- */
@@ -126,9 +213,9 @@ const char *cublasGetStatusName(int status) {
     }
 }
 
-static int gemm_checks(const char *call, void *handle, int transa, int transb, int m, int n, int k, const void *A, int Atype,
-                       int lda, long long strideA, const void *B, int Btype, int ldb, long long strideB, const void *C,
-                       int Ctype, int ldc, long long strideC, int batch, int computeType) {
+static int gemm(const char *call, void *handle, int transa, int transb, int m, int n, int k, const void *alphaPtr,
+                const void *A, int Atype, int lda, long long strideA, const void *B, int Btype, int ldb, long long strideB,
+                const void *betaPtr, void *C, int Ctype, int ldc, long long strideC, int batch, int computeType) {
     if (!is(handle, BLAS)) return NOT_INITIALIZED;
     if ((transa != OP_N && transa != OP_T) || (transb != OP_N && transb != OP_T)) return refuse(call, "transa/transb");
     if (m < 0 || n < 0 || k < 0 || batch < 0) return refuse(call, "negative size m %d n %d k %d batch %d", m, n, k, batch);
@@ -146,24 +233,31 @@ static int gemm_checks(const char *call, void *handle, int transa, int transb, i
     }
     if ((r = matrix_inside(call, "C", C, m, n, ldc, Ctype, batch, strideC))) return r;
     logf_("gemm %s m %d n %d k %d batch %d", call, m, n, k, batch);
+    float alpha = *(const float *) alphaPtr, beta = *(const float *) betaPtr;
+    size_t a = (size_t) type_bytes(Atype), b = (size_t) type_bytes(Btype), c = (size_t) type_bytes(Ctype);
+    for (int i = 0; i < batch; i++) {
+        product(transa, transb, m, n, k, alpha, (const char *) A + (size_t) (i * strideA) * a, Atype, lda,
+                (const char *) B + (size_t) (i * strideB) * b, Btype, ldb, beta, (const char *) C + (size_t) (i * strideC) * c,
+                Ctype, ldc, (char *) C + (size_t) (i * strideC) * c, Ctype, ldc, NULL);
+    }
     return OK;
 }
 
 int cublasGemmEx(void *handle, int transa, int transb, int m, int n, int k, const void *alpha, const void *A, int Atype,
                  int lda, const void *B, int Btype, int ldb, const void *beta, void *C, int Ctype, int ldc, int computeType,
                  int algo) {
-    (void) alpha; (void) beta; (void) algo;
-    return gemm_checks("cublasGemmEx", handle, transa, transb, m, n, k, A, Atype, lda, 0, B, Btype, ldb, 0, C, Ctype, ldc, 0,
-                       1, computeType);
+    (void) algo;
+    return gemm("cublasGemmEx", handle, transa, transb, m, n, k, alpha, A, Atype, lda, 0, B, Btype, ldb, 0, beta, C, Ctype,
+                ldc, 0, 1, computeType);
 }
 
 int cublasGemmStridedBatchedEx(void *handle, int transa, int transb, int m, int n, int k, const void *alpha, const void *A,
                                int Atype, int lda, long long strideA, const void *B, int Btype, int ldb, long long strideB,
                                const void *beta, void *C, int Ctype, int ldc, long long strideC, int batch, int computeType,
                                int algo) {
-    (void) alpha; (void) beta; (void) algo;
-    return gemm_checks("cublasGemmStridedBatchedEx", handle, transa, transb, m, n, k, A, Atype, lda, strideA, B, Btype, ldb,
-                       strideB, C, Ctype, ldc, strideC, batch, computeType);
+    (void) algo;
+    return gemm("cublasGemmStridedBatchedEx", handle, transa, transb, m, n, k, alpha, A, Atype, lda, strideA, B, Btype, ldb,
+                strideB, beta, C, Ctype, ldc, strideC, batch, computeType);
 }
 
 /* ---- cuBLASLt ---------------------------------------------------------------------------------- */
@@ -262,7 +356,7 @@ int cublasLtMatmulAlgoGetHeuristic(void *handle, void *desc, void *A, void *B, v
 int cublasLtMatmul(void *handle, void *desc, const void *alpha, const void *A, void *Adesc, const void *B, void *Bdesc,
                    const void *beta, const void *C, void *Cdesc, void *D, void *Ddesc, const void *algo, void *workspace,
                    size_t workspaceBytes, void *stream) {
-    (void) alpha; (void) beta; (void) algo; (void) stream;
+    (void) algo; (void) stream;
     const char *call = "cublasLtMatmul";
     if (!is(handle, LT) || !is(desc, DESC) || !is(Adesc, LAYOUT) || !is(Bdesc, LAYOUT) || !is(Cdesc, LAYOUT)
             || !is(Ddesc, LAYOUT)) {
@@ -283,7 +377,9 @@ int cublasLtMatmul(void *handle, void *desc, const void *alpha, const void *A, v
     if (workspaceBytes && !fake_cuda_range((CUdeviceptr) (uintptr_t) workspace, workspaceBytes)) {
         return refuse(call, "the workspace (%zu bytes) is not inside one allocation", workspaceBytes);
     }
-    logf_("gemm %s m %llu n %llu k %llu epilogue %u", call, dl->rows, dl->cols, d->transa == OP_N ? a->cols : a->rows,
-          d->epilogue);
+    long long k = (long long) (d->transa == OP_N ? a->cols : a->rows);
+    logf_("gemm %s m %llu n %llu k %lld epilogue %u", call, dl->rows, dl->cols, k, d->epilogue);
+    product(d->transa, d->transb, (long long) dl->rows, (long long) dl->cols, k, *(const float *) alpha, A, a->type, a->ld,
+            B, b->type, b->ld, *(const float *) beta, C, c->type, c->ld, D, dl->type, dl->ld, d->epilogue == 4 ? d->bias : NULL);
     return OK;
 }
