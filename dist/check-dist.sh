@@ -240,6 +240,32 @@ else
   fi
 fi
 
+
+# 11. The tarball's CUDA path on the stand-in driver and cuBLAS (kernels-cu/src/test/fake-cuda, which the
+# build makes): the jlink'd runtime loads JCuda's natives and cuBLAS through java.lang.foreign, loads the
+# kernels, launches them and copies back (no kernel runs there: values are not checked); bin/gpu-test's
+# DeviceMemoryTest and CublasTest pass for real on them (device memory is host memory; the stand-in
+# cuBLAS computes the products).
+fake=$root/kernels-cu/target/cmake/fake-cuda
+if [ ! -f "$fake/libcuda.so.1" ]; then skip "the tarball's CUDA path on the stand-in driver" "no $fake (./dev build makes it)"
+elif [ ! -d "$tmp/work/minilm" ]; then skip "the tarball's CUDA path on the stand-in driver" "no converted MiniLM (step 5)"
+else
+  fakeenv=("${sandbox[@]}" "LD_LIBRARY_PATH=$fake" "DISTILBERT_CUBLAS_DIR=$fake")
+  if check "bin/distilbert embed --device cuda (stand-ins)" 0 "${fakeenv[@]}" "$home/bin/distilbert" embed --model minilm \
+      --device cuda --precision bf16 --input "$home/examples/sentences.jsonl" --output emb-cuda.jsonl; then
+    n=$(wc -l < "$home/examples/sentences.jsonl")
+    if [ "$(grep -c '"embedding"' emb-cuda.jsonl)" -eq "$n" ] && ! has "$err" "CPU"; then
+      pass "bin/distilbert embed --device cuda on the stand-in driver: $n rows through the CUDA path"
+    else fail "bin/distilbert embed --device cuda (stand-ins)" "expected $n embeddings and no CPU fallback; stderr: $err"; fi
+  fi
+  if check "bin/gpu-test DeviceMemoryTest, CublasTest (stand-ins)" 0 "${fakeenv[@]}" "$home/bin/gpu-test" \
+      --include-classname '.*(DeviceMemoryTest|CublasTest)' --details=summary; then
+    found=$(printf '%s\n' "$out" | sed -n 's/^\[ *\([0-9]*\) tests successful.*/\1/p' | head -n 1)
+    if [ "${found:-0}" -ge 190 ]; then pass "bin/gpu-test on the stand-in driver: $found GPU tests passed (memory, every GEMM route)"
+    else fail "bin/gpu-test (stand-ins)" "expected the 193 tests of DeviceMemoryTest and CublasTest to pass, got ${found:-none}"; fi
+  fi
+fi
+
 echo
 printf '%s\n' "${results[@]}"
 echo
