@@ -6,6 +6,8 @@
  *   - launch geometry within the limits of an sm_90 device (block <= 1024 threads, grid y/z <=
  *     65535, static-size shared memory <= 48 KiB), a known function, kernel parameters given;
  *   - a module is a fatbin (its magic number), and is unloaded at most once;
+ *   - the context-bound calls (memory, copies, modules, streams, events, launches) are refused on a
+ *     thread where no context was made current (CUDA_ERROR_INVALID_CONTEXT), as the driver's;
  *   - device memory is counted, so cuMemGetInfo tells leaks, and a request beyond the total
  *     (FAKE_CUDA_MEMORY bytes, default 8 GiB) is CUDA_ERROR_OUT_OF_MEMORY.
  * FAKE_CUDA_LOG=FILE appends one line per launch ("launch NAME gx gy gz bx by bz shared checked|unchecked",
@@ -48,6 +50,19 @@ static CUresult refuse(CUresult code, const char *call, const char *why) {
     return code;
 }
 
+/* ---- the current context ------------------------------------------------------------------------
+ * As the driver: a thread calls the context-bound API (memory, copies, modules, streams, events,
+ * launches) only with a context current on it (cuCtxSetCurrent), else CUDA_ERROR_INVALID_CONTEXT.
+ * A backend shared by several threads must make its context current on each. */
+
+static int primary_context; /* its address is the context handle */
+static _Thread_local void *current;
+
+static CUresult need_context(const char *call) {
+    if (current == &primary_context) return SUCCESS;
+    return refuse(INVALID_CONTEXT, call, "no context is current on this thread (cuCtxSetCurrent first)");
+}
+
 /* ---- device memory ---------------------------------------------------------------------------- */
 
 typedef struct Allocation { uintptr_t base; size_t bytes; struct Allocation *next; } Allocation;
@@ -83,6 +98,7 @@ static CUresult check_range(const char *call, CUdeviceptr p, size_t bytes) {
 }
 
 CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytes) {
+    if (need_context("cuMemAlloc")) return INVALID_CONTEXT;
     if (!dptr || bytes == 0) return refuse(INVALID_VALUE, "cuMemAlloc", "null pointer or 0 bytes");
     pthread_mutex_lock(&lock);
     if (bytes > total_memory() - allocated) {
@@ -108,6 +124,7 @@ CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytes) {
 }
 
 CUresult cuMemFree_v2(CUdeviceptr dptr) {
+    if (need_context("cuMemFree")) return INVALID_CONTEXT;
     pthread_mutex_lock(&lock);
     for (Allocation **at = &allocations; *at; at = &(*at)->next) {
         if ((*at)->base == (uintptr_t) dptr) {
@@ -125,6 +142,7 @@ CUresult cuMemFree_v2(CUdeviceptr dptr) {
 }
 
 CUresult cuMemGetInfo_v2(size_t *free_bytes, size_t *total) {
+    if (need_context("cuMemGetInfo")) return INVALID_CONTEXT;
     pthread_mutex_lock(&lock);
     *free_bytes = total_memory() - allocated;
     *total = total_memory();
@@ -133,6 +151,7 @@ CUresult cuMemGetInfo_v2(size_t *free_bytes, size_t *total) {
 }
 
 CUresult cuMemAllocHost_v2(void **p, size_t bytes) {
+    if (need_context("cuMemAllocHost")) return INVALID_CONTEXT;
     *p = malloc(bytes ? bytes : 1);
     return *p ? SUCCESS : OUT_OF_MEMORY;
 }
@@ -143,6 +162,7 @@ CUresult cuMemFreeHost(void *p) {
 }
 
 CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t bytes, void *stream) {
+    if (need_context("cuMemcpyHtoDAsync")) return INVALID_CONTEXT;
     (void) stream;
     CUresult r = check_range("cuMemcpyHtoDAsync", dst, bytes);
     if (r == SUCCESS) memcpy((void *) (uintptr_t) dst, src, bytes);
@@ -150,6 +170,7 @@ CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t bytes, vo
 }
 
 CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t bytes, void *stream) {
+    if (need_context("cuMemcpyDtoHAsync")) return INVALID_CONTEXT;
     (void) stream;
     CUresult r = check_range("cuMemcpyDtoHAsync", src, bytes);
     if (r == SUCCESS) memcpy(dst, (const void *) (uintptr_t) src, bytes);
@@ -157,6 +178,7 @@ CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t bytes, void *st
 }
 
 CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t bytes, void *stream) {
+    if (need_context("cuMemcpyDtoDAsync")) return INVALID_CONTEXT;
     (void) stream;
     CUresult r = check_range("cuMemcpyDtoDAsync (destination)", dst, bytes);
     if (r == SUCCESS) r = check_range("cuMemcpyDtoDAsync (source)", src, bytes);
@@ -165,6 +187,7 @@ CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t bytes, vo
 }
 
 CUresult cuMemsetD8Async(CUdeviceptr dst, unsigned char v, size_t n, void *stream) {
+    if (need_context("cuMemsetD8Async")) return INVALID_CONTEXT;
     (void) stream;
     CUresult r = check_range("cuMemsetD8Async", dst, n);
     if (r == SUCCESS) memset((void *) (uintptr_t) dst, v, n);
@@ -172,6 +195,7 @@ CUresult cuMemsetD8Async(CUdeviceptr dst, unsigned char v, size_t n, void *strea
 }
 
 CUresult cuMemsetD16Async(CUdeviceptr dst, unsigned short v, size_t n, void *stream) {
+    if (need_context("cuMemsetD16Async")) return INVALID_CONTEXT;
     (void) stream;
     if (dst % 2) return refuse(INVALID_VALUE, "cuMemsetD16Async", "destination not 2-byte aligned");
     CUresult r = check_range("cuMemsetD16Async", dst, 2 * n);
@@ -180,6 +204,7 @@ CUresult cuMemsetD16Async(CUdeviceptr dst, unsigned short v, size_t n, void *str
 }
 
 CUresult cuMemsetD32Async(CUdeviceptr dst, unsigned int v, size_t n, void *stream) {
+    if (need_context("cuMemsetD32Async")) return INVALID_CONTEXT;
     (void) stream;
     if (dst % 4) return refuse(INVALID_VALUE, "cuMemsetD32Async", "destination not 4-byte aligned");
     CUresult r = check_range("cuMemsetD32Async", dst, 4 * n);
@@ -243,7 +268,6 @@ CUresult cuDeviceTotalMem_v2(size_t *bytes, int device) {
     return SUCCESS;
 }
 
-static int primary_context; /* its address is the context handle */
 static int retained;
 
 CUresult cuDevicePrimaryCtxRetain(void **context, int device) {
@@ -262,10 +286,15 @@ CUresult cuDevicePrimaryCtxRelease_v2(int device) {
 
 CUresult cuCtxSetCurrent(void *context) {
     if (context && context != &primary_context) return refuse(INVALID_CONTEXT, "cuCtxSetCurrent", "not the primary context");
+    if (context && retained == 0) return refuse(INVALID_CONTEXT, "cuCtxSetCurrent", "the primary context is not retained");
+    current = context;
     return SUCCESS;
 }
 
-CUresult cuCtxSynchronize(void) { return SUCCESS; }
+CUresult cuCtxSynchronize(void) {
+    if (need_context("cuCtxSynchronize")) return INVALID_CONTEXT;
+    return SUCCESS;
+}
 
 typedef struct { int magic; } Handle;
 enum { STREAM = 0x57AE, EVENT = 0xE7E7, MODULE = 0x30D1, FUNCTION = 0xF7C7 };
@@ -286,6 +315,7 @@ static CUresult release(void *h, int magic, const char *call) {
 }
 
 CUresult cuStreamCreate(void **stream, unsigned int flags) {
+    if (need_context("cuStreamCreate")) return INVALID_CONTEXT;
     (void) flags;
     *stream = handle(STREAM, sizeof(Handle));
     return SUCCESS;
@@ -294,10 +324,12 @@ CUresult cuStreamCreate(void **stream, unsigned int flags) {
 CUresult cuStreamDestroy_v2(void *stream) { return release(stream, STREAM, "cuStreamDestroy"); }
 
 CUresult cuStreamSynchronize(void *stream) {
+    if (need_context("cuStreamSynchronize")) return INVALID_CONTEXT;
     return stream == NULL || is(stream, STREAM) ? SUCCESS : refuse(INVALID_HANDLE, "cuStreamSynchronize", "not a stream");
 }
 
 CUresult cuEventCreate(void **event, unsigned int flags) {
+    if (need_context("cuEventCreate")) return INVALID_CONTEXT;
     (void) flags;
     *event = handle(EVENT, sizeof(Handle));
     return SUCCESS;
@@ -306,6 +338,7 @@ CUresult cuEventCreate(void **event, unsigned int flags) {
 CUresult cuEventDestroy_v2(void *event) { return release(event, EVENT, "cuEventDestroy"); }
 
 CUresult cuEventRecord(void *event, void *stream) {
+    if (need_context("cuEventRecord")) return INVALID_CONTEXT;
     if (!is(event, EVENT)) return refuse(INVALID_HANDLE, "cuEventRecord", "not an event");
     if (stream != NULL && !is(stream, STREAM)) return refuse(INVALID_HANDLE, "cuEventRecord", "not a stream");
     return SUCCESS;
@@ -357,6 +390,7 @@ static void find_signature(Function *f) {
 
 /* What distilbert-cuda loads is a fatbin; the driver's cuModuleLoadData takes one as it takes a cubin or PTX. */
 CUresult cuModuleLoadData(void **module, const void *image) {
+    if (need_context("cuModuleLoadData")) return INVALID_CONTEXT;
     if (!image || *(const uint32_t *) image != 0xBA55ED50u) {
         return refuse(INVALID_IMAGE, "cuModuleLoadData", "not a fatbin (magic number)");
     }
@@ -369,6 +403,7 @@ CUresult cuModuleLoadFatBinary(void **module, const void *image) { return cuModu
 CUresult cuModuleUnload(void *module) { return release(module, MODULE, "cuModuleUnload"); }
 
 CUresult cuModuleGetFunction(void **function, void *module, const char *name) {
+    if (need_context("cuModuleGetFunction")) return INVALID_CONTEXT;
     if (!is(module, MODULE)) return refuse(INVALID_HANDLE, "cuModuleGetFunction", "not a live module");
     Function *f = handle(FUNCTION, sizeof(Function));
     snprintf(f->name, sizeof f->name, "%s", name);
@@ -379,6 +414,7 @@ CUresult cuModuleGetFunction(void **function, void *module, const char *name) {
 
 CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                         unsigned shared, void *stream, void **params, void **extra) {
+    if (need_context("cuLaunchKernel")) return INVALID_CONTEXT;
     if (!is(function, FUNCTION)) return refuse(INVALID_HANDLE, "cuLaunchKernel", "not a function");
     const char *name = ((Function *) function)->name;
     char why[400];

@@ -248,6 +248,35 @@ final class FakeGpuPlumbingTest {
         launches(); // nothing refused
     }
 
+    /**
+     * One CUDA backend shared by several threads, as a server shares it: the driver binds a context
+     * to a thread, and the stand-in refuses a call from a thread the context is not current on, so
+     * every forward must make it current (CudaOps.scope) and take its turn.
+     */
+    @Test
+    void threadsSharingOneGpuModelEachMakeTheContextCurrent() throws Exception {
+        DistilBertConfig config = config(Activation.GELU, false, SHAPES[1], 2);
+        try (DistilBert db = DistilBert.of(TestModels.checkpoint(config, Head.SEQUENCE_CLASSIFICATION, 41),
+                CudaOps.create(Precision.BF16))) {
+            var head = db.as(DistilBertForSequenceClassification.class);
+            java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(4);
+            try {
+                List<java.util.concurrent.Future<int[]>> runs = new ArrayList<>();
+                for (int t = 0; t < 16; t++) {
+                    int b = 1 + t % 5, l = 3 + t;
+                    runs.add(pool.submit(() -> head.forward(ModelInput.ofIds(TestModels.randomIds(b, l, 100, b), full(b, l)))
+                            .logits().shape()));
+                }
+                for (int t = 0; t < runs.size(); t++) {
+                    assertArrayEquals(new int[] {1 + t % 5, 2}, runs.get(t).get(), "thread run " + t);
+                }
+            } finally {
+                pool.shutdownNow();
+            }
+        }
+        launches(); // nothing refused: no call from a thread without the context
+    }
+
     private static int[][] full(int b, int l) {
         int[][] mask = new int[b][l];
         for (int[] row : mask) Arrays.fill(row, 1);
