@@ -10,7 +10,8 @@
  *     thread where no context was made current (CUDA_ERROR_INVALID_CONTEXT), as the driver's;
  *   - device memory is counted, so cuMemGetInfo tells leaks, and a request beyond the total
  *     (FAKE_CUDA_MEMORY bytes, default 8 GiB) is CUDA_ERROR_OUT_OF_MEMORY.
- * FAKE_CUDA_LOG=FILE appends one line per launch ("launch NAME gx gy gz bx by bz shared checked|unchecked",
+ * FAKE_CUDA_LOG=FILE appends one line per device allocation and free ("alloc BYTES", "free BYTES"), per
+ * launch ("launch NAME gx gy gz bx by bz shared checked|unchecked",
  * checked when FAKE_CUDA_SIGNATURES let it check the pointer parameters, below) and per
  * refused call ("error CALL: why"), for the tests to read. The cuBLAS stand-in (fake_cublas.c) asks
  * fake_cuda_range() whether its matrices lie inside allocations.
@@ -120,6 +121,7 @@ CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytes) {
     allocated += bytes;
     *dptr = (CUdeviceptr) (uintptr_t) p;
     pthread_mutex_unlock(&lock);
+    logf_("alloc %zu", bytes);
     return SUCCESS;
 }
 
@@ -131,9 +133,11 @@ CUresult cuMemFree_v2(CUdeviceptr dptr) {
             Allocation *a = *at;
             *at = a->next;
             allocated -= a->bytes;
+            size_t bytes = a->bytes;
             free((void *) a->base);
             free(a);
             pthread_mutex_unlock(&lock);
+            logf_("free %zu", bytes);
             return SUCCESS;
         }
     }

@@ -230,11 +230,16 @@ final class FakeGpuPlumbingTest {
             Rand r = new Rand(36);
             head.forward(ModelInput.ofIds(TestModels.randomIds(32, 64, 100, 0), full(32, 64))); // the largest first
             long afterFirst = ops.context().memoryInfo()[0];
+            long allocationsBefore = logLines().stream().filter(l -> l.startsWith("alloc ") || l.startsWith("free ")).count();
+            assertTrue(allocationsBefore > 0, "the stand-in logs allocations");
             for (int i = 1; i < 200; i++) {
                 int b = 1 + r.nextInt(32), l = 1 + r.nextInt(64);
                 head.forward(ModelInput.ofIds(TestModels.randomIds(b, l, 100, i), full(b, l)));
             }
             assertEquals(afterFirst, ops.context().memoryInfo()[0], "free device memory after 1 forward vs after 200");
+            // the "no allocation inside a forward pass after warm-up": not one cuMemAlloc or cuMemFree
+            assertEquals(allocationsBefore, logLines().stream().filter(l -> l.startsWith("alloc ") || l.startsWith("free ")).count(),
+                    "device allocations and frees during 199 forwards after the largest");
             GpuOutOfMemoryException e = assertThrows(GpuOutOfMemoryException.class, () -> {
                 try (Ops.Scope step = ops.scope()) {
                     assertTrue(step != null);
