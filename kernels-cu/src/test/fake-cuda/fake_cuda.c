@@ -11,6 +11,7 @@
  *   - device memory is counted, so cuMemGetInfo tells leaks, and a request beyond the total
  *     (FAKE_CUDA_MEMORY bytes, default 8 GiB) is CUDA_ERROR_OUT_OF_MEMORY.
  * FAKE_CUDA_LOG=FILE appends one line per device allocation and free ("alloc BYTES", "free BYTES"), per
+ * copy between host and device ("htod BYTES", "dtoh BYTES"), per
  * launch ("launch NAME gx gy gz bx by bz shared checked|unchecked",
  * checked when FAKE_CUDA_SIGNATURES let it check the pointer parameters, below) and per
  * refused call ("error CALL: why"), for the tests to read. The cuBLAS stand-in (fake_cublas.c) asks
@@ -170,6 +171,7 @@ CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t bytes, vo
     (void) stream;
     CUresult r = check_range("cuMemcpyHtoDAsync", dst, bytes);
     if (r == SUCCESS) memcpy((void *) (uintptr_t) dst, src, bytes);
+    if (r == SUCCESS) logf_("htod %zu", bytes);
     return r;
 }
 
@@ -178,6 +180,7 @@ CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t bytes, void *st
     (void) stream;
     CUresult r = check_range("cuMemcpyDtoHAsync", src, bytes);
     if (r == SUCCESS) memcpy(dst, (const void *) (uintptr_t) src, bytes);
+    if (r == SUCCESS) logf_("dtoh %zu", bytes);
     return r;
 }
 

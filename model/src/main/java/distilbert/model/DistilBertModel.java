@@ -95,7 +95,9 @@ public final class DistilBertModel implements Architecture {
     public BaseModelOutput forward(ModelInput input) {
         try (Ops.Scope scope = ops.scope()) {
             Encoded e = encode(input);
-            Tensor last = e.unpackHidden(ops, e.hidden(), config.dim());
+            // with hidden states, the last of them is last_hidden_state (one tensor, as HF returns it):
+            // brought back once, not twice
+            Tensor last = e.hiddenStates() != null ? e.hiddenStates().getLast() : e.unpackHidden(ops, e.hidden(), config.dim());
             return new BaseModelOutput(last, e.hiddenStates(), e.attentions());
         }
     }

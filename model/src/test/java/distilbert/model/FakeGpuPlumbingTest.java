@@ -282,6 +282,43 @@ final class FakeGpuPlumbingTest {
         launches(); // nothing refused: no call from a thread without the context
     }
 
+    /**
+     * The issue's "only requested outputs come back to the host", counted in bytes copied from the
+     * device: a classifier's forward brings back its [B, num_labels] logits, pooling [B, C], the
+     * encoder with hidden states all of them; and what goes up is the ids and the packing (a few ints a
+     * token), never activations.
+     */
+    @Test
+    void onlyTheRequestedOutputsComeBack() throws IOException {
+        int b = 8, l = 32, labels = 3;
+        DistilBertConfig config = config(Activation.GELU, false, SHAPES[1], labels);
+        int C = SHAPES[1][0];
+        try (DistilBert db = DistilBert.of(TestModels.checkpoint(config, Head.SEQUENCE_CLASSIFICATION, 43),
+                CudaOps.create(Precision.BF16))) {
+            ModelInput in = ModelInput.ofIds(TestModels.randomIds(b, l, 100, 44), full(b, l));
+            var head = db.as(DistilBertForSequenceClassification.class);
+            head.forward(in); // warm-up: the arena's first growth
+            Files.deleteIfExists(log);
+            head.forward(in);
+            assertEquals((long) b * labels * 2, copied("dtoh"), "a classifier's forward brings back [B, 3] bf16 logits");
+            assertTrue(copied("htod") <= 4L * 4 * b * l, "up: the ids and the packing, " + copied("htod") + " bytes");
+            Files.deleteIfExists(log);
+            db.as(DistilBertForSequenceClassification.class).distilbert().pool(in, SentenceEmbeddings.Pooling.MEAN);
+            assertEquals((long) b * C * 2, copied("dtoh"), "mean pooling brings back [B, C] bf16");
+            Files.deleteIfExists(log);
+            BaseModelOutput out = db.as(DistilBertForSequenceClassification.class).distilbert()
+                    .forward(in.withOutputHiddenStates(true));
+            // the embeddings' output and each layer's: last_hidden_state is the last of them, brought back once
+            assertEquals(3L * b * l * C * 2, copied("dtoh"), "3 hidden states of [B, L, C] bf16");
+            assertTrue(out.lastHiddenState() == out.hiddenStates().getLast(), "last_hidden_state is hidden_states[-1]");
+        }
+    }
+
+    /** Bytes the stand-in copied in one direction ("dtoh", "htod") since the log was last cleared. */
+    private long copied(String direction) throws IOException {
+        return logLines().stream().filter(x -> x.startsWith(direction + " ")).mapToLong(x -> Long.parseLong(x.split(" ")[1])).sum();
+    }
+
     private static int[][] full(int b, int l) {
         int[][] mask = new int[b][l];
         for (int[] row : mask) Arrays.fill(row, 1);
