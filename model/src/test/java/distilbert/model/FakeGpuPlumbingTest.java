@@ -314,6 +314,43 @@ final class FakeGpuPlumbingTest {
         }
     }
 
+    @Test
+    void everyHeadBringsBackItsOutputsOnly() throws IOException {
+        int b = 4, l = 16;
+        ModelInput in = ModelInput.ofIds(TestModels.randomIds(b, l, 100, 45), full(b, l));
+        try (DistilBert db = DistilBert.of(TestModels.checkpoint(config(Activation.GELU, false, SHAPES[1], 5),
+                Head.TOKEN_CLASSIFICATION, 46), CudaOps.create(Precision.FP32))) {
+            var head = db.as(DistilBertForTokenClassification.class);
+            head.forward(in, null);
+            Files.deleteIfExists(log);
+            head.forward(in, null);
+            assertEquals((long) b * l * 5 * 4, copied("dtoh"), "token classification: [B, L, 5] fp32 logits");
+        }
+        try (DistilBert db = DistilBert.of(TestModels.checkpoint(config(Activation.GELU, false, SHAPES[1], 2),
+                Head.QUESTION_ANSWERING, 47), CudaOps.create(Precision.FP32))) {
+            var head = db.as(DistilBertForQuestionAnswering.class);
+            head.forward(in, null, null);
+            Files.deleteIfExists(log);
+            head.forward(in, null, null);
+            assertEquals(2L * b * l * 4, copied("dtoh"), "question answering: start and end logits [B, L]");
+        }
+        try (DistilBert db = DistilBert.of(TestModels.checkpoint(config(Activation.GELU, false, SHAPES[1], 2),
+                Head.MASKED_LM, 48), CudaOps.create(Precision.FP32))) {
+            var head = db.as(DistilBertForMaskedLM.class);
+            int[][] labels = new int[b][l];
+            for (int[] row : labels) Arrays.fill(row, -100);
+            labels[1][3] = 7;
+            labels[2][0] = 9;
+            head.forwardAt(in, TokenPositions.labeled(labels), null);
+            Files.deleteIfExists(log);
+            head.forwardAt(in, TokenPositions.labeled(labels), null);
+            assertEquals(2L * 100 * 4, copied("dtoh"), "masked LM at 2 positions: [2, V] logits, not [B, L, V]");
+            Files.deleteIfExists(log);
+            head.topTokensAtInGroups(in, TokenPositions.labeled(labels), 64, 5, (first, top) -> { });
+            assertEquals(2L * 5 * 4 * 2, copied("dtoh"), "top 5 at 2 positions: probabilities and ids, not logits");
+        }
+    }
+
     /** Bytes the stand-in copied in one direction ("dtoh", "htod") since the log was last cleared. */
     private long copied(String direction) throws IOException {
         return logLines().stream().filter(x -> x.startsWith(direction + " ")).mapToLong(x -> Long.parseLong(x.split(" ")[1])).sum();
