@@ -193,30 +193,25 @@ CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t bytes, vo
     return r;
 }
 
-CUresult cuMemsetD8Async(CUdeviceptr dst, unsigned char v, size_t n, void *stream) {
-    if (need_context("cuMemsetD8Async")) return INVALID_CONTEXT;
-    (void) stream;
-    CUresult r = check_range("cuMemsetD8Async", dst, n);
-    if (r == SUCCESS) memset((void *) (uintptr_t) dst, v, n);
+/* n elements of width bytes (1, 2 or 4), each the low bytes of v, as cuMemsetD8/D16/D32Async. */
+static CUresult fill(const char *call, CUdeviceptr dst, unsigned int v, size_t n, size_t width) {
+    if (need_context(call)) return INVALID_CONTEXT;
+    if (dst % width) return refuse(INVALID_VALUE, call, "destination not aligned to the element");
+    CUresult r = check_range(call, dst, width * n);
+    for (size_t i = 0; r == SUCCESS && i < n; i++) memcpy((char *) (uintptr_t) dst + i * width, &v, width); /* little-endian */
     return r;
+}
+
+CUresult cuMemsetD8Async(CUdeviceptr dst, unsigned char v, size_t n, void *stream) {
+    return fill("cuMemsetD8Async", dst, v, n, 1);
 }
 
 CUresult cuMemsetD16Async(CUdeviceptr dst, unsigned short v, size_t n, void *stream) {
-    if (need_context("cuMemsetD16Async")) return INVALID_CONTEXT;
-    (void) stream;
-    if (dst % 2) return refuse(INVALID_VALUE, "cuMemsetD16Async", "destination not 2-byte aligned");
-    CUresult r = check_range("cuMemsetD16Async", dst, 2 * n);
-    for (size_t i = 0; r == SUCCESS && i < n; i++) ((unsigned short *) (uintptr_t) dst)[i] = v;
-    return r;
+    return fill("cuMemsetD16Async", dst, v, n, 2);
 }
 
 CUresult cuMemsetD32Async(CUdeviceptr dst, unsigned int v, size_t n, void *stream) {
-    if (need_context("cuMemsetD32Async")) return INVALID_CONTEXT;
-    (void) stream;
-    if (dst % 4) return refuse(INVALID_VALUE, "cuMemsetD32Async", "destination not 4-byte aligned");
-    CUresult r = check_range("cuMemsetD32Async", dst, 4 * n);
-    for (size_t i = 0; r == SUCCESS && i < n; i++) ((unsigned int *) (uintptr_t) dst)[i] = v;
-    return r;
+    return fill("cuMemsetD32Async", dst, v, n, 4);
 }
 
 /* ---- driver, device, context, stream, events -------------------------------------------------- */
