@@ -9,7 +9,8 @@
  *   - the context-bound calls (memory, copies, modules, streams, events, launches) are refused on a
  *     thread where no context was made current (CUDA_ERROR_INVALID_CONTEXT), as the driver's;
  *   - device memory is counted, so cuMemGetInfo tells leaks, and a request beyond the total
- *     (FAKE_CUDA_MEMORY bytes, default 8 GiB) is CUDA_ERROR_OUT_OF_MEMORY.
+ *     (see total_memory: 8 GiB unless FAKE_CUDA_MEMORY_FILE or FAKE_CUDA_MEMORY says less) is
+ *     CUDA_ERROR_OUT_OF_MEMORY.
  * FAKE_CUDA_LOG=FILE appends one line per device allocation and free ("alloc BYTES", "free BYTES"), per
  * copy between host and device ("htod BYTES", "dtoh BYTES"), per
  * launch ("launch NAME gx gy gz bx by bz shared checked|unchecked",
@@ -71,7 +72,19 @@ typedef struct Allocation { uintptr_t base; size_t bytes; struct Allocation *nex
 static Allocation *allocations;
 static size_t allocated;
 
+/* The device's memory: the number in the file FAKE_CUDA_MEMORY_FILE names, read at each call (so a test
+ * can shrink the device while the process runs), else FAKE_CUDA_MEMORY, else 8 GiB. */
 static size_t total_memory(void) {
+    const char *file = getenv("FAKE_CUDA_MEMORY_FILE");
+    if (file && *file) {
+        FILE *f = fopen(file, "r");
+        if (f) {
+            unsigned long long n = 0;
+            int got = fscanf(f, "%llu", &n);
+            fclose(f);
+            if (got == 1) return (size_t) n;
+        }
+    }
     const char *s = getenv("FAKE_CUDA_MEMORY");
     return s && *s ? (size_t) strtoull(s, NULL, 10) : (size_t) 8 << 30;
 }

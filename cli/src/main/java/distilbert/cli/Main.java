@@ -106,6 +106,7 @@ public final class Main implements Callable<Integer> {
             case CliException c -> c.getMessage();
             case TokenizerException t -> t.getMessage();
             case distilbert.weights.CheckpointException c -> c.getMessage();
+            case distilbert.cuda.GpuOutOfMemoryException g -> g.getMessage();
             case UncheckedIOException u -> describe(u.getCause());
             case IOException io -> describe(io);
             default -> "internal error: " + e + (verbose ? "" : " (--verbose shows the stack trace)");

@@ -73,6 +73,30 @@ class CliOnFakeGpuTest {
         assertEquals(4, run("embed", model, rows, "--pooling", "none", "--device", "cuda").size());
     }
 
+    /**
+     * A GPU too full for the model: --device cuda fails with the out-of-memory message (what, how much,
+     * how much is free, what to do), not an internal error; auto runs on the CPU, saying why once.
+     */
+    @Test
+    void aFullGpuIsAClearErrorOnCudaAndTheCpuOnAuto() throws IOException {
+        Path model = TinyModels.widened(dir.resolve("full"), TinyModels.config(), Head.BASE);
+        Path memory = Path.of(System.getenv("FAKE_CUDA_MEMORY_FILE"));
+        java.nio.file.Files.writeString(memory, "20000000"); // 19 MiB: not the 32 MiB cuBLAS workspace
+        try {
+            String rows = Cli.rows("the whale was white", "a");
+            Cli.Result cuda = Cli.run(rows, "embed", "--model", model.toString(), "--device", "cuda");
+            assertEquals(1, cuda.code(), cuda.err());
+            assertTrue(cuda.err().startsWith("distilbert embed: GPU out of memory: the cuBLAS workspace needs 32.0 MiB"),
+                    cuda.err());
+            assertTrue(cuda.err().contains("free of 19.1 MiB. Free other models on this GPU, or run on the CPU"), cuda.err());
+            Cli.Result auto = Cli.run(rows, "embed", "--model", model.toString());
+            assertEquals(0, auto.code(), auto.err());
+            assertEquals(2, auto.lines().size());
+        } finally {
+            java.nio.file.Files.deleteIfExists(memory);
+        }
+    }
+
     @Test
     void everyPipelineCommand() throws IOException {
         String texts = Cli.rows("I loved the films and the music.", "The ending was awfully boring, but the cast was fine.");

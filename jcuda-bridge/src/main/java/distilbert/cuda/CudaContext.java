@@ -140,6 +140,11 @@ public final class CudaContext implements AutoCloseable {
      * @throws GpuOutOfMemoryException when the device cannot hold it
      */
     long allocateBytes(long bytes, String what) {
+        return allocateBytes(bytes, what, "Free other models on this GPU, or run on the CPU (--device cpu, Device.CPU)");
+    }
+
+    /** {@link #allocateBytes(long, String)} with the advice its out-of-memory message ends with. */
+    long allocateBytes(long bytes, String what, String advice) {
         ensureOpen();
         if (bytes == 0) {
             return 0;
@@ -152,8 +157,7 @@ public final class CudaContext implements AutoCloseable {
             JCudaDriver.cuMemGetInfo(free, total);
             throw new GpuOutOfMemoryException("GPU out of memory: " + what + " needs " + GpuOutOfMemoryException.mib(bytes)
                     + ", and " + device.describe() + " has " + GpuOutOfMemoryException.mib(free[0]) + " free of "
-                    + GpuOutOfMemoryException.mib(total[0]) + ". Use a smaller batch or shorter sequences, or free"
-                    + " other models on this GPU", bytes);
+                    + GpuOutOfMemoryException.mib(total[0]), advice, bytes);
         }
         CudaCalls.check(rc, "cuMemAlloc(" + bytes + " bytes for " + what + ")");
         return DevicePointer.addressOf(p);

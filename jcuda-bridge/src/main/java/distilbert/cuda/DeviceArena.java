@@ -56,6 +56,10 @@ public final class DeviceArena implements AutoCloseable {
         return ((long) overflow.size() << 48) | top;
     }
 
+    /** What an activation that does not fit calls for, ending its out-of-memory message. */
+    static final String ACTIVATIONS_ADVICE = "Use smaller batches (--batch-tokens) or shorter sequences (--max-length), "
+            + "or free other models on this GPU";
+
     /**
      * {@code length} elements of {@code type}; contents undefined.
      *
@@ -73,7 +77,7 @@ public final class DeviceArena implements AutoCloseable {
             address = base + top;
             top += bytes;
         } else {
-            address = context.allocateBytes(bytes, what);
+            address = context.allocateBytes(bytes, what, ACTIVATIONS_ADVICE);
             overflow.add(new long[] {address, bytes});
         }
         used += bytes;
@@ -111,7 +115,7 @@ public final class DeviceArena implements AutoCloseable {
         base = 0;
         capacity = 0;
         try {
-            base = context.allocateBytes(wanted, "the activation arena");
+            base = context.allocateBytes(wanted, "the activation arena", ACTIVATIONS_ADVICE);
             capacity = wanted;
         } catch (GpuOutOfMemoryException e) {
             // keep going without a block: each piece is then an overflow allocation

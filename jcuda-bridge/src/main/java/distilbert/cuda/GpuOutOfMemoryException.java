@@ -10,10 +10,18 @@ public final class GpuOutOfMemoryException extends RuntimeException {
     private static final long serialVersionUID = 1L;
 
     private final long requestedBytes;
+    private final String reason;
 
-    GpuOutOfMemoryException(String message, long requestedBytes) {
-        super(message);
+    /** @param reason what did not fit where; @param advice what to do about it (the message is both) */
+    GpuOutOfMemoryException(String reason, String advice, long requestedBytes) {
+        super(reason + ". " + advice);
+        this.reason = reason;
         this.requestedBytes = requestedBytes;
+    }
+
+    /** What did not fit, and how much the device had free, without the advice. */
+    public String reason() {
+        return reason;
     }
 
     /** The size of the allocation that failed, in bytes. */

@@ -1,5 +1,6 @@
 package distilbert.model;
 
+import distilbert.cuda.GpuOutOfMemoryException;
 import distilbert.cuda.GpuProbe;
 import distilbert.cuda.GpuStatus;
 import distilbert.weights.Checkpoint;
@@ -41,6 +42,8 @@ public final class DistilBert implements AutoCloseable {
      *
      * @throws distilbert.weights.CheckpointException naming the file and field when the directory is unusable
      * @throws IllegalStateException for {@link Device#CUDA} where no GPU is usable, saying why
+     * @throws GpuOutOfMemoryException for {@link Device#CUDA} where the model does not fit in the GPU's
+     *     free memory ({@link Device#AUTO} then runs it on the CPU, saying so once on stderr)
      */
     public static DistilBert load(Path modelDir, Device device) throws IOException {
         return load(modelDir, device, null);
@@ -51,12 +54,17 @@ public final class DistilBert implements AutoCloseable {
      * sm_80 and newer). The CPU backend computes in float32 whatever is asked.
      */
     public static DistilBert load(Path modelDir, Device device, Precision precision) throws IOException {
-        Ops ops = backend(device, precision);
+        Checkpoint checkpoint = ModelDirectory.load(modelDir);
         try {
-            return of(ModelDirectory.load(modelDir), ops);
-        } catch (IOException | RuntimeException e) {
-            ops.close();
-            throw e;
+            return of(checkpoint, backend(device, precision));   // of closes the backend if it fails
+        } catch (GpuOutOfMemoryException e) {
+            if (device != Device.AUTO) {
+                throw e;
+            }
+            // AUTO takes the GPU where the model fits: one that is full (other models, other processes)
+            // leaves it on the CPU, saying why, as a GPU that is not usable does
+            Notices.once("auto-cpu-oom", "distilbert: " + e.reason() + "; running on the CPU");
+            return of(checkpoint, CpuOps.create());
         }
     }
 

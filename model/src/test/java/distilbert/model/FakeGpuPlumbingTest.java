@@ -351,6 +351,33 @@ final class FakeGpuPlumbingTest {
         }
     }
 
+    /** A model too large for the GPU's free memory: CUDA refuses it clearly, AUTO runs it on the CPU. */
+    @Test
+    void aModelThatDoesNotFitFailsOnCudaAndRunsOnTheCpuOnAuto(@org.junit.jupiter.api.io.TempDir Path dir) throws IOException {
+        DistilBertConfig config = config(Activation.GELU, false, SHAPES[1], 2);
+        distilbert.weights.ModelDirectory.save(dir, TestModels.checkpoint(config, Head.BASE, 49));
+        Path memory = Path.of(System.getenv("FAKE_CUDA_MEMORY_FILE"));
+        // room for the cuBLAS workspace (32 MiB) and little else: not the parameters
+        Files.writeString(memory, Long.toString((32L << 20) + 4096));
+        try {
+            GpuOutOfMemoryException e = assertThrows(GpuOutOfMemoryException.class,
+                    () -> DistilBert.load(dir, Device.CUDA, Precision.FP32));
+            assertTrue(e.getMessage().startsWith("GPU out of memory: a buffer outside a forward pass (parameters) needs"),
+                    e.getMessage());
+            assertTrue(e.getMessage().endsWith("Free other models on this GPU, or run on the CPU (--device cpu, Device.CPU)"),
+                    e.getMessage());
+            try (DistilBert db = DistilBert.load(dir, Device.AUTO, Precision.FP32)) {
+                assertTrue(db.ops() instanceof CpuOps, "AUTO fell back to the CPU: " + db.ops().describe());
+                assertArrayEquals(new int[] {2, 5, SHAPES[1][0]}, db.as(DistilBertModel.class)
+                        .forward(ModelInput.ofIds(TestModels.randomIds(2, 5, 100, 50), full(2, 5))).lastHiddenState().shape());
+            }
+        } finally {
+            Files.deleteIfExists(memory);
+        }
+        assertEquals(0, logLines().stream().filter(l -> l.startsWith("alloc ")).count()
+                - logLines().stream().filter(l -> l.startsWith("free ")).count(), "what the failed loads allocated was freed");
+    }
+
     /** Bytes the stand-in copied in one direction ("dtoh", "htod") since the log was last cleared. */
     private long copied(String direction) throws IOException {
         return logLines().stream().filter(x -> x.startsWith(direction + " ")).mapToLong(x -> Long.parseLong(x.split(" ")[1])).sum();
