@@ -3,7 +3,9 @@
 #
 #   scripts/gpu-session.sh [--out DIR] [--budget S] [--cpu] STEP|PLAN...
 #   scripts/gpu-session.sh --preflight [CARRY...]     here, before the call: what would travel, and its size
-#   scripts/gpu-session.sh --collect FILES_AT          here, after the call: unpack what came back
+#   scripts/gpu-session.sh --collect FILES_AT          here, after the call: unpack what came back into
+#                                                      build/gpu-session/, file the benchmark report and
+#                                                      the kernel table under bench/results/
 #
 # The lease this is sized for: 15 minutes of device time for a whole session, machine start (a minute or
 # two) and idle time included, at most 10 minutes a command; at most 8 files come back from $OUT, each
@@ -88,12 +90,21 @@ preflight() { # the device tool sends tracked files, untracked files git does no
   [ $((tree + carried)) -le $limit ] || { echo "preflight: over the device tool's 64 MiB" >&2; return 1; }
   echo "preflight: ok"
 }
-collect() { # unpack what came back into build/gpu-session/<time>/ and show the summary
-  local from=$1 to
+collect() { # unpack what came back into build/gpu-session/<time>/, file the reports, show the summary
+  local from=$1 to report device
   [ -f "$from/results.tar.gz" ] || { echo "collect: no results.tar.gz in $from" >&2; return 1; }
   to=$root/build/gpu-session/$(date -u +%Y%m%d-%H%M%S)
   mkdir -p "$to" && tar -xzf "$from/results.tar.gz" -C "$to" && cp "$from"/*.md "$from"/*.log "$to/" 2>/dev/null
-  echo "collect: unpacked into $to (bench/results/ takes the report: $to/gpu-inference.md)"
+  echo "collect: unpacked into $to"
+  # the benchmark's report under its own name (gpu-inference-<date>-<device>.md), and the kernel table beside it
+  report=$(ls "$to"/bench/gpu-inference-*-*.md 2>/dev/null | head -n 1)
+  if [ -n "$report" ]; then
+    cp "$report" "$root/bench/results/" && echo "collect: bench/results/$(basename "$report")"
+    device=$(basename "$report" .md); device=${device#gpu-inference-}
+    if [ -f "$to/kernels/kernels.md" ]; then
+      cp "$to/kernels/kernels.md" "$root/bench/results/kernels-$device.md" && echo "collect: bench/results/kernels-$device.md"
+    fi
+  fi
   cat "$to/summary.md" 2>/dev/null
 }
 case "${1:-}" in
