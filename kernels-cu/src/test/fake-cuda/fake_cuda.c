@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "fake_log.h"
+#include <dirent.h>
 #include <pthread.h>
 
 typedef int CUresult;
@@ -371,7 +372,7 @@ CUresult cuEventElapsedTime(float *ms, void *start, void *end) {
 
 /* ---- modules and launches --------------------------------------------------------------------- */
 
-/* With FAKE_CUDA_SIGNATURES=DIR (kernels-cu's distilbert/kernels folder, its <family>.signatures), a
+/* With FAKE_CUDA_SIGNATURES=DIR (kernels-cu's distilbert/kernels folder, every <family>.signatures there), a
  * function knows its parameter types, and a launch checks that each pointer parameter is null or
  * points into a live allocation (a stale arena pointer, a host address or an offset past the end
  * would fault on a GPU). */
@@ -381,13 +382,16 @@ static void find_signature(Function *f) {
     const char *dir = getenv("FAKE_CUDA_SIGNATURES");
     f->ntypes = -1;
     if (!dir || !*dir) return;
-    static const char *families[] = {"activation", "attention", "attention_tc", "layernorm", "misc"};
+    DIR *d = opendir(dir);
+    if (!d) return;
     char path[1024], line[1024];
-    for (size_t i = 0; i < sizeof families / sizeof *families && f->ntypes < 0; i++) {
-        snprintf(path, sizeof path, "%s/%s.signatures", dir, families[i]);
+    size_t n = strlen(f->name);
+    for (struct dirent *e; f->ntypes < 0 && (e = readdir(d)) != NULL;) {
+        size_t len = strlen(e->d_name);
+        if (len < 11 || strcmp(e->d_name + len - 11, ".signatures") != 0) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         FILE *in = fopen(path, "r");
         if (!in) continue;
-        size_t n = strlen(f->name);
         while (fgets(line, sizeof line, in)) {
             if (strncmp(line, f->name, n) == 0 && line[n] == ' ') {
                 f->ntypes = 0;
@@ -401,6 +405,7 @@ static void find_signature(Function *f) {
         }
         fclose(in);
     }
+    closedir(d);
 }
 
 /* What distilbert-cuda loads is a fatbin; the driver's cuModuleLoadData takes one as it takes a cubin or PTX. */
