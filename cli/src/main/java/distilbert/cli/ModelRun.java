@@ -264,7 +264,10 @@ final class ModelRun {
             }
         } finally {
             if (truncated > 0) {
-                io.err().println("distilbert " + command + ": " + truncated + (truncated == 1 ? " row was" : " rows were")
+                // a multiple-choice line is several (prompt, choice) rows: count those, named so
+                String what = kind.keys().choices() ? (truncated == 1 ? " (prompt, choice) pair was" : " (prompt, choice) pairs were")
+                        : (truncated == 1 ? " row was" : " rows were");
+                io.err().println("distilbert " + command + ": " + truncated + what
                         + " longer than " + maxLength + " tokens and " + (stride == null ? "truncated to " + maxLength + " (--max-length)"
                         : (truncated == 1 ? "was" : "were") + " run in windows of " + maxLength + " overlapping by " + stride + " (--stride)"));
             }

@@ -104,7 +104,8 @@ class MultipleChoiceCommandTest {
     void longPairsAreTruncatedToMaxLengthAndSaySo() throws IOException {
         Cli.Result r = mc(rows(QUESTIONS));
         // the last question's two pairs are longer than the model's 64 positions
-        assertEquals("distilbert multiple-choice: 2 rows were longer than 64 tokens and truncated to 64 (--max-length)\n", r.err());
+        assertEquals("distilbert multiple-choice: 2 (prompt, choice) pairs were longer than 64 tokens and truncated to 64 "
+                + "(--max-length)\n", r.err());
         List<Result> want = library(QUESTIONS, m -> m.withMaxLength(12));
         assertEquals(want.stream().map(x -> line(x, false)).toList(), ok(mc(rows(QUESTIONS), "--max-length", "12")));
     }
