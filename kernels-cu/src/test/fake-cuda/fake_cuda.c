@@ -6,6 +6,9 @@
  *   - launch geometry within the limits of an sm_90 device (block <= 1024 threads, grid y/z <=
  *     65535, static-size shared memory <= 48 KiB), a known function, kernel parameters given;
  *   - a module is a fatbin (its magic number), and is unloaded at most once;
+ *   - work queued on the null (default) stream, or on a stream that is not live: distilbert-cuda
+ *     queues everything on its context's own stream (this also checks that JCuda hands the stream
+ *     handle back, which it fails to do for modules: see KernelModule);
  *   - the context-bound calls (memory, copies, modules, streams, events, launches) are refused on a
  *     thread where no context was made current (CUDA_ERROR_INVALID_CONTEXT), as the driver's;
  *   - device memory is counted, so cuMemGetInfo tells leaks, and a request beyond the total
@@ -66,6 +69,10 @@ static CUresult need_context(const char *call) {
     if (current == &primary_context) return SUCCESS;
     return refuse(INVALID_CONTEXT, call, "no context is current on this thread (cuCtxSetCurrent first)");
 }
+
+/* distilbert-cuda queues all its work on its context's own stream (never the legacy default stream,
+ * which would serialise it with every other user of the device): a null or dead stream is refused. */
+static CUresult own_stream(const char *call, void *stream);
 
 /* ---- device memory ---------------------------------------------------------------------------- */
 
@@ -182,7 +189,7 @@ CUresult cuMemFreeHost(void *p) {
 
 CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t bytes, void *stream) {
     if (need_context("cuMemcpyHtoDAsync")) return INVALID_CONTEXT;
-    (void) stream;
+    if (own_stream("cuMemcpyHtoDAsync", stream)) return INVALID_HANDLE;
     CUresult r = check_range("cuMemcpyHtoDAsync", dst, bytes);
     if (r == SUCCESS) memcpy((void *) (uintptr_t) dst, src, bytes);
     if (r == SUCCESS) logf_("htod %zu", bytes);
@@ -191,7 +198,7 @@ CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t bytes, vo
 
 CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t bytes, void *stream) {
     if (need_context("cuMemcpyDtoHAsync")) return INVALID_CONTEXT;
-    (void) stream;
+    if (own_stream("cuMemcpyDtoHAsync", stream)) return INVALID_HANDLE;
     CUresult r = check_range("cuMemcpyDtoHAsync", src, bytes);
     if (r == SUCCESS) memcpy(dst, (const void *) (uintptr_t) src, bytes);
     if (r == SUCCESS) logf_("dtoh %zu", bytes);
@@ -200,7 +207,7 @@ CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t bytes, void *st
 
 CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t bytes, void *stream) {
     if (need_context("cuMemcpyDtoDAsync")) return INVALID_CONTEXT;
-    (void) stream;
+    if (own_stream("cuMemcpyDtoDAsync", stream)) return INVALID_HANDLE;
     CUresult r = check_range("cuMemcpyDtoDAsync (destination)", dst, bytes);
     if (r == SUCCESS) r = check_range("cuMemcpyDtoDAsync (source)", src, bytes);
     if (r == SUCCESS) memmove((void *) (uintptr_t) dst, (const void *) (uintptr_t) src, bytes);
@@ -217,15 +224,15 @@ static CUresult fill(const char *call, CUdeviceptr dst, unsigned int v, size_t n
 }
 
 CUresult cuMemsetD8Async(CUdeviceptr dst, unsigned char v, size_t n, void *stream) {
-    return fill("cuMemsetD8Async", dst, v, n, 1);
+    return own_stream("cuMemsetD8Async", stream) ? INVALID_HANDLE : fill("cuMemsetD8Async", dst, v, n, 1);
 }
 
 CUresult cuMemsetD16Async(CUdeviceptr dst, unsigned short v, size_t n, void *stream) {
-    return fill("cuMemsetD16Async", dst, v, n, 2);
+    return own_stream("cuMemsetD16Async", stream) ? INVALID_HANDLE : fill("cuMemsetD16Async", dst, v, n, 2);
 }
 
 CUresult cuMemsetD32Async(CUdeviceptr dst, unsigned int v, size_t n, void *stream) {
-    return fill("cuMemsetD32Async", dst, v, n, 4);
+    return own_stream("cuMemsetD32Async", stream) ? INVALID_HANDLE : fill("cuMemsetD32Async", dst, v, n, 4);
 }
 
 /* ---- driver, device, context, stream, events -------------------------------------------------- */
@@ -339,9 +346,13 @@ CUresult cuStreamCreate(void **stream, unsigned int flags) {
 
 CUresult cuStreamDestroy_v2(void *stream) { return release(stream, STREAM, "cuStreamDestroy"); }
 
+static CUresult own_stream(const char *call, void *stream) {
+    return is(stream, STREAM) ? SUCCESS : refuse(INVALID_HANDLE, call, stream ? "not a live stream" : "the null (default) stream");
+}
+
 CUresult cuStreamSynchronize(void *stream) {
     if (need_context("cuStreamSynchronize")) return INVALID_CONTEXT;
-    return stream == NULL || is(stream, STREAM) ? SUCCESS : refuse(INVALID_HANDLE, "cuStreamSynchronize", "not a stream");
+    return own_stream("cuStreamSynchronize", stream);
 }
 
 CUresult cuEventCreate(void **event, unsigned int flags) {
@@ -356,7 +367,7 @@ CUresult cuEventDestroy_v2(void *event) { return release(event, EVENT, "cuEventD
 CUresult cuEventRecord(void *event, void *stream) {
     if (need_context("cuEventRecord")) return INVALID_CONTEXT;
     if (!is(event, EVENT)) return refuse(INVALID_HANDLE, "cuEventRecord", "not an event");
-    if (stream != NULL && !is(stream, STREAM)) return refuse(INVALID_HANDLE, "cuEventRecord", "not a stream");
+    if (own_stream("cuEventRecord", stream)) return INVALID_HANDLE;
     return SUCCESS;
 }
 
@@ -449,7 +460,7 @@ CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz, u
         return refuse(LAUNCH_OUT_OF_RESOURCES, "cuLaunchKernel", why);
     }
     if (!params || extra) return refuse(INVALID_VALUE, "cuLaunchKernel", "parameters must come as kernelParams");
-    if (stream != NULL && !is(stream, STREAM)) return refuse(INVALID_HANDLE, "cuLaunchKernel", "not a stream");
+    if (own_stream("cuLaunchKernel", stream)) return INVALID_HANDLE;
     const Function *fn = function;
     for (int i = 0; i < fn->ntypes; i++) {
         if (fn->types[i] != 'p') continue;
