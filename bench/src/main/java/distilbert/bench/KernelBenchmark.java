@@ -119,7 +119,7 @@ public class KernelBenchmark {
      * 4·L²·C flops per sequence, q/k/v read and the output written once (the probabilities stay on
      * chip). LayerNorm and activations: their elements read and written, their flops not counted.
      */
-    static Cost cost(String op, int T, int L, int C, int NH, int F, int s) {
+    static Cost cost(String op, int T, int L, int C, int F, int s) {
         long t = T, c = C, f = F;
         return switch (op) {
             case "embedding_layernorm" -> new Cost(2 * 4 * t + 2 * t * c * s + 2 * c * s + t * c * s, 0);
@@ -163,7 +163,7 @@ public class KernelBenchmark {
             case FP32, TF32 -> 4;
             case BF16, FP16 -> 2;
         };
-        Cost c = cost(op, T, L, C, NH, F, storage);
+        Cost c = cost(op, T, L, C, F, storage);
         bytesPerCall = c.bytes();
         flopsPerCall = c.flops();
 

@@ -13,7 +13,6 @@ import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -36,11 +35,6 @@ class CliOnFakeGpuTest {
     static void onTheStandIns() {
         Assumptions.assumeTrue(Boolean.getBoolean("distilbert.fakeGpu"),
                 "runs in cli/pom.xml's fake-gpu execution, on the stand-in driver (mvn test runs it)");
-    }
-
-    @BeforeEach
-    void everyTest() {
-        Assumptions.assumeTrue(Boolean.getBoolean("distilbert.fakeGpu"), "the fake-gpu execution");
     }
 
     private static List<String> run(String command, Path model, String stdin, String... args) {
