@@ -6,6 +6,12 @@
 if(NOT PTX OR NOT OUT)
   message(FATAL_ERROR "ptx-signatures: give -DPTX=<file.ptx> and -DOUT=<file.signatures>")
 endif()
+# nvcc --keep names the PTX <name>.compute_<arch>.ptx when it builds several architectures and
+# <name>.ptx when it builds one (-DKERNELS_ARCHS=90): PTX_SINGLE is the latter, used when it is the
+# newer of the two (a keep folder may hold both, from builds of each kind).
+if(PTX_SINGLE AND EXISTS "${PTX_SINGLE}" AND (NOT EXISTS "${PTX}" OR "${PTX_SINGLE}" IS_NEWER_THAN "${PTX}"))
+  set(PTX "${PTX_SINGLE}")
+endif()
 if(NOT EXISTS "${PTX}")
   message(FATAL_ERROR "ptx-signatures: ${PTX} was not written (nvcc --keep)")
 endif()

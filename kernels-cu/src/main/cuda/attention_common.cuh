@@ -33,7 +33,7 @@ struct AttnBlock {
     AttnKeys keys;
     int64_t C, col;
 };
-#ifdef __CUDACC__
+#if defined(__CUDACC__) || defined(DBC_EMULATE)  // DBC_EMULATE: the host kernel emulator
 __device__ __forceinline__ AttnBlock attn_block(const int* cu_seqlens, const int* key_lens, int queries_per_block,
                                                 int NH, int HS) {
     const int s = blockIdx.z, h = blockIdx.y;

@@ -124,6 +124,9 @@ __host__ __device__ __forceinline__ uint32_t load_pair(const T* p) {
 #ifdef __CUDA_ARCH__
     return *reinterpret_cast<const uint32_t*>(p);
 #else
+#ifdef DBC_EMULATE
+    DBC_EMU_ALIGNED(p, 4);
+#endif
     uint32_t u;
     memcpy(&u, p, sizeof(u));
     return u;
@@ -135,6 +138,9 @@ __host__ __device__ __forceinline__ void store_pair(T* p, uint32_t u) {
 #ifdef __CUDA_ARCH__
     *reinterpret_cast<uint32_t*>(p) = u;
 #else
+#ifdef DBC_EMULATE
+    DBC_EMU_ALIGNED(p, 4);
+#endif
     memcpy(p, &u, sizeof(u));
 #endif
 }
@@ -152,6 +158,9 @@ __host__ __device__ __forceinline__ Pack8 load8(const T* src) {
     const uint4 u = *reinterpret_cast<const uint4*>(src);
     p.w[0] = u.x, p.w[1] = u.y, p.w[2] = u.z, p.w[3] = u.w;
 #else
+#ifdef DBC_EMULATE
+    DBC_EMU_ALIGNED(src, 16);
+#endif
     memcpy(p.w, src, sizeof(p.w));
 #endif
     return p;
@@ -163,6 +172,9 @@ __host__ __device__ __forceinline__ void store8(T* dst, const Pack8& p) {
 #ifdef __CUDA_ARCH__
     *reinterpret_cast<uint4*>(dst) = make_uint4(p.w[0], p.w[1], p.w[2], p.w[3]);
 #else
+#ifdef DBC_EMULATE
+    DBC_EMU_ALIGNED(dst, 16);
+#endif
     memcpy(dst, p.w, sizeof(p.w));
 #endif
 }
@@ -329,6 +341,10 @@ namespace dbc {
 template <typename T>
 __device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
     static_assert(std::is_same_v<T, __nv_bfloat16> || std::is_same_v<T, __half>, "bf16 or f16 operands");
+#ifdef DBC_EMULATE  // the host kernel emulator (kernels-cu/src/test/emu): a warp-wide exchange
+    ::emu::mma_16816(d, a, b, std::is_same_v<T, __nv_bfloat16>, __LINE__);
+    return;
+#endif
     if constexpr (std::is_same_v<T, __nv_bfloat16>) {
         DBC_MMA_16816("bf16", d, a, b);
     } else {

@@ -21,6 +21,14 @@
  * refused call ("error CALL: why"), for the tests to read. The cuBLAS stand-in (fake_cublas.c) asks
  * fake_cuda_range() whether its matrices lie inside allocations.
  *
+ * With FAKE_CUDA_EMULATE=DIR (the kernel emulator's folder, <build>/emu: libemu_<family>.so, see
+ * kernels-cu/src/test/emu) kernels do run: each launch runs its kernel's host-compiled code, thread by
+ * thread, before cuLaunchKernel returns (a kernel with no emulation is CUDA_ERROR_NOT_FOUND at
+ * cuModuleGetFunction; a fault the emulator finds is CUDA_ERROR_LAUNCH_FAILED, its reason logged). Every
+ * allocation then has 256 guard bytes on each side, and after each launch they are checked: a write
+ * outside an allocation fails that launch, naming the kernel and the allocation. Fresh allocations are
+ * filled with 0xFF bytes there: NaN in float32, bf16 and f16, so a value read before any write shows.
+ *
  * Only the calls distilbert-cuda makes are here; JCuda's natives bind the others lazily, so a call
  * of one would stop the JVM with "undefined symbol", naming it. Built by CMakeLists.txt (target
  * fake-cuda) into <build>/fake-cuda/; model/pom.xml's fake-gpu test execution puts that folder on
@@ -35,6 +43,7 @@
 
 #include "fake_log.h"
 #include <dirent.h>
+#include <dlfcn.h>
 #include <pthread.h>
 
 typedef int CUresult;
@@ -43,7 +52,7 @@ typedef unsigned long long CUdeviceptr;
 enum {
     SUCCESS = 0, INVALID_VALUE = 1, OUT_OF_MEMORY = 2, NOT_INITIALIZED = 3, INVALID_DEVICE = 101,
     INVALID_IMAGE = 200, INVALID_CONTEXT = 201, INVALID_HANDLE = 400, NOT_FOUND = 500, LAUNCH_OUT_OF_RESOURCES = 701,
-    NOT_SUPPORTED = 801
+    LAUNCH_FAILED = 719, NOT_SUPPORTED = 801
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -52,7 +61,10 @@ static int initialized;
 /* ---- the log ---------------------------------------------------------------------------------- */
 
 
+static _Thread_local char last_refusal[700];
+
 static CUresult refuse(CUresult code, const char *call, const char *why) {
+    snprintf(last_refusal, sizeof last_refusal, "%s: %s", call, why);
     logf_("error %s: %s", call, why);
     return code;
 }
@@ -77,6 +89,29 @@ static CUresult own_stream(const char *call, void *stream);
 /* ---- device memory ---------------------------------------------------------------------------- */
 
 typedef struct Allocation { uintptr_t base; size_t bytes; struct Allocation *next; } Allocation;
+
+/* Guard bytes on each side of every allocation (checked after each emulated launch), and their value. */
+#define GUARD 256
+#define GUARD_BYTE 0x5C
+
+static int emulating(void) {
+    const char *dir = getenv("FAKE_CUDA_EMULATE");
+    return dir && *dir;
+}
+
+/* The first guard byte of a that is not GUARD_BYTE, as an offset from a->base (negative: before it), or 0
+ * when both guards are whole. The tail guard runs from bytes to the 256-byte rounding plus GUARD. */
+static long long broken_guard(const Allocation *a) {
+    const unsigned char *base = (const unsigned char *) a->base;
+    size_t rounded = (a->bytes + 255) & ~(size_t) 255;
+    for (long long i = -GUARD; i < 0; i++) {
+        if (base[i] != GUARD_BYTE) return i;
+    }
+    for (size_t i = a->bytes; i < rounded + GUARD; i++) {
+        if (base[i] != GUARD_BYTE) return (long long) i;
+    }
+    return 0;
+}
 static Allocation *allocations;
 static size_t allocated;
 
@@ -129,12 +164,15 @@ CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytes) {
         return OUT_OF_MEMORY;
     }
     size_t rounded = (bytes + 255) & ~(size_t) 255;
-    void *p = aligned_alloc(256, rounded);
-    if (!p) {
+    unsigned char *block = aligned_alloc(256, GUARD + rounded + GUARD);
+    if (!block) {
         pthread_mutex_unlock(&lock);
         return OUT_OF_MEMORY;
     }
-    memset(p, 0xA5, rounded); /* device memory is not zeroed: neither is this */
+    unsigned char *p = block + GUARD;
+    memset(block, GUARD_BYTE, GUARD + rounded + GUARD);
+    /* device memory is not zeroed: neither is this (NaN under emulation, so that a read before a write shows) */
+    memset(p, emulating() ? 0xFF : 0xA5, bytes);
     Allocation *a = malloc(sizeof *a);
     a->base = (uintptr_t) p;
     a->bytes = bytes;
@@ -156,7 +194,7 @@ CUresult cuMemFree_v2(CUdeviceptr dptr) {
             *at = a->next;
             allocated -= a->bytes;
             size_t bytes = a->bytes;
-            free((void *) a->base);
+            free((void *) (a->base - GUARD));
             free(a);
             pthread_mutex_unlock(&lock);
             logf_("free %zu", bytes);
@@ -263,7 +301,7 @@ CUresult cuDeviceGet(int *device, int ordinal) {
 
 CUresult cuDeviceGetName(char *name, int len, int device) {
     if (device != 0) return INVALID_DEVICE;
-    snprintf(name, (size_t) len, "%s", "distilbert-cuda fake GPU (no kernels run)");
+    snprintf(name, (size_t) len, "%s", emulating() ? "distilbert-cuda fake GPU (kernels emulated on the host)" : "distilbert-cuda fake GPU (no kernels run)");
     return SUCCESS;
 }
 
@@ -387,7 +425,64 @@ CUresult cuEventElapsedTime(float *ms, void *start, void *end) {
  * function knows its parameter types, and a launch checks that each pointer parameter is null or
  * points into a live allocation (a stale arena pointer, a host address or an offset past the end
  * would fault on a GPU). */
-typedef struct { int magic; char name[128]; char types[64]; int ntypes; } Function;
+typedef int (*EmuRun)(const void *geometry, void **params, char *error, int error_size);
+typedef struct { int magic; char name[128]; char types[64]; int ntypes; EmuRun emu; } Function;
+
+/* ---- the kernel emulator (FAKE_CUDA_EMULATE) ------------------------------------------------------ */
+
+static void *emu_libs[32];
+static int emu_lib_count = -1;
+static pthread_mutex_t emu_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* emu_run_<name> from one of DIR's libemu_*.so (opened once, each in a namespace of its own), or NULL. */
+static EmuRun find_emulation(const char *name) {
+    pthread_mutex_lock(&emu_lock);
+    if (emu_lib_count < 0) {
+        emu_lib_count = 0;
+        const char *dir = getenv("FAKE_CUDA_EMULATE");
+        DIR *d = opendir(dir);
+        for (struct dirent *e; d && (e = readdir(d)) != NULL && emu_lib_count < 32;) {
+            size_t len = strlen(e->d_name);
+            if (strncmp(e->d_name, "libemu_", 7) != 0 || len < 4 || strcmp(e->d_name + len - 3, ".so") != 0) continue;
+            char path[1024];
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+            if (lib) {
+                emu_libs[emu_lib_count++] = lib;
+            } else {
+                logf_("error dlopen: %s", dlerror());
+            }
+        }
+        if (d) closedir(d);
+    }
+    char symbol[160];
+    snprintf(symbol, sizeof symbol, "emu_run_%s", name);
+    EmuRun run = NULL;
+    for (int i = 0; i < emu_lib_count && !run; i++) run = (EmuRun) dlsym(emu_libs[i], symbol);
+    pthread_mutex_unlock(&emu_lock);
+    return run;
+}
+
+/* After an emulated launch: a guard byte changed is a write outside an allocation. */
+static CUresult check_guards(const char *kernel) {
+    pthread_mutex_lock(&lock);
+    for (Allocation *a = allocations; a; a = a->next) {
+        long long at = broken_guard(a);
+        if (at == 0) continue;
+        char why[300];
+        snprintf(why, sizeof why, "%s wrote outside an allocation: byte %lld of the allocation of %zu bytes at 0x%llx",
+                 kernel, at, a->bytes, (unsigned long long) a->base);
+        /* mended, so that the next launch reports its own writes */
+        unsigned char *base = (unsigned char *) a->base;
+        size_t rounded = (a->bytes + 255) & ~(size_t) 255;
+        memset(base - GUARD, GUARD_BYTE, GUARD);
+        memset(base + a->bytes, GUARD_BYTE, rounded + GUARD - a->bytes);
+        pthread_mutex_unlock(&lock);
+        return refuse(LAUNCH_FAILED, "cuLaunchKernel", why);
+    }
+    pthread_mutex_unlock(&lock);
+    return SUCCESS;
+}
 
 static void find_signature(Function *f) {
     const char *dir = getenv("FAKE_CUDA_SIGNATURES");
@@ -439,6 +534,15 @@ CUresult cuModuleGetFunction(void **function, void *module, const char *name) {
     Function *f = handle(FUNCTION, sizeof(Function));
     snprintf(f->name, sizeof f->name, "%s", name);
     find_signature(f);
+    if (emulating()) {
+        f->emu = find_emulation(name);
+        if (!f->emu) {
+            char why[300];
+            snprintf(why, sizeof why, "%s: no such kernel in the emulator's libraries (%s)", name, getenv("FAKE_CUDA_EMULATE"));
+            free(f);
+            return refuse(NOT_FOUND, "cuModuleGetFunction", why);
+        }
+    }
     *function = f; /* a few per kernel family, kept for the process: as the driver's */
     return SUCCESS;
 }
@@ -475,6 +579,15 @@ CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz, u
     } else {
         logf_("launch %s %u %u %u %u %u %u %u unchecked", name, gx, gy, gz, bx, by, bz, shared);
     }
+    if (fn->emu) {
+        struct { unsigned grid[3], block[3], shared_bytes; } geometry = {{gx, gy, gz}, {bx, by, bz}, shared};
+        char error[600];
+        CUresult r = fn->emu(&geometry, params, error, sizeof error) != 0 ? refuse(LAUNCH_FAILED, "cuLaunchKernel", error)
+                                                                           : check_guards(name);
+        /* the driver's status says only "launch failed": the reason goes to the test's output too */
+        if (r != SUCCESS) fprintf(stderr, "fake-cuda: kernel emulator: %s\n", last_refusal);
+        return r;
+    }
     return SUCCESS;
 }
 
@@ -492,6 +605,7 @@ CUresult cuGetErrorName(CUresult error, const char **name) {
         case INVALID_HANDLE: *name = "CUDA_ERROR_INVALID_HANDLE"; break;
         case NOT_FOUND: *name = "CUDA_ERROR_NOT_FOUND"; break;
         case LAUNCH_OUT_OF_RESOURCES: *name = "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES"; break;
+        case LAUNCH_FAILED: *name = "CUDA_ERROR_LAUNCH_FAILED"; break;
         case NOT_SUPPORTED: *name = "CUDA_ERROR_NOT_SUPPORTED"; break;
         default: *name = NULL; return INVALID_VALUE;
     }
