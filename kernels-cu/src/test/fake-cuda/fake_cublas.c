@@ -4,7 +4,7 @@
  * host (device memory is host memory there), as the cuBLAS documentation defines them: column-major
  * D = alpha * op(A) * op(B) + beta * C (C not read when beta is 0), Lt's bias epilogue adding bias[i]
  * to row i of D, sums in double, the result rounded once to D's type (float, half or bfloat16, to
- * nearest even). Written from the documentation, apart from the Java side, it lets the bridge's
+ * nearest even); under CUBLAS_COMPUTE_32F_FAST_TF32 float32 operands are first rounded to TF32. Written from the documentation, apart from the Java side, it lets the bridge's
  * GEMM tests check the argument passing for real. It also checks what real cuBLAS refuses
  * (CUBLAS_STATUS_INVALID_VALUE) or what would read or write out of bounds on a GPU:
  *   - GemmEx / GemmStridedBatchedEx: sizes >= 0, each leading dimension >= the rows it spans,
@@ -121,9 +121,20 @@ static void store(void *p, int type, size_t i, double v) {
     }
 }
 
+/* v (a float32) rounded to TF32, as the tensor cores take float32 operands under
+ * CUBLAS_COMPUTE_32F_FAST_TF32: 10 explicit mantissa bits, to nearest even. */
+static double tf32(double v) {
+    uint32_t b = float_to_bits((float) v);
+    if ((b & 0x7F800000u) == 0x7F800000u) return v; /* inf, NaN */
+    b += 0xFFFu + ((b >> 13) & 1u);
+    return bits_to_float(b & ~0x1FFFu);
+}
+
 /* D(m x n, ldd) = alpha * op(A) * op(B) + beta * C(ldc) [+ bias[i]], column-major, one batch entry.
  * op(A) and op(B) are first converted to double, op(A) by rows and op(B) by columns, so that the sums
- * run over contiguous memory. */
+ * run over contiguous memory; under compute type 32F_FAST_TF32 (77) float32 operands are rounded to
+ * TF32 first, so that a TF32 backend shows its real error. */
+static _Thread_local int tf32_compute; /* set by the caller for one product */
 static void product(int transa, int transb, long long m, long long n, long long k, float alpha, const void *A, int Atype,
                     long long lda, const void *B, int Btype, long long ldb, float beta, const void *C, int Ctype, long long ldc,
                     void *D, int Dtype, long long ldd, const void *bias) {
@@ -132,6 +143,10 @@ static void product(int transa, int transb, long long m, long long n, long long 
         for (long long p = 0; p < k; p++) a[i * k + p] = load(A, Atype, (size_t) (transa == OP_N ? i + p * lda : p + i * lda));
     for (long long j = 0; j < n; j++)
         for (long long p = 0; p < k; p++) b[j * k + p] = load(B, Btype, (size_t) (transb == OP_N ? p + j * ldb : j + p * ldb));
+    if (tf32_compute) {
+        if (Atype == 0) for (long long i = 0; i < m * k; i++) a[i] = tf32(a[i]);
+        if (Btype == 0) for (long long i = 0; i < n * k; i++) b[i] = tf32(b[i]);
+    }
     for (long long j = 0; j < n; j++) {
         for (long long i = 0; i < m; i++) {
             const double *ai = a + i * k, *bj = b + j * k;
@@ -235,6 +250,7 @@ static int gemm(const char *call, void *handle, int transa, int transb, int m, i
     logf_("gemm %s m %d n %d k %d batch %d", call, m, n, k, batch);
     float alpha = *(const float *) alphaPtr, beta = *(const float *) betaPtr;
     size_t a = (size_t) type_bytes(Atype), b = (size_t) type_bytes(Btype), c = (size_t) type_bytes(Ctype);
+    tf32_compute = computeType == 77;
     for (int i = 0; i < batch; i++) {
         product(transa, transb, m, n, k, alpha, (const char *) A + (size_t) (i * strideA) * a, Atype, lda,
                 (const char *) B + (size_t) (i * strideB) * b, Btype, ldb, beta, (const char *) C + (size_t) (i * strideC) * c,
@@ -379,6 +395,7 @@ int cublasLtMatmul(void *handle, void *desc, const void *alpha, const void *A, v
     }
     long long k = (long long) (d->transa == OP_N ? a->cols : a->rows);
     logf_("gemm %s m %llu n %llu k %lld epilogue %u", call, dl->rows, dl->cols, k, d->epilogue);
+    tf32_compute = d->compute == 77;
     product(d->transa, d->transb, (long long) dl->rows, (long long) dl->cols, k, *(const float *) alpha, A, a->type, a->ld,
             B, b->type, b->ld, *(const float *) beta, C, c->type, c->ld, D, dl->type, dl->ld, d->epilogue == 4 ? d->bias : NULL);
     return OK;
