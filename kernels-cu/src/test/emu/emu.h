@@ -8,6 +8,8 @@
 //   - blocks run one after another; the threads of a block are fibers, switched only at the
 //     block's and the warps' synchronisation points (__syncthreads, __syncwarp, the shuffles,
 //     the mma), so __shared__ variables are plain statics: one copy, owned by the running block;
+//     between two such points the threads run in a random order, drawn afresh each time, so a
+//     read of another thread's write without a barrier between them goes wrong in some passes;
 //   - a shuffle or an mma is a warp-wide exchange: the 32 lanes deposit their values, meet, and
 //     read their partner's. The emulator refuses what would be undefined on a GPU: a partial
 //     mask, a warp op in a warp with fewer than 32 live lanes (some exited, or a partial last
@@ -18,8 +20,8 @@
 //     libm's expf/erff/... (within a few ulp of the device's). An mma multiplies 16-bit operands
 //     exactly and adds the 16 products and the accumulator in double, rounded once.
 //
-// What it cannot show: timing, races between threads that do not synchronise (fibers switch only
-// at the points above), the device's memory model, and a wild pointer (it crashes the process,
+// What it cannot show: timing, the device's memory model, a race that the random order happens
+// not to expose, and a wild pointer (it crashes the process,
 // as it would fault the GPU; out-of-allocation writes near an allocation are caught by the
 // driver's guard bytes after each launch).
 #pragma once

@@ -218,6 +218,26 @@ void check_aligned(const void* p, unsigned bytes, int line) {
 
 namespace {
 
+// The threads of a block run between two synchronisation points in an order drawn afresh each
+// time (a seeded xorshift, so a run repeats): a kernel that reads what another thread wrote
+// without a barrier between them then reads stale or poisoned data in some passes, and its
+// results differ from the reference, as they would on a GPU, where warps run in no fixed order.
+int order[MAX_THREADS];
+uint64_t order_state = 0x9E3779B97F4A7C15ull;
+
+void shuffle_order(int n) {
+    for (int i = 0; i < n; i++) order[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        order_state ^= order_state << 13;
+        order_state ^= order_state >> 7;
+        order_state ^= order_state << 17;
+        const int j = (int)(order_state % (uint64_t)(i + 1));
+        const int t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+}
+
 // After every fiber of the block has stopped: lets waiting warps and, when every live thread has
 // reached it, the block barrier go on. Returns false with the reason in error when nothing can.
 bool release(int n, char* error, int error_size, bool* all_done) {
@@ -324,8 +344,9 @@ int run(const char* name, Body kernel, const Geometry& g, void** params, char* e
                     start_fiber(f, i);
                 }
                 for (bool all_done = false; !all_done;) {
-                    for (int i = 0; i < n; i++) {
-                        Fiber& f = fibers[i];
+                    shuffle_order((int)n);
+                    for (int k = 0; k < n; k++) {
+                        Fiber& f = fibers[order[k]];
                         if (f.state != State::Running) continue;
                         current = &f;
                         thread_idx = f.idx;

@@ -18,11 +18,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The commands' CUDA path on the stand-in driver and cuBLAS (kernels-cu/src/test/fake-cuda): no
- * kernel runs there, so the numbers are not checked (the GPU suite does that on a GPU), but every
- * step up to the kernels does run: {@code --device cuda} and {@code auto} taking the GPU, each
- * precision, loading the weights onto the device, batching, the launches, the copies back, the JSON.
- * Runs only in cli/pom.xml's fake-gpu execution.
+ * The commands' CUDA path on the stand-in driver and cuBLAS (kernels-cu/src/test/fake-cuda) with the
+ * kernels run by the kernel emulator (kernels-cu/src/test/emu): {@code --device cuda} and
+ * {@code auto} taking the GPU, each precision, loading the weights onto the device, batching, the
+ * launches, the copies back, the JSON, and the output of every command against the same command on
+ * the CPU ({@link #sameAsOnTheCpu}). Runs only in cli/pom.xml's fake-gpu execution.
  */
 @Tag("fakegpu")
 class CliOnFakeGpuTest {
@@ -45,6 +45,62 @@ class CliOnFakeGpuTest {
         return ok(r);
     }
 
+    /**
+     * The command's output with {@code --device cuda} against {@code --device cpu}, line by line and
+     * field by field: strings, booleans and integers equal; every array of numbers within
+     * {@code bound} relative L2 and every other number within {@code bound}·max(1, |x|). Returns the
+     * GPU's lines.
+     */
+    private static List<String> sameAsOnTheCpu(double bound, String command, Path model, String stdin, String... args)
+            throws IOException {
+        List<String> gpu = run(command, model, stdin, concat(args, "--device", "cuda"));
+        List<String> cpu = ok(Cli.run(stdin, concat(concat(new String[] {command, "--model", model.toString()}, args),
+                "--device", "cpu")));
+        assertEquals(cpu.size(), gpu.size(), command + ": lines");
+        for (int i = 0; i < cpu.size(); i++) {
+            compare(command + " line " + (i + 1), bound, JSON.readTree(cpu.get(i)), JSON.readTree(gpu.get(i)));
+        }
+        return gpu;
+    }
+
+    private static String[] concat(String[] a, String... b) {
+        String[] all = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, all, a.length, b.length);
+        return all;
+    }
+
+    private static void compare(String where, double bound, JsonNode cpu, JsonNode gpu) {
+        if (cpu.isArray() && cpu.size() > 0 && cpu.get(0).isFloatingPointNumber()) {
+            assertTrue(gpu.isArray() && gpu.size() == cpu.size(), where + ": " + gpu + " vs " + cpu);
+            double d = 0, n = 0;
+            for (int i = 0; i < cpu.size(); i++) {
+                double x = cpu.get(i).asDouble(), y = gpu.get(i).asDouble();
+                d += (y - x) * (y - x);
+                n += x * x;
+            }
+            double rel = n == 0 ? Math.sqrt(d) : Math.sqrt(d / n);
+            assertTrue(rel <= bound, where + ": relative L2 " + rel + " > " + bound + "\n gpu " + gpu + "\n cpu " + cpu);
+        } else if (cpu.isContainerNode()) {
+            assertEquals(cpu.size(), gpu.size(), where + ": size of " + gpu + " vs " + cpu);
+            if (cpu.isArray()) {
+                for (int i = 0; i < cpu.size(); i++) {
+                    compare(where + "[" + i + "]", bound, cpu.get(i), gpu.get(i));
+                }
+            } else {
+                for (var it = cpu.fieldNames(); it.hasNext();) {
+                    String f = it.next();
+                    assertTrue(gpu.has(f), where + ": no field " + f + " in " + gpu);
+                    compare(where + "." + f, bound, cpu.get(f), gpu.get(f));
+                }
+            }
+        } else if (cpu.isFloatingPointNumber()) {
+            double x = cpu.asDouble(), y = gpu.asDouble();
+            assertTrue(Math.abs(y - x) <= bound * Math.max(1, Math.abs(x)), where + ": " + y + " vs " + x);
+        } else {
+            assertEquals(cpu, gpu, where);
+        }
+    }
+
     @Test
     void infoSeesTheStandInDevice() {
         Cli.Result r = Cli.run("", "info", "--device");
@@ -57,14 +113,19 @@ class CliOnFakeGpuTest {
     void embedOnEveryPrecisionAndOnAuto() throws IOException {
         Path model = TinyModels.widened(dir.resolve("base"), TinyModels.config(), Head.BASE);
         String rows = Cli.rows("the whale was white", "Call me Ishmael.", "a", "x y z");
-        for (String precision : List.of("fp32", "tf32", "bf16", "fp16")) {
-            List<String> lines = run("embed", model, rows, "--device", "cuda", "--precision", precision);
-            assertEquals(4, lines.size(), precision);
-            assertEquals(TinyModels.C, JSON.readTree(lines.getFirst()).get("embedding").size(), precision);
+        // the bounds of a whole forward pass, distilbert.model.GpuBackends#modelBound
+        String[] precisions = {"fp32", "tf32", "bf16", "fp16"};
+        double[] bounds = {1e-4, 5e-3, 5e-2, 1e-2};
+        for (int p = 0; p < precisions.length; p++) {
+            List<String> lines = sameAsOnTheCpu(bounds[p], "embed", model, rows, "--precision", precisions[p]);
+            assertEquals(4, lines.size(), precisions[p]);
+            assertEquals(TinyModels.C, JSON.readTree(lines.getFirst()).get("embedding").size(), precisions[p]);
         }
         // auto takes the (stand-in) GPU, so it says nothing about the CPU
         assertEquals(4, run("embed", model, rows).size());
-        assertEquals(4, run("embed", model, rows, "--pooling", "none", "--device", "cuda").size());
+        assertEquals(4, sameAsOnTheCpu(1e-4, "embed", model, rows, "--pooling", "none", "--precision", "fp32").size());
+        assertEquals(4, sameAsOnTheCpu(1e-4, "embed", model, rows, "--pooling", "cls", "--normalize", "--precision", "fp32")
+                .size());
     }
 
     /**
@@ -95,28 +156,34 @@ class CliOnFakeGpuTest {
     void everyPipelineCommand() throws IOException {
         String texts = Cli.rows("I loved the films and the music.", "The ending was awfully boring, but the cast was fine.");
         Path classifier = TinyModels.classifier(dir.resolve("classifier"), TinyModels.config());
-        List<String> scored = run("score", classifier, texts, "--device", "cuda", "--top-k", "all", "--logits");
+        // fp32 throughout: labels, words, offsets and answers equal the CPU's, scores within 1e-4
+        List<String> scored = sameAsOnTheCpu(1e-4, "score", classifier, texts, "--top-k", "all", "--logits",
+                "--precision", "fp32");
         assertEquals(2, scored.size());
         assertTrue(JSON.readTree(scored.getFirst()).has("logits"), scored.getFirst());
 
         Path ner = TinyModels.tokenClassifier(dir.resolve("ner"), TinyModels.config());
-        assertEquals(2, run("ner", ner, texts, "--device", "cuda", "--aggregation", "none").size());
+        assertEquals(2, sameAsOnTheCpu(1e-4, "ner", ner, texts, "--aggregation", "none", "--precision", "fp32").size());
+        assertEquals(2, sameAsOnTheCpu(1e-4, "ner", ner, texts, "--aggregation", "simple", "--precision", "fp32").size());
 
         Path mlm = TinyModels.maskedLm(dir.resolve("mlm"), TinyModels.config());
-        // with targets: the probabilities come from the logits (top k on the device gives ids no kernel wrote here)
-        List<String> filled = run("fill-mask", mlm, Cli.rows("Paris is the [MASK] of France."), "--device", "cuda",
-                "--targets", "capital,city");
+        String masked = Cli.rows("Paris is the [MASK] of France.", "The [MASK] sat on the [MASK].");
+        // with targets (probabilities from the logits) and without (softmax and top k on the device)
+        List<String> filled = sameAsOnTheCpu(1e-4, "fill-mask", mlm, Cli.rows("Paris is the [MASK] of France."),
+                "--targets", "capital,city", "--precision", "fp32");
         assertEquals(1, filled.size());
         assertEquals(2, JSON.readTree(filled.getFirst()).size(), filled.getFirst());
+        assertEquals(2, sameAsOnTheCpu(1e-4, "fill-mask", mlm, masked, "--top-k", "3", "--precision", "fp32").size());
 
         Path qa = TinyModels.widened(dir.resolve("qa"), TinyModels.config(), Head.QUESTION_ANSWERING);
         JsonNode q = JSON.createObjectNode().put("question", "Who wrote it?").put("context", "Moby-Dick was written by Herman Melville.");
-        assertEquals(1, run("qa", qa, q + "\n", "--device", "cuda").size());
+        assertEquals(1, sameAsOnTheCpu(1e-4, "qa", qa, q + "\n", "--top-k", "3", "--precision", "fp32").size());
 
         Path mc = TinyModels.widened(dir.resolve("mc"), TinyModels.config(), Head.MULTIPLE_CHOICE);
         String question = "{\"prompt\": \"The chef put the pizza\", \"choices\": [\"in the oven.\", \"on the moon.\", \"x\"]}\n";
         List<String> chosen = run("multiple-choice", mc, question + question, "--device", "cuda", "--precision", "fp16");
         assertEquals(2, chosen.size());
         assertEquals(3, JSON.readTree(chosen.getFirst()).get("scores").size());
+        sameAsOnTheCpu(1e-4, "multiple-choice", mc, question, "--precision", "fp32");
     }
 }
