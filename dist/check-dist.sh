@@ -266,6 +266,25 @@ else
   fi
 fi
 
+# 12. The GPU session's other rehearsal (scripts/gpu-session.sh --emulated): the tarball's whole GPU test
+# suite and the golden tests required to pass, and the pipelines on --device cuda against the CPU, with
+# every kernel run by the kernel emulator (kernels-cu/src/test/emu) on the stand-in driver.
+emu=$root/kernels-cu/target/cmake/emu
+if [ ! -f "$fake/libcuda.so.1" ] || [ -z "$(ls "$emu"/libemu_*.so 2>/dev/null)" ]; then
+  skip "scripts/gpu-session.sh --emulated" "no $fake or $emu (./dev build makes them)"
+elif [ -z "$py" ]; then skip "scripts/gpu-session.sh --emulated" "no python3 here"
+else
+  ge=$tmp/gpu-session-emulated
+  if check "scripts/gpu-session.sh --emulated" 0 env DISTILBERT_TARBALL="$tarball" PYTHON="$py" GPU_SESSION_WORK="$ge/work" \
+      "$root/scripts/gpu-session.sh" --emulated --out "$ge/out" --budget 420 probe test pipelines; then
+    summary=$(cat "$ge/out/summary.md" 2>/dev/null)
+    tests=$(printf '%s\n' "$summary" | sed -n 's/^\[ *\([0-9]*\) tests successful.*/\1/p' | paste -sd+ | bc)
+    if has "$summary" "test: passed" && has "$summary" "pipelines: passed" && [ "${tests:-0}" -ge 500 ]; then
+      pass "scripts/gpu-session.sh --emulated: $tests GPU and golden tests passed, pipelines CUDA = CPU, kernels emulated"
+    else fail "scripts/gpu-session.sh --emulated" "the summary lacks a passed test or pipelines step, or ${tests:-no} tests passed"; fi
+  fi
+fi
+
 echo
 printf '%s\n' "${results[@]}"
 echo

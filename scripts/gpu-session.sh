@@ -61,6 +61,11 @@
 #             (PYTHON=EXE names a python3 with torch and transformers, or their stand-ins), embed on
 #             EMBED_ROWS (200) rows of a tiny model (EMBED_SIZE=base for DistilBERT-base), fp32;
 #             dist/check-dist.sh runs it
+#   --emulated  a rehearsal on the stand-in driver and cuBLAS with the kernels run by the kernel emulator
+#             (kernels-cu/target/cmake/{fake-cuda,emu}, which ./dev build makes): probe, test and pipelines
+#             exactly as on a GPU (--device cuda, the GPU tests required to pass, CUDA against the CPU);
+#             bench, kernels, sanitize, attention and embed say they are not run (timing needs a GPU);
+#             dist/check-dist.sh runs it
 # Exit code: 0 when every step that ran passed, 1 otherwise, 2 for a bad command line.
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -113,12 +118,13 @@ case "${1:-}" in
 esac
 
 # ---- the command line ------------------------------------------------------------------------------
-out=${OUT:-$root/build/gpu-session/out} budget=540 cpu=false steps=()
+out=${OUT:-$root/build/gpu-session/out} budget=540 cpu=false emulated=false steps=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) [ $# -ge 2 ] || { echo "gpu-session: --out needs a folder" >&2; exit 2; }; out=$2; shift ;;
     --budget) [ $# -ge 2 ] || { echo "gpu-session: --budget needs seconds" >&2; exit 2; }; budget=$2; shift ;;
     --cpu) cpu=true ;;
+    --emulated) emulated=true ;;
     -h|--help) help; exit 0 ;;
     probe|golden|test|sanitize|pipelines|bench|kernels|attention|embed) steps+=("$1") ;;
     first) steps+=(probe test pipelines bench kernels sanitize embed attention) ;;
@@ -129,6 +135,14 @@ while [ $# -gt 0 ]; do
 done
 [ ${#steps[@]} -gt 0 ] || { echo "gpu-session: name a step or a plan (first, all); --help" >&2; exit 2; }
 case "$budget" in ''|*[!0-9]*) echo "gpu-session: --budget takes whole seconds, not '$budget'" >&2; exit 2 ;; esac
+if $emulated; then
+  $cpu && { echo "gpu-session: --cpu or --emulated, not both" >&2; exit 2; }
+  fake=$root/kernels-cu/target/cmake/fake-cuda emu=$root/kernels-cu/target/cmake/emu
+  [ -f "$fake/libcuda.so.1" ] && [ -n "$(ls "$emu"/libemu_*.so 2>/dev/null)" ] \
+    || { echo "gpu-session: --emulated needs $fake and $emu (./dev build makes them)" >&2; exit 2; }
+  export LD_LIBRARY_PATH=$fake${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} DISTILBERT_CUBLAS_DIR=$fake FAKE_CUDA_EMULATE=$emu \
+    FAKE_CUDA_SIGNATURES=$root/kernels-cu/target/kernel-resources/distilbert/kernels
+fi
 
 mkdir -p "$out" && out=$(cd "$out" && pwd) || { echo "gpu-session: cannot create $out" >&2; exit 2; }
 work=${GPU_SESSION_WORK:-/tmp/dbc-session}   # everything; packed into OUT/results.tar.gz
@@ -152,7 +166,7 @@ summary=$work/summary.md
 {
   echo "# GPU session $(date -u +%F' '%H:%M' UTC')"
   echo
-  echo "Steps asked: ${steps[*]}; budget $budget s$($cpu && echo '; --cpu rehearsal (no GPU)')."
+  echo "Steps asked: ${steps[*]}; budget $budget s$($cpu && echo '; --cpu rehearsal (no GPU)')$($emulated && echo '; --emulated rehearsal (stand-in driver, kernels emulated on the host: no GPU)')."
   echo "Everything below is also in results.tar.gz (unpack with scripts/gpu-session.sh --collect FILES_AT)."
 } > "$summary"
 say() { printf '%s\n' "$@" >> "$summary"; }
@@ -459,6 +473,10 @@ for step in "${steps[@]}"; do
   log "$step ($l s of the budget left)"
   t0=$SECONDS
   say "" "## $step"
+  if $emulated && [[ " bench kernels sanitize attention embed " == *" $step "* ]]; then
+    say "not run in the --emulated rehearsal: it measures time (or runs compute-sanitizer), which needs a GPU"
+    log "$step: not run (--emulated)"; pack; continue
+  fi
   "step_$step"; rc=$?
   verdict=passed; [ $rc -eq 0 ] || { verdict="FAILED (exit $rc)"; status=1; }
   ran+=("$step: $verdict in $((SECONDS - t0)) s")
