@@ -14,6 +14,9 @@
  *   - every matrix, batch and bias it would touch, and the workspace, inside one live allocation of
  *     the fake driver (fake_cuda_range);
  *   - handles and descriptors created before use and destroyed once.
+ * Products are queued on the handle's stream (cublasSetStream; Lt: the call's stream) and computed when
+ * the stream runs (fake_cuda.c), as a GPU computes them after the call returns; the scalars alpha and beta
+ * are read at the call (host pointer mode).
  * FAKE_CUDA_LOG (see fake_cuda.c) gets "gemm ..." lines and the reason of each refusal.
  */
 #include <stdarg.h>
@@ -26,8 +29,9 @@
 
 typedef unsigned long long CUdeviceptr;
 int fake_cuda_range(CUdeviceptr p, size_t bytes);
+int fake_cuda_enqueue(void *stream, int (*run)(void *), void *arg);
 
-enum { OK = 0, NOT_INITIALIZED = 1, INVALID_VALUE = 7, NOT_SUPPORTED = 15 };
+enum { OK = 0, NOT_INITIALIZED = 1, INVALID_VALUE = 7, EXECUTION_FAILED = 13, NOT_SUPPORTED = 15 };
 enum { OP_N = 0, OP_T = 1 };
 
 
@@ -134,8 +138,7 @@ static double tf32(double v) {
  * op(A) and op(B) are first converted to double, op(A) by rows and op(B) by columns, so that the sums
  * run over contiguous memory; under compute type 32F_FAST_TF32 (77) float32 operands are rounded to
  * TF32 first, so that a TF32 backend shows its real error. */
-static _Thread_local int tf32_compute; /* set by the caller for one product */
-static void product(int transa, int transb, long long m, long long n, long long k, float alpha, const void *A, int Atype,
+static void product(int tf32_compute, int transa, int transb, long long m, long long n, long long k, float alpha, const void *A, int Atype,
                     long long lda, const void *B, int Btype, long long ldb, float beta, const void *C, int Ctype, long long ldc,
                     void *D, int Dtype, long long ldd, const void *bias) {
     double *a = malloc(sizeof(double) * (size_t) (m * k + 1)), *b = malloc(sizeof(double) * (size_t) (n * k + 1));
@@ -164,7 +167,7 @@ static void product(int transa, int transb, long long m, long long n, long long 
 
 /* ---- handles ---------------------------------------------------------------------------------- */
 
-typedef struct { int magic; } Handle;
+typedef struct { int magic; void *stream; } Handle;
 enum { BLAS = 0xB1A5, LT = 0x1711, DESC = 0xDE5C, LAYOUT = 0x1A70, PREF = 0xF4EF };
 
 static void *make(int magic, size_t size) {
@@ -192,8 +195,9 @@ int cublasCreate_v2(void **handle) {
 int cublasDestroy_v2(void *handle) { return destroy(handle, BLAS, "cublasDestroy"); }
 
 int cublasSetStream_v2(void *handle, void *stream) {
-    (void) stream;
-    return is(handle, BLAS) ? OK : NOT_INITIALIZED;
+    if (!is(handle, BLAS)) return NOT_INITIALIZED;
+    ((Handle *) handle)->stream = stream;
+    return OK;
 }
 
 int cublasSetMathMode(void *handle, int mode) {
@@ -224,8 +228,36 @@ const char *cublasGetStatusName(int status) {
         case NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
         case INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
         case NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
+        case EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
         default: return "CUBLAS_STATUS_UNKNOWN";
     }
+}
+
+/* One queued GemmEx, strided-batched GemmEx or Lt matmul: product() over the batch when its stream runs. */
+typedef struct {
+    int tf32, transa, transb;
+    long long m, n, k;
+    float alpha;
+    const void *A; int Atype; long long lda, strideA;
+    const void *B; int Btype; long long ldb, strideB;
+    float beta;
+    const void *C; int Ctype; long long ldc, strideC;
+    void *D; int Dtype; long long ldd, strideD;
+    const void *bias;
+    int batch;
+} Gemm;
+
+static int run_gemm(void *arg) {
+    const Gemm *g = arg;
+    size_t a = (size_t) type_bytes(g->Atype), b = (size_t) type_bytes(g->Btype), c = (size_t) type_bytes(g->Ctype),
+           d = (size_t) type_bytes(g->Dtype);
+    for (int i = 0; i < g->batch; i++) {
+        product(g->tf32, g->transa, g->transb, g->m, g->n, g->k, g->alpha, (const char *) g->A + (size_t) (i * g->strideA) * a,
+                g->Atype, g->lda, (const char *) g->B + (size_t) (i * g->strideB) * b, g->Btype, g->ldb, g->beta,
+                (const char *) g->C + (size_t) (i * g->strideC) * c, g->Ctype, g->ldc,
+                (char *) g->D + (size_t) (i * g->strideD) * d, g->Dtype, g->ldd, g->bias);
+    }
+    return 0;
 }
 
 static int gemm(const char *call, void *handle, int transa, int transb, int m, int n, int k, const void *alphaPtr,
@@ -248,15 +280,10 @@ static int gemm(const char *call, void *handle, int transa, int transb, int m, i
     }
     if ((r = matrix_inside(call, "C", C, m, n, ldc, Ctype, batch, strideC))) return r;
     logf_("gemm %s m %d n %d k %d batch %d", call, m, n, k, batch);
-    float alpha = *(const float *) alphaPtr, beta = *(const float *) betaPtr;
-    size_t a = (size_t) type_bytes(Atype), b = (size_t) type_bytes(Btype), c = (size_t) type_bytes(Ctype);
-    tf32_compute = computeType == 77;
-    for (int i = 0; i < batch; i++) {
-        product(transa, transb, m, n, k, alpha, (const char *) A + (size_t) (i * strideA) * a, Atype, lda,
-                (const char *) B + (size_t) (i * strideB) * b, Btype, ldb, beta, (const char *) C + (size_t) (i * strideC) * c,
-                Ctype, ldc, (char *) C + (size_t) (i * strideC) * c, Ctype, ldc, NULL);
-    }
-    return OK;
+    Gemm *g = malloc(sizeof *g);
+    *g = (Gemm){computeType == 77, transa, transb, m, n, k, *(const float *) alphaPtr, A, Atype, lda, strideA, B, Btype, ldb,
+                strideB, *(const float *) betaPtr, C, Ctype, ldc, strideC, C, Ctype, ldc, strideC, NULL, batch};
+    return fake_cuda_enqueue(((Handle *) handle)->stream, run_gemm, g) ? EXECUTION_FAILED : OK;
 }
 
 int cublasGemmEx(void *handle, int transa, int transb, int m, int n, int k, const void *alpha, const void *A, int Atype,
@@ -372,7 +399,7 @@ int cublasLtMatmulAlgoGetHeuristic(void *handle, void *desc, void *A, void *B, v
 int cublasLtMatmul(void *handle, void *desc, const void *alpha, const void *A, void *Adesc, const void *B, void *Bdesc,
                    const void *beta, const void *C, void *Cdesc, void *D, void *Ddesc, const void *algo, void *workspace,
                    size_t workspaceBytes, void *stream) {
-    (void) algo; (void) stream;
+    (void) algo;
     const char *call = "cublasLtMatmul";
     if (!is(handle, LT) || !is(desc, DESC) || !is(Adesc, LAYOUT) || !is(Bdesc, LAYOUT) || !is(Cdesc, LAYOUT)
             || !is(Ddesc, LAYOUT)) {
@@ -395,8 +422,9 @@ int cublasLtMatmul(void *handle, void *desc, const void *alpha, const void *A, v
     }
     long long k = (long long) (d->transa == OP_N ? a->cols : a->rows);
     logf_("gemm %s m %llu n %llu k %lld epilogue %u", call, dl->rows, dl->cols, k, d->epilogue);
-    tf32_compute = d->compute == 77;
-    product(d->transa, d->transb, (long long) dl->rows, (long long) dl->cols, k, *(const float *) alpha, A, a->type, a->ld,
-            B, b->type, b->ld, *(const float *) beta, C, c->type, c->ld, D, dl->type, dl->ld, d->epilogue == 4 ? d->bias : NULL);
-    return OK;
+    Gemm *g = malloc(sizeof *g);
+    *g = (Gemm){d->compute == 77, d->transa, d->transb, (long long) dl->rows, (long long) dl->cols, k, *(const float *) alpha,
+                A, a->type, a->ld, 0, B, b->type, b->ld, 0, *(const float *) beta, C, c->type, c->ld, 0, D, dl->type, dl->ld, 0,
+                d->epilogue == 4 ? d->bias : NULL, 1};
+    return fake_cuda_enqueue(stream, run_gemm, g) ? EXECUTION_FAILED : OK;
 }

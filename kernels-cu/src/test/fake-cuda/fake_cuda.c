@@ -29,6 +29,16 @@
  * outside an allocation fails that launch, naming the kernel and the allocation. Fresh allocations are
  * filled with 0xFF bytes there: NaN in float32, bf16 and f16, so a value read before any write shows.
  *
+ * Streams are asynchronous, as the driver's: copies to or from pinned host memory (cuMemAllocHost), copies
+ * between device buffers, memsets, emulated launches and the cuBLAS stand-in's GEMMs are queued on their
+ * stream and done, in order, only when the host waits: cuStreamSynchronize, cuEventSynchronize (up to the
+ * event), cuCtxSynchronize, a copy to or from pageable host memory (which waits for its stream first, as
+ * the driver's does), cuMemFree and cuMemFreeHost (which wait for the device). So a host that reads a
+ * pinned buffer before waiting for the copy into it, or overwrites one before the copy out of it ran,
+ * sees what it would see on a GPU: stale or changed data. A kernel's failure is reported by the wait that
+ * runs it, as the driver reports asynchronous errors. cuEventElapsedTime on an event not yet reached is
+ * CUDA_ERROR_NOT_READY.
+ *
  * Only the calls distilbert-cuda makes are here; JCuda's natives bind the others lazily, so a call
  * of one would stop the JVM with "undefined symbol", naming it. Built by CMakeLists.txt (target
  * fake-cuda) into <build>/fake-cuda/; model/pom.xml's fake-gpu test execution puts that folder on
@@ -52,7 +62,7 @@ typedef unsigned long long CUdeviceptr;
 enum {
     SUCCESS = 0, INVALID_VALUE = 1, OUT_OF_MEMORY = 2, NOT_INITIALIZED = 3, INVALID_DEVICE = 101,
     INVALID_IMAGE = 200, INVALID_CONTEXT = 201, INVALID_HANDLE = 400, NOT_FOUND = 500, LAUNCH_OUT_OF_RESOURCES = 701,
-    LAUNCH_FAILED = 719, NOT_SUPPORTED = 801
+    NOT_READY = 600, LAUNCH_FAILED = 719, NOT_SUPPORTED = 801
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -85,6 +95,13 @@ static CUresult need_context(const char *call) {
 /* distilbert-cuda queues all its work on its context's own stream (never the legacy default stream,
  * which would serialise it with every other user of the device): a null or dead stream is refused. */
 static CUresult own_stream(const char *call, void *stream);
+
+/* The stream queues (defined with the streams below). enqueue takes arg (malloc'd) and frees it after run;
+ * drain(stream) runs a stream's queued work, drain(NULL) every stream's; both return the first failure. */
+typedef CUresult (*WorkFn)(void *arg);
+static CUresult enqueue(void *stream, WorkFn run, void *arg);
+static CUresult drain(void *stream);
+static int pinned(const void *p, size_t bytes);
 
 /* ---- device memory ---------------------------------------------------------------------------- */
 
@@ -187,6 +204,8 @@ CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytes) {
 
 CUresult cuMemFree_v2(CUdeviceptr dptr) {
     if (need_context("cuMemFree")) return INVALID_CONTEXT;
+    CUresult pending = drain(NULL); /* as the driver: the device finishes its work before memory is freed */
+    if (pending != SUCCESS) return pending;
     pthread_mutex_lock(&lock);
     for (Allocation **at = &allocations; *at; at = &(*at)->next) {
         if ((*at)->base == (uintptr_t) dptr) {
@@ -214,33 +233,89 @@ CUresult cuMemGetInfo_v2(size_t *free_bytes, size_t *total) {
     return SUCCESS;
 }
 
+/* Pinned host memory (cuMemAllocHost): copies to and from it are asynchronous. */
+typedef struct Pinned { uintptr_t base; size_t bytes; struct Pinned *next; } Pinned;
+static Pinned *pinned_list;
+
+static int pinned(const void *p, size_t bytes) {
+    pthread_mutex_lock(&lock);
+    int found = 0;
+    for (Pinned *a = pinned_list; a && !found; a = a->next) {
+        found = (uintptr_t) p >= a->base && (uintptr_t) p - a->base + bytes <= a->bytes;
+    }
+    pthread_mutex_unlock(&lock);
+    return found;
+}
+
 CUresult cuMemAllocHost_v2(void **p, size_t bytes) {
     if (need_context("cuMemAllocHost")) return INVALID_CONTEXT;
     *p = malloc(bytes ? bytes : 1);
-    return *p ? SUCCESS : OUT_OF_MEMORY;
+    if (!*p) return OUT_OF_MEMORY;
+    Pinned *a = malloc(sizeof *a);
+    a->base = (uintptr_t) *p;
+    a->bytes = bytes ? bytes : 1;
+    pthread_mutex_lock(&lock);
+    a->next = pinned_list;
+    pinned_list = a;
+    pthread_mutex_unlock(&lock);
+    return SUCCESS;
 }
 
 CUresult cuMemFreeHost(void *p) {
+    CUresult r = drain(NULL); /* the driver waits for the device before it frees pinned memory */
+    pthread_mutex_lock(&lock);
+    for (Pinned **at = &pinned_list; *at; at = &(*at)->next) {
+        if ((*at)->base == (uintptr_t) p) {
+            Pinned *a = *at;
+            *at = a->next;
+            free(a);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&lock);
     free(p);
+    return r;
+}
+
+typedef struct { void *dst; const void *src; size_t bytes; } Copy;
+
+static CUresult do_copy(void *arg) {
+    Copy *c = arg;
+    memmove(c->dst, c->src, c->bytes);
     return SUCCESS;
+}
+
+/* A copy on stream: queued when host is pinned (or for device to device), else done at once after the
+ * stream's queued work, as the driver does for pageable host memory. */
+static CUresult copy_on(void *stream, void *dst, const void *src, size_t bytes, const void *host) {
+    if (host && !pinned(host, bytes)) {
+        CUresult r = drain(stream);
+        memmove(dst, src, bytes);
+        return r;
+    }
+    Copy *c = malloc(sizeof *c);
+    c->dst = dst;
+    c->src = src;
+    c->bytes = bytes;
+    return enqueue(stream, do_copy, c);
 }
 
 CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t bytes, void *stream) {
     if (need_context("cuMemcpyHtoDAsync")) return INVALID_CONTEXT;
     if (own_stream("cuMemcpyHtoDAsync", stream)) return INVALID_HANDLE;
     CUresult r = check_range("cuMemcpyHtoDAsync", dst, bytes);
-    if (r == SUCCESS) memcpy((void *) (uintptr_t) dst, src, bytes);
-    if (r == SUCCESS) logf_("htod %zu", bytes);
-    return r;
+    if (r != SUCCESS) return r;
+    logf_("htod %zu", bytes);
+    return copy_on(stream, (void *) (uintptr_t) dst, src, bytes, src);
 }
 
 CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t bytes, void *stream) {
     if (need_context("cuMemcpyDtoHAsync")) return INVALID_CONTEXT;
     if (own_stream("cuMemcpyDtoHAsync", stream)) return INVALID_HANDLE;
     CUresult r = check_range("cuMemcpyDtoHAsync", src, bytes);
-    if (r == SUCCESS) memcpy(dst, (const void *) (uintptr_t) src, bytes);
-    if (r == SUCCESS) logf_("dtoh %zu", bytes);
-    return r;
+    if (r != SUCCESS) return r;
+    logf_("dtoh %zu", bytes);
+    return copy_on(stream, dst, (const void *) (uintptr_t) src, bytes, dst);
 }
 
 CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t bytes, void *stream) {
@@ -248,29 +323,43 @@ CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t bytes, vo
     if (own_stream("cuMemcpyDtoDAsync", stream)) return INVALID_HANDLE;
     CUresult r = check_range("cuMemcpyDtoDAsync (destination)", dst, bytes);
     if (r == SUCCESS) r = check_range("cuMemcpyDtoDAsync (source)", src, bytes);
-    if (r == SUCCESS) memmove((void *) (uintptr_t) dst, (const void *) (uintptr_t) src, bytes);
-    return r;
+    if (r != SUCCESS) return r;
+    return copy_on(stream, (void *) (uintptr_t) dst, (const void *) (uintptr_t) src, bytes, NULL);
+}
+
+typedef struct { char *dst; unsigned int v; size_t n, width; } Fill;
+
+static CUresult do_fill(void *arg) {
+    Fill *f = arg;
+    for (size_t i = 0; i < f->n; i++) memcpy(f->dst + i * f->width, &f->v, f->width); /* little-endian */
+    return SUCCESS;
 }
 
 /* n elements of width bytes (1, 2 or 4), each the low bytes of v, as cuMemsetD8/D16/D32Async. */
-static CUresult fill(const char *call, CUdeviceptr dst, unsigned int v, size_t n, size_t width) {
+static CUresult fill(const char *call, CUdeviceptr dst, unsigned int v, size_t n, size_t width, void *stream) {
     if (need_context(call)) return INVALID_CONTEXT;
+    if (own_stream(call, stream)) return INVALID_HANDLE;
     if (dst % width) return refuse(INVALID_VALUE, call, "destination not aligned to the element");
     CUresult r = check_range(call, dst, width * n);
-    for (size_t i = 0; r == SUCCESS && i < n; i++) memcpy((char *) (uintptr_t) dst + i * width, &v, width); /* little-endian */
-    return r;
+    if (r != SUCCESS) return r;
+    Fill *f = malloc(sizeof *f);
+    f->dst = (char *) (uintptr_t) dst;
+    f->v = v;
+    f->n = n;
+    f->width = width;
+    return enqueue(stream, do_fill, f);
 }
 
 CUresult cuMemsetD8Async(CUdeviceptr dst, unsigned char v, size_t n, void *stream) {
-    return own_stream("cuMemsetD8Async", stream) ? INVALID_HANDLE : fill("cuMemsetD8Async", dst, v, n, 1);
+    return fill("cuMemsetD8Async", dst, v, n, 1, stream);
 }
 
 CUresult cuMemsetD16Async(CUdeviceptr dst, unsigned short v, size_t n, void *stream) {
-    return own_stream("cuMemsetD16Async", stream) ? INVALID_HANDLE : fill("cuMemsetD16Async", dst, v, n, 2);
+    return fill("cuMemsetD16Async", dst, v, n, 2, stream);
 }
 
 CUresult cuMemsetD32Async(CUdeviceptr dst, unsigned int v, size_t n, void *stream) {
-    return own_stream("cuMemsetD32Async", stream) ? INVALID_HANDLE : fill("cuMemsetD32Async", dst, v, n, 4);
+    return fill("cuMemsetD32Async", dst, v, n, 4, stream);
 }
 
 /* ---- driver, device, context, stream, events -------------------------------------------------- */
@@ -354,7 +443,7 @@ CUresult cuCtxSetCurrent(void *context) {
 
 CUresult cuCtxSynchronize(void) {
     if (need_context("cuCtxSynchronize")) return INVALID_CONTEXT;
-    return SUCCESS;
+    return drain(NULL);
 }
 
 typedef struct { int magic; } Handle;
@@ -375,28 +464,132 @@ static CUresult release(void *h, int magic, const char *call) {
     return SUCCESS;
 }
 
+/* A stream: its queue of work not yet done, in order. queued counts what was ever queued on it, done what
+ * has run; an event recorded on it is reached when done passes the count at its recording. */
+typedef struct Work { WorkFn run; void *arg; struct Work *next; } Work;
+typedef struct Stream {
+    int magic;
+    Work *head, *tail;
+    unsigned long long queued, done;
+    struct Stream *next_stream;
+} Stream;
+typedef struct { int magic; Stream *stream; unsigned long long at; int recorded; } Event;
+
+static Stream *streams;                                    /* the live ones */
+static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t run_lock = PTHREAD_MUTEX_INITIALIZER; /* one drain at a time: work runs in order */
+
 CUresult cuStreamCreate(void **stream, unsigned int flags) {
     if (need_context("cuStreamCreate")) return INVALID_CONTEXT;
     (void) flags;
-    *stream = handle(STREAM, sizeof(Handle));
+    Stream *s = handle(STREAM, sizeof(Stream));
+    pthread_mutex_lock(&queue_lock);
+    s->next_stream = streams;
+    streams = s;
+    pthread_mutex_unlock(&queue_lock);
+    *stream = s;
     return SUCCESS;
 }
-
-CUresult cuStreamDestroy_v2(void *stream) { return release(stream, STREAM, "cuStreamDestroy"); }
 
 static CUresult own_stream(const char *call, void *stream) {
     return is(stream, STREAM) ? SUCCESS : refuse(INVALID_HANDLE, call, stream ? "not a live stream" : "the null (default) stream");
 }
 
+static CUresult enqueue(void *stream, WorkFn run, void *arg) {
+    Work *w = malloc(sizeof *w);
+    w->run = run;
+    w->arg = arg;
+    w->next = NULL;
+    pthread_mutex_lock(&queue_lock);
+    Stream *s = stream;
+    if (s->tail) s->tail->next = w; else s->head = w;
+    s->tail = w;
+    s->queued++;
+    pthread_mutex_unlock(&queue_lock);
+    return SUCCESS;
+}
+
+/* Runs s's queued work up to and including its until-th item ever queued; the first failure. */
+static CUresult drain_until(Stream *s, unsigned long long until) {
+    CUresult first = SUCCESS;
+    pthread_mutex_lock(&run_lock);
+    for (;;) {
+        pthread_mutex_lock(&queue_lock);
+        Work *w = s->done < until ? s->head : NULL;
+        if (w) {
+            s->head = w->next;
+            if (!s->head) s->tail = NULL;
+        }
+        pthread_mutex_unlock(&queue_lock);
+        if (!w) break;
+        CUresult r = w->run(w->arg);
+        if (first == SUCCESS) first = r;
+        free(w->arg);
+        free(w);
+        pthread_mutex_lock(&queue_lock);
+        s->done++;
+        pthread_mutex_unlock(&queue_lock);
+    }
+    pthread_mutex_unlock(&run_lock);
+    return first;
+}
+
+static CUresult drain(void *stream) {
+    if (stream) return drain_until(stream, ~0ull);
+    CUresult first = SUCCESS;
+    pthread_mutex_lock(&queue_lock);
+    Stream *list[64];
+    int n = 0;
+    for (Stream *s = streams; s && n < 64; s = s->next_stream) list[n++] = s;
+    pthread_mutex_unlock(&queue_lock);
+    for (int i = 0; i < n; i++) {
+        CUresult r = drain_until(list[i], ~0ull);
+        if (first == SUCCESS) first = r;
+    }
+    return first;
+}
+
+/* For the cuBLAS stand-in: work on stream (queued, as a GEMM is), or done at once after every stream's
+ * work on the null stream. 0, or a CUresult. */
+int fake_cuda_enqueue(void *stream, int (*run)(void *), void *arg) {
+    if (!stream) {
+        CUresult r = drain(NULL);
+        int q = run(arg);
+        free(arg);
+        return r != SUCCESS ? (int) r : q;
+    }
+    if (!is(stream, STREAM)) {
+        free(arg);
+        return refuse(INVALID_HANDLE, "cuBLAS", "its stream is not a live stream");
+    }
+    return enqueue(stream, (WorkFn) run, arg);
+}
+
+CUresult cuStreamDestroy_v2(void *stream) {
+    if (!is(stream, STREAM)) return refuse(INVALID_HANDLE, "cuStreamDestroy", "not a live handle of this kind (destroyed twice?)");
+    CUresult r = drain(stream); /* the driver lets queued work finish */
+    pthread_mutex_lock(&queue_lock);
+    for (Stream **at = &streams; *at; at = &(*at)->next_stream) {
+        if (*at == stream) {
+            *at = ((Stream *) stream)->next_stream;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&queue_lock);
+    CUresult q = release(stream, STREAM, "cuStreamDestroy");
+    return r != SUCCESS ? r : q;
+}
+
 CUresult cuStreamSynchronize(void *stream) {
     if (need_context("cuStreamSynchronize")) return INVALID_CONTEXT;
-    return own_stream("cuStreamSynchronize", stream);
+    if (own_stream("cuStreamSynchronize", stream)) return INVALID_HANDLE;
+    return drain(stream);
 }
 
 CUresult cuEventCreate(void **event, unsigned int flags) {
     if (need_context("cuEventCreate")) return INVALID_CONTEXT;
     (void) flags;
-    *event = handle(EVENT, sizeof(Handle));
+    *event = handle(EVENT, sizeof(Event));
     return SUCCESS;
 }
 
@@ -406,15 +599,37 @@ CUresult cuEventRecord(void *event, void *stream) {
     if (need_context("cuEventRecord")) return INVALID_CONTEXT;
     if (!is(event, EVENT)) return refuse(INVALID_HANDLE, "cuEventRecord", "not an event");
     if (own_stream("cuEventRecord", stream)) return INVALID_HANDLE;
+    Event *e = event;
+    pthread_mutex_lock(&queue_lock);
+    e->stream = stream;
+    e->at = ((Stream *) stream)->queued;
+    e->recorded = 1;
+    pthread_mutex_unlock(&queue_lock);
     return SUCCESS;
 }
 
+/* Waits for the work queued before the event was recorded, and no more (an event never recorded is
+ * complete, as the driver's). */
 CUresult cuEventSynchronize(void *event) {
-    return is(event, EVENT) ? SUCCESS : refuse(INVALID_HANDLE, "cuEventSynchronize", "not an event");
+    if (!is(event, EVENT)) return refuse(INVALID_HANDLE, "cuEventSynchronize", "not an event");
+    Event *e = event;
+    if (!e->recorded || !is(e->stream, STREAM)) return SUCCESS;
+    return drain_until(e->stream, e->at);
+}
+
+static int reached(Event *e) {
+    if (!e->recorded || !is(e->stream, STREAM)) return e->recorded;
+    pthread_mutex_lock(&queue_lock);
+    int r = e->stream->done >= e->at;
+    pthread_mutex_unlock(&queue_lock);
+    return r;
 }
 
 CUresult cuEventElapsedTime(float *ms, void *start, void *end) {
     if (!is(start, EVENT) || !is(end, EVENT)) return refuse(INVALID_HANDLE, "cuEventElapsedTime", "not an event");
+    if (!reached(start) || !reached(end)) {
+        return refuse(NOT_READY, "cuEventElapsedTime", "an event not yet reached (wait for it first)");
+    }
     *ms = 0.001f;
     return SUCCESS;
 }
@@ -426,7 +641,7 @@ CUresult cuEventElapsedTime(float *ms, void *start, void *end) {
  * points into a live allocation (a stale arena pointer, a host address or an offset past the end
  * would fault on a GPU). */
 typedef int (*EmuRun)(const void *geometry, void **params, char *error, int error_size);
-typedef struct { int magic; char name[128]; char types[64]; int ntypes; EmuRun emu; } Function;
+typedef struct { int magic; char name[128]; char types[64]; unsigned char sizes[64]; int ntypes; EmuRun emu; } Function;
 
 /* ---- the kernel emulator (FAKE_CUDA_EMULATE) ------------------------------------------------------ */
 
@@ -504,7 +719,8 @@ static void find_signature(Function *f) {
                 char *save = NULL;
                 for (char *t = strtok_r(line + n + 1, ",\n", &save); t && f->ntypes < (int) sizeof f->types;
                      t = strtok_r(NULL, ",\n", &save)) {
-                    f->types[f->ntypes++] = strcmp(t, "u64") == 0 ? 'p' : 's';
+                    f->types[f->ntypes] = strcmp(t, "u64") == 0 ? 'p' : 's';
+                    f->sizes[f->ntypes++] = strstr(t, "64") ? 8 : strstr(t, "16") ? 2 : strstr(t, "8") ? 1 : 4;
                 }
                 break;
             }
@@ -526,7 +742,11 @@ CUresult cuModuleLoadData(void **module, const void *image) {
 
 CUresult cuModuleLoadFatBinary(void **module, const void *image) { return cuModuleLoadData(module, image); }
 
-CUresult cuModuleUnload(void *module) { return release(module, MODULE, "cuModuleUnload"); }
+CUresult cuModuleUnload(void *module) {
+    CUresult r = drain(NULL);
+    CUresult q = release(module, MODULE, "cuModuleUnload");
+    return r != SUCCESS ? r : q;
+}
 
 CUresult cuModuleGetFunction(void **function, void *module, const char *name) {
     if (need_context("cuModuleGetFunction")) return INVALID_CONTEXT;
@@ -535,6 +755,12 @@ CUresult cuModuleGetFunction(void **function, void *module, const char *name) {
     snprintf(f->name, sizeof f->name, "%s", name);
     find_signature(f);
     if (emulating()) {
+        if (f->ntypes < 0) {
+            char why[300];
+            snprintf(why, sizeof why, "%s: the emulator needs the kernel's parameter sizes (FAKE_CUDA_SIGNATURES)", name);
+            free(f);
+            return refuse(NOT_FOUND, "cuModuleGetFunction", why);
+        }
         f->emu = find_emulation(name);
         if (!f->emu) {
             char why[300];
@@ -545,6 +771,19 @@ CUresult cuModuleGetFunction(void **function, void *module, const char *name) {
     }
     *function = f; /* a few per kernel family, kept for the process: as the driver's */
     return SUCCESS;
+}
+
+typedef struct { unsigned grid[3], block[3], shared_bytes; } Geometry;
+typedef struct { EmuRun fn; char name[128]; Geometry geometry; void *params[64]; unsigned char data[64 * 8]; } Launch;
+
+static CUresult run_launch(void *arg) {
+    Launch *l = arg;
+    char error[600];
+    CUresult r = l->fn(&l->geometry, l->params, error, sizeof error) != 0 ? refuse(LAUNCH_FAILED, "cuLaunchKernel", error)
+                                                                         : check_guards(l->name);
+    /* the driver's status says only "launch failed", and at the next wait: the reason goes to stderr too */
+    if (r != SUCCESS) fprintf(stderr, "fake-cuda: kernel emulator: %s\n", last_refusal);
+    return r;
 }
 
 CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
@@ -580,13 +819,18 @@ CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz, u
         logf_("launch %s %u %u %u %u %u %u %u unchecked", name, gx, gy, gz, bx, by, bz, shared);
     }
     if (fn->emu) {
-        struct { unsigned grid[3], block[3], shared_bytes; } geometry = {{gx, gy, gz}, {bx, by, bz}, shared};
-        char error[600];
-        CUresult r = fn->emu(&geometry, params, error, sizeof error) != 0 ? refuse(LAUNCH_FAILED, "cuLaunchKernel", error)
-                                                                           : check_guards(name);
-        /* the driver's status says only "launch failed": the reason goes to the test's output too */
-        if (r != SUCCESS) fprintf(stderr, "fake-cuda: kernel emulator: %s\n", last_refusal);
-        return r;
+        /* the parameters' values are taken now, as the driver takes them; the kernel runs when the stream does */
+        Launch *l = malloc(sizeof *l);
+        l->fn = fn->emu;
+        snprintf(l->name, sizeof l->name, "%s", name);
+        l->geometry = (Geometry){{gx, gy, gz}, {bx, by, bz}, shared};
+        size_t at = 0;
+        for (int i = 0; i < fn->ntypes; i++) {
+            memcpy(l->data + at, params[i], fn->sizes[i]);
+            l->params[i] = l->data + at;
+            at += 8;
+        }
+        return enqueue(stream, run_launch, l);
     }
     return SUCCESS;
 }
@@ -606,6 +850,7 @@ CUresult cuGetErrorName(CUresult error, const char **name) {
         case NOT_FOUND: *name = "CUDA_ERROR_NOT_FOUND"; break;
         case LAUNCH_OUT_OF_RESOURCES: *name = "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES"; break;
         case LAUNCH_FAILED: *name = "CUDA_ERROR_LAUNCH_FAILED"; break;
+        case NOT_READY: *name = "CUDA_ERROR_NOT_READY"; break;
         case NOT_SUPPORTED: *name = "CUDA_ERROR_NOT_SUPPORTED"; break;
         default: *name = NULL; return INVALID_VALUE;
     }
