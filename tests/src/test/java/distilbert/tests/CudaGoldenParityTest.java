@@ -27,8 +27,10 @@ import org.junit.jupiter.api.TestFactory;
  * Every HF golden case (see {@link GoldenParityTest}) on the CUDA backend. In fp32 the outputs must
  * meet the CPU's element-wise bound against HuggingFace (atol 2e-5, rtol 1e-4: HF's float32 and ours
  * differ only in summation order, on either device). In bf16 each output tensor must be within 3e-2
- * relative L2 of HuggingFace's float32 values (8 mantissa bits, rounded at every stored tensor; the
- * bound of the model tests, distilbert.model.GpuBackends#modelBound).
+ * relative L2 of HuggingFace's float32 values (8 significant bits, rounded at every stored tensor).
+ * The model tests allow 5e-2 (distilbert.model.GpuBackends#modelBound) for their random weights, which
+ * amplify rounding errors as much as HF's own bf16 forward shows; these checkpoints, initialised as HF
+ * initialises, amplify less.
  */
 @Tag("gpu")
 final class CudaGoldenParityTest {
