@@ -243,20 +243,31 @@ fi
 
 # 11. The tarball's CUDA path on the stand-in driver and cuBLAS (kernels-cu/src/test/fake-cuda, which the
 # build makes): the jlink'd runtime loads JCuda's natives and cuBLAS through java.lang.foreign, loads the
-# kernels, launches them and copies back (no kernel runs there: values are not checked); bin/gpu-test's
-# DeviceMemoryTest and CublasTest pass for real on them (device memory is host memory; the stand-in
-# cuBLAS computes the products).
+# kernels, launches them (run by the kernel emulator, kernels-cu/src/test/emu) and copies back: MiniLM's
+# embeddings on --device cuda in bf16 against step 5's on the CPU; bin/gpu-test's DeviceMemoryTest and
+# CublasTest pass for real on them (device memory is host memory; the stand-in cuBLAS computes the products).
 fake=$root/kernels-cu/target/cmake/fake-cuda
 if [ ! -f "$fake/libcuda.so.1" ]; then skip "the tarball's CUDA path on the stand-in driver" "no $fake (./dev build makes it)"
 elif [ ! -d "$tmp/work/minilm" ]; then skip "the tarball's CUDA path on the stand-in driver" "no converted MiniLM (step 5)"
 else
-  fakeenv=("${sandbox[@]}" "LD_LIBRARY_PATH=$fake" "DISTILBERT_CUBLAS_DIR=$fake")
+  fakeenv=("${sandbox[@]}" "LD_LIBRARY_PATH=$fake" "DISTILBERT_CUBLAS_DIR=$fake"
+           "FAKE_CUDA_EMULATE=$root/kernels-cu/target/cmake/emu"
+           "FAKE_CUDA_SIGNATURES=$root/kernels-cu/target/kernel-resources/distilbert/kernels")
   if check "bin/distilbert embed --device cuda (stand-ins)" 0 "${fakeenv[@]}" "$home/bin/distilbert" embed --model minilm \
-      --device cuda --precision bf16 --input "$home/examples/sentences.jsonl" --output emb-cuda.jsonl; then
+      --normalize --device cuda --precision bf16 --input "$home/examples/sentences.jsonl" --output emb-cuda.jsonl; then
     n=$(wc -l < "$home/examples/sentences.jsonl")
-    if [ "$(grep -c '"embedding"' emb-cuda.jsonl)" -eq "$n" ] && ! has "$err" "CPU"; then
-      pass "bin/distilbert embed --device cuda on the stand-in driver: $n rows through the CUDA path"
-    else fail "bin/distilbert embed --device cuda (stand-ins)" "expected $n embeddings and no CPU fallback; stderr: $err"; fi
+    # the cosine of each bf16 embedding with step 5's fp32 CPU one (both normalised): the worst of them
+    worst=$(paste -d '\t' emb.jsonl emb-cuda.jsonl | awk -F '\t' '{
+        sub(/^.*\[/, "", $1); sub(/\].*$/, "", $1); sub(/^.*\[/, "", $2); sub(/\].*$/, "", $2)
+        na = split($1, a, ","); nb = split($2, b, ",")
+        if (na != nb || na < 2) { print "shape"; exit }
+        d = 0; for (i = 1; i <= na; i++) d += a[i] * b[i]
+        if (NR == 1 || d < w) w = d
+      } END { if (w != "") printf "%.5f", w }')
+    if [ "$(grep -c '"embedding"' emb-cuda.jsonl)" -eq "$n" ] && ! has "$err" "CPU" \
+        && awk -v w="$worst" 'BEGIN { exit !(w + 0 >= 0.999) }'; then
+      pass "bin/distilbert embed --device cuda on the stand-in driver, kernels emulated: $n rows, bf16 cosine with the CPU >= $worst"
+    else fail "bin/distilbert embed --device cuda (stand-ins)" "expected $n embeddings, cosine >= 0.999 with the CPU's (worst: $worst), no CPU fallback; stderr: $err"; fi
   fi
   if check "bin/gpu-test DeviceMemoryTest, CublasTest (stand-ins)" 0 "${fakeenv[@]}" "$home/bin/gpu-test" \
       --include-classname '.*(DeviceMemoryTest|CublasTest)' --details=summary; then
