@@ -7,7 +7,8 @@
 // The model of execution (emu_runtime.cpp):
 //   - blocks run one after another; the threads of a block are fibers, switched only at the
 //     block's and the warps' synchronisation points (__syncthreads, __syncwarp, the shuffles,
-//     the mma), so __shared__ variables are plain statics: one copy, owned by the running block;
+//     the mma), so __shared__ variables are plain statics: one copy, owned by the running block,
+//     filled with NaN bytes before each block;
 //     between two such points the threads run in a random order, drawn afresh each time, so a
 //     read of another thread's write without a barrier between them goes wrong in some passes;
 //   - a shuffle or an mma is a warp-wide exchange: the 32 lanes deposit their values, meet, and
@@ -39,6 +40,11 @@
 
 // The execution-space and memory-space keywords. The CUDA headers define __device__, __host__,
 // __forceinline__ and __align__ for a host compiler already; __global__ is theirs too (empty).
+// __shared__ variables are statics; being zero-initialised, they are the library's .bss, which the
+// scheduler fills with 0xFF bytes (NaN in f32, bf16 and f16) before each block (the runtime keeps its
+// own state in another section): shared memory holds no defined value when a block starts, and a read
+// before a write shows. (A section of their own would be neater, but GCC ignores the section
+// attribute on the statics of a template.)
 #undef __shared__
 #define __shared__ static
 #undef __launch_bounds__

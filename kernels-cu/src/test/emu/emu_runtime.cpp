@@ -11,9 +11,15 @@
 #include <cstdio>
 #include <mutex>
 
+// The library's .bss, which holds every __shared__ variable of its kernels (emu.h) and nothing of the
+// runtime's: its state is in section dbc_emu_state (STATE below). The linker defines the bounds.
+extern "C" char __bss_start[] __attribute__((visibility("hidden")));
+extern "C" char _end[] __attribute__((visibility("hidden")));
+#define STATE __attribute__((section("dbc_emu_state")))
+
 namespace emu {
 
-Dim3 thread_idx, block_idx, block_dim, grid_dim;
+STATE Dim3 thread_idx, block_idx, block_dim, grid_dim;
 
 namespace {
 
@@ -41,16 +47,16 @@ struct Warp {
     int size;                  // threads of the block in this warp (the last may be partial)
 };
 
-Fiber fibers[MAX_THREADS];
-Warp warps[MAX_THREADS / WARP];
-char* stacks;
-void* scheduler_sp;
-Fiber* current;
-Body body;
-void** body_params;
-char fault_text[400];
+STATE Fiber fibers[MAX_THREADS];
+STATE Warp warps[MAX_THREADS / WARP];
+STATE char* stacks;
+STATE void* scheduler_sp;
+STATE Fiber* current;
+STATE Body body;
+STATE void** body_params;
+STATE char fault_text[400];
 
-std::mutex launch_lock;
+STATE std::mutex launch_lock;
 
 }  // namespace
 }  // namespace emu
@@ -222,8 +228,8 @@ namespace {
 // time (a seeded xorshift, so a run repeats): a kernel that reads what another thread wrote
 // without a barrier between them then reads stale or poisoned data in some passes, and its
 // results differ from the reference, as they would on a GPU, where warps run in no fixed order.
-int order[MAX_THREADS];
-uint64_t order_state = 0x9E3779B97F4A7C15ull;
+STATE int order[MAX_THREADS];
+STATE uint64_t order_state = 0x9E3779B97F4A7C15ull;
 
 void shuffle_order(int n) {
     for (int i = 0; i < n; i++) order[i] = i;
@@ -332,6 +338,7 @@ int run(const char* name, Body kernel, const Geometry& g, void** params, char* e
         for (unsigned by = 0; by < g.grid[1]; by++) {
             for (unsigned bx = 0; bx < g.grid[0]; bx++) {
                 block_idx = {bx, by, bz};
+                std::memset(__bss_start, 0xFF, _end - __bss_start);  // shared memory: undefined
                 for (int i = 0; i < n; i++) {
                     Fiber& f = fibers[i];
                     f.idx = {(unsigned)(i % g.block[0]), (unsigned)(i / g.block[0] % g.block[1]),

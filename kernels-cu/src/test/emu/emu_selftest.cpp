@@ -88,6 +88,14 @@ extern "C" void early_exit_then_barrier(float* out) {
     out[threadIdx.x] = 2.0f;
 }
 
+// Reads its shared slot before any thread wrote it: undefined on a GPU, NaN here.
+extern "C" void shared_read_before_write(float* out) {
+    __shared__ float s[32];
+    out[threadIdx.x] = s[threadIdx.x];
+    s[threadIdx.x] = 1.0f;
+}
+
+EMU_KERNEL(shared_read_before_write)
 EMU_KERNEL(coordinates)
 EMU_KERNEL(shared_and_shuffles)
 EMU_KERNEL(racy_neighbour)
@@ -188,6 +196,15 @@ int main() {
         }
         check(wrong > 0, "a read of another thread's write without a barrier goes wrong (" + std::to_string(wrong) +
                              " of 1024 reads)");
+    }
+    {
+        std::vector<float> out(32, 0.0f);
+        bool ok = true;
+        for (int run = 0; run < 2; run++) {  // the second launch too: nothing is left from the first
+            ok &= launch(emu_run_shared_read_before_write, geometry(1, 1, 1, 32, 1, 1), out.data()).empty();
+            for (float v : out) ok &= v != v;
+        }
+        check(ok, "shared memory holds NaN at the start of every block");
     }
     refused("partial_mask", emu_run_partial_mask, 32, "mask 0x0000ffff");
     refused("lane_exits_before_shuffle", emu_run_lane_exits_before_shuffle, 64, "exited, and the other lanes");
