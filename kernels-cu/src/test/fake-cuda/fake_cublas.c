@@ -153,8 +153,18 @@ static void product(int tf32_compute, int transa, int transb, long long m, long 
     for (long long j = 0; j < n; j++) {
         for (long long i = 0; i < m; i++) {
             const double *ai = a + i * k, *bj = b + j * k;
-            double sum = 0;
-            for (long long p = 0; p < k; p++) sum += ai[p] * bj[p];
+            /* four partial sums (in double, so their order does not matter at float precision): the
+             * loop then runs at the CPU's throughput rather than its addition latency */
+            double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            long long p = 0;
+            for (; p + 4 <= k; p += 4) {
+                s0 += ai[p] * bj[p];
+                s1 += ai[p + 1] * bj[p + 1];
+                s2 += ai[p + 2] * bj[p + 2];
+                s3 += ai[p + 3] * bj[p + 3];
+            }
+            for (; p < k; p++) s0 += ai[p] * bj[p];
+            double sum = (s0 + s1) + (s2 + s3);
             double v = (double) alpha * sum;
             if (beta != 0) v += (double) beta * load(C, Ctype, (size_t) (i + j * ldc));
             if (bias) v += load(bias, Dtype, (size_t) i);

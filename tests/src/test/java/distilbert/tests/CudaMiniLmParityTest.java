@@ -38,16 +38,24 @@ import org.junit.jupiter.params.provider.EnumSource;
  *
  * <p>The model is the directory named by {@code -Ddistilbert.minilm.dir} when set (a GPU machine
  * gets it carried in), else the ONNX file on the test classpath converted for this JVM.
+ * {@code -Ddistilbert.minilm.sentences=N} takes the first N sentences instead of 40, and
+ * {@code -Ddistilbert.minilm.precisions=fp32,bf16} only those precisions: tests/pom.xml's emulated-gpu
+ * execution runs 8 sentences in fp32 and bf16 on the kernel emulator, where all of it would take 20
+ * minutes.
  */
 @Tag("gpu")
 final class CudaMiniLmParityTest {
 
-    private static final int SENTENCES = 40;
+    private static final int SENTENCES = Integer.getInteger("distilbert.minilm.sentences", 40);
 
     @ParameterizedTest
     @EnumSource(Precision.class)
     void cudaMatchesTheCpuOnRealSentences(Precision p) throws Exception {
         GpuTests.skipUnlessUsable();
+        String only = System.getProperty("distilbert.minilm.precisions");
+        if (only != null && !java.util.Arrays.asList(only.split(",")).contains(p.cliName())) {
+            Assumptions.abort(p.cliName() + " is not in -Ddistilbert.minilm.precisions=" + only);
+        }
         String given = System.getProperty("distilbert.minilm.dir");
         if (given == null && CudaMiniLmParityTest.class.getResource("/all-minilm-l6-v2.onnx") == null) {
             Assumptions.abort("no MiniLM here: neither -Ddistilbert.minilm.dir nor the ONNX file on the test classpath");
@@ -99,7 +107,7 @@ final class CudaMiniLmParityTest {
         }
     }
 
-    /** The first 40 records of the tokenizer's parity corpus with more than two tokens, cut to 128 tokens. */
+    /** The first SENTENCES records of the tokenizer's parity corpus with more than two tokens, cut to 128 tokens. */
     private static List<int[]> sentences(Path dir) throws Exception {
         Tokenizer tok = Tokenizer.fromPretrained(dir);
         ObjectMapper json = new ObjectMapper();
