@@ -231,6 +231,9 @@ __device__ __forceinline__ void attention_forward(T* out, const T* q, const T* k
 #pragma unroll
             for (int r = 0; r < SUB; r++) {
                 const float4* kr = reinterpret_cast<const float4*>(&k_tile[r0 + r][part * L::ROW_PART]);
+#ifdef DBC_EMULATE  // the host kernel emulator: a float4 load needs 16-byte alignment on a GPU
+                DBC_EMU_ALIGNED(kr, 16);
+#endif
                 float dot = 0.0f;
 #pragma unroll
                 for (int g = 0; g < DP / 4; g++) {
@@ -251,6 +254,9 @@ __device__ __forceinline__ void attention_forward(T* out, const T* q, const T* k
 #pragma unroll
             for (int r = 0; r < SUB; r++) {
                 const float4* vr = reinterpret_cast<const float4*>(&v_tile[r0 + r][part * L::ROW_PART]);
+#ifdef DBC_EMULATE
+                DBC_EMU_ALIGNED(vr, 16);
+#endif
 #pragma unroll
                 for (int g = 0; g < DP / 4; g++) {
                     const float4 vv = vr[g];
