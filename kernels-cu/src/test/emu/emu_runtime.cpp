@@ -44,7 +44,9 @@ struct Fiber {
 struct Warp {
     uint64_t value[2][WARP];
     uint32_t mma[2][WARP][6];  // a[4], b[2]
-    int size;                  // threads of the block in this warp (the last may be partial)
+    float A[2][16][16], B[2][16][8];  // an mma's operands, rebuilt by the first lane to read them
+    uint64_t built[2];                // 1 + the op whose operands A and B hold (0: none this block)
+    int size;                         // threads of the block in this warp (the last may be partial)
 };
 
 STATE Fiber fibers[MAX_THREADS];
@@ -192,20 +194,24 @@ void mma_16816(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2], bo
     for (int r = 0; r < 4; r++) mine[r] = a[r];
     for (int r = 0; r < 2; r++) mine[4 + r] = b[r];
     suspend(State::AtWarpOp, line);
-    f->ops++;
+    const uint64_t op = ++f->ops;  // the same for every lane of this op
 
-    float A[16][16], B[16][8];
-    for (int lane = 0; lane < WARP; lane++) {
-        const int g = lane / 4, t = lane % 4;
-        const uint32_t* regs = w.mma[buf][lane];
-        for (int i = 0; i < 8; i++) {
-            const uint32_t bits = (regs[i / 2] >> (16 * (i % 2))) & 0xffffu;
-            A[g + 8 * ((i / 2) % 2)][2 * t + i % 2 + 8 * (i / 4)] = half_bits_to_float(bits, bf16);
+    float(&A)[16][16] = w.A[buf];
+    float(&B)[16][8] = w.B[buf];
+    if (w.built[buf] != op) {  // the first lane to get here rebuilds the operands for all 32
+        for (int lane = 0; lane < WARP; lane++) {
+            const int g = lane / 4, t = lane % 4;
+            const uint32_t* regs = w.mma[buf][lane];
+            for (int i = 0; i < 8; i++) {
+                const uint32_t bits = (regs[i / 2] >> (16 * (i % 2))) & 0xffffu;
+                A[g + 8 * ((i / 2) % 2)][2 * t + i % 2 + 8 * (i / 4)] = half_bits_to_float(bits, bf16);
+            }
+            for (int i = 0; i < 4; i++) {
+                const uint32_t bits = (regs[4 + i / 2] >> (16 * (i % 2))) & 0xffffu;
+                B[2 * t + i % 2 + 8 * (i / 2)][g] = half_bits_to_float(bits, bf16);
+            }
         }
-        for (int i = 0; i < 4; i++) {
-            const uint32_t bits = (regs[4 + i / 2] >> (16 * (i % 2))) & 0xffffu;
-            B[2 * t + i % 2 + 8 * (i / 2)][g] = half_bits_to_float(bits, bf16);
-        }
+        w.built[buf] = op;
     }
     const int g = f->lane / 4, t = f->lane % 4;
     for (int i = 0; i < 4; i++) {
@@ -339,6 +345,7 @@ int run(const char* name, Body kernel, const Geometry& g, void** params, char* e
             for (unsigned bx = 0; bx < g.grid[0]; bx++) {
                 block_idx = {bx, by, bz};
                 std::memset(__bss_start, 0xFF, _end - __bss_start);  // shared memory: undefined
+                for (int w = 0; w * WARP < n; w++) warps[w].built[0] = warps[w].built[1] = 0;
                 for (int i = 0; i < n; i++) {
                     Fiber& f = fibers[i];
                     f.idx = {(unsigned)(i % g.block[0]), (unsigned)(i / g.block[0] % g.block[1]),
