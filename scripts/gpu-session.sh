@@ -137,11 +137,7 @@ done
 case "$budget" in ''|*[!0-9]*) echo "gpu-session: --budget takes whole seconds, not '$budget'" >&2; exit 2 ;; esac
 if $emulated; then
   $cpu && { echo "gpu-session: --cpu or --emulated, not both" >&2; exit 2; }
-  fake=$root/kernels-cu/target/cmake/fake-cuda emu=$root/kernels-cu/target/cmake/emu
-  [ -f "$fake/libcuda.so.1" ] && [ -n "$(ls "$emu"/libemu_*.so 2>/dev/null)" ] \
-    || { echo "gpu-session: --emulated needs $fake and $emu (./dev build makes them)" >&2; exit 2; }
-  export LD_LIBRARY_PATH=$fake${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} DISTILBERT_CUBLAS_DIR=$fake FAKE_CUDA_EMULATE=$emu \
-    FAKE_CUDA_SIGNATURES=$root/kernels-cu/target/kernel-resources/distilbert/kernels
+  . "$root/scripts/emu-env.sh" || exit 2
 fi
 
 mkdir -p "$out" && out=$(cd "$out" && pwd) || { echo "gpu-session: cannot create $out" >&2; exit 2; }

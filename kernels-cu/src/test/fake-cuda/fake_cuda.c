@@ -23,11 +23,11 @@
  *
  * With FAKE_CUDA_EMULATE=DIR (the kernel emulator's folder, <build>/emu: libemu_<family>.so, see
  * kernels-cu/src/test/emu) kernels do run: each launch runs its kernel's host-compiled code, thread by
- * thread, before cuLaunchKernel returns (a kernel with no emulation is CUDA_ERROR_NOT_FOUND at
+ * thread, when its stream runs (below; a kernel with no emulation is CUDA_ERROR_NOT_FOUND at
  * cuModuleGetFunction; a fault the emulator finds is CUDA_ERROR_LAUNCH_FAILED, its reason logged). Every
- * allocation then has 256 guard bytes on each side, and after each launch they are checked: a write
- * outside an allocation fails that launch, naming the kernel and the allocation. Fresh allocations are
- * filled with 0xFF bytes there: NaN in float32, bf16 and f16, so a value read before any write shows.
+ * allocation has 256 guard bytes on each side, checked after each emulated launch: a write outside an
+ * allocation fails that launch, naming the kernel and the allocation. Fresh allocations are then filled
+ * with 0xFF bytes: NaN in float32, bf16 and f16, so a value read before any write shows.
  *
  * Streams are asynchronous, as the driver's: copies to or from pinned host memory (cuMemAllocHost), copies
  * between device buffers, memsets, emulated launches and the cuBLAS stand-in's GEMMs are queued on their
@@ -111,6 +111,9 @@ typedef struct Allocation { uintptr_t base; size_t bytes; struct Allocation *nex
 #define GUARD 256
 #define GUARD_BYTE 0x5C
 
+/* An allocation's bytes rounded up to the 256-byte granule the driver hands out: the tail guard follows. */
+static size_t padded(size_t bytes) { return (bytes + 255) & ~(size_t) 255; }
+
 static int emulating(void) {
     const char *dir = getenv("FAKE_CUDA_EMULATE");
     return dir && *dir;
@@ -120,11 +123,10 @@ static int emulating(void) {
  * when both guards are whole. The tail guard runs from bytes to the 256-byte rounding plus GUARD. */
 static long long broken_guard(const Allocation *a) {
     const unsigned char *base = (const unsigned char *) a->base;
-    size_t rounded = (a->bytes + 255) & ~(size_t) 255;
     for (long long i = -GUARD; i < 0; i++) {
         if (base[i] != GUARD_BYTE) return i;
     }
-    for (size_t i = a->bytes; i < rounded + GUARD; i++) {
+    for (size_t i = a->bytes; i < padded(a->bytes) + GUARD; i++) {
         if (base[i] != GUARD_BYTE) return (long long) i;
     }
     return 0;
@@ -180,7 +182,7 @@ CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytes) {
         pthread_mutex_unlock(&lock);
         return OUT_OF_MEMORY;
     }
-    size_t rounded = (bytes + 255) & ~(size_t) 255;
+    size_t rounded = padded(bytes);
     unsigned char *block = aligned_alloc(256, GUARD + rounded + GUARD);
     if (!block) {
         pthread_mutex_unlock(&lock);
@@ -689,9 +691,8 @@ static CUresult check_guards(const char *kernel) {
                  kernel, at, a->bytes, (unsigned long long) a->base);
         /* mended, so that the next launch reports its own writes */
         unsigned char *base = (unsigned char *) a->base;
-        size_t rounded = (a->bytes + 255) & ~(size_t) 255;
         memset(base - GUARD, GUARD_BYTE, GUARD);
-        memset(base + a->bytes, GUARD_BYTE, rounded + GUARD - a->bytes);
+        memset(base + a->bytes, GUARD_BYTE, padded(a->bytes) + GUARD - a->bytes);
         pthread_mutex_unlock(&lock);
         return refuse(LAUNCH_FAILED, "cuLaunchKernel", why);
     }
