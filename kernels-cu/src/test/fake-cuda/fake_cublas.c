@@ -13,7 +13,9 @@
  *     op(B) k x n, C and D m x n), the bias epilogue with a bias pointer;
  *   - every matrix, batch and bias it would touch, and the workspace, inside one live allocation of
  *     the fake driver (fake_cuda_range);
- *   - handles and descriptors created before use and destroyed once.
+ *   - handles and descriptors created before use and destroyed once;
+ *   - a cuBLAS or cuBLASLt handle used only while the context of the device it was created on is current
+ *     (fake_cuda_current_device), as cuBLAS binds a handle to that device.
  * Products are queued on the handle's stream (cublasSetStream; Lt: the call's stream) and computed when
  * the stream runs (fake_cuda.c), as a GPU computes them after the call returns; the scalars alpha and beta
  * are read at the call (host pointer mode).
@@ -30,6 +32,7 @@
 typedef unsigned long long CUdeviceptr;
 int fake_cuda_range(CUdeviceptr p, size_t bytes);
 int fake_cuda_enqueue(void *stream, int (*run)(void *), void *arg);
+int fake_cuda_current_device(void);
 
 enum { OK = 0, NOT_INITIALIZED = 1, INVALID_VALUE = 7, EXECUTION_FAILED = 13, NOT_SUPPORTED = 15 };
 enum { OP_N = 0, OP_T = 1 };
@@ -177,7 +180,7 @@ static void product(int tf32_compute, int transa, int transb, long long m, long 
 
 /* ---- handles ---------------------------------------------------------------------------------- */
 
-typedef struct { int magic; void *stream; } Handle;
+typedef struct { int magic; void *stream; int device; } Handle;
 enum { BLAS = 0xB1A5, LT = 0x1711, DESC = 0xDE5C, LAYOUT = 0x1A70, PREF = 0xF4EF };
 
 static void *make(int magic, size_t size) {
@@ -197,8 +200,18 @@ static int destroy(void *h, int magic, const char *call) {
 
 /* ---- cuBLAS ------------------------------------------------------------------------------------ */
 
+/* A cuBLAS or Lt handle used under another device's context than the one it was created under. */
+static int wrong_device(const char *call, const void *handle) {
+    int device = ((const Handle *) handle)->device, now = fake_cuda_current_device();
+    if (device == now) return OK;
+    return refuse(call, "a handle created on device %d used while device %d's context is current", device, now);
+}
+
 int cublasCreate_v2(void **handle) {
-    *handle = make(BLAS, sizeof(Handle));
+    if (fake_cuda_current_device() < 0) return NOT_INITIALIZED; /* cuBLAS needs a current context */
+    Handle *h = make(BLAS, sizeof(Handle));
+    h->device = fake_cuda_current_device();
+    *handle = h;
     return OK;
 }
 
@@ -274,6 +287,7 @@ static int gemm(const char *call, void *handle, int transa, int transb, int m, i
                 const void *A, int Atype, int lda, long long strideA, const void *B, int Btype, int ldb, long long strideB,
                 const void *betaPtr, void *C, int Ctype, int ldc, long long strideC, int batch, int computeType) {
     if (!is(handle, BLAS)) return NOT_INITIALIZED;
+    if (wrong_device(call, handle)) return INVALID_VALUE;
     if ((transa != OP_N && transa != OP_T) || (transb != OP_N && transb != OP_T)) return refuse(call, "transa/transb");
     if (m < 0 || n < 0 || k < 0 || batch < 0) return refuse(call, "negative size m %d n %d k %d batch %d", m, n, k, batch);
     if (!type_bytes(Atype) || !type_bytes(Btype) || !type_bytes(Ctype)) return refuse(call, "unknown data type");
@@ -319,7 +333,10 @@ typedef struct { int magic; int compute, scale, transa, transb; unsigned epilogu
 typedef struct { int magic; int type; unsigned long long rows, cols; long long ld; } Layout;
 
 int cublasLtCreate(void **handle) {
-    *handle = make(LT, sizeof(Handle));
+    if (fake_cuda_current_device() < 0) return NOT_INITIALIZED;
+    Handle *h = make(LT, sizeof(Handle));
+    h->device = fake_cuda_current_device();
+    *handle = h;
     return OK;
 }
 
@@ -415,6 +432,7 @@ int cublasLtMatmul(void *handle, void *desc, const void *alpha, const void *A, v
             || !is(Ddesc, LAYOUT)) {
         return refuse(call, "a handle, descriptor or layout that is not live");
     }
+    if (wrong_device(call, handle)) return INVALID_VALUE;
     const Desc *d = desc;
     const Layout *a = Adesc, *b = Bdesc, *c = Cdesc, *dl = Ddesc;
     int r = shapes(call, d, a, b, c, dl);

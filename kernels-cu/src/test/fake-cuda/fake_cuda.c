@@ -14,6 +14,11 @@
  *   - device memory is counted, so cuMemGetInfo tells leaks, and a request beyond the total
  *     (see total_memory: 8 GiB unless FAKE_CUDA_MEMORY_FILE or FAKE_CUDA_MEMORY says less) is
  *     CUDA_ERROR_OUT_OF_MEMORY.
+ * Devices: one sm_90 device, or those FAKE_CUDA_DEVICES lists (compute capabilities, e.g. "9.0,8.0,7.5": three
+ * devices, ordinals 0, 1, 2), each with its own primary context and memory (of the same size). Memory,
+ * streams, modules and functions belong to the device whose context was current when they were made, and
+ * using one under another device's context is refused (a pointer of device 0 in a launch on device 1
+ * faults on a GPU without peer access; a stream or function of another context is an invalid handle).
  * FAKE_CUDA_LOG=FILE appends one line per device allocation and free ("alloc BYTES", "free BYTES"), per
  * copy between host and device ("htod BYTES", "dtoh BYTES"), per
  * launch ("launch NAME gx gy gz bx by bz shared checked|unchecked",
@@ -84,11 +89,44 @@ static CUresult refuse(CUresult code, const char *call, const char *why) {
  * launches) only with a context current on it (cuCtxSetCurrent), else CUDA_ERROR_INVALID_CONTEXT.
  * A backend shared by several threads must make its context current on each. */
 
-static int primary_context; /* its address is the context handle */
+#define MAX_DEVICES 8
+static int primary_context[MAX_DEVICES]; /* their addresses are the context handles */
 static _Thread_local void *current;
 
+/* The devices' compute capabilities (major * 10 + minor), from FAKE_CUDA_DEVICES; their count. */
+static int device_sm[MAX_DEVICES];
+static int device_count(void) {
+    static int count = -1;
+    if (count >= 0) return count;
+    const char *s = getenv("FAKE_CUDA_DEVICES");
+    int n = 0;
+    if (s && *s) {
+        for (const char *at = s; *at && n < MAX_DEVICES;) {
+            char *end;
+            long major = strtol(at, &end, 10), minor = 0;
+            if (end == at) break;
+            if (*end == '.') minor = strtol(end + 1, &end, 10);
+            device_sm[n++] = (int) (major * 10 + minor);
+            at = *end == ',' ? end + 1 : end;
+            if (*end != ',') break;
+        }
+    }
+    if (n == 0) device_sm[n++] = 90;
+    count = n;
+    return count;
+}
+
+/* The device of the current context, or -1 when none is current. */
+static int current_device(void) {
+    if (!current) return -1;
+    return (int) ((int *) current - primary_context);
+}
+
+/* For the cuBLAS stand-in: the current context's device, or -1. */
+int fake_cuda_current_device(void) { return current_device(); }
+
 static CUresult need_context(const char *call) {
-    if (current == &primary_context) return SUCCESS;
+    if (current) return SUCCESS;
     return refuse(INVALID_CONTEXT, call, "no context is current on this thread (cuCtxSetCurrent first)");
 }
 
@@ -105,7 +143,7 @@ static int pinned(const void *p, size_t bytes);
 
 /* ---- device memory ---------------------------------------------------------------------------- */
 
-typedef struct Allocation { uintptr_t base; size_t bytes; struct Allocation *next; } Allocation;
+typedef struct Allocation { uintptr_t base; size_t bytes; int device; struct Allocation *next; } Allocation;
 
 /* Guard bytes on each side of every allocation (checked after each emulated launch), and their value. */
 #define GUARD 256
@@ -132,7 +170,7 @@ static long long broken_guard(const Allocation *a) {
     return 0;
 }
 static Allocation *allocations;
-static size_t allocated;
+static size_t allocated[MAX_DEVICES];
 
 /* The device's memory: the number in the file FAKE_CUDA_MEMORY_FILE names, read at each call (so a test
  * can shrink the device while the process runs), else FAKE_CUDA_MEMORY, else 8 GiB. */
@@ -151,7 +189,7 @@ static size_t total_memory(void) {
     return s && *s ? (size_t) strtoull(s, NULL, 10) : (size_t) 8 << 30;
 }
 
-/* The live allocation holding [p, p + bytes), or NULL. Callers hold the lock. */
+/* The live allocation holding [p, p + bytes), on any device, or NULL. Callers hold the lock. */
 static Allocation *holding(uintptr_t p, size_t bytes) {
     for (Allocation *a = allocations; a; a = a->next) {
         if (p >= a->base && p - a->base <= a->bytes && bytes <= a->bytes - (p - a->base)) return a;
@@ -159,18 +197,31 @@ static Allocation *holding(uintptr_t p, size_t bytes) {
     return NULL;
 }
 
-/* For the cuBLAS stand-in: 1 when [p, p + bytes) lies inside one live allocation. */
-int fake_cuda_range(CUdeviceptr p, size_t bytes) {
+/* The device of the live allocation holding [p, p + bytes), or -1. */
+static int range_device(CUdeviceptr p, size_t bytes) {
     pthread_mutex_lock(&lock);
-    int ok = holding((uintptr_t) p, bytes) != NULL;
+    Allocation *a = holding((uintptr_t) p, bytes);
+    int device = a ? a->device : -1;
     pthread_mutex_unlock(&lock);
-    return ok;
+    return device;
+}
+
+/* For the cuBLAS stand-in: 1 when [p, p + bytes) lies inside one live allocation of the current context's device. */
+int fake_cuda_range(CUdeviceptr p, size_t bytes) {
+    int device = range_device(p, bytes);
+    return device >= 0 && device == current_device();
 }
 
 static CUresult check_range(const char *call, CUdeviceptr p, size_t bytes) {
-    if (fake_cuda_range(p, bytes)) return SUCCESS;
-    char why[160];
-    snprintf(why, sizeof why, "[0x%llx, +%zu bytes) is not inside one live allocation", p, bytes);
+    int device = range_device(p, bytes);
+    if (device >= 0 && device == current_device()) return SUCCESS;
+    char why[200];
+    if (device >= 0) {
+        snprintf(why, sizeof why, "[0x%llx, +%zu bytes) is memory of device %d, but the current context is device %d's",
+                 p, bytes, device, current_device());
+    } else {
+        snprintf(why, sizeof why, "[0x%llx, +%zu bytes) is not inside one live allocation", p, bytes);
+    }
     return refuse(INVALID_VALUE, call, why);
 }
 
@@ -178,7 +229,8 @@ CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytes) {
     if (need_context("cuMemAlloc")) return INVALID_CONTEXT;
     if (!dptr || bytes == 0) return refuse(INVALID_VALUE, "cuMemAlloc", "null pointer or 0 bytes");
     pthread_mutex_lock(&lock);
-    if (bytes > total_memory() - allocated) {
+    int device = current_device();
+    if (bytes > total_memory() - allocated[device]) {
         pthread_mutex_unlock(&lock);
         return OUT_OF_MEMORY;
     }
@@ -195,9 +247,10 @@ CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytes) {
     Allocation *a = malloc(sizeof *a);
     a->base = (uintptr_t) p;
     a->bytes = bytes;
+    a->device = device;
     a->next = allocations;
     allocations = a;
-    allocated += bytes;
+    allocated[device] += bytes;
     *dptr = (CUdeviceptr) (uintptr_t) p;
     pthread_mutex_unlock(&lock);
     logf_("alloc %zu", bytes);
@@ -212,8 +265,9 @@ CUresult cuMemFree_v2(CUdeviceptr dptr) {
     for (Allocation **at = &allocations; *at; at = &(*at)->next) {
         if ((*at)->base == (uintptr_t) dptr) {
             Allocation *a = *at;
+            if (a->device != current_device()) break; /* refused below */
             *at = a->next;
-            allocated -= a->bytes;
+            allocated[a->device] -= a->bytes;
             size_t bytes = a->bytes;
             free((void *) (a->base - GUARD));
             free(a);
@@ -223,13 +277,14 @@ CUresult cuMemFree_v2(CUdeviceptr dptr) {
         }
     }
     pthread_mutex_unlock(&lock);
-    return refuse(INVALID_VALUE, "cuMemFree", "not the start of a live allocation (freed twice, or an offset)");
+    return refuse(INVALID_VALUE, "cuMemFree", "not the start of a live allocation of the current context's device "
+                                             "(freed twice, an offset, or another device's)");
 }
 
 CUresult cuMemGetInfo_v2(size_t *free_bytes, size_t *total) {
     if (need_context("cuMemGetInfo")) return INVALID_CONTEXT;
     pthread_mutex_lock(&lock);
-    *free_bytes = total_memory() - allocated;
+    *free_bytes = total_memory() - allocated[current_device()];
     *total = total_memory();
     pthread_mutex_unlock(&lock);
     return SUCCESS;
@@ -379,25 +434,27 @@ CUresult cuDriverGetVersion(int *version) {
 
 CUresult cuDeviceGetCount(int *count) {
     if (!initialized) return NOT_INITIALIZED;
-    *count = 1;
+    *count = device_count();
     return SUCCESS;
 }
 
 CUresult cuDeviceGet(int *device, int ordinal) {
     if (!initialized) return NOT_INITIALIZED;
-    if (ordinal != 0) return INVALID_DEVICE;
-    *device = 0;
+    if (ordinal < 0 || ordinal >= device_count()) return INVALID_DEVICE;
+    *device = ordinal;
     return SUCCESS;
 }
 
+static int valid_device(int device) { return device >= 0 && device < device_count(); }
+
 CUresult cuDeviceGetName(char *name, int len, int device) {
-    if (device != 0) return INVALID_DEVICE;
+    if (!valid_device(device)) return INVALID_DEVICE;
     snprintf(name, (size_t) len, "%s", emulating() ? "distilbert-cuda fake GPU (kernels emulated on the host)" : "distilbert-cuda fake GPU (no kernels run)");
     return SUCCESS;
 }
 
 CUresult cuDeviceGetAttribute(int *value, int attribute, int device) {
-    if (device != 0) return INVALID_DEVICE;
+    if (!valid_device(device)) return INVALID_DEVICE;
     switch (attribute) {
         case 1: *value = 1024; break;        /* max threads per block */
         case 2: case 3: *value = 1024; break; /* max block x, y */
@@ -407,38 +464,46 @@ CUresult cuDeviceGetAttribute(int *value, int attribute, int device) {
         case 8: *value = 49152; break;       /* shared memory per block */
         case 10: *value = 32; break;         /* warp size */
         case 16: *value = 132; break;        /* multiprocessors */
-        case 75: *value = 9; break;          /* compute capability major */
-        case 76: *value = 0; break;          /* minor */
+        case 75: *value = device_sm[device] / 10; break; /* compute capability major */
+        case 76: *value = device_sm[device] % 10; break; /* minor */
         default: *value = 0;
     }
     return SUCCESS;
 }
 
 CUresult cuDeviceTotalMem_v2(size_t *bytes, int device) {
-    if (device != 0) return INVALID_DEVICE;
+    if (!valid_device(device)) return INVALID_DEVICE;
     *bytes = total_memory();
     return SUCCESS;
 }
 
-static int retained;
+static int retained[MAX_DEVICES];
 
 CUresult cuDevicePrimaryCtxRetain(void **context, int device) {
-    if (device != 0) return INVALID_DEVICE;
-    retained++;
-    *context = &primary_context;
+    if (!valid_device(device)) return INVALID_DEVICE;
+    pthread_mutex_lock(&lock);
+    retained[device]++;
+    pthread_mutex_unlock(&lock);
+    *context = &primary_context[device];
     return SUCCESS;
 }
 
 CUresult cuDevicePrimaryCtxRelease_v2(int device) {
-    if (device != 0) return INVALID_DEVICE;
-    if (retained == 0) return refuse(INVALID_CONTEXT, "cuDevicePrimaryCtxRelease", "released more often than retained");
-    retained--;
+    if (!valid_device(device)) return INVALID_DEVICE;
+    pthread_mutex_lock(&lock);
+    int was = retained[device];
+    if (was > 0) retained[device]--;
+    pthread_mutex_unlock(&lock);
+    if (was == 0) return refuse(INVALID_CONTEXT, "cuDevicePrimaryCtxRelease", "released more often than retained");
     return SUCCESS;
 }
 
 CUresult cuCtxSetCurrent(void *context) {
-    if (context && context != &primary_context) return refuse(INVALID_CONTEXT, "cuCtxSetCurrent", "not the primary context");
-    if (context && retained == 0) return refuse(INVALID_CONTEXT, "cuCtxSetCurrent", "the primary context is not retained");
+    int device = context ? (int) ((int *) context - primary_context) : -1;
+    if (context && (device < 0 || device >= device_count() || (int *) context != &primary_context[device])) {
+        return refuse(INVALID_CONTEXT, "cuCtxSetCurrent", "not a primary context");
+    }
+    if (context && retained[device] == 0) return refuse(INVALID_CONTEXT, "cuCtxSetCurrent", "the primary context is not retained");
     current = context;
     return SUCCESS;
 }
@@ -448,16 +513,25 @@ CUresult cuCtxSynchronize(void) {
     return drain(NULL);
 }
 
-typedef struct { int magic; } Handle;
+typedef struct { int magic; int device; } Handle; /* device: the current context's when it was made */
 enum { STREAM = 0x57AE, EVENT = 0xE7E7, MODULE = 0x30D1, FUNCTION = 0xF7C7 };
 
 static void *handle(int magic, size_t size) {
     Handle *h = calloc(1, size);
     h->magic = magic;
+    h->device = current_device();
     return h;
 }
 
 static int is(void *h, int magic) { return h && ((Handle *) h)->magic == magic; }
+
+/* A handle made under device's context, used under the current one: refused when they differ. */
+static CUresult other_device(const char *call, const char *what, int device) {
+    if (device == current_device()) return SUCCESS;
+    char why[160];
+    snprintf(why, sizeof why, "a %s of device %d used while device %d's context is current", what, device, current_device());
+    return refuse(INVALID_HANDLE, call, why);
+}
 
 static CUresult release(void *h, int magic, const char *call) {
     if (!is(h, magic)) return refuse(INVALID_HANDLE, call, "not a live handle of this kind (destroyed twice?)");
@@ -470,12 +544,12 @@ static CUresult release(void *h, int magic, const char *call) {
  * has run; an event recorded on it is reached when done passes the count at its recording. */
 typedef struct Work { WorkFn run; void *arg; struct Work *next; } Work;
 typedef struct Stream {
-    int magic;
+    int magic, device;
     Work *head, *tail;
     unsigned long long queued, done;
     struct Stream *next_stream;
 } Stream;
-typedef struct { int magic; Stream *stream; unsigned long long at; int recorded; } Event;
+typedef struct { int magic, device; Stream *stream; unsigned long long at; int recorded; } Event;
 
 static Stream *streams;                                    /* the live ones */
 static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -494,7 +568,8 @@ CUresult cuStreamCreate(void **stream, unsigned int flags) {
 }
 
 static CUresult own_stream(const char *call, void *stream) {
-    return is(stream, STREAM) ? SUCCESS : refuse(INVALID_HANDLE, call, stream ? "not a live stream" : "the null (default) stream");
+    if (!is(stream, STREAM)) return refuse(INVALID_HANDLE, call, stream ? "not a live stream" : "the null (default) stream");
+    return other_device(call, "stream", ((Handle *) stream)->device);
 }
 
 static CUresult enqueue(void *stream, WorkFn run, void *arg) {
@@ -564,6 +639,10 @@ int fake_cuda_enqueue(void *stream, int (*run)(void *), void *arg) {
         free(arg);
         return refuse(INVALID_HANDLE, "cuBLAS", "its stream is not a live stream");
     }
+    if (other_device("cuBLAS", "stream", ((Stream *) stream)->device)) {
+        free(arg);
+        return INVALID_HANDLE;
+    }
     return enqueue(stream, (WorkFn) run, arg);
 }
 
@@ -601,6 +680,7 @@ CUresult cuEventRecord(void *event, void *stream) {
     if (need_context("cuEventRecord")) return INVALID_CONTEXT;
     if (!is(event, EVENT)) return refuse(INVALID_HANDLE, "cuEventRecord", "not an event");
     if (own_stream("cuEventRecord", stream)) return INVALID_HANDLE;
+    if (other_device("cuEventRecord", "event", ((Handle *) event)->device)) return INVALID_HANDLE;
     Event *e = event;
     pthread_mutex_lock(&queue_lock);
     e->stream = stream;
@@ -643,7 +723,7 @@ CUresult cuEventElapsedTime(float *ms, void *start, void *end) {
  * points into a live allocation (a stale arena pointer, a host address or an offset past the end
  * would fault on a GPU). */
 typedef int (*EmuRun)(const void *geometry, void **params, char *error, int error_size);
-typedef struct { int magic; char name[128]; char types[64]; unsigned char sizes[64]; int ntypes; EmuRun emu; } Function;
+typedef struct { int magic, device; char name[128]; char types[64]; unsigned char sizes[64]; int ntypes; EmuRun emu; } Function;
 
 /* ---- the kernel emulator (FAKE_CUDA_EMULATE) ------------------------------------------------------ */
 
@@ -752,6 +832,7 @@ CUresult cuModuleUnload(void *module) {
 CUresult cuModuleGetFunction(void **function, void *module, const char *name) {
     if (need_context("cuModuleGetFunction")) return INVALID_CONTEXT;
     if (!is(module, MODULE)) return refuse(INVALID_HANDLE, "cuModuleGetFunction", "not a live module");
+    if (other_device("cuModuleGetFunction", "module", ((Handle *) module)->device)) return INVALID_HANDLE;
     Function *f = handle(FUNCTION, sizeof(Function));
     snprintf(f->name, sizeof f->name, "%s", name);
     find_signature(f);
@@ -791,6 +872,7 @@ CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz, u
                         unsigned shared, void *stream, void **params, void **extra) {
     if (need_context("cuLaunchKernel")) return INVALID_CONTEXT;
     if (!is(function, FUNCTION)) return refuse(INVALID_HANDLE, "cuLaunchKernel", "not a function");
+    if (other_device("cuLaunchKernel", "function", ((Handle *) function)->device)) return INVALID_HANDLE;
     const char *name = ((Function *) function)->name;
     char why[400];
     if (gx == 0 || gy == 0 || gz == 0 || bx == 0 || by == 0 || bz == 0 || gx > 2147483647u || gy > 65535 || gz > 65535
@@ -809,8 +891,14 @@ CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz, u
     for (int i = 0; i < fn->ntypes; i++) {
         if (fn->types[i] != 'p') continue;
         CUdeviceptr p = *(const CUdeviceptr *) params[i];
-        if (p != 0 && !fake_cuda_range(p, 1)) {
+        int device = p == 0 ? current_device() : range_device(p, 1);
+        if (device < 0) {
             snprintf(why, sizeof why, "%s: pointer parameter %d (0x%llx) is not inside a live allocation", name, i, p);
+            return refuse(INVALID_VALUE, "cuLaunchKernel", why);
+        }
+        if (device != current_device()) {
+            snprintf(why, sizeof why, "%s: pointer parameter %d (0x%llx) is memory of device %d, launched on device %d",
+                     name, i, p, device, current_device());
             return refuse(INVALID_VALUE, "cuLaunchKernel", why);
         }
     }

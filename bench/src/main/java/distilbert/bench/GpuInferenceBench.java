@@ -117,7 +117,7 @@ public final class GpuInferenceBench {
                                      seed 42) there
               --random-size base|tiny  the shape --random-base writes (default base; tiny: dim 32, 2 layers,
                                      4 heads, hidden 64, vocab 30522: for tests and pipeline checks)
-              --device cuda|cpu      backend (default cuda)
+              --device cuda|cuda:N|cpu  backend (default cuda: the first GPU that can run the kernels)
               --precision LIST       fp32, tf32, bf16, fp16, comma-separated (default: bf16 on cuda, fp32 on cpu;
                                      the CPU backend computes in fp32 only)
               --batch LIST           batch sizes (default 1,8,32,64,256,512)
@@ -193,11 +193,13 @@ public final class GpuInferenceBench {
         String size = v.getOrDefault("--random-size", "base");
         if (!size.equals("base") && !size.equals("tiny")) throw new UsageException("--random-size must be base or tiny, not '" + size + "'");
         if (v.containsKey("--random-size") && !random) throw new UsageException("--random-size goes with --random-base");
-        Device device = switch (v.getOrDefault("--device", "cuda").toLowerCase(Locale.ROOT)) {
-            case "cuda" -> Device.CUDA;
-            case "cpu" -> Device.CPU;
-            default -> throw new UsageException("--device must be cuda or cpu, not '" + v.get("--device") + "'");
-        };
+        Device device;
+        try {
+            device = Device.parse(v.getOrDefault("--device", "cuda"));
+        } catch (IllegalArgumentException e) {
+            throw new UsageException("--device: " + e.getMessage());
+        }
+        if (device.kind() == Device.Kind.AUTO) throw new UsageException("--device must be cuda, cuda:N or cpu, not auto");
         List<Precision> precisions = new ArrayList<>();
         for (String p : list(v.getOrDefault("--precision", device == Device.CPU ? "fp32" : "bf16"), "--precision")) {
             Precision parsed;
@@ -515,7 +517,7 @@ public final class GpuInferenceBench {
             model.put("activation", config.activation().hfName());
             model.put("parameters", DistilBertParameters.table(config, head).numel());
             ObjectNode settings = root.putObject("settings");
-            settings.put("device", o.device().name().toLowerCase(Locale.ROOT));
+            settings.put("device", o.device().toString());
             ArrayNode ps = settings.putArray("precisions");
             for (Precision p : o.precisions()) ps.add(p.cliName());
             settings.put("attention_kernel", distilbert.cuda.AttentionKernel.fromSystemProperty().cliName());

@@ -4,6 +4,7 @@ import distilbert.cuda.AttentionKernel;
 import distilbert.model.Buffer;
 import distilbert.model.CpuOps;
 import distilbert.model.CudaOps;
+import distilbert.model.Device;
 import distilbert.model.IndexBuffer;
 import distilbert.model.MatmulKernel;
 import distilbert.model.Ops;
@@ -63,7 +64,7 @@ public class KernelBenchmark {
             "ffn_down", "mean_rows"})
     public String op;
 
-    /** cuda or cpu. */
+    /** cuda, cuda:N or cpu. */
     @Param("cuda")
     public String device;
 
@@ -146,13 +147,14 @@ public class KernelBenchmark {
                     + seqLen + ", " + dim + ", " + heads);
         }
         Precision p = Precision.valueOf(precision.toUpperCase(Locale.ROOT));
-        switch (device) {
-            case "cuda" -> ops = cuda = CudaOps.create(p);
-            case "cpu" -> {
+        Device d = Device.parse(device);
+        switch (d.kind()) {
+            case CUDA -> ops = cuda = d.ordinal().isPresent() ? CudaOps.create(d.ordinal().getAsInt(), p) : CudaOps.create(p);
+            case CPU -> {
                 if (p != Precision.FP32) throw new IllegalArgumentException("the CPU backend is fp32 only, not " + precision);
                 ops = new CpuOps(Runtime.getRuntime().availableProcessors(), MatmulKernel.best());
             }
-            default -> throw new IllegalArgumentException("device must be cuda or cpu, not '" + device + "'");
+            default -> throw new IllegalArgumentException("device must be cuda, cuda:N or cpu, not '" + device + "'");
         }
         if (op.equals("attention_simt")) {
             if (cuda == null) throw new IllegalArgumentException("attention_simt is the GPU's SIMT kernel: -p device=cuda");

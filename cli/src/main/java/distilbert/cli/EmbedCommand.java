@@ -135,7 +135,7 @@ final class EmbedCommand implements Callable<Integer> {
         return Arrays.asList(results);
     }
 
-    private void write(JsonlOutput out, List<float[]> results, int C) {
+    private void write(JsonlLines out, List<float[]> results, int C) {
         if (pooling == Pooling.NONE) {
             out.write(results, (gen, v) -> {
                 gen.writeStartObject();

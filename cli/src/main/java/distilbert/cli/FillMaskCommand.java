@@ -100,7 +100,7 @@ final class FillMaskCommand implements Callable<Integer> {
                     .withMaxLength(modelRun.maxLength()).withBatchTokens(run.batchTokens);
             return new ModelRun.Job() {
                 @Override
-                public void run(List<Encoding> encodings, JsonlOutput out, Progress progress) {
+                public void run(List<Encoding> encodings, JsonlLines out, Progress progress) {
                     write(out, fill.fillEncodings(encodings, progress));
                 }
 
@@ -113,7 +113,7 @@ final class FillMaskCommand implements Callable<Integer> {
         return Main.OK;
     }
 
-    private static void write(JsonlOutput out, List<Result> results) {
+    private static void write(JsonlLines out, List<Result> results) {
         out.write(results, (gen, r) -> {
             if (r.singleMask()) {
                 predictions(gen, r.predictions().getFirst());

@@ -241,6 +241,9 @@ final class InfoCommand implements Callable<Integer>, Main.Verbose {
                             + (d.supported() ? "" : ", not supported (needs sm_" + GpuProbe.MIN_COMPUTE_MAJOR + "0+)")
                             + (d.equals(u.device()) ? "  [default]" : ""));
                 }
+                if (u.devices().stream().filter(DeviceInfo::supported).count() > 1) {
+                    row(s, "choosing", "--device cuda:N runs on device N; cuda and auto take the default");
+                }
             }
             case GpuStatus.Unusable n -> {
                 s.append("GPU: no usable GPU (").append(reason(n.reason())).append(")\n");

@@ -28,7 +28,7 @@ import java.util.function.ToIntFunction;
  * <p>Floats go through {@link JsonGenerator#writeNumber(float)}, which writes {@link Float#toString}:
  * the shortest decimal that reads back as the same float32 (JDK 19+), not a double's 17 digits.
  */
-final class JsonlOutput implements AutoCloseable {
+final class JsonlOutput implements AutoCloseable, JsonlLines {
     /** Writes one item as one JSON object (start and end included). */
     @FunctionalInterface
     interface ObjectWriter<T> {
@@ -76,7 +76,8 @@ final class JsonlOutput implements AutoCloseable {
      * @param bytesHint a guess of one line's size, to size its buffer
      * @throws CliException when the batch before could not be written
      */
-    <T> void write(List<T> items, ObjectWriter<T> object, ToIntFunction<T> bytesHint) {
+    @Override
+    public <T> void write(List<T> items, ObjectWriter<T> object, ToIntFunction<T> bytesHint) {
         finishPending();
         pending = writer.submit(() -> writeNow(items, object, bytesHint));
     }

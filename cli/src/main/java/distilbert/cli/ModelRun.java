@@ -1,6 +1,7 @@
 package distilbert.cli;
 
 import distilbert.cli.JsonlInput.Row;
+import distilbert.model.Device;
 import distilbert.model.DistilBert;
 import distilbert.model.Precision;
 import distilbert.tokenizer.EncodeOptions;
@@ -66,7 +67,7 @@ final class ModelRun {
     /** A command's work on one chunk: run its rows and write one line per row, in input order. */
     @FunctionalInterface
     interface Job {
-        void run(List<Encoding> encodings, JsonlOutput out, Progress progress);
+        void run(List<Encoding> encodings, JsonlLines out, Progress progress);
 
         /**
          * Why the command cannot take a tokenized row, or null when it can. Rows are checked as they
@@ -102,7 +103,7 @@ final class ModelRun {
     /** A {@link Job} that also gets the chunk's rows (question answering needs each row's context). */
     @FunctionalInterface
     interface RowsJob {
-        void run(List<Row> rows, List<Encoding> encodings, JsonlOutput out, Progress progress);
+        void run(List<Row> rows, List<Encoding> encodings, JsonlLines out, Progress progress);
 
         /** {@link Job#refuse}. */
         default String refuse(Encoding encoding) {
@@ -227,7 +228,7 @@ final class ModelRun {
             Job job = start.start(db);
             return new RowsJob() {
                 @Override
-                public void run(List<Row> rows, List<Encoding> encodings, JsonlOutput out, Progress progress) {
+                public void run(List<Row> rows, List<Encoding> encodings, JsonlLines out, Progress progress) {
                     job.run(encodings, out, progress);
                 }
 
@@ -245,21 +246,31 @@ final class ModelRun {
         long tokenCap = (long) options.batchTokens * chunkBatches;
         long truncated = 0;
         try (JsonlInput in = JsonlInput.open(options.input, io.in(), kind.keys());
-             DistilBert db = load(model, options.device, options.precision)) {
-            for (String w : db.warnings()) io.err().println("distilbert " + command + ": warning: " + w);
-            RowsJob job = start.start(db);
+             Models models = Models.load(model, options.device, options.precision)) {
+            DistilBert first = models.list().getFirst();
+            for (String w : first.warnings()) io.err().println("distilbert " + command + ": warning: " + w);
+            List<RowsJob> jobs = models.list().stream().map(start::start).toList();
+            RowsJob job = jobs.getFirst();
             try (JsonlOutput out = JsonlOutput.open(options.output, io.out());
                  ReadAhead<Chunk> chunks = new ReadAhead<>("distilbert-" + command + "-input",
                          () -> readChunk(in, kind, tokenCap, job), chunk -> chunk.error() != null || chunk.rows().isEmpty());
-                 Progress progress = io.errIsTerminal() ? Progress.on(io.err(), command, in.size(), in::bytesRead) : Progress.off()) {
+                 Progress progress = io.errIsTerminal() ? Progress.on(io.err(), command, in.size(), in::bytesRead) : Progress.off();
+                 ChunkFanout<RowsJob> gpus = jobs.size() > 1 ? new ChunkFanout<>(jobs, out, "distilbert-" + command + "-gpu") : null) {
                 while (true) {
                     Chunk chunk = chunks.next();
                     if (!chunk.rows().isEmpty()) {
                         for (Encoding e : chunk.encodings()) if (!kind.windows() && !e.overflowing().isEmpty()) truncated++;
-                        job.run(chunk.rows(), chunk.encodings(), out, progress);
+                        if (gpus == null) {
+                            job.run(chunk.rows(), chunk.encodings(), out, progress);
+                        } else {
+                            gpus.submit((j, lines) -> j.run(chunk.rows(), chunk.encodings(), lines, progress));
+                        }
                     }
-                    if (chunk.error() != null) throw chunk.error();
-                    if (chunk.rows().isEmpty()) break;
+                    if (chunk.error() != null || chunk.rows().isEmpty()) {
+                        if (gpus != null) gpus.finish(); // the rows before a bad line are written before its error
+                        if (chunk.error() != null) throw chunk.error();
+                        break;
+                    }
                 }
             }
         } finally {
@@ -274,10 +285,56 @@ final class ModelRun {
         }
     }
 
+    /** The model loaded on each device --device names (one, or several GPUs); closing closes them all. */
+    record Models(List<DistilBert> list) implements AutoCloseable {
+        /**
+         * Loads the model on every device of {@code devices}, in order.
+         *
+         * @throws CliException naming the device where one cannot be resolved or loaded (those loaded before are closed)
+         */
+        static Models load(Path dir, RunOptions.Devices devices, Precision precision) throws IOException {
+            List<Device> targets;
+            try {
+                targets = devices.resolve();
+            } catch (IllegalStateException e) {
+                throw new CliException("--device " + devices + ": " + e.getMessage(), e);
+            }
+            if (targets.isEmpty()) throw new CliException("--device " + devices + ": no GPU here can run the kernels");
+            List<DistilBert> loaded = new ArrayList<>();
+            try {
+                for (Device d : targets) loaded.add(ModelRun.load(dir, d, precision));
+            } catch (IOException | RuntimeException e) {
+                for (DistilBert db : loaded) {
+                    try {
+                        db.close();
+                    } catch (RuntimeException suppressed) {
+                        e.addSuppressed(suppressed);
+                    }
+                }
+                throw e;
+            }
+            return new Models(List.copyOf(loaded));
+        }
+
+        @Override
+        public void close() {
+            RuntimeException failure = null;
+            for (DistilBert db : list) {
+                try {
+                    db.close();
+                } catch (RuntimeException e) {
+                    if (failure == null) failure = e;
+                    else failure.addSuppressed(e);
+                }
+            }
+            if (failure != null) throw failure;
+        }
+    }
+
     /** {@link DistilBert#load}, with a one-line error where the backend asked for cannot run. */
-    static DistilBert load(Path dir, RunOptions.DeviceChoice device, Precision precision) throws IOException {
+    static DistilBert load(Path dir, Device device, Precision precision) throws IOException {
         try {
-            return DistilBert.load(dir, device.device, precision);
+            return DistilBert.load(dir, device, precision);
         } catch (CheckpointException e) {
             throw new CliException(Main.inDirectory(dir, e.getMessage()), e);
         } catch (UnsupportedOperationException | IllegalStateException e) {

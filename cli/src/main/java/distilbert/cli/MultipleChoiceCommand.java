@@ -78,7 +78,7 @@ final class MultipleChoiceCommand implements Callable<Integer> {
         return Main.OK;
     }
 
-    private void write(JsonlOutput out, List<Result> results) {
+    private void write(JsonlLines out, List<Result> results) {
         out.write(results, (gen, r) -> {
             ChoiceScore best = r.best();
             gen.writeStartObject();

@@ -115,7 +115,7 @@ final class NerCommand implements Callable<Integer> {
         return Main.OK;
     }
 
-    private static void write(JsonlOutput out, List<List<Entity>> results) {
+    private static void write(JsonlLines out, List<List<Entity>> results) {
         out.write(results, NerCommand::entities, es -> 2 + 96 * es.size());
     }
 

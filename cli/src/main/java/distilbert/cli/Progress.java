@@ -10,7 +10,7 @@ import java.util.function.LongSupplier;
  * when the input's size is known, the share of its bytes read and an ETA. Only on a terminal:
  * {@link #off()} prints nothing, which is what pipes, files and CI get. Redrawn at most four
  * times a second with a carriage return (no terminal escapes); {@link #close()} leaves the last
- * line standing.
+ * line standing. Thread-safe: the jobs of several GPUs advance one progress line.
  *
  * <pre>{@code
  * try (Progress progress = io.errIsTerminal() ? Progress.on(err, "tokenize", input.size(), input::bytesRead) : Progress.off()) {
@@ -55,7 +55,7 @@ final class Progress implements AutoCloseable, LengthBatches.Listener {
 
     /** Records {@code rows} more rows holding {@code tokens} more tokens; redraws if it is time. */
     @Override
-    public void advance(long rows, long tokens) {
+    public synchronized void advance(long rows, long tokens) {
         this.rows += rows;
         this.tokens += tokens;
         if (err == null) return;
@@ -66,16 +66,16 @@ final class Progress implements AutoCloseable, LengthBatches.Listener {
         }
     }
 
-    long rows() {
+    synchronized long rows() {
         return rows;
     }
 
-    long tokens() {
+    synchronized long tokens() {
         return tokens;
     }
 
     /** The line as it would be drawn now; {@code finished}: no percentage or ETA, the total time instead. */
-    String line(long now, boolean finished) {
+    synchronized String line(long now, boolean finished) {
         double seconds = Math.max(1e-9, (now - start) / 1e9);
         StringBuilder s = new StringBuilder(label).append(": ")
                 .append(String.format(Locale.ROOT, "%,d", rows)).append(rows == 1 ? " row" : " rows")
@@ -100,7 +100,7 @@ final class Progress implements AutoCloseable, LengthBatches.Listener {
 
     /** Draws the final line and ends it, if anything was drawn or counted. */
     @Override
-    public void close() {
+    public synchronized void close() {
         if (err == null || (!drawn && rows == 0)) return;
         draw(line(clock.getAsLong(), true));
         err.println();

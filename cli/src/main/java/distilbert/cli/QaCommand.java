@@ -123,7 +123,7 @@ final class QaCommand implements Callable<Integer> {
         if (docStride != null && docStride < 0) throw run.usage("--doc-stride must be at least 0, got " + docStride);
     }
 
-    private void write(JsonlOutput out, List<List<Answer>> results) {
+    private void write(JsonlLines out, List<List<Answer>> results) {
         out.write(results, (gen, answers) -> {
             if (topK == 1) {
                 answer(gen, answers.getFirst());

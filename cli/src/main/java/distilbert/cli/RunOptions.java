@@ -1,12 +1,16 @@
 package distilbert.cli;
 
+import distilbert.cuda.DeviceInfo;
+import distilbert.cuda.GpuProbe;
+import distilbert.cuda.GpuStatus;
 import distilbert.model.Device;
 import distilbert.model.LengthBatches;
 import distilbert.model.Precision;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Locale;
+import java.util.ArrayList;
+import java.util.List;
 import picocli.CommandLine;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -21,26 +25,79 @@ import picocli.CommandLine.Spec;
  */
 final class RunOptions implements Main.Verbose {
 
-    /** --device. */
-    enum DeviceChoice {
-        AUTO(Device.AUTO), CPU(Device.CPU), CUDA(Device.CUDA);
+    /**
+     * What --device names: one device ({@code auto}, {@code cpu}, {@code cuda}, {@code cuda:N}: {@link Device#parse}),
+     * several GPUs ({@code cuda:0,1} or {@code cuda:0,cuda:1}) or every GPU that can run the kernels ({@code cuda:all}).
+     * With more than one GPU, a model is loaded on each and the rows' chunks run on them at once ({@link ChunkFanout}).
+     *
+     * @param text as given, for messages
+     * @param devices the devices named; empty for cuda:all
+     */
+    record Devices(String text, List<Device> devices) {
+        static final String ALL = "cuda:all";
 
-        final Device device;
+        Devices {
+            devices = List.copyOf(devices);
+        }
 
-        DeviceChoice(Device device) {
-            this.device = device;
+        /** One device. */
+        static Devices of(Device device) {
+            return new Devices(device.toString(), List.of(device));
+        }
+
+        /**
+         * Parses --device's value.
+         *
+         * @throws IllegalArgumentException naming the text and what is accepted
+         */
+        static Devices parse(String text) {
+            String t = text.trim();
+            if (t.equalsIgnoreCase(ALL)) return new Devices(ALL, List.of());
+            if (!t.contains(",")) return new Devices(t, List.of(Device.parse(t)));
+            List<Device> gpus = new ArrayList<>();
+            for (String item : t.split(",", -1)) {
+                String i = item.trim();
+                boolean number = !i.isEmpty() && i.chars().allMatch(c -> c >= '0' && c <= '9');
+                Device d = number && !gpus.isEmpty() ? Device.parse("cuda:" + i) : number ? null : Device.parse(i);
+                if (d == null || !d.isCuda() || d.ordinal().isEmpty()) {
+                    throw new IllegalArgumentException("a list of devices takes GPUs by number (cuda:0,1 or cuda:0,cuda:1), "
+                            + "not '" + item + "' in '" + text + "'");
+                }
+                if (gpus.contains(d)) throw new IllegalArgumentException("'" + text + "' names " + d + " twice");
+                gpus.add(d);
+            }
+            return new Devices(t, gpus);
+        }
+
+        /**
+         * The devices to load a model on: those named, or for cuda:all every GPU the driver sees that can
+         * run the kernels.
+         *
+         * @throws IllegalStateException for cuda:all where no GPU is usable, saying why
+         */
+        List<Device> resolve() {
+            if (!devices.isEmpty()) return devices;
+            return switch (GpuProbe.status()) {
+                case GpuStatus.Usable u -> u.devices().stream().filter(DeviceInfo::supported)
+                        .map(d -> Device.cuda(d.ordinal())).toList();
+                case GpuStatus.Unusable u -> throw new IllegalStateException(u.describe());
+            };
         }
 
         @Override
         public String toString() {
-            return name().toLowerCase(Locale.ROOT);
+            return text;
         }
     }
 
-    static final class DeviceConverter implements CommandLine.ITypeConverter<DeviceChoice> {
+    static final class DeviceConverter implements CommandLine.ITypeConverter<Devices> {
         @Override
-        public DeviceChoice convert(String s) {
-            return TokenizeCommand.choice(DeviceChoice.values(), s);
+        public Devices convert(String s) {
+            try {
+                return Devices.parse(s);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.TypeConversionException(e.getMessage());
+            }
         }
     }
 
@@ -71,9 +128,12 @@ final class RunOptions implements Main.Verbose {
     int batchTokens;
 
     @Option(names = "--device", paramLabel = "DEVICE", converter = DeviceConverter.class, defaultValue = "auto",
-            description = "${COMPLETION-CANDIDATES}. auto runs on a usable GPU and falls back to the CPU, saying so once; "
-                    + "cuda fails where it cannot run. Default: ${DEFAULT-VALUE}.")
-    DeviceChoice device;
+            description = "auto, cpu, cuda, cuda:N, cuda:N,M,... or cuda:all. auto runs on a usable GPU and falls back to "
+                    + "the CPU, saying so once; cuda runs on the first GPU that can run the kernels and fails where none can; "
+                    + "cuda:N on GPU N (numbered as `distilbert info --device` lists them, after CUDA_VISIBLE_DEVICES); a list, "
+                    + "or cuda:all for every GPU that can run the kernels, loads the model on each and runs chunks of rows on "
+                    + "them at once, the output still in input order. Default: ${DEFAULT-VALUE}.")
+    Devices device;
 
     @Option(names = "--precision", paramLabel = "PRECISION", converter = PrecisionConverter.class,
             description = "On the GPU: fp32, tf32, bf16 (default on sm_80 and newer) or fp16; matrix products always "

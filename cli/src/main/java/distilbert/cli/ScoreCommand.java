@@ -108,7 +108,7 @@ final class ScoreCommand implements Callable<Integer> {
         return Main.OK;
     }
 
-    private void write(JsonlOutput out, List<Result> results) {
+    private void write(JsonlLines out, List<Result> results) {
         out.write(results, (gen, r) -> {
             if (topK == null) {
                 gen.writeStartObject();

@@ -195,7 +195,8 @@ final class Cli {
         String m = "--model=" + model;
         assertUsageError(command, "Missing required option: '--model=DIR'");
         assertUsageError(command, "--batch-tokens must be at least 1, got 0", m, "--batch-tokens", "0");
-        assertUsageError(command, "Invalid value for option '--device': expected one of auto, cpu, cuda, got 'gpu'", m, "--device", "gpu");
+        assertUsageError(command, "Invalid value for option '--device': unknown device 'gpu': expected cpu, cuda, cuda:N (a GPU number, "
+                + "0 for the first) or auto", m, "--device", "gpu");
         if (maxLength) {
             assertUsageError(command, "--max-length must be at least 2 ([CLS] and [SEP]), got 1", m, "--max-length", "1");
             assertUsageError(command, "--max-length 65 is more than the model takes: " + model + "/config.json has max_position_embeddings 64",

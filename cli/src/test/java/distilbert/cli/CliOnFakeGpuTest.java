@@ -107,6 +107,36 @@ class CliOnFakeGpuTest {
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().startsWith("GPU: usable"), r.out());
         assertTrue(r.out().contains("distilbert-cuda fake GPU"), r.out());
+        // cli/pom.xml's FAKE_CUDA_DEVICES: two sm_90 devices and an sm_75 one
+        String[] lines = r.out().split("\n");
+        assertTrue(java.util.Arrays.stream(lines).anyMatch(l -> l.trim().startsWith("device 0 ") && l.endsWith("[default]")), r.out());
+        assertTrue(java.util.Arrays.stream(lines).anyMatch(l -> l.trim().startsWith("device 1 ") && l.contains("(sm_90)")
+                && !l.contains("not supported")), r.out());
+        assertTrue(java.util.Arrays.stream(lines).anyMatch(l -> l.trim().startsWith("device 2 ")
+                && l.contains("compute capability 7.5 (sm_75)") && l.contains("not supported (needs sm_80+)")), r.out());
+        assertTrue(r.out().contains("--device cuda:N runs on device N"), r.out());
+    }
+
+    /** --device cuda:N: the second GPU gives the CPU's output; a GPU that is not there or too old, a clear error. */
+    @Test
+    void aChosenGpu() throws IOException {
+        Path model = TinyModels.widened(dir.resolve("chosen"), TinyModels.config(), Head.BASE);
+        String rows = Cli.rows("the whale was white", "Call me Ishmael.");
+        List<String> gpu1 = run("embed", model, rows, "--device", "cuda:1", "--precision", "fp32");
+        List<String> cpu = ok(Cli.run(rows, "embed", "--model", model.toString(), "--device", "cpu"));
+        for (int i = 0; i < cpu.size(); i++) {
+            compare("cuda:1 line " + (i + 1), 1e-4, JSON.readTree(cpu.get(i)), JSON.readTree(gpu1.get(i)));
+        }
+        Cli.Result old = Cli.run(rows, "embed", "--model", model.toString(), "--device", "cuda:2");
+        assertEquals(1, old.code(), old.err());
+        assertTrue(old.err().contains("--device cuda:2: device 2: distilbert-cuda fake GPU")
+                && old.err().contains("cannot run the kernels: they need compute capability 8.0 or newer"), old.err());
+        Cli.Result none = Cli.run(rows, "embed", "--model", model.toString(), "--device", "cuda:7");
+        assertEquals(1, none.code(), none.err());
+        assertTrue(none.err().contains("--device cuda:7: no CUDA device 7: the driver sees 3 GPUs, devices 0 to 2"), none.err());
+        Cli.Result typo = Cli.run(rows, "embed", "--model", model.toString(), "--device", "gpu1");
+        assertEquals(2, typo.code(), typo.err());
+        assertTrue(typo.err().contains("unknown device 'gpu1': expected cpu, cuda, cuda:N"), typo.err());
     }
 
     @Test
@@ -126,6 +156,42 @@ class CliOnFakeGpuTest {
         assertEquals(4, sameAsOnTheCpu(1e-4, "embed", model, rows, "--pooling", "none", "--precision", "fp32").size());
         assertEquals(4, sameAsOnTheCpu(1e-4, "embed", model, rows, "--pooling", "cls", "--normalize", "--precision", "fp32")
                 .size());
+    }
+
+    /**
+     * Several GPUs at once (--device cuda:0,1 and cuda:all, which leaves out the sm_75 device 2): the
+     * chunks run on both, and the output is byte for byte the one GPU's, in input order; a bad line
+     * stops the run after the rows before it are written, as on one GPU; a list with a GPU that cannot
+     * run the kernels fails naming it. Small --batch-tokens make many chunks (32 batches each).
+     */
+    @Test
+    void severalGpusAtOnceWriteWhatOneWrites() throws IOException {
+        Path model = TinyModels.widened(dir.resolve("several"), TinyModels.config(), Head.BASE);
+        String[] texts = new String[700]; // the input is read 256 rows at a time: several chunks
+        for (int i = 0; i < texts.length; i++) texts[i] = "row " + i + " of the whale " + "and the sea ".repeat(i % 3);
+        String rows = Cli.rows(texts);
+        String[] common = {"embed", "--model", model.toString(), "--batch-tokens", "6", "--precision", "fp32"};
+        Cli.Result one = Cli.run(rows, concat(common, "--device", "cuda:0"));
+        assertEquals(0, one.code(), one.err());
+        assertEquals(700, one.lines().size());
+        for (String devices : new String[] {"cuda:0,1", "cuda:1,cuda:0", "cuda:all"}) {
+            Cli.Result two = Cli.run(rows, concat(common, "--device", devices));
+            assertEquals(0, two.code(), devices + ": " + two.err());
+            assertEquals(one.out(), two.out(), devices + ": the one GPU's output, in input order");
+            assertEquals("", two.err(), devices);
+        }
+        String bad = rows.lines().limit(600).map(l -> l + "\n").reduce("", String::concat) + "{not json\n"
+                + rows.lines().skip(600).map(l -> l + "\n").reduce("", String::concat);
+        Cli.Result oneBad = Cli.run(bad, concat(common, "--device", "cuda:0"));
+        Cli.Result twoBad = Cli.run(bad, concat(common, "--device", "cuda:0,1"));
+        assertEquals(1, oneBad.code(), oneBad.err());
+        assertEquals(600, oneBad.lines().size());
+        assertEquals(oneBad.code(), twoBad.code(), twoBad.err());
+        assertEquals(oneBad.out(), twoBad.out(), "the 600 rows before the bad line, written before its error");
+        assertEquals(oneBad.err(), twoBad.err());
+        Cli.Result old = Cli.run(rows, concat(common, "--device", "cuda:0,2"));
+        assertEquals(1, old.code(), old.err());
+        assertTrue(old.err().contains("--device cuda:2: device 2: ") && old.err().contains("cannot run the kernels"), old.err());
     }
 
     /**

@@ -71,8 +71,8 @@ public final class CudaContext implements AutoCloseable {
         DeviceInfo info = status.devices().stream()
                 .filter(d -> d.ordinal() == ordinal)
                 .findFirst()
-                .orElseThrow(() -> new IllegalStateException("no CUDA device " + ordinal + "; the driver sees "
-                        + status.devices().size()));
+                .orElseThrow(() -> new IllegalStateException(noSuchDevice(ordinal, status.devices().size(),
+                        System.getenv("CUDA_VISIBLE_DEVICES"))));
         if (!info.supported()) {
             throw new IllegalStateException(info.describe() + " cannot run the kernels: they need compute capability "
                     + GpuProbe.MIN_COMPUTE_MAJOR + ".0 or newer");
@@ -92,6 +92,13 @@ public final class CudaContext implements AutoCloseable {
             JCudaDriver.cuDevicePrimaryCtxRelease(cuDevice);
             throw e;
         }
+    }
+
+    /** Why device {@code ordinal} is not there, for a driver that sees {@code count} devices. */
+    static String noSuchDevice(int ordinal, int count, String visibleDevices) {
+        String seen = count == 1 ? "the driver sees one GPU, device 0" : "the driver sees " + count + " GPUs, devices 0 to " + (count - 1);
+        String visible = visibleDevices == null ? "" : " (CUDA_VISIBLE_DEVICES=" + visibleDevices + " numbers them from 0 in its order)";
+        return "no CUDA device " + ordinal + ": " + seen + visible;
     }
 
     private static GpuStatus.Usable usableStatus() {

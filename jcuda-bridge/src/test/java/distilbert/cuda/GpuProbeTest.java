@@ -126,6 +126,13 @@ final class GpuProbeTest {
         assertThrows(IllegalArgumentException.class, () -> new Unusable(Reason.NO_DRIVER, " "));
     }
 
+    @Test
+    void aMissingDeviceNumberSaysWhichOnesThereAre() {
+        assertEquals("no CUDA device 1: the driver sees one GPU, device 0", CudaContext.noSuchDevice(1, 1, null));
+        assertEquals("no CUDA device 4: the driver sees 3 GPUs, devices 0 to 2 (CUDA_VISIBLE_DEVICES=5,6,7 numbers them "
+                + "from 0 in its order)", CudaContext.noSuchDevice(4, 3, "5,6,7"));
+    }
+
     @SuppressWarnings("restricted")
     private static boolean libcudaLoads() {
         try (Arena arena = Arena.ofConfined()) {

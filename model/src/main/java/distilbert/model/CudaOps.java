@@ -79,7 +79,21 @@ public final class CudaOps implements Ops {
      *     driver too old)
      */
     public static CudaOps create(Precision precision) {
-        CudaContext context = CudaContext.open();
+        return on(CudaContext.open(), precision);
+    }
+
+    /**
+     * The backend on GPU {@code ordinal} (the driver's numbering, after CUDA_VISIBLE_DEVICES).
+     *
+     * @param precision as in {@link #create(Precision)}
+     * @throws IllegalStateException saying why when no GPU is usable, there is no GPU {@code ordinal}, or it
+     *     cannot run the kernels
+     */
+    public static CudaOps create(int ordinal, Precision precision) {
+        return on(CudaContext.open(ordinal), precision);
+    }
+
+    private static CudaOps on(CudaContext context, Precision precision) {
         try {
             return new CudaOps(context, precision == null ? Precision.BF16 : precision);
         } catch (RuntimeException e) {

@@ -41,7 +41,8 @@ public final class DistilBert implements AutoCloseable {
      * pytorch_model.bin) and builds the model class its config names.
      *
      * @throws distilbert.weights.CheckpointException naming the file and field when the directory is unusable
-     * @throws IllegalStateException for {@link Device#CUDA} where no GPU is usable, saying why
+     * @throws IllegalStateException for {@link Device#CUDA} where no GPU is usable, or for {@code cuda:N} where
+     *     there is no GPU N or it cannot run the kernels, saying why
      * @throws GpuOutOfMemoryException for {@link Device#CUDA} where the model does not fit in the GPU's
      *     free memory ({@link Device#AUTO} then runs it on the CPU, saying so once on stderr)
      */
@@ -92,9 +93,10 @@ public final class DistilBert implements AutoCloseable {
 
     /** The backend for {@code device}; {@code precision} as in {@link #load(Path, Device, Precision)}. */
     public static Ops backend(Device device, Precision precision) {
-        return switch (Objects.requireNonNull(device, "device")) {
+        return switch (Objects.requireNonNull(device, "device").kind()) {
             case CPU -> CpuOps.create();
-            case CUDA -> CudaOps.create(precision);
+            case CUDA -> device.ordinal().isPresent() ? CudaOps.create(device.ordinal().getAsInt(), precision)
+                    : CudaOps.create(precision);
             case AUTO -> {
                 GpuStatus status = GpuProbe.status();
                 if (status instanceof GpuStatus.Usable) {

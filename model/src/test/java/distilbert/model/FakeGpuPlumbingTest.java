@@ -283,6 +283,56 @@ final class FakeGpuPlumbingTest {
     }
 
     /**
+     * Models on two GPUs of one machine ({@code cuda:0}, {@code cuda:1}; the fake-gpu execution's
+     * FAKE_CUDA_DEVICES gives three, the third sm_75), run at once from two threads: the stand-in
+     * refuses any pointer, stream, module or cuBLAS handle of one device used under the other's
+     * context, so every call of each model stays on its own GPU; device 1's memory is taken and given
+     * back by the model on it alone. A GPU that is not there, or cannot run the kernels, is a clear error.
+     */
+    @Test
+    void modelsOnTwoGpusRunAtOnceEachOnItsOwn() throws Exception {
+        GpuStatus.Usable status = (GpuStatus.Usable) GpuProbe.status();
+        assertEquals(3, status.devices().size(), "FAKE_CUDA_DEVICES of the fake-gpu execution: " + status.devices());
+        assertEquals(0, status.device().ordinal(), "the default GPU: the first that runs the kernels");
+        long free0 = freeDeviceMemory(0), free1 = freeDeviceMemory(1);
+        DistilBertConfig config = config(Activation.GELU, false, SHAPES[1], 2);
+        try (DistilBert gpu0 = DistilBert.of(TestModels.checkpoint(config, Head.SEQUENCE_CLASSIFICATION, 45),
+                     DistilBert.backend(Device.cuda(0), Precision.BF16));
+             DistilBert gpu1 = DistilBert.of(TestModels.checkpoint(config, Head.SEQUENCE_CLASSIFICATION, 45),
+                     DistilBert.backend(Device.parse("cuda:1"), Precision.BF16))) {
+            assertTrue(gpu1.ops().describe().contains("device 1"), gpu1.ops().describe());
+            long used0 = free0 - freeDeviceMemory(0), used1 = free1 - freeDeviceMemory(1);
+            assertTrue(used0 > 0 && used1 == used0, "each GPU holds its own model's weights: " + used0 + ", " + used1);
+            java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+            try {
+                List<java.util.concurrent.Future<?>> runs = new ArrayList<>();
+                for (DistilBert db : List.of(gpu0, gpu1)) {
+                    runs.add(pool.submit(() -> {
+                        for (int t = 0; t < 8; t++) {
+                            int b = 1 + t % 3, l = 4 + t;
+                            assertArrayEquals(new int[] {b, 2}, db.as(DistilBertForSequenceClassification.class)
+                                    .forward(ModelInput.ofIds(TestModels.randomIds(b, l, 100, t), full(b, l))).logits().shape());
+                        }
+                        return null;
+                    }));
+                }
+                for (var run : runs) run.get();
+            } finally {
+                pool.shutdownNow();
+            }
+        }
+        launches(); // nothing refused: no call of one GPU's model reached the other GPU
+        assertEquals(free1, freeDeviceMemory(1), "device 1's memory after its model is closed");
+        assertEquals(free0, freeDeviceMemory(0), "device 0's memory after its model is closed");
+
+        IllegalStateException old = assertThrows(IllegalStateException.class, () -> DistilBert.backend(Device.cuda(2), null));
+        assertTrue(old.getMessage().contains("device 2") && old.getMessage().contains("sm_75")
+                && old.getMessage().contains("cannot run the kernels: they need compute capability 8.0 or newer"), old.getMessage());
+        IllegalStateException none = assertThrows(IllegalStateException.class, () -> DistilBert.backend(Device.cuda(3), null));
+        assertTrue(none.getMessage().startsWith("no CUDA device 3: the driver sees 3 GPUs, devices 0 to 2"), none.getMessage());
+    }
+
+    /**
      * The issue's "only requested outputs come back to the host", counted in bytes copied from the
      * device: a classifier's forward brings back its [B, num_labels] logits, pooling [B, C], the
      * encoder with hidden states all of them; and what goes up is the ids and the packing (a few ints a
@@ -391,7 +441,12 @@ final class FakeGpuPlumbingTest {
 
     /** The stand-in device's free memory, read through a context of its own (opened and closed here). */
     private static long freeDeviceMemory() {
-        try (CudaContext context = CudaContext.open()) {
+        return freeDeviceMemory(0);
+    }
+
+    /** Device {@code ordinal}'s free memory, as {@link #freeDeviceMemory()}. */
+    private static long freeDeviceMemory(int ordinal) {
+        try (CudaContext context = CudaContext.open(ordinal)) {
             return context.memoryInfo()[0];
         }
     }
