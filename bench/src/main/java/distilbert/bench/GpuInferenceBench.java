@@ -10,6 +10,7 @@ import distilbert.model.CudaOps;
 import distilbert.model.Device;
 import distilbert.model.DistilBert;
 import distilbert.model.DistilBertForSequenceClassification;
+import distilbert.model.ModelFlops;
 import distilbert.model.ModelInput;
 import distilbert.model.Precision;
 import distilbert.tokenizer.EncodeOptions;
@@ -345,13 +346,7 @@ public final class GpuInferenceBench {
 
     /** The model FLOPs of one batch: the class comment's formula summed over the rows' real lengths. */
     static long flops(DistilBertConfig config, int[] lengths) {
-        long C = config.dim(), F = config.hiddenDim(), NL = config.numLabels(), layers = config.nLayers();
-        long total = 0;
-        for (int len : lengths) {
-            long n = len;
-            total += layers * (2 * n * (4 * C * C + 2 * C * F) + 4 * n * n * C) + 2 * C * C + 2 * C * NL;
-        }
-        return total;
+        return ModelFlops.encoder(config, lengths) + ModelFlops.sequenceClassifier(config, lengths.length);
     }
 
     /** The FLOPs of the padded batch: every row counted at the padded length. */

@@ -134,6 +134,13 @@ class CliOnFakeGpuTest {
         Cli.Result none = Cli.run(rows, "embed", "--model", model.toString(), "--device", "cuda:7");
         assertEquals(1, none.code(), none.err());
         assertTrue(none.err().contains("--device cuda:7: no CUDA device 7: the driver sees 3 GPUs, devices 0 to 2"), none.err());
+        Cli.Result bench = Cli.run("", "bench", "--model", model.toString(), "--device", "cuda:1", "--batch", "2", "--length", "8",
+                "--seconds", "0.01", "--warmup", "1", "--json");
+        assertEquals(0, bench.code(), bench.err());
+        JsonNode timed = JSON.readTree(bench.lines().getFirst());
+        assertTrue(timed.get("backend").asText().startsWith("cuda (device 1: distilbert-cuda fake GPU")
+                && timed.get("backend").asText().endsWith(", bf16)"), timed.toString());
+        assertTrue(timed.get("calls").asInt() >= 3 && timed.get("median_ms").asDouble() > 0, timed.toString());
         Cli.Result typo = Cli.run(rows, "embed", "--model", model.toString(), "--device", "gpu1");
         assertEquals(2, typo.code(), typo.err());
         assertTrue(typo.err().contains("unknown device 'gpu1': expected cpu, cuda, cuda:N"), typo.err());
