@@ -120,6 +120,11 @@ else
       else fail "bin/distilbert embed" "embeddings differ from the repository's ./distilbert"; fi
     else pass "bin/distilbert embed"; fi
   fi
+  if check "bin/distilbert bench" 0 "${sandbox[@]}" "$home/bin/distilbert" bench --model minilm --device cpu --batch 2 --length 16 \
+      --seconds 0.2 --input "$home/examples/sentences.jsonl" --json; then
+    if [ "$(printf '%s\n' "$out" | grep -c '"tokens_per_s"')" -eq 2 ]; then pass "bin/distilbert bench (a fixed case and the example rows)"
+    else fail "bin/distilbert bench" "expected 2 cases in: $out"; fi
+  fi
 fi
 
 # 6. The GPU suite: passes on a GPU; elsewhere stops with the reason and a non-zero exit code.
