@@ -455,6 +455,13 @@ print(f"| {p} | {startup:.2f} | {full:.2f} | {ours_rate:.0f} | {s['total']:.2f} 
       f"{s['tokenize']:.2f} / {s['model']:.2f} / {s['write']:.2f} | {s['total'] / full:.2f}x | {cos.split('cosine ')[1].split(',')[0]} |")
 PY
   done
+  # the user-facing throughput command on the same model: the fixed grid and the same rows
+  if bounded 40 "$home/bin/distilbert" bench --model "$w/model" --device "$dev" --batch 1,64,256 --length 128 --seconds 1 \
+      --input "$w/in.jsonl" --max-rows 4096 --json > "$d/cli-bench.jsonl" 2> "$d/cli-bench.log"; then
+    { printf '\n`distilbert bench` (default precision, encoder + mean pooling):\n\n```\n'; cat "$d/cli-bench.jsonl"; printf '```\n'; } >> "$d/summary.md"
+  else
+    rc=1; tail -n 5 "$d/cli-bench.log"
+  fi
   cat "$d/summary.md" | tee -a "$summary"
   return $rc
 }
