@@ -48,12 +48,14 @@ class CliOnFakeGpuTest {
     /**
      * The command's output with {@code --device cuda} against {@code --device cpu}, line by line and
      * field by field: strings, booleans and integers equal; every array of numbers within
-     * {@code bound} relative L2 and every other number within {@code bound}·max(1, |x|). Returns the
-     * GPU's lines.
+     * {@code bound} relative L2 and every other number within {@code bound}·max(1, |x|); on two GPUs
+     * ({@code cuda:0,1}) the one GPU's lines exactly. Returns the GPU's lines.
      */
     private static List<String> sameAsOnTheCpu(double bound, String command, Path model, String stdin, String... args)
             throws IOException {
         List<String> gpu = run(command, model, stdin, concat(args, "--device", "cuda"));
+        // and on two GPUs at once (the stand-in driver's devices 0 and 1): what one GPU writes, byte for byte
+        assertEquals(gpu, run(command, model, stdin, concat(args, "--device", "cuda:0,1")), command + " on cuda:0,1");
         List<String> cpu = ok(Cli.run(stdin, concat(concat(new String[] {command, "--model", model.toString()}, args),
                 "--device", "cpu")));
         assertEquals(cpu.size(), gpu.size(), command + ": lines");
