@@ -81,9 +81,12 @@ final class ChunkFanout<J> implements AutoCloseable {
         inFlight.addLast(new Pending(future, lines));
     }
 
-    /** Waits for every chunk submitted and writes each, in order; throws the first failure after the chunks before it. */
+    /**
+     * Waits for every chunk submitted and writes each, in order; throws the first failure after the
+     * chunks before it. After a failure it writes nothing more.
+     */
     void finish() {
-        while (!inFlight.isEmpty()) writeOldest();
+        while (!failed && !inFlight.isEmpty()) writeOldest();
     }
 
     private void writeOldest() {

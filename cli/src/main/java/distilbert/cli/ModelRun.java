@@ -256,21 +256,24 @@ final class ModelRun {
                          () -> readChunk(in, kind, tokenCap, job), chunk -> chunk.error() != null || chunk.rows().isEmpty());
                  Progress progress = io.errIsTerminal() ? Progress.on(io.err(), command, in.size(), in::bytesRead) : Progress.off();
                  ChunkFanout<RowsJob> gpus = jobs.size() > 1 ? new ChunkFanout<>(jobs, out, "distilbert-" + command + "-gpu") : null) {
-                while (true) {
-                    Chunk chunk = chunks.next();
-                    if (!chunk.rows().isEmpty()) {
-                        for (Encoding e : chunk.encodings()) if (!kind.windows() && !e.overflowing().isEmpty()) truncated++;
-                        if (gpus == null) {
-                            job.run(chunk.rows(), chunk.encodings(), out, progress);
-                        } else {
-                            gpus.submit((j, lines) -> j.run(chunk.rows(), chunk.encodings(), lines, progress));
+                try {
+                    while (true) {
+                        Chunk chunk = chunks.next();
+                        if (!chunk.rows().isEmpty()) {
+                            for (Encoding e : chunk.encodings()) if (!kind.windows() && !e.overflowing().isEmpty()) truncated++;
+                            if (gpus == null) {
+                                job.run(chunk.rows(), chunk.encodings(), out, progress);
+                            } else {
+                                gpus.submit((j, lines) -> j.run(chunk.rows(), chunk.encodings(), lines, progress));
+                            }
                         }
-                    }
-                    if (chunk.error() != null || chunk.rows().isEmpty()) {
-                        if (gpus != null) gpus.finish(); // the rows before a bad line are written before its error
                         if (chunk.error() != null) throw chunk.error();
-                        break;
+                        if (chunk.rows().isEmpty()) break;
                     }
+                } finally {
+                    // on several GPUs, what ran before a failure (a bad line, an unreadable input) is written
+                    // before it is thrown, as on one; a failed chunk's own error comes first, and nothing after it
+                    if (gpus != null) gpus.finish();
                 }
             }
         } finally {

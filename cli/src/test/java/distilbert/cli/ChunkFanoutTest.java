@@ -110,6 +110,7 @@ final class ChunkFanoutTest {
                 }
                 fan.finish();
             });
+            fan.finish(); // after a failure: nothing more is written
         }
         assertSame(oom, thrown);
         assertEquals(expected(7, 3), out.lines, "the chunks before the failing one, all of them and nothing after");
