@@ -285,6 +285,15 @@ class EmbedCommandTest {
     @Test
     void deviceCudaFailsClearlyWhereItCannotRun() {
         Cli.assertCudaRefusedWithoutGpu("embed", "--model", model.toString());
+        // every GPU, and a list of them: the same one-line error, naming what was asked for
+        for (String devices : new String[] {"cuda:all", "cuda:0,1"}) {
+            Cli.Result r = Cli.run(rows("x"), "embed", "--model", model.toString(), "--device", devices);
+            assertEquals(1, r.code(), r.err());
+            assertTrue(r.err().startsWith("distilbert embed: --device " + (devices.equals("cuda:all") ? devices : "cuda:0")
+                    + ": no usable GPU ("), r.err());
+            assertEquals(1, r.err().lines().count(), r.err());
+            assertEquals("", r.out());
+        }
     }
 
     private static void assertUsageError(String message, String... args) {
