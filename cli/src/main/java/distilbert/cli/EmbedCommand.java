@@ -45,6 +45,7 @@ import picocli.CommandLine.Option;
             "  distilbert embed --model models/all-MiniLM-L6-v2 --normalize --input in.jsonl --output out.jsonl",
             "  echo '{\"text\": \"Hello world!\"}' | distilbert embed --model DIR --pooling cls",
             "  distilbert embed --model DIR --pooling none --max-length 128 < in.jsonl > tokens.jsonl",
+            "  distilbert embed --model DIR --normalize --format npy --input in.jsonl --output embeddings.npy",
             "",
             "Exit codes: 0 done, 1 failed (unusable model directory, unreadable input, bad input line, unwritable output), "
                     + "2 usage error."})
@@ -76,6 +77,29 @@ final class EmbedCommand implements Callable<Integer> {
             + "module), e.g. for all-MiniLM-L6-v2. Needs --pooling mean or cls.")
     boolean normalize;
 
+    /** --format. */
+    enum Format {
+        JSONL, NPY;
+
+        @Override
+        public String toString() {
+            return name().toLowerCase(java.util.Locale.ROOT);
+        }
+    }
+
+    static final class FormatConverter implements CommandLine.ITypeConverter<Format> {
+        @Override
+        public Format convert(String s) {
+            return TokenizeCommand.choice(Format.values(), s);
+        }
+    }
+
+    @Option(names = "--format", paramLabel = "FORMAT", converter = FormatConverter.class, defaultValue = "jsonl",
+            description = "${COMPLETION-CANDIDATES}. npy writes the embeddings as one NumPy array file, float32 of shape "
+                    + "(rows, dim), in input order (numpy.load reads it): a third of JSONL's size and no text to format, for "
+                    + "large runs; it needs --output FILE and --pooling mean or cls. Default: ${DEFAULT-VALUE}.")
+    Format format;
+
     @Option(names = "--max-length", paramLabel = "N",
             description = "Truncate rows " + ModelRun.HELP_MAX_LENGTH_LIMIT + "Default: the smallest of the tokenizer's model_max_length, config.json's max_position_embeddings and, "
                     + "when the directory has a " + SENTENCE_TRANSFORMERS_CONFIG + ", its max_seq_length.")
@@ -87,7 +111,15 @@ final class EmbedCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         if (normalize && pooling == Pooling.NONE) throw run.usage("--normalize needs --pooling mean or cls");
-        ModelRun modelRun = ModelRun.prepare(run, model, maxLength, EmbedCommand::sentenceTransformersMaxLength);
+        if (format == Format.NPY && pooling == Pooling.NONE) {
+            throw run.usage("--format npy needs --pooling mean or cls (with none, rows have as many vectors as tokens)");
+        }
+        if (format == Format.NPY && (run.output == null || run.output.toString().equals("-"))) {
+            throw run.usage("--format npy writes a file: give --output FILE");
+        }
+        ModelRun prepared = ModelRun.prepare(run, model, maxLength, EmbedCommand::sentenceTransformersMaxLength);
+        ModelRun modelRun = format == Format.NPY
+                ? prepared.writingTo(() -> NpyOutput.create(run.output, prepared.config().dim())) : prepared;
         int padId = modelRun.padId();
         modelRun.stream(pooling == Pooling.NONE ? CHUNK_BATCHES_NONE : ModelRun.CHUNK_BATCHES, db -> {
             int C = db.config().dim();

@@ -4,11 +4,17 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.function.ToIntFunction;
 
-/** Where a command's job writes its lines: the output itself ({@link JsonlOutput}), or a chunk's {@link Deferred} lines. */
+/** Where a command's job writes its lines: the output itself ({@link Sink}), or a chunk's {@link Deferred} lines. */
 interface JsonlLines {
 
     /** One line per item, in order after the lines written before; see {@link JsonlOutput#write}. */
     <T> void write(List<T> items, JsonlOutput.ObjectWriter<T> object, ToIntFunction<T> bytesHint);
+
+    /** A command's output: JSONL ({@link JsonlOutput}) or an embeddings array ({@link NpyOutput}); closing finishes it. */
+    interface Sink extends JsonlLines, AutoCloseable {
+        @Override
+        void close();
+    }
 
     /**
      * Lines kept, not written: a chunk run on one of several GPUs at once records its writes here,

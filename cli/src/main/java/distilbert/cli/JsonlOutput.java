@@ -28,7 +28,7 @@ import java.util.function.ToIntFunction;
  * <p>Floats go through {@link JsonGenerator#writeNumber(float)}, which writes {@link Float#toString}:
  * the shortest decimal that reads back as the same float32 (JDK 19+), not a double's 17 digits.
  */
-final class JsonlOutput implements AutoCloseable, JsonlLines {
+final class JsonlOutput implements JsonlLines.Sink {
     /** Writes one item as one JSON object (start and end included). */
     @FunctionalInterface
     interface ObjectWriter<T> {

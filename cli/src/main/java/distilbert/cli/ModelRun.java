@@ -127,9 +127,11 @@ final class ModelRun {
     private final boolean pairs;
     /** Not null: rows longer than the max length are run in windows overlapping by this many tokens, not cut (ner). */
     private final Integer stride;
+    /** Opens the output; null: JSONL to --output or stdout. */
+    private final java.util.function.Supplier<JsonlLines.Sink> output;
 
     private ModelRun(Main.Io io, RunOptions options, Path model, DistilBertConfig config, Tokenizer tokenizer, int maxLength,
-                     boolean pairs, Integer stride) {
+                     boolean pairs, Integer stride, java.util.function.Supplier<JsonlLines.Sink> output) {
         this.io = io;
         this.options = options;
         this.model = model;
@@ -138,11 +140,12 @@ final class ModelRun {
         this.maxLength = maxLength;
         this.pairs = pairs;
         this.stride = stride;
+        this.output = output;
     }
 
     /** The same run refusing a row with a text_pair, with an error naming its line (a pipeline of single texts). */
     ModelRun singleTexts() {
-        return new ModelRun(io, options, model, config, tokenizer, maxLength, false, stride);
+        return new ModelRun(io, options, model, config, tokenizer, maxLength, false, stride, output);
     }
 
     /**
@@ -151,7 +154,7 @@ final class ModelRun {
      * tokens of such a row's windows.
      */
     ModelRun windowed(Integer stride) {
-        return new ModelRun(io, options, model, config, tokenizer, maxLength, pairs, stride);
+        return new ModelRun(io, options, model, config, tokenizer, maxLength, pairs, stride, output);
     }
 
     /**
@@ -174,7 +177,12 @@ final class ModelRun {
                     + config.vocabSize());
         }
         int length = maxLength != null ? maxLength : defaultMaxLength(tokenizer.modelMaxLength(), positions, limit.of(model));
-        return new ModelRun(options.io(), options, model, config, tokenizer, length, true, null);
+        return new ModelRun(options.io(), options, model, config, tokenizer, length, true, null, null);
+    }
+
+    /** The same run writing to what {@code output} opens (when the model is loaded), not JSONL. */
+    ModelRun writingTo(java.util.function.Supplier<JsonlLines.Sink> output) {
+        return new ModelRun(io, options, model, config, tokenizer, maxLength, pairs, stride, output);
     }
 
     /** This run, if the model is a {@code wanted} (the head the command runs); else an error naming the class config.json gives. */
@@ -251,7 +259,7 @@ final class ModelRun {
             for (String w : first.warnings()) io.err().println("distilbert " + command + ": warning: " + w);
             List<RowsJob> jobs = models.list().stream().map(start::start).toList();
             RowsJob job = jobs.getFirst();
-            try (JsonlOutput out = JsonlOutput.open(options.output, io.out());
+            try (JsonlLines.Sink out = output == null ? JsonlOutput.open(options.output, io.out()) : output.get();
                  ReadAhead<Chunk> chunks = new ReadAhead<>("distilbert-" + command + "-input",
                          () -> readChunk(in, kind, tokenCap, job), chunk -> chunk.error() != null || chunk.rows().isEmpty());
                  Progress progress = io.errIsTerminal() ? Progress.on(io.err(), command, in.size(), in::bytesRead) : Progress.off();

@@ -189,6 +189,12 @@ class CliOnFakeGpuTest {
             assertEquals(one.out(), two.out(), devices + ": the one GPU's output, in input order");
             assertEquals("", two.err(), devices);
         }
+        // the same as an .npy array: the one GPU's bytes on two
+        Path npy1 = dir.resolve("one.npy"), npy2 = dir.resolve("two.npy");
+        assertEquals(0, Cli.run(rows, concat(common, "--device", "cuda:0", "--format", "npy", "--output", npy1.toString())).code());
+        assertEquals(0, Cli.run(rows, concat(common, "--device", "cuda:0,1", "--format", "npy", "--output", npy2.toString())).code());
+        assertTrue(java.util.Arrays.equals(java.nio.file.Files.readAllBytes(npy1), java.nio.file.Files.readAllBytes(npy2)));
+        assertEquals(700, EmbedNpyTest.readNpy(npy2).length);
         String bad = rows.lines().limit(600).map(l -> l + "\n").reduce("", String::concat) + "{not json\n"
                 + rows.lines().skip(600).map(l -> l + "\n").reduce("", String::concat);
         Cli.Result oneBad = Cli.run(bad, concat(common, "--device", "cuda:0"));

@@ -1,0 +1,104 @@
+package distilbert.cli;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** embed --format npy: a NumPy array file with what the JSONL lines hold, read here by the format's specification. */
+final class EmbedNpyTest {
+
+    @TempDir
+    static Path dir;
+
+    static Path model;
+
+    @BeforeAll
+    static void writeModel() throws IOException {
+        model = TinyModels.withTokenizer(dir.resolve("tiny"));
+    }
+
+    /** An .npy file of float32 (rows, dim) read as NumPy 1.0 defines it: magic, version, header length, dict, data. */
+    static float[][] readNpy(Path file) throws IOException {
+        ByteBuffer b = ByteBuffer.wrap(Files.readAllBytes(file)).order(ByteOrder.LITTLE_ENDIAN);
+        byte[] magic = new byte[6];
+        b.get(magic);
+        assertArrayEquals(new byte[] {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y'}, magic);
+        assertEquals(1, b.get(), "major version");
+        assertEquals(0, b.get(), "minor version");
+        int headerLength = Short.toUnsignedInt(b.getShort());
+        assertEquals(0, (10 + headerLength) % 64, "the data starts on a 64-byte boundary");
+        byte[] header = new byte[headerLength];
+        b.get(header);
+        String dict = new String(header, StandardCharsets.US_ASCII);
+        assertTrue(dict.endsWith("\n"), dict);
+        var m = java.util.regex.Pattern.compile("\\{'descr': '<f4', 'fortran_order': False, 'shape': \\((\\d+), (\\d+)\\), \\} *\n")
+                .matcher(dict);
+        assertTrue(m.matches(), dict);
+        int rows = Integer.parseInt(m.group(1)), dim = Integer.parseInt(m.group(2));
+        assertEquals((long) rows * dim * Float.BYTES, b.remaining(), "the data is rows x dim float32, nothing more");
+        float[][] out = new float[rows][dim];
+        for (float[] row : out) for (int i = 0; i < dim; i++) row[i] = b.getFloat();
+        return out;
+    }
+
+    @Test
+    void theArrayHoldsTheJsonlEmbeddingsBitForBit() throws IOException {
+        String rows = Cli.rows("the whale was white", "Call me Ishmael.", "a", "x y z", "It was the best of times.");
+        for (String[] options : new String[][] {{}, {"--normalize"}, {"--pooling", "cls"}}) {
+            Path npy = dir.resolve("out.npy");
+            Cli.Result r = Cli.onCpu("embed", model, rows, concat(options, "--format", "npy", "--output", npy.toString()));
+            assertEquals(0, r.code(), r.err());
+            assertEquals("", r.out());
+            List<float[]> jsonl = EmbedCommandTest.embeddings(Cli.onCpu("embed", model, rows, options));
+            float[][] array = readNpy(npy);
+            assertEquals(jsonl.size(), array.length);
+            for (int i = 0; i < array.length; i++) assertArrayEquals(jsonl.get(i), array[i], 0f, "row " + i);
+            assertEquals(NpyOutput.HEADER_BYTES + 5L * TinyModels.C * 4, Files.size(npy));
+        }
+    }
+
+    @Test
+    void aBadLineLeavesAValidArrayOfTheRowsBeforeIt() throws IOException {
+        Path npy = Files.writeString(dir.resolve("bad.npy"), "old contents, replaced");
+        String rows = Cli.rows("one", "two", "three") + "{not json\n" + Cli.rows("five");
+        Cli.Result r = Cli.onCpu("embed", model, rows, "--format", "npy", "--output", npy.toString());
+        assertEquals(1, r.code(), r.err());
+        assertTrue(r.err().startsWith("distilbert embed: stdin line 4: not valid JSON"), r.err());
+        float[][] array = readNpy(npy);
+        assertEquals(3, array.length, "the three rows before the bad line");
+        List<float[]> jsonl = EmbedCommandTest.embeddings(Cli.onCpu("embed", model, Cli.rows("one", "two", "three")));
+        for (int i = 0; i < 3; i++) assertArrayEquals(jsonl.get(i), array[i], 0f, "row " + i);
+        Cli.Result none = Cli.onCpu("embed", model, "", "--format", "npy", "--output", npy.toString());
+        assertEquals(0, none.code(), none.err());
+        assertEquals(0, readNpy(npy).length, "no rows: an empty (0, dim) array");
+    }
+
+    @Test
+    void usageErrors() {
+        String m = "--model=" + model;
+        Cli.assertUsageError("embed", "--format npy writes a file: give --output FILE", m, "--format", "npy");
+        Cli.assertUsageError("embed", "--format npy writes a file: give --output FILE", m, "--format", "npy", "--output", "-");
+        Cli.assertUsageError("embed", "--format npy needs --pooling mean or cls (with none, rows have as many vectors as tokens)",
+                m, "--format", "npy", "--pooling", "none", "--output", dir.resolve("x.npy").toString());
+        Cli.Result folder = Cli.onCpu("embed", model, Cli.rows("x"), "--format", "npy", "--output", dir.toString());
+        assertEquals(1, folder.code());
+        assertEquals("distilbert embed: cannot write " + dir + ": it is a directory", folder.err().strip());
+    }
+
+    private static String[] concat(String[] a, String... b) {
+        String[] all = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, all, a.length, b.length);
+        return all;
+    }
+}
