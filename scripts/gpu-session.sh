@@ -455,6 +455,21 @@ print(f"| {p} | {startup:.2f} | {full:.2f} | {ours_rate:.0f} | {s['total']:.2f} 
       f"{s['tokenize']:.2f} / {s['model']:.2f} / {s['write']:.2f} | {s['total'] / full:.2f}x | {cos.split('cosine ')[1].split(',')[0]} |")
 PY
   done
+  # embed --format npy: numpy reads the array, and it holds what the JSONL holds
+  if bounded 40 "$home/bin/distilbert" embed --model "$w/model" --device "$dev" --max-length 256 --format npy \
+      --input "$w/small.jsonl" --output "$w/ours-small.npy" 2> "$d/ours-npy.log"; then
+    "$py" - "$w/ours-small.npy" "$w/ours-small.jsonl" >> "$d/summary.md" <<'PY' || rc=1
+import json, sys
+import numpy as np
+a = np.load(sys.argv[1])
+b = np.array([json.loads(l)["embedding"] for l in open(sys.argv[2])], dtype=np.float32)
+ok = a.dtype == np.float32 and a.shape == b.shape and np.array_equal(a, b)
+print("\n`embed --format npy`: numpy.load gives %s %s, %s the JSONL embeddings\n" % (a.dtype, a.shape, "equal to" if ok else "NOT equal to"))
+sys.exit(0 if ok else 1)
+PY
+  else
+    rc=1; tail -n 5 "$d/ours-npy.log"
+  fi
   # the user-facing throughput command on the same model: the fixed grid and the same rows
   if bounded 40 "$home/bin/distilbert" bench --model "$w/model" --device "$dev" --batch 1,64,256 --length 128 --seconds 1 \
       --input "$w/in.jsonl" --max-rows 4096 --json > "$d/cli-bench.jsonl" 2> "$d/cli-bench.log"; then
