@@ -15,8 +15,8 @@ import java.util.function.ToIntFunction;
  * Embeddings as one NumPy {@code .npy} file: a float32 array of shape (rows, dim), little-endian, C
  * order ({@code numpy.load} reads it; so does any reader of the format, version 1.0). The rows
  * come in input order, as the lines of JSONL would. The header is written first with a row count of
- * 0 and rewritten with the real count by {@link #close}, which also runs when a command stops at a
- * bad line: the file then holds the rows before it, and is a valid array of them.
+ * 0 and rewritten with the count after each batch of rows is written: a run stopped at a bad line,
+ * or killed, leaves a valid array of the rows written before.
  *
  * <p>The header has a fixed size ({@value #HEADER_BYTES} bytes, magic and length included, padded
  * with spaces as the format allows), so rewriting it never moves the data.
@@ -93,17 +93,18 @@ final class NpyOutput implements JsonlLines.Sink {
         b.flip();
         try {
             while (b.hasRemaining()) channel.write(b, HEADER_BYTES + rows * dim * Float.BYTES + b.position());
+            rows += items.size();
+            writeHeader(); // after the rows it counts: a run killed now leaves a valid array of them
         } catch (IOException e) {
             throw new CliException("cannot write " + file + ": " + Main.describe(e), e);
         }
-        rows += items.size();
     }
 
     private static String describe(Object item) {
         return item instanceof float[] v ? "float[" + v.length + "]" : String.valueOf(item);
     }
 
-    /** Rewrites the header with the row count, then closes the file. */
+    /** Rewrites the header with the row count (it already says it), then closes the file. */
     @Override
     public void close() {
         if (closed) return;

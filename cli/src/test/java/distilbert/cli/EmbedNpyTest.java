@@ -84,6 +84,28 @@ final class EmbedNpyTest {
         assertEquals(0, readNpy(npy).length, "no rows: an empty (0, dim) array");
     }
 
+    /** The header counts the rows written so far after every write: a killed run leaves a valid array. */
+    @Test
+    void theFileIsAValidArrayAfterEveryWrite() throws IOException {
+        Path file = dir.resolve("direct.npy");
+        try (NpyOutput out = NpyOutput.create(file, 3)) {
+            assertEquals(0, readNpy(file).length);
+            out.write(List.of(new float[] {1, 2, 3}, new float[] {4, 5, 6}), (gen, v) -> { }, v -> 0);
+            float[][] two = readNpy(file);
+            assertArrayEquals(new float[] {4, 5, 6}, two[1], 0f);
+            out.write(List.of(new float[] {-0f, Float.MIN_VALUE, Float.NaN}), (gen, v) -> { }, v -> 0);
+            float[][] three = readNpy(file);
+            assertEquals(3, three.length);
+            assertEquals(Float.floatToRawIntBits(-0f), Float.floatToRawIntBits(three[2][0]));
+            assertEquals(Float.MIN_VALUE, three[2][1]);
+            assertTrue(Float.isNaN(three[2][2]));
+            IllegalStateException wrong = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+                    () -> out.write(List.of(new float[2]), (gen, v) -> { }, v -> 0));
+            assertEquals("an npy row must be float[3], got float[2]", wrong.getMessage());
+        }
+        assertEquals(3, readNpy(file).length);
+    }
+
     @Test
     void usageErrors() {
         String m = "--model=" + model;
