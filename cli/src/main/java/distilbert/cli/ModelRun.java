@@ -19,6 +19,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.OptionalInt;
+import java.util.function.Supplier;
 
 /**
  * What the commands that run a model over JSONL rows share ({@code embed}, {@code score},
@@ -128,10 +129,10 @@ final class ModelRun {
     /** Not null: rows longer than the max length are run in windows overlapping by this many tokens, not cut (ner). */
     private final Integer stride;
     /** Opens the output; null: JSONL to --output or stdout. */
-    private final java.util.function.Supplier<JsonlLines.Sink> output;
+    private final Supplier<JsonlLines.Sink> output;
 
     private ModelRun(Main.Io io, RunOptions options, Path model, DistilBertConfig config, Tokenizer tokenizer, int maxLength,
-                     boolean pairs, Integer stride, java.util.function.Supplier<JsonlLines.Sink> output) {
+                     boolean pairs, Integer stride, Supplier<JsonlLines.Sink> output) {
         this.io = io;
         this.options = options;
         this.model = model;
@@ -181,7 +182,7 @@ final class ModelRun {
     }
 
     /** The same run writing to what {@code output} opens (when the model is loaded), not JSONL. */
-    ModelRun writingTo(java.util.function.Supplier<JsonlLines.Sink> output) {
+    ModelRun writingTo(Supplier<JsonlLines.Sink> output) {
         return new ModelRun(io, options, model, config, tokenizer, maxLength, pairs, stride, output);
     }
 

@@ -11,6 +11,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -42,7 +43,7 @@ final class EmbedNpyTest {
         b.get(header);
         String dict = new String(header, StandardCharsets.US_ASCII);
         assertTrue(dict.endsWith("\n"), dict);
-        var m = java.util.regex.Pattern.compile("\\{'descr': '<f4', 'fortran_order': False, 'shape': \\((\\d+), (\\d+)\\), \\} *\n")
+        var m = Pattern.compile("\\{'descr': '<f4', 'fortran_order': False, 'shape': \\((\\d+), (\\d+)\\), \\} *\n")
                 .matcher(dict);
         assertTrue(m.matches(), dict);
         int rows = Integer.parseInt(m.group(1)), dim = Integer.parseInt(m.group(2));
