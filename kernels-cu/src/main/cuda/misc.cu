@@ -6,7 +6,8 @@
 // sentence-transformers' mean pooling on the packed hidden states: the average of each
 // sequence's unmasked tokens, so that only [B, C] leaves the device. softmax_top_k is the
 // fill-mask pipeline's postprocessing (probs = softmax(logits); probs.topk(k)) on the device,
-// so that only [N, k] probabilities and ids leave it, not [N, V] logits. The losses are the heads' loss
+// so that only [N, k] probabilities and ids leave it, not [N, V] logits; softmax_gather is its
+// targets' variant (probs = softmax(logits)[..., targets]), so that only [N, K] leaves it. The losses are the heads' loss
 // functions before their reduction (the mean over non-ignored rows is taken by the caller):
 // cross entropy (MLM, sequence and token classification, QA start/end), MSE (regression,
 // num_labels == 1), BCE with logits (multi-label classification).
@@ -26,6 +27,10 @@
 //       entries that rank first by p, in rank order: larger p first, NaN before any number, equal
 //       p by smaller index (the CPU backend's Ranking). ids[n, r] is the r-th index, probs[n, r]
 //       its p rounded to T. 1 <= K <= V.                  logits [N, V], probs and ids [N, K]
+//   softmax_gather_<t>(T* probs, const T* logits, const int* targets, int N, int V, int K)
+//       probs[n, k] = p_t, t = targets[k], with p as softmax_top_k's (the same max and sum, so the
+//       same values); NaN where t is not in [0, V) (nothing outside the row is read). K >= 1.
+//                                                  logits [N, V], targets [K], probs [N, K]
 //   cross_entropy_forward_<t>(T* losses, const T* logits, const int* targets, int N, int V,
 //       int ignore_index)
 //       losses[n] = logsumexp(logits[n, :]) - logits[n, t], t = targets[n]; 0 where
@@ -52,6 +57,8 @@
 // free: a total order has one first element), and thread 0 writes the pick and shares it. Each
 // round reads the row again (from L1/L2) and recomputes p: K * V / 256 expf per thread.
 //
+// softmax_gather: the same max and sum, then thread t writes k = t, t + 256, ...
+
 // Memory traffic: gather_rows reads and writes N*C*s; mean_rows reads T*C*s (coalesced: the
 // threads of a block take neighbouring columns) and writes B*C*s; cross_entropy reads the logits twice
 // (the second pass from L1/L2: a row of V*s bytes per block) and writes N*s; mse and bce read
@@ -63,6 +70,7 @@
 //                              x / ceil(C / 256), columns 256 * (x % ceil(C / 256)) + thread).
 //   cross_entropy_forward:     block 256 threads, grid N; one row per block.
 //   softmax_top_k:             block 256 threads, grid N; one row per block.
+//   softmax_gather:            block 256 threads, grid N; one row per block.
 //   mse_forward, bce_with_logits_forward: block 256 threads, grid ceil(N / 256); one element
 //                              per thread.
 //   Limits the launcher checks: N*C <= 2^31 * 256 (gather grid), N <= 2^31 - 1,
@@ -164,6 +172,35 @@ __host__ __device__ __forceinline__ void topk_thread_best(const T* row, int V, i
     }
 }
 
+// The softmax's max (NaN first) and sum of expf(x - max) over a row, in every thread of the block;
+// red (CE_WARPS floats of shared memory) is free again when it returns.
+template <typename T>
+__device__ __forceinline__ void softmax_row_stats(const T* row, int V, float* red, float* max, float* sum) {
+    const int lane = threadIdx.x % WARP_SIZE, warp = threadIdx.x / WARP_SIZE;
+    float mx = -INFINITY;
+    for (int j = threadIdx.x; j < V; j += MISC_BLOCK) mx = topk_nan_max(mx, load_f32(row + j));
+#pragma unroll
+    for (int o = WARP_SIZE / 2; o > 0; o >>= 1) mx = topk_nan_max(mx, __shfl_xor_sync(FULL_MASK, mx, o));
+    if (lane == 0) red[warp] = mx;
+    __syncthreads();
+    mx = red[0];
+#pragma unroll
+    for (int w = 1; w < CE_WARPS; w++) mx = topk_nan_max(mx, red[w]);
+    __syncthreads();  // red is reused below
+
+    float s = 0.0f;
+    for (int j = threadIdx.x; j < V; j += MISC_BLOCK) s += expf(load_f32(row + j) - mx);
+    s = warp_sum(s);
+    if (lane == 0) red[warp] = s;
+    __syncthreads();
+    s = red[0];
+#pragma unroll
+    for (int w = 1; w < CE_WARPS; w++) s += red[w];
+    __syncthreads();
+    *max = mx;
+    *sum = s;
+}
+
 template <typename T>
 __device__ __forceinline__ void softmax_top_k(T* probs, int* ids, const T* logits, int V, int K) {
     __shared__ float red_p[CE_WARPS];
@@ -174,26 +211,8 @@ __device__ __forceinline__ void softmax_top_k(T* probs, int* ids, const T* logit
     const T* row = logits + (int64_t)n * V;
     const int lane = threadIdx.x % WARP_SIZE, warp = threadIdx.x / WARP_SIZE;
 
-    float mx = -INFINITY;
-    for (int j = threadIdx.x; j < V; j += MISC_BLOCK) mx = topk_nan_max(mx, load_f32(row + j));
-#pragma unroll
-    for (int o = WARP_SIZE / 2; o > 0; o >>= 1) mx = topk_nan_max(mx, __shfl_xor_sync(FULL_MASK, mx, o));
-    if (lane == 0) red_p[warp] = mx;
-    __syncthreads();
-    mx = red_p[0];
-#pragma unroll
-    for (int w = 1; w < CE_WARPS; w++) mx = topk_nan_max(mx, red_p[w]);
-    __syncthreads();  // red_p is reused below
-
-    float sum = 0.0f;
-    for (int j = threadIdx.x; j < V; j += MISC_BLOCK) sum += expf(load_f32(row + j) - mx);
-    sum = warp_sum(sum);
-    if (lane == 0) red_p[warp] = sum;
-    __syncthreads();
-    sum = red_p[0];
-#pragma unroll
-    for (int w = 1; w < CE_WARPS; w++) sum += red_p[w];
-    __syncthreads();
+    float mx, sum;
+    softmax_row_stats(row, V, red_p, &mx, &sum);
 
     float prev_p = 0.0f;
     int prev_i = -1;
@@ -230,6 +249,19 @@ __device__ __forceinline__ void softmax_top_k(T* probs, int* ids, const T* logit
         __syncthreads();
         prev_p = pick_p;
         prev_i = pick_i;
+    }
+}
+
+template <typename T>
+__device__ __forceinline__ void softmax_gather(T* probs, const T* logits, const int* targets, int V, int K) {
+    __shared__ float red[CE_WARPS];
+    const int n = blockIdx.x;
+    const T* row = logits + (int64_t)n * V;
+    float mx, sum;
+    softmax_row_stats(row, V, red, &mx, &sum);
+    for (int k = threadIdx.x; k < K; k += MISC_BLOCK) {
+        const int t = targets[k];
+        store_f32(probs + (int64_t)n * K + k, t >= 0 && t < V ? topk_prob(load_f32(row + t), mx, sum) : NAN);
     }
 }
 
@@ -301,6 +333,10 @@ __device__ __forceinline__ void bce_with_logits_forward(T* losses, const T* logi
     extern "C" __global__ void __launch_bounds__(dbc::MISC_BLOCK)                                              \
     softmax_top_k_##SUFFIX(T* probs, int* ids, const T* logits, int N, int V, int K) {                         \
         dbc::softmax_top_k<T>(probs, ids, logits, V, K);                                                       \
+    }                                                                                                          \
+    extern "C" __global__ void __launch_bounds__(dbc::MISC_BLOCK)                                              \
+    softmax_gather_##SUFFIX(T* probs, const T* logits, const int* targets, int N, int V, int K) {              \
+        dbc::softmax_gather<T>(probs, logits, targets, V, K);                                                  \
     }                                                                                                          \
     extern "C" __global__ void __launch_bounds__(dbc::CE_BLOCK)                                                \
     cross_entropy_forward_##SUFFIX(T* losses, const T* logits, const int* targets, int N, int V,               \

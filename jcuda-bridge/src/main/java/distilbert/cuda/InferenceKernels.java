@@ -323,6 +323,30 @@ public final class InferenceKernels {
                 new KernelArgs().array(probs).array(ids).array(logits).i32(N).i32(V).i32(K));
     }
 
+    /**
+     * Per row of logits, the softmax over the row at the K target columns: probs[n, k] =
+     * softmax(logits[n])[targets[k]] (the values {@link #softmaxTopK} gives them); NaN for a target
+     * outside [0, V).
+     *
+     * @param probs   [N, K], the logits' type
+     * @param logits  [N, V]
+     * @param targets I32 [K]
+     */
+    public void softmaxGather(DeviceArray probs, DeviceArray logits, DeviceArray targets, int N, int V, int K) {
+        ElementType t = floatType(probs);
+        if (K < 1) {
+            throw new IllegalArgumentException("softmax_gather: K = " + K + " must be at least 1");
+        }
+        require(probs, t, (long) N * K, "probs");
+        require(logits, t, (long) N * V, "logits");
+        require(targets, ElementType.I32, K, "targets");
+        if (N == 0) {
+            return;
+        }
+        context.launch(misc.kernel("softmax_gather_" + t.suffix()), N, 1, 1, BLOCK, 1,
+                new KernelArgs().array(probs).array(logits).array(targets).i32(N).i32(V).i32(K));
+    }
+
     /** losses[n] = logsumexp(logits[n]) − logits[n, targets[n]], 0 where the target is ignoreIndex. */
     public void crossEntropy(DeviceArray losses, DeviceArray logits, DeviceArray targets, int N, int V,
                              int ignoreIndex) {

@@ -457,6 +457,27 @@ public final class CpuOps implements Ops {
         });
     }
 
+    @Override
+    public void softmaxGatherForward(Buffer probs, Buffer logits, IndexBuffer targets, int N, int V, int K) {
+        if (K < 1) {
+            throw new IllegalArgumentException("softmax gather: K = " + K + " must be at least 1");
+        }
+        HostBuffer p = host(probs), x = host(logits);
+        HostIndexBuffer t = host(targets);
+        for (int k = 0; k < K; k++) {
+            int column = t.data()[t.offset() + k];
+            if (column < 0 || column >= V) {
+                throw new IllegalArgumentException("softmax gather: target " + k + " is column " + column + ", not in [0, V = " + V + ")");
+            }
+        }
+        forRows(N, V, n -> {
+            float[] row = TextClassification.Function.SOFTMAX.apply(x.data(), x.offset() + n * V, V);
+            for (int k = 0; k < K; k++) {
+                p.data()[p.offset() + n * K + k] = row[t.data()[t.offset() + k]];
+            }
+        });
+    }
+
     // ---------------------------------------------------------------------------------------------
     // losses
 

@@ -420,6 +420,12 @@ public final class CudaOps implements Ops {
     }
 
     @Override
+    public void softmaxGatherForward(Buffer probs, Buffer logits, IndexBuffer targets, int N, int V, int K) {
+        kernels.softmaxGather(device(probs), device(logits), indices(targets), N, V, K);
+        done("softmax gather", N, V);
+    }
+
+    @Override
     public void crossEntropyForward(Buffer losses, Buffer logits, IndexBuffer targets, int N, int V, int ignoreIndex) {
         kernels.crossEntropy(device(losses), device(logits), indices(targets), N, V, ignoreIndex);
         done("cross-entropy", N, V);

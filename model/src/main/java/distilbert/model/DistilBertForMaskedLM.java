@@ -197,6 +197,45 @@ public final class DistilBertForMaskedLM implements Architecture {
         }, consumer::accept);
     }
 
+    /** Takes the target tokens' probabilities of one group of positions from {@link #targetProbsAtInGroups}. */
+    @FunctionalInterface
+    public interface TargetProbsGroup {
+        /**
+         * @param first the index in the request of the group's first position
+         * @param probs [n, K]: at each of the group's positions, the probability of each target, in the targets' order
+         */
+        void accept(int first, float[] probs);
+    }
+
+    /**
+     * Per position of {@code at}, the softmax over the vocabulary of {@link #forwardAt}'s logits at
+     * the {@code targets} only ({@link Ops#softmaxGatherForward}), computed on the backend, so that
+     * only [n, K] probabilities come back, not [n, V] logits: fill-mask's targets. Positions run in
+     * groups of at most {@code groupSize}, as {@link #forwardAtInGroups} runs them.
+     *
+     * @throws IllegalArgumentException when {@code groupSize} < 1, there is no target or one is
+     *                                  outside [0, vocab_size), or a position is outside the batch
+     */
+    public void targetProbsAtInGroups(ModelInput input, TokenPositions at, int groupSize, int[] targets,
+                                      TargetProbsGroup consumer) {
+        Objects.requireNonNull(consumer, "consumer");
+        int V = config.vocabSize(), K = targets.length;
+        if (K == 0) {
+            throw new IllegalArgumentException("no target token");
+        }
+        for (int t : targets) {
+            if (t < 0 || t >= V) {
+                throw new IllegalArgumentException("target token id " + t + " is outside the vocabulary [0, " + V + ")");
+            }
+        }
+        int[] columns = targets.clone();
+        headInGroups(input, at, groupSize, (logits, n) -> {
+            Buffer probs = ops.allocateUninitialized((long) n * K);                              // (n, K)
+            ops.softmaxGatherForward(probs, logits, ops.indicesOf(columns), n, V, K);
+            return ops.download(probs);
+        }, consumer::accept);
+    }
+
     /** What one group's logits [n, V] become on the backend, inside the group's scope. */
     @FunctionalInterface
     private interface GroupWork<R> {

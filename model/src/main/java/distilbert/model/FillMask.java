@@ -31,7 +31,8 @@ import java.util.stream.IntStream;
  * masks ({@link DistilBertForMaskedLM#forwardAtInGroups}, which skips the vocabulary projection
  * everywhere else; without targets and for top_k up to {@link #BACKEND_TOP_K_MAX}, its
  * {@link DistilBertForMaskedLM#topTokensAtInGroups topTokensAtInGroups}, which also ranks on the
- * backend), on a group of masks at a time whose [n, V] float32 logits take at most
+ * backend; with targets, its {@link DistilBertForMaskedLM#targetProbsAtInGroups targetProbsAtInGroups},
+ * which takes the softmax at the targets on the backend), on a group of masks at a time whose [n, V] float32 logits take at most
  * {@link #LOGITS_BUDGET_BYTES} (at least one mask: n = max(1, budget / 4V)), so that a batch of
  * many masks holds no more logits on the device or the host than that; per mask, the softmax over
  * the whole vocabulary, then the {@link #topK()} best tokens (of the targets only, when there are
@@ -67,7 +68,9 @@ public final class FillMask {
     /**
      * Without targets and for a top_k up to this, the softmax and the ranking run on the model's
      * backend ({@link DistilBertForMaskedLM#topTokensAtInGroups}), and only k probabilities and ids per
-     * mask come back from a GPU; otherwise the logits come back and both run on the host.
+     * mask come back from a GPU; with targets, the softmax runs there and only the targets'
+     * probabilities come back ({@link DistilBertForMaskedLM#targetProbsAtInGroups}); otherwise the
+     * logits come back and both run on the host.
      */
     public static final int BACKEND_TOP_K_MAX = 64;
 
@@ -441,6 +444,16 @@ public final class FillMask {
                             first[b + 1] - first[b] == 1);
                 }).toList());
             });
+        } else if (rankOnBackend && targets != null) {
+            // The softmax at the targets on the backend: [n, K] comes back per group, not [n, V] logits.
+            int K = targets.ids.length;
+            model.targetProbsAtInGroups(input, at, groupSize, targets.ids, (firstMask, probs) -> {
+                int n = probs.length / K;
+                perMask.addAll(IntStream.range(firstMask, firstMask + n).parallel().mapToObj(p -> {
+                    int b = rowOf.get(p);
+                    return targetPredictions(probs, (p - firstMask) * K, rows[b], indexOf.get(p), first[b + 1] - first[b] == 1);
+                }).toList());
+            });
         } else {
             model.forwardAtInGroups(input, at, groupSize, (firstMask, logits) -> {
                 float[] group = logits.data();                                                  // (n, V)
@@ -468,22 +481,33 @@ public final class FillMask {
         return predictions(logits, 0, logits.length, ids, position, singleMask);
     }
 
+    /**
+     * The predictions at one mask from its targets' probabilities {@code probs[from, from + K)} (in
+     * the targets' order): the best {@link #topK()} of them, ranked as {@link #predictions} ranks them.
+     */
+    private List<Prediction> targetPredictions(float[] probs, int from, int[] ids, int position, boolean singleMask) {
+        float[] scores = Arrays.copyOfRange(probs, from, from + targets.ids.length);
+        int[] best = Ranking.top(scores, topK);                       // ascending ids: equal scores keep id order
+        int[] tokens = new int[best.length];
+        float[] ranked = new float[best.length];
+        for (int r = 0; r < best.length; r++) {
+            tokens[r] = targets.ids[best[r]];
+            ranked[r] = scores[best[r]];
+        }
+        return predictionsOf(tokens, ranked, 0, tokens.length, ids, position, singleMask);
+    }
+
     /** {@link #predictions(float[], int[], int, boolean)} at the row {@code logits[from, from + V)}. */
     private List<Prediction> predictions(float[] logits, int from, int V, int[] ids, int position, boolean singleMask) {
         float[] probs = TextClassification.Function.SOFTMAX.apply(logits, from, V);
-        int[] candidates;
-        if (targets == null) {
-            candidates = Ranking.top(probs, topK);
-        } else {
-            float[] scores = new float[targets.ids.length];
-            for (int t = 0; t < scores.length; t++) {
-                scores[t] = probs[targets.ids[t]];
+        if (targets != null) {
+            float[] atTargets = new float[targets.ids.length];
+            for (int t = 0; t < atTargets.length; t++) {
+                atTargets[t] = probs[targets.ids[t]];
             }
-            candidates = Ranking.top(scores, topK);                  // ascending ids: equal scores keep id order
-            for (int i = 0; i < candidates.length; i++) {
-                candidates[i] = targets.ids[candidates[i]];
-            }
+            return targetPredictions(atTargets, 0, ids, position, singleMask);
         }
+        int[] candidates = Ranking.top(probs, topK);
         float[] scores = new float[candidates.length];
         for (int r = 0; r < candidates.length; r++) {
             scores[r] = probs[candidates[r]];

@@ -299,6 +299,20 @@ public sealed interface Ops extends AutoCloseable permits CpuOps, CudaOps {
      */
     void softmaxTopKForward(Buffer probs, IndexBuffer ids, Buffer logits, int N, int V, int K);
 
+    /**
+     * The fill-mask pipeline's postprocessing with targets on the backend, so that only [N, K] comes
+     * back: per row of {@code logits}, the softmax over the whole row (as HF's pipeline computes it)
+     * at the K target columns, {@code probs[n, k] = softmax(logits[n])[targets[k]]}, the values
+     * {@link #softmaxTopKForward} gives those columns (not renormalised over the targets).
+     *
+     * @param probs   [N, K]
+     * @param logits  [N, V]
+     * @param targets [K] column indices, each in [0, V) (the CPU backend refuses others; the CUDA one
+     *                writes NaN for them)
+     * @param K       at least 1
+     */
+    void softmaxGatherForward(Buffer probs, Buffer logits, IndexBuffer targets, int N, int V, int K);
+
     // ---------------------------------------------------------------------------------------------
     // losses: one value per row; the model averages them (in double) as torch's reduction="mean"
 

@@ -360,6 +360,32 @@ final class CudaOpsParityTest {
         }
     }
 
+    /** Fill-mask's targets: the softmax over the whole row at K columns, K beyond the block's 256 threads too. */
+    @ParameterizedTest
+    @EnumSource(Precision.class)
+    void softmaxGather(Precision p) {
+        CudaOps gpu = GpuBackends.cudaOrSkip(p);
+        Rand r = new Rand(31);
+        for (int[] vk : new int[][] {{1, 1}, {7, 3}, {300, 5}, {30522, 2}, {30522, 300}}) {
+            int N = 13, V = vk[0], K = vk[1];
+            float[] logits = round(p, r.floats(N * V, 4));
+            int[] targets = r.ints(K, V);
+            targets[K - 1] = V - 1;                       // the last column, and a repeated one
+            if (K > 1) targets[0] = targets[K - 1];
+            String what = "softmax gather V=" + V + " K=" + K + " " + p;
+            Buffer expected = cpu.allocate((long) N * K);
+            cpu.softmaxGatherForward(expected, cpu.bufferOf(logits), cpu.indicesOf(targets), N, V, K);
+            Buffer probs = poisoned(gpu, (long) N * K);
+            gpu.softmaxGatherForward(probs, gpu.bufferOf(logits), gpu.indicesOf(targets), N, V, K);
+            compare(what, p, cpu.download(expected), gpu.download(probs));
+        }
+        // a target outside the row: NaN, and nothing read outside it
+        Buffer probs = poisoned(gpu, 2);
+        gpu.softmaxGatherForward(probs, gpu.bufferOf(new float[] {0f, 1f}), gpu.indicesOf(new int[] {2, -1}), 1, 2, 2);
+        float[] got = gpu.download(probs);
+        assertTrue(Float.isNaN(got[0]) && Float.isNaN(got[1]), java.util.Arrays.toString(got));
+    }
+
     @ParameterizedTest
     @EnumSource(Precision.class)
     void losses(Precision p) {

@@ -166,6 +166,9 @@ final class FakeGpuPlumbingTest {
             List<Integer> groups = new ArrayList<>();
             mlm.topTokensAtInGroups(in, at, 3, 5, (first, top) -> groups.add(first));
             assertTrue(groups.size() >= 2, "groups of 3: " + groups);
+            List<Integer> sizes = new ArrayList<>();
+            mlm.targetProbsAtInGroups(in, at, 4, new int[] {7, 0, 99}, (first, probs) -> sizes.add(probs.length));
+            assertEquals(at.size() * 3, sizes.stream().mapToInt(Integer::intValue).sum(), "[n, 3] per group: " + sizes);
         }
         try (DistilBert db = DistilBert.of(TestModels.checkpoint(config(Activation.GELU, false, shape, 2),
                 Head.MULTIPLE_CHOICE, 29), CudaOps.create(p))) {
@@ -181,7 +184,7 @@ final class FakeGpuPlumbingTest {
             case FP16 -> "_f16";
         };
         for (String kernel : List.of("embedding_layernorm_forward", "residual_layernorm_forward", "attention_probs_forward",
-                "mean_rows", "gather_rows", "cross_entropy_forward", "softmax_top_k", "bias_gelu_forward", "bias_relu_forward",
+                "mean_rows", "gather_rows", "cross_entropy_forward", "softmax_top_k", "softmax_gather", "bias_gelu_forward", "bias_relu_forward",
                 "bias_silu_forward", "bias_gelu_new_forward")) {
             assertTrue(launched.containsKey(kernel + suffix), kernel + suffix + " launched; launches: " + launched);
         }

@@ -202,6 +202,39 @@ class FillMaskTest {
             }
             assertEquals(fm.fill(TEXTS), fm.withTargets(List.of()).fill(TEXTS), "no targets: the whole vocabulary");
             assertEquals(fm.fill(TEXTS), targeted.withTargets((List<String>) null).fill(TEXTS));
+            // the targets' softmax on the backend (only [n, K] back) or on the host from the logits: the same,
+            // in groups of one mask too
+            assertEquals(targeted.withRankingOnTheHost().fill(TEXTS), targeted.fill(TEXTS));
+            assertEquals(targeted.withTopK(2).withRankingOnTheHost().withLogitsBudget(1).fill(TEXTS),
+                    targeted.withTopK(2).withLogitsBudget(1).fill(TEXTS));
+        }
+    }
+
+    /** softmaxGatherForward: the softmax over the whole row at the target columns, and its refusals. */
+    @Test
+    void theSoftmaxAtTargetsIsTheFullSoftmaxAtThoseColumns() {
+        try (Ops ops = CpuOps.create()) {
+            float[] logits = {1f, 2f, 3f, -1f, 0.5f, 0.5f, 0.5f, 0.5f};               // 2 rows of 4
+            Buffer probs = ops.allocateUninitialized(6);
+            ops.softmaxGatherForward(probs, ops.bufferOf(logits), ops.indicesOf(new int[] {2, 0, 2}), 2, 4, 3);
+            float[] p = ops.download(probs);
+            double z = Math.exp(1) + Math.exp(2) + Math.exp(3) + Math.exp(-1);
+            assertArrayEquals(new float[] {(float) (Math.exp(3) / z), (float) (Math.exp(1) / z), (float) (Math.exp(3) / z),
+                    0.25f, 0.25f, 0.25f}, p, 0f);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> ops.softmaxGatherForward(probs, ops.bufferOf(logits), ops.indicesOf(new int[] {4}), 2, 4, 1));
+            assertEquals("softmax gather: target 0 is column 4, not in [0, V = 4)", e.getMessage());
+            DistilBertConfig c = config;
+            try (DistilBert db = TestModels.model(c, Head.MASKED_LM, 34)) {
+                DistilBertForMaskedLM mlm = db.as(DistilBertForMaskedLM.class);
+                ModelInput in = ModelInput.ofIds(new int[][] {{1, 2, 3}});
+                TokenPositions at = new TokenPositions(new int[] {0}, new int[] {1});
+                IllegalArgumentException outside = assertThrows(IllegalArgumentException.class,
+                        () -> mlm.targetProbsAtInGroups(in, at, 1, new int[] {c.vocabSize()}, (f, q) -> { }));
+                assertEquals("target token id " + c.vocabSize() + " is outside the vocabulary [0, " + c.vocabSize() + ")",
+                        outside.getMessage());
+                assertThrows(IllegalArgumentException.class, () -> mlm.targetProbsAtInGroups(in, at, 1, new int[0], (f, q) -> { }));
+            }
         }
     }
 
