@@ -455,6 +455,19 @@ print(f"| {p} | {startup:.2f} | {full:.2f} | {ours_rate:.0f} | {s['total']:.2f} 
       f"{s['tokenize']:.2f} / {s['model']:.2f} / {s['write']:.2f} | {s['total'] / full:.2f}x | {cos.split('cosine ')[1].split(',')[0]} |")
 PY
   done
+  # two copies of the model on the one GPU (--device cuda:0,0): does overlapping them pay? Same bytes either way.
+  if ! $cpu && [ -f "$w/ours-bf16.jsonl" ]; then
+    t0=$(date +%s.%N)
+    if bounded 60 "$home/bin/distilbert" embed --model "$w/model" --device cuda:0,0 --precision bf16 --max-length 256 \
+        --input "$w/in.jsonl" --output "$w/ours-bf16-x2.jsonl" 2> "$d/ours-bf16-x2.log"; then
+      t1=$(date +%s.%N)
+      same=$(cmp -s "$w/ours-bf16.jsonl" "$w/ours-bf16-x2.jsonl" && echo "the same bytes" || echo "DIFFERENT bytes")
+      printf '\nbf16 on two copies of the model on one GPU (--device cuda:0,0): %s rows in %.2f s (startup included), %s as one copy\n' \
+        "$rows" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" "$same" >> "$d/summary.md"
+    else
+      rc=1; tail -n 5 "$d/ours-bf16-x2.log"
+    fi
+  fi
   # embed --format npy: numpy reads the array, and it holds what the JSONL holds
   if bounded 40 "$home/bin/distilbert" embed --model "$w/model" --device "$dev" --max-length 256 --format npy \
       --input "$w/small.jsonl" --output "$w/ours-small.npy" 2> "$d/ours-npy.log"; then

@@ -28,7 +28,8 @@ final class RunOptions implements Main.Verbose {
     /**
      * What --device names: one device ({@code auto}, {@code cpu}, {@code cuda}, {@code cuda:N}: {@link Device#parse}),
      * several GPUs ({@code cuda:0,1} or {@code cuda:0,cuda:1}) or every GPU that can run the kernels ({@code cuda:all}).
-     * With more than one GPU, a model is loaded on each and the rows' chunks run on them at once ({@link ChunkFanout}).
+     * With more than one, a model is loaded on each and the rows' chunks run on them at once ({@link ChunkFanout}). A
+     * GPU named twice ({@code cuda:0,0}) gets two copies of the model, each with a stream of its own, whose work overlaps.
      *
      * @param text as given, for messages
      * @param devices the devices named; empty for cuda:all
@@ -63,7 +64,6 @@ final class RunOptions implements Main.Verbose {
                     throw new IllegalArgumentException("a list of devices takes GPUs by number (cuda:0,1 or cuda:0,cuda:1), "
                             + "not '" + item + "' in '" + text + "'");
                 }
-                if (gpus.contains(d)) throw new IllegalArgumentException("'" + text + "' names " + d + " twice");
                 gpus.add(d);
             }
             return new Devices(t, gpus);
@@ -132,7 +132,8 @@ final class RunOptions implements Main.Verbose {
                     + "the CPU, saying so once; cuda runs on the first GPU that can run the kernels and fails where none can; "
                     + "cuda:N on GPU N (numbered as `distilbert info --device` lists them, after CUDA_VISIBLE_DEVICES); a list, "
                     + "or cuda:all for every GPU that can run the kernels, loads the model on each and runs chunks of rows on "
-                    + "them at once, the output still in input order. Default: ${DEFAULT-VALUE}.")
+                    + "them at once, the output still in input order (a GPU named twice, cuda:0,0, holds two copies whose "
+                    + "work overlaps). Default: ${DEFAULT-VALUE}.")
     Devices device;
 
     @Option(names = "--precision", paramLabel = "PRECISION", converter = PrecisionConverter.class,

@@ -168,7 +168,8 @@ class CliOnFakeGpuTest {
     }
 
     /**
-     * Several GPUs at once (--device cuda:0,1 and cuda:all, which leaves out the sm_75 device 2): the
+     * Several GPUs at once (--device cuda:0,1 and cuda:all, which leaves out the sm_75 device 2, and
+     * cuda:0,0, two copies of the model on one GPU): the
      * chunks run on both, and the output is byte for byte the one GPU's, in input order; a bad line
      * stops the run after the rows before it are written, as on one GPU; a list with a GPU that cannot
      * run the kernels fails naming it. Small --batch-tokens make many chunks (32 batches each).
@@ -183,7 +184,7 @@ class CliOnFakeGpuTest {
         Cli.Result one = Cli.run(rows, concat(common, "--device", "cuda:0"));
         assertEquals(0, one.code(), one.err());
         assertEquals(700, one.lines().size());
-        for (String devices : new String[] {"cuda:0,1", "cuda:1,cuda:0", "cuda:all"}) {
+        for (String devices : new String[] {"cuda:0,1", "cuda:1,cuda:0", "cuda:all", "cuda:0,0"}) {
             Cli.Result two = Cli.run(rows, concat(common, "--device", devices));
             assertEquals(0, two.code(), devices + ": " + two.err());
             assertEquals(one.out(), two.out(), devices + ": the one GPU's output, in input order");

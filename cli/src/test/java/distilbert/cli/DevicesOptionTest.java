@@ -25,9 +25,10 @@ final class DevicesOptionTest {
     }
 
     @Test
-    void listsNameEachGpuOnceByNumber() {
-        assertEquals("'cuda:0,1,0' names cuda:0 twice",
-                assertThrows(IllegalArgumentException.class, () -> RunOptions.Devices.parse("cuda:0,1,0")).getMessage());
+    void listsNameGpusByNumberOnceOrMore() {
+        // a GPU named twice: two copies of the model on it
+        assertEquals(List.of(Device.cuda(0), Device.cuda(0)), RunOptions.Devices.parse("cuda:0,0").devices());
+        assertEquals(List.of(Device.cuda(0), Device.cuda(1), Device.cuda(0)), RunOptions.Devices.parse("cuda:0,1,0").devices());
         for (String bad : new String[] {"cuda,cuda:1", "cpu,cuda:0", "cuda:0,auto", "0,1"}) {
             String message = assertThrows(IllegalArgumentException.class, () -> RunOptions.Devices.parse(bad), bad).getMessage();
             assertEquals(true, message.startsWith("a list of devices takes GPUs by number (cuda:0,1 or cuda:0,cuda:1), not '"),
