@@ -487,6 +487,11 @@ PY
   if bounded 40 "$home/bin/distilbert" bench --model "$w/model" --device "$dev" --batch 1,64,256 --length 128 --seconds 1 \
       --input "$w/in.jsonl" --max-rows 4096 --json > "$d/cli-bench.jsonl" 2> "$d/cli-bench.log"; then
     { printf '\n`distilbert bench` (default precision, encoder + mean pooling):\n\n```\n'; cat "$d/cli-bench.jsonl"; printf '```\n'; } >> "$d/summary.md"
+    # two copies on the one GPU: rows/s against the line above
+    if ! $cpu && bounded 40 "$home/bin/distilbert" bench --model "$w/model" --device cuda:0,0 --batch 64,256 --length 128 --seconds 1 \
+        --input "$w/in.jsonl" --max-rows 4096 --json > "$d/cli-bench-x2.jsonl" 2>> "$d/cli-bench.log"; then
+      { printf '\n`distilbert bench --device cuda:0,0` (two copies on the GPU):\n\n```\n'; cat "$d/cli-bench-x2.jsonl"; printf '```\n'; } >> "$d/summary.md"
+    fi
   else
     rc=1; tail -n 5 "$d/cli-bench.log"
   fi

@@ -2,7 +2,6 @@ package distilbert.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import distilbert.model.Device;
 import distilbert.model.DistilBert;
 import distilbert.model.DistilBertModel;
 import distilbert.model.LengthBatches;
@@ -27,6 +26,9 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Random;
 import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.function.LongSupplier;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -110,7 +112,9 @@ final class BenchCommand implements Callable<Integer>, Main.Verbose {
     int warmup;
 
     @Option(names = "--device", paramLabel = "DEVICE", converter = RunOptions.DeviceConverter.class, defaultValue = "auto",
-            description = "auto, cpu, cuda or cuda:N, as for the other commands (one device). Default: ${DEFAULT-VALUE}.")
+            description = "auto, cpu, cuda, cuda:N, cuda:N,M,... or cuda:all, as for the other commands. With several "
+                    + "(or a GPU named twice: two copies on it), a call runs a batch on each at once and the input rows are "
+                    + "dealt to them in turn: the rows/s are all of theirs. Default: ${DEFAULT-VALUE}.")
     RunOptions.Devices device;
 
     @Option(names = "--precision", paramLabel = "PRECISION", converter = RunOptions.PrecisionConverter.class,
@@ -167,18 +171,60 @@ final class BenchCommand implements Callable<Integer>, Main.Verbose {
         }
         List<Encoding> rows = input == null ? List.of() : readRows(config);
         Main.Io io = ((Main) spec.root().userObject()).io();
-        Device target = device.devices().getFirst();
-        try (DistilBert db = ModelRun.load(model, target, precision);
+        try (ModelRun.Models models = ModelRun.Models.load(model, device, precision);
+             Copies copies = new Copies(models.list().stream().map(db -> db.architecture().distilbert()).toList());
              Progress progress = io.errIsTerminal() ? Progress.on(io.err(), "bench", -1, () -> 0) : Progress.off()) {
-            DistilBertModel encoder = db.architecture().distilbert();
-            List<Case> cases = cases(db.config(), encoder, rows);
+            DistilBert db = models.list().getFirst();
+            List<Case> cases = cases(db.config(), copies, rows);
             List<Timing> timings = new ArrayList<>();
             for (Case c : cases) timings.add(time(c, progress));
             progress.close();
-            String report = json ? jsonLines(db, timings) : table(db, timings);
+            String backends = String.join("; ", models.list().stream().map(m -> m.ops().describe()).toList());
+            String report = json ? jsonLines(db, backends, copies.size(), timings) : table(db, backends, copies.size(), timings);
             write(io.out(), report);
         }
         return Main.OK;
+    }
+
+    /**
+     * The encoder on each device --device names: one, or several GPUs (or copies on one GPU) that a
+     * call runs at once, each on a thread of its own.
+     */
+    static final class Copies implements AutoCloseable {
+        private final List<DistilBertModel> encoders;
+        private final ExecutorService threads;
+
+        Copies(List<DistilBertModel> encoders) {
+            this.encoders = List.copyOf(encoders);
+            this.threads = encoders.size() == 1 ? null : Executors.newFixedThreadPool(encoders.size(), r -> {
+                Thread t = new Thread(r, "distilbert-bench");
+                t.setDaemon(true);
+                return t;
+            });
+        }
+
+        int size() {
+            return encoders.size();
+        }
+
+        /** Runs {@code work} on every copy at once (copy i gets i) and returns when all are done. */
+        void onEach(java.util.function.BiConsumer<Integer, DistilBertModel> work) {
+            if (threads == null) {
+                work.accept(0, encoders.getFirst());
+                return;
+            }
+            List<Future<?>> runs = new ArrayList<>();
+            for (int i = 0; i < encoders.size(); i++) {
+                int copy = i;
+                runs.add(threads.submit(() -> work.accept(copy, encoders.get(copy))));
+            }
+            for (Future<?> f : runs) ReadAhead.await(f, "interrupted while timing");
+        }
+
+        @Override
+        public void close() {
+            if (threads != null) threads.shutdownNow();
+        }
     }
 
     private void check() {
@@ -189,7 +235,6 @@ final class BenchCommand implements Callable<Integer>, Main.Verbose {
         if (maxRows < 1) throw usage("--max-rows must be at least 1, got " + maxRows);
         if (batchTokens < 1) throw usage("--batch-tokens must be at least 1, got " + batchTokens);
         if (peakTflops != null && !(peakTflops > 0)) throw usage("--peak-tflops must be more than 0, got " + peakTflops);
-        if (device.devices().size() != 1) throw usage("--device " + device + ": bench runs on one device (auto, cpu, cuda or cuda:N)");
     }
 
     private ParameterException usage(String message) {
@@ -211,8 +256,12 @@ final class BenchCommand implements Callable<Integer>, Main.Verbose {
         return read.parallelStream().map(r -> tokenizer.encode(r.text(), r.pair(), cut)).toList();
     }
 
-    /** The grid of random-id cases, then the --input rows' case. */
-    private List<Case> cases(DistilBertConfig config, DistilBertModel encoder, List<Encoding> rows) {
+    /**
+     * The grid of random-id cases, then the --input rows' case. With several copies, a grid call runs
+     * one batch on each at once, and the input rows are dealt to the copies in turn (each runs its share
+     * in its own batches).
+     */
+    private List<Case> cases(DistilBertConfig config, Copies copies, List<Encoding> rows) {
         List<Case> cases = new ArrayList<>();
         int vocab = config.vocabSize();
         for (int l : lengths) {
@@ -224,16 +273,27 @@ final class BenchCommand implements Callable<Integer>, Main.Verbose {
                 Arrays.fill(mask, 1);
                 Arrays.fill(lens, l);
                 ModelInput in = ModelInput.ofIds(b, l, ids, mask);
-                cases.add(new Case("fixed", b, l, lens, 1, () -> encoder.pool(in, SentenceEmbeddings.Pooling.MEAN)));
+                int[] all = new int[b * copies.size()];
+                Arrays.fill(all, l);
+                cases.add(new Case("fixed", b * copies.size(), l, all, copies.size(),
+                        () -> copies.onEach((i, encoder) -> encoder.pool(in, SentenceEmbeddings.Pooling.MEAN))));
             }
         }
         if (!rows.isEmpty()) {
+            List<List<Encoding>> shares = new ArrayList<>();
+            for (int i = 0; i < copies.size(); i++) shares.add(new ArrayList<>());
+            for (int r = 0; r < rows.size(); r++) shares.get(r % copies.size()).add(rows.get(r));
             int[] lens = rows.stream().mapToInt(Encoding::length).toArray();
-            int[] batchCount = new int[1];
-            LengthBatches.forEach(rows, batchTokens, 0, LengthBatches.Listener.NONE, (r, in, t) -> batchCount[0]++);
+            int batchCount = 0;
+            for (List<Encoding> share : shares) {
+                int[] n = new int[1];
+                LengthBatches.forEach(share, batchTokens, 0, LengthBatches.Listener.NONE, (r, in, t) -> n[0]++);
+                batchCount += n[0];
+            }
             int longest = Arrays.stream(lens).max().orElse(0);
-            cases.add(new Case("input", rows.size(), longest, lens, batchCount[0], () -> LengthBatches.forEach(rows, batchTokens, 0,
-                    LengthBatches.Listener.NONE, (r, in, t) -> encoder.pool(in, SentenceEmbeddings.Pooling.MEAN))));
+            cases.add(new Case("input", rows.size(), longest, lens, batchCount, () -> copies.onEach((i, encoder) ->
+                    LengthBatches.forEach(shares.get(i), batchTokens, 0, LengthBatches.Listener.NONE,
+                            (r, in, t) -> encoder.pool(in, SentenceEmbeddings.Pooling.MEAN)))));
         }
         return cases;
     }
@@ -276,16 +336,17 @@ final class BenchCommand implements Callable<Integer>, Main.Verbose {
         }
     }
 
-    private String header(DistilBert db) {
+    private String header(DistilBert db, String backends, int copies) {
         DistilBertConfig c = db.config();
         return "distilbert bench: " + model + " (" + c.nLayers() + " layers, dim " + c.dim() + ", " + c.nHeads() + " heads, FFN "
-                + c.hiddenDim() + ") on " + db.ops().describe() + "\n"
-                + "each call: the encoder forward with mean pooling, ids up and [B, " + c.dim() + "] back to the host; "
-                + "at least " + fmt(seconds) + " s per case\n";
+                + c.hiddenDim() + ") on " + backends + "\n"
+                + "each call: the encoder forward with mean pooling, ids up and [B, " + c.dim() + "] back to the host"
+                + (copies > 1 ? ", on the " + copies + " copies at once (rows: all of theirs)" : "")
+                + "; at least " + fmt(seconds) + " s per case\n";
     }
 
-    String table(DistilBert db, List<Timing> timings) {
-        StringBuilder s = new StringBuilder(header(db)).append('\n');
+    String table(DistilBert db, String backends, int copies, List<Timing> timings) {
+        StringBuilder s = new StringBuilder(header(db, backends, copies)).append('\n');
         String f = "%-7s %6s %5s %8s %10s %10s %10s %12s %14s %9s %7s%n";
         s.append(String.format(Locale.ROOT, f, "case", "rows", "L", "batches", "median ms", "p10 ms", "p90 ms", "rows/s",
                 "tokens/s", "TFLOP/s", "MFU"));
@@ -307,7 +368,7 @@ final class BenchCommand implements Callable<Integer>, Main.Verbose {
         return s.toString();
     }
 
-    String jsonLines(DistilBert db, List<Timing> timings) {
+    String jsonLines(DistilBert db, String backends, int copies, List<Timing> timings) {
         ObjectMapper mapper = new ObjectMapper();
         StringBuilder s = new StringBuilder();
         for (Timing t : timings) {
@@ -316,7 +377,8 @@ final class BenchCommand implements Callable<Integer>, Main.Verbose {
             ObjectNode o = mapper.createObjectNode();
             o.put("case", c.name());
             o.put("model", model.toString());
-            o.put("backend", db.ops().describe());
+            o.put("backend", backends);
+            o.put("copies", copies);
             o.put("rows", c.batch());
             o.put("length", c.length());
             o.put("batches", c.batches());

@@ -143,6 +143,22 @@ class CliOnFakeGpuTest {
         assertTrue(timed.get("backend").asText().startsWith("cuda (device 1: distilbert-cuda fake GPU")
                 && timed.get("backend").asText().endsWith(", bf16)"), timed.toString());
         assertTrue(timed.get("calls").asInt() >= 3 && timed.get("median_ms").asDouble() > 0, timed.toString());
+        // on two GPUs and on two copies on one: a call runs a batch on each, so 4 rows a call
+        for (String two : new String[] {"cuda:0,1", "cuda:1,1"}) {
+            Path input = java.nio.file.Files.writeString(dir.resolve("bench-rows.jsonl"), rows);
+            Cli.Result both = Cli.run("", "bench", "--model", model.toString(), "--device", two, "--batch", "2", "--length", "8",
+                    "--seconds", "0.01", "--warmup", "1", "--input", input.toString(), "--batch-tokens", "4", "--json");
+            assertEquals(0, both.code(), two + ": " + both.err());
+            JsonNode fixed = JSON.readTree(both.lines().getFirst()), dealt = JSON.readTree(both.lines().get(1));
+            assertEquals(2, fixed.get("copies").asInt(), fixed.toString());
+            assertEquals(4, fixed.get("rows").asInt(), fixed.toString());
+            assertEquals(2, fixed.get("batches").asInt(), fixed.toString());
+            assertEquals(2, dealt.get("rows").asInt(), "the input rows, dealt to the copies: " + dealt);
+            assertEquals(2, dealt.get("batches").asInt(), "one row each, one batch each: " + dealt);
+            String[] backends = fixed.get("backend").asText().split("; ");
+            assertEquals(2, backends.length, fixed.toString());
+            assertTrue(backends[1].startsWith("cuda (device 1: "), fixed.toString());
+        }
         Cli.Result typo = Cli.run(rows, "embed", "--model", model.toString(), "--device", "gpu1");
         assertEquals(2, typo.code(), typo.err());
         assertTrue(typo.err().contains("unknown device 'gpu1': expected cpu, cuda, cuda:N"), typo.err());
