@@ -82,11 +82,11 @@ final class BenchCommand implements Callable<Integer>, Main.Verbose {
             description = "A HuggingFace DistilBERT model directory (any head): config.json and " + ModelRun.HELP_MODEL_FILES + ".")
     Path model;
 
-    @Option(names = "--batch", paramLabel = "B,...", split = ",", defaultValue = "1,8,64",
+    @Option(names = "--batch", paramLabel = "B", split = ",", defaultValue = "1,8,64",
             description = "Batch sizes. Default: ${DEFAULT-VALUE}.")
     List<Integer> batches;
 
-    @Option(names = "--length", paramLabel = "L,...", split = ",", defaultValue = "128",
+    @Option(names = "--length", paramLabel = "L", split = ",", defaultValue = "128",
             description = "Sequence lengths, at most max_position_embeddings. Default: ${DEFAULT-VALUE}.")
     List<Integer> lengths;
 
