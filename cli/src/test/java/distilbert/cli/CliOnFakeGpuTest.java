@@ -200,7 +200,7 @@ class CliOnFakeGpuTest {
         Cli.Result one = Cli.run(rows, concat(common, "--device", "cuda:0"));
         assertEquals(0, one.code(), one.err());
         assertEquals(700, one.lines().size());
-        for (String devices : new String[] {"cuda:0,1", "cuda:1,cuda:0", "cuda:all", "cuda:0,0"}) {
+        for (String devices : new String[] {"cuda:0,1", "cuda:1,cuda:0", "cuda:all", "cuda:0,0", "cuda:0,1,1,0"}) {
             Cli.Result two = Cli.run(rows, concat(common, "--device", devices));
             assertEquals(0, two.code(), devices + ": " + two.err());
             assertEquals(one.out(), two.out(), devices + ": the one GPU's output, in input order");
