@@ -10,6 +10,10 @@ import org.junit.jupiter.api.Assumptions;
  * {@code ./dev gpu-test}) turns that skip into a failure, so a GPU machine whose GPU is not found
  * cannot pass by skipping. The model and tests modules' GPU tests take the same rule from here
  * (this module's test-jar).
+ *
+ * <p>Which GPU: the default (the first that can run the kernels), or GPU N with
+ * {@code -Ddistilbert.gpu=cuda:N} ({@code bin/gpu-test --device cuda:N}), for every GPU test of the
+ * three modules.
  */
 public final class GpuTests {
 
@@ -18,10 +22,51 @@ public final class GpuTests {
 
     private GpuTests() {}
 
-    /** Opens the default device, or skips (fails, if required) the calling test with the reason. */
+    /** The property that names the GPU the tests run on: {@code cuda} (the default GPU) or {@code cuda:N}. */
+    public static final String GPU_PROPERTY = "distilbert.gpu";
+
+    /** Opens the tests' GPU ({@link #ordinal}), or skips (fails, if required) the calling test with the reason. */
     static CudaContext openOrSkip() {
         skipUnlessUsable();
-        return CudaContext.open();
+        int ordinal = ordinal();
+        return ordinal < 0 ? CudaContext.open() : CudaContext.open(ordinal);
+    }
+
+    /**
+     * The GPU the tests run on: N for {@code -Ddistilbert.gpu=cuda:N}, -1 for the default GPU (the
+     * property unset or {@code cuda}).
+     *
+     * @throws IllegalArgumentException naming the property's value when it is neither
+     */
+    public static int ordinal() {
+        String name = System.getProperty(GPU_PROPERTY, "cuda").trim();
+        if (name.equals("cuda")) return -1;
+        if (name.startsWith("cuda:")) {
+            try {
+                int n = Integer.parseInt(name.substring("cuda:".length()));
+                if (n >= 0) return n;
+            } catch (NumberFormatException e) {
+                // said below
+            }
+        }
+        throw new IllegalArgumentException("-D" + GPU_PROPERTY + "=" + name + ": expected cuda or cuda:N");
+    }
+
+    /**
+     * Fails unless a backend's description ({@code "cuda (device N: …"}) names the tests' GPU, when
+     * one was named: a test that asked for GPU N must not have run on another.
+     */
+    public static void assertOnTheTestsGpu(String backend) {
+        int n = ordinal();
+        if (n >= 0 && !backend.startsWith("cuda (device " + n + ": ")) {
+            Assertions.fail("-D" + GPU_PROPERTY + "=cuda:" + n + ", but the model runs on " + backend);
+        }
+    }
+
+    /** The tests' GPU as a device name: {@code cuda} or {@code cuda:N}. */
+    public static String deviceName() {
+        int n = ordinal();
+        return n < 0 ? "cuda" : "cuda:" + n;
     }
 
     /** Returns where a GPU is usable; otherwise skips (fails, if required) the calling test with the probe's reason. */

@@ -43,7 +43,7 @@ final class CudaModelParityTest {
         static Pair of(Checkpoint ckpt, Precision p) {
             GpuBackends.cudaOrSkip(p); // skips, saying why, without a GPU
             return new Pair(DistilBert.of(ckpt, new CpuOps(2, MatmulKernel.best())),
-                    DistilBert.of(ckpt, CudaOps.create(p)));
+                    DistilBert.of(ckpt, GpuBackends.create(p)));
         }
 
         @Override
@@ -187,7 +187,7 @@ final class CudaModelParityTest {
         CudaOps probe = GpuBackends.cudaOrSkip(Precision.BF16);
         DistilBertConfig config = config(Activation.GELU, false, SHAPES[1], 2);
         Checkpoint ckpt = TestModels.checkpoint(config, Head.SEQUENCE_CLASSIFICATION, 31);
-        try (DistilBert gpu = DistilBert.of(ckpt, CudaOps.create(Precision.BF16))) {
+        try (DistilBert gpu = DistilBert.of(ckpt, GpuBackends.create(Precision.BF16))) {
             CudaOps ops = (CudaOps) gpu.ops();
             var head = gpu.as(DistilBertForSequenceClassification.class);
             Rand r = new Rand(32);
@@ -222,7 +222,7 @@ final class CudaModelParityTest {
     void theProfileBreaksAForwardPassDownByOp() {
         GpuBackends.cudaOrSkip(Precision.BF16);
         DistilBertConfig config = config(Activation.GELU, false, SHAPES[1], 2);
-        try (DistilBert gpu = DistilBert.of(TestModels.checkpoint(config, Head.BASE, 35), CudaOps.create(Precision.BF16))) {
+        try (DistilBert gpu = DistilBert.of(TestModels.checkpoint(config, Head.BASE, 35), GpuBackends.create(Precision.BF16))) {
             CudaOps ops = (CudaOps) gpu.ops();
             ModelInput in = ModelInput.ofIds(TestModels.randomIds(B, L, 100, 36), TestModels.raggedMask());
             ops.startProfile();
@@ -246,7 +246,7 @@ final class CudaModelParityTest {
         GpuBackends.cudaOrSkip(Precision.BF16);
         DistilBertConfig config = config(Activation.GELU, false, SHAPES[1], 2);
         Checkpoint ckpt = TestModels.checkpoint(config, Head.BASE, 33);
-        try (DistilBert gpu = DistilBert.of(ckpt, CudaOps.create(Precision.BF16))) {
+        try (DistilBert gpu = DistilBert.of(ckpt, GpuBackends.create(Precision.BF16))) {
             Ops ops = gpu.ops();
             GpuOutOfMemoryException e = assertThrows(GpuOutOfMemoryException.class, () -> {
                 try (Ops.Scope scope = ops.scope()) {

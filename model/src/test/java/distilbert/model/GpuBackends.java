@@ -21,7 +21,18 @@ final class GpuBackends {
     /** The CUDA backend at {@code precision}, or the calling test skipped (failed, if required) saying why. */
     static synchronized CudaOps cudaOrSkip(Precision precision) {
         GpuTests.skipUnlessUsable();
-        return OPEN.computeIfAbsent(precision, CudaOps::create);
+        return OPEN.computeIfAbsent(precision, GpuBackends::create);
+    }
+
+    /** A new CUDA backend on the tests' GPU ({@code -Ddistilbert.gpu}, GpuTests#ordinal), the caller's to close. */
+    static CudaOps create(Precision precision) {
+        int ordinal = GpuTests.ordinal();
+        CudaOps ops = ordinal < 0 ? CudaOps.create(precision) : CudaOps.create(ordinal, precision);
+        if (ordinal >= 0 && ops.context().device().ordinal() != ordinal) {
+            ops.close();
+            Assertions.fail("-Ddistilbert.gpu=cuda:" + ordinal + " opened " + ops.describe());
+        }
+        return ops;
     }
 
     /**

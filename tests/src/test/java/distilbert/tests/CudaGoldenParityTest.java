@@ -60,7 +60,8 @@ final class CudaGoldenParityTest {
 
     private static void check(Path dir, String head, Precision p) throws Exception {
         try (SafetensorsFile io = SafetensorsFile.open(dir.resolve("io.safetensors"));
-             DistilBert db = DistilBert.load(dir, Device.CUDA, p)) {
+             DistilBert db = DistilBert.load(dir, Device.parse(GpuTests.deviceName()), p)) {
+            GpuTests.assertOnTheTestsGpu(db.ops().describe());
             Map<String, Tensor> got = GoldenParityTest.run(db, io, head);
             List<String> expected = io.names().stream().filter(n -> n.startsWith("output.")).toList();
             assertEquals(expected.stream().sorted().toList(), got.keySet().stream().sorted().toList(), dir + ": outputs");

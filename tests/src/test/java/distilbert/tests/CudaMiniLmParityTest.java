@@ -68,7 +68,8 @@ final class CudaMiniLmParityTest {
             case FP16 -> 1e-2;
             case BF16 -> 3e-2;
         };
-        try (DistilBert cpu = DistilBert.load(dir, Device.CPU); DistilBert gpu = DistilBert.load(dir, Device.CUDA, p)) {
+        try (DistilBert cpu = DistilBert.load(dir, Device.CPU); DistilBert gpu = DistilBert.load(dir, Device.parse(GpuTests.deviceName()), p)) {
+            GpuTests.assertOnTheTestsGpu(gpu.ops().describe());
             int C = cpu.config().dim();
             double worstAlone = 0, worstBatched = 0;
             for (int[] row : ids) {
