@@ -29,6 +29,7 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.function.BiConsumer;
 import java.util.function.LongSupplier;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -169,8 +170,8 @@ final class BenchCommand implements Callable<Integer>, Main.Verbose {
                         + config.maxPositionEmbeddings());
             }
         }
-        List<Encoding> rows = input == null ? List.of() : readRows(config);
         Main.Io io = ((Main) spec.root().userObject()).io();
+        List<Encoding> rows = input == null ? List.of() : readRows(config, io);
         try (ModelRun.Models models = ModelRun.Models.load(model, device, precision);
              Copies copies = new Copies(models.list().stream().map(db -> db.architecture().distilbert()).toList());
              Progress progress = io.errIsTerminal() ? Progress.on(io.err(), "bench", -1, () -> 0) : Progress.off()) {
@@ -196,11 +197,8 @@ final class BenchCommand implements Callable<Integer>, Main.Verbose {
 
         Copies(List<DistilBertModel> encoders) {
             this.encoders = List.copyOf(encoders);
-            this.threads = encoders.size() == 1 ? null : Executors.newFixedThreadPool(encoders.size(), r -> {
-                Thread t = new Thread(r, "distilbert-bench");
-                t.setDaemon(true);
-                return t;
-            });
+            this.threads = encoders.size() == 1 ? null
+                    : Executors.newFixedThreadPool(encoders.size(), ReadAhead.daemon("distilbert-bench"));
         }
 
         int size() {
@@ -208,7 +206,7 @@ final class BenchCommand implements Callable<Integer>, Main.Verbose {
         }
 
         /** Runs {@code work} on every copy at once (copy i gets i) and returns when all are done. */
-        void onEach(java.util.function.BiConsumer<Integer, DistilBertModel> work) {
+        void onEach(BiConsumer<Integer, DistilBertModel> work) {
             if (threads == null) {
                 work.accept(0, encoders.getFirst());
                 return;
@@ -242,12 +240,11 @@ final class BenchCommand implements Callable<Integer>, Main.Verbose {
     }
 
     /** The first --max-rows rows of --input, tokenized and truncated as embed does. */
-    private List<Encoding> readRows(DistilBertConfig config) throws IOException {
+    private List<Encoding> readRows(DistilBertConfig config, Main.Io io) throws IOException {
         Tokenizer tokenizer = Tokenizer.fromPretrained(model);
         int maxLength = ModelRun.defaultMaxLength(tokenizer.modelMaxLength(), config.maxPositionEmbeddings(),
                 EmbedCommand.sentenceTransformersMaxLength(model));
         EncodeOptions cut = new EncodeOptions(true, Truncation.longestFirst(maxLength), null);
-        Main.Io io = ((Main) spec.root().userObject()).io();
         List<JsonlInput.Row> read;
         try (JsonlInput in = JsonlInput.open(input, io.in(), JsonlInput.Keys.TEXT)) {
             read = in.readBatch(maxRows);
@@ -286,9 +283,7 @@ final class BenchCommand implements Callable<Integer>, Main.Verbose {
             int[] lens = rows.stream().mapToInt(Encoding::length).toArray();
             int batchCount = 0;
             for (List<Encoding> share : shares) {
-                int[] n = new int[1];
-                LengthBatches.forEach(share, batchTokens, 0, LengthBatches.Listener.NONE, (r, in, t) -> n[0]++);
-                batchCount += n[0];
+                batchCount += LengthBatches.plan(share.stream().mapToInt(Encoding::length).toArray(), batchTokens).size();
             }
             int longest = Arrays.stream(lens).max().orElse(0);
             cases.add(new Case("input", rows.size(), longest, lens, batchCount, () -> copies.onEach((i, encoder) ->

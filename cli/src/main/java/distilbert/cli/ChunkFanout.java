@@ -50,11 +50,7 @@ final class ChunkFanout<J> implements AutoCloseable {
         this.idle = new ArrayBlockingQueue<>(jobs.size(), false, jobs);
         this.out = out;
         this.maxInFlight = 2 * jobs.size();
-        this.threads = Executors.newFixedThreadPool(jobs.size(), r -> {
-            Thread t = new Thread(r, name);
-            t.setDaemon(true);
-            return t;
-        });
+        this.threads = Executors.newFixedThreadPool(jobs.size(), ReadAhead.daemon(name));
     }
 
     /**

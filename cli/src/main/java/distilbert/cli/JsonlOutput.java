@@ -49,11 +49,7 @@ final class JsonlOutput implements JsonlLines.Sink {
         this.name = name;
         this.stdout = stdout;
         this.stream = new BufferedOutputStream(stream, 1 << 16);
-        this.writer = Executors.newSingleThreadExecutor(r -> {
-            Thread t = new Thread(r, "distilbert-output");
-            t.setDaemon(true);
-            return t;
-        });
+        this.writer = Executors.newSingleThreadExecutor(ReadAhead.daemon("distilbert-output"));
     }
 
 

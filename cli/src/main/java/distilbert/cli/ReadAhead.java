@@ -5,6 +5,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 
@@ -34,12 +35,21 @@ final class ReadAhead<T> implements AutoCloseable {
     ReadAhead(String name, Callable<T> make, Predicate<T> last) {
         this.make = make;
         this.last = last;
-        this.thread = Executors.newSingleThreadExecutor(r -> {
-            Thread t = new Thread(r, name);
-            t.setDaemon(true);  // never keeps the JVM up, even blocked on stdin
-            return t;
-        });
+        this.thread = Executors.newSingleThreadExecutor(daemon(name));
         this.next = thread.submit(make);
+    }
+
+    /**
+     * Threads named {@code name} that never keep the JVM up (one blocked on stdin, one running a chunk
+     * when a command fails): the command's threads, here and in {@link JsonlOutput}, {@link ChunkFanout}
+     * and {@link BenchCommand}.
+     */
+    static ThreadFactory daemon(String name) {
+        return r -> {
+            Thread t = new Thread(r, name);
+            t.setDaemon(true);
+            return t;
+        };
     }
 
     /**

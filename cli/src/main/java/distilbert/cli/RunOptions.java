@@ -59,7 +59,8 @@ final class RunOptions implements Main.Verbose {
             for (String item : t.split(",", -1)) {
                 String i = item.trim();
                 boolean number = !i.isEmpty() && i.chars().allMatch(c -> c >= '0' && c <= '9');
-                Device d = number && !gpus.isEmpty() ? Device.parse("cuda:" + i) : number ? null : Device.parse(i);
+                // a bare number after the first item is cuda:N; the first names its kind
+                Device d = !number ? Device.parse(i) : gpus.isEmpty() ? null : Device.parse("cuda:" + i);
                 if (d == null || !d.isCuda() || d.ordinal().isEmpty()) {
                     throw new IllegalArgumentException("a list of devices takes GPUs by number (cuda:0,1 or cuda:0,cuda:1), "
                             + "not '" + item + "' in '" + text + "'");
