@@ -494,6 +494,61 @@ def run_multiple_choice_case(name, overrides, seed, out_dir):
     return {"case": name, "task": "multiple-choice", "questions": len(questions)}
 
 
+# --- HF's zero-shot-classification pipeline (what `distilbert zero-shot` / ZeroShotClassification reproduce) --
+# Random 3-label "NLI" classifiers: entailment last (MNLI's contradiction/neutral/entailment order), entailment
+# first (typeform/distilbert-base-uncased-mnli's order: the contradiction label is then the last), and labels
+# with no "entail" (HF takes the last label). Runs: several sequences and labels, single- and multi-label, one
+# candidate label (entailment against contradiction), labels as one comma string, a template of our own, a
+# label given twice (ties), and a sequence longer than model_max_length (P) that only_first truncation cuts.
+ZS_LONG = " ".join(["the movie was really good and the music was fun but the ending was boring"] * 3)
+ZS_TEXTS = ["this movie was great!", "I hated the ending, but the acting is fine.", "zzyzx plot?", ZS_LONG]
+ZS_RUNS = [
+    # texts, candidate labels, keyword arguments
+    (ZS_TEXTS, ["movie", "music", "book", "story"], {}),
+    (ZS_TEXTS, ["movie", "music", "book", "story"], {"multi_label": True}),
+    (ZS_TEXTS[:3], ["good"], {}),
+    (ZS_TEXTS[:3], " fun ,boring,, acting ", {"hypothesis_template": "the {0} was {{really}} {0}."}),
+    (ZS_TEXTS[:2], ["good", "bad", "good"], {}),
+    (ZS_TEXTS, ["the plot", "a very long label about the music and the acting of the film"], {"multi_label": False}),
+]
+ZS_CASES = [
+    # name, config overrides
+    ("pipeline_zero_shot", dict(num_labels=3, id2label={0: "contradiction", 1: "neutral", 2: "entailment"},
+                                label2id={"contradiction": 0, "neutral": 1, "entailment": 2})),
+    ("pipeline_zero_shot_entailment_first", dict(num_labels=3, activation="relu", sinusoidal_pos_embds=True,
+                                                 id2label={0: "ENTAILMENT", 1: "NEUTRAL", 2: "CONTRADICTION"},
+                                                 label2id={"ENTAILMENT": 0, "NEUTRAL": 1, "CONTRADICTION": 2})),
+    ("pipeline_zero_shot_no_entailment", dict(num_labels=3)),
+]
+
+
+def run_zero_shot_case(name, overrides, seed, out_dir):
+    """An NLI-style classifier and its tokenizer saved as HF saves them, and the zero-shot pipeline's answers (with
+    each pair's input_ids and logits) as expected.json."""
+    model, tok, case_dir = pipeline_model(DistilBertForSequenceClassification, name, overrides, seed, out_dir)
+    zs = transformers.pipeline("zero-shot-classification", model=model, tokenizer=tok, device=-1)
+    runs = []
+    for texts, labels, kw in ZS_RUNS:
+        answers = zs(texts, labels, **kw)
+        parsed = zs._args_parser._parse_labels(labels)
+        template = kw.get("hypothesis_template", "This example is {}.")
+        pairs = []
+        with torch.no_grad():
+            for text in texts:
+                for label in parsed:
+                    enc = zs._parse_and_tokenize([[text, template.format(label)]])
+                    pairs.append({"input_ids": enc["input_ids"][0].tolist(),
+                                  "logits": model(**enc).logits[0].tolist()})
+        runs.append({"texts": texts, "candidate_labels": labels, "parsed_labels": parsed,
+                     "hypothesis_template": kw.get("hypothesis_template"), "multi_label": kw.get("multi_label", False),
+                     "answers": answers, "pairs": pairs})
+    expected = {"entailment_id": zs.entailment_id, "runs": runs,
+                "transformers": transformers.__version__, "tokenizers": tokenizers.__version__}
+    with open(os.path.join(case_dir, "expected.json"), "w") as f:
+        json.dump(expected, f, indent=1, default=float)
+    return {"case": name, "task": "zero-shot-classification", "runs": len(runs)}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "src", "test", "resources", "golden"))
@@ -527,6 +582,8 @@ def main():
         guarded(name, lambda: run_qa_case(name, ov, 3100 + i, args.out))
     for i, (name, ov) in enumerate(MC_CASES):
         guarded(name, lambda: run_multiple_choice_case(name, ov, 3200 + i, args.out))
+    for i, (name, ov) in enumerate(ZS_CASES):
+        guarded(name, lambda: run_zero_shot_case(name, ov, 3300 + i, args.out))
     with open(os.path.join(args.out, "index.json"), "w") as f:
         json.dump({"transformers": transformers.__version__, "torch": torch.__version__, "cases": index,
                    "pipelines": pipelines, "skipped": skipped}, f, indent=1)
