@@ -6,6 +6,7 @@ import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.core.StreamReadFeature;
+import distilbert.model.ZeroShotClassification;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -41,15 +42,29 @@ final class JsonlInput implements AutoCloseable {
      * The keys a row's two values are read from. {@code required}: both must be there (question
      * answering: as non-empty strings); otherwise the second may be absent or null. {@code choices}:
      * the second is a non-empty list of strings (multiple choice; the prompt and the choices may be
-     * empty strings, as HF's tokenizer takes them).
+     * empty strings, as HF's tokenizer takes them), or, with {@code commaList}, also one string of
+     * comma-separated items (zero-shot's candidate labels, split as HF's pipeline splits them);
+     * {@code defaultChoices}, when not null, stand in for an absent second. {@code pairName} names the
+     * (first, choice) rows in notes, such as "(prompt, choice)".
      */
-    record Keys(String first, String second, boolean required, boolean choices) {
-        static final Keys TEXT = new Keys("text", "text_pair", false, false);
-        static final Keys QUESTION_CONTEXT = new Keys("question", "context", true, false);
-        static final Keys PROMPT_CHOICES = new Keys("prompt", "choices", true, true);
+    record Keys(String first, String second, boolean required, boolean choices, List<String> defaultChoices,
+                boolean commaList, String pairName) {
+        static final Keys TEXT = new Keys("text", "text_pair", false, false, null, false, null);
+        static final Keys QUESTION_CONTEXT = new Keys("question", "context", true, false, null, false, null);
+        static final Keys PROMPT_CHOICES = new Keys("prompt", "choices", true, true, null, false, "(prompt, choice)");
+
+        /** Zero-shot rows: a text and its candidate labels (a list, or one comma-separated string), {@code defaults} when absent. */
+        static Keys zeroShot(List<String> defaults) {
+            return new Keys("text", "candidate_labels", false, true, defaults == null ? null : List.copyOf(defaults), true,
+                    "(text, hypothesis)");
+        }
 
         /** What every line must hold, for error messages. */
         String expected() {
+            if (commaList) {
+                return "a \"" + first + "\" string" + (defaultChoices == null ? " and" : ", and optionally,") + " \"" + second
+                        + "\" (a list of strings, or one string of comma-separated ones)";
+            }
             if (choices) return "a \"" + first + "\" string and a \"" + second + "\" list of strings";
             return required ? "\"" + first + "\" and \"" + second + "\" strings" : "a \"" + first + "\" string";
         }
@@ -165,8 +180,13 @@ final class JsonlInput implements AutoCloseable {
                     if (v != JsonToken.VALUE_STRING) throw bad(n, "\"" + key + "\" must be a string, found " + describe(v));
                     first = p.getText();
                     hasFirst = true;
+                } else if (key.equals(keys.second()) && keys.commaList() && v == JsonToken.VALUE_STRING) {
+                    choices = ZeroShotClassification.parseLabels(p.getText());
                 } else if (key.equals(keys.second()) && keys.choices()) {
-                    if (v != JsonToken.START_ARRAY) throw bad(n, "\"" + key + "\" must be a list of strings, found " + describe(v));
+                    if (v != JsonToken.START_ARRAY) {
+                        throw bad(n, "\"" + key + "\" must be a list of strings" + (keys.commaList() ? " or a string" : "")
+                                + ", found " + describe(v));
+                    }
                     choices = new ArrayList<>();
                     while ((v = p.nextToken()) != JsonToken.END_ARRAY) {
                         if (v != JsonToken.VALUE_STRING) {
@@ -185,7 +205,10 @@ final class JsonlInput implements AutoCloseable {
             if (p.nextToken() != null) throw bad(n, "more after the JSON object; put one object per line");
             if (!hasFirst) throw bad(n, "missing \"" + keys.first() + "\"");
             if (keys.choices()) {
-                if (choices == null) throw bad(n, "missing \"" + keys.second() + "\"");
+                if (choices == null && keys.defaultChoices() != null) choices = keys.defaultChoices();
+                if (choices == null) {
+                    throw bad(n, "missing \"" + keys.second() + "\"" + (keys.commaList() ? " (or give them all with --labels)" : ""));
+                }
                 if (choices.isEmpty()) throw bad(n, "\"" + keys.second() + "\" is empty; give at least one");
             } else if (keys.required()) {
                 if (second == null) throw bad(n, "missing \"" + keys.second() + "\"");

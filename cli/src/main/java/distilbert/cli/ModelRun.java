@@ -20,6 +20,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.OptionalInt;
 import java.util.function.Supplier;
+import java.util.function.UnaryOperator;
 
 /**
  * What the commands that run a model over JSONL rows share ({@code embed}, {@code score},
@@ -99,7 +100,22 @@ final class ModelRun {
      * windows that truncation cuts off are run too (question answering's document stride; their
      * tokens count toward a chunk) or are text cut off (a note on stderr says how many rows were).
      */
-    record Rows(JsonlInput.Keys keys, EncodeOptions encode, boolean windows) {}
+    record Rows(JsonlInput.Keys keys, EncodeOptions encode, boolean windows, UnaryOperator<String> choice,
+                EncodeOptions fallback) {
+        Rows(JsonlInput.Keys keys, EncodeOptions encode, boolean windows) {
+            this(keys, encode, windows, UnaryOperator.identity(), null);
+        }
+
+        /**
+         * The same rows, each choice made into the second text of its pair by {@code choice}
+         * (zero-shot: a label into its hypothesis), and a pair that {@code encode}'s truncation cannot
+         * bring down to its length tokenized with {@code fallback} instead (zero-shot: not truncated,
+         * as HF's pipeline does).
+         */
+        Rows withChoices(UnaryOperator<String> choice, EncodeOptions fallback) {
+            return new Rows(keys, encode, windows, choice, fallback);
+        }
+    }
 
     /** A {@link Job} that also gets the chunk's rows (question answering needs each row's context). */
     @FunctionalInterface
@@ -288,7 +304,8 @@ final class ModelRun {
         } finally {
             if (truncated > 0) {
                 // a multiple-choice line is several (prompt, choice) rows: count those, named so
-                String what = kind.keys().choices() ? (truncated == 1 ? " (prompt, choice) pair was" : " (prompt, choice) pairs were")
+                String pair = kind.keys().pairName();
+                String what = pair != null ? (truncated == 1 ? " " + pair + " pair was" : " " + pair + " pairs were")
                         : (truncated == 1 ? " row was" : " rows were");
                 io.err().println("distilbert " + command + ": " + truncated + what
                         + " longer than " + maxLength + " tokens and " + (stride == null ? "truncated to " + maxLength + " (--max-length)"
@@ -387,27 +404,25 @@ final class ModelRun {
                 }
             }
             List<Encoding> encoded;
+            CliException rowError = null;
             try {
                 List<String> firsts = new ArrayList<>(), seconds = new ArrayList<>();
-                for (Row r : batch) inputs(r, firsts, seconds);
+                for (Row r : batch) inputs(r, kind, firsts, seconds);
                 encoded = tokenizer.encodeBatch(firsts, seconds, options);
             } catch (TokenizerException e) {
-                // encodeBatch does not say which row failed: find the first, and keep the rows before it.
-                for (Row r : batch) {
-                    List<Encoding> one;
+                // encodeBatch does not say which row failed: encode row by row (a pair the kind's truncation
+                // cannot cut takes its fallback), and stop at the first row that still fails, after the rows before it
+                encoded = new ArrayList<>();
+                for (int i = 0; i < batch.size(); i++) {
+                    Row r = batch.get(i);
                     try {
-                        one = encodeRow(r, options);
-                    } catch (TokenizerException rowError) {
-                        return new Chunk(rows, encodings, new CliException(in.name() + " line " + r.line() + ": " + rowError.getMessage(), rowError));
+                        encoded.addAll(encodeRow(r, kind));
+                    } catch (TokenizerException failed) {
+                        rowError = new CliException(in.name() + " line " + r.line() + ": " + failed.getMessage(), failed);
+                        batch = batch.subList(0, i);
+                        break;
                     }
-                    for (Encoding x : one) {
-                        CliException refused = refusal(in, r, x, job);
-                        if (refused != null) return new Chunk(rows, encodings, refused);
-                    }
-                    encodings.addAll(one);
-                    rows.add(r);
                 }
-                throw e;
             }
             int at = 0;
             for (Row r : batch) {
@@ -423,6 +438,7 @@ final class ModelRun {
                     tokens += tokens(e, kind);
                 }
             }
+            if (rowError != null) return new Chunk(rows, encodings, rowError);
             if (pairError != null) return new Chunk(rows, encodings, pairError);
         }
         return new Chunk(rows, encodings, null);
@@ -437,23 +453,31 @@ final class ModelRun {
     }
 
     /** Adds the (text, pair) inputs of {@code r} to the two lists, {@link #width} of them. */
-    private static void inputs(Row r, List<String> firsts, List<String> seconds) {
+    private static void inputs(Row r, Rows kind, List<String> firsts, List<String> seconds) {
         if (r.choices() == null) {
             firsts.add(r.text());
             seconds.add(r.pair());
         } else {
             for (String c : r.choices()) {
                 firsts.add(r.text());
-                seconds.add(c);
+                seconds.add(kind.choice().apply(c));
             }
         }
     }
 
-    private List<Encoding> encodeRow(Row r, EncodeOptions options) {
+    /** One row's encodings, each pair on its own: with the kind's fallback where its truncation cannot reach the length. */
+    private List<Encoding> encodeRow(Row r, Rows kind) {
         List<String> firsts = new ArrayList<>(), seconds = new ArrayList<>();
-        inputs(r, firsts, seconds);
+        inputs(r, kind, firsts, seconds);
         List<Encoding> out = new ArrayList<>();
-        for (int i = 0; i < firsts.size(); i++) out.add(tokenizer.encode(firsts.get(i), seconds.get(i), options));
+        for (int i = 0; i < firsts.size(); i++) {
+            try {
+                out.add(tokenizer.encode(firsts.get(i), seconds.get(i), kind.encode()));
+            } catch (TokenizerException e) {
+                if (kind.fallback() == null) throw e;
+                out.add(tokenizer.encode(firsts.get(i), seconds.get(i), kind.fallback()));
+            }
+        }
         return out;
     }
 

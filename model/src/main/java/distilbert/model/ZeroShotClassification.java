@@ -479,8 +479,12 @@ public final class ZeroShotClassification {
         return new Result(query.sequence(), query.candidateLabels(), scores, logits);
     }
 
-    /** The template, checked: it formats, and has a place for the label (HF's check). */
-    static String checkTemplate(String template) {
+    /**
+     * The template, checked: it formats, and has a place for the label (HF's check).
+     *
+     * @throws IllegalArgumentException naming the template and what is wrong with it
+     */
+    public static String checkTemplate(String template) {
         Objects.requireNonNull(template, "hypothesis template");
         if (format(template, "\u0000").equals(format(template, "\u0001"))) {
             throw new IllegalArgumentException("the hypothesis template \"" + template + "\" has no place for the label: put {}"
@@ -494,7 +498,7 @@ public final class ZeroShotClassification {
      * once, or {@code {0}} any number of times (not both: Python refuses to mix automatic and manual
      * numbering), {@code {{} and {@code }}} for braces.
      */
-    static String format(String template, String label) {
+    public static String format(String template, String label) {
         StringBuilder out = new StringBuilder(template.length() + label.length());
         int automatic = 0, manual = 0;
         for (int i = 0; i < template.length(); i++) {
