@@ -35,7 +35,7 @@
 #   test      bin/gpu-test (every CUDA op and whole models vs the CPU, the bridge, cuBLAS; cap 180 s), then
 #             the tests module's golden tests (CPU and CUDA vs every HF golden case; cap 90 s), and CUDA vs
 #             CPU on MiniLM when MINILM_DIR names a converted directory
-#   pipelines score, fill-mask, ner, qa and multiple-choice on the golden pipeline models:
+#   pipelines score, fill-mask, ner, qa, multiple-choice and zero-shot on the golden pipeline models:
 #             --device cuda --precision fp32
 #             against --device cpu (scripts/compare-pipelines.py, 1e-4), and bf16 (reported, not failed:
 #             labels of near-equal scores may swap); cap 90 s
@@ -292,6 +292,9 @@ for c in json.load(open(os.path.join(golden, "index.json"))).get("pipelines", []
         rows, args = e["inputs"], "qa --top-k 3"
     elif task == "multiple-choice":
         rows, args = [{"prompt": q["prompt"], "choices": q["choices"]} for q in e["questions"]], "multiple-choice --logits"
+    elif task == "zero-shot-classification":
+        first = e["runs"][0]
+        rows, args = [{"text": t, "candidate_labels": first["candidate_labels"]} for t in first["texts"]], "zero-shot --logits"
     else:
         continue
     with open(os.path.join(out, c["case"] + ".jsonl"), "w", encoding="utf-8") as f:

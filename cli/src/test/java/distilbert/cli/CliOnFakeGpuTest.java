@@ -283,5 +283,14 @@ class CliOnFakeGpuTest {
         assertEquals(2, chosen.size());
         assertEquals(3, JSON.readTree(chosen.getFirst()).get("scores").size());
         sameAsOnTheCpu(1e-4, "multiple-choice", mc, question, "--precision", "fp32");
+
+        Path nli = TinyModels.classifier(dir.resolve("nli"), ZeroShotCommandTest.nli(TinyModels.config(), "contradiction",
+                "neutral", "entailment"));
+        String zeroShot = "{\"text\": \"The match went to extra time.\", \"candidate_labels\": [\"sports\", \"politics\", \"music\"]}\n"
+                + "{\"text\": \"I loved the films.\"}\n";
+        assertEquals(2, sameAsOnTheCpu(1e-4, "zero-shot", nli, zeroShot, "--labels", "film,book", "--logits",
+                "--precision", "fp32").size());
+        assertEquals(2, sameAsOnTheCpu(1e-4, "zero-shot", nli, zeroShot, "--labels", "film,book", "--multi-label",
+                "--precision", "fp32").size());
     }
 }
