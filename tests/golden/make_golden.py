@@ -39,7 +39,11 @@ answers. transformers 5.3 removed that pipeline; there, qa_reference (its steps 
 takes them, on HF's tokenizer and model) answers instead, and expected.json's "reference" says so. For
 "multiple-choice" (no HF pipeline), a DistilBertForMultipleChoice directory with the same tokenizer and
 expected.json: per question, its prompt, choices, each choice's row (input_ids without padding), the
-logits and their softmax, the model run as HF's documentation runs it (run_multiple_choice_case).
+logits and their softmax, the model run as HF's documentation runs it (run_multiple_choice_case). For
+"zero-shot-classification", NLI-style DistilBertForSequenceClassification directories (entailment last, first,
+or not named) with the same tokenizer and expected.json: HF's entailment_id and, per run of the pipeline
+(texts, candidate labels, template, multi_label), its answers and each (text, hypothesis) pair's input_ids
+and logits (run_zero_shot_case).
 """
 import argparse
 import json
