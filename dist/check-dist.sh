@@ -120,6 +120,21 @@ else
       else fail "bin/distilbert embed" "embeddings differ from the repository's ./distilbert"; fi
     else pass "bin/distilbert embed"; fi
   fi
+  # --serve on the bundled runtime (jdk.httpserver): the example rows POSTed get embed's lines, bit for bit
+  if command -v curl >/dev/null; then
+    "${sandbox[@]}" "$home/bin/distilbert" embed --model minilm --normalize --serve 0 > serve.out 2> serve.err &
+    spid=$!
+    for _ in $(seq 1 300); do grep -q 'serving .* on http' serve.err 2>/dev/null && break; kill -0 $spid 2>/dev/null || break; sleep 0.1; done
+    url=$(grep -o 'http://[0-9.]*:[0-9]*/' serve.err | head -n 1)
+    if [ -n "$url" ] && curl -sf --data-binary @"$home/examples/sentences.jsonl" "$url" -o served.jsonl && cmp -s served.jsonl emb.jsonl; then
+      kill -TERM $spid; wait $spid 2>/dev/null
+      if grep -q 'stopped after 1 request in 1 batch' serve.err; then pass "bin/distilbert embed --serve (POST = embed's lines; SIGTERM stops)" "-"
+      else fail "bin/distilbert embed --serve" "no 'stopped after 1 request' on SIGTERM: $(tail -n 2 serve.err)"; fi
+    else
+      kill -TERM $spid 2>/dev/null; wait $spid 2>/dev/null
+      fail "bin/distilbert embed --serve" "no answer equal to embed's lines (${url:-not serving}): $(tail -n 3 serve.err)"
+    fi
+  else skip "bin/distilbert embed --serve" "no curl here"; fi
   if check "bin/distilbert bench" 0 "${sandbox[@]}" "$home/bin/distilbert" bench --model minilm --device cpu --batch 2 --length 16 \
       --seconds 0.2 --input "$home/examples/sentences.jsonl" --json; then
     if [ "$(printf '%s\n' "$out" | grep -c '"tokens_per_s"')" -eq 2 ]; then pass "bin/distilbert bench (a fixed case and the example rows)"

@@ -36,6 +36,7 @@ modules=(
   jdk.management        # JMH -prof gc: per-thread allocated bytes (com.sun.management)
   jdk.unsupported       # JMH (sun.misc.Unsafe)
   jdk.incubator.vector  # the CPU backend's matmul (VectorGemm)
+  jdk.httpserver        # distilbert --serve (com.sun.net.httpserver)
   jdk.zipfs             # JUnit scans the test jars as zip file systems (a service: jdeps cannot see it)
   java.xml              # JUnit's XML reports (bin/gpu-test --reports-dir)
 )

@@ -111,6 +111,9 @@ final class EmbedCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         if (normalize && pooling == Pooling.NONE) throw run.usage("--normalize needs --pooling mean or cls");
+        if (format == Format.NPY && run.serve != null) {
+            throw run.usage("--serve answers with JSONL lines; --format npy writes a file");
+        }
         if (format == Format.NPY && pooling == Pooling.NONE) {
             throw run.usage("--format npy needs --pooling mean or cls (with none, rows have as many vectors as tokens)");
         }

@@ -110,6 +110,11 @@ final class JsonlInput implements AutoCloseable {
         }
     }
 
+    /** Rows of {@code keys} in {@code bytes} (an HTTP request's body), named {@code name} in errors. */
+    static JsonlInput of(String name, byte[] bytes, Keys keys) {
+        return new JsonlInput(name, keys, false, bytes.length, new java.io.ByteArrayInputStream(bytes));
+    }
+
     /** The file as given on the command line, or "stdin". */
     String name() {
         return name;

@@ -105,7 +105,8 @@ final class JsonlOutput implements JsonlLines.Sink {
         gen.writeEndArray();
     }
 
-    private static <T> byte[] line(T item, ObjectWriter<T> object, int bytesHint) {
+    /** One item as a JSON line, its newline included. */
+    static <T> byte[] line(T item, ObjectWriter<T> object, int bytesHint) {
         ByteArrayBuilder bytes = new ByteArrayBuilder(Math.max(64, bytesHint));
         try (JsonGenerator gen = JSON.createGenerator(bytes, JsonEncoding.UTF8)) {
             object.write(gen, item);

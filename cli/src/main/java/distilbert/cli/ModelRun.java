@@ -267,6 +267,10 @@ final class ModelRun {
 
     /** {@link #stream(int, Start)} over rows of another kind. */
     void stream(Rows kind, int chunkBatches, RowsStart start) throws IOException {
+        if (options.serve != null) {
+            serve(kind, chunkBatches, start);
+            return;
+        }
         String command = options.command();
         long tokenCap = (long) options.batchTokens * chunkBatches;
         long truncated = 0;
@@ -311,6 +315,72 @@ final class ModelRun {
                         + " longer than " + maxLength + " tokens and " + (stride == null ? "truncated to " + maxLength + " (--max-length)"
                         : (truncated == 1 ? "was" : "were") + " run in windows of " + maxLength + " overlapping by " + stride + " (--stride)"));
             }
+        }
+    }
+
+    /**
+     * --serve: the model loaded on each device, and the command answering HTTP requests of JSONL in
+     * its input format with its output lines ({@link JsonlServer}) until the process is stopped
+     * (SIGTERM or Ctrl-C: requests already taken are answered first) or this thread is interrupted.
+     */
+    private void serve(Rows kind, int chunkBatches, RowsStart start) throws IOException {
+        String command = options.command();
+        if (output != null) throw options.usage("--serve answers with JSONL lines; --format npy writes a file");
+        JsonlServer.Address address = options.serveAddress();
+        try (Models models = Models.load(model, options.device, options.precision)) {
+            for (String w : models.list().getFirst().warnings()) io.err().println("distilbert " + command + ": warning: " + w);
+            List<RowsJob> jobs = models.list().stream().map(start::start).toList();
+            com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+            String description = "\"model\":" + json.writeValueAsString(model.toString()) + ",\"backends\":"
+                    + json.writeValueAsString(models.list().stream().map(db -> db.ops().describe()).toList());
+            JsonlServer server = new JsonlServer(command, description, jobs, (body, job) -> {
+                try (JsonlInput in = JsonlInput.of("request", body, kind.keys())) {
+                    return readAll(in, kind, job);
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            }, !kind.windows() && stride == null, options.maxWait(), (long) options.batchTokens * chunkBatches);
+            java.util.concurrent.CountDownLatch stop = new java.util.concurrent.CountDownLatch(1);
+            java.util.concurrent.CountDownLatch done = new java.util.concurrent.CountDownLatch(1);
+            Thread hook = new Thread(() -> {
+                stop.countDown();
+                try {
+                    done.await(15, java.util.concurrent.TimeUnit.SECONDS); // let the requests under way be answered
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }, "distilbert-" + command + "-stop");
+            Runtime.getRuntime().addShutdownHook(hook);
+            try {
+                server.serve(address, stop, a -> io.err().println("distilbert " + command + ": serving " + models.list().size()
+                        + (models.list().size() == 1 ? " model copy" : " model copies") + " on http://"
+                        + (a.getAddress().getHostAddress().contains(":") ? "[" + a.getAddress().getHostAddress() + "]"
+                        : a.getAddress().getHostAddress()) + ":" + a.getPort()
+                        + "/ (POST JSONL, one result line per line; GET /health); stop with Ctrl-C"));
+                distilbert.model.DynamicBatcher.Stats st = server.stats();
+                io.err().println("distilbert " + command + ": stopped after " + st.requests() + (st.requests() == 1 ? " request" : " requests")
+                        + " in " + st.batches() + (st.batches() == 1 ? " batch" : " batches") + " (" + st.failed() + " failed, "
+                        + st.rejected() + " turned away)");
+            } finally {
+                done.countDown();
+                try {
+                    Runtime.getRuntime().removeShutdownHook(hook);
+                } catch (IllegalStateException stopping) {
+                    // the JVM is shutting down: the hook is running
+                }
+            }
+        }
+    }
+
+    /** Every row of {@code in}, read and tokenized as chunks are; the error of the first bad row, if any, with the rows before it. */
+    Chunk readAll(JsonlInput in, Rows kind, RowsJob job) {
+        List<Row> rows = new ArrayList<>();
+        List<Encoding> encodings = new ArrayList<>();
+        while (true) {
+            Chunk c = readChunk(in, kind, Long.MAX_VALUE, job);
+            rows.addAll(c.rows());
+            encodings.addAll(c.encodings());
+            if (c.error() != null || c.rows().isEmpty()) return new Chunk(rows, encodings, c.error());
         }
     }
 
@@ -372,7 +442,7 @@ final class ModelRun {
     }
 
     /** Rows of one chunk with their encodings; {@code error}, when not null, is thrown after they are written. */
-    private record Chunk(List<Row> rows, List<Encoding> encodings, CliException error) {}
+    record Chunk(List<Row> rows, List<Encoding> encodings, CliException error) {}
 
     /**
      * Reads and tokenizes rows until the chunk has {@link #CHUNK_ROWS} rows or {@code tokenCap} tokens,

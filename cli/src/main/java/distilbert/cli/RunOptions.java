@@ -142,6 +142,19 @@ final class RunOptions implements Main.Verbose {
                     + "accumulate in float32. The CPU computes in fp32 whatever is asked.")
     Precision precision;
 
+    @Option(names = "--serve", paramLabel = "[HOST:]PORT",
+            description = "Answer HTTP requests instead of reading --input: each POST's body is JSONL lines as --input takes "
+                    + "them, the response this command's output lines for them (400 naming the line for a bad one); the "
+                    + "requests of all clients run together in batches. PORT alone listens on the loopback interface "
+                    + "(0.0.0.0:PORT on every one; port 0 picks a free one, printed on stderr). GET /health reports the "
+                    + "counts. Runs until stopped (Ctrl-C, SIGTERM), answering the requests it has taken first.")
+    String serve;
+
+    @Option(names = "--max-wait", paramLabel = "MS", defaultValue = "5",
+            description = "With --serve: how long a request may wait for others to share its batch, in milliseconds "
+                    + "(0: only those already waiting). Default: ${DEFAULT-VALUE}.")
+    double maxWaitMs;
+
     @Option(names = "--verbose", description = "Print the stack trace of an error.")
     boolean verbose;
 
@@ -160,8 +173,29 @@ final class RunOptions implements Main.Verbose {
         return spec.name();
     }
 
+    /** --serve's address; null without --serve. */
+    JsonlServer.Address serveAddress() {
+        if (serve == null) return null;
+        try {
+            return JsonlServer.Address.parse(serve);
+        } catch (IllegalArgumentException e) {
+            throw usage("--serve: " + e.getMessage());
+        }
+    }
+
+    /** --max-wait. */
+    java.time.Duration maxWait() {
+        return java.time.Duration.ofNanos(Math.round(maxWaitMs * 1e6));
+    }
+
     /** The checks that need no model: a usage error before anything is loaded. */
     void check(Integer maxLength) {
+        if (serve != null) {
+            serveAddress();
+            if (input != null) throw usage("--serve reads requests, not --input");
+            if (output != null) throw usage("--serve answers requests, not to --output");
+        }
+        if (!(maxWaitMs >= 0 && maxWaitMs <= 60_000)) throw usage("--max-wait must be from 0 to 60000 ms, got " + maxWaitMs);
         if (batchTokens < 1) throw usage("--batch-tokens must be at least 1, got " + batchTokens);
         if (maxLength != null && maxLength < 2) throw usage("--max-length must be at least 2 ([CLS] and [SEP]), got " + maxLength);
         if (input != null && output != null && !input.toString().equals("-") && !output.toString().equals("-")) {

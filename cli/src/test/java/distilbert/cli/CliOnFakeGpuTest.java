@@ -227,6 +227,38 @@ class CliOnFakeGpuTest {
     }
 
     /**
+     * --serve on two GPUs (the stand-in's devices 0 and 1, kernels emulated): clients sending at once
+     * get, each, the lines that embed writes for their rows on one GPU, bit for bit (every op of the
+     * model computes each row on its own, so sharing a batch with other requests changes nothing).
+     */
+    @Test
+    void servingOnTwoGpusAnswersEachClientWithItsOwnLines() throws Exception {
+        Path model = TinyModels.widened(dir.resolve("served"), TinyModels.config(), Head.BASE);
+        List<String> texts = List.of("the whale", "a ship on the sea and a storm", "Call me Ishmael.", "x", "the white whale swam",
+                "harpoons");
+        List<String> want = run("embed", model, Cli.rows(texts.toArray(String[]::new)), "--device", "cuda:0", "--precision", "fp32");
+        java.util.concurrent.ExecutorService clients = java.util.concurrent.Executors.newFixedThreadPool(texts.size());
+        try (ServeTest.Server s = new ServeTest.Server("embed", "--model", model.toString(), "--device", "cuda:0,1",
+                "--precision", "fp32", "--serve", "0", "--max-wait", "50")) {
+            assertTrue(s.err().contains("serving 2 model copies"), s.err());
+            List<java.util.concurrent.Future<ServeTest.Response>> got = new java.util.ArrayList<>();
+            for (String t : texts) got.add(clients.submit(() -> ServeTest.http(s.port, "POST", "/", Cli.rows(t))));
+            for (int i = 0; i < texts.size(); i++) {
+                ServeTest.Response r = got.get(i).get(120, java.util.concurrent.TimeUnit.SECONDS);
+                assertEquals(200, r.status(), r.body());
+                assertEquals(List.of(want.get(i)), r.lines(), "client " + i);
+            }
+            JsonNode health = JSON.readTree(ServeTest.http(s.port, "GET", "/health", null).body());
+            assertEquals(2, health.get("backends").size(), health.toString());
+            assertTrue(health.get("backends").get(1).asText().startsWith("cuda ("), health.toString());
+            assertEquals(texts.size(), health.get("requests").asInt());
+            assertEquals(0, s.stop());
+        } finally {
+            clients.shutdownNow();
+        }
+    }
+
+    /**
      * A GPU too full for the model: --device cuda fails with the out-of-memory message (what, how much,
      * how much is free, what to do), not an internal error; auto runs on the CPU, saying why once.
      */
