@@ -112,6 +112,7 @@ cp "$root"/dist/src/bin/* "$stage/bin/"
 # of bench/peer/selftest).
 cp "$root/bench/run-gpu-bench.sh" "$stage/bin/gpu-bench"
 cp "$root"/bench/peer/*.py "$stage/bench/peer/"
+cp "$root/bench/serve-load.py" "$stage/bench/"
 for f in hf_inference.py ceilings.py gpu_report.py gpu_common.py; do
   [ -f "$stage/bench/peer/$f" ] || die "bench/peer/$f is missing: bin/gpu-bench needs it"
 done

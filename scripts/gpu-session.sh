@@ -54,7 +54,9 @@
 #             against bench/peer/hf_embed.py (transformers, SDPA, the same batching and mean pooling) on a
 #             random DistilBERT-base (EMBED_SIZE=tiny: 2 layers, dim 64) and EMBED_ROWS (20000)
 #             parity-corpus rows cut to 256 tokens, EMBED_PRECISIONS (bf16 fp32); cosine of every row
-#             against HF; cap 180 s
+#             against HF; then --device cuda:0,0, `embed --serve` under bench/serve-load.py (64 clients of
+#             one row, 16 of 32 rows; answers against embed's own lines), --format npy, `distilbert bench`;
+#             cap 180 s
 #
 #   --cpu     a rehearsal on a machine without a GPU: the same steps and files, with the GPU tests
 #             skipping, pipelines CPU against CPU, bench and attention on a tiny model on the CPU
@@ -469,6 +471,38 @@ PY
         "$rows" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" "$same" >> "$d/summary.md"
     else
       rc=1; tail -n 5 "$d/ours-bf16-x2.log"
+    fi
+  fi
+  # --serve: many clients at once (bench/serve-load.py), single rows and 32-row requests, against embed's own output
+  local sp spid url spec n
+  sp=$($cpu && echo fp32 || echo bf16)
+  if [ -f "$w/ours-$sp.jsonl" ]; then
+    "$home/bin/distilbert" embed --model "$w/model" --device "$dev" --precision "$sp" --max-length 256 --serve 0 \
+      > "$d/serve.out" 2> "$d/serve.log" &
+    spid=$!
+    for _ in $(seq 1 600); do grep -q 'serving .* on http' "$d/serve.log" 2>/dev/null && break; kill -0 $spid 2>/dev/null || break; sleep 0.1; done
+    url=$(grep -o 'http://[0-9.]*:[0-9]*/' "$d/serve.log" | head -n 1)
+    if [ -n "$url" ]; then
+      printf '
+`embed --serve` (%s), clients of bench/serve-load.py (Python: past a few thousand requests/s the client is the limit):
+
+```
+' "$sp" > "$d/serve.md"
+      for spec in "64 1 $($cpu && echo 100 || echo 5000)" "16 32 0"; do
+        set -- $spec
+        bounded 45 "$py" bench/serve-load.py --url "$url" --input "$w/in.jsonl" --clients "$1" --lines "$2" --max-requests "$3" \
+          --output "$w/served-$2.jsonl" --json "$d/serve-$1x$2.json" >> "$d/serve.md" 2>&1 || rc=1
+        n=$(wc -l < "$w/served-$2.jsonl" 2>/dev/null || echo 0)
+        head -n "$n" "$w/ours-$sp.jsonl" > "$w/ours-head.jsonl"
+        echo "answers against embed's own lines for the same $n rows: $("$py" bench/peer/hf_embed.py --compare "$w/served-$2.jsonl" \
+          "$w/ours-head.jsonl" --min-cosine "$([ "$sp" = fp32 ] && echo 0.99999 || echo 0.999)" 2>&1)" >> "$d/serve.md" || rc=1
+      done
+      kill -TERM $spid; wait $spid 2>/dev/null
+      grep 'stopped after' "$d/serve.log" >> "$d/serve.md" || { rc=1; echo "no 'stopped after' line on SIGTERM" >> "$d/serve.md"; }
+      printf '```\n' >> "$d/serve.md"
+      cat "$d/serve.md" >> "$d/summary.md"
+    else
+      rc=1; kill -TERM $spid 2>/dev/null; tail -n 5 "$d/serve.log"
     fi
   fi
   # embed --format npy: numpy reads the array, and it holds what the JSONL holds

@@ -188,72 +188,85 @@ final class JsonlServer {
         return batcher.stats();
     }
 
-    private void handle(HttpExchange x) throws IOException {
-        try (x) {
-            String path = x.getRequestURI().getPath();
-            String method = x.getRequestMethod();
-            if (path.equals("/health")) {
-                if (!method.equals("GET") && !method.equals("HEAD")) {
-                    x.getResponseHeaders().set("Allow", "GET, HEAD");
-                    error(x, 405, "GET /health");
-                    return;
-                }
-                respond(x, 200, "application/json", health());
-                return;
-            }
-            if (!path.equals("/") && !path.equals("/" + command)) {
-                error(x, 404, "no such path: " + path + "; POST JSONL to / (or /" + command + "), GET /health");
-                return;
-            }
-            if (!method.equals("POST")) {
-                x.getResponseHeaders().set("Allow", "POST");
-                error(x, 405, method + " " + path + ": POST JSONL lines, one " + command + " result line comes back for each");
-                return;
-            }
-            byte[] body = readBody(x.getRequestBody());
-            if (body == null) {
-                error(x, 413, "the request body is larger than " + (MAX_BODY_BYTES >> 20) + " MiB; send fewer lines per request");
-                return;
-            }
-            ModelRun.Chunk chunk = parser.parse(body, jobs.getFirst());
-            if (chunk.error() != null) {
-                error(x, 400, chunk.error().getMessage());
-                return;
-            }
-            if (chunk.rows().isEmpty()) {
-                respond(x, 200, "application/x-ndjson; charset=utf-8", new byte[0]);
-                return;
-            }
-            List<byte[]> lines;
-            try {
-                lines = batcher.submit(new Request(chunk.rows(), chunk.encodings())).get();
-            } catch (ExecutionException e) {
-                Throwable cause = e.getCause();
-                if (cause instanceof RejectedExecutionException) {
-                    x.getResponseHeaders().set("Retry-After", "1");
-                    error(x, 503, "busy: " + cause.getMessage());
-                } else if (cause instanceof GpuOutOfMemoryException oom) {
-                    error(x, 500, "GPU out of memory for this request alone: " + oom.getMessage());
-                } else if (cause instanceof CliException || cause instanceof IllegalArgumentException) {
-                    error(x, 400, cause.getMessage());
-                } else {
-                    error(x, 500, cause.getClass().getSimpleName() + ": " + cause.getMessage());
-                }
-                return;
-            } catch (InterruptedException | CancellationException e) {
-                error(x, 503, "the server is stopping");
-                return;
-            }
-            if (countTruncated) {
-                long truncated = chunk.encodings().stream().filter(en -> !en.overflowing().isEmpty()).count();
-                if (truncated > 0) x.getResponseHeaders().set("X-Distilbert-Truncated", Long.toString(truncated));
-            }
-            ByteArrayOutputStream out = new ByteArrayOutputStream();
-            for (byte[] l : lines) out.write(l);
-            respond(x, 200, "application/x-ndjson; charset=utf-8", out.toByteArray());
+    private void handle(HttpExchange x) {
+        try {
+            answer(x);
         } catch (IOException | UncheckedIOException e) {
             // the client went away: nothing to answer
+        } catch (RuntimeException e) {
+            // a failure outside the model (tokenizing, say): answered, not a dropped connection
+            try {
+                error(x, 500, e.getClass().getSimpleName() + ": " + e.getMessage());
+            } catch (IOException | RuntimeException ignored) {
+                // the response had begun: the connection closes
+            }
+        } finally {
+            x.close();
         }
+    }
+
+    private void answer(HttpExchange x) throws IOException {
+        String path = x.getRequestURI().getPath();
+        String method = x.getRequestMethod();
+        if (path.equals("/health")) {
+            if (!method.equals("GET") && !method.equals("HEAD")) {
+                x.getResponseHeaders().set("Allow", "GET, HEAD");
+                error(x, 405, "GET /health");
+                return;
+            }
+            respond(x, 200, "application/json", health());
+            return;
+        }
+        if (!path.equals("/") && !path.equals("/" + command)) {
+            error(x, 404, "no such path: " + path + "; POST JSONL to / (or /" + command + "), GET /health");
+            return;
+        }
+        if (!method.equals("POST")) {
+            x.getResponseHeaders().set("Allow", "POST");
+            error(x, 405, method + " " + path + ": POST JSONL lines, one " + command + " result line comes back for each");
+            return;
+        }
+        byte[] body = readBody(x.getRequestBody());
+        if (body == null) {
+            error(x, 413, "the request body is larger than " + (MAX_BODY_BYTES >> 20) + " MiB; send fewer lines per request");
+            return;
+        }
+        ModelRun.Chunk chunk = parser.parse(body, jobs.getFirst());
+        if (chunk.error() != null) {
+            error(x, 400, chunk.error().getMessage());
+            return;
+        }
+        if (chunk.rows().isEmpty()) {
+            respond(x, 200, "application/x-ndjson; charset=utf-8", new byte[0]);
+            return;
+        }
+        List<byte[]> lines;
+        try {
+            lines = batcher.submit(new Request(chunk.rows(), chunk.encodings())).get();
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof RejectedExecutionException) {
+                x.getResponseHeaders().set("Retry-After", "1");
+                error(x, 503, "busy: " + cause.getMessage());
+            } else if (cause instanceof GpuOutOfMemoryException oom) {
+                error(x, 500, "GPU out of memory for this request alone: " + oom.getMessage());
+            } else if (cause instanceof CliException || cause instanceof IllegalArgumentException) {
+                error(x, 400, cause.getMessage());
+            } else {
+                error(x, 500, cause.getClass().getSimpleName() + ": " + cause.getMessage());
+            }
+            return;
+        } catch (InterruptedException | CancellationException e) {
+            error(x, 503, "the server is stopping");
+            return;
+        }
+        if (countTruncated) {
+            long truncated = chunk.encodings().stream().filter(en -> !en.overflowing().isEmpty()).count();
+            if (truncated > 0) x.getResponseHeaders().set("X-Distilbert-Truncated", Long.toString(truncated));
+        }
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        for (byte[] l : lines) out.write(l);
+        respond(x, 200, "application/x-ndjson; charset=utf-8", out.toByteArray());
     }
 
     /** The body, or null when it is larger than {@link #MAX_BODY_BYTES}. */
