@@ -284,6 +284,23 @@ class DynamicBatcherTest {
     }
 
     @Test
+    void aPipelinesListMethodIsABatchFunction(@TempDir Path dir) throws IOException {
+        Tokenizer tok = TinyTokenizer.create(dir);
+        try (DistilBert db = TestModels.model(TestModels.config(), Head.SEQUENCE_CLASSIFICATION, 62)) {
+            TextClassification classifier = new TextClassification(db, tok);
+            // as model/README.md writes it
+            try (DynamicBatcher<String, TextClassification.Result> b = DynamicBatcher.<String, TextClassification.Result>builder()
+                    .worker(classifier::classify).maxBatchSize(4).build()) {
+                List<String> texts = List.of("the cat sat", "a dog ran away from the big house", "it was good");
+                List<CompletableFuture<TextClassification.Result>> got = b.submitAll(texts);
+                for (int i = 0; i < texts.size(); i++) {
+                    assertEquals(classifier.classify(texts.get(i)), got.get(i).join(), "text " + i);
+                }
+            }
+        }
+    }
+
+    @Test
     void embeddingsThroughTheBatcherAreTheModelsOwn(@TempDir Path dir) throws IOException {
         Tokenizer tok = TinyTokenizer.create(dir);
         List<String> texts = new ArrayList<>();
