@@ -34,8 +34,9 @@ import java.util.function.ToIntFunction;
  * model copy: per GPU with {@code --device cuda:0,1}), so that a GPU sees large batches even when
  * each client sends one line.
  *
- * <p>Endpoints: {@code POST /} (or {@code POST /<command>}) and {@code GET /health} (a JSON object:
- * the command, model, devices and the batcher's counts). Status codes: 200; 400 for a body the
+ * <p>Endpoints: {@code POST /} (or {@code POST /<command>}), {@code GET /health} (a JSON object:
+ * the command, model, backends, the batcher's counts and the latency of the last requests) and
+ * {@code GET /metrics} (the same counts in Prometheus' text format). Status codes: 200; 400 for a body the
  * command would refuse as input (the error names the line, as the command's does for a file); 404,
  * 405; 413 for a body over {@link #MAX_BODY_BYTES}; 503 with {@code Retry-After} when the queue is
  * full; 500 when the model fails (a GPU error, out of memory for one request alone). Errors are
@@ -98,6 +99,41 @@ final class JsonlServer {
         }
     }
 
+    /** The time to answer the last {@link #WINDOW} requests that reached the model, for /health and /metrics. */
+    static final class Latencies {
+        static final int WINDOW = 4096;
+        private final double[] seconds = new double[WINDOW];
+        private long count;
+        private double sum;
+
+        synchronized void add(double s) {
+            seconds[(int) (count % WINDOW)] = s;
+            count++;
+            sum += s;
+        }
+
+        /** The q-quantiles (0 ≤ q ≤ 1) of the window, in seconds; NaN before the first request. */
+        synchronized double[] quantiles(double... qs) {
+            int n = (int) Math.min(count, WINDOW);
+            double[] sorted = java.util.Arrays.copyOf(seconds, n);
+            java.util.Arrays.sort(sorted);
+            double[] out = new double[qs.length];
+            for (int i = 0; i < qs.length; i++) {
+                out[i] = n == 0 ? Double.NaN : sorted[Math.min(n - 1, (int) Math.floor(qs[i] * n))];
+            }
+            return out;
+        }
+
+        synchronized long count() {
+            return count;
+        }
+
+        synchronized double sum() {
+            return sum;
+        }
+    }
+
+    private final Latencies latencies = new Latencies();
     private final String command;
     private final String description;
     private final List<ModelRun.RowsJob> jobs;
@@ -208,17 +244,18 @@ final class JsonlServer {
     private void answer(HttpExchange x) throws IOException {
         String path = x.getRequestURI().getPath();
         String method = x.getRequestMethod();
-        if (path.equals("/health")) {
+        if (path.equals("/health") || path.equals("/metrics")) {
             if (!method.equals("GET") && !method.equals("HEAD")) {
                 x.getResponseHeaders().set("Allow", "GET, HEAD");
-                error(x, 405, "GET /health");
+                error(x, 405, "GET " + path);
                 return;
             }
-            respond(x, 200, "application/json", health());
+            if (path.equals("/health")) respond(x, 200, "application/json", health());
+            else respond(x, 200, "text/plain; version=0.0.4; charset=utf-8", metrics());
             return;
         }
         if (!path.equals("/") && !path.equals("/" + command)) {
-            error(x, 404, "no such path: " + path + "; POST JSONL to / (or /" + command + "), GET /health");
+            error(x, 404, "no such path: " + path + "; POST JSONL to / (or /" + command + "), GET /health or /metrics");
             return;
         }
         if (!method.equals("POST")) {
@@ -226,6 +263,7 @@ final class JsonlServer {
             error(x, 405, method + " " + path + ": POST JSONL lines, one " + command + " result line comes back for each");
             return;
         }
+        long start = System.nanoTime();
         byte[] body = readBody(x.getRequestBody());
         if (body == null) {
             error(x, 413, "the request body is larger than " + (MAX_BODY_BYTES >> 20) + " MiB; send fewer lines per request");
@@ -267,6 +305,7 @@ final class JsonlServer {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         for (byte[] l : lines) out.write(l);
         respond(x, 200, "application/x-ndjson; charset=utf-8", out.toByteArray());
+        latencies.add((System.nanoTime() - start) / 1e9);
     }
 
     /** The body, or null when it is larger than {@link #MAX_BODY_BYTES}. */
@@ -295,10 +334,48 @@ final class JsonlServer {
             g.writeNumberField("batches", s.batches());
             g.writeNumberField("mean_batch_requests", s.meanBatchSize());
             g.writeNumberField("queued", s.queued());
+            double[] q = latencies.quantiles(0.5, 0.9, 0.99);
+            g.writeObjectFieldStart("latency_ms");     // of the last answered requests (up to 4,096)
+            String[] names = {"p50", "p90", "p99"};
+            for (int i = 0; i < names.length; i++) {
+                if (Double.isNaN(q[i])) g.writeNullField(names[i]);       // no request answered yet
+                else g.writeNumberField(names[i], q[i] * 1000);
+            }
+            g.writeEndObject();
             g.writeEndObject();
         }
         out.write('\n');
         return out.toByteArray();
+    }
+
+    /** The counts in Prometheus' text format, with the latency of the last answered requests as a summary. */
+    private byte[] metrics() {
+        DynamicBatcher.Stats s = batcher.stats();
+        StringBuilder m = new StringBuilder();
+        String labels = "{command=\"" + command + "\"}";
+        counter(m, "distilbert_requests_total", "Requests that reached the model, answered or failed.", labels, s.requests());
+        counter(m, "distilbert_requests_failed_total", "Requests the model failed.", labels, s.failed());
+        counter(m, "distilbert_requests_rejected_total", "Requests turned away (queue full or stopping).", labels, s.rejected());
+        counter(m, "distilbert_batches_total", "Batches of requests run through the model.", labels, s.batches());
+        m.append("# HELP distilbert_queued_requests Requests waiting for a batch.\n# TYPE distilbert_queued_requests gauge\n")
+                .append("distilbert_queued_requests").append(labels).append(' ').append(s.queued()).append('\n');
+        double[] q = latencies.quantiles(0.5, 0.9, 0.99);
+        m.append("# HELP distilbert_request_seconds Time to answer a request (quantiles over the last 4096).\n")
+                .append("# TYPE distilbert_request_seconds summary\n");
+        String[] names = {"0.5", "0.9", "0.99"};
+        for (int i = 0; i < names.length; i++) {
+            m.append("distilbert_request_seconds{command=\"").append(command).append("\",quantile=\"").append(names[i]).append("\"} ")
+                    .append(Double.isNaN(q[i]) ? "NaN" : Double.toString(q[i])).append('\n');
+        }
+        m.append("distilbert_request_seconds_sum").append(labels).append(' ').append(latencies.sum()).append('\n');
+        m.append("distilbert_request_seconds_count").append(labels).append(' ').append(latencies.count()).append('\n');
+        return m.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    }
+
+    private static void counter(StringBuilder m, String name, String help, String labels, long value) {
+        m.append("# HELP ").append(name).append(' ').append(help).append('\n')
+                .append("# TYPE ").append(name).append(" counter\n")
+                .append(name).append(labels).append(' ').append(value).append('\n');
     }
 
     private static void error(HttpExchange x, int status, String message) throws IOException {

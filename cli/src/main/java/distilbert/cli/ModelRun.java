@@ -356,7 +356,7 @@ final class ModelRun {
                         + (models.list().size() == 1 ? " model copy" : " model copies") + " on http://"
                         + (a.getAddress().getHostAddress().contains(":") ? "[" + a.getAddress().getHostAddress() + "]"
                         : a.getAddress().getHostAddress()) + ":" + a.getPort()
-                        + "/ (POST JSONL, one result line per line; GET /health); stop with Ctrl-C"));
+                        + "/ (POST JSONL, one result line per line; GET /health, /metrics); stop with Ctrl-C"));
                 distilbert.model.DynamicBatcher.Stats st = server.stats();
                 io.err().println("distilbert " + command + ": stopped after " + st.requests() + (st.requests() == 1 ? " request" : " requests")
                         + " in " + st.batches() + (st.batches() == 1 ? " batch" : " batches") + " (" + st.failed() + " failed, "

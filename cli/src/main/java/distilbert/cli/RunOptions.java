@@ -147,7 +147,7 @@ final class RunOptions implements Main.Verbose {
                     + "them, the response this command's output lines for them (400 naming the line for a bad one); the "
                     + "requests of all clients run together in batches. PORT alone listens on the loopback interface "
                     + "(0.0.0.0:PORT on every one; port 0 picks a free one, printed on stderr). GET /health reports the "
-                    + "counts. Runs until stopped (Ctrl-C, SIGTERM), answering the requests it has taken first.")
+                    + "counts and latency, GET /metrics the same for Prometheus. Runs until stopped (Ctrl-C, SIGTERM), answering the requests it has taken first.")
     String serve;
 
     @Option(names = "--max-wait", paramLabel = "MS", defaultValue = "5",

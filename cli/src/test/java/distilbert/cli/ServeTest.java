@@ -205,7 +205,7 @@ class ServeTest {
             assertEquals("", empty.body());
             Response elsewhere = http(s.port, "POST", "/score", good);
             assertEquals(404, elsewhere.status());
-            assertTrue(elsewhere.body().contains("POST JSONL to / (or /zero-shot), GET /health"), elsewhere.body());
+            assertTrue(elsewhere.body().contains("POST JSONL to / (or /zero-shot), GET /health or /metrics"), elsewhere.body());
             Response get = http(s.port, "GET", "/", null);
             assertEquals(405, get.status());
             assertEquals("POST", get.headers().get("Allow").getFirst());
@@ -213,7 +213,31 @@ class ServeTest {
             assertEquals(405, postHealth.status());
             JsonNode health = JSON.readTree(http(s.port, "GET", "/health", null).body());
             assertEquals(1, health.get("requests").asInt(), "bad requests never reach the model");
+            double p50 = health.get("latency_ms").get("p50").asDouble();
+            assertTrue(p50 > 0 && p50 == health.get("latency_ms").get("p99").asDouble(), "one request timed: " + health);
+            Response metrics = http(s.port, "GET", "/metrics", null);
+            assertEquals(200, metrics.status());
+            assertTrue(metrics.headers().get("Content-type").getFirst().startsWith("text/plain; version=0.0.4"), metrics.headers().toString());
+            List<String> m = metrics.lines();
+            assertTrue(m.contains("distilbert_requests_total{command=\"zero-shot\"} 1"), metrics.body());
+            assertTrue(m.contains("distilbert_requests_failed_total{command=\"zero-shot\"} 0"), metrics.body());
+            assertTrue(m.contains("distilbert_batches_total{command=\"zero-shot\"} 1"), metrics.body());
+            assertTrue(m.contains("distilbert_queued_requests{command=\"zero-shot\"} 0"), metrics.body());
+            assertTrue(m.contains("# TYPE distilbert_request_seconds summary"), metrics.body());
+            assertTrue(m.contains("distilbert_request_seconds_count{command=\"zero-shot\"} 1"), metrics.body());
+            assertTrue(m.stream().anyMatch(l -> l.startsWith("distilbert_request_seconds{command=\"zero-shot\",quantile=\"0.99\"} 0.")),
+                    metrics.body());
             assertEquals(0, s.stop());
+        }
+    }
+
+    @Test
+    void beforeAnyRequestTheLatencyIsNull() throws Exception {
+        try (Server s = new Server("score", "--model", classifier.toString(), "--device", "cpu", "--serve", "0")) {
+            JsonNode health = JSON.readTree(http(s.port, "GET", "/health", null).body());
+            assertTrue(health.get("latency_ms").get("p50").isNull(), health.toString());
+            assertTrue(http(s.port, "GET", "/metrics", null).lines().contains(
+                    "distilbert_request_seconds{command=\"score\",quantile=\"0.5\"} NaN"));
         }
     }
 
