@@ -332,6 +332,7 @@ final class JsonlServer {
             g.writeNumberField("failed", s.failed());
             g.writeNumberField("rejected", s.rejected());
             g.writeNumberField("batches", s.batches());
+            g.writeNumberField("out_of_memory_splits", s.splits());
             g.writeNumberField("mean_batch_requests", s.meanBatchSize());
             g.writeNumberField("queued", s.queued());
             double[] q = latencies.quantiles(0.5, 0.9, 0.99);
@@ -357,6 +358,8 @@ final class JsonlServer {
         counter(m, "distilbert_requests_failed_total", "Requests the model failed.", labels, s.failed());
         counter(m, "distilbert_requests_rejected_total", "Requests turned away (queue full or stopping).", labels, s.rejected());
         counter(m, "distilbert_batches_total", "Batches of requests run through the model.", labels, s.batches());
+        counter(m, "distilbert_out_of_memory_splits_total", "Batches split in halves after running the GPU out of memory.",
+                labels, s.splits());
         m.append("# HELP distilbert_queued_requests Requests waiting for a batch.\n# TYPE distilbert_queued_requests gauge\n")
                 .append("distilbert_queued_requests").append(labels).append(' ').append(s.queued()).append('\n');
         double[] q = latencies.quantiles(0.5, 0.9, 0.99);

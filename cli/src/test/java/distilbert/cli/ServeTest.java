@@ -222,6 +222,8 @@ class ServeTest {
             assertTrue(m.contains("distilbert_requests_total{command=\"zero-shot\"} 1"), metrics.body());
             assertTrue(m.contains("distilbert_requests_failed_total{command=\"zero-shot\"} 0"), metrics.body());
             assertTrue(m.contains("distilbert_batches_total{command=\"zero-shot\"} 1"), metrics.body());
+            assertTrue(m.contains("distilbert_out_of_memory_splits_total{command=\"zero-shot\"} 0"), metrics.body());
+            assertEquals(0, health.get("out_of_memory_splits").asInt(), health.toString());
             assertTrue(m.contains("distilbert_queued_requests{command=\"zero-shot\"} 0"), metrics.body());
             assertTrue(m.contains("# TYPE distilbert_request_seconds summary"), metrics.body());
             assertTrue(m.contains("distilbert_request_seconds_count{command=\"zero-shot\"} 1"), metrics.body());
