@@ -546,7 +546,12 @@ def run_zero_shot_case(name, overrides, seed, out_dir):
         runs.append({"texts": texts, "candidate_labels": labels, "parsed_labels": parsed,
                      "hypothesis_template": kw.get("hypothesis_template"), "multi_label": kw.get("multi_label", False),
                      "answers": answers, "pairs": pairs})
+    # A hypothesis longer than model_max_length on its own: only_first cannot make room, and the pipeline
+    # tokenizes the pair without truncation (its "too short" fallback). Tokens only: the model cannot take it.
+    long_label = " ".join(["music"] * (P + 5))
+    fallback = zs._parse_and_tokenize([[ZS_TEXTS[0], "This example is {}.".format(long_label)]])
     expected = {"entailment_id": zs.entailment_id, "runs": runs,
+                "fallback": {"text": ZS_TEXTS[0], "label": long_label, "input_ids": fallback["input_ids"][0].tolist()},
                 "transformers": transformers.__version__, "tokenizers": tokenizers.__version__}
     with open(os.path.join(case_dir, "expected.json"), "w") as f:
         json.dump(expected, f, indent=1, default=float)

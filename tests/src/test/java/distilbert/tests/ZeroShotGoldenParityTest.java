@@ -55,6 +55,13 @@ class ZeroShotGoldenParityTest {
                     c.name() + ": entailment label");
             assertEquals(hfEntailment < 0, ZeroShotClassification.missingEntailmentWarning(db.config()).isPresent(),
                     c.name() + ": warned about the entailment label");
+            // a hypothesis longer than model_max_length alone: HF's pipeline tokenizes the pair untruncated
+            JsonNode fallback = c.expected().get("fallback");
+            List<Encoding> whole = base.encode(List.of(new ZeroShotClassification.Query(fallback.get("text").asText(),
+                    List.of(fallback.get("label").asText()))));
+            assertEquals(Arrays.toString(json.treeToValue(fallback.get("input_ids"), int[].class)),
+                    Arrays.toString(whole.getFirst().ids()), c.name() + ": the untruncated fallback");
+            assertTrue(whole.getFirst().length() > base.maxLength(), "longer than the max length: " + whole.getFirst().length());
             for (JsonNode run : c.expected().get("runs")) {
                 String what = c.name() + " run " + runs++;
                 JsonNode given = run.get("candidate_labels");
