@@ -6,7 +6,8 @@ it runs wherever python3 does, the GPU machine included. It reads the rows of --
 --clients threads in requests of --lines rows each, sends every request once, and reports requests/s,
 rows/s, the latency of a request (p50, p90, p99, max) and the server's /health counts (how many
 requests it ran per batch). The answers are written in input order to --output, so that they can be
-compared with the command's own output for the same file.
+compared with the command's own output for the same file. The server's /health before and after gives
+this run's batches, so the report says how many requests shared a batch.
 
     python3 bench/serve-load.py --url http://127.0.0.1:8080/ --input rows.jsonl --clients 64 --lines 1 \\
         --output served.jsonl --json load.json
@@ -79,6 +80,16 @@ def main():
             answers[i] = lines
         conn.close()
 
+    def health_now():
+        try:
+            conn = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=30)
+            conn.request("GET", "/health")
+            return json.loads(conn.getresponse().read())
+        except (OSError, ValueError, http.client.HTTPException) as e:
+            errors.append(f"/health: {e}")
+            return None
+
+    before = health_now()
     threads = [threading.Thread(target=client, daemon=True) for _ in range(a.clients)]
     t0 = time.perf_counter()
     for t in threads:
@@ -92,13 +103,12 @@ def main():
     def pct(p):
         return done[min(len(done) - 1, int(p / 100 * len(done)))] * 1000 if done else float("nan")
 
-    health = None
-    try:
-        conn = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=30)
-        conn.request("GET", "/health")
-        health = json.loads(conn.getresponse().read())
-    except (OSError, ValueError, http.client.HTTPException) as e:
-        errors.append(f"/health: {e}")
+    health = health_now()
+    # this run's share of the server's counts (it may have served others before)
+    run_batches = run_requests = None
+    if before and health:
+        run_batches = health["batches"] - before["batches"]
+        run_requests = health["requests"] - before["requests"]
     report = {
         "url": a.url, "clients": a.clients, "lines_per_request": a.lines, "requests": len(requests),
         "rows": sum(len(r) for r in requests), "answered": sum(1 for x in answers if x is not None),
@@ -106,6 +116,8 @@ def main():
         "rows_per_s": sum(len(requests[i]) for i, x in enumerate(answers) if x is not None) / elapsed,
         "latency_ms": {"p50": pct(50), "p90": pct(90), "p99": pct(99), "max": done[-1] * 1000 if done else float("nan")},
         "client_busy": sum(done) / (a.clients * elapsed), "health": health,
+        "server_batches": run_batches,
+        "requests_per_batch": run_requests / run_batches if run_batches else None,
     }
     if a.output:
         with open(a.output, "w", encoding="utf-8") as f:
@@ -116,11 +128,11 @@ def main():
         with open(a.json, "w") as f:
             json.dump(report, f, indent=1)
     lat = report["latency_ms"]
-    per_batch = health.get("mean_batch_requests") if health else None
+    per_batch = f"{report['requests_per_batch']:.1f}" if report["requests_per_batch"] else None
     print(f"{report['answered']}/{report['requests']} requests of {a.lines} row(s) from {a.clients} clients in {elapsed:.2f} s: "
           f"{report['requests_per_s']:.0f} requests/s, {report['rows_per_s']:.0f} rows/s; latency p50 {lat['p50']:.1f} ms, "
           f"p90 {lat['p90']:.1f}, p99 {lat['p99']:.1f}, max {lat['max']:.1f}; "
-          f"{per_batch if per_batch is not None else '?'} requests per batch on the server; {len(errors)} errors")
+          f"{per_batch if per_batch is not None else '?'} requests per batch on the server (this run); {len(errors)} errors")
     for e in errors[:5]:
         print("  " + e, file=sys.stderr)
     sys.exit(1 if errors else 0)
