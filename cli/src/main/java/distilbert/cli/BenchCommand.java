@@ -8,6 +8,7 @@ import distilbert.model.LengthBatches;
 import distilbert.model.ModelFlops;
 import distilbert.model.ModelInput;
 import distilbert.model.Precision;
+import distilbert.model.Replicas;
 import distilbert.model.SentenceEmbeddings;
 import distilbert.tokenizer.EncodeOptions;
 import distilbert.tokenizer.Encoding;
@@ -172,15 +173,15 @@ final class BenchCommand implements Callable<Integer>, Main.Verbose {
         }
         Main.Io io = ((Main) spec.root().userObject()).io();
         List<Encoding> rows = input == null ? List.of() : readRows(config, io);
-        try (ModelRun.Models models = ModelRun.Models.load(model, device, precision);
-             Copies copies = new Copies(models.list().stream().map(db -> db.architecture().distilbert()).toList());
+        try (Replicas models = ModelRun.loadModels(model, device, precision);
+             Copies copies = new Copies(models.models().stream().map(db -> db.architecture().distilbert()).toList());
              Progress progress = io.errIsTerminal() ? Progress.on(io.err(), "bench", -1, () -> 0) : Progress.off()) {
-            DistilBert db = models.list().getFirst();
+            DistilBert db = models.models().getFirst();
             List<Case> cases = cases(db.config(), copies, rows);
             List<Timing> timings = new ArrayList<>();
             for (Case c : cases) timings.add(time(c, progress));
             progress.close();
-            String backends = String.join("; ", models.list().stream().map(m -> m.ops().describe()).toList());
+            String backends = String.join("; ", models.models().stream().map(m -> m.ops().describe()).toList());
             String report = json ? jsonLines(db, backends, copies.size(), timings) : table(db, backends, copies.size(), timings);
             write(io.out(), report);
         }

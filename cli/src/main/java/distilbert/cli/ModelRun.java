@@ -4,6 +4,7 @@ import distilbert.cli.JsonlInput.Row;
 import distilbert.model.Device;
 import distilbert.model.DistilBert;
 import distilbert.model.Precision;
+import distilbert.model.Replicas;
 import distilbert.tokenizer.EncodeOptions;
 import distilbert.tokenizer.Encoding;
 import distilbert.tokenizer.Tokenizer;
@@ -275,10 +276,10 @@ final class ModelRun {
         long tokenCap = (long) options.batchTokens * chunkBatches;
         long truncated = 0;
         try (JsonlInput in = JsonlInput.open(options.input, io.in(), kind.keys());
-             Models models = Models.load(model, options.device, options.precision)) {
-            DistilBert first = models.list().getFirst();
+             Replicas models = loadModels(model, options.device, options.precision)) {
+            DistilBert first = models.models().getFirst();
             for (String w : first.warnings()) io.err().println("distilbert " + command + ": warning: " + w);
-            List<RowsJob> jobs = models.list().stream().map(start::start).toList();
+            List<RowsJob> jobs = models.models().stream().map(start::start).toList();
             RowsJob job = jobs.getFirst();
             try (JsonlLines.Sink out = output == null ? JsonlOutput.open(options.output, io.out()) : output.get();
                  ReadAhead<Chunk> chunks = new ReadAhead<>("distilbert-" + command + "-input",
@@ -327,12 +328,12 @@ final class ModelRun {
         String command = options.command();
         if (output != null) throw options.usage("--serve answers with JSONL lines; --format npy writes a file");
         JsonlServer.Address address = options.serveAddress();
-        try (Models models = Models.load(model, options.device, options.precision)) {
-            for (String w : models.list().getFirst().warnings()) io.err().println("distilbert " + command + ": warning: " + w);
-            List<RowsJob> jobs = models.list().stream().map(start::start).toList();
+        try (Replicas models = loadModels(model, options.device, options.precision)) {
+            for (String w : models.models().getFirst().warnings()) io.err().println("distilbert " + command + ": warning: " + w);
+            List<RowsJob> jobs = models.models().stream().map(start::start).toList();
             com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
             String description = "\"model\":" + json.writeValueAsString(model.toString()) + ",\"backends\":"
-                    + json.writeValueAsString(models.list().stream().map(db -> db.ops().describe()).toList());
+                    + json.writeValueAsString(models.models().stream().map(db -> db.ops().describe()).toList());
             JsonlServer server = new JsonlServer(command, description, jobs, (body, job) -> {
                 try (JsonlInput in = JsonlInput.of("request", body, kind.keys())) {
                     return readAll(in, kind, job);
@@ -352,8 +353,8 @@ final class ModelRun {
             }, "distilbert-" + command + "-stop");
             Runtime.getRuntime().addShutdownHook(hook);
             try {
-                server.serve(address, stop, a -> io.err().println("distilbert " + command + ": serving " + models.list().size()
-                        + (models.list().size() == 1 ? " model copy" : " model copies") + " on http://"
+                server.serve(address, stop, a -> io.err().println("distilbert " + command + ": serving " + models.models().size()
+                        + (models.models().size() == 1 ? " model copy" : " model copies") + " on http://"
                         + (a.getAddress().getHostAddress().contains(":") ? "[" + a.getAddress().getHostAddress() + "]"
                         : a.getAddress().getHostAddress()) + ":" + a.getPort()
                         + "/ (POST JSONL, one result line per line; GET /health, /metrics); stop with Ctrl-C"));
@@ -384,50 +385,20 @@ final class ModelRun {
         }
     }
 
-    /** The model loaded on each device --device names (one, or several GPUs); closing closes them all. */
-    record Models(List<DistilBert> list) implements AutoCloseable {
-        /**
-         * Loads the model on every device of {@code devices}, in order.
-         *
-         * @throws CliException naming the device where one cannot be resolved or loaded (those loaded before are closed)
-         */
-        static Models load(Path dir, RunOptions.Devices devices, Precision precision) throws IOException {
-            List<Device> targets;
-            try {
-                targets = devices.resolve();
-            } catch (IllegalStateException e) {
-                throw new CliException("--device " + devices + ": " + e.getMessage(), e);
-            }
-            if (targets.isEmpty()) throw new CliException("--device " + devices + ": no GPU here can run the kernels");
-            List<DistilBert> loaded = new ArrayList<>();
-            try {
-                for (Device d : targets) loaded.add(ModelRun.load(dir, d, precision));
-            } catch (IOException | RuntimeException e) {
-                for (DistilBert db : loaded) {
-                    try {
-                        db.close();
-                    } catch (RuntimeException suppressed) {
-                        e.addSuppressed(suppressed);
-                    }
-                }
-                throw e;
-            }
-            return new Models(List.copyOf(loaded));
+    /**
+     * The model loaded on each device --device names (one, or several GPUs), in order; closing closes them all.
+     *
+     * @throws CliException naming the device where one cannot be resolved or loaded (those loaded before are closed)
+     */
+    static Replicas loadModels(Path dir, RunOptions.Devices devices, Precision precision) throws IOException {
+        List<Device> targets;
+        try {
+            targets = devices.resolve();
+        } catch (IllegalStateException e) {
+            throw new CliException("--device " + devices + ": " + e.getMessage(), e);
         }
-
-        @Override
-        public void close() {
-            RuntimeException failure = null;
-            for (DistilBert db : list) {
-                try {
-                    db.close();
-                } catch (RuntimeException e) {
-                    if (failure == null) failure = e;
-                    else failure.addSuppressed(e);
-                }
-            }
-            if (failure != null) throw failure;
-        }
+        if (targets.isEmpty()) throw new CliException("--device " + devices + ": no GPU here can run the kernels");
+        return Replicas.load(targets, d -> load(dir, d, precision));
     }
 
     /** {@link DistilBert#load}, with a one-line error where the backend asked for cannot run. */

@@ -1,8 +1,5 @@
 package distilbert.cli;
 
-import distilbert.cuda.DeviceInfo;
-import distilbert.cuda.GpuProbe;
-import distilbert.cuda.GpuStatus;
 import distilbert.model.Device;
 import distilbert.model.LengthBatches;
 import distilbert.model.Precision;
@@ -77,12 +74,7 @@ final class RunOptions implements Main.Verbose {
          * @throws IllegalStateException for cuda:all where no GPU is usable, saying why
          */
         List<Device> resolve() {
-            if (!devices.isEmpty()) return devices;
-            return switch (GpuProbe.status()) {
-                case GpuStatus.Usable u -> u.devices().stream().filter(DeviceInfo::supported)
-                        .map(d -> Device.cuda(d.ordinal())).toList();
-                case GpuStatus.Unusable u -> throw new IllegalStateException(u.describe());
-            };
+            return devices.isEmpty() ? Device.gpus() : devices;
         }
 
         @Override

@@ -91,6 +91,11 @@ public final class CpuOps implements Ops {
         pool.shutdown();
     }
 
+    /** Whether {@link #close} was called (for tests of what closes backends). */
+    boolean closed() {
+        return pool.isShutdown();
+    }
+
     // ---------------------------------------------------------------------------------------------
     // memory
 

@@ -79,6 +79,20 @@ public final class Device {
                 + "0 for the first) or auto");
     }
 
+    /**
+     * Every GPU the driver sees that can run the kernels, in order ({@code cuda:0}, {@code cuda:1},
+     * ...): what to give {@link Replicas#load} for a model on each GPU.
+     *
+     * @throws IllegalStateException where no GPU is usable, saying why (no driver, no device, no cuBLAS, too old)
+     */
+    public static java.util.List<Device> gpus() {
+        return switch (distilbert.cuda.GpuProbe.status()) {
+            case distilbert.cuda.GpuStatus.Usable u -> u.devices().stream().filter(distilbert.cuda.DeviceInfo::supported)
+                    .map(d -> cuda(d.ordinal())).toList();
+            case distilbert.cuda.GpuStatus.Unusable u -> throw new IllegalStateException(u.describe());
+        };
+    }
+
     public Kind kind() {
         return kind;
     }

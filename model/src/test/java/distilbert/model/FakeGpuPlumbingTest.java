@@ -336,6 +336,48 @@ final class FakeGpuPlumbingTest {
     }
 
     /**
+     * {@link Device#gpus()} and {@link Replicas}: every GPU that can run the kernels (the stand-in's
+     * devices 0 and 1, not the sm_75 one), a copy of the model on each, driven by a batcher with a
+     * worker per copy (every call stays on its copy's GPU: the stand-in refuses anything else), and
+     * each GPU's memory given back on close. A copy that cannot load (the sm_75 GPU) closes the one
+     * loaded before it. (The values on two GPUs: CliOnFakeGpuTest, kernels emulated.)
+     */
+    @Test
+    void replicasOnEveryUsableGpu(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        assertEquals(List.of(Device.cuda(0), Device.cuda(1)), Device.gpus());
+        DistilBertConfig config = config(Activation.GELU, false, SHAPES[1], 2);
+        distilbert.weights.ModelDirectory.save(dir, TestModels.checkpoint(config, Head.SEQUENCE_CLASSIFICATION, 46));
+        int[][] ids = TestModels.randomIds(6, 7, 100, 47);
+        long free0 = freeDeviceMemory(0), free1 = freeDeviceMemory(1);
+        try (Replicas models = Replicas.load(dir, Device.gpus(), Precision.FP32);
+             DynamicBatcher<int[], float[]> b = DynamicBatcher.<int[], float[]>builder()
+                     .workers(models.map(db -> (DynamicBatcher.BatchFunction<int[], float[]>) rows -> {
+                         float[] logits = db.as(DistilBertForSequenceClassification.class)
+                                 .forward(ModelInput.ofIds(rows.toArray(int[][]::new), full(rows.size(), 7))).logits().data();
+                         List<float[]> out = new ArrayList<>();
+                         for (int r = 0; r < rows.size(); r++) out.add(java.util.Arrays.copyOfRange(logits, 2 * r, 2 * r + 2));
+                         return out;
+                     }))
+                     .maxBatchSize(2).build()) {
+            assertTrue(models.models().get(0).ops().describe().contains("device 0")
+                    && models.models().get(1).ops().describe().contains("device 1"), models.map(db -> db.ops().describe()).toString());
+            var got = b.submitAll(List.of(ids));
+            for (int r = 0; r < ids.length; r++) {
+                // the kernels do not run here (the values are the CLI's emulated --device cuda:0,1 tests'): the plumbing only
+                assertEquals(2, got.get(r).get(60, java.util.concurrent.TimeUnit.SECONDS).length, "row " + r);
+            }
+            assertEquals(ids.length, b.stats().requests());
+        }
+        assertEquals(free0, freeDeviceMemory(0));
+        assertEquals(free1, freeDeviceMemory(1));
+        IllegalStateException old = assertThrows(IllegalStateException.class,
+                () -> Replicas.load(dir, List.of(Device.cuda(1), Device.cuda(2)), Precision.FP32));
+        assertTrue(old.getMessage().contains("sm_75"), old.getMessage());
+        assertEquals(free1, freeDeviceMemory(1), "the copy on device 1 was closed when device 2 failed");
+        launches();
+    }
+
+    /**
      * The issue's "only requested outputs come back to the host", counted in bytes copied from the
      * device: a classifier's forward brings back its [B, num_labels] logits, pooling [B, C], the
      * encoder with hidden states all of them; and what goes up is the ids and the packing (a few ints a
