@@ -184,6 +184,51 @@ class ServeTest {
         }
     }
 
+    /**
+     * Every other model command: two requests sent at once share a batch (the first waits up to 2 s for
+     * company), and each is answered with the command's own line for it: question answering's windows
+     * and ner's stride windows are split back to their requests too.
+     */
+    @Test
+    void everyCommandServesItsOwnLines() throws Exception {
+        record Case(String command, Path model, List<String> lines, String[] args) {}
+        Path mlm = TinyModels.maskedLm(dir.resolve("mlm"), TinyModels.config());
+        Path ner = TinyModels.tokenClassifier(dir.resolve("ner"), TinyModels.config());
+        Path qa = TinyModels.widened(dir.resolve("qa"), TinyModels.config(), Head.QUESTION_ANSWERING);
+        Path mc = TinyModels.widened(dir.resolve("mc"), TinyModels.config(), Head.MULTIPLE_CHOICE);
+        String longContext = "Moby-Dick was written by Herman Melville. " + "The whale swam on and on. ".repeat(30);
+        List<Case> cases = List.of(
+                new Case("fill-mask", mlm, List.of("{\"text\": \"Paris is the [MASK] of France.\"}",
+                        "{\"text\": \"The [MASK] sat on the [MASK].\"}"), new String[] {"--top-k", "3"}),
+                new Case("ner", ner, List.of("{\"text\": \"My name is Wolfgang and I live in Berlin\"}",
+                        "{\"text\": \"" + "Ishmael sailed from Nantucket. ".repeat(12) + "\"}"), new String[] {"--stride", "16", "--aggregation", "simple"}),
+                new Case("qa", qa, List.of(JSON.createObjectNode().put("question", "Who wrote it?").put("context", longContext).toString(),
+                        JSON.createObjectNode().put("question", "What swam?").put("context", "The whale swam.").toString()),
+                        new String[] {"--top-k", "2", "--max-seq-len", "48", "--doc-stride", "16"}),
+                new Case("multiple-choice", mc, List.of("{\"prompt\": \"The chef put the pizza\", \"choices\": [\"in the oven.\", \"x\"]}",
+                        "{\"prompt\": \"It rained\", \"choices\": [\"a\", \"b\", \"c\"]}"), new String[] {"--logits"}));
+        ExecutorService clients = Executors.newFixedThreadPool(2);
+        try {
+            for (Case c : cases) {
+                List<String> want = Cli.ok(Cli.onCpu(c.command(), c.model(), String.join("\n", c.lines()) + "\n", c.args()));
+                List<String> args = new ArrayList<>(List.of(c.command(), "--model", c.model().toString(), "--device", "cpu",
+                        "--serve", "0", "--max-wait", "2000"));
+                args.addAll(List.of(c.args()));
+                try (Server s = new Server(args.toArray(String[]::new))) {
+                    Future<Response> first = clients.submit(() -> http(s.port, "POST", "/", c.lines().get(0) + "\n"));
+                    Future<Response> second = clients.submit(() -> http(s.port, "POST", "/", c.lines().get(1) + "\n"));
+                    assertEquals(List.of(want.get(0)), first.get(60, TimeUnit.SECONDS).lines(), c.command() + " request 1");
+                    assertEquals(List.of(want.get(1)), second.get(60, TimeUnit.SECONDS).lines(), c.command() + " request 2");
+                    JsonNode health = JSON.readTree(http(s.port, "GET", "/health", null).body());
+                    assertEquals(1, health.get("batches").asInt(), c.command() + ": the two requests shared a batch: " + health);
+                    assertEquals(0, s.stop(), s.err());
+                }
+            }
+        } finally {
+            clients.shutdownNow();
+        }
+    }
+
     @Test
     void badRequestsGetAStatusAndAnErrorNamingTheLine() throws Exception {
         try (Server s = new Server("zero-shot", "--model", nli.toString(), "--device", "cpu", "--labels", "sports, music",
