@@ -7,8 +7,10 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import distilbert.cuda.DeviceInfo;
 import distilbert.cuda.GpuProbe;
 import distilbert.cuda.GpuStatus;
+import distilbert.model.ZeroShotClassification;
 import distilbert.weights.CheckpointException;
 import distilbert.weights.DistilBertConfig;
+import distilbert.weights.Head;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -158,6 +160,9 @@ final class InfoCommand implements Callable<Integer>, Main.Verbose {
         row(s, "weights", r.weights().format() + ", " + bytes(r.weights().bytes()));
         row(s, "shape", c.nLayers() + " layers, dim " + c.dim() + ", " + c.nHeads() + " heads of " + c.headSize() + ", FFN "
                 + c.hiddenDim() + ", vocab " + c.vocabSize() + ", " + c.maxPositionEmbeddings() + " positions");
+
+        s.append("\nCommands that run it\n");
+        commands(r.head(), c).forEach((command, what) -> row(s, command, what));
 
         s.append("\nConfig (config.json)\n");
         configFields(c).forEach((k, v) -> row(s, k, v instanceof String str ? str : compactJson(v)));
@@ -336,10 +341,48 @@ final class InfoCommand implements Callable<Integer>, Main.Verbose {
         return m;
     }
 
+    /** Whether zero-shot can run a model: a sequence classifier of two labels or more (an NLI model, at best). */
+    private static boolean zeroShot(Head head, DistilBertConfig c) {
+        return head == Head.SEQUENCE_CLASSIFICATION && c.numLabels() >= 2;
+    }
+
+    /** The commands that can run a model of {@code head}, with what they make of it. */
+    static Map<String, String> commands(Head head, DistilBertConfig c) {
+        Map<String, String> m = new LinkedHashMap<>();
+        m.put("embed", "sentence embeddings from the encoder (any DistilBERT); bench, its throughput");
+        switch (head) {
+            case SEQUENCE_CLASSIFICATION -> {
+                m.put("score", "text classification into its " + c.numLabels() + (c.numLabels() == 1 ? " label" : " labels") + ": "
+                        + String.join(", ", c.id2label().values()));
+                if (zeroShot(head, c)) {
+                    int e = ZeroShotClassification.entailmentIdFor(c), k = ZeroShotClassification.contradictionIdFor(e, c.numLabels());
+                    m.put("zero-shot", ZeroShotClassification.entailmentIdOf(c) >= 0
+                            ? "labels chosen at run time, if it is an NLI model: entailment " + c.id2label().get(e) + " (id " + e
+                            + "), contradiction " + c.id2label().get(k) + " (id " + k + ")"
+                            : "no label2id name starts with \"entail\": zero-shot would take the last label (" + c.id2label().get(e)
+                            + ") for entailment, as HF does; name the right one with --entailment-label");
+                }
+            }
+            case MASKED_LM -> m.put("fill-mask", "the best tokens for [MASK], or the probabilities of --targets");
+            case TOKEN_CLASSIFICATION -> m.put("ner", "token classification into " + String.join(", ", c.id2label().values()));
+            case QUESTION_ANSWERING -> m.put("qa", "extractive question answering");
+            case MULTIPLE_CHOICE -> m.put("multiple-choice", "scores of a prompt's choices");
+            case BASE -> { }
+        }
+        return m;
+    }
+
     static ObjectNode reportJson(ModelReport r) {
         ObjectNode root = JSON.createObjectNode();
         root.put("model", r.dir().toString());
         root.put("model_class", r.head().hfClass());
+        root.set("commands", JSON.valueToTree(commands(r.head(), r.config())));
+        if (zeroShot(r.head(), r.config())) {
+            DistilBertConfig c = r.config();
+            int e = ZeroShotClassification.entailmentIdFor(c), k = ZeroShotClassification.contradictionIdFor(e, c.numLabels());
+            root.putObject("zero_shot").put("entailment_id", e).put("entailment_label", c.id2label().get(e))
+                    .put("entailment_named", ZeroShotClassification.entailmentIdOf(c) >= 0).put("contradiction_id", k).put("contradiction_label", c.id2label().get(k));
+        }
         root.set("config", JSON.valueToTree(configFields(r.config())));
 
         ModelReport.Parameters p = r.parameters();

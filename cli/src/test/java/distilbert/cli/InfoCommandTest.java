@@ -112,12 +112,44 @@ class InfoCommandTest {
         Cli.Result r = Cli.run("", "info", "--model", model.toString(), "--batch-shape", "2x8", "--batch-shape", "1×100");
         assertEquals(0, r.code(), r.err());
         String out = r.out();
-        for (String s : List.of("Model " + model, "Config (config.json)", "Parameters " + InfoCommand.count(encoderParameters()),
+        for (String s : List.of("Model " + model, "Commands that run it", "Config (config.json)", "Parameters " + InfoCommand.count(encoderParameters()),
                 "Weights (safetensors)", "Tokenizer", "Memory", "Warnings", "F32: 36 tensors", "2×8", "1×100",
                 "L > max_position_embeddings 64: the model cannot run it", "bytes = (4 fp32 | 2 bf16) × ((6·C + F)·T + 2·T·C)")) {
             assertTrue(out.contains(s), s + " in\n" + out);
         }
         assertFalse(out.contains("Errors"), out);
+    }
+
+    @Test
+    void theCommandsThatRunAModelAndZeroShotsLabels() throws IOException {
+        Path base = TinyModels.withTokenizer(dir.resolve("cmd-base"));
+        assertEquals(List.of("embed"), fieldNames(infoJson(base).get("commands")));
+        assertTrue(infoJson(base).path("zero_shot").isMissingNode());
+        Path nli = TinyModels.classifier(dir.resolve("cmd-nli"), ZeroShotCommandTest.nli(TinyModels.config(), "ENTAILMENT",
+                "NEUTRAL", "CONTRADICTION"));
+        JsonNode j = infoJson(nli);
+        assertEquals(List.of("embed", "score", "zero-shot"), fieldNames(j.get("commands")));
+        assertEquals("labels chosen at run time, if it is an NLI model: entailment ENTAILMENT (id 0), contradiction CONTRADICTION "
+                + "(id 2)", j.get("commands").get("zero-shot").asText());
+        JsonNode z = j.get("zero_shot");
+        assertEquals(0, z.get("entailment_id").asInt());
+        assertTrue(z.get("entailment_named").asBoolean());
+        assertEquals("CONTRADICTION", z.get("contradiction_label").asText());
+        Path unnamed = TinyModels.classifier(dir.resolve("cmd-unnamed"), TinyModels.config().toBuilder().numLabels(3).build());
+        Cli.Result text = Cli.run("", "info", "--model", unnamed.toString());
+        assertTrue(text.out().contains("Commands that run it\n  embed ") && text.out().contains("  zero-shot                no "
+                + "label2id name starts with \"entail\": zero-shot would take the last label (LABEL_2)"), text.out());
+        assertFalse(infoJson(unnamed).get("zero_shot").get("entailment_named").asBoolean());
+        Path one = TinyModels.classifier(dir.resolve("cmd-one"), TinyModels.config().toBuilder().numLabels(1).build());
+        assertEquals(List.of("embed", "score"), fieldNames(infoJson(one).get("commands")), "one label: no zero-shot");
+        Path mlm = TinyModels.maskedLm(dir.resolve("cmd-mlm"), TinyModels.config());
+        assertEquals(List.of("embed", "fill-mask"), fieldNames(infoJson(mlm).get("commands")));
+    }
+
+    private static List<String> fieldNames(JsonNode o) {
+        List<String> names = new java.util.ArrayList<>();
+        o.fieldNames().forEachRemaining(names::add);
+        return names;
     }
 
     @Test

@@ -287,7 +287,18 @@ public final class ZeroShotClassification {
 
     /** The label whose logit says "contradiction" (multi-label scores): HF's 0, or the last label when entailment is 0. */
     public int contradictionId() {
-        return entailmentId == 0 ? model.config().numLabels() - 1 : 0;
+        return contradictionIdFor(entailmentId, model.config().numLabels());
+    }
+
+    /** HF's contradiction label for an entailment label: 0, or the last label when entailment is label 0. */
+    public static int contradictionIdFor(int entailmentId, int numLabels) {
+        return entailmentId == 0 ? numLabels - 1 : 0;
+    }
+
+    /** The entailment label this class takes for a model: {@link #entailmentIdOf}, or the last label where label2id names none. */
+    public static int entailmentIdFor(DistilBertConfig config) {
+        int named = entailmentIdOf(config);
+        return named < 0 ? config.numLabels() - 1 : named;
     }
 
     public int maxLength() {
