@@ -147,9 +147,10 @@ final class JsonlServer {
      * @param jobs        one job per model copy
      * @param maxWait     how long a request waits for others to share its batch
      * @param batchTokens the most tokens of one batch of requests (the job batches them by --batch-tokens)
+     * @param progress    told of the rows run (a line on a terminal, nothing in a pipe)
      */
     JsonlServer(String command, String description, List<ModelRun.RowsJob> jobs, Parser parser, boolean countTruncated,
-                Duration maxWait, long batchTokens) {
+                Duration maxWait, long batchTokens, Progress progress) {
         this.command = command;
         this.description = description;
         this.jobs = List.copyOf(jobs);
@@ -158,12 +159,12 @@ final class JsonlServer {
         DynamicBatcher.Builder<Request, List<byte[]>> b = DynamicBatcher.<Request, List<byte[]>>builder()
                 .maxBatchSize(ModelRun.CHUNK_ROWS).maxBatchWeight(Math.max(1, batchTokens), Request::tokens)
                 .maxWait(maxWait).maxQueued(MAX_QUEUED).name("distilbert-" + command + "-batch");
-        for (ModelRun.RowsJob job : jobs) b.worker(requests -> run(job, requests));
+        for (ModelRun.RowsJob job : jobs) b.worker(requests -> run(job, requests, progress));
         this.batcher = b.build();
     }
 
     /** One batch of requests through one job: their rows as one chunk, the lines split back by request. */
-    private static List<List<byte[]>> run(ModelRun.RowsJob job, List<Request> requests) {
+    private static List<List<byte[]>> run(ModelRun.RowsJob job, List<Request> requests, Progress progress) {
         List<Row> rows = new ArrayList<>();
         List<Encoding> encodings = new ArrayList<>();
         for (Request r : requests) {
@@ -171,7 +172,7 @@ final class JsonlServer {
             encodings.addAll(r.encodings());
         }
         Lines out = new Lines();
-        job.run(rows, encodings, out, Progress.off());
+        job.run(rows, encodings, out, progress);
         if (out.lines.size() != rows.size()) {
             throw new IllegalStateException("the command wrote " + out.lines.size() + " lines for " + rows.size() + " rows");
         }

@@ -334,13 +334,14 @@ final class ModelRun {
             com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
             String description = "\"model\":" + json.writeValueAsString(model.toString()) + ",\"backends\":"
                     + json.writeValueAsString(models.models().stream().map(db -> db.ops().describe()).toList());
+            Progress progress = io.errIsTerminal() ? Progress.on(io.err(), command + " --serve", -1, () -> 0) : Progress.off();
             JsonlServer server = new JsonlServer(command, description, jobs, (body, job) -> {
                 try (JsonlInput in = JsonlInput.of("request", body, kind.keys())) {
                     return readAll(in, kind, job);
                 } catch (IOException e) {
                     throw new java.io.UncheckedIOException(e);
                 }
-            }, !kind.windows() && stride == null, options.maxWait(), (long) options.batchTokens * chunkBatches);
+            }, !kind.windows() && stride == null, options.maxWait(), (long) options.batchTokens * chunkBatches, progress);
             java.util.concurrent.CountDownLatch stop = new java.util.concurrent.CountDownLatch(1);
             java.util.concurrent.CountDownLatch done = new java.util.concurrent.CountDownLatch(1);
             Thread hook = new Thread(() -> {
@@ -358,6 +359,7 @@ final class ModelRun {
                         + (a.getAddress().getHostAddress().contains(":") ? "[" + a.getAddress().getHostAddress() + "]"
                         : a.getAddress().getHostAddress()) + ":" + a.getPort()
                         + "/ (POST JSONL, one result line per line; GET /health, /metrics); stop with Ctrl-C"));
+                progress.close();
                 distilbert.model.DynamicBatcher.Stats st = server.stats();
                 io.err().println("distilbert " + command + ": stopped after " + st.requests() + (st.requests() == 1 ? " request" : " requests")
                         + " in " + st.batches() + (st.batches() == 1 ? " batch" : " batches") + " (" + st.failed() + " failed, "

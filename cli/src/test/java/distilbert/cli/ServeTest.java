@@ -1,6 +1,7 @@
 package distilbert.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -61,9 +62,14 @@ class ServeTest {
         final int port;
 
         Server(String... args) throws InterruptedException {
+            this(false, args);
+        }
+
+        /** @param terminal whether stderr is to look like a terminal (a progress line) */
+        Server(boolean terminal, String... args) throws InterruptedException {
             PrintStream e = new PrintStream(err, true, StandardCharsets.UTF_8);
             PrintStream o = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
-            thread = new Thread(() -> code[0] = Main.run(args, new ByteArrayInputStream(new byte[0]), o, e));
+            thread = new Thread(() -> code[0] = Main.run(args, new ByteArrayInputStream(new byte[0]), o, e, terminal));
             thread.start();
             Pattern serving = Pattern.compile("serving .* on http://127\\.0\\.0\\.1:(\\d+)/");
             Matcher m;
@@ -275,6 +281,24 @@ class ServeTest {
             assertTrue(m.stream().anyMatch(l -> l.startsWith("distilbert_request_seconds{command=\"zero-shot\",quantile=\"0.99\"} 0.")),
                     metrics.body());
             assertEquals(0, s.stop());
+        }
+    }
+
+    @Test
+    void aProgressLineOnATerminalOnly() throws Exception {
+        String rows = Cli.rows("one", "two words", "three words here");
+        try (Server s = new Server(true, "score", "--model", classifier.toString(), "--device", "cpu", "--serve", "0")) {
+            assertEquals(200, http(s.port, "POST", "/", rows).status());
+            assertEquals(0, s.stop());
+            String err = s.err();
+            // the final line: "score --serve: 3 rows, ... rows/s, ... tokens/s, 0:01", then the stop line
+            assertTrue(err.matches("(?s).*\\rscore --serve: 3 rows, [0-9.k]+ rows/s, [0-9.k]+ tokens/s, \\d+:\\d\\d *\\n"
+                    + "distilbert score: stopped after 1 request in 1 batch.*"), err);
+        }
+        try (Server s = new Server(false, "score", "--model", classifier.toString(), "--device", "cpu", "--serve", "0")) {
+            assertEquals(200, http(s.port, "POST", "/", rows).status());
+            assertEquals(0, s.stop());
+            assertFalse(s.err().contains("\r") || s.err().contains("rows/s"), s.err());
         }
     }
 
