@@ -142,9 +142,11 @@ final class RunOptions implements Main.Verbose {
                     + "counts and latency, GET /metrics the same for Prometheus. Runs until stopped (Ctrl-C, SIGTERM), answering the requests it has taken first.")
     String serve;
 
-    @Option(names = "--max-wait", paramLabel = "MS", defaultValue = "5",
-            description = "With --serve: how long a request may wait for others to share its batch, in milliseconds "
-                    + "(0: only those already waiting). Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--max-wait", paramLabel = "MS", defaultValue = "0",
+            description = "With --serve: how long a batch's first request may wait for others to share it, in milliseconds. "
+                    + "Default ${DEFAULT-VALUE}: a batch is what waits when the model is free, so a lone request runs at once "
+                    + "and, under load, batches fill by themselves; a wait trades a lone request's latency for larger batches "
+                    + "at moderate load.")
     double maxWaitMs;
 
     @Option(names = "--verbose", description = "Print the stack trace of an error.")

@@ -20,8 +20,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * requests, up to {@link Builder#maxBatchSize} of them and {@link Builder#maxBatchWeight} of their
  * weight (tokens, say), runs them in one call, and completes each request's future with its own
  * result. A worker waits at most {@link Builder#maxWait} after a batch's first request for more to
- * come, so that a lone request is not kept long; when requests keep coming, batches fill without
- * waiting.
+ * come (none by default); when requests keep coming, batches fill with the requests that came
+ * while the worker was busy, without waiting.
  *
  * <pre>{@code
  * try (DistilBert db = DistilBert.load(dir, Device.CUDA);
@@ -82,7 +82,7 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
         private int maxBatchSize = 64;
         private long maxBatchWeight = Long.MAX_VALUE;
         private Weigher<I> weigher = x -> 0;
-        private Duration maxWait = Duration.ofMillis(2);
+        private Duration maxWait = Duration.ZERO;
         private int maxQueued = 65_536;
         private String name = "distilbert-batcher";
 
@@ -119,7 +119,12 @@ public final class DynamicBatcher<I, O> implements AutoCloseable {
             return this;
         }
 
-        /** How long a batch's first request may wait for others (default 2 ms; zero: take only what is already queued). */
+        /**
+         * How long a batch's first request may wait for others. Default zero: a worker takes what is
+         * waiting when it is free, so a lone request runs at once and, under load, batches fill with
+         * the requests that came while the worker was busy. A wait trades a lone request's latency
+         * for larger batches at moderate load.
+         */
         public Builder<I, O> maxWait(Duration d) {
             if (d.isNegative()) throw new IllegalArgumentException("max wait must not be negative, got " + d);
             maxWait = d;
