@@ -15,8 +15,10 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CountDownLatch;
@@ -25,6 +27,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 import java.util.function.ToIntFunction;
 
 /**
@@ -115,8 +118,8 @@ final class JsonlServer {
         /** The q-quantiles (0 ≤ q ≤ 1) of the window, in seconds; NaN before the first request. */
         synchronized double[] quantiles(double... qs) {
             int n = (int) Math.min(count, WINDOW);
-            double[] sorted = java.util.Arrays.copyOf(seconds, n);
-            java.util.Arrays.sort(sorted);
+            double[] sorted = Arrays.copyOf(seconds, n);
+            Arrays.sort(sorted);
             double[] out = new double[qs.length];
             for (int i = 0; i < qs.length; i++) {
                 out[i] = n == 0 ? Double.NaN : sorted[Math.min(n - 1, (int) Math.floor(qs[i] * n))];
@@ -191,7 +194,7 @@ final class JsonlServer {
      *
      * @param started told the address it listens on, once it does
      */
-    void serve(Address address, CountDownLatch stop, java.util.function.Consumer<InetSocketAddress> started) throws IOException {
+    void serve(Address address, CountDownLatch stop, Consumer<InetSocketAddress> started) throws IOException {
         HttpServer server;
         try {
             server = HttpServer.create(new InetSocketAddress(address.host(), address.port()), 128);
@@ -373,7 +376,7 @@ final class JsonlServer {
         }
         m.append("distilbert_request_seconds_sum").append(labels).append(' ').append(latencies.sum()).append('\n');
         m.append("distilbert_request_seconds_count").append(labels).append(' ').append(latencies.count()).append('\n');
-        return m.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        return m.toString().getBytes(StandardCharsets.UTF_8);
     }
 
     private static void counter(StringBuilder m, String name, String help, String labels, long value) {

@@ -1,8 +1,10 @@
 package distilbert.cli;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import distilbert.cli.JsonlInput.Row;
 import distilbert.model.Device;
 import distilbert.model.DistilBert;
+import distilbert.model.DynamicBatcher;
 import distilbert.model.Precision;
 import distilbert.model.Replicas;
 import distilbert.tokenizer.EncodeOptions;
@@ -15,11 +17,14 @@ import distilbert.weights.DistilBertConfig;
 import distilbert.weights.Head;
 import distilbert.weights.ModelDirectory;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.OptionalInt;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import java.util.function.UnaryOperator;
 
@@ -331,7 +336,7 @@ final class ModelRun {
         try (Replicas models = loadModels(model, options.device, options.precision)) {
             for (String w : models.models().getFirst().warnings()) io.err().println("distilbert " + command + ": warning: " + w);
             List<RowsJob> jobs = models.models().stream().map(start::start).toList();
-            com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+            ObjectMapper json = new ObjectMapper();
             String description = "\"model\":" + json.writeValueAsString(model.toString()) + ",\"backends\":"
                     + json.writeValueAsString(models.models().stream().map(db -> db.ops().describe()).toList());
             Progress progress = io.errIsTerminal() ? Progress.on(io.err(), command + " --serve", -1, () -> 0) : Progress.off();
@@ -339,15 +344,15 @@ final class ModelRun {
                 try (JsonlInput in = JsonlInput.of("request", body, kind.keys())) {
                     return readAll(in, kind, job);
                 } catch (IOException e) {
-                    throw new java.io.UncheckedIOException(e);
+                    throw new UncheckedIOException(e);
                 }
             }, !kind.windows() && stride == null, options.maxWait(), (long) options.batchTokens * chunkBatches, progress);
-            java.util.concurrent.CountDownLatch stop = new java.util.concurrent.CountDownLatch(1);
-            java.util.concurrent.CountDownLatch done = new java.util.concurrent.CountDownLatch(1);
+            CountDownLatch stop = new CountDownLatch(1);
+            CountDownLatch done = new CountDownLatch(1);
             Thread hook = new Thread(() -> {
                 stop.countDown();
                 try {
-                    done.await(15, java.util.concurrent.TimeUnit.SECONDS); // let the requests under way be answered
+                    done.await(15, TimeUnit.SECONDS); // let the requests under way be answered
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                 }
@@ -360,7 +365,7 @@ final class ModelRun {
                         : a.getAddress().getHostAddress()) + ":" + a.getPort()
                         + "/ (POST JSONL, one result line per line; GET /health, /metrics); stop with Ctrl-C"));
                 progress.close();
-                distilbert.model.DynamicBatcher.Stats st = server.stats();
+                DynamicBatcher.Stats st = server.stats();
                 io.err().println("distilbert " + command + ": stopped after " + st.requests() + (st.requests() == 1 ? " request" : " requests")
                         + " in " + st.batches() + (st.batches() == 1 ? " batch" : " batches") + " (" + st.failed() + " failed, "
                         + st.rejected() + " turned away)");

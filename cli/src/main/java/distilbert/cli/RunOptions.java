@@ -6,6 +6,7 @@ import distilbert.model.Precision;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import picocli.CommandLine;
@@ -178,8 +179,8 @@ final class RunOptions implements Main.Verbose {
     }
 
     /** --max-wait. */
-    java.time.Duration maxWait() {
-        return java.time.Duration.ofNanos(Math.round(maxWaitMs * 1e6));
+    Duration maxWait() {
+        return Duration.ofNanos(Math.round(maxWaitMs * 1e6));
     }
 
     /** The checks that need no model: a usage error before anything is loaded. */

@@ -14,7 +14,6 @@ import distilbert.model.ZeroShotClassification.Query;
 import distilbert.model.ZeroShotClassification.Result;
 import distilbert.tokenizer.Tokenizer;
 import distilbert.weights.DistilBertConfig;
-import distilbert.weights.Head;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;

@@ -1,5 +1,9 @@
 package distilbert.model;
 
+import distilbert.cuda.DeviceInfo;
+import distilbert.cuda.GpuProbe;
+import distilbert.cuda.GpuStatus;
+import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
 import java.util.OptionalInt;
@@ -85,11 +89,10 @@ public final class Device {
      *
      * @throws IllegalStateException where no GPU is usable, saying why (no driver, no device, no cuBLAS, too old)
      */
-    public static java.util.List<Device> gpus() {
-        return switch (distilbert.cuda.GpuProbe.status()) {
-            case distilbert.cuda.GpuStatus.Usable u -> u.devices().stream().filter(distilbert.cuda.DeviceInfo::supported)
-                    .map(d -> cuda(d.ordinal())).toList();
-            case distilbert.cuda.GpuStatus.Unusable u -> throw new IllegalStateException(u.describe());
+    public static List<Device> gpus() {
+        return switch (GpuProbe.status()) {
+            case GpuStatus.Usable u -> u.devices().stream().filter(DeviceInfo::supported).map(d -> cuda(d.ordinal())).toList();
+            case GpuStatus.Unusable u -> throw new IllegalStateException(u.describe());
         };
     }
 
