@@ -13,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The rows of a JSONL input, one JSON object per line: {@code {"text": "...", "text_pair": "..."}}
@@ -32,9 +33,14 @@ final class JsonlInput implements AutoCloseable {
      * One input row; {@code line} counts from 1, {@code pair} is null for a single sequence;
      * {@code choices} is null but for {@link Keys#PROMPT_CHOICES} rows (text is then the prompt).
      */
-    record Row(long line, String text, String pair, List<String> choices) {
+    record Row(long line, String text, String pair, List<String> choices, Map<String, Object> options) {
         Row(long line, String text, String pair) {
-            this(line, text, pair, null);
+            this(line, text, pair, null, Map.of());
+        }
+
+        /** The line's value of an option key ({@link Keys#options}): a String or a Boolean; null where absent. */
+        Object option(String key) {
+            return options.get(key);
         }
     }
 
@@ -48,15 +54,29 @@ final class JsonlInput implements AutoCloseable {
      * (first, choice) rows in notes, such as "(prompt, choice)".
      */
     record Keys(String first, String second, boolean required, boolean choices, List<String> defaultChoices,
-                boolean commaList, String pairName) {
-        static final Keys TEXT = new Keys("text", "text_pair", false, false, null, false, null);
-        static final Keys QUESTION_CONTEXT = new Keys("question", "context", true, false, null, false, null);
-        static final Keys PROMPT_CHOICES = new Keys("prompt", "choices", true, true, null, false, "(prompt, choice)");
+                boolean commaList, String pairName, Map<String, Class<?>> options, OptionCheck check) {
+        static final Keys TEXT = new Keys("text", "text_pair", false, false, null, false, null, Map.of(), null);
+        static final Keys QUESTION_CONTEXT = new Keys("question", "context", true, false, null, false, null, Map.of(), null);
+        static final Keys PROMPT_CHOICES = new Keys("prompt", "choices", true, true, null, false, "(prompt, choice)", Map.of(),
+                null);
 
-        /** Zero-shot rows: a text and its candidate labels (a list, or one comma-separated string), {@code defaults} when absent. */
-        static Keys zeroShot(List<String> defaults) {
+        /** Zero-shot's per-line options, as HF's pipeline takes them per call. */
+        static final String TEMPLATE = "hypothesis_template", MULTI_LABEL = "multi_label";
+
+        /**
+         * Zero-shot rows: a text and its candidate labels (a list, or one comma-separated string),
+         * {@code defaults} when absent; optionally the line's own hypothesis_template (a string,
+         * checked by {@code checkTemplate}) and multi_label (true or false).
+         */
+        static Keys zeroShot(List<String> defaults, OptionCheck checkTemplate) {
             return new Keys("text", "candidate_labels", false, true, defaults == null ? null : List.copyOf(defaults), true,
-                    "(text, hypothesis)");
+                    "(text, hypothesis)", Map.of(TEMPLATE, String.class, MULTI_LABEL, Boolean.class), checkTemplate);
+        }
+
+        /** Checks a line's option values: null when they are fine, else what is wrong. */
+        @FunctionalInterface
+        interface OptionCheck {
+            String check(Map<String, Object> options);
         }
 
         /** What every line must hold, for error messages. */
@@ -174,6 +194,7 @@ final class JsonlInput implements AutoCloseable {
         if (text.isBlank()) throw bad(n, "blank line; every line must be a JSON object with " + keys.expected());
         String first = null, second = null;
         List<String> choices = null;
+        Map<String, Object> options = Map.of();
         try (JsonParser p = JSON.createParser(text)) {
             JsonToken t = p.nextToken();
             if (t != JsonToken.START_OBJECT) throw bad(n, "expected a JSON object, found " + describe(t));
@@ -199,6 +220,18 @@ final class JsonlInput implements AutoCloseable {
                         }
                         choices.add(p.getText());
                     }
+                } else if (keys.options().containsKey(key)) {
+                    Class<?> type = keys.options().get(key);
+                    if (v == JsonToken.VALUE_NULL) continue;
+                    Object value;
+                    if (type == String.class && v == JsonToken.VALUE_STRING) value = p.getText();
+                    else if (type == Boolean.class && (v == JsonToken.VALUE_TRUE || v == JsonToken.VALUE_FALSE)) value = v == JsonToken.VALUE_TRUE;
+                    else {
+                        throw bad(n, "\"" + key + "\" must be " + (type == String.class ? "a string" : "true or false") + ", found "
+                                + describe(v));
+                    }
+                    if (options.isEmpty()) options = new java.util.HashMap<>();
+                    options.put(key, value);
                 } else if (key.equals(keys.second())) {
                     if (v == JsonToken.VALUE_STRING) second = p.getText();
                     else if (keys.required()) throw bad(n, "\"" + key + "\" must be a string, found " + describe(v));
@@ -229,7 +262,11 @@ final class JsonlInput implements AutoCloseable {
         } catch (IOException e) {
             throw new AssertionError("reading a String", e);
         }
-        return new Row(n, first, second, choices == null ? null : List.copyOf(choices));
+        if (!options.isEmpty() && keys.check() != null) {
+            String wrong = keys.check().check(options);
+            if (wrong != null) throw bad(n, wrong);
+        }
+        return new Row(n, first, second, choices == null ? null : List.copyOf(choices), Map.copyOf(options));
     }
 
     private CliException bad(long n, String what) {

@@ -26,7 +26,7 @@ import java.util.OptionalInt;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
-import java.util.function.UnaryOperator;
+import java.util.function.BiFunction;
 
 /**
  * What the commands that run a model over JSONL rows share ({@code embed}, {@code score},
@@ -106,19 +106,20 @@ final class ModelRun {
      * windows that truncation cuts off are run too (question answering's document stride; their
      * tokens count toward a chunk) or are text cut off (a note on stderr says how many rows were).
      */
-    record Rows(JsonlInput.Keys keys, EncodeOptions encode, boolean windows, UnaryOperator<String> choice,
+    record Rows(JsonlInput.Keys keys, EncodeOptions encode, boolean windows, BiFunction<Row, String, String> choice,
                 EncodeOptions fallback) {
         Rows(JsonlInput.Keys keys, EncodeOptions encode, boolean windows) {
-            this(keys, encode, windows, UnaryOperator.identity(), null);
+            this(keys, encode, windows, (row, c) -> c, null);
         }
 
         /**
-         * The same rows, each choice made into the second text of its pair by {@code choice}
-         * (zero-shot: a label into its hypothesis), and a pair that {@code encode}'s truncation cannot
+         * The same rows, each choice made into the second text of its pair by {@code choice}, which
+         * gets the row too (zero-shot: a label into its hypothesis, by the line's own template or the
+         * command's), and a pair that {@code encode}'s truncation cannot
          * bring down to its length tokenized with {@code fallback} instead (zero-shot: not truncated,
          * as HF's pipeline does).
          */
-        Rows withChoices(UnaryOperator<String> choice, EncodeOptions fallback) {
+        Rows withChoices(BiFunction<Row, String, String> choice, EncodeOptions fallback) {
             return new Rows(keys, encode, windows, choice, fallback);
         }
     }
@@ -508,7 +509,7 @@ final class ModelRun {
         } else {
             for (String c : r.choices()) {
                 firsts.add(r.text());
-                seconds.add(kind.choice().apply(c));
+                seconds.add(kind.choice().apply(r, c));
             }
         }
     }

@@ -32,8 +32,10 @@ import picocli.CommandLine.Option;
             "",
             "Input: one JSON object per line, {\"text\": \"...\", \"candidate_labels\": [\"...\", ...]}; candidate_labels is a "
                     + "list of strings or one string of comma-separated labels (\"sports, politics\"), and may be left out when "
-                    + "--labels gives them for every line; other keys are ignored. A blank or malformed line stops the command "
-                    + "with an error naming the line, after the lines before it have been written.",
+                    + "--labels gives them for every line. As HF's pipeline takes them per call, a line may also bring its own "
+                    + "\"hypothesis_template\" (a string) and \"multi_label\" (true or false), in place of --template and "
+                    + "--multi-label. Other keys are ignored. A blank or malformed line stops the command with an error naming "
+                    + "the line, after the lines before it have been written.",
             "Each label becomes a hypothesis (--template) and the pair [CLS] text [SEP] hypothesis [SEP] is scored by the "
                     + "model; the text is truncated (only_first, so that the hypothesis stays whole) to --max-length. Scores: "
                     + "the softmax of the pairs' entailment logits over the line's labels; with --multi-label (or a single "
@@ -113,10 +115,20 @@ final class ZeroShotCommand implements Callable<Integer> {
         }
         int entailment = entailmentId(config);
         int positions = config.maxPositionEmbeddings();
-        String hypothesis = ZeroShotClassification.format(template, "\u0000");
-        ModelRun.Rows rows = new ModelRun.Rows(JsonlInput.Keys.zeroShot(defaults),
-                ZeroShotClassification.encodeOptions(modelRun.maxLength()), false)
-                .withChoices(label -> ZeroShotClassification.format(template, label), ZeroShotClassification.untruncatedOptions());
+        String hypothesis = template;
+        JsonlInput.Keys keys = JsonlInput.Keys.zeroShot(defaults, options -> {
+            Object own = options.get(JsonlInput.Keys.TEMPLATE);
+            if (own == null) return null;
+            try {
+                ZeroShotClassification.checkTemplate((String) own);
+                return null;
+            } catch (IllegalArgumentException e) {
+                return e.getMessage();
+            }
+        });
+        ModelRun.Rows rows = new ModelRun.Rows(keys, ZeroShotClassification.encodeOptions(modelRun.maxLength()), false)
+                .withChoices((row, label) -> ZeroShotClassification.format(template(row), label),
+                        ZeroShotClassification.untruncatedOptions());
         modelRun.stream(rows, ModelRun.CHUNK_BATCHES, db -> {
             ZeroShotClassification zs = new ZeroShotClassification(db, modelRun.tokenizer(), entailment)
                     .withHypothesisTemplate(template).withMultiLabel(multiLabel)
@@ -125,7 +137,10 @@ final class ZeroShotCommand implements Callable<Integer> {
                 @Override
                 public void run(List<Row> chunk, List<Encoding> encodings, JsonlLines out, Progress progress) {
                     List<Query> queries = new ArrayList<>(chunk.size());
-                    for (Row r : chunk) queries.add(new Query(r.text(), r.choices()));
+                    for (Row r : chunk) {
+                        queries.add(new Query(r.text(), r.choices(), (String) r.option(JsonlInput.Keys.TEMPLATE),
+                                (Boolean) r.option(JsonlInput.Keys.MULTI_LABEL)));
+                    }
                     write(out, zs.classifyEncodings(queries, encodings, progress));
                 }
 
@@ -133,13 +148,19 @@ final class ZeroShotCommand implements Callable<Integer> {
                 public String refuse(Encoding e) {
                     if (e.length() <= positions) return null;
                     return "a (text, hypothesis) pair is " + e.length() + " tokens long, more than the model's "
-                            + "max_position_embeddings = " + positions + ", and cannot be truncated: its hypothesis alone (\""
-                            + hypothesis.replace("\u0000", "...") + "\" with a label) leaves no room for the text; shorten the "
-                            + "label or --template";
+                            + "max_position_embeddings = " + positions + ", and cannot be truncated: its hypothesis alone (a label "
+                            + "in \"" + hypothesis + "\" or the line's own hypothesis_template) leaves no room for the text; shorten "
+                            + "the label or the template";
                 }
             };
         });
         return Main.OK;
+    }
+
+    /** The line's own hypothesis_template, or --template. */
+    private String template(Row row) {
+        Object own = row.option(JsonlInput.Keys.TEMPLATE);
+        return own != null ? (String) own : template;
     }
 
     /** --entailment-label's id, or the one label2id names; with a warning on stderr where it names none. */

@@ -164,6 +164,31 @@ class ZeroShotCommandTest {
     }
 
     @Test
+    void aLineMayBringItsOwnTemplateAndMultiLabel() throws IOException {
+        String template = "It is about {}.";
+        String plain = "{\"text\": \"the game went on\", \"candidate_labels\": [\"sports\", \"cooking\"]}\n";
+        String own = "{\"text\": \"the game went on\", \"candidate_labels\": [\"sports\", \"cooking\"], "
+                + "\"hypothesis_template\": \"" + template + "\", \"multi_label\": true}\n";
+        String nulls = "{\"text\": \"the game went on\", \"candidate_labels\": [\"sports\", \"cooking\"], "
+                + "\"hypothesis_template\": null, \"multi_label\": null}\n";
+        List<String> got = ok(zs(plain + own + nulls));
+        assertEquals(ok(zs(plain)).getFirst(), got.get(0));
+        assertEquals(ok(zs(plain, "--template", template, "--multi-label")).getFirst(), got.get(1), "the line's own options");
+        assertEquals(ok(zs(plain)).getFirst(), got.get(2), "null: the command's");
+        // the other way round: the command's options, a line that says otherwise
+        String single = "{\"text\": \"the game went on\", \"candidate_labels\": [\"sports\", \"cooking\"], \"multi_label\": false}\n";
+        assertEquals(ok(zs(plain)).getFirst(), ok(zs(single, "--multi-label")).getFirst());
+        for (String[] bad : new String[][] {
+                {"\"multi_label\": \"yes\"", "stdin line 1: \"multi_label\" must be true or false, found a string"},
+                {"\"hypothesis_template\": 3", "stdin line 1: \"hypothesis_template\" must be a string, found a number"},
+                {"\"hypothesis_template\": \"none\"", "stdin line 1: the hypothesis template \"none\" has no place for the label"}}) {
+            Cli.Result r = zs("{\"text\": \"t\", \"candidate_labels\": [\"a\"], " + bad[0] + "}\n");
+            assertEquals(1, r.code(), bad[0]);
+            assertTrue(r.err().startsWith("distilbert zero-shot: " + bad[1]), r.err());
+        }
+    }
+
+    @Test
     void theEntailmentLabelByNameOrOption() throws IOException {
         List<Query> two = QUERIES.subList(0, 2);
         // label2id without "entail": HF's last label, with a warning; --entailment-label names another

@@ -61,14 +61,28 @@ public final class ZeroShotClassification {
     /** HF's default hypothesis. */
     public static final String DEFAULT_TEMPLATE = "This example is {}.";
 
-    /** A sequence to classify and its candidate labels, at least one (they may repeat, and may be empty strings). */
-    public record Query(String sequence, List<String> candidateLabels) {
+    /**
+     * A sequence to classify and its candidate labels, at least one (they may repeat, and may be
+     * empty strings); as HF's pipeline takes them per call, a query may bring its own hypothesis
+     * template and multi-label choice (null: the classifier's).
+     *
+     * @throws IllegalArgumentException for no label, or a template {@link #checkTemplate} refuses
+     */
+    public record Query(String sequence, List<String> candidateLabels, String hypothesisTemplate, Boolean multiLabel) {
         public Query {
             Objects.requireNonNull(sequence, "sequence");
             candidateLabels = List.copyOf(candidateLabels);
             if (candidateLabels.isEmpty()) {
                 throw new IllegalArgumentException("a query needs at least one candidate label");
             }
+            if (hypothesisTemplate != null) {
+                checkTemplate(hypothesisTemplate);
+            }
+        }
+
+        /** A query with the classifier's template and multi-label choice. */
+        public Query(String sequence, List<String> candidateLabels) {
+            this(sequence, candidateLabels, null, null);
         }
     }
 
@@ -322,6 +336,11 @@ public final class ZeroShotClassification {
         return format(template, Objects.requireNonNull(label, "label"));
     }
 
+    /** The hypothesis for one of {@code query}'s labels: its own template, or this classifier's. */
+    public String hypothesis(Query query, String label) {
+        return format(query.hypothesisTemplate() != null ? query.hypothesisTemplate() : template, Objects.requireNonNull(label, "label"));
+    }
+
     /**
      * HF's {@code _parse_labels} for labels given as one string: split at commas, each stripped of
      * white space, empty ones dropped.
@@ -372,7 +391,7 @@ public final class ZeroShotClassification {
         for (Query q : queries) {
             for (String label : q.candidateLabels()) {
                 sequences.add(q.sequence());
-                hypotheses.add(hypothesis(label));
+                hypotheses.add(hypothesis(q, label));
             }
         }
         return encodePairs(tokenizer, sequences, hypotheses, encodeOptions());
@@ -458,7 +477,7 @@ public final class ZeroShotClassification {
         return out;
     }
 
-    /** The result for one query from its pairs' logits [k × num_labels] (kept, not copied). */
+    /** The result for one query from its pairs' logits [k × num_labels] (kept, not copied); the query's multi-label choice, or this classifier's. */
     public Result result(Query query, float[] logits) {
         int k = query.candidateLabels().size(), nl = model.config().numLabels();
         if (logits.length != k * nl) {
@@ -466,7 +485,8 @@ public final class ZeroShotClassification {
         }
         float[] scores = new float[k];
         int e = entailmentId;
-        if (multiLabel || k == 1) {
+        boolean multi = query.multiLabel() != null ? query.multiLabel() : multiLabel;
+        if (multi || k == 1) {
             int c = contradictionId();
             for (int i = 0; i < k; i++) {
                 // softmax over (contradiction, entailment), the entailment share

@@ -164,6 +164,28 @@ class ZeroShotClassificationTest {
     }
 
     @Test
+    void aQueryMayBringItsOwnTemplateAndMultiLabelChoice() {
+        try (DistilBert db = TestModels.model(nli("contradiction", "neutral", "entailment"), Head.SEQUENCE_CLASSIFICATION, 59)) {
+            ZeroShotClassification zs = new ZeroShotClassification(db, tokenizer);
+            String template = "it is about {} .";
+            Query plain = QUERIES.get(0), own = new Query(plain.sequence(), plain.candidateLabels(), template, true);
+            List<Result> mixed = zs.classify(List.of(plain, own, new Query("a dog", List.of("cat", "dog"), null, true)));
+            assertEquals(zs.classify(List.of(plain)).getFirst().labels(), mixed.get(0).labels());
+            Result want = zs.withHypothesisTemplate(template).withMultiLabel(true).classify(List.of(plain)).getFirst();
+            for (int i = 0; i < want.scores().length; i++) {
+                assertEquals(want.scores()[i], mixed.get(1).scores()[i], 1e-6f, "label " + i);
+            }
+            Result multi = zs.withMultiLabel(true).classify("a dog", List.of("cat", "dog"));
+            assertArrayEquals(multi.scores(), mixed.get(2).scores(), 1e-6f);
+            assertEquals("it is about cat .", zs.hypothesis(own, "cat"));
+            assertEquals("This example is cat.", zs.hypothesis(plain, "cat"));
+            IllegalArgumentException bad = assertThrows(IllegalArgumentException.class,
+                    () -> new Query("x", List.of("a"), "no place", null));
+            assertTrue(bad.getMessage().contains("no place for the label"), bad.getMessage());
+        }
+    }
+
+    @Test
     void labelsInOneStringAreSplitAtCommas() {
         assertEquals(List.of("a", "b c", "d"), ZeroShotClassification.parseLabels(" a, b c ,,d ,"));
         assertEquals(List.of(), ZeroShotClassification.parseLabels(" , "));
