@@ -60,8 +60,8 @@ import picocli.CommandLine.Option;
 final class ZeroShotCommand implements Callable<Integer> {
     @Option(names = "--model", required = true, paramLabel = "DIR",
             description = "A HuggingFace DistilBertForSequenceClassification" + ModelRun.HELP_HEAD_CONFIG
-                    + ") fine-tuned for natural language inference, whose label2id names the entailment label), "
-                    + ModelRun.HELP_MODEL_FILES + ".")
+                    + ", and whose label2id names the entailment label), " + ModelRun.HELP_MODEL_FILES
+                    + "; a model fine-tuned for natural language inference (an MNLI model).")
     Path model;
 
     @Option(names = "--labels", paramLabel = "LABELS",
