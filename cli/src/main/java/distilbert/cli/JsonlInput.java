@@ -12,6 +12,7 @@ import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -230,7 +231,7 @@ final class JsonlInput implements AutoCloseable {
                         throw bad(n, "\"" + key + "\" must be " + (type == String.class ? "a string" : "true or false") + ", found "
                                 + describe(v));
                     }
-                    if (options.isEmpty()) options = new java.util.HashMap<>();
+                    if (options.isEmpty()) options = new HashMap<>();
                     options.put(key, value);
                 } else if (key.equals(keys.second())) {
                     if (v == JsonToken.VALUE_STRING) second = p.getText();

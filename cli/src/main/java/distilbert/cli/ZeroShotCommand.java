@@ -115,7 +115,6 @@ final class ZeroShotCommand implements Callable<Integer> {
         }
         int entailment = entailmentId(config);
         int positions = config.maxPositionEmbeddings();
-        String hypothesis = template;
         JsonlInput.Keys keys = JsonlInput.Keys.zeroShot(defaults, options -> {
             Object own = options.get(JsonlInput.Keys.TEMPLATE);
             if (own == null) return null;
@@ -149,7 +148,7 @@ final class ZeroShotCommand implements Callable<Integer> {
                     if (e.length() <= positions) return null;
                     return "a (text, hypothesis) pair is " + e.length() + " tokens long, more than the model's "
                             + "max_position_embeddings = " + positions + ", and cannot be truncated: its hypothesis alone (a label "
-                            + "in \"" + hypothesis + "\" or the line's own hypothesis_template) leaves no room for the text; shorten "
+                            + "in \"" + template + "\" or the line's own hypothesis_template) leaves no room for the text; shorten "
                             + "the label or the template";
                 }
             };

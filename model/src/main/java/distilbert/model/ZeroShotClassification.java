@@ -493,19 +493,11 @@ public final class ZeroShotClassification {
                 scores[i] = (float) (1.0 / (1.0 + Math.exp((double) logits[i * nl + c] - logits[i * nl + e])));
             }
         } else {
-            double max = Double.NEGATIVE_INFINITY;
+            float[] entail = new float[k];
             for (int i = 0; i < k; i++) {
-                max = Math.max(max, logits[i * nl + e]);
+                entail[i] = logits[i * nl + e];
             }
-            double[] x = new double[k];
-            double sum = 0;
-            for (int i = 0; i < k; i++) {
-                x[i] = Math.exp(logits[i * nl + e] - max);
-                sum += x[i];
-            }
-            for (int i = 0; i < k; i++) {
-                scores[i] = (float) (x[i] / sum);
-            }
+            scores = TextClassification.Function.SOFTMAX.apply(entail);     // over the query's labels
         }
         return new Result(query.sequence(), query.candidateLabels(), scores, logits);
     }
