@@ -43,4 +43,23 @@ final class ActivationFunctions {
     static float silu(float x) {
         return (float) (x / (1.0 + Math.exp(-(double) x)));
     }
+
+    /** d act(x) / dx in double: the backward of {@link #apply}. */
+    static double derivative(Activation act, double x) {
+        return switch (act) {
+            case GELU -> 0.5 * Erf.erfc(-x * INV_SQRT2) + x * Math.exp(-0.5 * x * x) * INV_SQRT_2PI;
+            case GELU_NEW -> {
+                double u = SQRT_2_OVER_PI * (x + 0.044715 * x * x * x);
+                double t = Math.tanh(u);
+                yield 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3 * 0.044715 * x * x);
+            }
+            case RELU -> x > 0 ? 1.0 : (x != x ? x : 0.0); // torch's threshold_backward: 0 at x = 0
+            case SILU -> {
+                double s = 1.0 / (1.0 + Math.exp(-x));
+                yield s * (1.0 + x * (1.0 - s));
+            }
+        };
+    }
+
+    private static final double INV_SQRT_2PI = 0.39894228040143267794;
 }

@@ -16,7 +16,7 @@ import java.util.stream.IntStream;
  * (row block, column block) tiles of a matrix product, and over (sequence, head) pairs in
  * attention. The matrix products use {@link MatmulKernel}.
  */
-public final class CpuOps implements Ops {
+public final class CpuOps implements BackwardOps {
 
     /** Below this many multiply-adds a matrix product runs on the calling thread. */
     private static final long SERIAL_FLOPS = 1L << 16;
@@ -524,6 +524,465 @@ public final class CpuOps implements Ops {
         for (int n = 0; n < N; n++) {
             double x = z.data()[z.offset() + n], y = t.data()[t.offset() + n];
             l.data()[l.offset() + n] = (float) (Math.max(x, 0) - x * y + Math.log1p(Math.exp(-Math.abs(x))));
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // backward (BackwardOps): gradients of the ops above; reductions over rows in double
+
+    @Override
+    public void embeddingBackward(Buffer dWordEmbeddings, Buffer dPositionEmbeddings, Buffer dOut, IndexBuffer tokenIds,
+                                  IndexBuffer positionIds, int paddingIdx, int T, int C) {
+        HostBuffer g = host(dOut), dw = hostOrNull(dWordEmbeddings), dp = hostOrNull(dPositionEmbeddings);
+        HostIndexBuffer ids = dw == null ? null : host(tokenIds), pos = host(positionIds);
+        // serial: two tokens may share a row
+        for (int t = 0; t < T; t++) {
+            int gb = g.offset() + t * C;
+            int id = dw == null ? paddingIdx : ids.data()[ids.offset() + t];
+            if (id != paddingIdx) {
+                addRow(dw.data(), dw.offset() + id * C, g.data(), gb, C);
+            }
+            if (dp != null) {
+                addRow(dp.data(), dp.offset() + pos.data()[pos.offset() + t] * C, g.data(), gb, C);
+            }
+        }
+    }
+
+    @Override
+    public void layerNormBackward(Buffer dInp, Buffer dWeight, Buffer dBias, Buffer dOut, Buffer inp, Buffer weight,
+                                  Buffer mean, Buffer rstd, int N, int C) {
+        HostBuffer dx = host(dInp), g = host(dOut), x = host(inp), w = host(weight), mu = host(mean), rs = host(rstd);
+        HostBuffer dw = hostOrNull(dWeight), db = hostOrNull(dBias);
+        double[] sums = columnSums(N, 2 * C, (n, acc) -> {
+            int gb = g.offset() + n * C, xb = x.offset() + n * C;
+            double m = mu.data()[mu.offset() + n], r = rs.data()[rs.offset() + n];
+            double sumG = 0, sumGx = 0;
+            double[] xhat = new double[C], gw = new double[C];
+            for (int c = 0; c < C; c++) {
+                double go = g.data()[gb + c];
+                xhat[c] = (x.data()[xb + c] - m) * r;
+                gw[c] = go * w.data()[w.offset() + c];
+                sumG += gw[c];
+                sumGx += gw[c] * xhat[c];
+                acc[c] += go * xhat[c];  // dWeight
+                acc[C + c] += go;        // dBias
+            }
+            double meanG = sumG / C, meanGx = sumGx / C;
+            int db0 = dx.offset() + n * C;
+            for (int c = 0; c < C; c++) {
+                dx.data()[db0 + c] = (float) (r * (gw[c] - meanG - xhat[c] * meanGx));
+            }
+        });
+        addSums(dw, sums, 0, C);
+        addSums(db, sums, C, C);
+    }
+
+    @Override
+    public void matmulBackward(Buffer dInp, Buffer dWeight, Buffer dBias, Buffer dOut, Buffer inp, Buffer weight, int N,
+                               int K, int M, boolean accumulate) {
+        HostBuffer g = host(dOut);
+        if (dInp != null) {
+            // dInp (N, K) = dOut (N, M) · weight (M, K), the weight read k-major
+            HostBuffer dx = host(dInp), w = host(weight);
+            if (accumulate) {
+                float[] tmp = new float[N * K];
+                product(tmp, 0, K, g.data(), g.offset(), M, w.data(), w.offset(), K, N, K, M);
+                addRow(dx.data(), dx.offset(), tmp, 0, N * K);
+            } else {
+                product(dx.data(), dx.offset(), K, g.data(), g.offset(), M, w.data(), w.offset(), K, N, K, M);
+            }
+        }
+        if (dWeight != null) {
+            // dWeight (M, K) += dOutᵀ (M, N) · inp (N, K)
+            HostBuffer dw = host(dWeight), x = host(inp);
+            float[] gt = new float[M * N];
+            for (int n = 0; n < N; n++) {
+                for (int m = 0; m < M; m++) {
+                    gt[m * N + n] = g.data()[g.offset() + n * M + m];
+                }
+            }
+            float[] tmp = new float[M * K];
+            product(tmp, 0, K, gt, 0, N, x.data(), x.offset(), K, M, K, N);
+            addRow(dw.data(), dw.offset(), tmp, 0, M * K);
+        }
+        if (dBias != null) {
+            addSums(host(dBias), columnSums(N, M, (n, acc) -> {
+                for (int m = 0; m < M; m++) {
+                    acc[m] += g.data()[g.offset() + n * M + m];
+                }
+            }), 0, M);
+        }
+    }
+
+    @Override
+    public void biasActivationBackward(Activation act, Buffer dInp, Buffer dBias, Buffer dOut, Buffer inp, Buffer bias,
+                                       int N, int M) {
+        HostBuffer dx = host(dInp), g = host(dOut), x = host(inp), b = hostOrNull(bias), db = hostOrNull(dBias);
+        double[] sums = columnSums(N, M, (n, acc) -> {
+            int gb = g.offset() + n * M, xb = x.offset() + n * M, ob = dx.offset() + n * M;
+            for (int m = 0; m < M; m++) {
+                float pre = x.data()[xb + m] + (b == null ? 0f : b.data()[b.offset() + m]); // as the forward rounds it
+                float d = (float) (g.data()[gb + m] * ActivationFunctions.derivative(act, pre));
+                dx.data()[ob + m] = d;
+                acc[m] += d;
+            }
+        });
+        addSums(db, sums, 0, M);
+    }
+
+    @Override
+    public void dropoutForward(Buffer out, Buffer inp, DropoutRng rng, float p, long N) {
+        HostBuffer o = host(out), x = host(inp);
+        rng.apply(o.data(), o.offset(), x.data(), x.offset(), Math.toIntExact(N), p);
+    }
+
+    @Override
+    public void dropoutBackward(Buffer dInp, Buffer dOut, DropoutRng rng, float p, long N) {
+        HostBuffer dx = host(dInp), g = host(dOut);
+        rng.applyBackward(dx.data(), dx.offset(), g.data(), g.offset(), Math.toIntExact(N), p);
+    }
+
+    @Override
+    public void attentionTrainingForward(Buffer out, Buffer probs, Buffer qkv, Buffer headMask, DropoutRng dropout,
+                                         float p, IndexBuffer cuSeqlens, IndexBuffer keyLens, int numSeqs, int T,
+                                         int NH, int HS) {
+        AttentionShape a = attentionShape(cuSeqlens, keyLens, numSeqs, NH);
+        HostBuffer o = host(out), x = host(qkv), pb = host(probs), hm = hostOrNull(headMask);
+        int C = NH * HS, ld = 3 * C;
+        double scale = 1.0 / Math.sqrt(HS);
+        float[] xd = x.data(), P = pb.data();
+        // 1. P = softmax(q·kᵀ / sqrt(HS)) per (sequence, head), in double
+        parallelFor(numSeqs * NH, task -> {
+            int s = task / NH, h = task % NH, start = a.cu[s], len = a.cu[s + 1] - start, nk = a.keys(s);
+            int po = pb.offset() + a.probOffset(s, h);
+            if (a.uniform(s)) {
+                Arrays.fill(P, po, po + len * nk, (float) (1.0 / nk));
+                return;
+            }
+            double[] row = new double[nk];
+            for (int i = 0; i < len; i++) {
+                int q = x.offset() + (start + i) * ld + h * HS;
+                double max = Double.NEGATIVE_INFINITY;
+                for (int j = 0; j < nk; j++) {
+                    int k = x.offset() + (start + j) * ld + C + h * HS;
+                    double dot = 0;
+                    for (int d = 0; d < HS; d++) {
+                        dot += xd[q + d] * xd[k + d];
+                    }
+                    row[j] = dot * scale;
+                    max = Math.max(max, row[j]);
+                }
+                double sum = 0;
+                for (int j = 0; j < nk; j++) {
+                    row[j] = Math.exp(row[j] - max);
+                    sum += row[j];
+                }
+                for (int j = 0; j < nk; j++) {
+                    P[po + i * nk + j] = (float) (row[j] / sum);
+                }
+            }
+        });
+        // 2. W = dropout(P), over the whole site at once (element i is probs[i])
+        HostBuffer w = droppedProbs(pb, a.total, dropout, p);
+        // 3. out_h = (W · headMask[h]) · v_h
+        parallelFor(numSeqs * NH, task -> {
+            int s = task / NH, h = task % NH, start = a.cu[s], len = a.cu[s + 1] - start, nk = a.keys(s);
+            int wo = w.offset() + a.probOffset(s, h);
+            double hs = hm == null ? 1.0 : hm.data()[hm.offset() + h];
+            double[] acc = new double[HS];
+            for (int i = 0; i < len; i++) {
+                Arrays.fill(acc, 0);
+                for (int j = 0; j < nk; j++) {
+                    double wij = w.data()[wo + i * nk + j];
+                    if (wij == 0) {
+                        continue;
+                    }
+                    int v = x.offset() + (start + j) * ld + 2 * C + h * HS;
+                    for (int d = 0; d < HS; d++) {
+                        acc[d] += wij * xd[v + d];
+                    }
+                }
+                int ob = o.offset() + (start + i) * C + h * HS;
+                for (int d = 0; d < HS; d++) {
+                    o.data()[ob + d] = (float) (acc[d] * hs);
+                }
+            }
+        });
+    }
+
+    @Override
+    public void attentionBackward(Buffer dQkv, Buffer dOut, Buffer qkv, Buffer probs, Buffer headMask,
+                                  DropoutRng dropout, float p, IndexBuffer cuSeqlens, IndexBuffer keyLens, int numSeqs,
+                                  int T, int NH, int HS) {
+        AttentionShape a = attentionShape(cuSeqlens, keyLens, numSeqs, NH);
+        HostBuffer dx = host(dQkv), g = host(dOut), x = host(qkv), pb = host(probs), hm = hostOrNull(headMask);
+        int C = NH * HS, ld = 3 * C;
+        double scale = 1.0 / Math.sqrt(HS);
+        float[] xd = x.data(), gd = g.data(), dxd = dx.data();
+        Arrays.fill(dxd, dx.offset(), dx.offset() + T * ld, 0f);   // rows past the keys get no k, v gradient
+        HostBuffer w = droppedProbs(pb, a.total, dropout, p);
+        float[] dW = new float[a.total];
+        // 1. per (sequence, head): dV = (W·hm)ᵀ·dOut_h and dW = hm·dOut_h·Vᵀ
+        parallelFor(numSeqs * NH, task -> {
+            int s = task / NH, h = task % NH, start = a.cu[s], len = a.cu[s + 1] - start, nk = a.keys(s);
+            int wo = w.offset() + a.probOffset(s, h), go = a.probOffset(s, h);
+            double hs = hm == null ? 1.0 : hm.data()[hm.offset() + h];
+            double[] dv = new double[nk * HS];
+            for (int i = 0; i < len; i++) {
+                int gb = g.offset() + (start + i) * C + h * HS;
+                for (int j = 0; j < nk; j++) {
+                    int v = x.offset() + (start + j) * ld + 2 * C + h * HS;
+                    double wij = w.data()[wo + i * nk + j] * hs, dot = 0;
+                    for (int d = 0; d < HS; d++) {
+                        dot += gd[gb + d] * xd[v + d];
+                        dv[j * HS + d] += wij * gd[gb + d];
+                    }
+                    dW[go + i * nk + j] = (float) (dot * hs);
+                }
+            }
+            for (int j = 0; j < nk; j++) {
+                int vb = dx.offset() + (start + j) * ld + 2 * C + h * HS;
+                for (int d = 0; d < HS; d++) {
+                    dxd[vb + d] = (float) dv[j * HS + d];
+                }
+            }
+        });
+        // 2. dP = dropout(dW): the forward's mask
+        if (dropout != null && p > 0) {
+            dropout.applyBackward(dW, 0, dW, 0, a.total, p);
+        }
+        // 3. dS = P ∘ (dP − rowsum(dP ∘ P)); dQ = dS·K·scale, dK = dSᵀ·Q·scale
+        parallelFor(numSeqs * NH, task -> {
+            int s = task / NH, h = task % NH, start = a.cu[s], len = a.cu[s + 1] - start, nk = a.keys(s);
+            if (len == 0 || a.uniform(s)) {
+                return; // constant probabilities: nothing flows to q and k
+            }
+            int po = pb.offset() + a.probOffset(s, h), go = a.probOffset(s, h);
+            double[] dk = new double[nk * HS], dS = new double[nk];
+            for (int i = 0; i < len; i++) {
+                double dot = 0;
+                for (int j = 0; j < nk; j++) {
+                    dot += (double) dW[go + i * nk + j] * pb.data()[po + i * nk + j];
+                }
+                for (int j = 0; j < nk; j++) {
+                    dS[j] = pb.data()[po + i * nk + j] * (dW[go + i * nk + j] - dot) * scale;
+                }
+                int q = x.offset() + (start + i) * ld + h * HS;
+                int dq = dx.offset() + (start + i) * ld + h * HS;
+                for (int d = 0; d < HS; d++) {
+                    double acc = 0;
+                    for (int j = 0; j < nk; j++) {
+                        acc += dS[j] * xd[x.offset() + (start + j) * ld + C + h * HS + d];
+                    }
+                    dxd[dq + d] = (float) acc;
+                }
+                for (int j = 0; j < nk; j++) {
+                    for (int d = 0; d < HS; d++) {
+                        dk[j * HS + d] += dS[j] * xd[q + d];
+                    }
+                }
+            }
+            for (int j = 0; j < nk; j++) {
+                int kb = dx.offset() + (start + j) * ld + C + h * HS;
+                for (int d = 0; d < HS; d++) {
+                    dxd[kb + d] = (float) dk[j * HS + d];
+                }
+            }
+        });
+    }
+
+    /** Sequence boundaries and key counts of an attention call, and where each (sequence, head) block of probabilities starts. */
+    private record AttentionShape(int[] cu, int[] keyLens, long[] offsets, int NH, int total) {
+        /** The keys sequence s attends to: its key count, or all its tokens (also when all are masked: uniform). */
+        int keys(int s) {
+            int len = cu[s + 1] - cu[s];
+            return keyLens == null || keyLens[s] == 0 ? len : keyLens[s];
+        }
+
+        boolean uniform(int s) {
+            return keyLens != null && keyLens[s] == 0;
+        }
+
+        int probOffset(int s, int h) {
+            return Math.toIntExact(offsets[s] + (long) h * (cu[s + 1] - cu[s]) * keys(s));
+        }
+    }
+
+    private AttentionShape attentionShape(IndexBuffer cuSeqlens, IndexBuffer keyLens, int numSeqs, int NH) {
+        int[] cu = copy(host(cuSeqlens), numSeqs + 1);
+        int[] keys = keyLens == null ? null : copy(host(keyLens), numSeqs);
+        long[] offsets = PackedBatch.probsOffsets(cu, keys, NH);
+        return new AttentionShape(cu, keys, offsets, NH, Math.toIntExact(offsets[numSeqs]));
+    }
+
+    /** dropout(probs) as a new buffer, or probs itself when nothing is dropped. */
+    private static HostBuffer droppedProbs(HostBuffer probs, int total, DropoutRng rng, float p) {
+        if (rng == null || p == 0f) {
+            return probs;
+        }
+        float[] w = new float[total];
+        rng.apply(w, 0, probs.data(), probs.offset(), total, p);
+        return HostBuffer.wrap(w);
+    }
+
+    @Override
+    public void gatherRowsBackward(Buffer dInp, Buffer dOut, IndexBuffer rows, int N, int C) {
+        HostBuffer dx = host(dInp), g = host(dOut);
+        HostIndexBuffer r = host(rows);
+        for (int n = 0; n < N; n++) {
+            int src = r.data()[r.offset() + n];
+            if (src >= 0) {
+                addRow(dx.data(), dx.offset() + src * C, g.data(), g.offset() + n * C, C);
+            }
+        }
+    }
+
+    @Override
+    public void fill(Buffer out, float value, long N) {
+        HostBuffer o = host(out);
+        Arrays.fill(o.data(), o.offset(), o.offset() + Math.toIntExact(N), value);
+    }
+
+    @Override
+    public void crossEntropyBackward(Buffer dLogits, Buffer logits, IndexBuffer targets, int N, int V, int ignoreIndex,
+                                     float scale) {
+        HostBuffer d = host(dLogits), z = host(logits);
+        HostIndexBuffer y = host(targets);
+        forRows(N, V, n -> {
+            int target = y.data()[y.offset() + n];
+            int zb = z.offset() + n * V, db = d.offset() + n * V;
+            if (target == ignoreIndex) {
+                Arrays.fill(d.data(), db, db + V, 0f);
+                return;
+            }
+            double max = Double.NEGATIVE_INFINITY;
+            for (int j = 0; j < V; j++) {
+                max = Math.max(max, z.data()[zb + j]);
+            }
+            double sum = 0;
+            for (int j = 0; j < V; j++) {
+                sum += Math.exp(z.data()[zb + j] - max);
+            }
+            for (int j = 0; j < V; j++) {
+                double pj = Math.exp(z.data()[zb + j] - max) / sum;
+                d.data()[db + j] = (float) (scale * (pj - (j == target ? 1.0 : 0.0)));
+            }
+        });
+    }
+
+    @Override
+    public void mseBackward(Buffer dPredictions, Buffer predictions, Buffer targets, int N, float scale) {
+        HostBuffer d = host(dPredictions), p = host(predictions), t = host(targets);
+        for (int n = 0; n < N; n++) {
+            double diff = (double) p.data()[p.offset() + n] - t.data()[t.offset() + n];
+            d.data()[d.offset() + n] = (float) (scale * 2.0 * diff);
+        }
+    }
+
+    @Override
+    public void bceWithLogitsBackward(Buffer dLogits, Buffer logits, Buffer targets, int N, float scale) {
+        HostBuffer d = host(dLogits), z = host(logits), t = host(targets);
+        for (int n = 0; n < N; n++) {
+            double x = z.data()[z.offset() + n];
+            double sigmoid = x >= 0 ? 1.0 / (1.0 + Math.exp(-x)) : Math.exp(x) / (1.0 + Math.exp(x));
+            d.data()[d.offset() + n] = (float) (scale * (sigmoid - t.data()[t.offset() + n]));
+        }
+    }
+
+    @Override
+    public void adamWUpdate(Buffer params, Buffer grads, Buffer m, Buffer v, long n, double lr, double beta1, double beta2,
+                            double eps, double weightDecay, long step) {
+        HostBuffer p = host(params), g = host(grads), mm = host(m), vv = host(v);
+        int count = Math.toIntExact(n);
+        int chunk = ELEMENTS_PER_TASK * 4;
+        parallelFor(ceilDiv(count, chunk), t -> {
+            int from = t * chunk, len = Math.min(chunk, count - from);
+            AdamW.update(p.data(), p.offset() + from, g.data(), g.offset() + from, mm.data(), mm.offset() + from,
+                    vv.data(), vv.offset() + from, len, lr, beta1, beta2, eps, weightDecay, step);
+        });
+        clearPackedWeights(); // the weights changed in place
+    }
+
+    @Override
+    public double sumOfSquares(Buffer g, long n) {
+        HostBuffer b = host(g);
+        double s = 0;
+        for (int i = 0, end = Math.toIntExact(n); i < end; i++) {
+            double x = b.data()[b.offset() + i];
+            s += x * x;
+        }
+        return s;
+    }
+
+    @Override
+    public void scale(Buffer g, float factor, long n) {
+        HostBuffer b = host(g);
+        for (int i = 0, end = Math.toIntExact(n); i < end; i++) {
+            b.data()[b.offset() + i] *= factor;
+        }
+    }
+
+    /** {@code c[n, m] = Σ_p a[n, p]·b[p, m]}, written: a row-major [n, k], b k-major [k, m] (row stride ldb). */
+    private void product(float[] c, int co, int ldc, float[] a, int ao, int lda, float[] b, int bo, int ldb, int n,
+                         int m, int k) {
+        int nr = kernel.panelWidth();
+        float[] bp = new float[kernel.packedSize(m, k)];
+        kernel.packColumns(bp, 0, b, bo, ldb, m, k);
+        int rowBlocks = ceilDiv(n, ROW_BLOCK), colBlocks = ceilDiv(m, COL_BLOCK);
+        IntConsumer tile = t -> {
+            int r0 = (t / colBlocks) * ROW_BLOCK, c0 = (t % colBlocks) * COL_BLOCK;
+            int rows = Math.min(ROW_BLOCK, n - r0), cols = Math.min(COL_BLOCK, m - c0);
+            kernel.gemm(c, co + r0 * ldc + c0, ldc, a, ao + r0 * lda, lda, bp, c0 * k, nr, k, null, 0, rows, cols, k);
+        };
+        if ((long) n * m * k <= SERIAL_FLOPS) {
+            for (int t = 0; t < rowBlocks * colBlocks; t++) {
+                tile.accept(t);
+            }
+        } else {
+            parallelFor(rowBlocks * colBlocks, tile);
+        }
+    }
+
+    /** A row's contribution to per-column sums: {@code acc} is the task's [width] accumulator. */
+    @FunctionalInterface
+    private interface RowSum {
+        void accept(int row, double[] acc);
+    }
+
+    /** Runs {@code body} over rows [0, N) in parallel tasks and returns the sum of their accumulators, in double. */
+    private double[] columnSums(int N, int width, RowSum body) {
+        int rowsPerTask = Math.max(1, ELEMENTS_PER_TASK / Math.max(1, width));
+        int tasks = ceilDiv(N, rowsPerTask);
+        double[][] partial = new double[tasks][];
+        parallelFor(tasks, t -> {
+            double[] acc = new double[width];
+            for (int n = t * rowsPerTask, end = Math.min(N, (t + 1) * rowsPerTask); n < end; n++) {
+                body.accept(n, acc);
+            }
+            partial[t] = acc;
+        });
+        double[] total = new double[width];
+        for (double[] p : partial) {
+            for (int i = 0; i < width; i++) {
+                total[i] += p[i];
+            }
+        }
+        return total;
+    }
+
+    /** {@code dst[i] += sums[from + i]} for a parameter gradient; nothing when dst is null. */
+    private static void addSums(HostBuffer dst, double[] sums, int from, int n) {
+        if (dst == null) {
+            return;
+        }
+        for (int i = 0; i < n; i++) {
+            dst.data()[dst.offset() + i] += (float) sums[from + i];
+        }
+    }
+
+    private static void addRow(float[] dst, int d, float[] src, int s, int n) {
+        for (int i = 0; i < n; i++) {
+            dst[d + i] += src[s + i];
         }
     }
 

@@ -121,6 +121,63 @@ public final class DistilBertForMaskedLM implements Architecture {
         }
     }
 
+    /**
+     * A training step: the forward in training mode (dropout from {@code input.dropout()} where set;
+     * the MLM head has none), the loss as {@link #forward(ModelInput, int[][])} computes it, and its
+     * gradient times {@code lossScale} added into {@code grads}. The head runs only at the labeled
+     * positions, which is all the loss reads. With tied embeddings, the projector's gradient lands in
+     * the word embeddings' (one view).
+     *
+     * @param labels [B][L] token ids or −100
+     * @return the loss, and the logits at the labeled positions [P, V] (positions in {@code labeledAt})
+     */
+    public MaskedLMOutput backward(ModelInput input, int[][] labels, ParameterSlab grads, float lossScale) {
+        BackwardOps bops = Training.backwardOps(ops);
+        Training.checkGradients(grads, parameters());
+        int L = input.length(), C = config.dim(), V = config.vocabSize();
+        int[] flatLabels = HeadSupport.flatLabels(labels, input, "labels");
+        HeadSupport.checkClassLabels(flatLabels, V, "labels", L);
+        TokenPositions at = TokenPositions.labeled(labels);
+        int P = at.size();
+        int[] targets = new int[P];
+        for (int p = 0; p < P; p++) {
+            targets[p] = flatLabels[at.rows()[p] * L + at.positions()[p]];
+        }
+        try (Ops.Scope scope = ops.scope()) {
+            DistilBertModel.Trace tr = distilbert.encodeTraining(input, bops);
+            PackedBatch pk = tr.packed();
+            IndexBuffer rows = ops.indicesOf(packedRows(pk, at));                                 // −1: a zero row
+            long pc = (long) P * C;
+            Buffer selected = ops.allocateUninitialized(pc), pre = ops.allocateUninitialized(pc);
+            Buffer act = ops.allocateUninitialized(pc), normed = ops.allocateUninitialized(pc);
+            Buffer mean = ops.allocateUninitialized(P), rstd = ops.allocateUninitialized(P);
+            Buffer logits = ops.allocateUninitialized((long) P * V);
+            ops.gatherRows(selected, tr.hidden(), rows, P, C);                                    // (P, C)
+            ops.matmulForward(pre, selected, transformW, null, P, C, C);                          // vocab_transform
+            ops.biasActivationForward(config.activation(), act, pre, transformB, P, C);           // activation
+            ops.layerNormForward(normed, mean, rstd, act, lnW, lnB, P, C, DistilBertModel.EPS);   // vocab_layer_norm
+            ops.matmulForward(logits, normed, projectorW, projectorB, P, C, V);                   // (P, V) vocab_projector
+            Buffer dLogits = ops.allocateUninitialized((long) P * V);
+            float loss = Training.crossEntropy(bops, logits, dLogits, targets, V, IGNORE_INDEX, lossScale);
+            Tensor out = Tensor.of(ops.download(logits), P, V);
+
+            Buffer d = ops.allocateUninitialized(pc), dSelected = ops.allocateUninitialized(pc);
+            bops.matmulBackward(d, grads.get(DistilBertParameters.VOCAB_PROJECTOR_WEIGHT), grads.get("vocab_projector.bias"),
+                    dLogits, normed, projectorW, P, C, V, false);
+            bops.layerNormBackward(d, grads.get("vocab_layer_norm.weight"), grads.get("vocab_layer_norm.bias"), d, act,
+                    lnW, mean, rstd, P, C);
+            bops.biasActivationBackward(config.activation(), d, grads.get("vocab_transform.bias"), d, pre, transformB, P,
+                    C);
+            bops.matmulBackward(dSelected, grads.get("vocab_transform.weight"), null, d, selected, transformW, P, C, C,
+                    false);
+            Buffer dHidden = ops.allocateUninitialized((long) pk.tokens() * C);
+            bops.fill(dHidden, 0f, (long) pk.tokens() * C);
+            bops.gatherRowsBackward(dHidden, dSelected, rows, P, C);
+            distilbert.backward(tr, dHidden, grads, bops);
+            return new MaskedLMOutput(loss, out, null, null, at);
+        }
+    }
+
     /** Takes the logits of one group of positions from {@link #forwardAtInGroups}. */
     @FunctionalInterface
     public interface LogitsGroup {

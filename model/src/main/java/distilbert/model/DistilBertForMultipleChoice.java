@@ -59,6 +59,42 @@ public final class DistilBertForMultipleChoice implements Architecture {
         }
     }
 
+    /**
+     * A training step: the forward in training mode (dropout from {@code input.dropout()} where set),
+     * cross-entropy over the choices, and its gradient times {@code lossScale} added into {@code grads}.
+     *
+     * @param labels [B] the right choice of each example (−100 ignored)
+     * @return the loss and the logits [B, NC]
+     */
+    public MultipleChoiceModelOutput backward(ModelInput input, int numChoices, int[] labels, ParameterSlab grads,
+                                              float lossScale) {
+        BackwardOps bops = Training.backwardOps(ops);
+        Training.checkGradients(grads, parameters());
+        if (numChoices <= 0 || input.batch() % numChoices != 0) {
+            throw new IllegalArgumentException("the batch of " + input.batch() + " rows is not a whole number of "
+                    + numChoices + "-choice examples");
+        }
+        int B = input.batch() / numChoices, C = config.dim();
+        if (labels.length != B) {
+            throw new IllegalArgumentException("labels has " + labels.length + " entries but there are " + B + " examples");
+        }
+        HeadSupport.checkClassLabels(labels, numChoices, "labels", 0);
+        HeadSupport.checkPositionZero(input, hfClass());
+        try (Ops.Scope scope = ops.scope()) {
+            DistilBertModel.Trace tr = distilbert.encodeTraining(input, bops);
+            Training.PooledTrace pt = Training.pooledForward(bops, classifier, tr, C, 1,
+                    (float) config.seqClassifDropout());
+            Buffer dLogits = ops.allocateUninitialized(input.batch());
+            float loss = Training.crossEntropy(bops, pt.logits(), dLogits, labels, numChoices, HeadSupport.IGNORE_INDEX,
+                    lossScale);
+            Tensor logits = Tensor.of(ops.download(pt.logits()), B, numChoices);
+            Buffer dHidden = Training.pooledBackward(bops, classifier, pt, dLogits, grads, tr.packed().tokens(),
+                    input.batch(), C, 1);
+            distilbert.backward(tr, dHidden, grads, bops);
+            return new MultipleChoiceModelOutput(loss, logits, null, null);
+        }
+    }
+
     @Override
     public Head head() {
         return Head.MULTIPLE_CHOICE;

@@ -72,6 +72,54 @@ public final class DistilBertForQuestionAnswering implements Architecture {
         }
     }
 
+    /**
+     * A training step: the forward in training mode (dropout from {@code input.dropout()} where set,
+     * qa_dropout before qa_outputs), the loss as {@link #forward(ModelInput, int[], int[])} computes it,
+     * and its gradient times {@code lossScale} added into {@code grads}.
+     */
+    public QuestionAnsweringModelOutput backward(ModelInput input, int[] startPositions, int[] endPositions,
+                                                 ParameterSlab grads, float lossScale) {
+        BackwardOps bops = Training.backwardOps(ops);
+        Training.checkGradients(grads, parameters());
+        int B = input.batch(), L = input.length(), C = config.dim();
+        if (startPositions == null || endPositions == null || startPositions.length != B || endPositions.length != B) {
+            throw new IllegalArgumentException("training needs start_positions and end_positions of " + B + " entries");
+        }
+        float p = (float) config.qaDropout();
+        try (Ops.Scope scope = ops.scope()) {
+            DistilBertModel.Trace tr = distilbert.encodeTraining(input, bops);
+            PackedBatch pk = tr.packed();
+            int N = HeadSupport.rowCount(pk);
+            Buffer rows = Training.tokenRows(bops, tr, C, p);                                     // (N, C)
+            Buffer logits = ops.allocateUninitialized(2L * N);
+            ops.matmulForward(logits, rows, qaW, qaB, N, C, 2);                                   // (N, 2)
+            float[] both = HeadSupport.unpack(pk, ops.download(logits), 2);                       // (B·L, 2)
+            float[] start = new float[B * L], end = new float[B * L];
+            for (int i = 0; i < B * L; i++) {
+                start[i] = both[2 * i];
+                end[i] = both[2 * i + 1];
+            }
+            int ignored = L;
+            Buffer dStart = ops.allocateUninitialized((long) B * L), dEnd = ops.allocateUninitialized((long) B * L);
+            float startLoss = Training.crossEntropy(bops, ops.bufferOf(start), dStart, clamp(startPositions, ignored), L,
+                    ignored, lossScale / 2);
+            float endLoss = Training.crossEntropy(bops, ops.bufferOf(end), dEnd, clamp(endPositions, ignored), L,
+                    ignored, lossScale / 2);
+            float[] ds = ops.download(dStart), de = ops.download(dEnd), dBoth = new float[2 * B * L];
+            for (int i = 0; i < B * L; i++) {
+                dBoth[2 * i] = ds[i];
+                dBoth[2 * i + 1] = de[i];
+            }
+            Buffer dLogits = Training.foldToRows(ops, pk, dBoth, 2);                              // (N, 2)
+            Buffer dRows = ops.allocateUninitialized((long) N * C);
+            bops.matmulBackward(dRows, grads.get("qa_outputs.weight"), grads.get("qa_outputs.bias"), dLogits, rows, qaW,
+                    N, C, 2, false);
+            distilbert.backward(tr, Training.tokenRowsBackward(bops, tr, dRows, C, p), grads, bops);
+            return new QuestionAnsweringModelOutput((startLoss + endLoss) / 2, Tensor.of(start, B, L), Tensor.of(end, B, L),
+                    null, null);
+        }
+    }
+
     /** torch's clamp(0, max): negative positions become 0, positions past the end become max. */
     private static int[] clamp(int[] positions, int max) {
         int[] out = new int[positions.length];

@@ -68,6 +68,46 @@ public final class DistilBertForSequenceClassification implements Architecture {
         }
     }
 
+    /**
+     * A training step: the forward in training mode (dropout from {@code input.dropout()} where set,
+     * seq_classif_dropout before the classifier), the loss as {@link #forward(ModelInput, SequenceLabels)}
+     * computes it, and its gradient added into {@code grads} (HF's {@code loss.backward()}).
+     *
+     * @param grads a slab of the model's layout, added into (zero it for a fresh step)
+     * @return the loss and the logits; no hidden states or attentions
+     */
+    public SequenceClassifierOutput backward(ModelInput input, SequenceLabels labels, ParameterSlab grads) {
+        return backward(input, labels, grads, 1f);
+    }
+
+    /** As {@link #backward(ModelInput, SequenceLabels, ParameterSlab)}, the gradient of {@code lossScale · loss}. */
+    public SequenceClassifierOutput backward(ModelInput input, SequenceLabels labels, ParameterSlab grads,
+                                             float lossScale) {
+        BackwardOps bops = Training.backwardOps(ops);
+        Training.checkGradients(grads, parameters());
+        HeadSupport.checkPositionZero(input, hfClass());
+        int B = input.batch(), NL = config.numLabels(), C = config.dim();
+        ProblemType problem = config.resolveProblemType(labels instanceof SequenceLabels.Classes);
+        float[] targets = checkLabels(labels, problem, B, NL);
+        try (Ops.Scope scope = ops.scope()) {
+            DistilBertModel.Trace tr = distilbert.encodeTraining(input, bops);
+            Training.PooledTrace pt = Training.pooledForward(bops, classifier, tr, C, NL,
+                    (float) config.seqClassifDropout());
+            Buffer dLogits = ops.allocateUninitialized((long) B * NL);
+            float loss = switch (problem) {
+                case REGRESSION -> Training.mse(bops, pt.logits(), dLogits, targets, B * NL, lossScale);
+                case SINGLE_LABEL_CLASSIFICATION -> Training.crossEntropy(bops, pt.logits(), dLogits,
+                        ((SequenceLabels.Classes) labels).ids(), NL, HeadSupport.IGNORE_INDEX, lossScale);
+                case MULTI_LABEL_CLASSIFICATION -> Training.bceWithLogits(bops, pt.logits(), dLogits, targets, B * NL,
+                        lossScale);
+            };
+            Tensor logits = Tensor.of(ops.download(pt.logits()), B, NL);
+            Buffer dHidden = Training.pooledBackward(bops, classifier, pt, dLogits, grads, tr.packed().tokens(), B, C, NL);
+            distilbert.backward(tr, dHidden, grads, bops);
+            return new SequenceClassifierOutput(loss, logits, null, null);
+        }
+    }
+
     /** Checks labels against the problem type; float targets for MSE/BCE (null for cross-entropy). */
     private float[] checkLabels(SequenceLabels labels, ProblemType problem, int B, int NL) {
         if (labels.count() != B) {

@@ -52,6 +52,40 @@ public final class DistilBertForTokenClassification implements Architecture {
         }
     }
 
+    /**
+     * A training step: the forward in training mode (dropout from {@code input.dropout()} where set,
+     * config.dropout before the classifier), the loss as {@link #forward(ModelInput, int[][])}
+     * computes it, and its gradient times {@code lossScale} added into {@code grads}.
+     *
+     * @param labels [B][L] class ids or −100
+     */
+    public TokenClassifierOutput backward(ModelInput input, int[][] labels, ParameterSlab grads, float lossScale) {
+        BackwardOps bops = Training.backwardOps(ops);
+        Training.checkGradients(grads, parameters());
+        int NL = config.numLabels(), C = config.dim();
+        int[] flatLabels = HeadSupport.flatLabels(labels, input, "labels");
+        HeadSupport.checkClassLabels(flatLabels, NL, "labels", input.length());
+        float p = (float) config.dropout();
+        try (Ops.Scope scope = ops.scope()) {
+            DistilBertModel.Trace tr = distilbert.encodeTraining(input, bops);
+            PackedBatch pk = tr.packed();
+            int N = HeadSupport.rowCount(pk);
+            Buffer rows = Training.tokenRows(bops, tr, C, p);                                    // (N, C)
+            Buffer logits = ops.allocateUninitialized((long) N * NL);
+            ops.matmulForward(logits, rows, clsW, clsB, N, C, NL);                               // (N, NL)
+            float[] unpacked = HeadSupport.unpack(pk, ops.download(logits), NL);                 // (B·L, NL)
+            Buffer dUnpacked = ops.allocateUninitialized(unpacked.length);
+            float loss = Training.crossEntropy(bops, ops.bufferOf(unpacked), dUnpacked, flatLabels, NL,
+                    HeadSupport.IGNORE_INDEX, lossScale);
+            Buffer dLogits = Training.foldToRows(ops, pk, ops.download(dUnpacked), NL);         // (N, NL)
+            Buffer dRows = ops.allocateUninitialized((long) N * C);
+            bops.matmulBackward(dRows, grads.get("classifier.weight"), grads.get("classifier.bias"), dLogits, rows, clsW,
+                    N, C, NL, false);
+            distilbert.backward(tr, Training.tokenRowsBackward(bops, tr, dRows, C, p), grads, bops);
+            return new TokenClassifierOutput(loss, Tensor.of(unpacked, pk.batch(), pk.length(), NL), null, null);
+        }
+    }
+
     @Override
     public Head head() {
         return Head.TOKEN_CLASSIFICATION;

@@ -29,6 +29,8 @@ public final class DistilBertModel implements Architecture {
     private final Buffer embLnWeight;         // (C)
     private final Buffer embLnBias;           // (C)
     private final Layer[] layers;
+    /** "" for the bare encoder, "distilbert." inside a head: the prefix of the parameter names. */
+    private final String prefix;
 
     /**
      * One transformer block's parameter views, named as HF names them, except {@code qkvW} (3C, C) and
@@ -49,6 +51,7 @@ public final class DistilBertModel implements Architecture {
         this.config = config;
         this.ops = ops;
         this.params = params;
+        this.prefix = prefix;
         this.wordEmbeddings = params.get(prefix + DistilBertParameters.WORD_EMBEDDINGS);
         this.positionEmbeddings = params.get(prefix + DistilBertParameters.POSITION_EMBEDDINGS);
         this.embLnWeight = params.get(prefix + "embeddings.LayerNorm.weight");
@@ -99,6 +102,36 @@ public final class DistilBertModel implements Architecture {
             // brought back once, not twice
             Tensor last = e.hiddenStates() != null ? e.hiddenStates().getLast() : e.unpackHidden(ops, e.hidden(), config.dim());
             return new BaseModelOutput(last, e.hiddenStates(), e.attentions());
+        }
+    }
+
+    /**
+     * A training step of the bare encoder: the training forward (dropout from {@code input.dropout()}
+     * where set), then the backward of a loss whose gradient with respect to the last hidden state is
+     * {@code dLastHiddenState}, every parameter's gradient added into {@code grads}. For a loss
+     * {@code sum(last_hidden_state * probe)}, pass the probe.
+     *
+     * @param dLastHiddenState [B, L, C]; positions not computed (masked ones under
+     *                         {@link MaskedPositions#SKIP}) contribute nothing
+     * @param grads            a slab of this model's layout ({@code ParameterSlab.allocate(ops,
+     *                         parameters().table())}), added into
+     * @return the last hidden state of the training forward [B, L, C]
+     */
+    public Tensor backward(ModelInput input, Tensor dLastHiddenState, ParameterSlab grads) {
+        BackwardOps bops = Training.backwardOps(ops);
+        Training.checkGradients(grads, params);
+        int C = config.dim();
+        if (dLastHiddenState.rank() != 3 || dLastHiddenState.dim(0) != input.batch()
+                || dLastHiddenState.dim(1) != input.length() || dLastHiddenState.dim(2) != C) {
+            throw new IllegalArgumentException("the gradient of last_hidden_state must be [B, L, C] = [" + input.batch()
+                    + ", " + input.length() + ", " + C + "], got " + Arrays.toString(dLastHiddenState.shape()));
+        }
+        try (Ops.Scope scope = ops.scope()) {
+            Trace tr = encodeTraining(input, bops);
+            PackedBatch pk = tr.packed();
+            Tensor last = Tensor.of(pk.scatter(ops.download(tr.hidden()), C, null), pk.batch(), pk.length(), C);
+            backward(tr, ops.bufferOf(pk.gather(dLastHiddenState.data(), C)), grads, bops);
+            return last;
         }
     }
 
@@ -217,6 +250,178 @@ public final class DistilBertModel implements Architecture {
         return result;
     }
 
+    // ---------------------------------------------------------------------------------------------
+    // training: the forward that keeps what the backward reads, and the backward
+
+    /** What one layer's training forward saved for its backward. */
+    private record LayerTrace(Buffer input, Buffer qkv, Buffer probs, Buffer ctx, Buffer saSum, Buffer saMean,
+                              Buffer saRstd, Buffer saOut, Buffer hPre, Buffer hAct, Buffer outSum, Buffer outMean,
+                              Buffer outRstd, DropoutRng attentionRng, DropoutRng ffnRng) {
+    }
+
+    /**
+     * The encoder's training forward: its output, and everything its backward reads.
+     *
+     * @param hidden  [T, C] the last hidden state, packed
+     * @param headRng the dropout stream past the encoder's sites, for the head's own dropout (null in eval mode)
+     */
+    record Trace(PackedBatch packed, Buffer hidden, IndexBuffer tokenIds, IndexBuffer positionIds,
+                 IndexBuffer cuSeqlens, IndexBuffer keyLens, Buffer headMask, Buffer embSum, Buffer embMean,
+                 Buffer embRstd, DropoutRng embRng, LayerTrace[] layers, DropoutRng headRng) {
+    }
+
+    /**
+     * The training forward (HF's {@code model.train()}): as {@link #encode}, with dropout drawn from
+     * {@code input.dropout()} where it is set (its sites in order: embeddings [T, C], then per layer
+     * the attention probabilities and the FFN output [T, C]; each site advances the stream past its
+     * elements), and every activation the backward needs kept. Hidden states and attentions are not
+     * returned here. Runs inside the caller's scope; the trace lives as long as it.
+     */
+    Trace encodeTraining(ModelInput in, BackwardOps bops) {
+        validateTraining(in);
+        int B = in.batch(), L = in.length();
+        int C = config.dim(), NH = config.nHeads(), HS = config.headSize(), F = config.hiddenDim();
+        PackedBatch pk = PackedBatch.pack(B, L, in.inputIds(), in.attentionMask(), in.maskedPositions());
+        int T = pk.tokens();
+        long tc = (long) T * C;
+        DropoutRng rng = in.dropout();
+        float pHidden = rng == null ? 0f : (float) config.dropout();
+        float pAttention = rng == null ? 0f : (float) config.attentionDropout();
+        IndexBuffer positionIds = ops.indicesOf(pk.positionIds());
+        IndexBuffer cuSeqlens = ops.indicesOf(pk.cuSeqlens());
+        IndexBuffer keyLens = pk.keyLens() == null ? null : ops.indicesOf(pk.keyLens());
+        IndexBuffer tokenIds = pk.tokenIds() == null ? null : ops.indicesOf(pk.tokenIds());
+        Buffer headMask = headMaskBuffer(in.headMask());
+        long probsSize = pk.probsOffsets(NH)[B];
+
+        // embeddings: word (or inputs_embeds) + position → LayerNorm → dropout
+        Buffer embSum = ops.allocateUninitialized(tc), embMean = ops.allocateUninitialized(T);
+        Buffer embRstd = ops.allocateUninitialized(T);
+        if (tokenIds != null) {
+            ops.embeddingForward(embSum, tokenIds, positionIds, wordEmbeddings, positionEmbeddings, T, C);
+        } else {
+            ops.upload(embSum, pk.gather(in.inputsEmbeds(), C));
+            ops.positionEmbeddingForward(embSum, embSum, positionIds, positionEmbeddings, T, C);
+        }
+        Buffer x = ops.allocateUninitialized(tc);
+        ops.layerNormForward(x, embMean, embRstd, embSum, embLnWeight, embLnBias, T, C, EPS);
+        DropoutRng embRng = rng;
+        if (pHidden > 0) {
+            bops.dropoutForward(x, x, embRng, pHidden, tc);
+        }
+        rng = advance(rng, tc);
+
+        LayerTrace[] traces = new LayerTrace[layers.length];
+        for (int i = 0; i < layers.length; i++) {
+            Layer w = layers[i];
+            Buffer qkv = ops.allocateUninitialized(3 * tc), probs = ops.allocateUninitialized(probsSize);
+            Buffer ctx = ops.allocateUninitialized(tc), saLin = ops.allocateUninitialized(tc);
+            Buffer saSum = ops.allocateUninitialized(tc), saOut = ops.allocateUninitialized(tc);
+            Buffer saMean = ops.allocateUninitialized(T), saRstd = ops.allocateUninitialized(T);
+            Buffer hPre = ops.allocateUninitialized((long) T * F), hAct = ops.allocateUninitialized((long) T * F);
+            Buffer ffn = ops.allocateUninitialized(tc), outSum = ops.allocateUninitialized(tc);
+            Buffer outMean = ops.allocateUninitialized(T), outRstd = ops.allocateUninitialized(T);
+            Buffer next = ops.allocateUninitialized(tc);
+            DropoutRng attentionRng = rng;
+            rng = advance(rng, probsSize);
+            DropoutRng ffnRng = rng;
+            rng = advance(rng, tc);
+
+            ops.matmulForward(qkv, x, w.qkvW(), w.qkvB(), T, C, 3 * C);                             // (T, 3C)
+            Buffer layerHeadMask = headMask == null ? null : headMask.view((long) i * NH, NH);
+            bops.attentionTrainingForward(ctx, probs, qkv, layerHeadMask, attentionRng, pAttention, cuSeqlens, keyLens,
+                    B, T, NH, HS);                                                                  // (T, C)
+            ops.matmulForward(saLin, ctx, w.outW(), null, T, C, C);                                 // (T, C)
+            ops.residualLayerNormForward(saOut, saSum, saMean, saRstd, saLin, w.outB(), x, w.saLnW(), w.saLnB(), T, C,
+                    EPS);
+            ops.matmulForward(hPre, saOut, w.lin1W(), null, T, C, F);                               // (T, F)
+            ops.biasActivationForward(config.activation(), hAct, hPre, w.lin1B(), T, F);            // (T, F)
+            ops.matmulForward(ffn, hAct, w.lin2W(), w.lin2B(), T, F, C);                            // (T, C)
+            if (pHidden > 0) {
+                bops.dropoutForward(ffn, ffn, ffnRng, pHidden, tc);
+            }
+            ops.residualLayerNormForward(next, outSum, outMean, outRstd, ffn, null, saOut, w.outLnW(), w.outLnB(), T, C,
+                    EPS);
+            traces[i] = new LayerTrace(x, qkv, probs, ctx, saSum, saMean, saRstd, saOut, hPre, hAct, outSum, outMean,
+                    outRstd, attentionRng, ffnRng);
+            x = next;
+        }
+        return new Trace(pk, x, tokenIds, positionIds, cuSeqlens, keyLens, headMask, embSum, embMean, embRstd, embRng,
+                traces, rng);
+    }
+
+    /**
+     * The encoder's backward: from {@code dHidden}, the gradient of the loss with respect to the
+     * last hidden state [T, C] (consumed: overwritten), adds the gradient of every encoder parameter
+     * into {@code grads} (a slab of this model's table; the encoder's names carry the same prefix as
+     * here). The position table gets its gradient whether learned or sinusoidal: transformers 5
+     * keeps the sinusoidal table a parameter with requires_grad (4.x froze it).
+     */
+    void backward(Trace tr, Buffer dHidden, ParameterSlab grads, BackwardOps bops) {
+        PackedBatch pk = tr.packed();
+        int B = pk.batch(), T = pk.tokens();
+        int C = config.dim(), NH = config.nHeads(), HS = config.headSize(), F = config.hiddenDim();
+        long tc = (long) T * C;
+        boolean training = tr.embRng() != null;
+        float pHidden = training ? (float) config.dropout() : 0f;
+        float pAttention = training ? (float) config.attentionDropout() : 0f;
+        Buffer dx = dHidden;                                   // (T, C) gradient of the current layer's output
+        Buffer df = ops.allocateUninitialized(tc);             // (T, C)
+        Buffer dh = ops.allocateUninitialized((long) T * F);   // (T, F)
+        Buffer dsa = ops.allocateUninitialized(tc);            // (T, C)
+        Buffer dctx = ops.allocateUninitialized(tc);           // (T, C)
+        Buffer dqkv = ops.allocateUninitialized(3 * tc);       // (T, 3C)
+        for (int i = layers.length - 1; i >= 0; i--) {
+            Layer w = layers[i];
+            LayerTrace t = tr.layers()[i];
+            String l = prefix + "transformer.layer." + i + ".";
+            // output_layer_norm(dropout(lin2(act(lin1(sa)))) + sa)
+            bops.layerNormBackward(dsa, grads.get(l + "output_layer_norm.weight"), grads.get(l + "output_layer_norm.bias"),
+                    dx, t.outSum(), w.outLnW(), t.outMean(), t.outRstd(), T, C);          // dsa = d(sum), also the residual's
+            Buffer dffn = dsa;
+            if (pHidden > 0) {
+                bops.dropoutBackward(df, dsa, t.ffnRng(), pHidden, tc);
+                dffn = df;
+            }
+            bops.matmulBackward(dh, grads.get(l + "ffn.lin2.weight"), grads.get(l + "ffn.lin2.bias"), dffn, t.hAct(),
+                    w.lin2W(), T, F, C, false);
+            bops.biasActivationBackward(config.activation(), dh, grads.get(l + "ffn.lin1.bias"), dh, t.hPre(), w.lin1B(),
+                    T, F);
+            bops.matmulBackward(dsa, grads.get(l + "ffn.lin1.weight"), null, dh, t.saOut(), w.lin1W(), T, C, F, true);
+            // sa_layer_norm(out_lin(attention(qkv(x))) + x)
+            bops.layerNormBackward(dx, grads.get(l + "sa_layer_norm.weight"), grads.get(l + "sa_layer_norm.bias"), dsa,
+                    t.saSum(), w.saLnW(), t.saMean(), t.saRstd(), T, C);                 // dx = d(sum), also the residual's
+            bops.matmulBackward(dctx, grads.get(l + "attention.out_lin.weight"), grads.get(l + "attention.out_lin.bias"),
+                    dx, t.ctx(), w.outW(), T, C, C, false);
+            Buffer layerHeadMask = tr.headMask() == null ? null : tr.headMask().view((long) i * NH, NH);
+            bops.attentionBackward(dqkv, dctx, t.qkv(), t.probs(), layerHeadMask, t.attentionRng(), pAttention,
+                    tr.cuSeqlens(), tr.keyLens(), B, T, NH, HS);
+            bops.matmulBackward(dx, grads.group(l + DistilBertParameters.QKV_WEIGHT),
+                    grads.group(l + DistilBertParameters.QKV_BIAS), dqkv, t.input(), w.qkvW(), T, C, 3 * C, true);
+        }
+        // embeddings: LayerNorm(word + position) → dropout
+        if (pHidden > 0) {
+            bops.dropoutBackward(dx, dx, tr.embRng(), pHidden, tc);
+        }
+        bops.layerNormBackward(dx, grads.get(prefix + "embeddings.LayerNorm.weight"),
+                grads.get(prefix + "embeddings.LayerNorm.bias"), dx, tr.embSum(), embLnWeight, tr.embMean(), tr.embRstd(),
+                T, C);
+        // the sinusoidal table too: transformers 5 leaves it a trainable parameter (4.x froze it)
+        Buffer dPosition = grads.get(prefix + DistilBertParameters.POSITION_EMBEDDINGS);
+        Buffer dWord = tr.tokenIds() == null ? null : grads.get(prefix + DistilBertParameters.WORD_EMBEDDINGS);
+        bops.embeddingBackward(dWord, dPosition, dx, tr.tokenIds(), tr.positionIds(), config.padTokenId(), T, C);
+    }
+
+    /** The stream past a site of n elements (null stays null: eval mode). */
+    static DropoutRng advance(DropoutRng rng, long n) {
+        return rng == null ? null : rng.advance(n);
+    }
+
+    /** {@link #validate} without its refusal of dropout. */
+    private void validateTraining(ModelInput in) {
+        validate(in.dropout() == null ? in : in.withDropout(null));
+    }
+
     /** The head mask expanded to (n_layers, NH), as HF's get_head_mask does, on the backend. */
     private Buffer headMaskBuffer(Tensor headMask) {
         if (headMask == null) {
@@ -233,8 +438,8 @@ public final class DistilBertModel implements Architecture {
     /** Boundary checks against the config (STYLE habit 12); the ops trust what passes. */
     void validate(ModelInput in) {
         if (in.dropout() != null) {
-            throw new UnsupportedOperationException("training-mode forward (dropout) arrives with the backward pass;"
-                    + " run inference without a DropoutRng");
+            throw new IllegalArgumentException("a forward pass with a DropoutRng is training mode: it runs through"
+                    + " backward(...) of a head (Training), not forward(...)");
         }
         int B = in.batch(), L = in.length();
         int V = config.vocabSize(), P = config.maxPositionEmbeddings();

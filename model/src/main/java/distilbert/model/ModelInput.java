@@ -20,7 +20,8 @@ import java.util.Objects;
  * @param outputAttentions   null: the config's {@code output_attentions}
  * @param outputHiddenStates null: the config's {@code output_hidden_states}
  * @param maskedPositions    what is computed where the mask is 0 (default {@link MaskedPositions#SKIP})
- * @param dropout            null for inference (eval mode); reserved for training
+ * @param dropout            null for inference (eval mode); the dropout stream of a training step
+ *                           (a head's {@code backward}), refused by {@code forward}
  */
 public record ModelInput(int batch, int length, int[] inputIds, float[] inputsEmbeds, int[] attentionMask,
                          Tensor headMask, Boolean outputAttentions, Boolean outputHiddenStates,
@@ -141,7 +142,10 @@ public record ModelInput(int batch, int length, int[] inputIds, float[] inputsEm
                 outputHiddenStates, mode, dropout);
     }
 
-    /** Training mode (dropout drawn from {@code rng}). Not implemented yet: the forward rejects it. */
+    /**
+     * Training mode: dropout drawn from {@code rng} (HF's {@code model.train()}), for a head's
+     * {@code backward}; null is eval mode (no dropout, the gradient of the inference forward).
+     */
     public ModelInput withDropout(DropoutRng rng) {
         return new ModelInput(batch, length, inputIds, inputsEmbeds, attentionMask, headMask, outputAttentions,
                 outputHiddenStates, maskedPositions, rng);

@@ -22,16 +22,16 @@ import distilbert.weights.Activation;
  *       saved statistics), a null input means "absent" as documented per op.</li>
  *   <li><b>Trust inside:</b> sizes and indices are validated where data enters the model
  *       (STYLE habit 12); an op may assume its buffers are large enough and its indices in range.</li>
- *   <li><b>Backward</b> (a later issue) comes as {@code xxxBackward} beside each {@code xxxForward}:
- *       activation gradients written with {@code =}, parameter gradients accumulated with {@code +=};
- *       the outputs a backward needs (layer norm mean/rstd, the residual sum, attention
- *       probabilities) are already optional outputs of the forward ops.</li>
+ *   <li><b>Backward</b> ops live in {@link BackwardOps}, the training half of the contract, as
+ *       {@code xxxBackward} beside each {@code xxxForward}: activation gradients written with
+ *       {@code =}, parameter gradients accumulated with {@code +=}; the outputs a backward needs
+ *       (layer norm mean/rstd, the residual sum) are optional outputs of the forward ops.</li>
  * </ul>
  *
  * <p>An {@code Ops} owns its execution resources (threads here, a context and stream on a GPU) and
  * is closed when done.
  */
-public sealed interface Ops extends AutoCloseable permits CpuOps, CudaOps {
+public sealed interface Ops extends AutoCloseable permits CudaOps, BackwardOps {
 
     /** A short description for messages and benchmarks, e.g. "cpu (2 threads, Vector API)". */
     String describe();

@@ -96,8 +96,8 @@ class ValidationTest {
     }
 
     @Test
-    void trainingModeIsNotThereYet() {
+    void forwardRefusesTrainingMode() {
         fails(() -> model.forward(ModelInput.ofIds(new int[][] {{1}}).withDropout(new DropoutRng(1, 0))),
-                "backward pass");
+                "training mode");
     }
 }

@@ -178,7 +178,7 @@ class GoldenParityTest {
         if (bad > 0) out.add(what + ": " + bad + " of " + want.length + " differ; worst at " + worst);
     }
 
-    private static int[][] rows(SafetensorsFile io, String name) {
+    static int[][] rows(SafetensorsFile io, String name) {
         long[] s = io.info(name).shape();
         int[] flat = ints(io.readLongs(name));
         int b = (int) s[0], l = (int) s[1];
@@ -187,19 +187,19 @@ class GoldenParityTest {
         return out;
     }
 
-    private static int[][][] ints3(long[] flat, int b, int c, int l) {
+    static int[][][] ints3(long[] flat, int b, int c, int l) {
         int[][][] out = new int[b][c][l];
         for (int i = 0; i < b; i++) for (int j = 0; j < c; j++) for (int k = 0; k < l; k++) out[i][j][k] = (int) flat[(i * c + j) * l + k];
         return out;
     }
 
-    private static int[] ints(long[] a) {
+    static int[] ints(long[] a) {
         int[] out = new int[a.length];
         for (int i = 0; i < a.length; i++) out[i] = Math.toIntExact(a[i]);
         return out;
     }
 
-    private static int[] dims(long[] s) {
+    static int[] dims(long[] s) {
         int[] d = new int[s.length];
         for (int i = 0; i < s.length; i++) d[i] = (int) s[i];
         return d;
