@@ -1,0 +1,273 @@
+package distilbert.model;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import distilbert.weights.CheckpointException;
+import distilbert.weights.DistilBertParameters;
+import distilbert.weights.ModelDirectory;
+import distilbert.weights.NamedTensor;
+import distilbert.weights.ParameterSpec;
+import distilbert.weights.SafetensorsFile;
+import distilbert.weights.SafetensorsWriter;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Pattern;
+
+/**
+ * The optimizer side of fine-tuning, as HuggingFace's {@code Trainer} does it: gradients accumulated
+ * over micro-batches into one slab, then per optimizer step global-norm clipping
+ * ({@code max_grad_norm}), AdamW (torch.optim.AdamW, decoupled weight decay, no decay for biases
+ * and layer norms as {@code Trainer.get_decay_parameter_names}), the learning-rate schedule, and the
+ * gradients zeroed. The heads' {@code backward} methods fill {@link #gradients()}; this class does
+ * not know the data.
+ *
+ * <p>State (AdamW's moments, the step counters) is saved beside the model as a HF trainer
+ * checkpoint directory is ({@link #save}), and a run resumes from it bit for bit ({@link #resume}):
+ * the dropout masks of micro-batch n are drawn from {@code DropoutRng(seed, n·2^40)}, so they are
+ * the same whether or not the run was interrupted.
+ */
+public final class Trainer {
+
+    /** The optimizer state file of a checkpoint directory (torch's is optimizer.pt; ours is safetensors). */
+    public static final String OPTIMIZER_FILE = "optimizer.safetensors";
+    /** The counters and options of a checkpoint directory (HF: trainer_state.json). */
+    public static final String STATE_FILE = "trainer_state.json";
+    /** Dropout counters reserved per micro-batch: 2^40 blocks of four, far more than any forward draws. */
+    static final int MICRO_BATCH_SHIFT = 40;
+
+    /** HF's patterns of parameters without weight decay (plus every LayerNorm module's, which these name). */
+    private static final List<Pattern> NO_DECAY = List.of(Pattern.compile("bias"), Pattern.compile("layernorm"),
+            Pattern.compile("rmsnorm"), Pattern.compile("(?:^|\\.)norm(?:$|\\.)"), Pattern.compile("_norm(?:$|\\.)"));
+
+    /**
+     * HF TrainingArguments' names and defaults where they apply.
+     *
+     * @param learningRate  peak learning rate (5e-5)
+     * @param weightDecay   AdamW's decoupled weight decay, not applied to biases and layer norms (0)
+     * @param maxGradNorm   clip the global gradient norm to this; 0 or less: no clipping (1.0)
+     * @param schedule      the learning-rate schedule over optimizer steps
+     * @param seed          the dropout stream's key
+     */
+    public record Options(double learningRate, double weightDecay, double adamBeta1, double adamBeta2,
+                          double adamEpsilon, double maxGradNorm, LearningRateSchedule schedule, long seed) {
+        public Options {
+            if (!(learningRate >= 0) || !(weightDecay >= 0) || !(adamEpsilon >= 0)) {
+                throw new IllegalArgumentException("learning rate, weight decay and epsilon must be >= 0, got "
+                        + learningRate + ", " + weightDecay + ", " + adamEpsilon);
+            }
+            if (!(adamBeta1 >= 0 && adamBeta1 < 1) || !(adamBeta2 >= 0 && adamBeta2 < 1)) {
+                throw new IllegalArgumentException("AdamW's betas must be in [0, 1), got " + adamBeta1 + ", " + adamBeta2);
+            }
+        }
+
+        /** HF's defaults (lr 5e-5, no weight decay, betas 0.9/0.999, eps 1e-8, max_grad_norm 1), the given schedule. */
+        public static Options defaults(LearningRateSchedule schedule) {
+            return new Options(5e-5, 0.0, 0.9, 0.999, 1e-8, 1.0, schedule, 42);
+        }
+    }
+
+    /**
+     * What one optimizer step did.
+     *
+     * @param step         the optimizer step, from 1
+     * @param learningRate the rate it used
+     * @param gradNorm     the global gradient norm before clipping (HF's {@code grad_norm})
+     */
+    public record Step(long step, double learningRate, float gradNorm) {
+    }
+
+    private final Architecture model;
+    private final BackwardOps ops;
+    private final Options options;
+    private final ParameterSlab params;
+    private final ParameterSlab grads;
+    private final ParameterSlab expAvg;
+    private final ParameterSlab expAvgSq;
+    private final List<ParameterSpec> owned;
+    private long step;
+    private long microBatches;
+
+    /** @throws UnsupportedOperationException when the model's backend cannot train (see {@link Training#backwardOps}) */
+    public Trainer(Architecture model, Options options) {
+        this.model = model;
+        this.ops = Training.backwardOps(model.ops());
+        this.options = options;
+        this.params = model.parameters();
+        DistilBertParameters.Table table = params.table();
+        this.grads = ParameterSlab.allocate(ops, table);
+        this.expAvg = ParameterSlab.allocate(ops, table);
+        this.expAvgSq = ParameterSlab.allocate(ops, table);
+        this.owned = table.owned();
+    }
+
+    /** The gradient slab the heads' {@code backward} add into; zeroed by each {@link #step()}. */
+    public ParameterSlab gradients() {
+        return grads;
+    }
+
+    public Options options() {
+        return options;
+    }
+
+    /** Optimizer steps taken. */
+    public long steps() {
+        return step;
+    }
+
+    /** Micro-batches whose dropout was drawn ({@link #nextDropout}). */
+    public long microBatches() {
+        return microBatches;
+    }
+
+    /**
+     * The dropout stream of the next micro-batch (train mode), to pass as
+     * {@link ModelInput#withDropout}: micro-batch n draws from its own counter range, so a resumed run
+     * draws what the uninterrupted one would have.
+     */
+    public DropoutRng nextDropout() {
+        return new DropoutRng(options.seed(), microBatches++ << MICRO_BATCH_SHIFT);
+    }
+
+    /** Whether weight decay applies to {@code name}, as HF's Trainer decides it. */
+    public static boolean decays(String name) {
+        String lower = name.toLowerCase(java.util.Locale.ROOT);
+        for (Pattern p : NO_DECAY) {
+            if (p.matcher(lower).find()) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * One optimizer step over the accumulated gradients: clip to {@code maxGradNorm}, AdamW at the
+     * schedule's rate, zero the gradients. A non-finite gradient norm skips the update (the
+     * parameters stay as they were), zeroes the gradients and is reported in the result, where torch
+     * would write NaN into every parameter.
+     */
+    public Step step() {
+        long next = step + 1;
+        double lr = options.schedule().lrAt(next, options.learningRate());
+        float norm = AdamW.totalNorm(ops.sumOfSquares(grads.slab(), grads.table().numel()));
+        if (!Float.isFinite(norm)) {
+            ops.fill(grads.slab(), 0f, grads.table().numel());
+            return new Step(step, lr, norm);
+        }
+        if (options.maxGradNorm() > 0) {
+            ops.scale(grads.slab(), AdamW.clipCoefficient(norm, options.maxGradNorm()), grads.table().numel());
+        }
+        for (ParameterSpec s : owned) {
+            String name = s.name();
+            ops.adamWUpdate(params.get(name), grads.get(name), expAvg.get(name), expAvgSq.get(name), s.numel(), lr,
+                    options.adamBeta1(), options.adamBeta2(), options.adamEpsilon(),
+                    decays(name) ? options.weightDecay() : 0.0, next);
+        }
+        ops.fill(grads.slab(), 0f, grads.table().numel());
+        step = next;
+        return new Step(step, lr, norm);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // checkpoints
+
+    /**
+     * Writes a checkpoint directory: the model as {@code save_pretrained} writes it (config.json,
+     * model.safetensors), AdamW's moments ({@link #OPTIMIZER_FILE}) and the counters with
+     * {@code extra} ({@link #STATE_FILE}: where the data loop stands, what it logged). Each file is
+     * written beside its final name and moved into place, and the state file last, so an interrupted
+     * save leaves either the previous checkpoint's state file or none: {@link #resume} never reads a
+     * half-written checkpoint as complete.
+     */
+    public void save(Path dir, ObjectNode extra) throws IOException {
+        Files.createDirectories(dir);
+        Files.deleteIfExists(dir.resolve(STATE_FILE));
+        ModelDirectory.save(dir, model.config(), model.head(), params.table(), ops.download(params.slab()),
+                ModelDirectory.SaveOptions.defaults());
+        List<NamedTensor> moments = new ArrayList<>();
+        float[] m = ops.download(expAvg.slab()), v = ops.download(expAvgSq.slab());
+        for (ParameterSpec s : owned) {
+            int off = Math.toIntExact(params.table().offset(s.name())), n = Math.toIntExact(s.numel());
+            moments.add(NamedTensor.ofFloats("exp_avg." + s.name(), s.shape(), java.util.Arrays.copyOfRange(m, off, off + n)));
+            moments.add(NamedTensor.ofFloats("exp_avg_sq." + s.name(), s.shape(), java.util.Arrays.copyOfRange(v, off, off + n)));
+        }
+        Path tmp = dir.resolve(OPTIMIZER_FILE + ".tmp");
+        SafetensorsWriter.write(tmp, moments, Map.of("step", Long.toString(step)));
+        Files.move(tmp, dir.resolve(OPTIMIZER_FILE), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        ObjectNode state = MAPPER.createObjectNode();
+        state.put("global_step", step);
+        state.put("micro_batches", microBatches);
+        ObjectNode opts = state.putObject("options");
+        opts.put("learning_rate", options.learningRate());
+        opts.put("weight_decay", options.weightDecay());
+        opts.put("adam_beta1", options.adamBeta1());
+        opts.put("adam_beta2", options.adamBeta2());
+        opts.put("adam_epsilon", options.adamEpsilon());
+        opts.put("max_grad_norm", options.maxGradNorm());
+        opts.put("lr_scheduler_type", options.schedule().kind().hfName());
+        opts.put("warmup_steps", options.schedule().warmupSteps());
+        opts.put("max_steps", options.schedule().trainingSteps());
+        opts.put("seed", options.seed());
+        if (extra != null) {
+            state.set("extra", extra);
+        }
+        Path stateTmp = dir.resolve(STATE_FILE + ".tmp");
+        MAPPER.writerWithDefaultPrettyPrinter().writeValue(stateTmp.toFile(), state);
+        Files.move(stateTmp, dir.resolve(STATE_FILE), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+    }
+
+    /**
+     * Restores the optimizer state and counters of a checkpoint {@link #save} wrote (the model's
+     * parameters are loaded with the model, from the same directory). Refuses a directory without a
+     * complete state, or one whose options differ from this trainer's in anything but the learning
+     * rate schedule's length.
+     *
+     * @return the {@code extra} object saved with it (empty when none)
+     */
+    public ObjectNode resume(Path dir) throws IOException {
+        Path statePath = dir.resolve(STATE_FILE);
+        if (!Files.isRegularFile(statePath)) {
+            throw new CheckpointException(dir + ": no " + STATE_FILE + " (not a training checkpoint, or its save was interrupted)");
+        }
+        JsonNode state = MAPPER.readTree(statePath.toFile());
+        long savedSeed = state.path("options").path("seed").asLong(options.seed());
+        if (savedSeed != options.seed()) {
+            throw new IllegalArgumentException(dir + " was trained with seed " + savedSeed + ", this run has " + options.seed()
+                    + "; resume with the same seed (its dropout masks continue the same stream)");
+        }
+        Map<String, float[]> read = new LinkedHashMap<>();
+        try (SafetensorsFile f = SafetensorsFile.open(dir.resolve(OPTIMIZER_FILE))) {
+            for (ParameterSpec s : owned) {
+                for (String kind : List.of("exp_avg.", "exp_avg_sq.")) {
+                    String key = kind + s.name();
+                    if (!f.contains(key)) {
+                        throw new CheckpointException(f.path() + ": no " + key + " (the checkpoint is for another model)");
+                    }
+                    float[] values = f.readFloats(key);
+                    if (values.length != s.numel()) {
+                        throw new CheckpointException(f.path() + ": " + key + " has " + values.length + " values, the model's "
+                                + s.name() + " has " + s.numel());
+                    }
+                    read.put(key, values);
+                }
+            }
+        }
+        for (ParameterSpec s : owned) {
+            ops.upload(expAvg.get(s.name()), read.get("exp_avg." + s.name()));
+            ops.upload(expAvgSq.get(s.name()), read.get("exp_avg_sq." + s.name()));
+        }
+        ops.fill(grads.slab(), 0f, grads.table().numel());
+        step = state.path("global_step").asLong();
+        microBatches = state.path("micro_batches").asLong();
+        JsonNode extra = state.get("extra");
+        return extra instanceof ObjectNode o ? o : MAPPER.createObjectNode();
+    }
+
+    private static final ObjectMapper MAPPER = new ObjectMapper();
+}
