@@ -93,6 +93,8 @@ public final class Trainer {
     private final List<ParameterSpec> owned;
     private long step;
     private long microBatches;
+    /** {@link #microBatches} when the last step was taken (or the state restored): where a discarded window starts. */
+    private long microBatchesAtStep;
 
     /** @throws UnsupportedOperationException when the model's backend cannot train (see {@link Training#backwardOps}) */
     public Trainer(Architecture model, Options options) {
@@ -135,6 +137,16 @@ public final class Trainer {
         return new DropoutRng(options.seed(), microBatches++ << MICRO_BATCH_SHIFT);
     }
 
+    /**
+     * Drops the gradients accumulated since the last step and rewinds the dropout counter to it, so
+     * that a checkpoint saved now resumes at the first micro-batch of the unfinished window and draws
+     * the same masks for it (what an interrupted run saves).
+     */
+    public void discardAccumulated() {
+        ops.fill(grads.slab(), 0f, grads.table().numel());
+        microBatches = microBatchesAtStep;
+    }
+
     /** Whether weight decay applies to {@code name}, as HF's Trainer decides it. */
     public static boolean decays(String name) {
         String lower = name.toLowerCase(java.util.Locale.ROOT);
@@ -158,6 +170,7 @@ public final class Trainer {
         float norm = AdamW.totalNorm(ops.sumOfSquares(grads.slab(), grads.table().numel()));
         if (!Float.isFinite(norm)) {
             ops.fill(grads.slab(), 0f, grads.table().numel());
+            microBatchesAtStep = microBatches;
             return new Step(step, lr, norm);
         }
         if (options.maxGradNorm() > 0) {
@@ -171,6 +184,7 @@ public final class Trainer {
         }
         ops.fill(grads.slab(), 0f, grads.table().numel());
         step = next;
+        microBatchesAtStep = microBatches;
         return new Step(step, lr, norm);
     }
 
@@ -265,6 +279,7 @@ public final class Trainer {
         ops.fill(grads.slab(), 0f, grads.table().numel());
         step = state.path("global_step").asLong();
         microBatches = state.path("micro_batches").asLong();
+        microBatchesAtStep = microBatches;
         JsonNode extra = state.get("extra");
         return extra instanceof ObjectNode o ? o : MAPPER.createObjectNode();
     }

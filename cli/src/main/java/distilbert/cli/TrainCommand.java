@@ -1,0 +1,646 @@
+package distilbert.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import distilbert.model.CpuOps;
+import distilbert.model.DistilBert;
+import distilbert.model.DistilBertForSequenceClassification;
+import distilbert.model.LearningRateSchedule;
+import distilbert.model.ModelInput;
+import distilbert.model.SequenceClassifierOutput;
+import distilbert.model.SequenceLabels;
+import distilbert.model.Tensor;
+import distilbert.model.Trainer;
+import distilbert.tokenizer.EncodeOptions;
+import distilbert.tokenizer.Encoding;
+import distilbert.tokenizer.Tokenizer;
+import distilbert.tokenizer.Truncation;
+import distilbert.weights.Checkpoint;
+import distilbert.weights.DistilBertConfig;
+import distilbert.weights.Head;
+import distilbert.weights.ModelDirectory;
+import distilbert.weights.ProblemType;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.Writer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.OptionalInt;
+import java.util.Random;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code distilbert train}: fine-tunes a DistilBertForSequenceClassification on JSONL examples, as
+ * HuggingFace's {@code Trainer} with {@code run_glue.py}'s data handling does it: labels from the
+ * data (or the model's label2id), dynamic padding per batch, AdamW with HF's no-decay groups, the
+ * linear schedule with warmup, gradient clipping and accumulation, checkpoints every --save-steps
+ * that {@code --resume} continues bit for bit, and one saved when the run is interrupted. Runs on
+ * the CPU backend (the CUDA backward kernels are not written yet).
+ */
+@Command(name = "train", mixinStandardHelpOptions = true, versionProvider = Main.Version.class, sortOptions = false,
+        usageHelpWidth = 100,
+        description = {
+            "Fine-tune a text classifier (DistilBertForSequenceClassification), as HuggingFace's Trainer does.",
+            "",
+            "Input (--train, --eval): JSONL, one example per line: {\"text\": \"...\", \"label\": ...}, with an optional "
+                    + "\"text_pair\". A label is a class name (a string), a class id (an integer), a number for regression "
+                    + "(--problem-type regression) or a list of 0/1 per label for multi-label classification.",
+            "Labels: from --labels, else the model's id2label when it is a classifier with named labels, else the sorted "
+                    + "distinct names (or 0..max id) of the training data, as run_glue.py takes them. A base model "
+                    + "(DistilBertModel, DistilBertForMaskedLM) gets a new classification head, initialised as HF does.",
+            "Training: AdamW (torch's), no weight decay on biases and layer norms (HF's Trainer), the global gradient norm "
+                    + "clipped to --max-grad-norm, --scheduler over the optimizer steps with --warmup-steps (or --warmup-ratio), "
+                    + "dropout as the model's config.json sets it, batches of --batch-size examples padded to their longest, "
+                    + "gradients accumulated over --gradient-accumulation batches (the loss divided by it, as HF). The order "
+                    + "of the examples is shuffled per epoch from --seed.",
+            "Output (--output DIR): the fine-tuned model as save_pretrained writes it (config.json with the labels, "
+                    + "model.safetensors) with the tokenizer files; train_log.jsonl (per --logging-steps: step, epoch, loss, "
+                    + "learning_rate, grad_norm; per epoch with --eval: eval_loss, eval_accuracy); checkpoint-STEP "
+                    + "directories (model, AdamW state, trainer_state.json) every --save-steps and when the run is "
+                    + "interrupted (Ctrl-C, SIGTERM): --resume continues from the latest with the same masks and order.",
+            "Runs on the CPU (all cores); a progress line shows on a terminal.",
+            ""},
+        footer = {"",
+            "Examples:",
+            "  distilbert train --model distilbert-base-uncased --train sst2-train.jsonl --eval sst2-dev.jsonl --output sst2-model",
+            "  distilbert train --model DIR --train t.jsonl --output OUT --epochs 1 --batch-size 32 --learning-rate 3e-5 --resume",
+            "",
+            "Exit codes: 0 done, 1 failed (unusable model directory, bad example line, unwritable output), 2 usage error, "
+                    + "130 interrupted (a checkpoint was saved)."})
+final class TrainCommand implements Callable<Integer> {
+    static final int INTERRUPTED = 130;
+    static final String LOG_FILE = "train_log.jsonl";
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--model", required = true, paramLabel = "DIR",
+            description = "A HuggingFace DistilBERT model directory (config.json, weights, tokenizer) to start from.")
+    Path model;
+
+    @Option(names = "--train", required = true, paramLabel = "FILE", description = "Training examples, JSONL (see above).")
+    Path train;
+
+    @Option(names = "--eval", paramLabel = "FILE", description = "Evaluation examples, JSONL: loss and accuracy after each epoch.")
+    Path eval;
+
+    @Option(names = "--output", required = true, paramLabel = "DIR", description = "Where the model, log and checkpoints go.")
+    Path output;
+
+    @Option(names = "--labels", paramLabel = "A,B,...", split = ",", description = "The class names, in id order.")
+    List<String> labels;
+
+    @Option(names = "--problem-type", paramLabel = "TYPE",
+            description = "single_label_classification, multi_label_classification or regression. Default: the model's, "
+                    + "else from the labels (a number: regression; a list: multi-label; otherwise single-label).")
+    String problemType;
+
+    @Option(names = "--epochs", paramLabel = "N", defaultValue = "3", description = "Passes over the data (default 3).")
+    double epochs;
+
+    @Option(names = "--max-steps", paramLabel = "N", description = "Stop after N optimizer steps (overrides --epochs, as HF's max_steps).")
+    Long maxSteps;
+
+    @Option(names = "--batch-size", paramLabel = "N", defaultValue = "16", description = "Examples per batch (default 16).")
+    int batchSize;
+
+    @Option(names = "--gradient-accumulation", paramLabel = "N", defaultValue = "1",
+            description = "Batches per optimizer step (default 1).")
+    int accumulation;
+
+    @Option(names = "--learning-rate", paramLabel = "LR", defaultValue = "5e-5", description = "Peak learning rate (default 5e-5).")
+    double learningRate;
+
+    @Option(names = "--weight-decay", paramLabel = "WD", defaultValue = "0", description = "AdamW weight decay (default 0).")
+    double weightDecay;
+
+    @Option(names = "--warmup-steps", paramLabel = "N", description = "Linear warmup over N optimizer steps (default 0).")
+    Long warmupSteps;
+
+    @Option(names = "--warmup-ratio", paramLabel = "R", description = "Warmup over this share of all steps (rounded up, as HF).")
+    Double warmupRatio;
+
+    @Option(names = "--scheduler", paramLabel = "NAME", defaultValue = "linear",
+            description = "linear, cosine, constant or constant_with_warmup (default linear).")
+    String scheduler;
+
+    @Option(names = "--max-grad-norm", paramLabel = "N", defaultValue = "1.0",
+            description = "Clip the global gradient norm to N; 0: no clipping (default 1.0).")
+    double maxGradNorm;
+
+    @Option(names = "--seed", paramLabel = "N", defaultValue = "42",
+            description = "Seeds the new head's initialisation, the example order and dropout (default 42).")
+    long seed;
+
+    @Option(names = "--max-length", paramLabel = "N", description = ModelRun.HELP_MAX_LENGTH)
+    Integer maxLength;
+
+    @Option(names = "--logging-steps", paramLabel = "N", defaultValue = "10", description = "Log every N optimizer steps (default 10).")
+    int loggingSteps;
+
+    @Option(names = "--save-steps", paramLabel = "N", defaultValue = "500",
+            description = "Save a checkpoint every N optimizer steps; 0: only when interrupted (default 500).")
+    int saveSteps;
+
+    @Option(names = "--save-total-limit", paramLabel = "N", defaultValue = "2",
+            description = "Keep the N latest checkpoints (default 2).")
+    int saveTotalLimit;
+
+    @Option(names = "--resume", description = "Continue from the latest checkpoint in --output.")
+    boolean resume;
+
+    /** One tokenized example: ids, its label as the head takes it, its line for messages. */
+    private record Example(long line, int[] ids, int classId, float[] values) {
+    }
+
+    /** Set by the interrupt hook; the loop saves and stops at the next batch. */
+    private final AtomicBoolean interrupted = new AtomicBoolean();
+
+    @Override
+    public Integer call() throws IOException {
+        Main.Io io = ((Main) spec.root().userObject()).io();
+        checkOptions();
+        ModelRun.checkModelDirectory(model);
+        Path latest = resume ? latestCheckpoint(output) : null;
+        if (resume && latest == null) {
+            throw new CliException(output + ": --resume found no checkpoint-N directory with a complete " + Trainer.STATE_FILE);
+        }
+        if (!resume && Files.isDirectory(output) && latestCheckpoint(output) != null) {
+            throw new CliException(output + " holds checkpoints of an earlier run: give --resume to continue it, or another --output");
+        }
+        DistilBertConfig base = ModelDirectory.readConfig(latest != null ? latest : model);
+        Tokenizer tokenizer = Tokenizer.fromPretrained(model);
+        int length = maxLength != null ? maxLength
+                : ModelRun.defaultMaxLength(tokenizer.modelMaxLength(), base.maxPositionEmbeddings(), OptionalInt.empty());
+        if (length > base.maxPositionEmbeddings()) {
+            throw usage("--max-length " + length + " is more than the model takes: max_position_embeddings "
+                    + base.maxPositionEmbeddings());
+        }
+        List<JsonNode> trainRows = readJsonl(train);
+        List<JsonNode> evalRows = eval == null ? List.of() : readJsonl(eval);
+        DistilBertConfig config = labelledConfig(base, trainRows);
+        List<Example> trainSet = examples(train, trainRows, tokenizer, config, length);
+        List<Example> evalSet = eval == null ? List.of() : examples(eval, evalRows, tokenizer, config, length);
+
+        Checkpoint start = ModelDirectory.load(latest != null ? latest : model, config, Head.SEQUENCE_CLASSIFICATION, seed);
+        for (String w : start.warnings()) {
+            io.err().println("distilbert train: " + w);
+        }
+        int batchesPerEpoch = (trainSet.size() + batchSize - 1) / batchSize;
+        long stepsPerEpoch = Math.max(batchesPerEpoch / accumulation + (batchesPerEpoch % accumulation > 0 ? 1 : 0), 1);
+        long totalSteps = maxSteps != null ? maxSteps : (long) Math.ceil(epochs * stepsPerEpoch);
+        long warmup = warmupSteps != null ? warmupSteps : (long) Math.ceil(totalSteps * (warmupRatio == null ? 0 : warmupRatio));
+        LearningRateSchedule schedule;
+        try {
+            schedule = LearningRateSchedule.of(scheduler, warmup, totalSteps);
+        } catch (IllegalArgumentException e) {
+            throw usage("--scheduler: " + e.getMessage());
+        }
+        Trainer.Options options = new Trainer.Options(learningRate, weightDecay, 0.9, 0.999, 1e-8, maxGradNorm, schedule, seed);
+
+        try (DistilBert db = DistilBert.of(start, CpuOps.create())) {
+            var head = db.as(DistilBertForSequenceClassification.class);
+            Trainer trainer = new Trainer(head, options);
+            Position at = new Position(0, 0, new ArrayList<>());
+            Files.createDirectories(output);
+            if (latest != null) {
+                at = Position.of(trainer.resume(latest));
+                // the log as it stood at the checkpoint: entries a killed run wrote after it are written again
+                StringBuilder history = new StringBuilder();
+                for (JsonNode entry : at.log()) history.append(JSON.writeValueAsString(entry)).append('\n');
+                Files.writeString(output.resolve(LOG_FILE), history);
+                io.err().println("distilbert train: resumed from " + latest + " at step " + trainer.steps());
+            } else {
+                Files.deleteIfExists(output.resolve(LOG_FILE));
+            }
+            return loop(io, db, head, trainer, trainSet, evalSet, at, totalSteps, batchesPerEpoch, tokenizer);
+        }
+    }
+
+    /** Where the data loop stands: the epoch, the batch within it at which the next optimizer step's batches start, and what was logged. */
+    private record Position(int epoch, int batch, List<JsonNode> log) {
+        static Position of(ObjectNode extra) {
+            List<JsonNode> log = new ArrayList<>();
+            extra.path("log_history").forEach(log::add);
+            return new Position(extra.path("epoch").asInt(), extra.path("batch").asInt(), log);
+        }
+
+        ObjectNode toJson() {
+            ObjectNode o = JSON.createObjectNode();
+            o.put("epoch", epoch);
+            o.put("batch", batch);
+            ArrayNode h = o.putArray("log_history");
+            log.forEach(h::add);
+            return o;
+        }
+    }
+
+    private int loop(Main.Io io, DistilBert db, DistilBertForSequenceClassification head, Trainer trainer,
+                     List<Example> trainSet, List<Example> evalSet, Position at, long totalSteps, int batchesPerEpoch,
+                     Tokenizer tokenizer) throws IOException {
+        PrintStream err = io.err();
+        long examplesTotal = totalSteps * (long) accumulation * batchSize;
+        long[] examplesDone = {trainer.steps() * (long) accumulation * batchSize};
+        CountDownLatch finished = new CountDownLatch(1);
+        Thread hook = new Thread(() -> {
+            interrupted.set(true);
+            try {
+                finished.await(120, TimeUnit.SECONDS); // the loop saves a checkpoint, then counts down
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, "distilbert-train-interrupt");
+        Runtime.getRuntime().addShutdownHook(hook);
+        List<JsonNode> log = at.log();
+        double lossSum = 0;
+        int lossCount = 0;
+        int epoch = at.epoch(), batch = at.batch();
+        try (Progress progress = io.errIsTerminal() ? Progress.on(err, "train", examplesTotal, () -> examplesDone[0]) : Progress.off()) {
+            while (trainer.steps() < totalSteps) {
+                List<Example> order = shuffled(trainSet, epoch);
+                int windowStart = batch;
+                int inWindow = 0;
+                while (batch < batchesPerEpoch && trainer.steps() < totalSteps) {
+                    if (interrupted.get()) {
+                        // the partial window is dropped: the checkpoint resumes at its first batch, same masks
+                        trainer.discardAccumulated();
+                        return saveInterrupted(io, db, trainer, new Position(epoch, windowStart, log), tokenizer);
+                    }
+                    List<Example> examples = order.subList(batch * batchSize, Math.min(order.size(), (batch + 1) * batchSize));
+                    int windowBatches = Math.min(accumulation, batchesPerEpoch - windowStart);
+                    SequenceClassifierOutput out = head.backward(input(examples).withDropout(trainer.nextDropout()),
+                            labelsOf(examples, db.config()), trainer.gradients(), 1f / windowBatches);
+                    lossSum += out.loss();
+                    lossCount++;
+                    batch++;
+                    inWindow++;
+                    examplesDone[0] += examples.size();
+                    progress.advance(examples.size(), tokens(examples));
+                    if (inWindow == windowBatches) {
+                        Trainer.Step step = trainer.step();
+                        if (!Float.isFinite(step.gradNorm())) {
+                            err.println("distilbert train: step " + (step.step() + 1) + ": the gradient norm is " + step.gradNorm()
+                                    + "; the update was skipped");
+                        }
+                        if (step.step() % loggingSteps == 0 || step.step() == totalSteps) {
+                            ObjectNode entry = JSON.createObjectNode();
+                            entry.put("step", step.step());
+                            entry.put("epoch", round(epoch + (double) batch / batchesPerEpoch));
+                            entry.put("loss", round(lossSum / lossCount));
+                            entry.put("learning_rate", step.learningRate());
+                            entry.put("grad_norm", step.gradNorm());
+                            appendLog(log, entry);
+                            lossSum = 0;
+                            lossCount = 0;
+                        }
+                        windowStart = batch;
+                        inWindow = 0;
+                        if (saveSteps > 0 && step.step() % saveSteps == 0) {
+                            saveCheckpoint(db, trainer, new Position(epoch, batch, log), tokenizer);
+                        }
+                    }
+                }
+                if (batch >= batchesPerEpoch) {
+                    if (!evalSet.isEmpty()) {
+                        ObjectNode entry = evaluate(head, evalSet, db.config());
+                        entry.put("epoch", epoch + 1);
+                        entry.put("step", trainer.steps());
+                        appendLog(log, entry);
+                        err.println("distilbert train: epoch " + (epoch + 1) + ": " + entry);
+                    }
+                    epoch++;
+                    batch = 0;
+                }
+            }
+        } finally {
+            finished.countDown();
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException shuttingDown) {
+                // the JVM is exiting; the hook has seen the count-down
+            }
+        }
+        ModelDirectory.save(output, db.config(), Head.SEQUENCE_CLASSIFICATION, db.architecture().parameters().table(),
+                db.ops().download(db.architecture().parameters().slab()), ModelDirectory.SaveOptions.defaults());
+        copyTokenizerFiles(model, output);
+        ObjectNode summary = JSON.createObjectNode();
+        summary.put("global_step", trainer.steps());
+        summary.put("epochs", round(epoch + (double) batch / batchesPerEpoch));
+        summary.put("examples", trainSet.size());
+        Files.writeString(output.resolve("train_results.json"), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(summary) + "\n");
+        err.println("distilbert train: " + trainer.steps() + " steps; the model is in " + output);
+        return Main.OK;
+    }
+
+    /** The log entry, also appended to train_log.jsonl. */
+    private void appendLog(List<JsonNode> log, ObjectNode entry) throws IOException {
+        log.add(entry);
+        try (Writer w = Files.newBufferedWriter(output.resolve(LOG_FILE), StandardCharsets.UTF_8, StandardOpenOption.CREATE,
+                StandardOpenOption.APPEND)) {
+            w.write(JSON.writeValueAsString(entry));
+            w.write('\n');
+        }
+    }
+
+    private int saveInterrupted(Main.Io io, DistilBert db, Trainer trainer, Position at, Tokenizer tokenizer)
+            throws IOException {
+        Path dir = saveCheckpoint(db, trainer, at, tokenizer);
+        io.err().println("distilbert train: interrupted; saved " + dir + " (continue with --resume)");
+        return INTERRUPTED;
+    }
+
+    /**
+     * checkpoint-STEP in --output: the model, the tokenizer files, AdamW's state and where the loop
+     * stands; older checkpoints beyond --save-total-limit are removed.
+     */
+    private Path saveCheckpoint(DistilBert db, Trainer trainer, Position at, Tokenizer tokenizer) throws IOException {
+        Path dir = output.resolve("checkpoint-" + trainer.steps());
+        trainer.save(dir, at.toJson());
+        copyTokenizerFiles(model, dir);
+        TreeMap<Long, Path> all = checkpoints(output);
+        while (all.size() > Math.max(1, saveTotalLimit)) {
+            deleteTree(all.pollFirstEntry().getValue());
+        }
+        return dir;
+    }
+
+    /** The checkpoint-N directories of {@code dir} with a complete state, by N. */
+    static TreeMap<Long, Path> checkpoints(Path dir) throws IOException {
+        TreeMap<Long, Path> out = new TreeMap<>();
+        if (!Files.isDirectory(dir)) {
+            return out;
+        }
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir, "checkpoint-*")) {
+            for (Path p : ds) {
+                String n = p.getFileName().toString().substring("checkpoint-".length());
+                if (n.matches("\\d+") && Files.isRegularFile(p.resolve(Trainer.STATE_FILE))) {
+                    out.put(Long.parseLong(n), p);
+                }
+            }
+        }
+        return out;
+    }
+
+    static Path latestCheckpoint(Path dir) throws IOException {
+        TreeMap<Long, Path> all = checkpoints(dir);
+        return all.isEmpty() ? null : all.lastEntry().getValue();
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        try (var walk = Files.walk(dir)) {
+            for (Path p : walk.sorted(Collections.reverseOrder()).toList()) {
+                Files.delete(p);
+            }
+        }
+    }
+
+    /** tokenizer.json, vocab.txt and the tokenizer's config files, as HF saves them beside a model. */
+    private static void copyTokenizerFiles(Path from, Path to) throws IOException {
+        for (String f : List.of("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json")) {
+            Path src = from.resolve(f);
+            if (Files.isRegularFile(src) && !src.toAbsolutePath().normalize().equals(to.resolve(f).toAbsolutePath().normalize())) {
+                Files.copy(src, to.resolve(f), StandardCopyOption.REPLACE_EXISTING);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // data
+
+    private void checkOptions() {
+        if (batchSize < 1) throw usage("--batch-size must be at least 1, got " + batchSize);
+        if (accumulation < 1) throw usage("--gradient-accumulation must be at least 1, got " + accumulation);
+        if (!(epochs > 0) && maxSteps == null) throw usage("--epochs must be positive, got " + epochs);
+        if (maxSteps != null && maxSteps < 1) throw usage("--max-steps must be at least 1, got " + maxSteps);
+        if (!(learningRate >= 0)) throw usage("--learning-rate must be >= 0, got " + learningRate);
+        if (!(weightDecay >= 0)) throw usage("--weight-decay must be >= 0, got " + weightDecay);
+        if (warmupSteps != null && warmupRatio != null) throw usage("give --warmup-steps or --warmup-ratio, not both");
+        if (warmupSteps != null && warmupSteps < 0) throw usage("--warmup-steps must be >= 0, got " + warmupSteps);
+        if (warmupRatio != null && !(warmupRatio >= 0 && warmupRatio <= 1)) throw usage("--warmup-ratio must be in [0, 1], got " + warmupRatio);
+        if (loggingSteps < 1) throw usage("--logging-steps must be at least 1, got " + loggingSteps);
+        if (saveSteps < 0) throw usage("--save-steps must be >= 0, got " + saveSteps);
+        if (maxLength != null && maxLength < 2) throw usage("--max-length must be at least 2, got " + maxLength);
+    }
+
+    private ParameterException usage(String message) {
+        return new ParameterException(spec.commandLine(), message);
+    }
+
+    private static List<JsonNode> readJsonl(Path file) throws IOException {
+        List<JsonNode> rows = new ArrayList<>();
+        try (BufferedReader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+            String line;
+            long n = 0;
+            while ((line = r.readLine()) != null) {
+                n++;
+                if (line.isBlank()) continue;
+                JsonNode node;
+                try {
+                    node = JSON.readTree(line);
+                } catch (IOException e) {
+                    throw new CliException(file + ":" + n + ": not a JSON object (" + Main.oneLine(e.getMessage()) + ")");
+                }
+                if (!(node instanceof ObjectNode o)) throw new CliException(file + ":" + n + ": not a JSON object");
+                o.put("\u0000line", n);
+                rows.add(o);
+            }
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new CliException(file + ": no such file");
+        }
+        if (rows.isEmpty()) throw new CliException(file + ": no examples");
+        return rows;
+    }
+
+    private static long lineOf(JsonNode row) {
+        return row.path("\u0000line").asLong();
+    }
+
+    /**
+     * The config to train with: the model's, with the labels and problem type of the data. A classifier
+     * whose labels are named keeps them (the data must use them); otherwise --labels, else the data's.
+     */
+    private DistilBertConfig labelledConfig(DistilBertConfig base, List<JsonNode> rows) {
+        ProblemType problem = problemType != null ? parseProblem(problemType) : base.problemType();
+        if (problem == null) {
+            JsonNode first = rows.getFirst().get("label");
+            problem = first != null && first.isArray() ? ProblemType.MULTI_LABEL_CLASSIFICATION
+                    : first != null && first.isFloatingPointNumber() ? ProblemType.REGRESSION : ProblemType.SINGLE_LABEL_CLASSIFICATION;
+        }
+        boolean isClassifier = ModelDirectory.headOf(base) == Head.SEQUENCE_CLASSIFICATION;
+        List<String> names;
+        if (labels != null) {
+            names = labels;
+        } else if (isClassifier && !base.id2label().equals(DistilBertConfig.defaultId2Label(base.numLabels()))) {
+            names = new ArrayList<>(base.id2label().values());
+        } else if (problem == ProblemType.REGRESSION) {
+            names = List.of("LABEL_0");
+        } else if (problem == ProblemType.MULTI_LABEL_CLASSIFICATION) {
+            int n = rows.getFirst().get("label").size();
+            names = new ArrayList<>(DistilBertConfig.defaultId2Label(n).values());
+        } else {
+            TreeSet<String> strings = new TreeSet<>();
+            int maxId = -1;
+            for (JsonNode r : rows) {
+                JsonNode l = r.get("label");
+                if (l == null) throw new CliException(train + ":" + lineOf(r) + ": no \"label\"");
+                if (l.isTextual()) strings.add(l.asText());
+                else if (l.canConvertToInt()) maxId = Math.max(maxId, l.asInt());
+                else throw new CliException(train + ":" + lineOf(r) + ": \"label\" must be a class name or id, got " + l);
+            }
+            if (!strings.isEmpty() && maxId >= 0) {
+                throw new CliException(train + ": labels are both names and ids; use one kind (or give --labels)");
+            }
+            names = !strings.isEmpty() ? new ArrayList<>(strings) : new ArrayList<>(DistilBertConfig.defaultId2Label(maxId + 1).values());
+            if (names.size() < 2) throw new CliException(train + ": every example has the same label; a classifier needs two or more");
+        }
+        return base.toBuilder().labels(names).problemType(problem).build();
+    }
+
+    private ProblemType parseProblem(String s) {
+        return ProblemType.fromHf(s).orElseThrow(() -> usage("--problem-type: expected " + ProblemType.choices() + ", got '" + s + "'"));
+    }
+
+    private static List<Example> examples(Path file, List<JsonNode> rows, Tokenizer tokenizer, DistilBertConfig config, int length) {
+        List<String> texts = new ArrayList<>(), pairs = new ArrayList<>();
+        boolean anyPair = false;
+        for (JsonNode r : rows) {
+            JsonNode t = r.get("text");
+            if (t == null || !t.isTextual()) throw new CliException(file + ":" + lineOf(r) + ": \"text\" must be a string");
+            texts.add(t.asText());
+            JsonNode p = r.get("text_pair");
+            if (p != null && !p.isNull() && !p.isTextual()) throw new CliException(file + ":" + lineOf(r) + ": \"text_pair\" must be a string");
+            pairs.add(p == null || p.isNull() ? null : p.asText());
+            anyPair |= p != null && !p.isNull();
+        }
+        List<Encoding> enc = tokenizer.encodeBatch(texts, anyPair ? pairs : null,
+                new EncodeOptions(true, Truncation.longestFirst(length), null));
+        Map<String, Integer> label2id = new LinkedHashMap<>(config.label2id());
+        ProblemType problem = config.problemType();
+        int NL = config.numLabels();
+        List<Example> out = new ArrayList<>(rows.size());
+        for (int i = 0; i < rows.size(); i++) {
+            JsonNode r = rows.get(i), l = r.get("label");
+            long line = lineOf(r);
+            if (l == null) throw new CliException(file + ":" + line + ": no \"label\"");
+            int classId = -1;
+            float[] values = null;
+            switch (problem) {
+                case SINGLE_LABEL_CLASSIFICATION -> {
+                    if (l.isTextual()) {
+                        Integer id = label2id.get(l.asText());
+                        if (id == null) throw new CliException(file + ":" + line + ": label '" + l.asText() + "' is not one of " + label2id.keySet());
+                        classId = id;
+                    } else if (l.canConvertToInt() && l.asInt() >= 0 && l.asInt() < NL) {
+                        classId = l.asInt();
+                    } else {
+                        throw new CliException(file + ":" + line + ": label " + l + " is not a class name nor an id in [0, " + NL + ")");
+                    }
+                }
+                case REGRESSION -> {
+                    if (!l.isNumber()) throw new CliException(file + ":" + line + ": regression needs a number as \"label\", got " + l);
+                    values = new float[] {l.floatValue()};
+                }
+                case MULTI_LABEL_CLASSIFICATION -> {
+                    if (!l.isArray() || l.size() != NL) {
+                        throw new CliException(file + ":" + line + ": multi-label needs a list of " + NL + " numbers as \"label\", got " + l);
+                    }
+                    values = new float[NL];
+                    for (int j = 0; j < NL; j++) values[j] = l.get(j).floatValue();
+                }
+            }
+            out.add(new Example(line, enc.get(i).ids(), classId, values));
+        }
+        return out;
+    }
+
+    /** The epoch's order: the examples shuffled by a generator seeded from --seed and the epoch. */
+    private List<Example> shuffled(List<Example> all, int epoch) {
+        List<Example> order = new ArrayList<>(all);
+        Collections.shuffle(order, new Random(seed * 1_000_003L + epoch));
+        return order;
+    }
+
+    /** The batch padded to its longest row (HF's DataCollatorWithPadding), padding on the right. */
+    private static ModelInput input(List<Example> examples) {
+        int B = examples.size(), L = 0;
+        for (Example e : examples) L = Math.max(L, e.ids().length);
+        int[] ids = new int[B * L], mask = new int[B * L];
+        for (int b = 0; b < B; b++) {
+            int[] row = examples.get(b).ids();
+            System.arraycopy(row, 0, ids, b * L, row.length);
+            java.util.Arrays.fill(mask, b * L, b * L + row.length, 1);
+        }
+        return ModelInput.ofIds(B, L, ids, mask);
+    }
+
+    private static SequenceLabels labelsOf(List<Example> examples, DistilBertConfig config) {
+        if (config.problemType() == ProblemType.SINGLE_LABEL_CLASSIFICATION) {
+            return new SequenceLabels.Classes(examples.stream().mapToInt(Example::classId).toArray());
+        }
+        int NL = config.problemType() == ProblemType.REGRESSION ? 1 : config.numLabels();
+        float[] v = new float[examples.size() * NL];
+        for (int i = 0; i < examples.size(); i++) System.arraycopy(examples.get(i).values(), 0, v, i * NL, NL);
+        return new SequenceLabels.Values(NL == 1 ? Tensor.of(v, examples.size()) : Tensor.of(v, examples.size(), NL));
+    }
+
+    private static long tokens(List<Example> examples) {
+        long n = 0;
+        for (Example e : examples) n += e.ids().length;
+        return n;
+    }
+
+    /** Eval mode over the set in batches: the mean loss (weighted by batch size) and, for single-label, the accuracy. */
+    private ObjectNode evaluate(DistilBertForSequenceClassification head, List<Example> set, DistilBertConfig config) {
+        double loss = 0;
+        long correct = 0;
+        for (int from = 0; from < set.size(); from += batchSize) {
+            List<Example> batch = set.subList(from, Math.min(set.size(), from + batchSize));
+            SequenceClassifierOutput out = head.forward(input(batch), labelsOf(batch, config));
+            loss += (double) out.loss() * batch.size();
+            if (config.problemType() == ProblemType.SINGLE_LABEL_CLASSIFICATION) {
+                int NL = config.numLabels();
+                float[] logits = out.logits().data();
+                for (int i = 0; i < batch.size(); i++) {
+                    int best = 0;
+                    for (int j = 1; j < NL; j++) if (logits[i * NL + j] > logits[i * NL + best]) best = j;
+                    if (best == batch.get(i).classId()) correct++;
+                }
+            }
+        }
+        ObjectNode o = JSON.createObjectNode();
+        o.put("eval_loss", round(loss / set.size()));
+        if (config.problemType() == ProblemType.SINGLE_LABEL_CLASSIFICATION) {
+            o.put("eval_accuracy", round((double) correct / set.size()));
+        }
+        o.put("eval_examples", set.size());
+        return o;
+    }
+
+    private static double round(double v) {
+        return Double.parseDouble(String.format(Locale.ROOT, "%.6g", v));
+    }
+}
