@@ -214,18 +214,13 @@ final class TrainCommand implements Callable<Integer> {
         long stepsPerEpoch = Math.max(batchesPerEpoch / accumulation + (batchesPerEpoch % accumulation > 0 ? 1 : 0), 1);
         long totalSteps = maxSteps != null ? maxSteps : (long) Math.ceil(epochs * stepsPerEpoch);
         long warmup = warmupSteps != null ? warmupSteps : (long) Math.ceil(totalSteps * (warmupRatio == null ? 0 : warmupRatio));
-        LearningRateSchedule schedule;
-        try {
-            schedule = LearningRateSchedule.of(scheduler, warmup, totalSteps);
-        } catch (IllegalArgumentException e) {
-            throw usage("--scheduler: " + e.getMessage());
-        }
+        LearningRateSchedule schedule = LearningRateSchedule.of(scheduler, warmup, totalSteps);
         Trainer.Options options = new Trainer.Options(learningRate, weightDecay, 0.9, 0.999, 1e-8, maxGradNorm, schedule, seed);
 
         try (DistilBert db = DistilBert.of(start, CpuOps.create())) {
             var head = db.as(DistilBertForSequenceClassification.class);
             Trainer trainer = new Trainer(head, options);
-            Position at = new Position(0, 0, new ArrayList<>());
+            Position at = new Position(0, 0, new ArrayList<>(), 0, 0);
             Files.createDirectories(output);
             if (latest != null) {
                 at = Position.of(trainer.resume(latest));
@@ -242,17 +237,20 @@ final class TrainCommand implements Callable<Integer> {
     }
 
     /** Where the data loop stands: the epoch, the batch within it at which the next optimizer step's batches start, and what was logged. */
-    private record Position(int epoch, int batch, List<JsonNode> log) {
+    private record Position(int epoch, int batch, List<JsonNode> log, double lossSum, int lossCount) {
         static Position of(ObjectNode extra) {
             List<JsonNode> log = new ArrayList<>();
             extra.path("log_history").forEach(log::add);
-            return new Position(extra.path("epoch").asInt(), extra.path("batch").asInt(), log);
+            return new Position(extra.path("epoch").asInt(), extra.path("batch").asInt(), log,
+                    extra.path("loss_sum").asDouble(), extra.path("loss_count").asInt());
         }
 
         ObjectNode toJson() {
             ObjectNode o = JSON.createObjectNode();
             o.put("epoch", epoch);
             o.put("batch", batch);
+            o.put("loss_sum", lossSum);   // the losses since the last log entry, so that the next entry is the same
+            o.put("loss_count", lossCount);
             ArrayNode h = o.putArray("log_history");
             log.forEach(h::add);
             return o;
@@ -276,8 +274,8 @@ final class TrainCommand implements Callable<Integer> {
         }, "distilbert-train-interrupt");
         Runtime.getRuntime().addShutdownHook(hook);
         List<JsonNode> log = at.log();
-        double lossSum = 0;
-        int lossCount = 0;
+        double lossSum = at.lossSum(), windowLossSum = lossSum;
+        int lossCount = at.lossCount(), windowLossCount = lossCount;
         int epoch = at.epoch(), batch = at.batch();
         try (Progress progress = io.errIsTerminal() ? Progress.on(err, "train", examplesTotal, () -> examplesDone[0]) : Progress.off()) {
             while (trainer.steps() < totalSteps) {
@@ -288,7 +286,8 @@ final class TrainCommand implements Callable<Integer> {
                     if (interrupted.get()) {
                         // the partial window is dropped: the checkpoint resumes at its first batch, same masks
                         trainer.discardAccumulated();
-                        return saveInterrupted(io, db, trainer, new Position(epoch, windowStart, log), tokenizer);
+                        return saveInterrupted(io, db, trainer,
+                                new Position(epoch, windowStart, log, windowLossSum, windowLossCount), tokenizer);
                     }
                     List<Example> examples = order.subList(batch * batchSize, Math.min(order.size(), (batch + 1) * batchSize));
                     int windowBatches = Math.min(accumulation, batchesPerEpoch - windowStart);
@@ -318,9 +317,11 @@ final class TrainCommand implements Callable<Integer> {
                             lossCount = 0;
                         }
                         windowStart = batch;
+                        windowLossSum = lossSum;
+                        windowLossCount = lossCount;
                         inWindow = 0;
                         if (saveSteps > 0 && step.step() % saveSteps == 0) {
-                            saveCheckpoint(db, trainer, new Position(epoch, batch, log), tokenizer);
+                            saveCheckpoint(db, trainer, new Position(epoch, batch, log, lossSum, lossCount), tokenizer);
                         }
                     }
                 }
@@ -444,6 +445,11 @@ final class TrainCommand implements Callable<Integer> {
         if (loggingSteps < 1) throw usage("--logging-steps must be at least 1, got " + loggingSteps);
         if (saveSteps < 0) throw usage("--save-steps must be >= 0, got " + saveSteps);
         if (maxLength != null && maxLength < 2) throw usage("--max-length must be at least 2, got " + maxLength);
+        try {
+            LearningRateSchedule.Kind.parse(scheduler);
+        } catch (IllegalArgumentException e) {
+            throw usage("--scheduler: " + e.getMessage());
+        }
     }
 
     private ParameterException usage(String message) {
@@ -508,7 +514,7 @@ final class TrainCommand implements Callable<Integer> {
                 JsonNode l = r.get("label");
                 if (l == null) throw new CliException(train + ":" + lineOf(r) + ": no \"label\"");
                 if (l.isTextual()) strings.add(l.asText());
-                else if (l.canConvertToInt()) maxId = Math.max(maxId, l.asInt());
+                else if (l.isIntegralNumber() && l.canConvertToInt()) maxId = Math.max(maxId, l.asInt());
                 else throw new CliException(train + ":" + lineOf(r) + ": \"label\" must be a class name or id, got " + l);
             }
             if (!strings.isEmpty() && maxId >= 0) {
@@ -554,7 +560,7 @@ final class TrainCommand implements Callable<Integer> {
                         Integer id = label2id.get(l.asText());
                         if (id == null) throw new CliException(file + ":" + line + ": label '" + l.asText() + "' is not one of " + label2id.keySet());
                         classId = id;
-                    } else if (l.canConvertToInt() && l.asInt() >= 0 && l.asInt() < NL) {
+                    } else if (l.isIntegralNumber() && l.canConvertToInt() && l.asInt() >= 0 && l.asInt() < NL) {
                         classId = l.asInt();
                     } else {
                         throw new CliException(file + ":" + line + ": label " + l + " is not a class name nor an id in [0, " + NL + ")");

@@ -85,6 +85,8 @@ class TrainerGoldenParityTest {
         assertTrue(noClip.mismatches.stream().noneMatch(m -> m.startsWith("step1 ") || m.startsWith("loss")),
                 String.join("\n", noClip.mismatches));
         Run noDecay = run(options(0, MAX_GRAD_NORM), false);
+        if (System.getProperty("dbg") != null) { System.out.println("NOCLIP " + noClip.mismatches.size()); noClip.mismatches.stream().filter(x -> x.contains("differ")).forEach(System.out::println);
+          System.out.println("NODECAY " + noDecay.mismatches.size()); noDecay.mismatches.stream().filter(x -> x.contains("differ")).forEach(System.out::println); }
         assertTrue(noDecay.mismatches.stream().anyMatch(m -> m.startsWith("step2 ")), "skipping the weight decay went unnoticed");
     }
 

@@ -1,0 +1,210 @@
+package distilbert.cli;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import distilbert.weights.DistilBertConfig;
+import distilbert.weights.ProblemType;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code distilbert train} on a tiny random base model with bert-base-uncased's tokenizer: it learns a
+ * separable task, writes a directory the other commands (and HF) load, logs, resumes bit for bit
+ * from a checkpoint, and refuses bad input with the file and line.
+ */
+class TrainCommandTest {
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    @TempDir
+    static Path dir;
+    static Path base;
+    static Path trainFile;
+    static Path evalFile;
+
+    /** Sentences whose label is decided by one word, "good" or "awful", among neutral ones. */
+    static List<String> examples(int n, int seed) {
+        java.util.Random r = new java.util.Random(seed);
+        String[] filler = {"the", "movie", "was", "a", "story", "with", "music", "and", "plot", "today"};
+        List<String> lines = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            boolean positive = i % 2 == 0;
+            StringBuilder s = new StringBuilder();
+            int words = 2 + r.nextInt(6), at = r.nextInt(words);
+            for (int w = 0; w < words; w++) {
+                if (w > 0) s.append(' ');
+                s.append(w == at ? (positive ? "good" : "awful") : filler[r.nextInt(filler.length)]);
+            }
+            lines.add("{\"text\": \"" + s + "\", \"label\": \"" + (positive ? "positive" : "negative") + "\"}");
+        }
+        return lines;
+    }
+
+    @BeforeAll
+    static void data() throws IOException {
+        base = TinyModels.withTokenizer(dir.resolve("base"));
+        trainFile = Files.write(dir.resolve("train.jsonl"), examples(48, 1));
+        evalFile = Files.write(dir.resolve("eval.jsonl"), examples(16, 2));
+    }
+
+    static Cli.Result train(Path output, String... more) {
+        List<String> args = new ArrayList<>(List.of("train", "--model", base.toString(), "--train", trainFile.toString(),
+                "--output", output.toString()));
+        args.addAll(List.of(more));
+        return Cli.run("", args.toArray(String[]::new));
+    }
+
+    static List<JsonNode> log(Path output) throws IOException {
+        List<JsonNode> out = new ArrayList<>();
+        for (String l : Files.readAllLines(output.resolve("train_log.jsonl"))) out.add(JSON.readTree(l));
+        return out;
+    }
+
+    @Test
+    void learnsASeparableTaskAndWritesAModelTheOtherCommandsRun() throws IOException {
+        Path out = dir.resolve("learned");
+        Cli.Result r = train(out, "--eval", evalFile.toString(), "--epochs", "10", "--batch-size", "8", "--learning-rate", "1e-2",
+                "--logging-steps", "1", "--warmup-ratio", "0.1");
+        assertEquals(0, r.code(), r.err());
+        DistilBertConfig config = DistilBertConfig.read(out.resolve("config.json"));
+        assertEquals(List.of("DistilBertForSequenceClassification"), config.architectures());
+        assertEquals(Map.of(0, "negative", 1, "positive"), Map.copyOf(config.id2label()));
+        assertEquals(ProblemType.SINGLE_LABEL_CLASSIFICATION, config.problemType());
+        assertTrue(Files.isRegularFile(out.resolve("tokenizer.json")));
+
+        List<JsonNode> log = log(out);
+        List<JsonNode> steps = log.stream().filter(e -> e.has("loss")).toList();
+        List<JsonNode> evals = log.stream().filter(e -> e.has("eval_loss")).toList();
+        assertEquals(10, evals.size(), "one evaluation per epoch");
+        assertEquals(60, steps.size(), "10 epochs of 6 batches, each logged");
+        // warmup: 6 steps (ceil(0.1 · 60)) from 0, then the linear decay: step 8 runs at 1e-2 · (60 − 7) / (60 − 6)
+        assertEquals(0.0, steps.get(0).get("learning_rate").asDouble(), "step 1 of the warmup");
+        assertEquals(1e-2 * 3 / 6, steps.get(3).get("learning_rate").asDouble(), 1e-15);
+        assertEquals(1e-2 * 53 / 54, steps.get(7).get("learning_rate").asDouble(), 1e-15);
+        double first = steps.getFirst().get("loss").asDouble(), last = steps.getLast().get("loss").asDouble();
+        assertTrue(first > 0.6 && last < 0.05, "training loss went from " + first + " to " + last + ": " + log);
+        assertEquals(0.5, evals.getFirst().get("eval_accuracy").asDouble(), 0.13, evals.toString()); // chance, to a row or two
+        assertTrue(evals.getLast().get("eval_accuracy").asDouble() >= 14 / 16.0, evals.toString());
+        assertTrue(evals.getLast().get("eval_loss").asDouble() < evals.getFirst().get("eval_loss").asDouble(), evals.toString());
+
+        List<String> scored = Cli.ok(Cli.onCpu("score", out, "{\"text\": \"good music\"}\n{\"text\": \"awful plot\"}\n"));
+        assertEquals("positive", JSON.readTree(scored.get(0)).get("label").asText());
+        assertEquals("negative", JSON.readTree(scored.get(1)).get("label").asText());
+    }
+
+    @Test
+    void resumingFromACheckpointGivesTheUninterruptedRunsModel() throws IOException {
+        String[] args = {"--epochs", "2", "--batch-size", "8", "--gradient-accumulation", "2", "--learning-rate", "1e-3",
+                "--save-steps", "2", "--save-total-limit", "3", "--weight-decay", "0.01"};
+        Path a = dir.resolve("whole"), b = dir.resolve("resumed");
+        assertEquals(0, train(a, args).code());
+        assertEquals(0, train(b, args).code());
+        assertTrue(Files.isDirectory(b.resolve("checkpoint-2")) && Files.isDirectory(b.resolve("checkpoint-6")));
+        // as if the run had died after its first checkpoint
+        for (String gone : List.of("checkpoint-4", "checkpoint-6")) {
+            try (var walk = Files.walk(b.resolve(gone))) {
+                for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(p);
+            }
+        }
+        Files.delete(b.resolve("model.safetensors"));
+        Cli.Result again = train(b, mergeArgs(args, "--resume"));
+        assertEquals(0, again.code(), again.err());
+        assertTrue(again.err().contains("resumed from " + b.resolve("checkpoint-2") + " at step 2"), again.err());
+        assertArrayEquals(Files.readAllBytes(a.resolve("model.safetensors")), Files.readAllBytes(b.resolve("model.safetensors")));
+        assertEquals(Files.readString(a.resolve("train_log.jsonl")), Files.readString(b.resolve("train_log.jsonl")));
+
+        Cli.Result refused = train(b, args);
+        assertEquals(1, refused.code());
+        assertTrue(refused.err().contains("holds checkpoints of an earlier run: give --resume"), refused.err());
+    }
+
+    @Test
+    void regressionAndMultiLabelAreReadFromTheLabels() throws IOException {
+        Path reg = Files.write(dir.resolve("reg.jsonl"), List.of("{\"text\": \"good\", \"label\": 0.5}", "{\"text\": \"awful\", \"label\": -1.25}"));
+        Path out = dir.resolve("regression");
+        Cli.Result r = Cli.run("", "train", "--model", base.toString(), "--train", reg.toString(), "--output", out.toString(),
+                "--max-steps", "2");
+        assertEquals(0, r.code(), r.err());
+        DistilBertConfig config = DistilBertConfig.read(out.resolve("config.json"));
+        assertEquals(ProblemType.REGRESSION, config.problemType());
+        assertEquals(1, config.numLabels());
+
+        Path multi = Files.write(dir.resolve("multi.jsonl"), List.of("{\"text\": \"good\", \"label\": [1, 0, 1]}",
+                "{\"text\": \"awful\", \"label\": [0, 1, 0]}"));
+        Path out2 = dir.resolve("multi");
+        r = Cli.run("", "train", "--model", base.toString(), "--train", multi.toString(), "--output", out2.toString(),
+                "--max-steps", "1", "--labels", "a,b,c");
+        assertEquals(0, r.code(), r.err());
+        config = DistilBertConfig.read(out2.resolve("config.json"));
+        assertEquals(ProblemType.MULTI_LABEL_CLASSIFICATION, config.problemType());
+        assertEquals(Map.of(0, "a", 1, "b", 2, "c"), Map.copyOf(config.id2label()));
+    }
+
+    @Test
+    void badExamplesNameTheFileAndLine() throws IOException {
+        Path bad = Files.write(dir.resolve("bad.jsonl"), List.of("{\"text\": \"good\", \"label\": \"positive\"}",
+                "", "{\"text\": \"meh\", \"label\": 3.5}"));
+        Cli.Result r = Cli.run("", "train", "--model", base.toString(), "--train", bad.toString(), "--output",
+                dir.resolve("x").toString());
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains(bad + ":3: \"label\" must be a class name or id, got 3.5"), r.err());
+
+        Path notJson = Files.write(dir.resolve("nojson.jsonl"), List.of("{\"text\": \"good\", \"label\": \"positive\"}", "{text"));
+        r = Cli.run("", "train", "--model", base.toString(), "--train", notJson.toString(), "--output", dir.resolve("y").toString());
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains(notJson + ":2: not a JSON object"), r.err());
+
+        Path unknown = Files.write(dir.resolve("unknown.jsonl"), List.of("{\"text\": \"good\", \"label\": \"positive\"}",
+                "{\"text\": \"bad\", \"label\": \"neutral\"}"));
+        r = Cli.run("", "train", "--model", base.toString(), "--train", unknown.toString(), "--output", dir.resolve("z").toString(),
+                "--labels", "negative,positive");
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains(unknown + ":2: label 'neutral' is not one of [negative, positive]"), r.err());
+
+        Path one = Files.write(dir.resolve("one.jsonl"), List.of("{\"text\": \"good\", \"label\": \"positive\"}"));
+        r = Cli.run("", "train", "--model", base.toString(), "--train", one.toString(), "--output", dir.resolve("w").toString());
+        assertTrue(r.err().contains("every example has the same label"), r.err());
+
+        r = Cli.run("", "train", "--model", base.toString(), "--train", trainFile.toString(), "--output",
+                dir.resolve("nothing-yet").toString(), "--resume");
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("--resume found no checkpoint-N directory"), r.err());
+    }
+
+    @Test
+    void usageErrors() {
+        Cli.assertUsageError("train", "--batch-size must be at least 1, got 0", "--model", base.toString(), "--train",
+                trainFile.toString(), "--output", dir.resolve("u").toString(), "--batch-size", "0");
+        Cli.assertUsageError("train", "give --warmup-steps or --warmup-ratio, not both", "--model", base.toString(), "--train",
+                trainFile.toString(), "--output", dir.resolve("u").toString(), "--warmup-steps", "2", "--warmup-ratio", "0.1");
+        Cli.assertUsageError("train", "--scheduler: unknown lr scheduler type 'steep': use linear, cosine, constant, constant_with_warmup", "--model", base.toString(), "--train", trainFile.toString(),
+                "--output", dir.resolve("u").toString(), "--scheduler", "steep");
+    }
+
+    @Test
+    void progressOnlyOnATerminal() {
+        String[] args = {"train", "--model", base.toString(), "--train", trainFile.toString(), "--max-steps", "2", "--output"};
+        Cli.Result quiet = Cli.run(new byte[0], false, mergeArgs(args, dir.resolve("p1").toString()));
+        Cli.Result shown = Cli.run(new byte[0], true, mergeArgs(args, dir.resolve("p2").toString()));
+        assertEquals(0, quiet.code(), quiet.err());
+        assertFalse(quiet.err().contains("rows/s"), quiet.err());
+        assertTrue(shown.err().contains("train: ") && shown.err().contains("rows/s"), shown.err());
+    }
+
+    private static String[] mergeArgs(String[] args, String... more) {
+        String[] all = java.util.Arrays.copyOf(args, args.length + more.length);
+        System.arraycopy(more, 0, all, args.length, more.length);
+        return all;
+    }
+}
