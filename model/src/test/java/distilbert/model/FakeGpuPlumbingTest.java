@@ -446,6 +446,24 @@ final class FakeGpuPlumbingTest {
         }
     }
 
+    /** Training needs the backward kernels, which the CUDA backend does not have yet: a clear refusal, before any work. */
+    @Test
+    void aModelOnTheGpuRefusesToTrainSayingWhereItCan() throws IOException {
+        int b = 2, l = 8;
+        ModelInput in = ModelInput.ofIds(TestModels.randomIds(b, l, 100, 49), full(b, l));
+        try (DistilBert db = DistilBert.of(TestModels.checkpoint(config(Activation.GELU, false, SHAPES[1], 3),
+                Head.SEQUENCE_CLASSIFICATION, 50), CudaOps.create(Precision.FP32))) {
+            var head = db.as(DistilBertForSequenceClassification.class);
+            var e = assertThrows(UnsupportedOperationException.class, () -> new Trainer(head,
+                    Trainer.Options.defaults(LearningRateSchedule.of("linear", 0, 10))));
+            assertTrue(e.getMessage().contains("does not have yet") && e.getMessage().contains("Device.CPU"), e.getMessage());
+            var slab = ParameterSlab.allocate(db.ops(), head.parameters().table());
+            e = assertThrows(UnsupportedOperationException.class,
+                    () -> head.backward(in, new SequenceLabels.Classes(new int[] {0, 1}), slab));
+            assertTrue(e.getMessage().contains("training needs the backward pass"), e.getMessage());
+        }
+    }
+
     /** A model too large for the GPU's free memory: CUDA refuses it clearly, AUTO runs it on the CPU. */
     @Test
     void aModelThatDoesNotFitFailsOnCudaAndRunsOnTheCpuOnAuto(@org.junit.jupiter.api.io.TempDir Path dir) throws IOException {
