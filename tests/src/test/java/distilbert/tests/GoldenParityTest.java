@@ -38,7 +38,7 @@ import org.junit.jupiter.api.TestFactory;
  * <p>Bound per element: |ours − HF| ≤ 2e-5 + 1e-4·|HF|. Both are float32 with different
  * summation orders over at most 48-wide dot products and 3 layers; observed differences of such
  * computations are ~1e-6, and a wrong op (activation, mask, scale) is off by far more.
- * The gradients in the files are for the backward pass, which the training issue adds.
+ * The gradients in the files are checked by {@link GradientGoldenParityTest}.
  */
 class GoldenParityTest {
     static final double ATOL = 2e-5, RTOL = 1e-4;
