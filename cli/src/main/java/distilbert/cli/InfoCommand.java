@@ -369,6 +369,9 @@ final class InfoCommand implements Callable<Integer>, Main.Verbose {
             case MULTIPLE_CHOICE -> m.put("multiple-choice", "scores of a prompt's choices");
             case BASE -> { }
         }
+        m.put("train", head == Head.SEQUENCE_CLASSIFICATION
+                ? "fine-tuning it further as a text classifier (CPU)"
+                : "fine-tuning its encoder as a text classifier, with a new head (CPU)");
         return m;
     }
 

@@ -123,12 +123,12 @@ class InfoCommandTest {
     @Test
     void theCommandsThatRunAModelAndZeroShotsLabels() throws IOException {
         Path base = TinyModels.withTokenizer(dir.resolve("cmd-base"));
-        assertEquals(List.of("embed"), fieldNames(infoJson(base).get("commands")));
+        assertEquals(List.of("embed", "train"), fieldNames(infoJson(base).get("commands")));
         assertTrue(infoJson(base).path("zero_shot").isMissingNode());
         Path nli = TinyModels.classifier(dir.resolve("cmd-nli"), ZeroShotCommandTest.nli(TinyModels.config(), "ENTAILMENT",
                 "NEUTRAL", "CONTRADICTION"));
         JsonNode j = infoJson(nli);
-        assertEquals(List.of("embed", "score", "zero-shot"), fieldNames(j.get("commands")));
+        assertEquals(List.of("embed", "score", "zero-shot", "train"), fieldNames(j.get("commands")));
         assertEquals("labels chosen at run time, if it is an NLI model: entailment ENTAILMENT (id 0), contradiction CONTRADICTION "
                 + "(id 2)", j.get("commands").get("zero-shot").asText());
         JsonNode z = j.get("zero_shot");
@@ -141,9 +141,9 @@ class InfoCommandTest {
                 + "label2id name starts with \"entail\": zero-shot would take the last label (LABEL_2)"), text.out());
         assertFalse(infoJson(unnamed).get("zero_shot").get("entailment_named").asBoolean());
         Path one = TinyModels.classifier(dir.resolve("cmd-one"), TinyModels.config().toBuilder().numLabels(1).build());
-        assertEquals(List.of("embed", "score"), fieldNames(infoJson(one).get("commands")), "one label: no zero-shot");
+        assertEquals(List.of("embed", "score", "train"), fieldNames(infoJson(one).get("commands")), "one label: no zero-shot");
         Path mlm = TinyModels.maskedLm(dir.resolve("cmd-mlm"), TinyModels.config());
-        assertEquals(List.of("embed", "fill-mask"), fieldNames(infoJson(mlm).get("commands")));
+        assertEquals(List.of("embed", "fill-mask", "train"), fieldNames(infoJson(mlm).get("commands")));
     }
 
     private static List<String> fieldNames(JsonNode o) {
