@@ -17,6 +17,14 @@ so that decaying them by mistake moves them. MAX_GRAD_NORM is below the gradient
 so that step clips (asserted); a clip coefficient that differs between the steps changes Adam's
 m/sqrt(v), so a skipped clip shows in the parameters of step 2.
 
+HF's own Trainer (transformers 5.18, accelerate 1.15, optim adamw_torch or the default
+adamw_torch_fused) on these micro-batches ends at the same parameters (within an ulp) but logs
+grad_norm and loss twice these: DistilBertForSequenceClassification.forward declares **kwargs, so
+the Trainer takes it for a model that normalises by num_items_in_batch and skips the division by
+gradient_accumulation_steps, and the model ignores num_items_in_batch (huggingface/transformers#47688).
+Clipping hides that from the parameters here (both steps clip). This file divides, as the Trainer
+means to and does for a model whose forward takes no **kwargs.
+
 Needs torch and transformers (see tests/golden/README.md for the venv):
     /tmp/hfenv/bin/python tests/golden/make_training_golden.py \
         [--out tests/src/test/resources/golden-training]

@@ -274,6 +274,8 @@ final class TrainCommand implements Callable<Integer> {
         }, "distilbert-train-interrupt");
         Runtime.getRuntime().addShutdownHook(hook);
         List<JsonNode> log = at.log();
+        long startNanos = System.nanoTime(), startSteps = trainer.steps(), startExamples = examplesDone[0];
+        long[] tokensDone = {0};
         double lossSum = at.lossSum(), windowLossSum = lossSum;
         int lossCount = at.lossCount(), windowLossCount = lossCount;
         int epoch = at.epoch(), batch = at.batch();
@@ -298,6 +300,7 @@ final class TrainCommand implements Callable<Integer> {
                     batch++;
                     inWindow++;
                     examplesDone[0] += examples.size();
+                    tokensDone[0] += tokens(examples);
                     progress.advance(examples.size(), tokens(examples));
                     if (inWindow == windowBatches) {
                         Trainer.Step step = trainer.step();
@@ -352,8 +355,14 @@ final class TrainCommand implements Callable<Integer> {
         summary.put("global_step", trainer.steps());
         summary.put("epochs", round(epoch + (double) batch / batchesPerEpoch));
         summary.put("examples", trainSet.size());
+        // this process's share (a resumed run times its own steps), as HF's train_runtime and rates
+        double seconds = (System.nanoTime() - startNanos) / 1e9;
+        summary.put("train_runtime", round(seconds));
+        summary.put("train_samples_per_second", round((examplesDone[0] - startExamples) / seconds));
+        summary.put("train_steps_per_second", round((trainer.steps() - startSteps) / seconds));
+        summary.put("train_tokens_per_second", round(tokensDone[0] / seconds));
         Files.writeString(output.resolve("train_results.json"), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(summary) + "\n");
-        err.println("distilbert train: " + trainer.steps() + " steps; the model is in " + output);
+        err.println("distilbert train: " + trainer.steps() + " steps; the model is in " + output + " (" + summary + ")");
         return Main.OK;
     }
 

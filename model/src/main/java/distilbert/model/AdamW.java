@@ -40,29 +40,39 @@ final class AdamW {
      */
     static void update(float[] param, int paramOffset, float[] grad, int gradOffset, float[] m, int mOffset, float[] v,
             int vOffset, int n, double lr, double beta1, double beta2, double eps, double weightDecay, long step) {
-        if (step < 1) throw new IllegalArgumentException("AdamW step must be >= 1 (the count after this step), got " + step);
-        double biasCorrection1 = 1 - StrictMath.pow(beta1, step);
-        double biasCorrection2 = 1 - StrictMath.pow(beta2, step);
-        // the seven float32 scalars a CUDA kernel takes
-        float decay = (float) (1 - lr * weightDecay);
-        float w1 = (float) (1 - beta1);
-        float b2 = (float) beta2;
-        float w2 = (float) (1 - beta2);
-        float bc2Sqrt = (float) Math.sqrt(biasCorrection2);
-        float epsF = (float) eps;
-        float negStepSize = (float) -(lr / biasCorrection1);
-        boolean decays = weightDecay != 0;
-        // torch's lerp: self + w·(end − self) for |w| < 0.5, else end − (end − self)·(1 − w); Adam's w is 1 − beta1
-        boolean smallW1 = Math.abs(w1) < 0.5f;
+        update(Scalars.of(lr, beta1, beta2, eps, weightDecay, step), param, paramOffset, grad, gradOffset, m, mOffset, v,
+                vOffset, n);
+    }
+
+    /**
+     * The float32 scalars of one step, what a CUDA kernel takes: computed once per step (in double,
+     * rounded once each, as torch rounds them) and shared by every range and every lane.
+     */
+    record Scalars(boolean decays, float decay, boolean smallW1, float w1, float b2, float w2, float bc2Sqrt, float eps,
+                   float negStepSize) {
+        static Scalars of(double lr, double beta1, double beta2, double eps, double weightDecay, long step) {
+            if (step < 1) throw new IllegalArgumentException("AdamW step must be >= 1 (the count after this step), got " + step);
+            double biasCorrection1 = 1 - StrictMath.pow(beta1, step);
+            double biasCorrection2 = 1 - StrictMath.pow(beta2, step);
+            float w1 = (float) (1 - beta1);
+            // torch's lerp: self + w·(end − self) for |w| < 0.5, else end − (end − self)·(1 − w); Adam's w is 1 − beta1
+            return new Scalars(weightDecay != 0, (float) (1 - lr * weightDecay), Math.abs(w1) < 0.5f, w1, (float) beta2,
+                    (float) (1 - beta2), (float) Math.sqrt(biasCorrection2), (float) eps, (float) -(lr / biasCorrection1));
+        }
+    }
+
+    /** {@link #update} with its scalars computed: the scalar loop (the Vector API one is VectorRows.adamW, the same bits). */
+    static void update(Scalars s, float[] param, int paramOffset, float[] grad, int gradOffset, float[] m, int mOffset,
+                       float[] v, int vOffset, int n) {
         for (int i = 0; i < n; i++) {
             float g = grad[gradOffset + i];
-            float p = decays ? param[paramOffset + i] * decay : param[paramOffset + i];
+            float p = s.decays() ? param[paramOffset + i] * s.decay() : param[paramOffset + i];
             float mi = m[mOffset + i];
             float d = g - mi;
-            mi = smallW1 ? Math.fma(w1, d, mi) : Math.fma(w1 - 1f, d, g);
-            float vi = Math.fma(w2 * g, g, v[vOffset + i] * b2);
-            float denom = (float) Math.sqrt(vi) / bc2Sqrt + epsF;
-            param[paramOffset + i] = p + negStepSize * mi / denom;
+            mi = s.smallW1() ? Math.fma(s.w1(), d, mi) : Math.fma(s.w1() - 1f, d, g);
+            float vi = Math.fma(s.w2() * g, g, v[vOffset + i] * s.b2());
+            float denom = (float) Math.sqrt(vi) / s.bc2Sqrt() + s.eps();
+            param[paramOffset + i] = p + s.negStepSize() * mi / denom;
             m[mOffset + i] = mi;
             v[vOffset + i] = vi;
         }

@@ -893,12 +893,18 @@ public final class CpuOps implements BackwardOps {
     public void adamWUpdate(Buffer params, Buffer grads, Buffer m, Buffer v, long n, double lr, double beta1, double beta2,
                             double eps, double weightDecay, long step) {
         HostBuffer p = host(params), g = host(grads), mm = host(m), vv = host(v);
+        AdamW.Scalars s = AdamW.Scalars.of(lr, beta1, beta2, eps, weightDecay, step);
         int count = Math.toIntExact(n);
         int chunk = ELEMENTS_PER_TASK * 4;
         parallelFor(ceilDiv(count, chunk), t -> {
             int from = t * chunk, len = Math.min(chunk, count - from);
-            AdamW.update(p.data(), p.offset() + from, g.data(), g.offset() + from, mm.data(), mm.offset() + from,
-                    vv.data(), vv.offset() + from, len, lr, beta1, beta2, eps, weightDecay, step);
+            if (kernel == MatmulKernel.VECTOR) {
+                VectorRows.adamW(s, p.data(), p.offset() + from, g.data(), g.offset() + from, mm.data(), mm.offset() + from,
+                        vv.data(), vv.offset() + from, len); // only loaded here
+            } else {
+                AdamW.update(s, p.data(), p.offset() + from, g.data(), g.offset() + from, mm.data(), mm.offset() + from,
+                        vv.data(), vv.offset() + from, len);
+            }
         });
         clearPackedWeights(); // the weights changed in place
     }
@@ -906,10 +912,13 @@ public final class CpuOps implements BackwardOps {
     @Override
     public double sumOfSquares(Buffer g, long n) {
         HostBuffer b = host(g);
+        int count = Math.toIntExact(n), chunk = ELEMENTS_PER_TASK * 4, tasks = ceilDiv(count, chunk);
+        double[] partial = new double[tasks];
+        parallelFor(tasks, t -> partial[t] = AdamW.sumOfSquares(b.data(), b.offset() + t * chunk,
+                Math.min(chunk, count - t * chunk)));
         double s = 0;
-        for (int i = 0, end = Math.toIntExact(n); i < end; i++) {
-            double x = b.data()[b.offset() + i];
-            s += x * x;
+        for (double x : partial) {
+            s += x; // in task order: the same sum whatever the threads
         }
         return s;
     }
@@ -917,9 +926,9 @@ public final class CpuOps implements BackwardOps {
     @Override
     public void scale(Buffer g, float factor, long n) {
         HostBuffer b = host(g);
-        for (int i = 0, end = Math.toIntExact(n); i < end; i++) {
-            b.data()[b.offset() + i] *= factor;
-        }
+        int count = Math.toIntExact(n), chunk = ELEMENTS_PER_TASK * 4;
+        parallelFor(ceilDiv(count, chunk), t -> AdamW.scale(b.data(), b.offset() + t * chunk,
+                Math.min(chunk, count - t * chunk), factor));
     }
 
     /** {@code c[n, m] = Σ_p a[n, p]·b[p, m]}, written: a row-major [n, k], b k-major [k, m] (row stride ldb). */

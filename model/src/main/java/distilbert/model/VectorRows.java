@@ -150,4 +150,35 @@ final class VectorRows {
         }
         return num.add(Erf.A[3]).div(den.add(Erf.B[3]));
     }
+
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+
+    /**
+     * {@link AdamW#update(AdamW.Scalars, float[], int, float[], int, float[], int, float[], int, int)} on float
+     * lanes: the same float operations (fma, IEEE square root and division), so the same bits.
+     */
+    static void adamW(AdamW.Scalars s, float[] param, int po, float[] grad, int go, float[] m, int mo, float[] v, int vo,
+                      int n) {
+        int lanes = F.length(), nv = n - n % lanes;
+        FloatVector decay = FloatVector.broadcast(F, s.decay()), w1 = FloatVector.broadcast(F, s.w1());
+        FloatVector w1m1 = FloatVector.broadcast(F, s.w1() - 1f), b2 = FloatVector.broadcast(F, s.b2());
+        FloatVector w2 = FloatVector.broadcast(F, s.w2()), bc2 = FloatVector.broadcast(F, s.bc2Sqrt());
+        FloatVector eps = FloatVector.broadcast(F, s.eps()), step = FloatVector.broadcast(F, s.negStepSize());
+        for (int i = 0; i < nv; i += lanes) {
+            FloatVector g = FloatVector.fromArray(F, grad, go + i);
+            FloatVector p = FloatVector.fromArray(F, param, po + i);
+            if (s.decays()) {
+                p = p.mul(decay);
+            }
+            FloatVector mi = FloatVector.fromArray(F, m, mo + i);
+            FloatVector d = g.sub(mi);
+            mi = s.smallW1() ? w1.fma(d, mi) : w1m1.fma(d, g);
+            FloatVector vi = w2.mul(g).fma(g, FloatVector.fromArray(F, v, vo + i).mul(b2));
+            FloatVector denom = vi.lanewise(VectorOperators.SQRT).div(bc2).add(eps);
+            p.add(step.mul(mi).div(denom)).intoArray(param, po + i);
+            mi.intoArray(m, mo + i);
+            vi.intoArray(v, vo + i);
+        }
+        AdamW.update(s, param, po + nv, grad, go + nv, m, mo + nv, v, vo + nv, n - nv);
+    }
 }

@@ -236,4 +236,29 @@ class AdamWTest {
         }
         assertArrayEquals(e, a, what);
     }
+
+    /** The Vector API loop (what CpuOps runs) gives the scalar loop's bits, lanes and tail, every branch of the step. */
+    @Test
+    void theVectorLoopGivesTheScalarLoopsBits() {
+        java.util.Random r = new java.util.Random(17);
+        int n = 1003; // not a multiple of any lane count: a tail
+        for (double beta1 : new double[] {0.9, 0.3}) {          // lerp's two forms
+            for (double wd : new double[] {0.0, 0.01}) {
+                float[] p = new float[n], g = new float[n], m = new float[n], v = new float[n];
+                for (int i = 0; i < n; i++) {
+                    p[i] = (float) (r.nextGaussian() * Math.pow(10, r.nextInt(7) - 4));
+                    g[i] = i % 17 == 0 ? 0f : (float) (r.nextGaussian() * Math.pow(10, r.nextInt(9) - 7));
+                    m[i] = (float) (r.nextGaussian() * 1e-3);
+                    v[i] = (float) Math.abs(r.nextGaussian() * 1e-6);
+                }
+                float[] p2 = p.clone(), m2 = m.clone(), v2 = v.clone();
+                AdamW.Scalars s = AdamW.Scalars.of(3e-4, beta1, 0.999, 1e-8, wd, 3);
+                AdamW.update(s, p, 0, g, 0, m, 0, v, 0, n);
+                VectorRows.adamW(s, p2, 0, g, 0, m2, 0, v2, 0, n);
+                assertArrayEquals(p, p2, "params, beta1 " + beta1 + ", wd " + wd);
+                assertArrayEquals(m, m2, "exp_avg");
+                assertArrayEquals(v, v2, "exp_avg_sq");
+            }
+        }
+    }
 }

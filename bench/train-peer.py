@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""The peer of `distilbert train`: HuggingFace transformers fine-tuning the same model directory on the
+same JSONL examples with the same settings, timed the same way (examples/s, tokens/s over the optimizer
+steps; loading excluded). Not HF's Trainer class itself, whose data pipeline adds its own overhead:
+its optimizer step, written out (torch AdamW, HF's no-decay groups, clip_grad_norm_, the linear
+schedule), with dynamic padding per batch and the model in train mode (dropout on).
+
+    python3 bench/train-peer.py --model DIR --train FILE.jsonl --batch-size 16 --max-steps 20 [--threads 2]
+
+Prints one JSON object: train_runtime, train_samples_per_second, train_steps_per_second,
+train_tokens_per_second, the losses, torch and transformers versions.
+"""
+import argparse
+import json
+import random
+import time
+
+import torch
+import transformers
+from transformers import AutoTokenizer, DistilBertForSequenceClassification, get_linear_schedule_with_warmup
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--train", required=True)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--max-steps", type=int, default=20)
+    ap.add_argument("--learning-rate", type=float, default=5e-5)
+    ap.add_argument("--weight-decay", type=float, default=0.0)
+    ap.add_argument("--max-length", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--seed", type=int, default=42)
+    a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    rows = [json.loads(l) for l in open(a.train, encoding="utf-8") if l.strip()]
+    names = sorted({r["label"] for r in rows})
+    label2id = {n: i for i, n in enumerate(names)}
+    tok = AutoTokenizer.from_pretrained(a.model)
+    model = DistilBertForSequenceClassification.from_pretrained(
+        a.model, num_labels=len(names), id2label=dict(enumerate(names)), label2id=label2id).float()
+    model.train()
+    no_decay = [n for n, _ in model.named_parameters() if "bias" in n or "layer_norm" in n.lower() or "layernorm" in n.lower()]
+    groups = [{"params": [p for n, p in model.named_parameters() if n not in no_decay], "weight_decay": a.weight_decay},
+              {"params": [p for n, p in model.named_parameters() if n in no_decay], "weight_decay": 0.0}]
+    opt = torch.optim.AdamW(groups, lr=a.learning_rate, betas=(0.9, 0.999), eps=1e-8)
+    sched = get_linear_schedule_with_warmup(opt, 0, a.max_steps)
+    enc = tok([r["text"] for r in rows], truncation=True, max_length=a.max_length)
+    examples = [(ids, label2id[r["label"]]) for ids, r in zip(enc["input_ids"], rows)]
+    rnd = random.Random(a.seed)
+    losses, steps, samples, tokens, t0 = [], 0, 0, 0, None
+    warmup = 2  # steps before the clock starts: allocator and thread pools warm
+    while steps < a.max_steps + warmup:
+        order = examples[:]
+        rnd.shuffle(order)
+        for i in range(0, len(order), a.batch_size):
+            if steps == warmup:
+                t0 = time.perf_counter()
+                samples = tokens = 0
+            batch = order[i:i + a.batch_size]
+            L = max(len(ids) for ids, _ in batch)
+            ids = torch.tensor([ids + [tok.pad_token_id] * (L - len(ids)) for ids, _ in batch])
+            mask = torch.tensor([[1] * len(ids_) + [0] * (L - len(ids_)) for ids_, _ in batch])
+            labels = torch.tensor([y for _, y in batch])
+            out = model(input_ids=ids, attention_mask=mask, labels=labels)
+            out.loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            opt.zero_grad()
+            losses.append(round(out.loss.item(), 6))
+            steps += 1
+            samples += len(batch)
+            tokens += int(mask.sum())
+            if steps >= a.max_steps + warmup:
+                break
+    seconds = time.perf_counter() - t0
+    print(json.dumps({"train_runtime": round(seconds, 3), "train_samples_per_second": round(samples / seconds, 3),
+                      "train_steps_per_second": round(a.max_steps / seconds, 4),
+                      "train_tokens_per_second": round(tokens / seconds, 1), "threads": torch.get_num_threads(),
+                      "steps_timed": a.max_steps, "losses": losses, "torch": torch.__version__,
+                      "transformers": transformers.__version__}))
+
+
+if __name__ == "__main__":
+    main()
