@@ -620,6 +620,11 @@ public final class CpuOps implements BackwardOps {
         HostBuffer dx = host(dInp), g = host(dOut), x = host(inp), b = hostOrNull(bias), db = hostOrNull(dBias);
         double[] sums = columnSums(N, M, (n, acc) -> {
             int gb = g.offset() + n * M, xb = x.offset() + n * M, ob = dx.offset() + n * M;
+            if (act == Activation.GELU && kernel == MatmulKernel.VECTOR) {
+                VectorRows.biasGeluBackward(dx.data(), ob, g.data(), gb, x.data(), xb, b == null ? null : b.data(),
+                        b == null ? 0 : b.offset(), M, acc); // only loaded here
+                return;
+            }
             for (int m = 0; m < M; m++) {
                 float pre = x.data()[xb + m] + (b == null ? 0f : b.data()[b.offset() + m]); // as the forward rounds it
                 float d = (float) (g.data()[gb + m] * ActivationFunctions.derivative(act, pre));
@@ -633,13 +638,13 @@ public final class CpuOps implements BackwardOps {
     @Override
     public void dropoutForward(Buffer out, Buffer inp, DropoutRng rng, float p, long N) {
         HostBuffer o = host(out), x = host(inp);
-        rng.apply(o.data(), o.offset(), x.data(), x.offset(), Math.toIntExact(N), p);
+        applyDropout(rng, o.data(), o.offset(), x.data(), x.offset(), Math.toIntExact(N), p, false);
     }
 
     @Override
     public void dropoutBackward(Buffer dInp, Buffer dOut, DropoutRng rng, float p, long N) {
         HostBuffer dx = host(dInp), g = host(dOut);
-        rng.applyBackward(dx.data(), dx.offset(), g.data(), g.offset(), Math.toIntExact(N), p);
+        applyDropout(rng, dx.data(), dx.offset(), g.data(), g.offset(), Math.toIntExact(N), p, true);
     }
 
     @Override
@@ -648,65 +653,45 @@ public final class CpuOps implements BackwardOps {
                                          int NH, int HS) {
         AttentionShape a = attentionShape(cuSeqlens, keyLens, numSeqs, NH);
         HostBuffer o = host(out), x = host(qkv), pb = host(probs), hm = hostOrNull(headMask);
-        int C = NH * HS, ld = 3 * C;
+        int C = NH * HS, ld = 3 * C, nr = kernel.panelWidth();
         double scale = 1.0 / Math.sqrt(HS);
         float[] xd = x.data(), P = pb.data();
-        // 1. P = softmax(q·kᵀ / sqrt(HS)) per (sequence, head), in double
+        // 1. P = softmax(q·kᵀ / sqrt(HS)) per (sequence, head): the scores a matrix product, the softmax in double
         parallelFor(numSeqs * NH, task -> {
             int s = task / NH, h = task % NH, start = a.cu[s], len = a.cu[s + 1] - start, nk = a.keys(s);
             int po = pb.offset() + a.probOffset(s, h);
+            if (len == 0) {
+                return;
+            }
             if (a.uniform(s)) {
                 Arrays.fill(P, po, po + len * nk, (float) (1.0 / nk));
                 return;
             }
-            double[] row = new double[nk];
+            int q = x.offset() + start * ld + h * HS;
+            float[] kp = new float[kernel.packedSize(nk, HS)];
+            kernel.packRows(kp, 0, xd, q + C, ld, nk, HS);                                      // keys as output columns
+            kernel.gemm(P, po, nk, xd, q, ld, kp, 0, nr, HS, null, 0, len, nk, HS);             // (len, nk) q·kᵀ
             for (int i = 0; i < len; i++) {
-                int q = x.offset() + (start + i) * ld + h * HS;
-                double max = Double.NEGATIVE_INFINITY;
-                for (int j = 0; j < nk; j++) {
-                    int k = x.offset() + (start + j) * ld + C + h * HS;
-                    double dot = 0;
-                    for (int d = 0; d < HS; d++) {
-                        dot += xd[q + d] * xd[k + d];
-                    }
-                    row[j] = dot * scale;
-                    max = Math.max(max, row[j]);
-                }
-                double sum = 0;
-                for (int j = 0; j < nk; j++) {
-                    row[j] = Math.exp(row[j] - max);
-                    sum += row[j];
-                }
-                for (int j = 0; j < nk; j++) {
-                    P[po + i * nk + j] = (float) (row[j] / sum);
+                if (kernel == MatmulKernel.VECTOR) {
+                    VectorRows.softmaxRow(P, po + i * nk, nk, scale, 1f); // only loaded here
+                } else {
+                    softmaxRow(P, po + i * nk, nk, scale, 1f);
                 }
             }
         });
         // 2. W = dropout(P), over the whole site at once (element i is probs[i])
         HostBuffer w = droppedProbs(pb, a.total, dropout, p);
-        // 3. out_h = (W · headMask[h]) · v_h
+        // 3. out_h = (W · v_h) · headMask[h]
         parallelFor(numSeqs * NH, task -> {
             int s = task / NH, h = task % NH, start = a.cu[s], len = a.cu[s + 1] - start, nk = a.keys(s);
-            int wo = w.offset() + a.probOffset(s, h);
-            double hs = hm == null ? 1.0 : hm.data()[hm.offset() + h];
-            double[] acc = new double[HS];
-            for (int i = 0; i < len; i++) {
-                Arrays.fill(acc, 0);
-                for (int j = 0; j < nk; j++) {
-                    double wij = w.data()[wo + i * nk + j];
-                    if (wij == 0) {
-                        continue;
-                    }
-                    int v = x.offset() + (start + j) * ld + 2 * C + h * HS;
-                    for (int d = 0; d < HS; d++) {
-                        acc[d] += wij * xd[v + d];
-                    }
-                }
-                int ob = o.offset() + (start + i) * C + h * HS;
-                for (int d = 0; d < HS; d++) {
-                    o.data()[ob + d] = (float) (acc[d] * hs);
-                }
+            if (len == 0) {
+                return;
             }
+            int ob = o.offset() + start * C + h * HS;
+            KMajor v = kMajor(xd, x.offset() + start * ld + 2 * C + h * HS, ld, HS, nk);        // (nk, HS)
+            kernel.gemm(o.data(), ob, C, w.data(), w.offset() + a.probOffset(s, h), nk, v.data(), v.offset(), v.ldb(), v.ps(), null,
+                    0, len, HS, nk);
+            scaleBlock(o.data(), ob, C, len, HS, hm == null ? 1f : hm.data()[hm.offset() + h]);
         });
     }
 
@@ -716,79 +701,97 @@ public final class CpuOps implements BackwardOps {
                                   int T, int NH, int HS) {
         AttentionShape a = attentionShape(cuSeqlens, keyLens, numSeqs, NH);
         HostBuffer dx = host(dQkv), g = host(dOut), x = host(qkv), pb = host(probs), hm = hostOrNull(headMask);
-        int C = NH * HS, ld = 3 * C;
+        int C = NH * HS, ld = 3 * C, nr = kernel.panelWidth();
         double scale = 1.0 / Math.sqrt(HS);
         float[] xd = x.data(), gd = g.data(), dxd = dx.data();
         Arrays.fill(dxd, dx.offset(), dx.offset() + T * ld, 0f);   // rows past the keys get no k, v gradient
         HostBuffer w = droppedProbs(pb, a.total, dropout, p);
         float[] dW = new float[a.total];
-        // 1. per (sequence, head): dV = (W·hm)ᵀ·dOut_h and dW = hm·dOut_h·Vᵀ
+        // 1. per (sequence, head): dW = hm·dOut_h·v_hᵀ and dV = hm·Wᵀ·dOut_h, matrix products
         parallelFor(numSeqs * NH, task -> {
             int s = task / NH, h = task % NH, start = a.cu[s], len = a.cu[s + 1] - start, nk = a.keys(s);
-            int wo = w.offset() + a.probOffset(s, h), go = a.probOffset(s, h);
-            double hs = hm == null ? 1.0 : hm.data()[hm.offset() + h];
-            double[] dv = new double[nk * HS];
-            for (int i = 0; i < len; i++) {
-                int gb = g.offset() + (start + i) * C + h * HS;
-                for (int j = 0; j < nk; j++) {
-                    int v = x.offset() + (start + j) * ld + 2 * C + h * HS;
-                    double wij = w.data()[wo + i * nk + j] * hs, dot = 0;
-                    for (int d = 0; d < HS; d++) {
-                        dot += gd[gb + d] * xd[v + d];
-                        dv[j * HS + d] += wij * gd[gb + d];
-                    }
-                    dW[go + i * nk + j] = (float) (dot * hs);
-                }
+            if (len == 0) {
+                return;
             }
-            for (int j = 0; j < nk; j++) {
-                int vb = dx.offset() + (start + j) * ld + 2 * C + h * HS;
-                for (int d = 0; d < HS; d++) {
-                    dxd[vb + d] = (float) dv[j * HS + d];
-                }
-            }
+            float hs = hm == null ? 1f : hm.data()[hm.offset() + h];
+            int go = a.probOffset(s, h), wo = w.offset() + go;
+            int gb = g.offset() + start * C + h * HS, vb = x.offset() + start * ld + 2 * C + h * HS;
+            float[] vp = new float[kernel.packedSize(nk, HS)];
+            kernel.packRows(vp, 0, xd, vb, ld, nk, HS);                                        // values as output columns
+            kernel.gemm(dW, go, nk, gd, gb, C, vp, 0, nr, HS, null, 0, len, nk, HS);            // (len, nk) dOut·vᵀ
+            scaleBlock(dW, go, nk, len, nk, hs);
+            float[] wt = transpose(w.data(), wo, len, nk);                                      // (nk, len)
+            KMajor dOutH = kMajor(gd, gb, C, HS, len);                                          // (len, HS)
+            int dvb = dx.offset() + start * ld + 2 * C + h * HS;
+            kernel.gemm(dxd, dvb, ld, wt, 0, len, dOutH.data(), dOutH.offset(), dOutH.ldb(), dOutH.ps(), null, 0, nk, HS, len);
+            scaleBlock(dxd, dvb, ld, nk, HS, hs);
         });
         // 2. dP = dropout(dW): the forward's mask
         if (dropout != null && p > 0) {
-            dropout.applyBackward(dW, 0, dW, 0, a.total, p);
+            applyDropout(dropout, dW, 0, dW, 0, a.total, p, true);
         }
-        // 3. dS = P ∘ (dP − rowsum(dP ∘ P)); dQ = dS·K·scale, dK = dSᵀ·Q·scale
+        // 3. dS = P ∘ (dP − rowsum(dP ∘ P)) / sqrt(HS); dQ = dS·k, dK = dSᵀ·q
         parallelFor(numSeqs * NH, task -> {
             int s = task / NH, h = task % NH, start = a.cu[s], len = a.cu[s + 1] - start, nk = a.keys(s);
             if (len == 0 || a.uniform(s)) {
                 return; // constant probabilities: nothing flows to q and k
             }
             int po = pb.offset() + a.probOffset(s, h), go = a.probOffset(s, h);
-            double[] dk = new double[nk * HS], dS = new double[nk];
+            float[] dS = new float[len * nk];
             for (int i = 0; i < len; i++) {
                 double dot = 0;
                 for (int j = 0; j < nk; j++) {
                     dot += (double) dW[go + i * nk + j] * pb.data()[po + i * nk + j];
                 }
                 for (int j = 0; j < nk; j++) {
-                    dS[j] = pb.data()[po + i * nk + j] * (dW[go + i * nk + j] - dot) * scale;
-                }
-                int q = x.offset() + (start + i) * ld + h * HS;
-                int dq = dx.offset() + (start + i) * ld + h * HS;
-                for (int d = 0; d < HS; d++) {
-                    double acc = 0;
-                    for (int j = 0; j < nk; j++) {
-                        acc += dS[j] * xd[x.offset() + (start + j) * ld + C + h * HS + d];
-                    }
-                    dxd[dq + d] = (float) acc;
-                }
-                for (int j = 0; j < nk; j++) {
-                    for (int d = 0; d < HS; d++) {
-                        dk[j * HS + d] += dS[j] * xd[q + d];
-                    }
+                    dS[i * nk + j] = (float) (pb.data()[po + i * nk + j] * (dW[go + i * nk + j] - dot) * scale);
                 }
             }
-            for (int j = 0; j < nk; j++) {
-                int kb = dx.offset() + (start + j) * ld + C + h * HS;
-                for (int d = 0; d < HS; d++) {
-                    dxd[kb + d] = (float) dk[j * HS + d];
-                }
-            }
+            int q = x.offset() + start * ld + h * HS, dq = dx.offset() + start * ld + h * HS;
+            KMajor k = kMajor(xd, q + C, ld, HS, nk);                                            // (nk, HS)
+            kernel.gemm(dxd, dq, ld, dS, 0, nk, k.data(), k.offset(), k.ldb(), k.ps(), null, 0, len, HS, nk);
+            KMajor qs = kMajor(xd, q, ld, HS, len);                                              // (len, HS)
+            kernel.gemm(dxd, dq + C, ld, transpose(dS, 0, len, nk), 0, len, qs.data(), qs.offset(), qs.ldb(), qs.ps(), null, 0, nk,
+                    HS, len);
         });
+    }
+
+    /** A k-major operand as {@link MatmulKernel#gemm} reads it: in place when its width fills whole panels, else packed. */
+    private record KMajor(float[] data, int offset, int ldb, int ps) {
+    }
+
+    /** {@code b[bo + p·ldb + j]} for p < k, j < m, as gemm's B: b itself when m is a multiple of the panel width. */
+    private KMajor kMajor(float[] b, int bo, int ldb, int m, int k) {
+        int nr = kernel.panelWidth();
+        if (m % nr == 0) {
+            return new KMajor(b, bo, ldb, 1);
+        }
+        float[] packed = new float[kernel.packedSize(m, k)];
+        kernel.packColumns(packed, 0, b, bo, ldb, m, k);
+        return new KMajor(packed, 0, nr, k);
+    }
+
+    /** {@code a[ao + i·cols + j]} (rows × cols) transposed into a new (cols × rows) array. */
+    private static float[] transpose(float[] a, int ao, int rows, int cols) {
+        float[] t = new float[rows * cols];
+        for (int i = 0; i < rows; i++) {
+            for (int j = 0; j < cols; j++) {
+                t[j * rows + i] = a[ao + i * cols + j];
+            }
+        }
+        return t;
+    }
+
+    /** Multiplies a (rows × cols) block with row stride ld by {@code f} (nothing when f is 1). */
+    private static void scaleBlock(float[] c, int co, int ld, int rows, int cols, float f) {
+        if (f == 1f) {
+            return;
+        }
+        for (int i = 0; i < rows; i++) {
+            for (int j = 0; j < cols; j++) {
+                c[co + i * ld + j] *= f;
+            }
+        }
     }
 
     /** Sequence boundaries and key counts of an attention call, and where each (sequence, head) block of probabilities starts. */
@@ -816,13 +819,31 @@ public final class CpuOps implements BackwardOps {
     }
 
     /** dropout(probs) as a new buffer, or probs itself when nothing is dropped. */
-    private static HostBuffer droppedProbs(HostBuffer probs, int total, DropoutRng rng, float p) {
+    private HostBuffer droppedProbs(HostBuffer probs, int total, DropoutRng rng, float p) {
         if (rng == null || p == 0f) {
             return probs;
         }
         float[] w = new float[total];
-        rng.apply(w, 0, probs.data(), probs.offset(), total, p);
+        applyDropout(rng, w, 0, probs.data(), probs.offset(), total, p, false);
         return HostBuffer.wrap(w);
+    }
+
+    /**
+     * {@link DropoutRng#apply} (or its backward) over n elements of a site, in parallel chunks: a chunk
+     * starting at element {@code from} (a multiple of 4) is the site advanced by {@code from}, so the
+     * masks are the serial call's.
+     */
+    private void applyDropout(DropoutRng rng, float[] out, int oo, float[] in, int io, int n, float p, boolean backward) {
+        int chunk = ELEMENTS_PER_TASK * 4;
+        parallelFor(ceilDiv(n, chunk), t -> {
+            int from = t * chunk, len = Math.min(chunk, n - from);
+            DropoutRng site = rng.advance(from);
+            if (backward) {
+                site.applyBackward(out, oo + from, in, io + from, len, p);
+            } else {
+                site.apply(out, oo + from, in, io + from, len, p);
+            }
+        });
     }
 
     @Override

@@ -103,7 +103,11 @@ final class VectorRows {
      * differ by an ulp of a double; see the class comment.)
      */
     private static DoubleVector gelu(DoubleVector x) {
-        DoubleVector z = x.mul(-INV_SQRT2);          // erfc's argument
+        return x.mul(0.5).mul(erfc(x.mul(-INV_SQRT2)));
+    }
+
+    /** erfc(z) on double lanes: {@link Erf}'s rational functions, as {@link #gelu} describes. */
+    private static DoubleVector erfc(DoubleVector z) {
         DoubleVector y = z.abs();
         VectorMask<Double> small = y.compare(VectorOperators.LE, 0.46875);
         DoubleVector erfc;
@@ -137,8 +141,41 @@ final class VectorRows {
                 erfc = erfc.blend(DoubleVector.broadcast(D, 1.0).sub(z.mul(smallRatio(y))), small);
             }
         }
-        return x.mul(0.5).mul(erfc);
+        return erfc;
     }
+
+    /**
+     * The backward of {@link #biasGelu} for one row: {@code dx[j] = g[j]·(Φ(x) + x·φ(x))} with
+     * {@code x = inp[j] + bias[j]} rounded to float as the forward rounds it, Φ(x) = erfc(−x/√2)/2 and
+     * φ(x) = exp(−x²/2)/√(2π), in double; {@code acc[j] += dx[j]} (the bias gradient). The scalar
+     * ActivationFunctions.derivative to ~1e-13 relative, far below float's rounding.
+     */
+    static void biasGeluBackward(float[] dx, int dxo, float[] g, int go, float[] inp, int io, float[] bias, int bo, int M,
+                                 double[] acc) {
+        int lanes = D.length();
+        int j = 0;
+        for (; j + lanes <= M; j += lanes) {
+            FloatVector xf = FloatVector.fromArray(FD, inp, io + j);
+            if (bias != null) {
+                xf = xf.add(FloatVector.fromArray(FD, bias, bo + j));
+            }
+            DoubleVector x = (DoubleVector) xf.convertShape(VectorOperators.F2D, D, 0);
+            DoubleVector pdf = x.mul(x).mul(-0.5).lanewise(VectorOperators.EXP).mul(INV_SQRT_2PI);
+            DoubleVector grad = erfc(x.mul(-INV_SQRT2)).mul(0.5).add(x.mul(pdf));
+            DoubleVector gd = (DoubleVector) FloatVector.fromArray(FD, g, go + j).convertShape(VectorOperators.F2D, D, 0);
+            FloatVector d = (FloatVector) gd.mul(grad).convertShape(VectorOperators.D2F, FD, 0);
+            d.intoArray(dx, dxo + j);
+            ((DoubleVector) d.convertShape(VectorOperators.F2D, D, 0)).add(DoubleVector.fromArray(D, acc, j)).intoArray(acc, j);
+        }
+        for (; j < M; j++) {
+            float pre = inp[io + j] + (bias == null ? 0f : bias[bo + j]);
+            float d = (float) (g[go + j] * ActivationFunctions.derivative(distilbert.weights.Activation.GELU, pre));
+            dx[dxo + j] = d;
+            acc[j] += d;
+        }
+    }
+
+    private static final double INV_SQRT_2PI = 0.39894228040143267794;
 
     /** erf(y) / y for y ≤ 0.46875 (lanes past that give values the caller blends away). */
     private static DoubleVector smallRatio(DoubleVector y) {
