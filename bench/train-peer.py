@@ -31,6 +31,8 @@ def main():
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--warmup-steps", type=int, default=0,
+                    help="steps before the clock starts (0: every step timed, as `distilbert train` times its run)")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -51,12 +53,12 @@ def main():
     examples = [(ids, label2id[r["label"]]) for ids, r in zip(enc["input_ids"], rows)]
     rnd = random.Random(a.seed)
     losses, steps, samples, tokens, t0 = [], 0, 0, 0, None
-    warmup = 2  # steps before the clock starts: allocator and thread pools warm
+    warmup = a.warmup_steps
     while steps < a.max_steps + warmup:
         order = examples[:]
         rnd.shuffle(order)
         for i in range(0, len(order), a.batch_size):
-            if steps == warmup:
+            if steps == warmup and t0 is None:
                 t0 = time.perf_counter()
                 samples = tokens = 0
             batch = order[i:i + a.batch_size]
