@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import distilbert.model.CpuOps;
 import distilbert.model.DistilBert;
 import distilbert.model.DistilBertForSequenceClassification;
+import distilbert.model.DistilBertForTokenClassification;
 import distilbert.model.LearningRateSchedule;
 import distilbert.model.ModelInput;
 import distilbert.model.SequenceClassifierOutput;
@@ -63,11 +64,15 @@ import picocli.CommandLine.Spec;
 @Command(name = "train", mixinStandardHelpOptions = true, versionProvider = Main.Version.class, sortOptions = false,
         usageHelpWidth = 100,
         description = {
-            "Fine-tune a text classifier (DistilBertForSequenceClassification), as HuggingFace's Trainer does.",
+            "Fine-tune a text classifier (DistilBertForSequenceClassification) or a token classifier (NER: "
+                    + "DistilBertForTokenClassification), as HuggingFace's Trainer does.",
             "",
             "Input (--train, --eval): JSONL, one example per line: {\"text\": \"...\", \"label\": ...}, with an optional "
                     + "\"text_pair\". A label is a class name (a string), a class id (an integer), a number for regression "
                     + "(--problem-type regression) or a list of 0/1 per label for multi-label classification.",
+            "Token classification (--task token-classification): {\"tokens\": [\"EU\", \"rejects\", ...], \"ner_tags\": "
+                    + "[\"B-ORG\", \"O\", ...]} (or \"labels\"), one label (name or id) per word, as HF datasets' conll2003; each "
+                    + "word's label goes on its first token, as run_ner.py does; eval_accuracy counts those tokens.",
             "Labels: from --labels, else the model's id2label when it is a classifier with named labels, else the sorted "
                     + "distinct names (or 0..max id) of the training data, as run_glue.py takes them. A base model "
                     + "(DistilBertModel, DistilBertForMaskedLM) gets a new classification head, initialised as HF does.",
@@ -110,6 +115,25 @@ final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--output", required = true, paramLabel = "DIR", description = "Where the model, log and checkpoints go.")
     Path output;
+
+    /** What is trained: HF's task names. */
+    enum Task {
+        SEQUENCE_CLASSIFICATION("sequence-classification", Head.SEQUENCE_CLASSIFICATION),
+        TOKEN_CLASSIFICATION("token-classification", Head.TOKEN_CLASSIFICATION);
+
+        final String option;
+        final Head head;
+
+        Task(String option, Head head) {
+            this.option = option;
+            this.head = head;
+        }
+    }
+
+    @Option(names = "--task", paramLabel = "TASK",
+            description = "sequence-classification (text classification) or token-classification (NER). Default: "
+                    + "token-classification for a DistilBertForTokenClassification model, else sequence-classification.")
+    String task;
 
     @Option(names = "--labels", paramLabel = "A,B,...", split = ",", description = "The class names, in id order.")
     List<String> labels;
@@ -174,7 +198,7 @@ final class TrainCommand implements Callable<Integer> {
     boolean resume;
 
     /** One tokenized example: ids, its label as the head takes it, its line for messages. */
-    private record Example(long line, int[] ids, int classId, float[] values) {
+    private record Example(long line, int[] ids, int classId, float[] values, int[] tokenLabels) {
     }
 
     /** Set by the interrupt hook; the loop saves and stops at the next batch. */
@@ -193,6 +217,7 @@ final class TrainCommand implements Callable<Integer> {
             throw new CliException(output + " holds checkpoints of an earlier run: give --resume to continue it, or another --output");
         }
         DistilBertConfig base = ModelDirectory.readConfig(latest != null ? latest : model);
+        Task t = task(ModelDirectory.headOf(base));
         Tokenizer tokenizer = Tokenizer.fromPretrained(model);
         int length = maxLength != null ? maxLength
                 : ModelRun.defaultMaxLength(tokenizer.modelMaxLength(), base.maxPositionEmbeddings(), OptionalInt.empty());
@@ -202,11 +227,14 @@ final class TrainCommand implements Callable<Integer> {
         }
         List<JsonNode> trainRows = readJsonl(train);
         List<JsonNode> evalRows = eval == null ? List.of() : readJsonl(eval);
-        DistilBertConfig config = labelledConfig(base, trainRows);
-        List<Example> trainSet = examples(train, trainRows, tokenizer, config, length);
-        List<Example> evalSet = eval == null ? List.of() : examples(eval, evalRows, tokenizer, config, length);
+        DistilBertConfig config = t == Task.TOKEN_CLASSIFICATION ? tokenLabelledConfig(base, trainRows)
+                : labelledConfig(base, trainRows);
+        List<Example> trainSet = t == Task.TOKEN_CLASSIFICATION ? tokenExamples(train, trainRows, tokenizer, config, length)
+                : examples(train, trainRows, tokenizer, config, length);
+        List<Example> evalSet = eval == null ? List.of() : t == Task.TOKEN_CLASSIFICATION
+                ? tokenExamples(eval, evalRows, tokenizer, config, length) : examples(eval, evalRows, tokenizer, config, length);
 
-        Checkpoint start = ModelDirectory.load(latest != null ? latest : model, config, Head.SEQUENCE_CLASSIFICATION, seed);
+        Checkpoint start = ModelDirectory.load(latest != null ? latest : model, config, t.head, seed);
         for (String w : start.warnings()) {
             io.err().println("distilbert train: " + w);
         }
@@ -218,8 +246,7 @@ final class TrainCommand implements Callable<Integer> {
         Trainer.Options options = new Trainer.Options(learningRate, weightDecay, 0.9, 0.999, 1e-8, maxGradNorm, schedule, seed);
 
         try (DistilBert db = DistilBert.of(start, CpuOps.create())) {
-            var head = db.as(DistilBertForSequenceClassification.class);
-            Trainer trainer = new Trainer(head, options);
+            Trainer trainer = new Trainer(db.architecture(), options);
             Position at = new Position(0, 0, new ArrayList<>(), 0, 0);
             Files.createDirectories(output);
             if (latest != null) {
@@ -232,7 +259,7 @@ final class TrainCommand implements Callable<Integer> {
             } else {
                 Files.deleteIfExists(output.resolve(LOG_FILE));
             }
-            return loop(io, db, head, trainer, trainSet, evalSet, at, totalSteps, batchesPerEpoch, tokenizer);
+            return loop(io, db, t, trainer, trainSet, evalSet, at, totalSteps, batchesPerEpoch, tokenizer);
         }
     }
 
@@ -257,7 +284,7 @@ final class TrainCommand implements Callable<Integer> {
         }
     }
 
-    private int loop(Main.Io io, DistilBert db, DistilBertForSequenceClassification head, Trainer trainer,
+    private int loop(Main.Io io, DistilBert db, Task t, Trainer trainer,
                      List<Example> trainSet, List<Example> evalSet, Position at, long totalSteps, int batchesPerEpoch,
                      Tokenizer tokenizer) throws IOException {
         PrintStream err = io.err();
@@ -293,9 +320,14 @@ final class TrainCommand implements Callable<Integer> {
                     }
                     List<Example> examples = order.subList(batch * batchSize, Math.min(order.size(), (batch + 1) * batchSize));
                     int windowBatches = Math.min(accumulation, batchesPerEpoch - windowStart);
-                    SequenceClassifierOutput out = head.backward(input(examples).withDropout(trainer.nextDropout()),
-                            labelsOf(examples, db.config()), trainer.gradients(), 1f / windowBatches);
-                    lossSum += out.loss();
+                    ModelInput in = input(examples).withDropout(trainer.nextDropout());
+                    float scale = 1f / windowBatches;
+                    float loss = t == Task.TOKEN_CLASSIFICATION
+                            ? db.as(DistilBertForTokenClassification.class).backward(in, tokenLabelsOf(examples, in.length()),
+                                    trainer.gradients(), scale).loss()
+                            : db.as(DistilBertForSequenceClassification.class).backward(in, labelsOf(examples, db.config()),
+                                    trainer.gradients(), scale).loss();
+                    lossSum += loss;
                     lossCount++;
                     batch++;
                     inWindow++;
@@ -330,7 +362,9 @@ final class TrainCommand implements Callable<Integer> {
                 }
                 if (batch >= batchesPerEpoch) {
                     if (!evalSet.isEmpty()) {
-                        ObjectNode entry = evaluate(head, evalSet, db.config());
+                        ObjectNode entry = t == Task.TOKEN_CLASSIFICATION
+                                ? evaluateTokens(db.as(DistilBertForTokenClassification.class), evalSet)
+                                : evaluate(db.as(DistilBertForSequenceClassification.class), evalSet, db.config());
                         entry.put("epoch", epoch + 1);
                         entry.put("step", trainer.steps());
                         appendLog(log, entry);
@@ -348,7 +382,7 @@ final class TrainCommand implements Callable<Integer> {
                 // the JVM is exiting; the hook has seen the count-down
             }
         }
-        ModelDirectory.save(output, db.config(), Head.SEQUENCE_CLASSIFICATION, db.architecture().parameters().table(),
+        ModelDirectory.save(output, db.config(), t.head, db.architecture().parameters().table(),
                 db.ops().download(db.architecture().parameters().slab()), ModelDirectory.SaveOptions.defaults());
         copyTokenizerFiles(model, output);
         ObjectNode summary = JSON.createObjectNode();
@@ -587,9 +621,156 @@ final class TrainCommand implements Callable<Integer> {
                     for (int j = 0; j < NL; j++) values[j] = l.get(j).floatValue();
                 }
             }
-            out.add(new Example(line, enc.get(i).ids(), classId, values));
+            out.add(new Example(line, enc.get(i).ids(), classId, values, null));
         }
         return out;
+    }
+
+    /** --task, or the model's head's task. */
+    private Task task(Head modelHead) {
+        if (task == null) {
+            return modelHead == Head.TOKEN_CLASSIFICATION ? Task.TOKEN_CLASSIFICATION : Task.SEQUENCE_CLASSIFICATION;
+        }
+        for (Task t : Task.values()) {
+            if (t.option.equals(task)) return t;
+        }
+        throw usage("--task: expected sequence-classification or token-classification, got '" + task + "'");
+    }
+
+    /** The per-word labels of a token-classification line: "ner_tags" (HF datasets' conll2003) or "labels". */
+    private static JsonNode wordLabels(Path file, JsonNode row) {
+        JsonNode l = row.has("ner_tags") ? row.get("ner_tags") : row.get("labels");
+        if (l == null || !l.isArray()) {
+            throw new CliException(file + ":" + lineOf(row) + ": token classification needs \"ner_tags\" (or \"labels\"): a list of labels, one per word");
+        }
+        return l;
+    }
+
+    /** As {@link #labelledConfig}, for word labels: --labels, the model's named labels, else the data's. */
+    private DistilBertConfig tokenLabelledConfig(DistilBertConfig base, List<JsonNode> rows) {
+        if (problemType != null) throw usage("--problem-type is for sequence classification");
+        List<String> names;
+        if (labels != null) {
+            names = labels;
+        } else if (ModelDirectory.headOf(base) == Head.TOKEN_CLASSIFICATION
+                && !base.id2label().equals(DistilBertConfig.defaultId2Label(base.numLabels()))) {
+            names = new ArrayList<>(base.id2label().values());
+        } else {
+            TreeSet<String> strings = new TreeSet<>();
+            int maxId = -1;
+            for (JsonNode r : rows) {
+                for (JsonNode l : wordLabels(train, r)) {
+                    if (l.isTextual()) strings.add(l.asText());
+                    else if (l.isIntegralNumber() && l.canConvertToInt() && l.asInt() >= 0) maxId = Math.max(maxId, l.asInt());
+                    else throw new CliException(train + ":" + lineOf(r) + ": a word label must be a name or an id >= 0, got " + l);
+                }
+            }
+            if (!strings.isEmpty() && maxId >= 0) throw new CliException(train + ": word labels are both names and ids; use one kind (or give --labels)");
+            names = !strings.isEmpty() ? new ArrayList<>(strings) : new ArrayList<>(DistilBertConfig.defaultId2Label(maxId + 1).values());
+            if (names.size() < 2) throw new CliException(train + ": every word has the same label; a classifier needs two or more");
+        }
+        return base.toBuilder().labels(names).build();
+    }
+
+    /**
+     * Token-classification examples, as run_ner.py prepares them: the words joined by spaces and
+     * tokenized (truncated to --max-length), each word's label on its first token, -100 on its other
+     * tokens and on [CLS]/[SEP] (label_all_tokens off). A word cut off by truncation loses its label.
+     */
+    private static List<Example> tokenExamples(Path file, List<JsonNode> rows, Tokenizer tokenizer, DistilBertConfig config,
+                                               int length) {
+        Map<String, Integer> label2id = config.label2id();
+        int NL = config.numLabels();
+        List<String> texts = new ArrayList<>();
+        List<int[]> starts = new ArrayList<>(), wordIds = new ArrayList<>();
+        for (JsonNode r : rows) {
+            JsonNode words = r.get("tokens"), tags = wordLabels(file, r);
+            if (words == null || !words.isArray()) throw new CliException(file + ":" + lineOf(r) + ": \"tokens\" must be a list of words");
+            if (tags.size() != words.size()) {
+                throw new CliException(file + ":" + lineOf(r) + ": " + words.size() + " words but " + tags.size() + " labels");
+            }
+            StringBuilder text = new StringBuilder();
+            int[] at = new int[words.size()], ids = new int[words.size()];
+            for (int w = 0; w < words.size(); w++) {
+                if (!words.get(w).isTextual()) throw new CliException(file + ":" + lineOf(r) + ": word " + w + " is not a string");
+                if (w > 0) text.append(' ');
+                at[w] = text.length();
+                text.append(words.get(w).asText());
+                JsonNode l = tags.get(w);
+                Integer id = l.isTextual() ? label2id.get(l.asText())
+                        : l.isIntegralNumber() && l.canConvertToInt() && l.asInt() >= 0 && l.asInt() < NL ? Integer.valueOf(l.asInt()) : null;
+                if (id == null) {
+                    throw new CliException(file + ":" + lineOf(r) + ": the label of word " + w + " (" + l + ") is not one of "
+                            + label2id.keySet() + " nor an id in [0, " + NL + ")");
+                }
+                ids[w] = id;
+            }
+            texts.add(text.toString());
+            starts.add(at);
+            wordIds.add(ids);
+        }
+        List<Encoding> enc = tokenizer.encodeBatch(texts, null, new EncodeOptions(true, Truncation.longestFirst(length), null));
+        List<Example> out = new ArrayList<>(rows.size());
+        for (int i = 0; i < rows.size(); i++) {
+            Encoding e = enc.get(i);
+            int[] at = starts.get(i), tagIds = wordIds.get(i), special = e.specialTokensMask();
+            int[] tokenLabels = new int[e.length()];
+            java.util.Arrays.fill(tokenLabels, -100);
+            int lastWord = -1;
+            for (int k = 0; k < e.length(); k++) {
+                if (special[k] == 1) continue;
+                int w = java.util.Arrays.binarySearch(at, e.start(k));
+                if (w < 0) w = -w - 2;                  // the word whose span holds the token's start
+                if (w > lastWord) {
+                    tokenLabels[k] = tagIds[w];         // the word's first token
+                    lastWord = w;
+                }
+            }
+            out.add(new Example(lineOf(rows.get(i)), e.ids(), -1, null, tokenLabels));
+        }
+        return out;
+    }
+
+    /** [B][L] token labels of a padded batch, −100 on padding. */
+    private static int[][] tokenLabelsOf(List<Example> examples, int L) {
+        int[][] out = new int[examples.size()][L];
+        for (int b = 0; b < examples.size(); b++) {
+            java.util.Arrays.fill(out[b], -100);
+            int[] t = examples.get(b).tokenLabels();
+            System.arraycopy(t, 0, out[b], 0, t.length);
+        }
+        return out;
+    }
+
+    /** Eval mode: the mean loss over labeled tokens (weighted by their count per batch) and the token accuracy. */
+    private ObjectNode evaluateTokens(DistilBertForTokenClassification head, List<Example> set) {
+        double loss = 0;
+        long labeled = 0, correct = 0;
+        for (int from = 0; from < set.size(); from += batchSize) {
+            List<Example> batch = set.subList(from, Math.min(set.size(), from + batchSize));
+            ModelInput in = input(batch);
+            int[][] labels = tokenLabelsOf(batch, in.length());
+            var out = head.forward(in, labels);
+            int NL = out.logits().dim(2), L = in.length();
+            float[] logits = out.logits().data();
+            long n = 0;
+            for (int b = 0; b < batch.size(); b++) {
+                for (int l = 0; l < L; l++) {
+                    if (labels[b][l] == -100) continue;
+                    n++;
+                    int base = (b * L + l) * NL, best = 0;
+                    for (int j = 1; j < NL; j++) if (logits[base + j] > logits[base + best]) best = j;
+                    if (best == labels[b][l]) correct++;
+                }
+            }
+            if (n > 0) loss += (double) out.loss() * n;
+            labeled += n;
+        }
+        ObjectNode o = JSON.createObjectNode();
+        o.put("eval_loss", round(loss / Math.max(1, labeled)));
+        o.put("eval_accuracy", round((double) correct / Math.max(1, labeled)));
+        o.put("eval_tokens", labeled);
+        return o;
     }
 
     /** The epoch's order: the examples shuffled by a generator seeded from --seed and the epoch. */

@@ -202,6 +202,64 @@ class TrainCommandTest {
         assertTrue(shown.err().contains("train: ") && shown.err().contains("rows/s"), shown.err());
     }
 
+    /** conll-style lines: a word is PER when it is one of four names, LOC one of four places, else O. */
+    static List<String> nerExamples(int n, int seed) {
+        java.util.Random r = new java.util.Random(seed);
+        String[] names = {"anna", "peter", "maria", "john"}, places = {"paris", "berlin", "rome", "tokyo"};
+        String[] other = {"the", "went", "to", "with", "and", "saw", "today", "visited"};
+        List<String> lines = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            List<String> words = new ArrayList<>(), tags = new ArrayList<>();
+            for (int w = 0, len = 3 + r.nextInt(5); w < len; w++) {
+                int kind = r.nextInt(3);
+                String[] pool = kind == 0 ? names : kind == 1 ? places : other;
+                words.add("\"" + pool[r.nextInt(pool.length)] + "\"");
+                tags.add(kind == 0 ? "\"B-PER\"" : kind == 1 ? "\"B-LOC\"" : "\"O\"");
+            }
+            lines.add("{\"tokens\": " + words + ", \"ner_tags\": " + tags + "}");
+        }
+        return lines;
+    }
+
+    @Test
+    void tokenClassificationLearnsWordLabelsAndNerRunsTheModel() throws IOException {
+        Path nerTrain = Files.write(dir.resolve("ner-train.jsonl"), nerExamples(48, 3));
+        Path nerEval = Files.write(dir.resolve("ner-eval.jsonl"), nerExamples(16, 4));
+        Path out = dir.resolve("ner-model");
+        Cli.Result r = Cli.run("", "train", "--model", base.toString(), "--task", "token-classification", "--train",
+                nerTrain.toString(), "--eval", nerEval.toString(), "--output", out.toString(), "--epochs", "10",
+                "--batch-size", "8", "--learning-rate", "1e-2", "--logging-steps", "6");
+        assertEquals(0, r.code(), r.err());
+        DistilBertConfig config = DistilBertConfig.read(out.resolve("config.json"));
+        assertEquals(List.of("DistilBertForTokenClassification"), config.architectures());
+        assertEquals(Map.of(0, "B-LOC", 1, "B-PER", 2, "O"), Map.copyOf(config.id2label()));
+        List<JsonNode> evals = log(out).stream().filter(e -> e.has("eval_loss")).toList();
+        assertTrue(evals.getLast().get("eval_accuracy").asDouble() >= 0.95, evals.toString());
+        assertTrue(evals.getLast().get("eval_tokens").asInt() > 16 * 3, "every word of the eval set is one labeled token");
+
+        List<String> entities = Cli.ok(Cli.onCpu("ner", out, "{\"text\": \"anna visited rome\"}\n", "--aggregation", "simple"));
+        JsonNode e = JSON.readTree(entities.getFirst());
+        assertEquals("PER", e.get(0).get("entity_group").asText(), entities.toString());
+        assertEquals("anna", e.get(0).get("word").asText());
+        assertEquals("LOC", e.get(1).get("entity_group").asText());
+        assertEquals("rome", e.get(1).get("word").asText());
+    }
+
+    @Test
+    void tokenClassificationLinesAreChecked() throws IOException {
+        Path bad = Files.write(dir.resolve("ner-bad.jsonl"), List.of("{\"tokens\": [\"anna\", \"went\"], \"ner_tags\": [\"B-PER\"]}"));
+        Cli.Result r = Cli.run("", "train", "--model", base.toString(), "--task", "token-classification", "--train", bad.toString(),
+                "--output", dir.resolve("nb").toString(), "--labels", "O,B-PER");
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains(bad + ":1: 2 words but 1 labels"), r.err());
+        Path unknown = Files.write(dir.resolve("ner-unknown.jsonl"), List.of("{\"tokens\": [\"anna\"], \"ner_tags\": [\"B-XYZ\"]}"));
+        r = Cli.run("", "train", "--model", base.toString(), "--task", "token-classification", "--train", unknown.toString(),
+                "--output", dir.resolve("nu").toString(), "--labels", "O,B-PER");
+        assertTrue(r.err().contains(unknown + ":1: the label of word 0 (\"B-XYZ\") is not one of [O, B-PER]"), r.err());
+        Cli.assertUsageError("train", "--task: expected sequence-classification or token-classification, got 'ner'", "--model",
+                base.toString(), "--train", trainFile.toString(), "--output", dir.resolve("nt").toString(), "--task", "ner");
+    }
+
     private static String[] mergeArgs(String[] args, String... more) {
         String[] all = java.util.Arrays.copyOf(args, args.length + more.length);
         System.arraycopy(more, 0, all, args.length, more.length);
