@@ -497,15 +497,7 @@ public final class CpuOps implements BackwardOps {
                 return;
             }
             int zb = z.offset() + n * V;
-            double max = Double.NEGATIVE_INFINITY;
-            for (int j = 0; j < V; j++) {
-                max = Math.max(max, z.data()[zb + j]);
-            }
-            double sum = 0;
-            for (int j = 0; j < V; j++) {
-                sum += Math.exp(z.data()[zb + j] - max);
-            }
-            l.data()[l.offset() + n] = (float) (Math.log(sum) + max - z.data()[zb + target]);
+            l.data()[l.offset() + n] = (float) (logSumExp(z.data(), zb, V) - z.data()[zb + target]);
         });
     }
 
@@ -876,16 +868,9 @@ public final class CpuOps implements BackwardOps {
                 Arrays.fill(d.data(), db, db + V, 0f);
                 return;
             }
-            double max = Double.NEGATIVE_INFINITY;
+            double lse = logSumExp(z.data(), zb, V);
             for (int j = 0; j < V; j++) {
-                max = Math.max(max, z.data()[zb + j]);
-            }
-            double sum = 0;
-            for (int j = 0; j < V; j++) {
-                sum += Math.exp(z.data()[zb + j] - max);
-            }
-            for (int j = 0; j < V; j++) {
-                double pj = Math.exp(z.data()[zb + j] - max) / sum;
+                double pj = Math.exp(z.data()[zb + j] - lse);
                 d.data()[db + j] = (float) (scale * (pj - (j == target ? 1.0 : 0.0)));
             }
         });
@@ -1018,6 +1003,19 @@ public final class CpuOps implements BackwardOps {
 
     // ---------------------------------------------------------------------------------------------
     // helpers
+
+    /** {@code log Σ_j exp(z[zb + j])} over V values, in double, shifted by the maximum. */
+    private static double logSumExp(float[] z, int zb, int V) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (int j = 0; j < V; j++) {
+            max = Math.max(max, z[zb + j]);
+        }
+        double sum = 0;
+        for (int j = 0; j < V; j++) {
+            sum += Math.exp(z[zb + j] - max);
+        }
+        return Math.log(sum) + max;
+    }
 
     /** Runs {@code body(i)} for i in [0, tasks) on the pool, or inline when there is one task or thread. */
     private void parallelFor(int tasks, IntConsumer body) {

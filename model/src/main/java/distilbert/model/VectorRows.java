@@ -83,16 +83,21 @@ final class VectorRows {
         int lanes = D.length();
         int j = 0;
         for (; j + lanes <= M; j += lanes) {
-            FloatVector xf = FloatVector.fromArray(FD, inp, io + j);
-            if (bias != null) {
-                xf = xf.add(FloatVector.fromArray(FD, bias, bo + j));
-            }
-            DoubleVector x = (DoubleVector) xf.convertShape(VectorOperators.F2D, D, 0);
+            DoubleVector x = biased(inp, io + j, bias, bo + j);
             ((FloatVector) gelu(x).convertShape(VectorOperators.D2F, FD, 0)).intoArray(out, oo + j);
         }
         for (; j < M; j++) {
             out[oo + j] = ActivationFunctions.gelu(inp[io + j] + (bias == null ? 0f : bias[bo + j]));
         }
+    }
+
+    /** {@code inp[io + ·] + bias[bo + ·]} added in float (as the scalar code rounds it), as double lanes. */
+    private static DoubleVector biased(float[] inp, int io, float[] bias, int bo) {
+        FloatVector xf = FloatVector.fromArray(FD, inp, io);
+        if (bias != null) {
+            xf = xf.add(FloatVector.fromArray(FD, bias, bo));
+        }
+        return (DoubleVector) xf.convertShape(VectorOperators.F2D, D, 0);
     }
 
     /**
@@ -155,11 +160,7 @@ final class VectorRows {
         int lanes = D.length();
         int j = 0;
         for (; j + lanes <= M; j += lanes) {
-            FloatVector xf = FloatVector.fromArray(FD, inp, io + j);
-            if (bias != null) {
-                xf = xf.add(FloatVector.fromArray(FD, bias, bo + j));
-            }
-            DoubleVector x = (DoubleVector) xf.convertShape(VectorOperators.F2D, D, 0);
+            DoubleVector x = biased(inp, io + j, bias, bo + j);
             DoubleVector pdf = x.mul(x).mul(-0.5).lanewise(VectorOperators.EXP).mul(INV_SQRT_2PI);
             DoubleVector grad = erfc(x.mul(-INV_SQRT2)).mul(0.5).add(x.mul(pdf));
             DoubleVector gd = (DoubleVector) FloatVector.fromArray(FD, g, go + j).convertShape(VectorOperators.F2D, D, 0);
