@@ -54,11 +54,7 @@ public final class DistilBertForQuestionAnswering implements Architecture {
             Buffer logits = ops.allocateUninitialized(2L * N);
             ops.matmulForward(logits, HeadSupport.rowsWithZero(ops, e, C), qaW, qaB, N, C, 2);   // (N, 2)
             float[] both = HeadSupport.unpack(pk, ops.download(logits), 2);                      // (B·L, 2)
-            float[] start = new float[B * L], end = new float[B * L];
-            for (int i = 0; i < B * L; i++) {
-                start[i] = both[2 * i];
-                end[i] = both[2 * i + 1];
-            }
+            float[] start = column(both, 0), end = column(both, 1);
             Float loss = null;
             if (startPositions != null) {
                 int ignored = L; // positions outside the sequence are clamped to L and ignored
@@ -94,11 +90,7 @@ public final class DistilBertForQuestionAnswering implements Architecture {
             Buffer logits = ops.allocateUninitialized(2L * N);
             ops.matmulForward(logits, rows, qaW, qaB, N, C, 2);                                   // (N, 2)
             float[] both = HeadSupport.unpack(pk, ops.download(logits), 2);                       // (B·L, 2)
-            float[] start = new float[B * L], end = new float[B * L];
-            for (int i = 0; i < B * L; i++) {
-                start[i] = both[2 * i];
-                end[i] = both[2 * i + 1];
-            }
+            float[] start = column(both, 0), end = column(both, 1);
             int ignored = L;
             Buffer dStart = ops.allocateUninitialized((long) B * L), dEnd = ops.allocateUninitialized((long) B * L);
             float startLoss = Training.crossEntropy(bops, ops.bufferOf(start), dStart, clamp(startPositions, ignored), L,
@@ -118,6 +110,15 @@ public final class DistilBertForQuestionAnswering implements Architecture {
             return new QuestionAnsweringModelOutput((startLoss + endLoss) / 2, Tensor.of(start, B, L), Tensor.of(end, B, L),
                     null, null);
         }
+    }
+
+    /** Column {@code j} of [n, 2] values: the start (0) or end (1) logits, split as HF's logits.split(1, dim=-1). */
+    private static float[] column(float[] both, int j) {
+        float[] out = new float[both.length / 2];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = both[2 * i + j];
+        }
+        return out;
     }
 
     /** torch's clamp(0, max): negative positions become 0, positions past the end become max. */
