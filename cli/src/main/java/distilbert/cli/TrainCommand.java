@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import distilbert.model.CpuOps;
 import distilbert.model.DistilBert;
+import distilbert.model.DistilBertForMaskedLM;
 import distilbert.model.DistilBertForSequenceClassification;
 import distilbert.model.DistilBertForTokenClassification;
 import distilbert.model.LearningRateSchedule;
@@ -13,6 +14,7 @@ import distilbert.model.ModelInput;
 import distilbert.model.SequenceClassifierOutput;
 import distilbert.model.SequenceLabels;
 import distilbert.model.Tensor;
+import distilbert.model.TokenPositions;
 import distilbert.model.Trainer;
 import distilbert.tokenizer.EncodeOptions;
 import distilbert.tokenizer.Encoding;
@@ -40,7 +42,8 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.OptionalInt;
-import java.util.Random;
+import java.util.SplittableRandom;
+import java.util.random.RandomGenerator;
 import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.Callable;
@@ -73,6 +76,9 @@ import picocli.CommandLine.Spec;
             "Token classification (--task token-classification): {\"tokens\": [\"EU\", \"rejects\", ...], \"ner_tags\": "
                     + "[\"B-ORG\", \"O\", ...]} (or \"labels\"), one label (name or id) per word, as HF datasets' conll2003; each "
                     + "word's label goes on its first token, as run_ner.py does; eval_accuracy counts those tokens.",
+            "Masked LM (--task masked-lm, the default for a DistilBertForMaskedLM): {\"text\": ...} per line; each line an "
+                    + "example (run_mlm.py's line_by_line), --mlm-probability of its tokens masked as HF's collator does "
+                    + "(80% [MASK], 10% random, 10% kept), drawn anew per batch; --eval reports eval_loss and perplexity.",
             "Labels: from --labels, else the model's id2label when it is a classifier with named labels, else the sorted "
                     + "distinct names (or 0..max id) of the training data, as run_glue.py takes them. A base model "
                     + "(DistilBertModel, DistilBertForMaskedLM) gets a new classification head, initialised as HF does.",
@@ -119,7 +125,8 @@ final class TrainCommand implements Callable<Integer> {
     /** What is trained: HF's task names. */
     enum Task {
         SEQUENCE_CLASSIFICATION("sequence-classification", Head.SEQUENCE_CLASSIFICATION),
-        TOKEN_CLASSIFICATION("token-classification", Head.TOKEN_CLASSIFICATION);
+        TOKEN_CLASSIFICATION("token-classification", Head.TOKEN_CLASSIFICATION),
+        MASKED_LM("masked-lm", Head.MASKED_LM);
 
         final String option;
         final Head head;
@@ -131,9 +138,14 @@ final class TrainCommand implements Callable<Integer> {
     }
 
     @Option(names = "--task", paramLabel = "TASK",
-            description = "sequence-classification (text classification) or token-classification (NER). Default: "
-                    + "token-classification for a DistilBertForTokenClassification model, else sequence-classification.")
+            description = "sequence-classification (text classification), token-classification (NER) or masked-lm "
+                    + "(domain adaptation of a masked LM, run_mlm.py's line by line). Default: the model's head's task "
+                    + "(token-classification, masked-lm), else sequence-classification.")
     String task;
+
+    @Option(names = "--mlm-probability", paramLabel = "P", defaultValue = "0.15",
+            description = "masked-lm: the share of tokens to predict (default 0.15, as HF's collator).")
+    double mlmProbability;
 
     @Option(names = "--labels", paramLabel = "A,B,...", split = ",", description = "The class names, in id order.")
     List<String> labels;
@@ -227,12 +239,14 @@ final class TrainCommand implements Callable<Integer> {
         }
         List<JsonNode> trainRows = readJsonl(train);
         List<JsonNode> evalRows = eval == null ? List.of() : readJsonl(eval);
-        DistilBertConfig config = t == Task.TOKEN_CLASSIFICATION ? tokenLabelledConfig(base, trainRows)
-                : labelledConfig(base, trainRows);
-        List<Example> trainSet = t == Task.TOKEN_CLASSIFICATION ? tokenExamples(train, trainRows, tokenizer, config, length)
-                : examples(train, trainRows, tokenizer, config, length);
-        List<Example> evalSet = eval == null ? List.of() : t == Task.TOKEN_CLASSIFICATION
-                ? tokenExamples(eval, evalRows, tokenizer, config, length) : examples(eval, evalRows, tokenizer, config, length);
+        DistilBertConfig config = switch (t) {
+            case TOKEN_CLASSIFICATION -> tokenLabelledConfig(base, trainRows);
+            case SEQUENCE_CLASSIFICATION -> labelledConfig(base, trainRows);
+            case MASKED_LM -> base;
+        };
+        List<Example> trainSet = examples(t, train, trainRows, tokenizer, config, length);
+        List<Example> evalSet = eval == null ? List.of() : examples(t, eval, evalRows, tokenizer, config, length);
+        Masking masking = t == Task.MASKED_LM ? new Masking(tokenizer, config.vocabSize(), mlmProbability) : null;
 
         Checkpoint start = ModelDirectory.load(latest != null ? latest : model, config, t.head, seed);
         for (String w : start.warnings()) {
@@ -259,7 +273,7 @@ final class TrainCommand implements Callable<Integer> {
             } else {
                 Files.deleteIfExists(output.resolve(LOG_FILE));
             }
-            return loop(io, db, t, trainer, trainSet, evalSet, at, totalSteps, batchesPerEpoch, tokenizer);
+            return loop(io, db, t, masking, trainer, trainSet, evalSet, at, totalSteps, batchesPerEpoch, tokenizer);
         }
     }
 
@@ -284,7 +298,7 @@ final class TrainCommand implements Callable<Integer> {
         }
     }
 
-    private int loop(Main.Io io, DistilBert db, Task t, Trainer trainer,
+    private int loop(Main.Io io, DistilBert db, Task t, Masking masking, Trainer trainer,
                      List<Example> trainSet, List<Example> evalSet, Position at, long totalSteps, int batchesPerEpoch,
                      Tokenizer tokenizer) throws IOException {
         PrintStream err = io.err();
@@ -320,15 +334,25 @@ final class TrainCommand implements Callable<Integer> {
                     }
                     List<Example> examples = order.subList(batch * batchSize, Math.min(order.size(), (batch + 1) * batchSize));
                     int windowBatches = Math.min(accumulation, batchesPerEpoch - windowStart);
-                    ModelInput in = input(examples).withDropout(trainer.nextDropout());
                     float scale = 1f / windowBatches;
-                    float loss = t == Task.TOKEN_CLASSIFICATION
-                            ? db.as(DistilBertForTokenClassification.class).backward(in, tokenLabelsOf(examples, in.length()),
-                                    trainer.gradients(), scale).loss()
-                            : db.as(DistilBertForSequenceClassification.class).backward(in, labelsOf(examples, db.config()),
-                                    trainer.gradients(), scale).loss();
-                    lossSum += loss;
-                    lossCount++;
+                    float loss;
+                    if (t == Task.MASKED_LM) {
+                        // this micro-batch's masks: a stream of its own, so a resumed run draws them again
+                        Masking.Masked mb = masking.mask(padded(examples), new SplittableRandom(seed * 1_000_003L + trainer.microBatches()));
+                        loss = db.as(DistilBertForMaskedLM.class).backward(mb.input().withDropout(trainer.nextDropout()),
+                                mb.labels(), trainer.gradients(), scale).loss();
+                    } else {
+                        ModelInput in = input(examples).withDropout(trainer.nextDropout());
+                        loss = t == Task.TOKEN_CLASSIFICATION
+                                ? db.as(DistilBertForTokenClassification.class).backward(in, tokenLabelsOf(examples, in.length()),
+                                        trainer.gradients(), scale).loss()
+                                : db.as(DistilBertForSequenceClassification.class).backward(in, labelsOf(examples, db.config()),
+                                        trainer.gradients(), scale).loss();
+                    }
+                    if (!Float.isNaN(loss)) { // a masked-LM batch in which nothing was drawn has no loss (torch: NaN)
+                        lossSum += loss;
+                        lossCount++;
+                    }
                     batch++;
                     inWindow++;
                     examplesDone[0] += examples.size();
@@ -344,7 +368,7 @@ final class TrainCommand implements Callable<Integer> {
                             ObjectNode entry = JSON.createObjectNode();
                             entry.put("step", step.step());
                             entry.put("epoch", round(epoch + (double) batch / batchesPerEpoch));
-                            entry.put("loss", round(lossSum / lossCount));
+                            entry.put("loss", lossCount == 0 ? Double.NaN : round(lossSum / lossCount));
                             entry.put("learning_rate", step.learningRate());
                             entry.put("grad_norm", step.gradNorm());
                             appendLog(log, entry);
@@ -362,9 +386,12 @@ final class TrainCommand implements Callable<Integer> {
                 }
                 if (batch >= batchesPerEpoch) {
                     if (!evalSet.isEmpty()) {
-                        ObjectNode entry = t == Task.TOKEN_CLASSIFICATION
-                                ? evaluateTokens(db.as(DistilBertForTokenClassification.class), evalSet)
-                                : evaluate(db.as(DistilBertForSequenceClassification.class), evalSet, db.config());
+                        ObjectNode entry = switch (t) {
+                            case TOKEN_CLASSIFICATION -> evaluateTokens(db.as(DistilBertForTokenClassification.class), evalSet);
+                            case SEQUENCE_CLASSIFICATION ->
+                                    evaluate(db.as(DistilBertForSequenceClassification.class), evalSet, db.config());
+                            case MASKED_LM -> evaluateMaskedLm(db.as(DistilBertForMaskedLM.class), masking, evalSet);
+                        };
                         entry.put("epoch", epoch + 1);
                         entry.put("step", trainer.steps());
                         appendLog(log, entry);
@@ -477,6 +504,7 @@ final class TrainCommand implements Callable<Integer> {
 
     private void checkOptions() {
         if (batchSize < 1) throw usage("--batch-size must be at least 1, got " + batchSize);
+        if (!(mlmProbability > 0 && mlmProbability <= 1)) throw usage("--mlm-probability must be in (0, 1], got " + mlmProbability);
         if (accumulation < 1) throw usage("--gradient-accumulation must be at least 1, got " + accumulation);
         if (!(epochs > 0) && maxSteps == null) throw usage("--epochs must be positive, got " + epochs);
         if (maxSteps != null && maxSteps < 1) throw usage("--max-steps must be at least 1, got " + maxSteps);
@@ -629,12 +657,100 @@ final class TrainCommand implements Callable<Integer> {
     /** --task, or the model's head's task. */
     private Task task(Head modelHead) {
         if (task == null) {
-            return modelHead == Head.TOKEN_CLASSIFICATION ? Task.TOKEN_CLASSIFICATION : Task.SEQUENCE_CLASSIFICATION;
+            return modelHead == Head.TOKEN_CLASSIFICATION ? Task.TOKEN_CLASSIFICATION
+                    : modelHead == Head.MASKED_LM ? Task.MASKED_LM : Task.SEQUENCE_CLASSIFICATION;
         }
         for (Task t : Task.values()) {
             if (t.option.equals(task)) return t;
         }
-        throw usage("--task: expected sequence-classification or token-classification, got '" + task + "'");
+        throw usage("--task: expected sequence-classification, token-classification or masked-lm, got '" + task + "'");
+    }
+
+    /** The examples of a task's lines. */
+    private List<Example> examples(Task t, Path file, List<JsonNode> rows, Tokenizer tokenizer, DistilBertConfig config,
+                                   int length) {
+        return switch (t) {
+            case SEQUENCE_CLASSIFICATION -> examples(file, rows, tokenizer, config, length);
+            case TOKEN_CLASSIFICATION -> tokenExamples(file, rows, tokenizer, config, length);
+            case MASKED_LM -> textExamples(file, rows, tokenizer, length);
+        };
+    }
+
+    /** masked-lm examples: each line's "text", tokenized and truncated; its special tokens are never masked. */
+    private static List<Example> textExamples(Path file, List<JsonNode> rows, Tokenizer tokenizer, int length) {
+        List<String> texts = new ArrayList<>();
+        for (JsonNode r : rows) {
+            JsonNode t = r.get("text");
+            if (t == null || !t.isTextual()) throw new CliException(file + ":" + lineOf(r) + ": \"text\" must be a string");
+            texts.add(t.asText());
+        }
+        List<Encoding> enc = tokenizer.encodeBatch(texts, null, new EncodeOptions(true, Truncation.longestFirst(length), null));
+        List<Example> out = new ArrayList<>(rows.size());
+        for (int i = 0; i < rows.size(); i++) {
+            out.add(new Example(lineOf(rows.get(i)), enc.get(i).ids(), -1, null, enc.get(i).specialTokensMask()));
+        }
+        return out;
+    }
+
+    /**
+     * HF's DataCollatorForLanguageModeling: each token that is not special is chosen with probability
+     * p; a chosen token becomes [MASK] 80% of the time, a random vocabulary token 10%, and stays 10%;
+     * the labels are the chosen tokens' ids, −100 elsewhere. Drawn from the given generator.
+     */
+    record Masking(int maskId, int vocabSize, double p) {
+        Masking(Tokenizer tokenizer, int vocabSize, double p) {
+            this(tokenizer.tokenToId(tokenizer.specialTokens().mask()), vocabSize, p);
+        }
+
+        record Masked(ModelInput input, int[][] labels) {
+        }
+
+        /** The batch with its tokens masked (padding and special tokens untouched) and its labels. */
+        Masked mask(Batch batch, RandomGenerator rnd) {
+            int B = batch.size(), L = batch.length();
+            int[] ids = batch.ids().clone();
+            int[][] labels = new int[B][L];
+            for (int b = 0; b < B; b++) {
+                java.util.Arrays.fill(labels[b], -100);
+                int[] special = batch.special().get(b);
+                for (int l = 0; l < special.length; l++) {
+                    if (special[l] == 1 || rnd.nextDouble() >= p) continue;
+                    int i = b * L + l;
+                    labels[b][l] = ids[i];
+                    double r = rnd.nextDouble();
+                    if (r < 0.8) ids[i] = maskId;
+                    else if (r < 0.9) ids[i] = rnd.nextInt(vocabSize);
+                }
+            }
+            return new Masked(ModelInput.ofIds(B, L, ids, batch.mask()), labels);
+        }
+    }
+
+    /** A padded batch with each row's special-tokens mask, for {@link Masking}. */
+    record Batch(int[] ids, int[] mask, int length, List<int[]> special) {
+        int size() {
+            return special.size();
+        }
+    }
+
+    /** Eval mode: the masked-LM loss over the eval set with masks drawn once from --seed, and its perplexity. */
+    private ObjectNode evaluateMaskedLm(DistilBertForMaskedLM head, Masking masking, List<Example> set) {
+        RandomGenerator rnd = new SplittableRandom(seed);
+        double loss = 0;
+        long predicted = 0;
+        for (int from = 0; from < set.size(); from += batchSize) {
+            Masking.Masked mb = masking.mask(padded(set.subList(from, Math.min(set.size(), from + batchSize))), rnd);
+            TokenPositions at = TokenPositions.labeled(mb.labels());
+            if (at.size() == 0) continue;
+            loss += (double) head.forwardAt(mb.input(), at, mb.labels()).loss() * at.size();
+            predicted += at.size();
+        }
+        ObjectNode o = JSON.createObjectNode();
+        double mean = loss / Math.max(1, predicted);
+        o.put("eval_loss", round(mean));
+        o.put("perplexity", round(Math.exp(mean)));
+        o.put("eval_tokens", predicted);
+        return o;
     }
 
     /** The per-word labels of a token-classification line: "ner_tags" (HF datasets' conll2003) or "labels". */
@@ -776,21 +892,28 @@ final class TrainCommand implements Callable<Integer> {
     /** The epoch's order: the examples shuffled by a generator seeded from --seed and the epoch. */
     private List<Example> shuffled(List<Example> all, int epoch) {
         List<Example> order = new ArrayList<>(all);
-        Collections.shuffle(order, new Random(seed * 1_000_003L + epoch));
+        Collections.shuffle(order, new SplittableRandom(seed * 1_000_003L + epoch));
         return order;
     }
 
     /** The batch padded to its longest row (HF's DataCollatorWithPadding), padding on the right. */
     private static ModelInput input(List<Example> examples) {
+        Batch b = padded(examples);
+        return ModelInput.ofIds(b.size(), b.length(), b.ids(), b.mask());
+    }
+
+    private static Batch padded(List<Example> examples) {
         int B = examples.size(), L = 0;
         for (Example e : examples) L = Math.max(L, e.ids().length);
         int[] ids = new int[B * L], mask = new int[B * L];
+        List<int[]> special = new ArrayList<>(B);
         for (int b = 0; b < B; b++) {
             int[] row = examples.get(b).ids();
             System.arraycopy(row, 0, ids, b * L, row.length);
             java.util.Arrays.fill(mask, b * L, b * L + row.length, 1);
+            special.add(examples.get(b).tokenLabels());
         }
-        return ModelInput.ofIds(B, L, ids, mask);
+        return new Batch(ids, mask, L, special);
     }
 
     private static SequenceLabels labelsOf(List<Example> examples, DistilBertConfig config) {

@@ -74,7 +74,7 @@ class TrainCommandTest {
     @Test
     void learnsASeparableTaskAndWritesAModelTheOtherCommandsRun() throws IOException {
         Path out = dir.resolve("learned");
-        Cli.Result r = train(out, "--eval", evalFile.toString(), "--epochs", "10", "--batch-size", "8", "--learning-rate", "1e-2",
+        Cli.Result r = train(out, "--eval", evalFile.toString(), "--epochs", "15", "--batch-size", "8", "--learning-rate", "1e-2",
                 "--logging-steps", "1", "--warmup-ratio", "0.1");
         assertEquals(0, r.code(), r.err());
         DistilBertConfig config = DistilBertConfig.read(out.resolve("config.json"));
@@ -86,14 +86,15 @@ class TrainCommandTest {
         List<JsonNode> log = log(out);
         List<JsonNode> steps = log.stream().filter(e -> e.has("loss")).toList();
         List<JsonNode> evals = log.stream().filter(e -> e.has("eval_loss")).toList();
-        assertEquals(10, evals.size(), "one evaluation per epoch");
-        assertEquals(60, steps.size(), "10 epochs of 6 batches, each logged");
-        // warmup: 6 steps (ceil(0.1 · 60)) from 0, then the linear decay: step 8 runs at 1e-2 · (60 − 7) / (60 − 6)
+        assertEquals(15, evals.size(), "one evaluation per epoch");
+        assertEquals(90, steps.size(), "15 epochs of 6 batches, each logged");
+        // warmup: 9 steps (ceil(0.1 · 90)) from 0, then the linear decay: step 11 runs at 1e-2 · (90 − 10) / (90 − 9)
         assertEquals(0.0, steps.get(0).get("learning_rate").asDouble(), "step 1 of the warmup");
-        assertEquals(1e-2 * 3 / 6, steps.get(3).get("learning_rate").asDouble(), 1e-15);
-        assertEquals(1e-2 * 53 / 54, steps.get(7).get("learning_rate").asDouble(), 1e-15);
-        double first = steps.getFirst().get("loss").asDouble(), last = steps.getLast().get("loss").asDouble();
-        assertTrue(first > 0.6 && last < 0.05, "training loss went from " + first + " to " + last + ": " + log);
+        assertEquals(1e-2 * 3 / 9, steps.get(3).get("learning_rate").asDouble(), 1e-15);
+        assertEquals(1e-2 * 80 / 81, steps.get(10).get("learning_rate").asDouble(), 1e-15);
+        double first = steps.getFirst().get("loss").asDouble();
+        double last = steps.subList(84, 90).stream().mapToDouble(e -> e.get("loss").asDouble()).average().orElseThrow();
+        assertTrue(first > 0.6 && last < 0.1, "training loss went from " + first + " to " + last + " (last epoch): " + log);
         assertEquals(0.5, evals.getFirst().get("eval_accuracy").asDouble(), 0.13, evals.toString()); // chance, to a row or two
         assertTrue(evals.getLast().get("eval_accuracy").asDouble() >= 14 / 16.0, evals.toString());
         assertTrue(evals.getLast().get("eval_loss").asDouble() < evals.getFirst().get("eval_loss").asDouble(), evals.toString());
@@ -256,8 +257,73 @@ class TrainCommandTest {
         r = Cli.run("", "train", "--model", base.toString(), "--task", "token-classification", "--train", unknown.toString(),
                 "--output", dir.resolve("nu").toString(), "--labels", "O,B-PER");
         assertTrue(r.err().contains(unknown + ":1: the label of word 0 (\"B-XYZ\") is not one of [O, B-PER]"), r.err());
-        Cli.assertUsageError("train", "--task: expected sequence-classification or token-classification, got 'ner'", "--model",
+        Cli.assertUsageError("train", "--task: expected sequence-classification, token-classification or masked-lm, got 'ner'", "--model",
                 base.toString(), "--train", trainFile.toString(), "--output", dir.resolve("nt").toString(), "--task", "ner");
+    }
+
+    @Test
+    void maskedLmAdaptsToTheTextAndFillMaskRunsTheModel() throws IOException {
+        Path out = dir.resolve("mlm");
+        Cli.Result r = train(out, "--task", "masked-lm", "--eval", evalFile.toString(), "--epochs", "4", "--batch-size", "8",
+                "--learning-rate", "1e-2", "--logging-steps", "6");
+        assertEquals(0, r.code(), r.err());
+        assertEquals(List.of("DistilBertForMaskedLM"), DistilBertConfig.read(out.resolve("config.json")).architectures());
+        List<JsonNode> log = log(out);
+        List<JsonNode> evals = log.stream().filter(e -> e.has("perplexity")).toList();
+        assertEquals(4, evals.size());
+        double first = evals.getFirst().get("perplexity").asDouble(), last = evals.getLast().get("perplexity").asDouble();
+        // 30522 tokens: a model that knows nothing is near 30522; the text uses ~20 words, which it learns to expect
+        assertTrue(first < 1.5 * 30522 && last < first / 5, evals.toString());
+        assertEquals(Math.exp(evals.getLast().get("eval_loss").asDouble()), last, last * 1e-5);
+        List<String> filled = Cli.ok(Cli.onCpu("fill-mask", out, "{\"text\": \"the movie was [MASK]\"}\n", "--top-k", "2"));
+        assertEquals(2, JSON.readTree(filled.getFirst()).size());
+    }
+
+    /** HF's collator: ~p of the non-special tokens chosen, 80% [MASK], 10% random, 10% kept; specials and padding untouched. */
+    @Test
+    void maskingDrawsAsHuggingFacesCollator() {
+        int B = 200, L = 50, mask = 103, V = 30522;
+        int[] ids = new int[B * L], attention = new int[B * L];
+        List<int[]> special = new ArrayList<>();
+        for (int b = 0; b < B; b++) {
+            int len = 20 + b % 30;                       // rows of 20..49 tokens, padded to 50
+            int[] sp = new int[len];
+            for (int l = 0; l < len; l++) {
+                ids[b * L + l] = l == 0 ? 101 : l == len - 1 ? 102 : 1000 + (b * 7 + l) % 500;
+                attention[b * L + l] = 1;
+            }
+            sp[0] = 1;
+            sp[len - 1] = 1;
+            special.add(sp);
+        }
+        var masked = new TrainCommand.Masking(mask, V, 0.15).mask(new TrainCommand.Batch(ids, attention, L, special),
+                new java.util.SplittableRandom(5));
+        int[] in = masked.input().inputIds();
+        long candidates = 0, chosen = 0, toMask = 0, kept = 0;
+        for (int b = 0; b < B; b++) {
+            int len = special.get(b).length;
+            for (int l = 0; l < L; l++) {
+                int i = b * L + l, label = masked.labels()[b][l];
+                if (l == 0 || l >= len - 1) {
+                    assertEquals(-100, label, "special or padding at " + b + "," + l);
+                    assertEquals(ids[i], in[i]);
+                    continue;
+                }
+                candidates++;
+                if (label == -100) {
+                    assertEquals(ids[i], in[i], "unchosen tokens stay");
+                    continue;
+                }
+                chosen++;
+                assertEquals(ids[i], label, "the label is the original token");
+                if (in[i] == mask) toMask++;
+                else if (in[i] == ids[i]) kept++;
+            }
+        }
+        double share = (double) chosen / candidates, sigma = Math.sqrt(0.15 * 0.85 / candidates);
+        assertEquals(0.15, share, 5 * sigma, "chosen share");
+        assertEquals(0.8, (double) toMask / chosen, 0.05);
+        assertTrue(kept > 0.05 * chosen && kept < 0.16 * chosen, "kept " + kept + " of " + chosen); // 10%, plus random hits on itself
     }
 
     private static String[] mergeArgs(String[] args, String... more) {
