@@ -75,7 +75,8 @@ import picocli.CommandLine.Spec;
                     + "(--problem-type regression) or a list of 0/1 per label for multi-label classification.",
             "Token classification (--task token-classification): {\"tokens\": [\"EU\", \"rejects\", ...], \"ner_tags\": "
                     + "[\"B-ORG\", \"O\", ...]} (or \"labels\"), one label (name or id) per word, as HF datasets' conll2003; each "
-                    + "word's label goes on its first token, as run_ner.py does; eval_accuracy counts those tokens.",
+                    + "word's label goes on its first token, as run_ner.py does; --eval reports its entity precision, recall "
+                    + "and F1 (seqeval) and the word accuracy.",
             "Masked LM (--task masked-lm, the default for a DistilBertForMaskedLM): {\"text\": ...} per line; each line an "
                     + "example (run_mlm.py's line_by_line), --mlm-probability of its tokens masked as HF's collator does "
                     + "(80% [MASK], 10% random, 10% kept), drawn anew per batch; --eval reports eval_loss and perplexity.",
@@ -387,7 +388,8 @@ final class TrainCommand implements Callable<Integer> {
                 if (batch >= batchesPerEpoch) {
                     if (!evalSet.isEmpty()) {
                         ObjectNode entry = switch (t) {
-                            case TOKEN_CLASSIFICATION -> evaluateTokens(db.as(DistilBertForTokenClassification.class), evalSet);
+                            case TOKEN_CLASSIFICATION ->
+                                    evaluateTokens(db.as(DistilBertForTokenClassification.class), evalSet, db.config().id2label());
                             case SEQUENCE_CLASSIFICATION ->
                                     evaluate(db.as(DistilBertForSequenceClassification.class), evalSet, db.config());
                             case MASKED_LM -> evaluateMaskedLm(db.as(DistilBertForMaskedLM.class), masking, evalSet);
@@ -859,9 +861,10 @@ final class TrainCommand implements Callable<Integer> {
     }
 
     /** Eval mode: the mean loss over labeled tokens (weighted by their count per batch) and the token accuracy. */
-    private ObjectNode evaluateTokens(DistilBertForTokenClassification head, List<Example> set) {
+    private ObjectNode evaluateTokens(DistilBertForTokenClassification head, List<Example> set, Map<Integer, String> id2label) {
         double loss = 0;
         long labeled = 0, correct = 0;
+        Entities.Counts entities = new Entities.Counts();
         for (int from = 0; from < set.size(); from += batchSize) {
             List<Example> batch = set.subList(from, Math.min(set.size(), from + batchSize));
             ModelInput in = input(batch);
@@ -871,22 +874,89 @@ final class TrainCommand implements Callable<Integer> {
             float[] logits = out.logits().data();
             long n = 0;
             for (int b = 0; b < batch.size(); b++) {
+                List<String> gold = new ArrayList<>(), predicted = new ArrayList<>(); // per word, in order
                 for (int l = 0; l < L; l++) {
                     if (labels[b][l] == -100) continue;
                     n++;
                     int base = (b * L + l) * NL, best = 0;
                     for (int j = 1; j < NL; j++) if (logits[base + j] > logits[base + best]) best = j;
                     if (best == labels[b][l]) correct++;
+                    gold.add(id2label.get(labels[b][l]));
+                    predicted.add(id2label.get(best));
                 }
+                entities.add(Entities.of(gold), Entities.of(predicted));
             }
             if (n > 0) loss += (double) out.loss() * n;
             labeled += n;
         }
         ObjectNode o = JSON.createObjectNode();
         o.put("eval_loss", round(loss / Math.max(1, labeled)));
+        o.put("eval_precision", round(entities.precision()));
+        o.put("eval_recall", round(entities.recall()));
+        o.put("eval_f1", round(entities.f1()));
         o.put("eval_accuracy", round((double) correct / Math.max(1, labeled)));
         o.put("eval_tokens", labeled);
         return o;
+    }
+
+    /**
+     * Entity-level scores as seqeval computes them for run_ner.py (its default, non-strict IOB2
+     * mode): a chunk starts at B-X, at I-X after O or after another type, and ends at O, at B-, or at
+     * another type; a tag without a B-/I- prefix is a type of its own, continued by the same tag.
+     * Precision, recall and F1 are micro-averaged over all types; a chunk counts when its type, start
+     * and end all match.
+     */
+    static final class Entities {
+        private Entities() {
+        }
+
+        /** The chunks of one sequence of tags, as "type start end". */
+        static java.util.Set<String> of(List<String> tags) {
+            java.util.Set<String> out = new java.util.HashSet<>();
+            String type = null;
+            int start = -1;
+            for (int i = 0; i <= tags.size(); i++) {
+                String tag = i < tags.size() ? tags.get(i) : "O";
+                String prefix = tag.startsWith("B-") || tag.startsWith("I-") ? tag.substring(0, 1) : tag.equals("O") ? "O" : "I";
+                String t = tag.startsWith("B-") || tag.startsWith("I-") ? tag.substring(2) : tag;
+                boolean ends = type != null && (prefix.equals("O") || prefix.equals("B") || !t.equals(type));
+                if (ends) {
+                    out.add(type + " " + start + " " + (i - 1));
+                    type = null;
+                }
+                if (!prefix.equals("O") && type == null) {
+                    type = t;
+                    start = i;
+                }
+            }
+            return out;
+        }
+
+        /** Running true positives and the numbers of predicted and gold chunks. */
+        static final class Counts {
+            long truePositives, predicted, gold;
+
+            void add(java.util.Set<String> goldChunks, java.util.Set<String> predictedChunks) {
+                gold += goldChunks.size();
+                predicted += predictedChunks.size();
+                for (String c : predictedChunks) {
+                    if (goldChunks.contains(c)) truePositives++;
+                }
+            }
+
+            double precision() {
+                return predicted == 0 ? 0 : (double) truePositives / predicted;
+            }
+
+            double recall() {
+                return gold == 0 ? 0 : (double) truePositives / gold;
+            }
+
+            double f1() {
+                double p = precision(), r = recall();
+                return p + r == 0 ? 0 : 2 * p * r / (p + r);
+            }
+        }
     }
 
     /** The epoch's order: the examples shuffled by a generator seeded from --seed and the epoch. */

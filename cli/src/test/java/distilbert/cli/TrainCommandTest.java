@@ -236,6 +236,7 @@ class TrainCommandTest {
         assertEquals(Map.of(0, "B-LOC", 1, "B-PER", 2, "O"), Map.copyOf(config.id2label()));
         List<JsonNode> evals = log(out).stream().filter(e -> e.has("eval_loss")).toList();
         assertTrue(evals.getLast().get("eval_accuracy").asDouble() >= 0.95, evals.toString());
+        assertTrue(evals.getLast().get("eval_f1").asDouble() >= 0.9, evals.toString());
         assertTrue(evals.getLast().get("eval_tokens").asInt() > 16 * 3, "every word of the eval set is one labeled token");
 
         List<String> entities = Cli.ok(Cli.onCpu("ner", out, "{\"text\": \"anna visited rome\"}\n", "--aggregation", "simple"));
@@ -324,6 +325,22 @@ class TrainCommandTest {
         assertEquals(0.15, share, 5 * sigma, "chosen share");
         assertEquals(0.8, (double) toMask / chosen, 0.05);
         assertTrue(kept > 0.05 * chosen && kept < 0.16 * chosen, "kept " + kept + " of " + chosen); // 10%, plus random hits on itself
+    }
+
+    /** seqeval's chunking (its default IOB2 mode, as run_ner.py reports it) on hand-made sequences. */
+    @Test
+    void entityScoresChunkAsSeqeval() {
+        assertEquals(java.util.Set.of("PER 0 1", "LOC 3 3"), TrainCommand.Entities.of(List.of("B-PER", "I-PER", "O", "B-LOC")));
+        // I- after O starts a chunk; a type change ends one; B- right after a chunk starts another
+        assertEquals(java.util.Set.of("PER 1 1", "LOC 2 2", "LOC 3 4"),
+                TrainCommand.Entities.of(List.of("O", "I-PER", "I-LOC", "B-LOC", "I-LOC")));
+        assertEquals(java.util.Set.of("MISC 0 1"), TrainCommand.Entities.of(List.of("MISC", "MISC")));
+        var counts = new TrainCommand.Entities.Counts();
+        counts.add(TrainCommand.Entities.of(List.of("B-PER", "I-PER", "O", "B-LOC")),     // gold: 2 chunks
+                TrainCommand.Entities.of(List.of("B-PER", "O", "O", "B-LOC")));            // predicted: PER 0 0 (wrong end), LOC 3 3
+        assertEquals(0.5, counts.precision());
+        assertEquals(0.5, counts.recall());
+        assertEquals(0.5, counts.f1());
     }
 
     private static String[] mergeArgs(String[] args, String... more) {
