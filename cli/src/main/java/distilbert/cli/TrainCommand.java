@@ -211,7 +211,8 @@ final class TrainCommand implements Callable<Integer> {
     boolean resume;
 
     /** One tokenized example: ids, its label as the head takes it, its line for messages. */
-    private record Example(long line, int[] ids, int classId, float[] values, int[] tokenLabels) {
+    /** @param truncated whether the text was longer than --max-length and cut */
+    private record Example(long line, int[] ids, int classId, float[] values, int[] tokenLabels, boolean truncated) {
     }
 
     /** Set by the interrupt hook; the loop saves and stops at the next batch. */
@@ -247,6 +248,8 @@ final class TrainCommand implements Callable<Integer> {
         };
         List<Example> trainSet = examples(t, train, trainRows, tokenizer, config, length);
         List<Example> evalSet = eval == null ? List.of() : examples(t, eval, evalRows, tokenizer, config, length);
+        noteTruncated(io, train, trainSet, length, t);
+        noteTruncated(io, eval, evalSet, length, t);
         Masking masking = t == Task.MASKED_LM ? new Masking(tokenizer, config.vocabSize(), mlmProbability) : null;
 
         Checkpoint start = ModelDirectory.load(latest != null ? latest : model, config, t.head, seed);
@@ -651,9 +654,19 @@ final class TrainCommand implements Callable<Integer> {
                     for (int j = 0; j < NL; j++) values[j] = l.get(j).floatValue();
                 }
             }
-            out.add(new Example(line, enc.get(i).ids(), classId, values, null));
+            out.add(new Example(line, enc.get(i).ids(), classId, values, null, !enc.get(i).overflowing().isEmpty()));
         }
         return out;
+    }
+
+    /** A line on stderr saying how many examples of {@code file} were cut to the max length (what the model saw of them). */
+    private static void noteTruncated(Main.Io io, Path file, List<Example> set, int length, Task t) {
+        long n = set.stream().filter(Example::truncated).count();
+        if (n > 0) {
+            io.err().println("distilbert train: " + n + " of " + set.size() + " examples of " + file + " were longer than " + length
+                    + " tokens and truncated to it (--max-length)" + (t == Task.TOKEN_CLASSIFICATION
+                    ? "; their words past it are not trained on" : ""));
+        }
     }
 
     /** --task, or the model's head's task. */
@@ -689,7 +702,8 @@ final class TrainCommand implements Callable<Integer> {
         List<Encoding> enc = tokenizer.encodeBatch(texts, null, new EncodeOptions(true, Truncation.longestFirst(length), null));
         List<Example> out = new ArrayList<>(rows.size());
         for (int i = 0; i < rows.size(); i++) {
-            out.add(new Example(lineOf(rows.get(i)), enc.get(i).ids(), -1, null, enc.get(i).specialTokensMask()));
+            out.add(new Example(lineOf(rows.get(i)), enc.get(i).ids(), -1, null, enc.get(i).specialTokensMask(),
+                    !enc.get(i).overflowing().isEmpty()));
         }
         return out;
     }
@@ -844,7 +858,7 @@ final class TrainCommand implements Callable<Integer> {
                     lastWord = w;
                 }
             }
-            out.add(new Example(lineOf(rows.get(i)), e.ids(), -1, null, tokenLabels));
+            out.add(new Example(lineOf(rows.get(i)), e.ids(), -1, null, tokenLabels, !e.overflowing().isEmpty()));
         }
         return out;
     }

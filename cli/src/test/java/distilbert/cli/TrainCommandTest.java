@@ -143,6 +143,14 @@ class TrainCommandTest {
 
         Path multi = Files.write(dir.resolve("multi.jsonl"), List.of("{\"text\": \"good\", \"label\": [1, 0, 1]}",
                 "{\"text\": \"awful\", \"label\": [0, 1, 0]}"));
+        assertFalse(r.err().contains("were longer than"), r.err());
+        Path longText = Files.write(dir.resolve("long.jsonl"), List.of("{\"text\": \"good good good good good good good good\", \"label\": 1.0}",
+                "{\"text\": \"awful\", \"label\": 0.0}"));
+        r = Cli.run("", "train", "--model", base.toString(), "--train", longText.toString(), "--output",
+                dir.resolve("long-out").toString(), "--max-steps", "1", "--max-length", "6");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("1 of 2 examples of " + longText + " were longer than 6 tokens and truncated to it (--max-length)"),
+                r.err());
         Path out2 = dir.resolve("multi");
         r = Cli.run("", "train", "--model", base.toString(), "--train", multi.toString(), "--output", out2.toString(),
                 "--max-steps", "1", "--labels", "a,b,c");
