@@ -210,6 +210,20 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--resume", description = "Continue from the latest checkpoint in --output.")
     boolean resume;
 
+    @Option(names = "--eval-steps", paramLabel = "N", defaultValue = "0",
+            description = "Evaluate every N optimizer steps instead of after each epoch (HF's eval_strategy steps).")
+    int evalSteps;
+
+    @Option(names = "--best-metric", paramLabel = "NAME",
+            description = "Keep the model of the best evaluation by this metric (eval_loss, eval_accuracy, eval_f1, eval_precision, "
+                    + "eval_recall, perplexity: what the task reports) and write it as the final model (HF's "
+                    + "load_best_model_at_end with metric_for_best_model); lower is better for eval_loss and perplexity.")
+    String bestMetric;
+
+    /** The best evaluation so far under --best-metric, and its step (−1: none yet). */
+    private double bestValue = Double.NaN;
+    private long bestStep = -1;
+
     /** One tokenized example: ids, its label as the head takes it, its line for messages. */
     /** @param truncated whether the text was longer than --max-length and cut */
     private record Example(long line, int[] ids, int classId, float[] values, int[] tokenLabels, boolean truncated) {
@@ -248,6 +262,7 @@ final class TrainCommand implements Callable<Integer> {
         };
         List<Example> trainSet = examples(t, train, trainRows, tokenizer, config, length);
         List<Example> evalSet = eval == null ? List.of() : examples(t, eval, evalRows, tokenizer, config, length);
+        checkBestMetric(t, config);
         noteTruncated(io, train, trainSet, length, t);
         noteTruncated(io, eval, evalSet, length, t);
         Masking masking = t == Task.MASKED_LM ? new Masking(tokenizer, config.vocabSize(), mlmProbability) : null;
@@ -268,7 +283,10 @@ final class TrainCommand implements Callable<Integer> {
             Position at = new Position(0, 0, new ArrayList<>(), 0, 0);
             Files.createDirectories(output);
             if (latest != null) {
-                at = Position.of(trainer.resume(latest));
+                ObjectNode extra = trainer.resume(latest);
+                at = Position.of(extra);
+                bestStep = extra.path("best_step").asLong(-1);
+                bestValue = extra.path("best_value").asDouble(Double.NaN);
                 // the log as it stood at the checkpoint: entries a killed run wrote after it are written again
                 StringBuilder history = new StringBuilder();
                 for (JsonNode entry : at.log()) history.append(JSON.writeValueAsString(entry)).append('\n');
@@ -383,24 +401,18 @@ final class TrainCommand implements Callable<Integer> {
                         windowLossSum = lossSum;
                         windowLossCount = lossCount;
                         inWindow = 0;
+                        if (!evalSet.isEmpty() && evalSteps > 0 && step.step() % evalSteps == 0) {
+                            evaluateNow(io, db, t, masking, evalSet, log, round(epoch + (double) batch / batchesPerEpoch),
+                                    step.step(), tokenizer);
+                        }
                         if (saveSteps > 0 && step.step() % saveSteps == 0) {
                             saveCheckpoint(db, trainer, new Position(epoch, batch, log, lossSum, lossCount), tokenizer);
                         }
                     }
                 }
                 if (batch >= batchesPerEpoch) {
-                    if (!evalSet.isEmpty()) {
-                        ObjectNode entry = switch (t) {
-                            case TOKEN_CLASSIFICATION ->
-                                    evaluateTokens(db.as(DistilBertForTokenClassification.class), evalSet, db.config().id2label());
-                            case SEQUENCE_CLASSIFICATION ->
-                                    evaluate(db.as(DistilBertForSequenceClassification.class), evalSet, db.config());
-                            case MASKED_LM -> evaluateMaskedLm(db.as(DistilBertForMaskedLM.class), masking, evalSet);
-                        };
-                        entry.put("epoch", epoch + 1);
-                        entry.put("step", trainer.steps());
-                        appendLog(log, entry);
-                        err.println("distilbert train: epoch " + (epoch + 1) + ": " + entry);
+                    if (!evalSet.isEmpty() && evalSteps == 0) {
+                        evaluateNow(io, db, t, masking, evalSet, log, epoch + 1, trainer.steps(), tokenizer);
                     }
                     epoch++;
                     batch = 0;
@@ -414,13 +426,27 @@ final class TrainCommand implements Callable<Integer> {
                 // the JVM is exiting; the hook has seen the count-down
             }
         }
-        ModelDirectory.save(output, db.config(), t.head, db.architecture().parameters().table(),
-                db.ops().download(db.architecture().parameters().slab()), ModelDirectory.SaveOptions.defaults());
-        copyTokenizerFiles(model, output);
+        Path best = output.resolve(BEST_DIR);
+        if (bestStep >= 0 && Files.isRegularFile(best.resolve(ModelDirectory.CONFIG_FILE))) {
+            // the best evaluation's model is the result (HF's load_best_model_at_end)
+            try (DirectoryStream<Path> files = Files.newDirectoryStream(best)) {
+                for (Path f : files) Files.move(f, output.resolve(f.getFileName()), StandardCopyOption.REPLACE_EXISTING);
+            }
+            Files.delete(best);
+            err.println("distilbert train: the model of step " + bestStep + " (" + bestMetric + " " + bestValue + ") is the result");
+        } else {
+            ModelDirectory.save(output, db.config(), t.head, db.architecture().parameters().table(),
+                    db.ops().download(db.architecture().parameters().slab()), ModelDirectory.SaveOptions.defaults());
+            copyTokenizerFiles(model, output);
+        }
         ObjectNode summary = JSON.createObjectNode();
         summary.put("global_step", trainer.steps());
         summary.put("epochs", round(epoch + (double) batch / batchesPerEpoch));
         summary.put("examples", trainSet.size());
+        if (bestStep >= 0) {
+            summary.put("best_metric", bestValue);
+            summary.put("best_step", bestStep);
+        }
         // this process's share (a resumed run times its own steps), as HF's train_runtime and rates
         double seconds = (System.nanoTime() - startNanos) / 1e9;
         summary.put("train_runtime", round(seconds));
@@ -430,6 +456,53 @@ final class TrainCommand implements Callable<Integer> {
         Files.writeString(output.resolve("train_results.json"), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(summary) + "\n");
         err.println("distilbert train: " + trainer.steps() + " steps; the model is in " + output + " (" + summary + ")");
         return Main.OK;
+    }
+
+    /** Where the best evaluation's model is kept until the run ends. */
+    static final String BEST_DIR = "best-model";
+
+    /** One evaluation: logged, said on stderr, and under --best-metric its model kept when it is the best so far. */
+    private void evaluateNow(Main.Io io, DistilBert db, Task t, Masking masking, List<Example> evalSet, List<JsonNode> log,
+                             double epoch, long step, Tokenizer tokenizer) throws IOException {
+        ObjectNode entry = switch (t) {
+            case TOKEN_CLASSIFICATION ->
+                    evaluateTokens(db.as(DistilBertForTokenClassification.class), evalSet, db.config().id2label());
+            case SEQUENCE_CLASSIFICATION -> evaluate(db.as(DistilBertForSequenceClassification.class), evalSet, db.config());
+            case MASKED_LM -> evaluateMaskedLm(db.as(DistilBertForMaskedLM.class), masking, evalSet);
+        };
+        entry.put("epoch", epoch);
+        entry.put("step", step);
+        appendLog(log, entry);
+        io.err().println("distilbert train: step " + step + ": " + entry);
+        if (bestMetric == null) {
+            return;
+        }
+        double v = entry.get(bestMetric).asDouble();
+        boolean lowerIsBetter = bestMetric.endsWith("loss") || bestMetric.equals("perplexity");
+        if (bestStep < 0 || (lowerIsBetter ? v < bestValue : v > bestValue)) {
+            bestValue = v;
+            bestStep = step;
+            Path best = output.resolve(BEST_DIR);
+            ModelDirectory.save(best, db.config(), t.head, db.architecture().parameters().table(),
+                    db.ops().download(db.architecture().parameters().slab()), ModelDirectory.SaveOptions.defaults());
+            copyTokenizerFiles(model, best);
+        }
+    }
+
+    /** --best-metric names a metric the task's evaluation reports, and --eval is given. */
+    private void checkBestMetric(Task t, DistilBertConfig config) {
+        if (evalSteps < 0) throw usage("--eval-steps must be >= 0, got " + evalSteps);
+        if (bestMetric == null) return;
+        if (eval == null) throw usage("--best-metric needs --eval");
+        List<String> names = switch (t) {
+            case SEQUENCE_CLASSIFICATION -> config.problemType() == ProblemType.SINGLE_LABEL_CLASSIFICATION
+                    ? List.of("eval_loss", "eval_accuracy") : List.of("eval_loss");
+            case TOKEN_CLASSIFICATION -> List.of("eval_loss", "eval_f1", "eval_precision", "eval_recall", "eval_accuracy");
+            case MASKED_LM -> List.of("eval_loss", "perplexity");
+        };
+        if (!names.contains(bestMetric)) {
+            throw usage("--best-metric " + bestMetric + ": " + t.option + " reports " + String.join(", ", names));
+        }
     }
 
     /** The log entry, also appended to train_log.jsonl. */
@@ -455,7 +528,12 @@ final class TrainCommand implements Callable<Integer> {
      */
     private Path saveCheckpoint(DistilBert db, Trainer trainer, Position at, Tokenizer tokenizer) throws IOException {
         Path dir = output.resolve("checkpoint-" + trainer.steps());
-        trainer.save(dir, at.toJson());
+        ObjectNode extra = at.toJson();
+        if (bestStep >= 0) {
+            extra.put("best_step", bestStep);
+            extra.put("best_value", bestValue);
+        }
+        trainer.save(dir, extra);
         copyTokenizerFiles(model, dir);
         TreeMap<Long, Path> all = checkpoints(output);
         while (all.size() > Math.max(1, saveTotalLimit)) {

@@ -335,6 +335,34 @@ class TrainCommandTest {
         assertTrue(kept > 0.05 * chosen && kept < 0.16 * chosen, "kept " + kept + " of " + chosen); // 10%, plus random hits on itself
     }
 
+    @Test
+    void theBestEvaluationsModelIsTheResult() throws IOException {
+        String[] args = {"--eval", evalFile.toString(), "--epochs", "6", "--batch-size", "8", "--learning-rate", "2e-2",
+                "--eval-steps", "4", "--best-metric", "eval_accuracy"};
+        Path a = dir.resolve("best-a");
+        Cli.Result r = train(a, args);
+        assertEquals(0, r.code(), r.err());
+        JsonNode results = JSON.readTree(a.resolve("train_results.json").toFile());
+        List<JsonNode> evals = log(a).stream().filter(e -> e.has("eval_loss")).toList();
+        assertEquals(9, evals.size(), "36 steps, an evaluation every 4");
+        JsonNode best = evals.stream().max(java.util.Comparator.comparingDouble((JsonNode e) -> e.get("eval_accuracy").asDouble())
+                .thenComparingDouble(e -> -e.get("step").asDouble())).orElseThrow();     // the first of the best
+        assertEquals(best.get("step").asLong(), results.get("best_step").asLong(), evals.toString());
+        assertEquals(best.get("eval_accuracy").asDouble(), results.get("best_metric").asDouble());
+        assertFalse(Files.exists(a.resolve(TrainCommand.BEST_DIR)), "the best model moved into --output");
+        // the same run saving a checkpoint at that step holds the same weights
+        long k = results.get("best_step").asLong();
+        Path b = dir.resolve("best-b");
+        assertEquals(0, train(b, mergeArgs(args, "--save-steps", Long.toString(k), "--save-total-limit", "100")).code());
+        assertArrayEquals(Files.readAllBytes(b.resolve("checkpoint-" + k).resolve("model.safetensors")),
+                Files.readAllBytes(a.resolve("model.safetensors")));
+        Cli.assertUsageError("train", "--best-metric eval_f1: sequence-classification reports eval_loss, eval_accuracy",
+                "--model", base.toString(), "--train", trainFile.toString(), "--output", dir.resolve("bm").toString(), "--eval",
+                evalFile.toString(), "--best-metric", "eval_f1");
+        Cli.assertUsageError("train", "--best-metric needs --eval", "--model", base.toString(), "--train", trainFile.toString(),
+                "--output", dir.resolve("bm").toString(), "--best-metric", "eval_loss");
+    }
+
     /** seqeval's chunking (its default IOB2 mode, as run_ner.py reports it) on hand-made sequences. */
     @Test
     void entityScoresChunkAsSeqeval() {
