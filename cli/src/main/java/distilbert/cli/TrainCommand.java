@@ -7,6 +7,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import distilbert.model.CpuOps;
 import distilbert.model.DistilBert;
 import distilbert.model.DistilBertForMaskedLM;
+import distilbert.model.DistilBertForQuestionAnswering;
+import distilbert.model.MaskedPositions;
 import distilbert.model.DistilBertForSequenceClassification;
 import distilbert.model.DistilBertForTokenClassification;
 import distilbert.model.LearningRateSchedule;
@@ -77,6 +79,10 @@ import picocli.CommandLine.Spec;
                     + "[\"B-ORG\", \"O\", ...]} (or \"labels\"), one label (name or id) per word, as HF datasets' conll2003; each "
                     + "word's label goes on its first token, as run_ner.py does; --eval reports its entity precision, recall "
                     + "and F1 (seqeval) and the word accuracy.",
+            "Question answering (--task question-answering): SQuAD lines, {\"question\", \"context\", \"answers\": {\"text\": [...], "
+                    + "\"answer_start\": [...]}} (code points), as run_qa.py prepares them: windows of --max-length (384 at most) "
+                    + "overlapping by HF's doc stride, each labelled with the answer's tokens or [CLS] when it does not hold it; "
+                    + "--eval reports SQuAD's exact_match and f1 of the question-answering pipeline's answers.",
             "Masked LM (--task masked-lm, the default for a DistilBertForMaskedLM): {\"text\": ...} per line; each line an "
                     + "example (run_mlm.py's line_by_line), --mlm-probability of its tokens masked as HF's collator does "
                     + "(80% [MASK], 10% random, 10% kept), drawn anew per batch; --eval reports eval_loss and perplexity.",
@@ -127,7 +133,8 @@ final class TrainCommand implements Callable<Integer> {
     enum Task {
         SEQUENCE_CLASSIFICATION("sequence-classification", Head.SEQUENCE_CLASSIFICATION),
         TOKEN_CLASSIFICATION("token-classification", Head.TOKEN_CLASSIFICATION),
-        MASKED_LM("masked-lm", Head.MASKED_LM);
+        MASKED_LM("masked-lm", Head.MASKED_LM),
+        QUESTION_ANSWERING("question-answering", Head.QUESTION_ANSWERING);
 
         final String option;
         final Head head;
@@ -139,9 +146,9 @@ final class TrainCommand implements Callable<Integer> {
     }
 
     @Option(names = "--task", paramLabel = "TASK",
-            description = "sequence-classification (text classification), token-classification (NER) or masked-lm "
-                    + "(domain adaptation of a masked LM, run_mlm.py's line by line). Default: the model's head's task "
-                    + "(token-classification, masked-lm), else sequence-classification.")
+            description = "sequence-classification (text classification), token-classification (NER), "
+                    + "question-answering (extractive, SQuAD) or masked-lm (domain adaptation of a masked LM, run_mlm.py's "
+                    + "line by line). Default: the model's head's task, else sequence-classification.")
     String task;
 
     @Option(names = "--mlm-probability", paramLabel = "P", defaultValue = "0.15",
@@ -220,13 +227,24 @@ final class TrainCommand implements Callable<Integer> {
                     + "load_best_model_at_end with metric_for_best_model); lower is better for eval_loss and perplexity.")
     String bestMetric;
 
+    /** Question answering's eval questions, answered by the pipeline and scored as SQuAD (null for other tasks). */
+    private List<QaRow> evalQa;
+    /** The run's max length, for the QA pipeline's windows. */
+    private int qaMaxLength;
+
     /** The best evaluation so far under --best-metric, and its step (−1: none yet). */
     private double bestValue = Double.NaN;
     private long bestStep = -1;
 
     /** One tokenized example: ids, its label as the head takes it, its line for messages. */
-    /** @param truncated whether the text was longer than --max-length and cut */
-    private record Example(long line, int[] ids, int classId, float[] values, int[] tokenLabels, boolean truncated) {
+    /**
+     * One training row: a text's tokens and its label in the task's form (a class, values, a label
+     * per token, or for question answering a window with its answer's start and end token in
+     * {@code tokenLabels}).
+     *
+     * @param truncated whether the text was longer than --max-length and cut
+     */
+    record Example(long line, int[] ids, int classId, float[] values, int[] tokenLabels, boolean truncated) {
     }
 
     /** Set by the interrupt hook; the loop saves and stops at the next batch. */
@@ -259,9 +277,14 @@ final class TrainCommand implements Callable<Integer> {
             case TOKEN_CLASSIFICATION -> tokenLabelledConfig(base, trainRows);
             case SEQUENCE_CLASSIFICATION -> labelledConfig(base, trainRows);
             case MASKED_LM -> base;
+            case QUESTION_ANSWERING -> base.toBuilder().numLabels(2).build();
         };
         List<Example> trainSet = examples(t, train, trainRows, tokenizer, config, length);
         List<Example> evalSet = eval == null ? List.of() : examples(t, eval, evalRows, tokenizer, config, length);
+        if (t == Task.QUESTION_ANSWERING && eval != null) {
+            evalQa = qaRows(eval, evalRows);
+            qaMaxLength = length;
+        }
         checkBestMetric(t, config);
         noteTruncated(io, train, trainSet, length, t);
         noteTruncated(io, eval, evalSet, length, t);
@@ -363,6 +386,12 @@ final class TrainCommand implements Callable<Integer> {
                         Masking.Masked mb = masking.mask(padded(examples), new SplittableRandom(seed * 1_000_003L + trainer.microBatches()));
                         loss = db.as(DistilBertForMaskedLM.class).backward(mb.input().withDropout(trainer.nextDropout()),
                                 mb.labels(), trainer.gradients(), scale).loss();
+                    } else if (t == Task.QUESTION_ANSWERING) {
+                        // HF's loss softmaxes over every position, padding included: compute them as HF does
+                        ModelInput in = input(examples).withMaskedPositions(MaskedPositions.COMPUTE)
+                                .withDropout(trainer.nextDropout());
+                        loss = db.as(DistilBertForQuestionAnswering.class).backward(in, column(examples, 0), column(examples, 1),
+                                trainer.gradients(), scale).loss();
                     } else {
                         ModelInput in = input(examples).withDropout(trainer.nextDropout());
                         loss = t == Task.TOKEN_CLASSIFICATION
@@ -469,6 +498,7 @@ final class TrainCommand implements Callable<Integer> {
                     evaluateTokens(db.as(DistilBertForTokenClassification.class), evalSet, db.config().id2label());
             case SEQUENCE_CLASSIFICATION -> evaluate(db.as(DistilBertForSequenceClassification.class), evalSet, db.config());
             case MASKED_LM -> evaluateMaskedLm(db.as(DistilBertForMaskedLM.class), masking, evalSet);
+            case QUESTION_ANSWERING -> evaluateQa(db, tokenizer, evalQa);
         };
         entry.put("epoch", epoch);
         entry.put("step", step);
@@ -499,6 +529,7 @@ final class TrainCommand implements Callable<Integer> {
                     ? List.of("eval_loss", "eval_accuracy") : List.of("eval_loss");
             case TOKEN_CLASSIFICATION -> List.of("eval_loss", "eval_f1", "eval_precision", "eval_recall", "eval_accuracy");
             case MASKED_LM -> List.of("eval_loss", "perplexity");
+            case QUESTION_ANSWERING -> List.of("exact_match", "f1");
         };
         if (!names.contains(bestMetric)) {
             throw usage("--best-metric " + bestMetric + ": " + t.option + " reports " + String.join(", ", names));
@@ -610,7 +641,7 @@ final class TrainCommand implements Callable<Integer> {
         return new ParameterException(spec.commandLine(), message);
     }
 
-    private static List<JsonNode> readJsonl(Path file) throws IOException {
+    static List<JsonNode> readJsonl(Path file) throws IOException {
         List<JsonNode> rows = new ArrayList<>();
         try (BufferedReader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
             String line;
@@ -739,6 +770,16 @@ final class TrainCommand implements Callable<Integer> {
 
     /** A line on stderr saying how many examples of {@code file} were cut to the max length (what the model saw of them). */
     private static void noteTruncated(Main.Io io, Path file, List<Example> set, int length, Task t) {
+        if (t == Task.QUESTION_ANSWERING) {
+            long rows = set.stream().map(Example::line).distinct().count();
+            long split = set.stream().filter(Example::truncated).map(Example::line).distinct().count();
+            if (split > 0) {
+                io.err().println("distilbert train: " + split + " of " + rows + " questions of " + file + " were longer than "
+                        + Math.min(length, distilbert.model.QuestionAnswering.DEFAULT_MAX_SEQ_LEN) + " tokens with their context and"
+                        + " run in overlapping windows (" + set.size() + " windows in all)");
+            }
+            return;
+        }
         long n = set.stream().filter(Example::truncated).count();
         if (n > 0) {
             io.err().println("distilbert train: " + n + " of " + set.size() + " examples of " + file + " were longer than " + length
@@ -747,16 +788,182 @@ final class TrainCommand implements Callable<Integer> {
         }
     }
 
+    /** A SQuAD-style line: the question, its context, the gold answers (texts, and starts in code points). */
+    record QaRow(long line, String question, String context, List<String> answers, List<Integer> starts) {
+    }
+
+    /** SQuAD lines: {"question", "context", "answers": {"text": [...], "answer_start": [...]}} (HF datasets' squad). */
+    private static List<QaRow> qaRows(Path file, List<JsonNode> rows) {
+        List<QaRow> out = new ArrayList<>();
+        for (JsonNode r : rows) {
+            long line = lineOf(r);
+            JsonNode q = r.get("question"), c = r.get("context"), a = r.get("answers");
+            if (q == null || !q.isTextual() || q.asText().isBlank()) throw new CliException(file + ":" + line + ": \"question\" must be a non-empty string");
+            if (c == null || !c.isTextual() || c.asText().isEmpty()) throw new CliException(file + ":" + line + ": \"context\" must be a non-empty string");
+            if (a == null || !a.path("text").isArray() || !a.path("answer_start").isArray() || a.get("text").size() != a.get("answer_start").size()) {
+                throw new CliException(file + ":" + line + ": \"answers\" must be {\"text\": [...], \"answer_start\": [...]} of the same length");
+            }
+            String context = c.asText();
+            int codePoints = context.codePointCount(0, context.length());
+            List<String> texts = new ArrayList<>();
+            List<Integer> starts = new ArrayList<>();
+            for (int i = 0; i < a.get("text").size(); i++) {
+                String text = a.get("text").get(i).asText();
+                int start = a.get("answer_start").get(i).asInt(-1);
+                int end = start < 0 ? -1 : start + text.codePointCount(0, text.length());
+                if (start < 0 || end > codePoints
+                        || !context.substring(context.offsetByCodePoints(0, start), context.offsetByCodePoints(0, end)).equals(text)) {
+                    throw new CliException(file + ":" + line + ": answer " + i + " ('" + text + "') is not at code point " + start
+                            + " of the context");
+                }
+                texts.add(text);
+                starts.add(start);
+            }
+            out.add(new QaRow(line, q.asText(), context, texts, starts));
+        }
+        return out;
+    }
+
+    /**
+     * Question-answering features as run_qa.py prepares them: (question, context) tokenized with
+     * only_second truncation to --max-length (384 at most) in windows overlapping by doc_stride
+     * (HF's default, min(max_length / 2, 128)); per window the first answer's first and last token, or
+     * both 0 ([CLS]) when the window does not hold it whole or there is no answer (SQuAD v2).
+     */
+    static List<Example> qaExamples(Path file, List<JsonNode> rows, Tokenizer tokenizer, int length) {
+        List<QaRow> qa = qaRows(file, rows);
+        int maxSeqLen = Math.min(length, distilbert.model.QuestionAnswering.DEFAULT_MAX_SEQ_LEN);
+        EncodeOptions options = distilbert.model.QuestionAnswering.encodeOptions(maxSeqLen,
+                distilbert.model.QuestionAnswering.defaultDocStride(maxSeqLen));
+        List<Encoding> enc = tokenizer.encodeBatch(qa.stream().map(QaRow::question).toList(),
+                qa.stream().map(QaRow::context).toList(), options);
+        List<Example> out = new ArrayList<>();
+        for (int i = 0; i < qa.size(); i++) {
+            QaRow r = qa.get(i);
+            int sc = -1, ec = -1;   // the first answer's [start, end) in String indices
+            if (!r.answers().isEmpty()) {
+                sc = r.context().offsetByCodePoints(0, r.starts().getFirst());
+                ec = sc + r.answers().getFirst().length();
+            }
+            List<Encoding> windows = distilbert.model.QuestionAnswering.windows(enc.get(i));
+            for (Encoding w : windows) {
+                int[] seq = w.sequenceIds();
+                int first = -1, last = -1;
+                for (int k = 0; k < seq.length; k++) {
+                    if (seq[k] == 1) {
+                        if (first < 0) first = k;
+                        last = k;
+                    }
+                }
+                int start = 0, end = 0;
+                if (sc >= 0 && first >= 0 && w.start(first) <= sc && w.end(last) >= ec) {
+                    start = first;
+                    while (start <= last && w.start(start) <= sc) start++;
+                    start--;
+                    end = last;
+                    while (end >= first && w.end(end) >= ec) end--;
+                    end++;
+                }
+                out.add(new Example(r.line(), w.ids(), -1, null, new int[] {start, end}, windows.size() > 1));
+            }
+        }
+        return out;
+    }
+
+    /** The start (0) or end (1) token of each QA window. */
+    private static int[] column(List<Example> examples, int j) {
+        return examples.stream().mapToInt(e -> e.tokenLabels()[j]).toArray();
+    }
+
+    /**
+     * SQuAD's scores of the pipeline's best answers to the eval questions (HF's question-answering
+     * pipeline, top 1): exact_match and f1 in percent, each the maximum over a question's gold
+     * answers, on answers normalised as the SQuAD script does (lower case, no punctuation, no
+     * articles, single spaces).
+     */
+    private ObjectNode evaluateQa(DistilBert db, Tokenizer tokenizer, List<QaRow> rows) {
+        int maxSeqLen = Math.min(qaMaxLength, distilbert.model.QuestionAnswering.DEFAULT_MAX_SEQ_LEN);
+        var pipeline = new distilbert.model.QuestionAnswering(db, tokenizer).withMaxSeqLen(maxSeqLen);
+        var answers = pipeline.answer(rows.stream().map(QaRow::question).toList(), rows.stream().map(QaRow::context).toList());
+        double em = 0, f1 = 0;
+        for (int i = 0; i < rows.size(); i++) {
+            String predicted = answers.get(i).isEmpty() ? "" : answers.get(i).getFirst().answer();
+            List<String> gold = rows.get(i).answers().isEmpty() ? List.of("") : rows.get(i).answers();
+            double bestEm = 0, bestF1 = 0;
+            for (String g : gold) {
+                bestEm = Math.max(bestEm, Squad.normalize(g).equals(Squad.normalize(predicted)) ? 1 : 0);
+                bestF1 = Math.max(bestF1, Squad.f1(predicted, g));
+            }
+            em += bestEm;
+            f1 += bestF1;
+        }
+        ObjectNode o = JSON.createObjectNode();
+        o.put("exact_match", round(100 * em / rows.size()));
+        o.put("f1", round(100 * f1 / rows.size()));
+        o.put("eval_examples", rows.size());
+        return o;
+    }
+
+    /** The SQuAD v1.1 evaluation script's answer normalisation and token F1. */
+    static final class Squad {
+        private Squad() {
+        }
+
+        private static final java.util.regex.Pattern ARTICLES = java.util.regex.Pattern.compile("\\b(a|an|the)\\b");
+
+        /** Lower case, punctuation removed (string.punctuation), articles removed, whitespace collapsed. */
+        static String normalize(String s) {
+            String lower = s.toLowerCase(Locale.ROOT);
+            StringBuilder b = new StringBuilder();
+            for (int i = 0; i < lower.length(); i++) {
+                char c = lower.charAt(i);
+                if ("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~".indexOf(c) < 0) b.append(c);
+            }
+            String noArticles = ARTICLES.matcher(b).replaceAll(" ");
+            return String.join(" ", noArticles.trim().split("\\s+")).trim();
+        }
+
+        static double f1(String predicted, String gold) {
+            List<String> p = tokens(predicted), g = tokens(gold);
+            if (p.isEmpty() || g.isEmpty()) {
+                return p.equals(g) ? 1 : 0;
+            }
+            Map<String, Integer> counts = new java.util.HashMap<>();
+            for (String t : g) counts.merge(t, 1, Integer::sum);
+            int common = 0;
+            for (String t : p) {
+                Integer n = counts.get(t);
+                if (n != null && n > 0) {
+                    common++;
+                    counts.put(t, n - 1);
+                }
+            }
+            if (common == 0) return 0;
+            double precision = (double) common / p.size(), recall = (double) common / g.size();
+            return 2 * precision * recall / (precision + recall);
+        }
+
+        private static List<String> tokens(String s) {
+            String n = normalize(s);
+            return n.isEmpty() ? List.of() : List.of(n.split(" "));
+        }
+    }
+
     /** --task, or the model's head's task. */
     private Task task(Head modelHead) {
         if (task == null) {
-            return modelHead == Head.TOKEN_CLASSIFICATION ? Task.TOKEN_CLASSIFICATION
-                    : modelHead == Head.MASKED_LM ? Task.MASKED_LM : Task.SEQUENCE_CLASSIFICATION;
+            return switch (modelHead) {
+                case TOKEN_CLASSIFICATION -> Task.TOKEN_CLASSIFICATION;
+                case MASKED_LM -> Task.MASKED_LM;
+                case QUESTION_ANSWERING -> Task.QUESTION_ANSWERING;
+                default -> Task.SEQUENCE_CLASSIFICATION;
+            };
         }
         for (Task t : Task.values()) {
             if (t.option.equals(task)) return t;
         }
-        throw usage("--task: expected sequence-classification, token-classification or masked-lm, got '" + task + "'");
+        throw usage("--task: expected sequence-classification, token-classification, question-answering or masked-lm, got '"
+                + task + "'");
     }
 
     /** The examples of a task's lines. */
@@ -766,6 +973,7 @@ final class TrainCommand implements Callable<Integer> {
             case SEQUENCE_CLASSIFICATION -> examples(file, rows, tokenizer, config, length);
             case TOKEN_CLASSIFICATION -> tokenExamples(file, rows, tokenizer, config, length);
             case MASKED_LM -> textExamples(file, rows, tokenizer, length);
+            case QUESTION_ANSWERING -> qaExamples(file, rows, tokenizer, length);
         };
     }
 

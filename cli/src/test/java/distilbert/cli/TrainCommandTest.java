@@ -266,7 +266,7 @@ class TrainCommandTest {
         r = Cli.run("", "train", "--model", base.toString(), "--task", "token-classification", "--train", unknown.toString(),
                 "--output", dir.resolve("nu").toString(), "--labels", "O,B-PER");
         assertTrue(r.err().contains(unknown + ":1: the label of word 0 (\"B-XYZ\") is not one of [O, B-PER]"), r.err());
-        Cli.assertUsageError("train", "--task: expected sequence-classification, token-classification or masked-lm, got 'ner'", "--model",
+        Cli.assertUsageError("train", "--task: expected sequence-classification, token-classification, question-answering or masked-lm, got 'ner'", "--model",
                 base.toString(), "--train", trainFile.toString(), "--output", dir.resolve("nt").toString(), "--task", "ner");
     }
 
@@ -361,6 +361,91 @@ class TrainCommandTest {
                 evalFile.toString(), "--best-metric", "eval_f1");
         Cli.assertUsageError("train", "--best-metric needs --eval", "--model", base.toString(), "--train", trainFile.toString(),
                 "--output", dir.resolve("bm").toString(), "--best-metric", "eval_loss");
+    }
+
+    /** SQuAD-style lines: "where does X live ?" over "A lives in CA . B lives in CB ." */
+    static List<String> squadExamples(int n, int seed, int padSentences) {
+        java.util.Random r = new java.util.Random(seed);
+        String[] names = {"anna", "peter", "maria", "john", "lucas", "emma"}, cities = {"paris", "berlin", "rome", "tokyo", "madrid", "oslo"};
+        List<String> lines = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            int a = r.nextInt(6), b = (a + 1 + r.nextInt(5)) % 6, ca = r.nextInt(6), cb = (ca + 1 + r.nextInt(5)) % 6;
+            String context = "the weather was fine . ".repeat(padSentences) + names[a] + " lives in " + cities[ca] + " . "
+                    + names[b] + " lives in " + cities[cb] + " .";
+            boolean first = r.nextBoolean();
+            String person = first ? names[a] : names[b], city = first ? cities[ca] : cities[cb];
+            int start = context.indexOf(person + " lives in ") + (person + " lives in ").length();
+            lines.add("{\"question\": \"where does " + person + " live ?\", \"context\": \"" + context + "\", \"answers\": {\"text\": [\""
+                    + city + "\"], \"answer_start\": [" + start + "]}}");
+        }
+        return lines;
+    }
+
+    /** Each window's labels point at the answer's tokens, or at [CLS] (0, 0) where the window does not hold it whole. */
+    @Test
+    void questionAnsweringWindowsAreLabelledAsRunQa() throws IOException {
+        Path file = Files.write(dir.resolve("squad-windows.jsonl"), squadExamples(12, 5, 6));
+        var tokenizer = distilbert.tokenizer.Tokenizer.fromPretrained(base);
+        List<TrainCommand.Example> windows = TrainCommand.qaExamples(file, TrainCommand.readJsonl(file), tokenizer, 24);
+        assertTrue(windows.size() > 12 * 2, windows.size() + " windows: contexts of ~50 tokens in windows of 24");
+        List<JsonNode> rows = new ArrayList<>();
+        for (String l : Files.readAllLines(file)) rows.add(JSON.readTree(l));
+        int holding = 0;
+        for (TrainCommand.Example w : windows) {
+            assertTrue(w.ids().length <= 24);
+            int s = w.tokenLabels()[0], e = w.tokenLabels()[1];
+            String answer = rows.get((int) w.line() - 1).get("answers").get("text").get(0).asText();
+            if (s == 0) {
+                assertEquals(0, e, "both at [CLS]");
+                String text = tokenizer.decode(w.ids(), true);
+                assertFalse(text.contains("lives in " + answer + " ."), "a window holding the answer must point at it: " + text);
+            } else {
+                holding++;
+                assertTrue(e >= s);
+                assertEquals(answer, tokenizer.decode(java.util.Arrays.copyOfRange(w.ids(), s, e + 1), true));
+            }
+        }
+        assertTrue(holding >= 12, "every question has a window that holds its answer: " + holding);
+    }
+
+    @Test
+    void questionAnsweringTrainsAndTheQaCommandRunsTheModel() throws IOException {
+        Path qaTrain = Files.write(dir.resolve("squad-train.jsonl"), squadExamples(48, 6, 0));
+        Path qaEval = Files.write(dir.resolve("squad-eval.jsonl"), squadExamples(16, 7, 0));
+        Path out = dir.resolve("qa-model");
+        Cli.Result r = Cli.run("", "train", "--model", base.toString(), "--task", "question-answering", "--train", qaTrain.toString(),
+                "--eval", qaEval.toString(), "--output", out.toString(), "--epochs", "8", "--batch-size", "8", "--learning-rate", "1e-2",
+                "--logging-steps", "6");
+        assertEquals(0, r.code(), r.err());
+        assertEquals(List.of("DistilBertForQuestionAnswering"), DistilBertConfig.read(out.resolve("config.json")).architectures());
+        List<JsonNode> log = log(out);
+        List<JsonNode> steps = log.stream().filter(e -> e.has("loss")).toList();
+        List<JsonNode> evals = log.stream().filter(e -> e.has("exact_match")).toList();
+        assertEquals(8, evals.size());
+        // the start and end softmaxes over ~14 positions: ln 14 ≈ 2.6 at chance; one of the two cities: ln 2 ≈ 0.69
+        assertTrue(steps.getFirst().get("loss").asDouble() > 2 && steps.getLast().get("loss").asDouble() < 1.2, steps.toString());
+        assertTrue(evals.getLast().get("exact_match").asDouble() >= 40, "a city, at least: " + evals);
+        List<String> answers = Cli.ok(Cli.onCpu("qa", out,
+                "{\"question\": \"where does emma live ?\", \"context\": \"john lives in oslo . emma lives in madrid .\"}\n"));
+        String answer = JSON.readTree(answers.getFirst()).get("answer").asText();
+        assertTrue(answer.equals("oslo") || answer.equals("madrid"), answers.toString());
+
+        Path bad = Files.write(dir.resolve("squad-bad.jsonl"), List.of(
+                "{\"question\": \"q\", \"context\": \"anna lives in rome\", \"answers\": {\"text\": [\"rome\"], \"answer_start\": [3]}}"));
+        r = Cli.run("", "train", "--model", base.toString(), "--task", "question-answering", "--train", bad.toString(), "--output",
+                dir.resolve("qa-bad").toString());
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains(bad + ":1: answer 0 ('rome') is not at code point 3 of the context"), r.err());
+    }
+
+    /** The SQuAD v1.1 script's normalisation and token F1. */
+    @Test
+    void squadScoresAsTheSquadScript() {
+        assertEquals("cat sat", TrainCommand.Squad.normalize("The  Cat, sat!"));
+        assertEquals("", TrainCommand.Squad.normalize("a an the"));
+        assertEquals(0.8, TrainCommand.Squad.f1("the cat sat", "cat sat down"), 1e-12);
+        assertEquals(1.0, TrainCommand.Squad.f1("", ""));
+        assertEquals(0.0, TrainCommand.Squad.f1("paris", ""));
     }
 
     /** seqeval's chunking (its default IOB2 mode, as run_ner.py reports it) on hand-made sequences. */
