@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import distilbert.model.CpuOps;
 import distilbert.model.DistilBert;
 import distilbert.model.DistilBertForMaskedLM;
+import distilbert.model.DistilBertForMultipleChoice;
 import distilbert.model.DistilBertForQuestionAnswering;
 import distilbert.model.MaskedPositions;
 import distilbert.model.DistilBertForSequenceClassification;
@@ -83,6 +84,9 @@ import picocli.CommandLine.Spec;
                     + "\"answer_start\": [...]}} (code points), as run_qa.py prepares them: windows of --max-length (384 at most) "
                     + "overlapping by HF's doc stride, each labelled with the answer's tokens or [CLS] when it does not hold it; "
                     + "--eval reports SQuAD's exact_match and f1 of the question-answering pipeline's answers.",
+            "Multiple choice (--task multiple-choice): {\"prompt\": ..., \"choices\": [...], \"label\": N} per line (the "
+                    + "multiple-choice command's lines with the right choice), every line with as many choices; --eval reports "
+                    + "eval_loss and eval_accuracy, as run_swag.py.",
             "Masked LM (--task masked-lm, the default for a DistilBertForMaskedLM): {\"text\": ...} per line; each line an "
                     + "example (run_mlm.py's line_by_line), --mlm-probability of its tokens masked as HF's collator does "
                     + "(80% [MASK], 10% random, 10% kept), drawn anew per batch; --eval reports eval_loss and perplexity.",
@@ -134,7 +138,8 @@ final class TrainCommand implements Callable<Integer> {
         SEQUENCE_CLASSIFICATION("sequence-classification", Head.SEQUENCE_CLASSIFICATION),
         TOKEN_CLASSIFICATION("token-classification", Head.TOKEN_CLASSIFICATION),
         MASKED_LM("masked-lm", Head.MASKED_LM),
-        QUESTION_ANSWERING("question-answering", Head.QUESTION_ANSWERING);
+        QUESTION_ANSWERING("question-answering", Head.QUESTION_ANSWERING),
+        MULTIPLE_CHOICE("multiple-choice", Head.MULTIPLE_CHOICE);
 
         final String option;
         final Head head;
@@ -240,11 +245,15 @@ final class TrainCommand implements Callable<Integer> {
     /**
      * One training row: a text's tokens and its label in the task's form (a class, values, a label
      * per token, or for question answering a window with its answer's start and end token in
-     * {@code tokenLabels}).
+     * {@code tokenLabels}; for multiple choice, {@code choices} holds a row per choice, {@code ids}
+     * all of them one after the other, and {@code classId} the right one).
      *
      * @param truncated whether the text was longer than --max-length and cut
      */
-    record Example(long line, int[] ids, int classId, float[] values, int[] tokenLabels, boolean truncated) {
+    record Example(long line, int[] ids, int classId, float[] values, int[] tokenLabels, boolean truncated, int[][] choices) {
+        Example(long line, int[] ids, int classId, float[] values, int[] tokenLabels, boolean truncated) {
+            this(line, ids, classId, values, tokenLabels, truncated, null);
+        }
     }
 
     /** Set by the interrupt hook; the loop saves and stops at the next batch. */
@@ -278,6 +287,7 @@ final class TrainCommand implements Callable<Integer> {
             case SEQUENCE_CLASSIFICATION -> labelledConfig(base, trainRows);
             case MASKED_LM -> base;
             case QUESTION_ANSWERING -> base.toBuilder().numLabels(2).build();
+            case MULTIPLE_CHOICE -> base;
         };
         List<Example> trainSet = examples(t, train, trainRows, tokenizer, config, length);
         List<Example> evalSet = eval == null ? List.of() : examples(t, eval, evalRows, tokenizer, config, length);
@@ -386,6 +396,10 @@ final class TrainCommand implements Callable<Integer> {
                         Masking.Masked mb = masking.mask(padded(examples), new SplittableRandom(seed * 1_000_003L + trainer.microBatches()));
                         loss = db.as(DistilBertForMaskedLM.class).backward(mb.input().withDropout(trainer.nextDropout()),
                                 mb.labels(), trainer.gradients(), scale).loss();
+                    } else if (t == Task.MULTIPLE_CHOICE) {
+                        ModelInput in = choiceInput(examples).withDropout(trainer.nextDropout());
+                        loss = db.as(DistilBertForMultipleChoice.class).backward(in, examples.getFirst().choices().length,
+                                examples.stream().mapToInt(Example::classId).toArray(), trainer.gradients(), scale).loss();
                     } else if (t == Task.QUESTION_ANSWERING) {
                         // HF's loss softmaxes over every position, padding included: compute them as HF does
                         ModelInput in = input(examples).withMaskedPositions(MaskedPositions.COMPUTE)
@@ -499,6 +513,7 @@ final class TrainCommand implements Callable<Integer> {
             case SEQUENCE_CLASSIFICATION -> evaluate(db.as(DistilBertForSequenceClassification.class), evalSet, db.config());
             case MASKED_LM -> evaluateMaskedLm(db.as(DistilBertForMaskedLM.class), masking, evalSet);
             case QUESTION_ANSWERING -> evaluateQa(db, tokenizer, evalQa);
+            case MULTIPLE_CHOICE -> evaluateChoices(db.as(DistilBertForMultipleChoice.class), evalSet);
         };
         entry.put("epoch", epoch);
         entry.put("step", step);
@@ -530,6 +545,7 @@ final class TrainCommand implements Callable<Integer> {
             case TOKEN_CLASSIFICATION -> List.of("eval_loss", "eval_f1", "eval_precision", "eval_recall", "eval_accuracy");
             case MASKED_LM -> List.of("eval_loss", "perplexity");
             case QUESTION_ANSWERING -> List.of("exact_match", "f1");
+            case MULTIPLE_CHOICE -> List.of("eval_loss", "eval_accuracy");
         };
         if (!names.contains(bestMetric)) {
             throw usage("--best-metric " + bestMetric + ": " + t.option + " reports " + String.join(", ", names));
@@ -870,6 +886,93 @@ final class TrainCommand implements Callable<Integer> {
         return out;
     }
 
+    /**
+     * Multiple-choice examples, as the multiple-choice command reads a line, with the answer:
+     * {"prompt": ..., "choices": [...], "label": N}; each (prompt, choice) a row, longest_first
+     * truncated to --max-length (run_swag.py pairs the context with each ending the same way). Every
+     * line must have as many choices as the first: the head scores [B, NC].
+     */
+    private static List<Example> choiceExamples(Path file, List<JsonNode> rows, Tokenizer tokenizer, int length) {
+        List<String> prompts = new ArrayList<>(), choices = new ArrayList<>();
+        int nc = -1;
+        for (JsonNode r : rows) {
+            JsonNode p = r.get("prompt"), c = r.get("choices"), l = r.get("label");
+            if (p == null || !p.isTextual()) throw new CliException(file + ":" + lineOf(r) + ": \"prompt\" must be a string");
+            if (c == null || !c.isArray() || c.size() < 2) throw new CliException(file + ":" + lineOf(r) + ": \"choices\" must be a list of two or more strings");
+            if (nc < 0) nc = c.size();
+            if (c.size() != nc) {
+                throw new CliException(file + ":" + lineOf(r) + ": " + c.size() + " choices, the first line has " + nc + " (a batch scores the same number per line)");
+            }
+            if (l == null || !l.isIntegralNumber() || l.asInt() < 0 || l.asInt() >= nc) {
+                throw new CliException(file + ":" + lineOf(r) + ": \"label\" must be the right choice's index in [0, " + nc + "), got " + l);
+            }
+            for (JsonNode choice : c) {
+                if (!choice.isTextual()) throw new CliException(file + ":" + lineOf(r) + ": a choice is not a string: " + choice);
+                prompts.add(p.asText());
+                choices.add(choice.asText());
+            }
+        }
+        List<Encoding> enc = tokenizer.encodeBatch(prompts, choices, distilbert.model.MultipleChoice.encodeOptions(length));
+        List<Example> out = new ArrayList<>(rows.size());
+        for (int i = 0; i < rows.size(); i++) {
+            int[][] rowIds = new int[nc][];
+            boolean cut = false;
+            int total = 0;
+            for (int c = 0; c < nc; c++) {
+                Encoding e = enc.get(i * nc + c);
+                rowIds[c] = e.ids();
+                cut |= !e.overflowing().isEmpty();
+                total += rowIds[c].length;
+            }
+            int[] all = new int[total];
+            for (int c = 0, at = 0; c < nc; at += rowIds[c].length, c++) System.arraycopy(rowIds[c], 0, all, at, rowIds[c].length);
+            out.add(new Example(lineOf(rows.get(i)), all, rows.get(i).get("label").asInt(), null, null, cut, rowIds));
+        }
+        return out;
+    }
+
+    /** The choices of a batch of questions as [B·NC, L] rows padded to the longest (ModelInput.ofChoices's layout). */
+    private static ModelInput choiceInput(List<Example> examples) {
+        int B = examples.size(), nc = examples.getFirst().choices().length;
+        int[][][] ids = new int[B][][], mask = new int[B][nc][];
+        int L = 0;
+        for (Example e : examples) for (int[] row : e.choices()) L = Math.max(L, row.length);
+        for (int b = 0; b < B; b++) {
+            ids[b] = new int[nc][];
+            for (int c = 0; c < nc; c++) {
+                int[] row = examples.get(b).choices()[c];
+                ids[b][c] = java.util.Arrays.copyOf(row, L);
+                mask[b][c] = new int[L];
+                java.util.Arrays.fill(mask[b][c], 0, row.length, 1);
+            }
+        }
+        return ModelInput.ofChoices(ids, mask);
+    }
+
+    /** Eval mode: the mean loss over the questions and the share whose best-scored choice is the right one. */
+    private ObjectNode evaluateChoices(DistilBertForMultipleChoice head, List<Example> set) {
+        double loss = 0;
+        long correct = 0;
+        for (int from = 0; from < set.size(); from += batchSize) {
+            List<Example> batch = set.subList(from, Math.min(set.size(), from + batchSize));
+            int nc = batch.getFirst().choices().length;
+            int[] labels = batch.stream().mapToInt(Example::classId).toArray();
+            var out = head.forward(choiceInput(batch), nc, labels);
+            loss += (double) out.loss() * batch.size();
+            float[] logits = out.logits().data();
+            for (int b = 0; b < batch.size(); b++) {
+                int best = 0;
+                for (int c = 1; c < nc; c++) if (logits[b * nc + c] > logits[b * nc + best]) best = c;
+                if (best == labels[b]) correct++;
+            }
+        }
+        ObjectNode o = JSON.createObjectNode();
+        o.put("eval_loss", round(loss / set.size()));
+        o.put("eval_accuracy", round((double) correct / set.size()));
+        o.put("eval_examples", set.size());
+        return o;
+    }
+
     /** The start (0) or end (1) token of each QA window. */
     private static int[] column(List<Example> examples, int j) {
         return examples.stream().mapToInt(e -> e.tokenLabels()[j]).toArray();
@@ -956,14 +1059,15 @@ final class TrainCommand implements Callable<Integer> {
                 case TOKEN_CLASSIFICATION -> Task.TOKEN_CLASSIFICATION;
                 case MASKED_LM -> Task.MASKED_LM;
                 case QUESTION_ANSWERING -> Task.QUESTION_ANSWERING;
+                case MULTIPLE_CHOICE -> Task.MULTIPLE_CHOICE;
                 default -> Task.SEQUENCE_CLASSIFICATION;
             };
         }
         for (Task t : Task.values()) {
             if (t.option.equals(task)) return t;
         }
-        throw usage("--task: expected sequence-classification, token-classification, question-answering or masked-lm, got '"
-                + task + "'");
+        throw usage("--task: expected sequence-classification, token-classification, question-answering, multiple-choice or "
+                + "masked-lm, got '" + task + "'");
     }
 
     /** The examples of a task's lines. */
@@ -974,6 +1078,7 @@ final class TrainCommand implements Callable<Integer> {
             case TOKEN_CLASSIFICATION -> tokenExamples(file, rows, tokenizer, config, length);
             case MASKED_LM -> textExamples(file, rows, tokenizer, length);
             case QUESTION_ANSWERING -> qaExamples(file, rows, tokenizer, length);
+            case MULTIPLE_CHOICE -> choiceExamples(file, rows, tokenizer, length);
         };
     }
 

@@ -266,7 +266,7 @@ class TrainCommandTest {
         r = Cli.run("", "train", "--model", base.toString(), "--task", "token-classification", "--train", unknown.toString(),
                 "--output", dir.resolve("nu").toString(), "--labels", "O,B-PER");
         assertTrue(r.err().contains(unknown + ":1: the label of word 0 (\"B-XYZ\") is not one of [O, B-PER]"), r.err());
-        Cli.assertUsageError("train", "--task: expected sequence-classification, token-classification, question-answering or masked-lm, got 'ner'", "--model",
+        Cli.assertUsageError("train", "--task: expected sequence-classification, token-classification, question-answering, multiple-choice or masked-lm, got 'ner'", "--model",
                 base.toString(), "--train", trainFile.toString(), "--output", dir.resolve("nt").toString(), "--task", "ner");
     }
 
@@ -446,6 +446,48 @@ class TrainCommandTest {
         assertEquals(0.8, TrainCommand.Squad.f1("the cat sat", "cat sat down"), 1e-12);
         assertEquals(1.0, TrainCommand.Squad.f1("", ""));
         assertEquals(0.0, TrainCommand.Squad.f1("paris", ""));
+    }
+
+    /** "which one is a city ?" with a city among names, in a random place: the label is the city's index. */
+    static List<String> choiceExamples(int n, int seed) {
+        java.util.Random r = new java.util.Random(seed);
+        String[] names = {"anna", "peter", "maria", "john", "lucas", "emma"}, cities = {"paris", "berlin", "rome", "tokyo", "madrid", "oslo"};
+        List<String> lines = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            int at = r.nextInt(3);
+            List<String> choices = new ArrayList<>();
+            for (int c = 0; c < 3; c++) {
+                choices.add("\"" + (c == at ? cities[r.nextInt(6)] : names[r.nextInt(6)]) + "\"");
+            }
+            lines.add("{\"prompt\": \"which one is a city ?\", \"choices\": " + choices + ", \"label\": " + at + "}");
+        }
+        return lines;
+    }
+
+    @Test
+    void multipleChoiceLearnsAndTheCommandRunsTheModel() throws IOException {
+        Path mcTrain = Files.write(dir.resolve("mc-train.jsonl"), choiceExamples(48, 8));
+        Path mcEval = Files.write(dir.resolve("mc-eval.jsonl"), choiceExamples(16, 9));
+        Path out = dir.resolve("mc-model");
+        Cli.Result r = Cli.run("", "train", "--model", base.toString(), "--task", "multiple-choice", "--train", mcTrain.toString(),
+                "--eval", mcEval.toString(), "--output", out.toString(), "--epochs", "10", "--batch-size", "8", "--learning-rate", "1e-2",
+                "--logging-steps", "6");
+        assertEquals(0, r.code(), r.err());
+        assertEquals(List.of("DistilBertForMultipleChoice"), DistilBertConfig.read(out.resolve("config.json")).architectures());
+        List<JsonNode> evals = log(out).stream().filter(e -> e.has("eval_accuracy")).toList();
+        assertEquals(10, evals.size());
+        assertTrue(evals.getLast().get("eval_accuracy").asDouble() >= 0.9, evals.toString());
+        assertTrue(evals.getLast().get("eval_loss").asDouble() < evals.getFirst().get("eval_loss").asDouble(), evals.toString());
+        List<String> chosen = Cli.ok(Cli.onCpu("multiple-choice", out,
+                "{\"prompt\": \"which one is a city ?\", \"choices\": [\"emma\", \"rome\", \"john\"]}\n"));
+        assertEquals(1, JSON.readTree(chosen.getFirst()).get("choice").asInt(), chosen.toString());
+
+        Path bad = Files.write(dir.resolve("mc-bad.jsonl"), List.of("{\"prompt\": \"p\", \"choices\": [\"a\", \"b\"], \"label\": 0}",
+                "{\"prompt\": \"p\", \"choices\": [\"a\", \"b\", \"c\"], \"label\": 2}"));
+        r = Cli.run("", "train", "--model", base.toString(), "--task", "multiple-choice", "--train", bad.toString(), "--output",
+                dir.resolve("mc-bad").toString());
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains(bad + ":2: 3 choices, the first line has 2"), r.err());
     }
 
     /** seqeval's chunking (its default IOB2 mode, as run_ner.py reports it) on hand-made sequences. */
