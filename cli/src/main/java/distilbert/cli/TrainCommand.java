@@ -219,6 +219,10 @@ final class TrainCommand implements Callable<Integer> {
             description = "Keep the N latest checkpoints (default 2).")
     int saveTotalLimit;
 
+    @Option(names = "--device", paramLabel = "DEVICE", defaultValue = "cpu",
+            description = "cpu (the default and, for now, the only choice: the CUDA backward kernels are not written yet).")
+    String device;
+
     @Option(names = "--resume", description = "Continue from the latest checkpoint in --output.")
     boolean resume;
 
@@ -633,6 +637,10 @@ final class TrainCommand implements Callable<Integer> {
     // data
 
     private void checkOptions() {
+        if (!device.equals("cpu")) {
+            throw new CliException("--device " + device + ": training runs on the CPU for now (the CUDA backward kernels are not"
+                    + " written yet); leave out --device, or give --device cpu");
+        }
         if (batchSize < 1) throw usage("--batch-size must be at least 1, got " + batchSize);
         if (!(mlmProbability > 0 && mlmProbability <= 1)) throw usage("--mlm-probability must be in (0, 1], got " + mlmProbability);
         if (accumulation < 1) throw usage("--gradient-accumulation must be at least 1, got " + accumulation);

@@ -186,6 +186,12 @@ class TrainCommandTest {
         assertTrue(r.err().contains("every example has the same label"), r.err());
 
         r = Cli.run("", "train", "--model", base.toString(), "--train", trainFile.toString(), "--output",
+                dir.resolve("gpu").toString(), "--device", "cuda:0");
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("--device cuda:0: training runs on the CPU for now (the CUDA backward kernels are not written yet)"),
+                r.err());
+
+        r = Cli.run("", "train", "--model", base.toString(), "--train", trainFile.toString(), "--output",
                 dir.resolve("nothing-yet").toString(), "--resume");
         assertEquals(1, r.code());
         assertTrue(r.err().contains("--resume found no checkpoint-N directory"), r.err());
