@@ -116,11 +116,13 @@ public sealed interface BackwardOps extends Ops permits CpuOps {
      * The dropout site is the probabilities in that layout, element i being {@code probs[i]}.
      *
      * @param probs   not null: [Σ_b NH·len_b·keys_b]
+     * @param dropped null, or (with p > 0) receives {@code dropout(P)} in the same layout, so that the
+     *                backward need not draw the mask again
      * @param dropout the site's rng, or null with p = 0
      */
-    void attentionTrainingForward(Buffer out, Buffer probs, Buffer qkv, Buffer headMask, DropoutRng dropout,
-                                  float p, IndexBuffer cuSeqlens, IndexBuffer keyLens, int numSeqs, int T, int NH,
-                                  int HS);
+    void attentionTrainingForward(Buffer out, Buffer probs, Buffer dropped, Buffer qkv, Buffer headMask,
+                                  DropoutRng dropout, float p, IndexBuffer cuSeqlens, IndexBuffer keyLens, int numSeqs,
+                                  int T, int NH, int HS);
 
     /**
      * The backward of {@link #attentionTrainingForward}, per sequence and head, with
@@ -132,11 +134,15 @@ public sealed interface BackwardOps extends Ops permits CpuOps {
      * Tokens past a sequence's keys get no key or value gradient; a sequence whose keys are all
      * masked (uniform attention) passes no gradient to q and k.
      *
-     * @param dQkv [T, 3C], written in full
-     * @param dOut [T, C]
+     * @param dQkv    [T, 3C], written in full
+     * @param dOut    [T, C]
+     * @param dropped null (the mask is drawn again from {@code dropout}), or what the forward wrote
+     *                there: then {@code dropout(dW)} keeps dW where {@code dropped} is not 0 (where it
+     *                is 0 but the element was kept, P is 0 and so is dS)
      */
-    void attentionBackward(Buffer dQkv, Buffer dOut, Buffer qkv, Buffer probs, Buffer headMask, DropoutRng dropout,
-                           float p, IndexBuffer cuSeqlens, IndexBuffer keyLens, int numSeqs, int T, int NH, int HS);
+    void attentionBackward(Buffer dQkv, Buffer dOut, Buffer qkv, Buffer probs, Buffer dropped, Buffer headMask,
+                           DropoutRng dropout, float p, IndexBuffer cuSeqlens, IndexBuffer keyLens, int numSeqs, int T,
+                           int NH, int HS);
 
     // ---------------------------------------------------------------------------------------------
     // data movement

@@ -640,9 +640,9 @@ public final class CpuOps implements BackwardOps {
     }
 
     @Override
-    public void attentionTrainingForward(Buffer out, Buffer probs, Buffer qkv, Buffer headMask, DropoutRng dropout,
-                                         float p, IndexBuffer cuSeqlens, IndexBuffer keyLens, int numSeqs, int T,
-                                         int NH, int HS) {
+    public void attentionTrainingForward(Buffer out, Buffer probs, Buffer dropped, Buffer qkv, Buffer headMask,
+                                         DropoutRng dropout, float p, IndexBuffer cuSeqlens, IndexBuffer keyLens,
+                                         int numSeqs, int T, int NH, int HS) {
         AttentionShape a = attentionShape(cuSeqlens, keyLens, numSeqs, NH);
         HostBuffer o = host(out), x = host(qkv), pb = host(probs), hm = hostOrNull(headMask);
         int C = NH * HS, ld = 3 * C, nr = kernel.panelWidth();
@@ -671,8 +671,8 @@ public final class CpuOps implements BackwardOps {
                 }
             }
         });
-        // 2. W = dropout(P), over the whole site at once (element i is probs[i])
-        HostBuffer w = droppedProbs(pb, a.total, dropout, p);
+        // 2. W = dropout(P), over the whole site at once (element i is probs[i]), kept for the backward when asked
+        HostBuffer w = droppedProbs(pb, a.total, dropout, p, hostOrNull(dropped));
         // 3. out_h = (W · v_h) · headMask[h]
         parallelFor(numSeqs * NH, task -> {
             int s = task / NH, h = task % NH, start = a.cu[s], len = a.cu[s + 1] - start, nk = a.keys(s);
@@ -688,7 +688,7 @@ public final class CpuOps implements BackwardOps {
     }
 
     @Override
-    public void attentionBackward(Buffer dQkv, Buffer dOut, Buffer qkv, Buffer probs, Buffer headMask,
+    public void attentionBackward(Buffer dQkv, Buffer dOut, Buffer qkv, Buffer probs, Buffer dropped, Buffer headMask,
                                   DropoutRng dropout, float p, IndexBuffer cuSeqlens, IndexBuffer keyLens, int numSeqs,
                                   int T, int NH, int HS) {
         AttentionShape a = attentionShape(cuSeqlens, keyLens, numSeqs, NH);
@@ -697,7 +697,8 @@ public final class CpuOps implements BackwardOps {
         double scale = 1.0 / Math.sqrt(HS);
         float[] xd = x.data(), gd = g.data(), dxd = dx.data();
         Arrays.fill(dxd, dx.offset(), dx.offset() + T * ld, 0f);   // rows past the keys get no k, v gradient
-        HostBuffer w = droppedProbs(pb, a.total, dropout, p);
+        boolean drops = dropout != null && p > 0;
+        HostBuffer w = drops && dropped != null ? host(dropped) : droppedProbs(pb, a.total, dropout, p, null);
         float[] dW = new float[a.total];
         // 1. per (sequence, head): dW = hm·dOut_h·v_hᵀ and dV = hm·Wᵀ·dOut_h, matrix products
         parallelFor(numSeqs * NH, task -> {
@@ -718,8 +719,18 @@ public final class CpuOps implements BackwardOps {
             kernel.gemm(dxd, dvb, ld, wt, 0, len, dOutH.data(), dOutH.offset(), dOutH.ldb(), dOutH.ps(), null, 0, nk, HS, len);
             scaleBlock(dxd, dvb, ld, nk, HS, hs);
         });
-        // 2. dP = dropout(dW): the forward's mask
-        if (dropout != null && p > 0) {
+        // 2. dP = dropout(dW): the forward's mask, read from W where the forward kept it, else drawn again
+        if (drops && dropped != null) {
+            float keep = DropoutRng.scale(p);
+            float[] wd = w.data();
+            int wo = w.offset();
+            int chunk = ELEMENTS_PER_TASK * 4;
+            parallelFor(ceilDiv(a.total, chunk), t -> {
+                for (int i = t * chunk, end = Math.min(a.total, (t + 1) * chunk); i < end; i++) {
+                    dW[i] = wd[wo + i] != 0f ? dW[i] * keep : 0f;
+                }
+            });
+        } else if (drops) {
             applyDropout(dropout, dW, 0, dW, 0, a.total, p, true);
         }
         // 3. dS = P ∘ (dP − rowsum(dP ∘ P)) / sqrt(HS); dQ = dS·k, dK = dSᵀ·q
@@ -811,13 +822,14 @@ public final class CpuOps implements BackwardOps {
     }
 
     /** dropout(probs) as a new buffer, or probs itself when nothing is dropped. */
-    private HostBuffer droppedProbs(HostBuffer probs, int total, DropoutRng rng, float p) {
+    /** dropout(probs) into {@code into} (or a new buffer when null), or probs itself when nothing is dropped. */
+    private HostBuffer droppedProbs(HostBuffer probs, int total, DropoutRng rng, float p, HostBuffer into) {
         if (rng == null || p == 0f) {
             return probs;
         }
-        float[] w = new float[total];
-        applyDropout(rng, w, 0, probs.data(), probs.offset(), total, p, false);
-        return HostBuffer.wrap(w);
+        HostBuffer w = into != null ? into : HostBuffer.wrap(new float[total]);
+        applyDropout(rng, w.data(), w.offset(), probs.data(), probs.offset(), total, p, false);
+        return w;
     }
 
     /**

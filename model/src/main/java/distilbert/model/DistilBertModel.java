@@ -254,7 +254,7 @@ public final class DistilBertModel implements Architecture {
     // training: the forward that keeps what the backward reads, and the backward
 
     /** What one layer's training forward saved for its backward. */
-    private record LayerTrace(Buffer input, Buffer qkv, Buffer probs, Buffer ctx, Buffer saSum, Buffer saMean,
+    private record LayerTrace(Buffer input, Buffer qkv, Buffer probs, Buffer dropped, Buffer ctx, Buffer saSum, Buffer saMean,
                               Buffer saRstd, Buffer saOut, Buffer hPre, Buffer hAct, Buffer outSum, Buffer outMean,
                               Buffer outRstd, DropoutRng attentionRng, DropoutRng ffnRng) {
     }
@@ -315,6 +315,7 @@ public final class DistilBertModel implements Architecture {
         for (int i = 0; i < layers.length; i++) {
             Layer w = layers[i];
             Buffer qkv = ops.allocateUninitialized(3 * tc), probs = ops.allocateUninitialized(probsSize);
+            Buffer dropped = pAttention > 0 ? ops.allocateUninitialized(probsSize) : null; // dropout(probs), for the backward
             Buffer ctx = ops.allocateUninitialized(tc), saLin = ops.allocateUninitialized(tc);
             Buffer saSum = ops.allocateUninitialized(tc), saOut = ops.allocateUninitialized(tc);
             Buffer saMean = ops.allocateUninitialized(T), saRstd = ops.allocateUninitialized(T);
@@ -329,7 +330,7 @@ public final class DistilBertModel implements Architecture {
 
             ops.matmulForward(qkv, x, w.qkvW(), w.qkvB(), T, C, 3 * C);                             // (T, 3C)
             Buffer layerHeadMask = headMask == null ? null : headMask.view((long) i * NH, NH);
-            bops.attentionTrainingForward(ctx, probs, qkv, layerHeadMask, attentionRng, pAttention, cuSeqlens, keyLens,
+            bops.attentionTrainingForward(ctx, probs, dropped, qkv, layerHeadMask, attentionRng, pAttention, cuSeqlens, keyLens,
                     B, T, NH, HS);                                                                  // (T, C)
             ops.matmulForward(saLin, ctx, w.outW(), null, T, C, C);                                 // (T, C)
             ops.residualLayerNormForward(saOut, saSum, saMean, saRstd, saLin, w.outB(), x, w.saLnW(), w.saLnB(), T, C,
@@ -342,7 +343,7 @@ public final class DistilBertModel implements Architecture {
             }
             ops.residualLayerNormForward(next, outSum, outMean, outRstd, ffn, null, saOut, w.outLnW(), w.outLnB(), T, C,
                     EPS);
-            traces[i] = new LayerTrace(x, qkv, probs, ctx, saSum, saMean, saRstd, saOut, hPre, hAct, outSum, outMean,
+            traces[i] = new LayerTrace(x, qkv, probs, dropped, ctx, saSum, saMean, saRstd, saOut, hPre, hAct, outSum, outMean,
                     outRstd, attentionRng, ffnRng);
             x = next;
         }
@@ -394,7 +395,7 @@ public final class DistilBertModel implements Architecture {
             bops.matmulBackward(dctx, grads.get(l + "attention.out_lin.weight"), grads.get(l + "attention.out_lin.bias"),
                     dx, t.ctx(), w.outW(), T, C, C, false);
             Buffer layerHeadMask = tr.headMask() == null ? null : tr.headMask().view((long) i * NH, NH);
-            bops.attentionBackward(dqkv, dctx, t.qkv(), t.probs(), layerHeadMask, t.attentionRng(), pAttention,
+            bops.attentionBackward(dqkv, dctx, t.qkv(), t.probs(), t.dropped(), layerHeadMask, t.attentionRng(), pAttention,
                     tr.cuSeqlens(), tr.keyLens(), B, T, NH, HS);
             bops.matmulBackward(dx, grads.group(l + DistilBertParameters.QKV_WEIGHT),
                     grads.group(l + DistilBertParameters.QKV_BIAS), dqkv, t.input(), w.qkvW(), T, C, 3 * C, true);

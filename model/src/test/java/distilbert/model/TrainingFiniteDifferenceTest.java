@@ -229,4 +229,33 @@ class TrainingFiniteDifferenceTest {
             assertTrue(e.getMessage().contains("ParameterSlab.allocate"), e.getMessage());
         }
     }
+
+    /** The attention backward reading the forward's dropped probabilities gives the bits of the one that draws the mask again. */
+    @Test
+    void theKeptDropoutMaskGivesTheRedrawnMasksGradient() {
+        try (CpuOps ops = new CpuOps(2, MatmulKernel.best())) {
+            int NH = 2, HS = 8, C = NH * HS;
+            int[] cu = {0, 5, 12, 12, 15};
+            int[] keys = {5, 4, 0, 3};                                  // partial keys, an empty row, an all-masked row
+            int B = 4, T = 15;
+            Random r = new Random(21);
+            float[] qkv = new float[T * 3 * C], dOut = new float[T * C];
+            for (int i = 0; i < qkv.length; i++) qkv[i] = (float) r.nextGaussian();
+            for (int i = 0; i < dOut.length; i++) dOut[i] = (float) r.nextGaussian();
+            long total = PackedBatch.probsOffsets(cu, keys, NH)[B];
+            IndexBuffer cuB = ops.indicesOf(cu), keysB = ops.indicesOf(keys);
+            Buffer probs = ops.allocate(total), dropped = ops.allocate(total), out = ops.allocate((long) T * C);
+            Buffer hm = ops.bufferOf(new float[] {1f, 0.5f});
+            DropoutRng rng = new DropoutRng(3, 7);
+            ops.attentionTrainingForward(out, probs, dropped, ops.bufferOf(qkv), hm, rng, 0.3f, cuB, keysB, B, T, NH, HS);
+            Buffer kept = ops.allocate((long) T * 3 * C), redrawn = ops.allocate((long) T * 3 * C);
+            ops.attentionBackward(kept, ops.bufferOf(dOut), ops.bufferOf(qkv), probs, dropped, hm, rng, 0.3f, cuB, keysB, B, T, NH, HS);
+            ops.attentionBackward(redrawn, ops.bufferOf(dOut), ops.bufferOf(qkv), probs, null, hm, rng, 0.3f, cuB, keysB, B, T, NH, HS);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(ops.download(redrawn), ops.download(kept));
+            float[] d = ops.download(dropped);
+            long zeros = 0;
+            for (float v : d) if (v == 0f) zeros++;
+            assertTrue(zeros > total / 10 && zeros < total / 2, zeros + " of " + total + " dropped at p = 0.3");
+        }
+    }
 }
