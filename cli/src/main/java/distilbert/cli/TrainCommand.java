@@ -241,9 +241,16 @@ final class TrainCommand implements Callable<Integer> {
     /** The run's max length, for the QA pipeline's windows. */
     private int qaMaxLength;
 
+    @Option(names = "--early-stopping-patience", paramLabel = "N", defaultValue = "0",
+            description = "With --best-metric: stop when N evaluations in a row did not improve it (HF's EarlyStoppingCallback).")
+    int patience;
+
     /** The best evaluation so far under --best-metric, and its step (−1: none yet). */
     private double bestValue = Double.NaN;
     private long bestStep = -1;
+    /** Evaluations since the best one (early stopping), and whether they stopped the run. */
+    private int staleEvaluations;
+    private boolean stoppedEarly;
 
     /** One tokenized example: ids, its label as the head takes it, its line for messages. */
     /**
@@ -324,6 +331,7 @@ final class TrainCommand implements Callable<Integer> {
                 at = Position.of(extra);
                 bestStep = extra.path("best_step").asLong(-1);
                 bestValue = extra.path("best_value").asDouble(Double.NaN);
+                staleEvaluations = extra.path("stale_evaluations").asInt();
                 // the log as it stood at the checkpoint: entries a killed run wrote after it are written again
                 StringBuilder history = new StringBuilder();
                 for (JsonNode entry : at.log()) history.append(JSON.writeValueAsString(entry)).append('\n');
@@ -380,11 +388,11 @@ final class TrainCommand implements Callable<Integer> {
         int lossCount = at.lossCount(), windowLossCount = lossCount;
         int epoch = at.epoch(), batch = at.batch();
         try (Progress progress = io.errIsTerminal() ? Progress.on(err, "train", examplesTotal, () -> examplesDone[0]) : Progress.off()) {
-            while (trainer.steps() < totalSteps) {
+            while (trainer.steps() < totalSteps && !stoppedEarly) {
                 List<Example> order = shuffled(trainSet, epoch);
                 int windowStart = batch;
                 int inWindow = 0;
-                while (batch < batchesPerEpoch && trainer.steps() < totalSteps) {
+                while (batch < batchesPerEpoch && trainer.steps() < totalSteps && !stoppedEarly) {
                     if (interrupted.get()) {
                         // the partial window is dropped: the checkpoint resumes at its first batch, same masks
                         trainer.discardAccumulated();
@@ -494,6 +502,9 @@ final class TrainCommand implements Callable<Integer> {
             summary.put("best_metric", bestValue);
             summary.put("best_step", bestStep);
         }
+        if (stoppedEarly) {
+            summary.put("stopped_early", true);
+        }
         // this process's share (a resumed run times its own steps), as HF's train_runtime and rates
         double seconds = (System.nanoTime() - startNanos) / 1e9;
         summary.put("train_runtime", round(seconds));
@@ -531,16 +542,23 @@ final class TrainCommand implements Callable<Integer> {
         if (bestStep < 0 || (lowerIsBetter ? v < bestValue : v > bestValue)) {
             bestValue = v;
             bestStep = step;
+            staleEvaluations = 0;
             Path best = output.resolve(BEST_DIR);
             ModelDirectory.save(best, db.config(), t.head, db.architecture().parameters().table(),
                     db.ops().download(db.architecture().parameters().slab()), ModelDirectory.SaveOptions.defaults());
             copyTokenizerFiles(model, best);
+        } else if (patience > 0 && ++staleEvaluations >= patience) {
+            stoppedEarly = true;
+            io.err().println("distilbert train: " + bestMetric + " has not improved for " + patience + " evaluations since step "
+                    + bestStep + ": stopping early");
         }
     }
 
     /** --best-metric names a metric the task's evaluation reports, and --eval is given. */
     private void checkBestMetric(Task t, DistilBertConfig config) {
         if (evalSteps < 0) throw usage("--eval-steps must be >= 0, got " + evalSteps);
+        if (patience < 0) throw usage("--early-stopping-patience must be >= 0, got " + patience);
+        if (patience > 0 && bestMetric == null) throw usage("--early-stopping-patience needs --best-metric");
         if (bestMetric == null) return;
         if (eval == null) throw usage("--best-metric needs --eval");
         List<String> names = switch (t) {
@@ -583,6 +601,7 @@ final class TrainCommand implements Callable<Integer> {
         if (bestStep >= 0) {
             extra.put("best_step", bestStep);
             extra.put("best_value", bestValue);
+            extra.put("stale_evaluations", staleEvaluations);
         }
         trainer.save(dir, extra);
         copyTokenizerFiles(model, dir);

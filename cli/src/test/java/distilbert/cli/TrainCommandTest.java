@@ -365,6 +365,18 @@ class TrainCommandTest {
         Cli.assertUsageError("train", "--best-metric eval_f1: sequence-classification reports eval_loss, eval_accuracy",
                 "--model", base.toString(), "--train", trainFile.toString(), "--output", dir.resolve("bm").toString(), "--eval",
                 evalFile.toString(), "--best-metric", "eval_f1");
+        // early stopping: a learning rate of 0 never improves the first evaluation; patience 2 stops at the third
+        Path c = dir.resolve("best-c");
+        Cli.Result stopped = train(c, "--eval", evalFile.toString(), "--epochs", "6", "--batch-size", "8", "--learning-rate", "0",
+                "--eval-steps", "4", "--best-metric", "eval_loss", "--early-stopping-patience", "2");
+        assertEquals(0, stopped.code(), stopped.err());
+        assertTrue(stopped.err().contains("eval_loss has not improved for 2 evaluations since step 4: stopping early"), stopped.err());
+        JsonNode cResults = JSON.readTree(c.resolve("train_results.json").toFile());
+        assertEquals(12, cResults.get("global_step").asInt());
+        assertTrue(cResults.get("stopped_early").asBoolean());
+        Cli.assertUsageError("train", "--early-stopping-patience needs --best-metric", "--model", base.toString(), "--train",
+                trainFile.toString(), "--output", dir.resolve("bm").toString(), "--eval", evalFile.toString(),
+                "--early-stopping-patience", "2");
         Cli.assertUsageError("train", "--best-metric needs --eval", "--model", base.toString(), "--train", trainFile.toString(),
                 "--output", dir.resolve("bm").toString(), "--best-metric", "eval_loss");
     }
