@@ -226,6 +226,9 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--resume", description = "Continue from the latest checkpoint in --output.")
     boolean resume;
 
+    @Option(names = "--overwrite-output", description = "Replace the model a finished run left in --output (HF's overwrite_output_dir).")
+    boolean overwriteOutput;
+
     @Option(names = "--eval-steps", paramLabel = "N", defaultValue = "0",
             description = "Evaluate every N optimizer steps instead of after each epoch (HF's eval_strategy steps).")
     int evalSteps;
@@ -281,6 +284,9 @@ final class TrainCommand implements Callable<Integer> {
         }
         if (!resume && Files.isDirectory(output) && latestCheckpoint(output) != null) {
             throw new CliException(output + " holds checkpoints of an earlier run: give --resume to continue it, or another --output");
+        }
+        if (!resume && !overwriteOutput && Files.isRegularFile(output.resolve(ModelDirectory.CONFIG_FILE))) {
+            throw new CliException(output + " holds a model already: give another --output, or --overwrite-output to replace it");
         }
         DistilBertConfig base = ModelDirectory.readConfig(latest != null ? latest : model);
         Task t = task(ModelDirectory.headOf(base));

@@ -128,6 +128,13 @@ class TrainCommandTest {
         Cli.Result refused = train(b, args);
         assertEquals(1, refused.code());
         assertTrue(refused.err().contains("holds checkpoints of an earlier run: give --resume"), refused.err());
+        Path finished = dir.resolve("finished");
+        assertEquals(0, train(finished, "--max-steps", "1", "--save-steps", "0").code());
+        refused = train(finished, "--max-steps", "1", "--save-steps", "0");
+        assertEquals(1, refused.code());
+        assertTrue(refused.err().contains(finished + " holds a model already: give another --output, or --overwrite-output"),
+                refused.err());
+        assertEquals(0, train(finished, "--max-steps", "1", "--save-steps", "0", "--overwrite-output").code());
     }
 
     @Test
