@@ -44,11 +44,26 @@ class AdamWTest {
 
     @AfterAll
     static void close() {
-        golden.close();
+        if (golden != null) {
+            golden.close();
+        }
     }
 
+    /**
+     * The golden file as a path: the resource itself in a build, a copy when it is inside a jar (the
+     * distribution's test jar), since the safetensors reader maps a file.
+     */
     static Path goldenPath() throws Exception {
-        return Path.of(AdamWTest.class.getResource("/optimizer/torch-adamw.safetensors").toURI());
+        java.net.URL url = AdamWTest.class.getResource("/optimizer/torch-adamw.safetensors");
+        if (url.getProtocol().equals("file")) {
+            return Path.of(url.toURI());
+        }
+        Path copy = java.nio.file.Files.createTempFile("torch-adamw", ".safetensors");
+        copy.toFile().deleteOnExit();
+        try (var in = url.openStream()) {
+            java.nio.file.Files.copy(in, copy, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        }
+        return copy;
     }
 
     record Run(String name, double lr, double eps, double weightDecay) {
