@@ -318,7 +318,7 @@ class TrainCommandTest {
             sp[len - 1] = 1;
             special.add(sp);
         }
-        var masked = new TrainCommand.Masking(mask, V, 0.15).mask(new TrainCommand.Batch(ids, attention, L, special),
+        var masked = new TrainingData.Masking(mask, V, 0.15).mask(new TrainingData.Batch(ids, attention, L, special),
                 new java.util.SplittableRandom(5));
         int[] in = masked.input().inputIds();
         long candidates = 0, chosen = 0, toMask = 0, kept = 0;
@@ -411,12 +411,12 @@ class TrainCommandTest {
     void questionAnsweringWindowsAreLabelledAsRunQa() throws IOException {
         Path file = Files.write(dir.resolve("squad-windows.jsonl"), squadExamples(12, 5, 6));
         var tokenizer = distilbert.tokenizer.Tokenizer.fromPretrained(base);
-        List<TrainCommand.Example> windows = TrainCommand.qaExamples(file, TrainCommand.readJsonl(file), tokenizer, 24);
+        List<TrainingData.Example> windows = TrainingData.qaExamples(file, TrainingData.readJsonl(file), tokenizer, 24);
         assertTrue(windows.size() > 12 * 2, windows.size() + " windows: contexts of ~50 tokens in windows of 24");
         List<JsonNode> rows = new ArrayList<>();
         for (String l : Files.readAllLines(file)) rows.add(JSON.readTree(l));
         int holding = 0;
-        for (TrainCommand.Example w : windows) {
+        for (TrainingData.Example w : windows) {
             assertTrue(w.ids().length <= 24);
             int s = w.tokenLabels()[0], e = w.tokenLabels()[1];
             String answer = rows.get((int) w.line() - 1).get("answers").get("text").get(0).asText();
@@ -466,11 +466,11 @@ class TrainCommandTest {
     /** The SQuAD v1.1 script's normalisation and token F1. */
     @Test
     void squadScoresAsTheSquadScript() {
-        assertEquals("cat sat", TrainCommand.Squad.normalize("The  Cat, sat!"));
-        assertEquals("", TrainCommand.Squad.normalize("a an the"));
-        assertEquals(0.8, TrainCommand.Squad.f1("the cat sat", "cat sat down"), 1e-12);
-        assertEquals(1.0, TrainCommand.Squad.f1("", ""));
-        assertEquals(0.0, TrainCommand.Squad.f1("paris", ""));
+        assertEquals("cat sat", TrainingEval.Squad.normalize("The  Cat, sat!"));
+        assertEquals("", TrainingEval.Squad.normalize("a an the"));
+        assertEquals(0.8, TrainingEval.Squad.f1("the cat sat", "cat sat down"), 1e-12);
+        assertEquals(1.0, TrainingEval.Squad.f1("", ""));
+        assertEquals(0.0, TrainingEval.Squad.f1("paris", ""));
     }
 
     /** "which one is a city ?" with a city among names, in a random place: the label is the city's index. */
@@ -518,14 +518,14 @@ class TrainCommandTest {
     /** seqeval's chunking (its default IOB2 mode, as run_ner.py reports it) on hand-made sequences. */
     @Test
     void entityScoresChunkAsSeqeval() {
-        assertEquals(java.util.Set.of("PER 0 1", "LOC 3 3"), TrainCommand.Entities.of(List.of("B-PER", "I-PER", "O", "B-LOC")));
+        assertEquals(java.util.Set.of("PER 0 1", "LOC 3 3"), TrainingEval.Entities.of(List.of("B-PER", "I-PER", "O", "B-LOC")));
         // I- after O starts a chunk; a type change ends one; B- right after a chunk starts another
         assertEquals(java.util.Set.of("PER 1 1", "LOC 2 2", "LOC 3 4"),
-                TrainCommand.Entities.of(List.of("O", "I-PER", "I-LOC", "B-LOC", "I-LOC")));
-        assertEquals(java.util.Set.of("MISC 0 1"), TrainCommand.Entities.of(List.of("MISC", "MISC")));
-        var counts = new TrainCommand.Entities.Counts();
-        counts.add(TrainCommand.Entities.of(List.of("B-PER", "I-PER", "O", "B-LOC")),     // gold: 2 chunks
-                TrainCommand.Entities.of(List.of("B-PER", "O", "O", "B-LOC")));            // predicted: PER 0 0 (wrong end), LOC 3 3
+                TrainingEval.Entities.of(List.of("O", "I-PER", "I-LOC", "B-LOC", "I-LOC")));
+        assertEquals(java.util.Set.of("MISC 0 1"), TrainingEval.Entities.of(List.of("MISC", "MISC")));
+        var counts = new TrainingEval.Entities.Counts();
+        counts.add(TrainingEval.Entities.of(List.of("B-PER", "I-PER", "O", "B-LOC")),     // gold: 2 chunks
+                TrainingEval.Entities.of(List.of("B-PER", "O", "O", "B-LOC")));            // predicted: PER 0 0 (wrong end), LOC 3 3
         assertEquals(0.5, counts.precision());
         assertEquals(0.5, counts.recall());
         assertEquals(0.5, counts.f1());
