@@ -79,7 +79,7 @@ import picocli.CommandLine.Spec;
                     + "eval_loss and eval_accuracy, as run_swag.py.",
             "Masked LM (--task masked-lm, the default for a DistilBertForMaskedLM): {\"text\": ...} per line; each line an "
                     + "example (run_mlm.py's line_by_line), --mlm-probability of its tokens masked as HF's collator does "
-                    + "(80% [MASK], 10% random, 10% kept), drawn anew per batch; --eval reports eval_loss and perplexity.",
+                    + "(80%% [MASK], 10%% random, 10%% kept), drawn anew per batch; --eval reports eval_loss and perplexity.",
             "Labels: from --labels, else the model's id2label when it is a classifier with named labels, else the sorted "
                     + "distinct names (or 0..max id) of the training data, as run_glue.py takes them. A base model "
                     + "(DistilBertModel, DistilBertForMaskedLM) gets a new classification head, initialised as HF does.",

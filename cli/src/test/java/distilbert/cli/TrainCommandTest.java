@@ -205,6 +205,18 @@ class TrainCommandTest {
     }
 
     @Test
+    void helpPrintsEveryTaskWithoutFormatWarnings() {
+        Cli.Result r = Cli.run("", "train", "--help");
+        assertEquals(0, r.code());
+        assertFalse(r.err().contains("WARN"), r.err());
+        String out = r.out().replaceAll("\\s+", " ");
+        for (String s : List.of("--task", "sequence-classification", "token-classification", "question-answering", "multiple-choice",
+                "masked-lm", "(80% [MASK], 10% random, 10% kept)", "--resume", "--best-metric", "--early-stopping-patience")) {
+            assertTrue(out.contains(s), s + " missing from: " + out);
+        }
+    }
+
+    @Test
     void usageErrors() {
         Cli.assertUsageError("train", "--batch-size must be at least 1, got 0", "--model", base.toString(), "--train",
                 trainFile.toString(), "--output", dir.resolve("u").toString(), "--batch-size", "0");
