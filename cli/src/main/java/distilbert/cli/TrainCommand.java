@@ -272,8 +272,8 @@ final class TrainCommand implements Callable<Integer> {
             throw usage("--max-length " + length + " is more than the model takes: max_position_embeddings "
                     + base.maxPositionEmbeddings());
         }
-        List<JsonNode> trainRows = TrainingData.readJsonl(train);
-        List<JsonNode> evalRows = eval == null ? List.of() : TrainingData.readJsonl(eval);
+        List<TrainingData.Line> trainRows = TrainingData.readJsonl(train);
+        List<TrainingData.Line> evalRows = eval == null ? List.of() : TrainingData.readJsonl(eval);
         DistilBertConfig config = switch (t) {
             case TOKEN_CLASSIFICATION -> {
                 if (problemType != null) throw usage("--problem-type is for sequence classification");
@@ -419,8 +419,9 @@ final class TrainCommand implements Callable<Integer> {
                     batch++;
                     inWindow++;
                     examplesDone[0] += examples.size();
-                    tokensDone[0] += TrainingData.tokens(examples);
-                    progress.advance(examples.size(), TrainingData.tokens(examples));
+                    long batchTokens = TrainingData.tokens(examples);
+                    tokensDone[0] += batchTokens;
+                    progress.advance(examples.size(), batchTokens);
                     if (inWindow == windowBatches) {
                         Trainer.Step step = trainer.step();
                         if (!Float.isFinite(step.gradNorm())) {

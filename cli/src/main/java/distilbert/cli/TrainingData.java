@@ -60,9 +60,13 @@ final class TrainingData {
     // ---------------------------------------------------------------------------------------------
     // lines and labels
 
-    /** The JSON object lines of {@code file}, blank lines skipped, each with its line number for messages. */
-    static List<JsonNode> readJsonl(Path file) throws IOException {
-        List<JsonNode> rows = new ArrayList<>();
+    /** A JSON object line of an input file and its number (from 1), for messages. */
+    record Line(long number, ObjectNode node) {
+    }
+
+    /** The JSON object lines of {@code file}, blank lines skipped. */
+    static List<Line> readJsonl(Path file) throws IOException {
+        List<Line> rows = new ArrayList<>();
         try (BufferedReader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
             String line;
             long n = 0;
@@ -76,8 +80,7 @@ final class TrainingData {
                     throw new CliException(file + ":" + n + ": not a JSON object (" + Main.oneLine(e.getMessage()) + ")");
                 }
                 if (!(node instanceof ObjectNode o)) throw new CliException(file + ":" + n + ": not a JSON object");
-                o.put("\u0000line", n);
-                rows.add(o);
+                rows.add(new Line(n, o));
             }
         } catch (NoSuchFileException e) {
             throw new CliException(file + ": no such file");
@@ -86,21 +89,17 @@ final class TrainingData {
         return rows;
     }
 
-    private static long lineOf(JsonNode row) {
-        return row.path("\u0000line").asLong();
-    }
-
     /**
      * The config to train with: the model's, with the labels and problem type of the data. A classifier
      * whose labels are named keeps them (the data must use them); otherwise --labels, else the data's.
      * {@code file} names the training lines in messages; {@code problemType} is --problem-type's, or
      * null for the model's, else the one the first label implies.
      */
-    static DistilBertConfig labelledConfig(DistilBertConfig base, List<JsonNode> rows, Path file, List<String> labels,
+    static DistilBertConfig labelledConfig(DistilBertConfig base, List<Line> rows, Path file, List<String> labels,
                                            ProblemType problemType) {
         ProblemType problem = problemType != null ? problemType : base.problemType();
         if (problem == null) {
-            JsonNode first = rows.getFirst().get("label");
+            JsonNode first = rows.getFirst().node().get("label");
             problem = first != null && first.isArray() ? ProblemType.MULTI_LABEL_CLASSIFICATION
                     : first != null && first.isFloatingPointNumber() ? ProblemType.REGRESSION : ProblemType.SINGLE_LABEL_CLASSIFICATION;
         }
@@ -113,17 +112,17 @@ final class TrainingData {
         } else if (problem == ProblemType.REGRESSION) {
             names = List.of("LABEL_0");
         } else if (problem == ProblemType.MULTI_LABEL_CLASSIFICATION) {
-            int n = rows.getFirst().get("label").size();
+            int n = rows.getFirst().node().get("label").size();
             names = new ArrayList<>(DistilBertConfig.defaultId2Label(n).values());
         } else {
             TreeSet<String> strings = new TreeSet<>();
             int maxId = -1;
-            for (JsonNode r : rows) {
-                JsonNode l = r.get("label");
-                if (l == null) throw new CliException(file + ":" + lineOf(r) + ": no \"label\"");
+            for (Line r : rows) {
+                JsonNode l = r.node().get("label");
+                if (l == null) throw new CliException(file + ":" + r.number() + ": no \"label\"");
                 if (l.isTextual()) strings.add(l.asText());
                 else if (l.isIntegralNumber() && l.canConvertToInt()) maxId = Math.max(maxId, l.asInt());
-                else throw new CliException(file + ":" + lineOf(r) + ": \"label\" must be a class name or id, got " + l);
+                else throw new CliException(file + ":" + r.number() + ": \"label\" must be a class name or id, got " + l);
             }
             if (!strings.isEmpty() && maxId >= 0) {
                 throw new CliException(file + ": labels are both names and ids; use one kind (or give --labels)");
@@ -135,16 +134,16 @@ final class TrainingData {
     }
 
     /** The per-word labels of a token-classification line: "ner_tags" (HF datasets' conll2003) or "labels". */
-    private static JsonNode wordLabels(Path file, JsonNode row) {
-        JsonNode l = row.has("ner_tags") ? row.get("ner_tags") : row.get("labels");
+    private static JsonNode wordLabels(Path file, Line row) {
+        JsonNode l = row.node().has("ner_tags") ? row.node().get("ner_tags") : row.node().get("labels");
         if (l == null || !l.isArray()) {
-            throw new CliException(file + ":" + lineOf(row) + ": token classification needs \"ner_tags\" (or \"labels\"): a list of labels, one per word");
+            throw new CliException(file + ":" + row.number() + ": token classification needs \"ner_tags\" (or \"labels\"): a list of labels, one per word");
         }
         return l;
     }
 
     /** As {@link #labelledConfig}, for word labels: --labels, the model's named labels, else the data's. */
-    static DistilBertConfig tokenLabelledConfig(DistilBertConfig base, List<JsonNode> rows, Path file, List<String> labels) {
+    static DistilBertConfig tokenLabelledConfig(DistilBertConfig base, List<Line> rows, Path file, List<String> labels) {
         List<String> names;
         if (labels != null) {
             names = labels;
@@ -154,11 +153,11 @@ final class TrainingData {
         } else {
             TreeSet<String> strings = new TreeSet<>();
             int maxId = -1;
-            for (JsonNode r : rows) {
+            for (Line r : rows) {
                 for (JsonNode l : wordLabels(file, r)) {
                     if (l.isTextual()) strings.add(l.asText());
                     else if (l.isIntegralNumber() && l.canConvertToInt() && l.asInt() >= 0) maxId = Math.max(maxId, l.asInt());
-                    else throw new CliException(file + ":" + lineOf(r) + ": a word label must be a name or an id >= 0, got " + l);
+                    else throw new CliException(file + ":" + r.number() + ": a word label must be a name or an id >= 0, got " + l);
                 }
             }
             if (!strings.isEmpty() && maxId >= 0) throw new CliException(file + ": word labels are both names and ids; use one kind (or give --labels)");
@@ -172,7 +171,7 @@ final class TrainingData {
     // examples per task
 
     /** The examples of a task's lines. */
-    static List<Example> examples(Task t, Path file, List<JsonNode> rows, Tokenizer tokenizer, DistilBertConfig config,
+    static List<Example> examples(Task t, Path file, List<Line> rows, Tokenizer tokenizer, DistilBertConfig config,
                                   int length) {
         return switch (t) {
             case SEQUENCE_CLASSIFICATION -> examples(file, rows, tokenizer, config, length);
@@ -184,15 +183,15 @@ final class TrainingData {
     }
 
     /** Sequence-classification examples: "text" (and "text_pair") tokenized and truncated, the label in the config's problem type. */
-    private static List<Example> examples(Path file, List<JsonNode> rows, Tokenizer tokenizer, DistilBertConfig config, int length) {
+    private static List<Example> examples(Path file, List<Line> rows, Tokenizer tokenizer, DistilBertConfig config, int length) {
         List<String> texts = new ArrayList<>(), pairs = new ArrayList<>();
         boolean anyPair = false;
-        for (JsonNode r : rows) {
-            JsonNode t = r.get("text");
-            if (t == null || !t.isTextual()) throw new CliException(file + ":" + lineOf(r) + ": \"text\" must be a string");
+        for (Line r : rows) {
+            JsonNode t = r.node().get("text");
+            if (t == null || !t.isTextual()) throw new CliException(file + ":" + r.number() + ": \"text\" must be a string");
             texts.add(t.asText());
-            JsonNode p = r.get("text_pair");
-            if (p != null && !p.isNull() && !p.isTextual()) throw new CliException(file + ":" + lineOf(r) + ": \"text_pair\" must be a string");
+            JsonNode p = r.node().get("text_pair");
+            if (p != null && !p.isNull() && !p.isTextual()) throw new CliException(file + ":" + r.number() + ": \"text_pair\" must be a string");
             pairs.add(p == null || p.isNull() ? null : p.asText());
             anyPair |= p != null && !p.isNull();
         }
@@ -203,8 +202,9 @@ final class TrainingData {
         int NL = config.numLabels();
         List<Example> out = new ArrayList<>(rows.size());
         for (int i = 0; i < rows.size(); i++) {
-            JsonNode r = rows.get(i), l = r.get("label");
-            long line = lineOf(r);
+            Line r = rows.get(i);
+            JsonNode l = r.node().get("label");
+            long line = r.number();
             if (l == null) throw new CliException(file + ":" + line + ": no \"label\"");
             int classId = -1;
             float[] values = null;
@@ -242,22 +242,22 @@ final class TrainingData {
      * tokenized (truncated to --max-length), each word's label on its first token, -100 on its other
      * tokens and on [CLS]/[SEP] (label_all_tokens off). A word cut off by truncation loses its label.
      */
-    private static List<Example> tokenExamples(Path file, List<JsonNode> rows, Tokenizer tokenizer, DistilBertConfig config,
+    private static List<Example> tokenExamples(Path file, List<Line> rows, Tokenizer tokenizer, DistilBertConfig config,
                                                int length) {
         Map<String, Integer> label2id = config.label2id();
         int NL = config.numLabels();
         List<String> texts = new ArrayList<>();
         List<int[]> starts = new ArrayList<>(), wordIds = new ArrayList<>();
-        for (JsonNode r : rows) {
-            JsonNode words = r.get("tokens"), tags = wordLabels(file, r);
-            if (words == null || !words.isArray()) throw new CliException(file + ":" + lineOf(r) + ": \"tokens\" must be a list of words");
+        for (Line r : rows) {
+            JsonNode words = r.node().get("tokens"), tags = wordLabels(file, r);
+            if (words == null || !words.isArray()) throw new CliException(file + ":" + r.number() + ": \"tokens\" must be a list of words");
             if (tags.size() != words.size()) {
-                throw new CliException(file + ":" + lineOf(r) + ": " + words.size() + " words but " + tags.size() + " labels");
+                throw new CliException(file + ":" + r.number() + ": " + words.size() + " words but " + tags.size() + " labels");
             }
             StringBuilder text = new StringBuilder();
             int[] at = new int[words.size()], ids = new int[words.size()];
             for (int w = 0; w < words.size(); w++) {
-                if (!words.get(w).isTextual()) throw new CliException(file + ":" + lineOf(r) + ": word " + w + " is not a string");
+                if (!words.get(w).isTextual()) throw new CliException(file + ":" + r.number() + ": word " + w + " is not a string");
                 if (w > 0) text.append(' ');
                 at[w] = text.length();
                 text.append(words.get(w).asText());
@@ -265,7 +265,7 @@ final class TrainingData {
                 Integer id = l.isTextual() ? label2id.get(l.asText())
                         : l.isIntegralNumber() && l.canConvertToInt() && l.asInt() >= 0 && l.asInt() < NL ? Integer.valueOf(l.asInt()) : null;
                 if (id == null) {
-                    throw new CliException(file + ":" + lineOf(r) + ": the label of word " + w + " (" + l + ") is not one of "
+                    throw new CliException(file + ":" + r.number() + ": the label of word " + w + " (" + l + ") is not one of "
                             + label2id.keySet() + " nor an id in [0, " + NL + ")");
                 }
                 ids[w] = id;
@@ -291,23 +291,23 @@ final class TrainingData {
                     lastWord = w;
                 }
             }
-            out.add(new Example(lineOf(rows.get(i)), e.ids(), -1, null, tokenLabels, !e.overflowing().isEmpty()));
+            out.add(new Example(rows.get(i).number(), e.ids(), -1, null, tokenLabels, !e.overflowing().isEmpty()));
         }
         return out;
     }
 
     /** masked-lm examples: each line's "text", tokenized and truncated; its special tokens are never masked. */
-    private static List<Example> textExamples(Path file, List<JsonNode> rows, Tokenizer tokenizer, int length) {
+    private static List<Example> textExamples(Path file, List<Line> rows, Tokenizer tokenizer, int length) {
         List<String> texts = new ArrayList<>();
-        for (JsonNode r : rows) {
-            JsonNode t = r.get("text");
-            if (t == null || !t.isTextual()) throw new CliException(file + ":" + lineOf(r) + ": \"text\" must be a string");
+        for (Line r : rows) {
+            JsonNode t = r.node().get("text");
+            if (t == null || !t.isTextual()) throw new CliException(file + ":" + r.number() + ": \"text\" must be a string");
             texts.add(t.asText());
         }
         List<Encoding> enc = tokenizer.encodeBatch(texts, null, new EncodeOptions(true, Truncation.longestFirst(length), null));
         List<Example> out = new ArrayList<>(rows.size());
         for (int i = 0; i < rows.size(); i++) {
-            out.add(new Example(lineOf(rows.get(i)), enc.get(i).ids(), -1, null, enc.get(i).specialTokensMask(),
+            out.add(new Example(rows.get(i).number(), enc.get(i).ids(), -1, null, enc.get(i).specialTokensMask(),
                     !enc.get(i).overflowing().isEmpty()));
         }
         return out;
@@ -318,11 +318,11 @@ final class TrainingData {
     }
 
     /** SQuAD lines: {"question", "context", "answers": {"text": [...], "answer_start": [...]}} (HF datasets' squad). */
-    static List<QaRow> qaRows(Path file, List<JsonNode> rows) {
+    static List<QaRow> qaRows(Path file, List<Line> rows) {
         List<QaRow> out = new ArrayList<>();
-        for (JsonNode r : rows) {
-            long line = lineOf(r);
-            JsonNode q = r.get("question"), c = r.get("context"), a = r.get("answers");
+        for (Line r : rows) {
+            long line = r.number();
+            JsonNode q = r.node().get("question"), c = r.node().get("context"), a = r.node().get("answers");
             if (q == null || !q.isTextual() || q.asText().isBlank()) throw new CliException(file + ":" + line + ": \"question\" must be a non-empty string");
             if (c == null || !c.isTextual() || c.asText().isEmpty()) throw new CliException(file + ":" + line + ": \"context\" must be a non-empty string");
             if (a == null || !a.path("text").isArray() || !a.path("answer_start").isArray() || a.get("text").size() != a.get("answer_start").size()) {
@@ -355,7 +355,7 @@ final class TrainingData {
      * (HF's default, min(max_length / 2, 128)); per window the first answer's first and last token, or
      * both 0 ([CLS]) when the window does not hold it whole or there is no answer (SQuAD v2).
      */
-    static List<Example> qaExamples(Path file, List<JsonNode> rows, Tokenizer tokenizer, int length) {
+    static List<Example> qaExamples(Path file, List<Line> rows, Tokenizer tokenizer, int length) {
         List<QaRow> qa = qaRows(file, rows);
         int maxSeqLen = Math.min(length, QuestionAnswering.DEFAULT_MAX_SEQ_LEN);
         EncodeOptions options = QuestionAnswering.encodeOptions(maxSeqLen,
@@ -401,22 +401,22 @@ final class TrainingData {
      * truncated to --max-length (run_swag.py pairs the context with each ending the same way). Every
      * line must have as many choices as the first: the head scores [B, NC].
      */
-    private static List<Example> choiceExamples(Path file, List<JsonNode> rows, Tokenizer tokenizer, int length) {
+    private static List<Example> choiceExamples(Path file, List<Line> rows, Tokenizer tokenizer, int length) {
         List<String> prompts = new ArrayList<>(), choices = new ArrayList<>();
         int nc = -1;
-        for (JsonNode r : rows) {
-            JsonNode p = r.get("prompt"), c = r.get("choices"), l = r.get("label");
-            if (p == null || !p.isTextual()) throw new CliException(file + ":" + lineOf(r) + ": \"prompt\" must be a string");
-            if (c == null || !c.isArray() || c.size() < 2) throw new CliException(file + ":" + lineOf(r) + ": \"choices\" must be a list of two or more strings");
+        for (Line r : rows) {
+            JsonNode p = r.node().get("prompt"), c = r.node().get("choices"), l = r.node().get("label");
+            if (p == null || !p.isTextual()) throw new CliException(file + ":" + r.number() + ": \"prompt\" must be a string");
+            if (c == null || !c.isArray() || c.size() < 2) throw new CliException(file + ":" + r.number() + ": \"choices\" must be a list of two or more strings");
             if (nc < 0) nc = c.size();
             if (c.size() != nc) {
-                throw new CliException(file + ":" + lineOf(r) + ": " + c.size() + " choices, the first line has " + nc + " (a batch scores the same number per line)");
+                throw new CliException(file + ":" + r.number() + ": " + c.size() + " choices, the first line has " + nc + " (a batch scores the same number per line)");
             }
             if (l == null || !l.isIntegralNumber() || l.asInt() < 0 || l.asInt() >= nc) {
-                throw new CliException(file + ":" + lineOf(r) + ": \"label\" must be the right choice's index in [0, " + nc + "), got " + l);
+                throw new CliException(file + ":" + r.number() + ": \"label\" must be the right choice's index in [0, " + nc + "), got " + l);
             }
             for (JsonNode choice : c) {
-                if (!choice.isTextual()) throw new CliException(file + ":" + lineOf(r) + ": a choice is not a string: " + choice);
+                if (!choice.isTextual()) throw new CliException(file + ":" + r.number() + ": a choice is not a string: " + choice);
                 prompts.add(p.asText());
                 choices.add(choice.asText());
             }
@@ -435,7 +435,7 @@ final class TrainingData {
             }
             int[] all = new int[total];
             for (int c = 0, at = 0; c < nc; at += rowIds[c].length, c++) System.arraycopy(rowIds[c], 0, all, at, rowIds[c].length);
-            out.add(new Example(lineOf(rows.get(i)), all, rows.get(i).get("label").asInt(), null, null, cut, rowIds));
+            out.add(new Example(rows.get(i).number(), all, rows.get(i).node().get("label").asInt(), null, null, cut, rowIds));
         }
         return out;
     }

@@ -20,9 +20,13 @@ final class HeadSupport {
      * @return [T, C] or [T + 1, C]
      */
     static Buffer rowsWithZero(Ops ops, DistilBertModel.Encoded e, int C) {
-        PackedBatch pk = e.packed();
+        return rowsWithZero(ops, e.packed(), e.hidden(), C);
+    }
+
+    /** {@link #rowsWithZero(Ops, DistilBertModel.Encoded, int)} of packed rows {@code hidden} [T, C]. */
+    static Buffer rowsWithZero(Ops ops, PackedBatch pk, Buffer hidden, int C) {
         if (!pk.hasUnpackedPositions()) {
-            return e.hidden();
+            return hidden;
         }
         int T = pk.tokens();
         int[] rows = new int[T + 1];
@@ -31,7 +35,7 @@ final class HeadSupport {
         }
         rows[T] = -1;
         Buffer out = ops.allocateUninitialized((long) (T + 1) * C);
-        ops.gatherRows(out, e.hidden(), ops.indicesOf(rows), T + 1, C);
+        ops.gatherRows(out, hidden, ops.indicesOf(rows), T + 1, C);
         return out;
     }
 
@@ -71,16 +75,21 @@ final class HeadSupport {
 
     /** Mean softmax cross-entropy of [N, V] logits against targets, rows equal to {@code ignoreIndex} skipped. */
     static Float crossEntropy(Ops ops, Buffer logits, int[] targets, int V, int ignoreIndex) {
-        int N = targets.length;
-        int counted = 0;
-        for (int t : targets) {
-            if (t != ignoreIndex) {
-                counted++;
-            }
-        }
+        int N = targets.length, counted = counted(targets, ignoreIndex);
         Buffer losses = ops.allocateUninitialized(N);
         ops.crossEntropyForward(losses, logits, ops.indicesOf(targets), N, V, ignoreIndex);
         return mean(ops, losses, counted);
+    }
+
+    /** The targets that count in a mean loss: those that are not {@code ignoreIndex}. */
+    static int counted(int[] targets, int ignoreIndex) {
+        int n = 0;
+        for (int t : targets) {
+            if (t != ignoreIndex) {
+                n++;
+            }
+        }
+        return n;
     }
 
     /** Checks class labels: each in [0, n) or −100. */

@@ -40,12 +40,7 @@ final class Training {
      */
     static float crossEntropy(BackwardOps ops, Buffer logits, Buffer dLogits, int[] targets, int V, int ignoreIndex,
                               float lossScale) {
-        int N = targets.length, counted = 0;
-        for (int t : targets) {
-            if (t != ignoreIndex) {
-                counted++;
-            }
-        }
+        int N = targets.length, counted = HeadSupport.counted(targets, ignoreIndex);
         IndexBuffer y = ops.indicesOf(targets);
         Buffer losses = ops.allocateUninitialized(N);
         ops.crossEntropyForward(losses, logits, y, N, V, ignoreIndex);
@@ -125,19 +120,15 @@ final class Training {
 
     /**
      * dropout(p) of the packed hidden states for a per-token head, with a zero row appended where
-     * some position is not packed ({@link HeadSupport#rowsWithZero}): [N, C], N = T or T + 1.
+     * some position is not packed ({@link HeadSupport#rowsWithZero}): [N, C], N = T or T + 1. The
+     * dropout runs in place, on the trace's hidden states themselves when no row is appended: nothing
+     * reads them after the head.
      */
     static Buffer tokenRows(BackwardOps ops, DistilBertModel.Trace tr, int C, float p) {
-        PackedBatch pk = tr.packed();
-        int T = pk.tokens(), N = HeadSupport.rowCount(pk);
-        Buffer rows = ops.allocateUninitialized((long) N * C);
-        int[] index = new int[N];
-        for (int t = 0; t < N; t++) {
-            index[t] = t < T ? t : -1;
-        }
-        ops.gatherRows(rows, tr.hidden(), ops.indicesOf(index), N, C);
+        Buffer rows = HeadSupport.rowsWithZero(ops, tr.packed(), tr.hidden(), C);
         if (tr.headRng() != null && p > 0) {
-            ops.dropoutForward(rows, rows, tr.headRng(), p, (long) T * C);
+            long tc = (long) tr.packed().tokens() * C;
+            ops.dropoutForward(rows, rows, tr.headRng(), p, tc);
         }
         return rows;
     }
