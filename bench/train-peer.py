@@ -6,6 +6,7 @@ its optimizer step, written out (torch AdamW, HF's no-decay groups, clip_grad_no
 schedule), with dynamic padding per batch and the model in train mode (dropout on).
 
     python3 bench/train-peer.py --model DIR --train FILE.jsonl --batch-size 16 --max-steps 20 [--threads 2]
+    python3 bench/train-peer.py ... --device cuda [--tf32]    (on a GPU: fp32, or TF32 matmuls as HF's --tf32)
 
 Prints one JSON object: train_runtime, train_samples_per_second, train_steps_per_second,
 train_tokens_per_second, the losses, torch and transformers versions.
@@ -30,6 +31,8 @@ def main():
     ap.add_argument("--weight-decay", type=float, default=0.0)
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--tf32", action="store_true", help="TF32 matrix products on the GPU (HF's --tf32)")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--warmup-steps", type=int, default=0,
                     help="steps before the clock starts (0: every step timed, as `distilbert train` times its run)")
@@ -43,6 +46,11 @@ def main():
     tok = AutoTokenizer.from_pretrained(a.model)
     model = DistilBertForSequenceClassification.from_pretrained(
         a.model, num_labels=len(names), id2label=dict(enumerate(names)), label2id=label2id).float()
+    dev = torch.device(a.device)
+    if a.tf32:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    model.to(dev)
     model.train()
     no_decay = [n for n, _ in model.named_parameters() if "bias" in n or "layer_norm" in n.lower() or "layernorm" in n.lower()]
     groups = [{"params": [p for n, p in model.named_parameters() if n not in no_decay], "weight_decay": a.weight_decay},
@@ -63,16 +71,16 @@ def main():
                 samples = tokens = 0
             batch = order[i:i + a.batch_size]
             L = max(len(ids) for ids, _ in batch)
-            ids = torch.tensor([ids + [tok.pad_token_id] * (L - len(ids)) for ids, _ in batch])
-            mask = torch.tensor([[1] * len(ids_) + [0] * (L - len(ids_)) for ids_, _ in batch])
-            labels = torch.tensor([y for _, y in batch])
+            ids = torch.tensor([ids + [tok.pad_token_id] * (L - len(ids)) for ids, _ in batch], device=dev)
+            mask = torch.tensor([[1] * len(ids_) + [0] * (L - len(ids_)) for ids_, _ in batch], device=dev)
+            labels = torch.tensor([y for _, y in batch], device=dev)
             out = model(input_ids=ids, attention_mask=mask, labels=labels)
             out.loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             sched.step()
             opt.zero_grad()
-            losses.append(round(out.loss.item(), 6))
+            losses.append(round(out.loss.item(), 6))  # .item() waits for the GPU: every step is timed whole
             steps += 1
             samples += len(batch)
             tokens += int(mask.sum())
@@ -82,6 +90,8 @@ def main():
     print(json.dumps({"train_runtime": round(seconds, 3), "train_samples_per_second": round(samples / seconds, 3),
                       "train_steps_per_second": round(a.max_steps / seconds, 4),
                       "train_tokens_per_second": round(tokens / seconds, 1), "threads": torch.get_num_threads(),
+                      "device": str(dev) + (" (" + torch.cuda.get_device_name(dev) + ")" if dev.type == "cuda" else ""),
+                      "tf32": a.tf32,
                       "steps_timed": a.max_steps, "losses": losses, "torch": torch.__version__,
                       "transformers": transformers.__version__}))
 

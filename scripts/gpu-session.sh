@@ -24,9 +24,9 @@
 #
 # Steps run in the order given; each gets min(its cap, what the budget has left less 15 s for packing)
 # and is skipped, saying so, when under 20 s are left. Plans:
-#   first  probe test pipelines bench kernels sanitize embed attention   (in order of value: whatever the
-#          budget does not reach is skipped and listed)
-#   all    probe golden test pipelines bench kernels sanitize embed attention
+#   first  probe test pipelines bench train kernels sanitize embed attention   (in order of value: whatever
+#          the budget does not reach is skipped and listed)
+#   all    probe golden test pipelines bench train kernels sanitize embed attention
 # Steps:
 #   probe     nvidia-smi, python3/torch/transformers versions, our own GPU probe (info --device), tools
 #   golden    tests/golden/make_golden.py -> WORK/golden (the committed files are in tests/src/test/
@@ -42,6 +42,10 @@
 #   bench     bin/gpu-bench (ours vs HF eager and SDPA on random DistilBERT-base weights, the ceilings, MFU,
 #             the logits check, the report); cap 200 s, batches 1,64,256, L 128 and 512 and the length
 #             mix, bf16 and fp32 (GPU_BENCH_ARGS adds to or overrides those)
+#   train     fine-tuning: `distilbert train --device cuda` (fp32, then tf32) against bench/train-peer.py
+#             --device cuda (HF's model, torch AdamW, the same batches' shapes) on a random DistilBERT-base with
+#             a new 2-label head, TRAIN_ROWS (2048) parity-corpus rows cut to 128 tokens, batch 32,
+#             TRAIN_STEPS (40) steps; samples/s and tokens/s and the ratio; cap 150 s
 #   kernels   KernelBenchmark (JMH): each op of a layer alone at DistilBERT-base shapes (T 8192 = 64 x 128),
 #             bf16 and fp32, the SIMT attention kernel beside the tensor-core one; bench/peer/kernel_report.py
 #             puts µs, GB/s and TFLOP/s beside the bench step's measured ceilings -> kernels/kernels.md;
@@ -128,10 +132,10 @@ while [ $# -gt 0 ]; do
     --cpu) cpu=true ;;
     --emulated) emulated=true ;;
     -h|--help) help; exit 0 ;;
-    probe|golden|test|sanitize|pipelines|bench|kernels|attention|embed) steps+=("$1") ;;
-    first) steps+=(probe test pipelines bench kernels sanitize embed attention) ;;
-    all) steps+=(probe golden test pipelines bench kernels sanitize embed attention) ;;
-    *) echo "gpu-session: unknown step '$1' (probe, golden, test, pipelines, bench, kernels, sanitize, attention, embed; plans first, all)" >&2; exit 2 ;;
+    probe|golden|test|sanitize|pipelines|bench|train|kernels|attention|embed) steps+=("$1") ;;
+    first) steps+=(probe test pipelines bench train kernels sanitize embed attention) ;;
+    all) steps+=(probe golden test pipelines bench train kernels sanitize embed attention) ;;
+    *) echo "gpu-session: unknown step '$1' (probe, golden, test, pipelines, bench, train, kernels, sanitize, attention, embed; plans first, all)" >&2; exit 2 ;;
   esac
   shift
 done
@@ -355,6 +359,42 @@ step_bench() {
   return $rc
 }
 
+step_train() {
+  local d=$work/train w=$scratch/train rows steps p rc=0
+  rows=${TRAIN_ROWS:-$($cpu && echo 64 || echo 2048)} steps=${TRAIN_STEPS:-$($cpu && echo 3 || echo 40)}
+  mkdir -p "$d" "$w"
+  [ -f "$w/model/model.safetensors" ] || bounded 60 "$py" bench/peer/hf_embed.py --make-model "$w/model" \
+    $([ "${TRAIN_SIZE:-$($cpu && echo tiny || echo base)}" = tiny ] && echo --tiny) --tokenizer "$home/models/bert-base-uncased/tokenizer.json" > "$d/make-model.log" 2>&1 \
+    || { tail -n 5 "$d/make-model.log"; return 1; }
+  "$py" bench/peer/hf_embed.py --make-input "$w/text.jsonl" --corpus "$home/data/parity-corpus.jsonl.gz" --rows "$rows" || return 1
+  # two labels from the text's length: the speed does not depend on what is learned
+  "$py" -c 'import json,sys
+for l in open(sys.argv[1]):
+    t = json.loads(l)["text"]; print(json.dumps({"text": t, "label": "odd" if len(t) % 2 else "even"}))' "$w/text.jsonl" > "$w/train.jsonl" || return 1
+  printf '| precision | HF samples/s | ours samples/s | ours / HF | HF tokens/s | ours tokens/s | first / last loss (HF, ours) |\n|---|---|---|---|---|---|---|\n' > "$d/summary.md"
+  for p in fp32 tf32; do
+    rm -rf "$w/out-$p"
+    bounded 75 "$home/bin/distilbert" train --model "$w/model" --train "$w/train.jsonl" --output "$w/out-$p" --device "$dev" \
+      $($cpu || echo --precision "$p") --batch-size 32 --max-steps "$steps" --max-length 128 --save-steps 0 --logging-steps 1 \
+      > "$d/ours-$p.log" 2>&1 || { rc=1; tail -n 5 "$d/ours-$p.log"; continue; }
+    cp "$w/out-$p/train_results.json" "$d/ours-$p.json"; cp "$w/out-$p/train_log.jsonl" "$d/ours-$p-log.jsonl"
+    bounded 75 "$py" bench/train-peer.py --model "$w/model" --train "$w/train.jsonl" --batch-size 32 --max-steps "$steps" \
+      --max-length 128 --device "$dev" $([ "$p" = tf32 ] && echo --tf32) > "$d/hf-$p.json" 2> "$d/hf-$p.log" \
+      || { rc=1; tail -n 5 "$d/hf-$p.log"; continue; }
+    "$py" - "$p" "$d/hf-$p.json" "$d/ours-$p.json" "$d/ours-$p-log.jsonl" >> "$d/summary.md" <<'PY'
+import json, sys
+p, hf, ours, log = sys.argv[1], json.load(open(sys.argv[2])), json.load(open(sys.argv[3])), [json.loads(l) for l in open(sys.argv[4])]
+losses = [e["loss"] for e in log if "loss" in e]
+print(f"| {p} | {hf['train_samples_per_second']:.1f} | {ours['train_samples_per_second']:.1f} | "
+      f"{ours['train_samples_per_second'] / hf['train_samples_per_second']:.2f} | {hf['train_tokens_per_second']:.0f} | "
+      f"{ours['train_tokens_per_second']:.0f} | {hf['losses'][0]:.3f} / {hf['losses'][-1]:.3f}, {losses[0]:.3f} / {losses[-1]:.3f} |")
+PY
+  done
+  cat "$d/summary.md" >> "$summary"
+  cat "$d/summary.md"
+  return $rc
+}
+
 step_kernels() {
   local d=$work/kernels rc=0 args
   mkdir -p "$d"
@@ -546,7 +586,7 @@ for step in "${steps[@]}"; do
   log "$step ($l s of the budget left)"
   t0=$SECONDS
   say "" "## $step"
-  if $emulated && [[ " bench kernels sanitize attention embed " == *" $step "* ]]; then
+  if $emulated && [[ " bench train kernels sanitize attention embed " == *" $step "* ]]; then
     say "not run in the --emulated rehearsal: it measures time (or runs compute-sanitizer), which needs a GPU"
     log "$step: not run (--emulated)"; pack; continue
   fi

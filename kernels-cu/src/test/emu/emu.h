@@ -92,6 +92,36 @@ inline long long max(long long a, long long b) { return a > b ? a : b; }
 inline long min(long a, long b) { return a < b ? a : b; }
 inline long max(long a, long b) { return a > b ? a : b; }
 
+// The explicitly rounded float32 intrinsics (a kernel writes them where the CPU reference's bits
+// must be met and nvcc must not contract a multiply and an add into an FMA). The host's arithmetic
+// is IEEE round-to-nearest already and this build never contracts; fmaf is the correctly rounded
+// fused multiply-add, as on the device.
+inline float __fadd_rn(float a, float b) { return a + b; }
+inline float __fsub_rn(float a, float b) { return a - b; }
+inline float __fmul_rn(float a, float b) { return a * b; }
+inline float __fdiv_rn(float a, float b) { return a / b; }
+inline float __fsqrt_rn(float a) { return std::sqrt(a); }
+inline float __fmaf_rn(float a, float b, float c) { return std::fma(a, b, c); }
+
+// Atomics. Blocks run one after another and a block's threads switch only at synchronisation
+// points, so a plain read-modify-write is atomic here (and the order of a block's adds is the
+// random order of its threads, as on a device it is the scheduler's).
+inline float atomicAdd(float* p, float v) {
+    const float old = *p;
+    *p = old + v;
+    return old;
+}
+inline double atomicAdd(double* p, double v) {
+    const double old = *p;
+    *p = old + v;
+    return old;
+}
+inline int atomicAdd(int* p, int v) {
+    const int old = *p;
+    *p = old + v;
+    return old;
+}
+
 #define threadIdx (::emu::thread_idx)
 #define blockIdx (::emu::block_idx)
 #define blockDim (::emu::block_dim)

@@ -7,7 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import distilbert.cli.TrainingData.Example;
 import distilbert.cli.TrainingData.Masking;
 import distilbert.cli.TrainingData.QaRow;
-import distilbert.model.CpuOps;
+import distilbert.model.Device;
 import distilbert.model.DistilBert;
 import distilbert.model.DistilBertForMaskedLM;
 import distilbert.model.DistilBertForMultipleChoice;
@@ -17,6 +17,8 @@ import distilbert.model.DistilBertForSequenceClassification;
 import distilbert.model.DistilBertForTokenClassification;
 import distilbert.model.LearningRateSchedule;
 import distilbert.model.ModelInput;
+import distilbert.model.Ops;
+import distilbert.model.Precision;
 import distilbert.model.Trainer;
 import distilbert.tokenizer.Tokenizer;
 import distilbert.weights.Checkpoint;
@@ -54,8 +56,8 @@ import picocli.CommandLine.Spec;
  * HuggingFace's {@code Trainer} with {@code run_glue.py}'s data handling does it: labels from the
  * data (or the model's label2id), dynamic padding per batch, AdamW with HF's no-decay groups, the
  * linear schedule with warmup, gradient clipping and accumulation, checkpoints every --save-steps
- * that {@code --resume} continues bit for bit, and one saved when the run is interrupted. Runs on
- * the CPU backend (the CUDA backward kernels are not written yet).
+ * that {@code --resume} continues bit for bit, and one saved when the run is interrupted. Runs on a
+ * GPU (fp32 or tf32) or on the CPU backend, as --device says.
  */
 @Command(name = "train", mixinStandardHelpOptions = true, versionProvider = Main.Version.class, sortOptions = false,
         usageHelpWidth = 100,
@@ -209,9 +211,17 @@ final class TrainCommand implements Callable<Integer> {
             description = "Keep the N latest checkpoints (default 2).")
     int saveTotalLimit;
 
-    @Option(names = "--device", paramLabel = "DEVICE", defaultValue = "cpu",
-            description = "cpu (the default and, for now, the only choice: the CUDA backward kernels are not written yet).")
+    @Option(names = "--device", paramLabel = "DEVICE", defaultValue = "auto",
+            description = "auto, cpu, cuda or cuda:N. auto trains on a usable GPU and falls back to the CPU, saying so once; "
+                    + "cuda on the first GPU that can run the kernels, cuda:N on GPU N. One device: several GPUs at once "
+                    + "(data parallel) are not written yet. Default: ${DEFAULT-VALUE}.")
     String device;
+
+    @Option(names = "--precision", paramLabel = "PRECISION", converter = RunOptions.PrecisionConverter.class,
+            description = "On the GPU: fp32 (the default: HF's Trainer without --tf32) or tf32 (the matrix products on the "
+                    + "tensor cores with 10-bit mantissas, HF's --tf32; parameters, gradients and optimizer state stay float32). "
+                    + "bf16 and fp16 mixed precision are not written yet. The CPU trains in fp32 whatever is asked.")
+    Precision precision;
 
     @Option(names = "--resume", description = "Continue from the latest checkpoint in --output.")
     boolean resume;
@@ -307,7 +317,7 @@ final class TrainCommand implements Callable<Integer> {
         LearningRateSchedule schedule = LearningRateSchedule.of(scheduler, warmup, totalSteps);
         Trainer.Options options = new Trainer.Options(learningRate, weightDecay, 0.9, 0.999, 1e-8, maxGradNorm, schedule, seed);
 
-        try (DistilBert db = DistilBert.of(start, CpuOps.create())) {
+        try (DistilBert db = DistilBert.of(start, backend())) {
             Trainer trainer = new Trainer(db.architecture(), options);
             Position at = new Position(0, 0, new ArrayList<>(), 0, 0);
             Files.createDirectories(output);
@@ -650,10 +660,29 @@ final class TrainCommand implements Callable<Integer> {
     // ---------------------------------------------------------------------------------------------
     // options
 
+    /** The backend of --device and --precision; fp32 on the GPU unless tf32 is asked for. */
+    private Ops backend() {
+        Device d = Device.parse(device);
+        Precision p = precision == null ? Precision.FP32 : precision;
+        try {
+            return DistilBert.backend(d, d.kind() == Device.Kind.CPU ? null : p);
+        } catch (UnsupportedOperationException | IllegalStateException e) {
+            throw new CliException("--device " + device + ": " + e.getMessage(), e);
+        }
+    }
+
     private void checkOptions() {
-        if (!device.equals("cpu")) {
-            throw new CliException("--device " + device + ": training runs on the CPU for now (the CUDA backward kernels are not"
-                    + " written yet); leave out --device, or give --device cpu");
+        if (device.contains(",") || device.trim().equalsIgnoreCase("cuda:all")) {
+            throw usage("--device " + device + ": training runs on one device (several GPUs at once are not written yet)");
+        }
+        try {
+            Device.parse(device);
+        } catch (IllegalArgumentException e) {
+            throw usage("--device: " + e.getMessage());
+        }
+        if (precision == Precision.BF16 || precision == Precision.FP16) {
+            throw usage("--precision " + precision.cliName() + ": training on the GPU runs in fp32 or tf32; mixed precision "
+                    + "(float32 master weights beside a " + precision.cliName() + " copy) is not written yet");
         }
         if (batchSize < 1) throw usage("--batch-size must be at least 1, got " + batchSize);
         if (!(mlmProbability > 0 && mlmProbability <= 1)) throw usage("--mlm-probability must be in (0, 1], got " + mlmProbability);

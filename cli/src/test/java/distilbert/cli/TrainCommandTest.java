@@ -193,10 +193,23 @@ class TrainCommandTest {
         assertTrue(r.err().contains("every example has the same label"), r.err());
 
         r = Cli.run("", "train", "--model", base.toString(), "--train", trainFile.toString(), "--output",
-                dir.resolve("gpu").toString(), "--device", "cuda:0");
-        assertEquals(1, r.code());
-        assertTrue(r.err().contains("--device cuda:0: training runs on the CPU for now (the CUDA backward kernels are not written yet)"),
-                r.err());
+                dir.resolve("gpu").toString(), "--device", "cuda:0", "--max-steps", "1");
+        if (distilbert.cuda.GpuProbe.status() instanceof distilbert.cuda.GpuStatus.Unusable why) {
+            assertEquals(1, r.code(), r.err());
+            assertTrue(r.err().contains("--device cuda:0: ") && r.err().contains(why.describe()), r.err());
+        } else {
+            assertEquals(0, r.code(), r.err()); // a GPU trains (fp32 by default)
+        }
+
+        r = Cli.run("", "train", "--model", base.toString(), "--train", trainFile.toString(), "--output",
+                dir.resolve("bf16").toString(), "--device", "cuda", "--precision", "bf16");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("--precision bf16: training on the GPU runs in fp32 or tf32; mixed precision"), r.err());
+
+        r = Cli.run("", "train", "--model", base.toString(), "--train", trainFile.toString(), "--output",
+                dir.resolve("two").toString(), "--device", "cuda:0,1");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("--device cuda:0,1: training runs on one device"), r.err());
 
         r = Cli.run("", "train", "--model", base.toString(), "--train", trainFile.toString(), "--output",
                 dir.resolve("nothing-yet").toString(), "--resume");

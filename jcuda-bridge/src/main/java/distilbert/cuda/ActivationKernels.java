@@ -75,14 +75,18 @@ public final class ActivationKernels {
         checkShape(rows, cols);
         long n = (long) rows * cols;
         require(dinp, n, "dinp");
-        require(dbias, cols, "dbias");
+        if (dbias != null) {
+            require(dbias, cols, "dbias");
+        }
         require(dout, n, "dout");
         require(inp, n, "inp");
-        require(bias, cols, "bias");
+        if (bias != null) {
+            require(bias, cols, "bias");
+        }
         require(scratch, backwardScratchLength(rows, cols), "scratch");
-        if (dbias.type() != ElementType.F32 || scratch.type() != ElementType.F32) {
+        if (dbias != null && dbias.type() != ElementType.F32 || scratch.type() != ElementType.F32) {
             throw new IllegalArgumentException("dbias and scratch are float32 (the gradient slab's type), got "
-                    + dbias.type() + " and " + scratch.type());
+                    + (dbias == null ? "none" : dbias.type()) + " and " + scratch.type());
         }
         if (n == 0) {
             return;
@@ -96,6 +100,9 @@ public final class ActivationKernels {
         context.launch(backward, ceilDiv(cols, BACKWARD_BLOCK_X), chunks, BACKWARD_BLOCK_X, BACKWARD_BLOCK_Y,
                 new KernelArgs().array(dinp).array(scratch).array(dout).array(inp).array(bias)
                         .i32(rows).i32(cols));
+        if (dbias == null) {
+            return; // the partials are written and not needed: no bias gradient asked for
+        }
         KernelModule.Kernel reduce = module.kernel("bias_grad_reduce_f32");
         context.launch(reduce, ceilDiv(cols, REDUCE_BLOCK), 1, REDUCE_BLOCK, 1,
                 new KernelArgs().array(dbias).array(scratch).i32(chunks).i32(cols));

@@ -42,6 +42,17 @@ final class KernelArgs {
         return this;
     }
 
+    /**
+     * A 64-bit integer (a seed, a counter) as two {@code unsigned} parameters, the low half first: the
+     * kernel takes {@code unsigned lo, unsigned hi} and joins them ({@code philox.cuh}'s {@code u64_of}).
+     * Not one {@code unsigned long long}: PTX types that {@code u64}, as it types a pointer, so neither
+     * this check nor the stand-in driver (which checks every pointer against its allocations) could tell
+     * the two apart.
+     */
+    KernelArgs i64(long value) {
+        return i32((int) value).i32((int) (value >>> 32));
+    }
+
     /** The arguments' PTX types, in order. */
     List<String> types() {
         return List.copyOf(types);

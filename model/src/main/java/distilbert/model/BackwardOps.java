@@ -4,10 +4,12 @@ import distilbert.weights.Activation;
 
 /**
  * The operations of training: the backward pass of every forward op DistilBERT uses, training-mode
- * dropout, and the optimizer's walk over the flat parameter buffer. A backend that implements this
- * can fine-tune; today that is the CPU reference ({@link CpuOps}). The CUDA backward kernels are
- * not written yet, so {@link CudaOps} does not implement it and a model on a GPU refuses to train
- * (the type says so; {@link Training#backwardOps} gives the message).
+ * dropout, and the optimizer's walk over the flat parameter buffer. Both backends implement it: the
+ * CPU reference ({@link CpuOps}) and {@link CudaOps} (kernels-cu's {@code training.cu},
+ * {@code attention_train.cu} and {@code activation.cu}, cuBLAS for the matrix products). The CUDA
+ * backend trains in float32 or tf32: parameter gradients and optimizer state are float32 buffers
+ * there, and a model loaded in a 16-bit precision refuses to train ({@link Training#backwardOps}
+ * says why: mixed precision's float32 master weights are not kept yet).
  *
  * <h2>Conventions</h2> (beside {@link Ops}'s)
  * <ul>
@@ -21,7 +23,7 @@ import distilbert.weights.Activation;
  *       same {@link DropoutRng} position.</li>
  * </ul>
  */
-public sealed interface BackwardOps extends Ops permits CpuOps {
+public sealed interface BackwardOps extends Ops permits CpuOps, CudaOps {
 
     // ---------------------------------------------------------------------------------------------
     // embeddings

@@ -1,6 +1,8 @@
 package distilbert.model;
 
+import distilbert.cuda.ActivationKernels;
 import distilbert.cuda.AttentionKernel;
+import distilbert.cuda.AttentionTrainingKernels;
 import distilbert.cuda.Cublas;
 import distilbert.cuda.CudaContext;
 import distilbert.cuda.DeviceArena;
@@ -8,6 +10,7 @@ import distilbert.cuda.DeviceArray;
 import distilbert.cuda.ElementType;
 import distilbert.cuda.GpuEventLog;
 import distilbert.cuda.InferenceKernels;
+import distilbert.cuda.TrainingKernels;
 import distilbert.weights.Activation;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -34,7 +37,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * and makes the context current, so forwards from several threads take turns. Ops called outside a
  * scope must come from one thread at a time.
  */
-public final class CudaOps implements Ops {
+public final class CudaOps implements BackwardOps {
 
     /** 128 elements: 256 bytes in a 16-bit type, 512 in float32. */
     private static final int PARAMETER_ALIGNMENT = 128;
@@ -43,6 +46,9 @@ public final class CudaOps implements Ops {
     private final Precision precision;
     private final ElementType storage;
     private final InferenceKernels kernels;
+    private final TrainingKernels training;
+    private final AttentionTrainingKernels attentionTraining;
+    private final ActivationKernels activation;
     private final Cublas cublas;
     private final Cublas.DataType gemmType;
     private final Cublas.Compute gemmCompute;
@@ -67,6 +73,9 @@ public final class CudaOps implements Ops {
         };
         this.gemmCompute = precision == Precision.TF32 ? Cublas.Compute.TF32 : Cublas.Compute.FP32;
         this.kernels = new InferenceKernels(context);
+        this.training = new TrainingKernels(context);
+        this.attentionTraining = new AttentionTrainingKernels(context);
+        this.activation = new ActivationKernels(context);
         this.cublas = Cublas.create(context);
         this.arena = new DeviceArena(context);
     }
@@ -363,6 +372,49 @@ public final class CudaOps implements Ops {
     @Override
     public void attentionForward(Buffer out, Buffer probs, Buffer qkv, Buffer headMask, IndexBuffer cuSeqlens,
                                  IndexBuffer keyLens, int numSeqs, int T, int NH, int HS) {
+        AttentionShape a = attentionShape(cuSeqlens, keyLens, numSeqs, T, NH);
+        DeviceArray offsets = probs == null ? null : a.offsets(device(probs));
+        try {
+            String kernel = kernels.attention(device(out), deviceOrNull(probs), device(qkv), deviceOrNull(headMask),
+                    indices(cuSeqlens), keyLens == null ? null : indices(keyLens), offsets, numSeqs, T, a.maxLen, NH, HS);
+            done(probs != null ? "attention with probs" : kernel != null && kernel.startsWith("attention_tc")
+                    ? "attention (tensor cores)" : "attention", T, NH, HS);
+        } finally {
+            release(offsets); // queued work keeps the order: the free waits for the kernel
+        }
+    }
+
+    /** A packed batch's attention geometry, checked on the host: what the kernels trust. */
+    private final class AttentionShape {
+        final int[] cu;
+        final int[] keys;
+        final int maxLen;
+        final int numSeqs;
+        final int NH;
+
+        AttentionShape(int[] cu, int[] keys, int maxLen, int numSeqs, int NH) {
+            this.cu = cu;
+            this.keys = keys;
+            this.maxLen = maxLen;
+            this.numSeqs = numSeqs;
+            this.NH = NH;
+        }
+
+        /** The probabilities' per-sequence starts on the device (I64 [numSeqs]), probs checked to hold them all. */
+        DeviceArray offsets(DeviceArray probs) {
+            long[] all = PackedBatch.probsOffsets(cu, keys, NH);
+            checkLength(probs, all[numSeqs], "probs");
+            DeviceArray offsets = scratch(ElementType.I64, Math.max(1, numSeqs), "attention offsets");
+            offsets.uploadLongs(java.util.Arrays.copyOf(all, Math.max(1, numSeqs)));
+            return offsets;
+        }
+
+        long total() {
+            return PackedBatch.probsOffsets(cu, keys, NH)[numSeqs];
+        }
+    }
+
+    private AttentionShape attentionShape(IndexBuffer cuSeqlens, IndexBuffer keyLens, int numSeqs, int T, int NH) {
         int[] cu = index(cuSeqlens).host(numSeqs + 1);
         int[] keys = keyLens == null ? null : index(keyLens).host(numSeqs);
         int maxLen = 0;
@@ -375,25 +427,7 @@ public final class CudaOps implements Ops {
             }
             maxLen = Math.max(maxLen, len);
         }
-        DeviceArray offsets = null;
-        if (probs != null) {
-            long[] all = PackedBatch.probsOffsets(cu, keys, NH);
-            long[] starts = java.util.Arrays.copyOf(all, numSeqs);
-            offsets = depth > 0 ? arena.allocate(ElementType.I64, numSeqs, "attention offsets")
-                    : context.allocate(ElementType.I64, numSeqs, "attention offsets");
-            offsets.uploadLongs(starts);
-            checkLength(device(probs), all[numSeqs], "probs");
-        }
-        try {
-            String kernel = kernels.attention(device(out), deviceOrNull(probs), device(qkv), deviceOrNull(headMask),
-                    indices(cuSeqlens), keyLens == null ? null : indices(keyLens), offsets, numSeqs, T, maxLen, NH, HS);
-            done(probs != null ? "attention with probs" : kernel != null && kernel.startsWith("attention_tc")
-                    ? "attention (tensor cores)" : "attention", T, NH, HS);
-        } finally {
-            if (offsets != null && depth == 0) {
-                offsets.close(); // queued work keeps the order: the free waits for the kernel
-            }
-        }
+        return new AttentionShape(cu, keys, maxLen, numSeqs, NH);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -441,6 +475,238 @@ public final class CudaOps implements Ops {
     public void bceWithLogitsForward(Buffer losses, Buffer logits, Buffer targets, int N) {
         kernels.bceWithLogits(device(losses), device(logits), device(targets), N);
         done("bce with logits", N);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // training (BackwardOps): float32 and tf32 only, see checkTrainable
+
+    /**
+     * Refuses training in a 16-bit precision, saying why: the backward kernels take float32 parameter
+     * gradients, but mixed precision also needs float32 master weights beside the 16-bit copy the
+     * forward reads, which the trainer does not keep yet.
+     */
+    void checkTrainable() {
+        if (storage != ElementType.F32) {
+            throw new UnsupportedOperationException("training on the GPU runs in fp32 or tf32 (--precision fp32|tf32,"
+                    + " Precision.FP32/TF32); this model is loaded in " + precision.cliName() + ", and mixed-precision"
+                    + " training (float32 master weights beside the " + precision.cliName()
+                    + " copy) is not written yet");
+        }
+    }
+
+    @Override
+    public void embeddingBackward(Buffer dWordEmbeddings, Buffer dPositionEmbeddings, Buffer dOut, IndexBuffer tokenIds,
+                                  IndexBuffer positionIds, int paddingIdx, int T, int C) {
+        training.embeddingBackward(gradOrNull(dWordEmbeddings), gradOrNull(dPositionEmbeddings), device(dOut),
+                tokenIds == null ? null : indices(tokenIds), indices(positionIds), paddingIdx, T, C);
+        done("embedding backward", T, C);
+    }
+
+    @Override
+    public void layerNormBackward(Buffer dInp, Buffer dWeight, Buffer dBias, Buffer dOut, Buffer inp, Buffer weight,
+                                  Buffer mean, Buffer rstd, int N, int C) {
+        DeviceArray scratch = scratch(ElementType.F32, Math.max(1, TrainingKernels.layerNormBackwardScratchLength(N, C)),
+                "layer norm backward partials");
+        try {
+            training.layerNormBackward(device(dInp), gradOrNull(dWeight), gradOrNull(dBias), device(dOut), device(inp),
+                    device(weight), device(mean), device(rstd), N, C, scratch);
+        } finally {
+            release(scratch);
+        }
+        done("layer norm backward", N, C);
+    }
+
+    @Override
+    public void matmulBackward(Buffer dInp, Buffer dWeight, Buffer dBias, Buffer dOut, Buffer inp, Buffer weight, int N,
+                               int K, int M, boolean accumulate) {
+        DeviceArray dx = deviceOrNull(dInp), dw = gradOrNull(dWeight), db = gradOrNull(dBias), g = device(dOut);
+        DeviceArray x = device(inp), w = device(weight);
+        checkLength(g, (long) N * M, "dOut");
+        checkLength(x, (long) N * K, "inp");
+        checkLength(w, (long) M * K, "weight");
+        if (dx != null) {
+            checkLength(dx, (long) N * K, "dInp");
+        }
+        if (dw != null) {
+            checkLength(dw, (long) M * K, "dWeight");
+        }
+        if (N == 0 || M == 0 || K == 0) {
+            return;
+        }
+        // row-major: dInp[N, K] (=, +=) dOut[N, M] · weight[M, K];  dWeight[M, K] += dOut[N, M]ᵀ · inp[N, K]
+        if (dx != null) {
+            cublas.gemmStridedBatchedRowMajor(false, false, N, K, M, g.address(), M, 0, w.address(), K, 0,
+                    dx.address(), K, 0, 1, gemmType, gemmCompute, 1f, accumulate ? 1f : 0f);
+        }
+        if (dw != null) {
+            cublas.gemmStridedBatchedRowMajor(true, false, M, K, N, g.address(), M, 0, x.address(), K, 0,
+                    dw.address(), K, 0, 1, gemmType, gemmCompute, 1f, 1f);
+        }
+        if (db != null) {
+            checkLength(db, M, "dBias");
+            DeviceArray scratch = scratch(ElementType.F32, TrainingKernels.columnSumScratchLength(N, M), "bias gradient partials");
+            try {
+                training.columnSum(db, g, N, M, scratch);
+            } finally {
+                release(scratch);
+            }
+        }
+        done("matmul backward", N, K, M);
+    }
+
+    @Override
+    public void biasActivationBackward(Activation act, Buffer dInp, Buffer dBias, Buffer dOut, Buffer inp, Buffer bias,
+                                       int N, int M) {
+        DeviceArray scratch = scratch(ElementType.F32, Math.max(1, ActivationKernels.backwardScratchLength(N, M)),
+                "bias gradient partials");
+        try {
+            activation.backward(distilbert.cuda.Activation.fromHfName(act.hfName()), device(dInp), gradOrNull(dBias),
+                    device(dOut), device(inp), deviceOrNull(bias), N, M, scratch);
+        } finally {
+            release(scratch);
+        }
+        done("bias + " + act.hfName() + " backward", N, M);
+    }
+
+    @Override
+    public void dropoutForward(Buffer out, Buffer inp, DropoutRng rng, float p, long N) {
+        DropoutRng.scale(p); // checks p
+        training.dropout(device(out), device(inp), rng.seed(), rng.offset(), p, N);
+        done("dropout", N);
+    }
+
+    @Override
+    public void dropoutBackward(Buffer dInp, Buffer dOut, DropoutRng rng, float p, long N) {
+        DropoutRng.scale(p);
+        training.dropout(device(dInp), device(dOut), rng.seed(), rng.offset(), p, N);
+        done("dropout backward", N);
+    }
+
+    @Override
+    public void attentionTrainingForward(Buffer out, Buffer probs, Buffer dropped, Buffer qkv, Buffer headMask,
+                                         DropoutRng dropout, float p, IndexBuffer cuSeqlens, IndexBuffer keyLens,
+                                         int numSeqs, int T, int NH, int HS) {
+        AttentionShape a = attentionShape(cuSeqlens, keyLens, numSeqs, T, NH);
+        boolean drops = dropout != null && p > 0;
+        DropoutRng.scale(p);
+        DeviceArray offsets = a.offsets(device(probs));
+        try {
+            if (dropped != null) {
+                checkLength(device(dropped), a.total(), "dropped");
+            }
+            attentionTraining.forward(device(out), device(probs), drops ? deviceOrNull(dropped) : null, device(qkv),
+                    deviceOrNull(headMask), drops ? dropout.seed() : 0, drops ? dropout.offset() : 0, drops ? p : 0f,
+                    indices(cuSeqlens), keyLens == null ? null : indices(keyLens), offsets, numSeqs, T, a.maxLen, NH, HS);
+        } finally {
+            release(offsets);
+        }
+        done("attention training forward", T, NH, HS);
+    }
+
+    @Override
+    public void attentionBackward(Buffer dQkv, Buffer dOut, Buffer qkv, Buffer probs, Buffer dropped, Buffer headMask,
+                                  DropoutRng dropout, float p, IndexBuffer cuSeqlens, IndexBuffer keyLens, int numSeqs,
+                                  int T, int NH, int HS) {
+        AttentionShape a = attentionShape(cuSeqlens, keyLens, numSeqs, T, NH);
+        boolean drops = dropout != null && p > 0;
+        DropoutRng.scale(p);
+        DeviceArray offsets = a.offsets(device(probs));
+        DeviceArray scratch = scratch(ElementType.F32, Math.max(1, AttentionTrainingKernels.backwardScratchLength(a.total())),
+                "attention backward dS");
+        try {
+            DeviceArray kept = drops ? deviceOrNull(dropped) : null;
+            attentionTraining.backward(device(dQkv), device(dOut), device(qkv), device(probs), kept,
+                    deviceOrNull(headMask), drops && kept == null, drops ? dropout.seed() : 0,
+                    drops ? dropout.offset() : 0, drops ? p : 0f, indices(cuSeqlens),
+                    keyLens == null ? null : indices(keyLens), offsets, numSeqs, T, a.maxLen, NH, HS, scratch);
+        } finally {
+            release(scratch);
+            release(offsets);
+        }
+        done("attention backward", T, NH, HS);
+    }
+
+    @Override
+    public void gatherRowsBackward(Buffer dInp, Buffer dOut, IndexBuffer rows, int N, int C) {
+        training.gatherRowsBackward(device(dInp), device(dOut), indices(rows), N, C);
+        done("gather rows backward", N, C);
+    }
+
+    @Override
+    public void fill(Buffer out, float value, long N) {
+        training.fill(device(out), value, N);
+        done("fill", N);
+    }
+
+    @Override
+    public void crossEntropyBackward(Buffer dLogits, Buffer logits, IndexBuffer targets, int N, int V, int ignoreIndex,
+                                     float scale) {
+        training.crossEntropyBackward(device(dLogits), device(logits), indices(targets), N, V, ignoreIndex, scale);
+        done("cross-entropy backward", N, V);
+    }
+
+    @Override
+    public void mseBackward(Buffer dPredictions, Buffer predictions, Buffer targets, int N, float scale) {
+        training.mseBackward(device(dPredictions), device(predictions), device(targets), N, scale);
+        done("mse backward", N);
+    }
+
+    @Override
+    public void bceWithLogitsBackward(Buffer dLogits, Buffer logits, Buffer targets, int N, float scale) {
+        training.bceWithLogitsBackward(device(dLogits), device(logits), device(targets), N, scale);
+        done("bce with logits backward", N);
+    }
+
+    @Override
+    public void adamWUpdate(Buffer params, Buffer grads, Buffer m, Buffer v, long n, double lr, double beta1,
+                            double beta2, double eps, double weightDecay, long step) {
+        AdamW.Scalars s = AdamW.Scalars.of(lr, beta1, beta2, eps, weightDecay, step);
+        training.adamW(grad(params), grad(grads), grad(m), grad(v), n, s.decays(), s.decay(), s.smallW1(), s.w1(), s.b2(),
+                s.w2(), s.bc2Sqrt(), s.eps(), s.negStepSize());
+        done("adamw", n);
+    }
+
+    @Override
+    public double sumOfSquares(Buffer g, long n) {
+        DeviceArray scratch = scratch(ElementType.F32, TrainingKernels.sumOfSquaresScratchLength(n), "sum of squares partials");
+        try {
+            return training.sumOfSquares(grad(g), n, scratch);
+        } finally {
+            release(scratch);
+            done("sum of squares", n);
+        }
+    }
+
+    @Override
+    public void scale(Buffer g, float factor, long n) {
+        training.scale(grad(g), factor, n);
+        done("scale", n);
+    }
+
+    /** Scratch memory: from the arena inside a scope, an allocation of its own (see {@link #release}) outside. */
+    private DeviceArray scratch(ElementType type, long length, String what) {
+        return depth > 0 ? arena.allocate(type, length, what) : context.allocate(type, length, what);
+    }
+
+    /** Gives back {@link #scratch} taken outside a scope (queued work keeps the order: the free waits for it). */
+    private void release(DeviceArray scratch) {
+        if (scratch != null && depth == 0) {
+            scratch.close();
+        }
+    }
+
+    /** A float32 array: parameter gradients and optimizer state. */
+    private DeviceArray grad(Buffer b) {
+        DeviceArray a = device(b);
+        if (a.type() != ElementType.F32) {
+            throw new IllegalArgumentException("parameter gradients and optimizer state are float32 on the GPU, got "
+                    + a.type() + " (" + b + ")");
+        }
+        return a;
+    }
+
+    private DeviceArray gradOrNull(Buffer b) {
+        return b == null ? null : grad(b);
     }
 
     // ---------------------------------------------------------------------------------------------

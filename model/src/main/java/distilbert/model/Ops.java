@@ -31,7 +31,7 @@ import distilbert.weights.Activation;
  * <p>An {@code Ops} owns its execution resources (threads here, a context and stream on a GPU) and
  * is closed when done.
  */
-public sealed interface Ops extends AutoCloseable permits CudaOps, BackwardOps {
+public sealed interface Ops extends AutoCloseable permits BackwardOps {
 
     /** A short description for messages and benchmarks, e.g. "cpu (2 threads, Vector API)". */
     String describe();

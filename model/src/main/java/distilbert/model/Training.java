@@ -12,16 +12,15 @@ final class Training {
     }
 
     /**
-     * The backend as {@link BackwardOps}, or a refusal that names it: fine-tuning runs where the
-     * backward ops exist (the CPU reference today; the CUDA backward kernels are not written yet).
+     * The backend as {@link BackwardOps}, or a refusal that says why: every backend has the backward
+     * ops, but the CUDA one trains in float32 or tf32 only ({@link CudaOps#checkTrainable}).
      */
     static BackwardOps backwardOps(Ops ops) {
-        if (ops instanceof BackwardOps b) {
-            return b;
+        BackwardOps b = (BackwardOps) ops; // every Ops is one (the sealed hierarchy)
+        if (b instanceof CudaOps cuda) {
+            cuda.checkTrainable();
         }
-        throw new UnsupportedOperationException("training needs the backward pass, which the " + ops.describe()
-                + " backend does not have yet (the CUDA backward kernels are not written); load the model on the CPU"
-                + " (Device.CPU, --device cpu) to fine-tune");
+        return b;
     }
 
     /** Checks that {@code grads} is laid out as the model's parameters (the same table), so names map to the same views. */

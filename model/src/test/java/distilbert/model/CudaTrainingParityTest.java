@@ -1,0 +1,470 @@
+package distilbert.model;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import distilbert.cuda.ElementType;
+import distilbert.weights.Activation;
+import distilbert.weights.Checkpoint;
+import distilbert.weights.DistilBertConfig;
+import distilbert.weights.Head;
+import distilbert.weights.ParameterSpec;
+import java.util.Arrays;
+import java.util.function.Function;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * Training on the CUDA backend against the CPU backend: attention's training forward and backward
+ * (dropout drawn on the device, the mask kept or drawn again, head masks, ragged and query-only and
+ * fully masked sequences), the linear layers' and activations' backward through cuBLAS and the
+ * activation kernels, then whole backward passes of every head with dropout on, and optimizer steps
+ * of the {@link Trainer}. The other backward ops are {@link CudaBackwardOpsParityTest}'s.
+ *
+ * <p>Bounds: ops by {@link GpuBackends#opBound}. Whole gradients: per parameter tensor
+ * ‖gpu − cpu‖ ≤ bound·max(‖cpu‖, 1e-3·‖cpu gradient of the whole model‖), with the bound of
+ * {@link #gradientBound}; the floor is for tensors whose gradient is zero in exact arithmetic
+ * (k_lin's bias: a bias under a softmax) and holds rounding noise only, on both backends.
+ */
+@Tag("gpu")
+final class CudaTrainingParityTest {
+
+    private final CpuOps cpu = new CpuOps(2, MatmulKernel.best());
+
+    /**
+     * Relative bound of a whole gradient against the CPU's. fp32: the forward's 1e-4
+     * ({@link GpuBackends#modelBound}); the backward runs the same kinds of ops in float32 with
+     * float32 sums in other orders. tf32: the backward has twice the forward's matrix products (dInp
+     * and dWeight for each), each with operands rounded to 11 bits, so twice the forward's 5e-3.
+     */
+    private static double gradientBound(Precision p) {
+        return switch (p) {
+            case FP32 -> 1e-4;
+            case TF32 -> 1e-2;
+            case BF16, FP16 -> throw new IllegalArgumentException("no 16-bit training");
+        };
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // attention
+
+    @ParameterizedTest
+    @EnumSource(Precision.class)
+    void attentionTrainingForwardAndBackward(Precision p) {
+        CudaOps gpu = GpuBackends.cudaOrSkip(p);
+        Rand r = new Rand(31);
+        // an empty sequence, one token, lengths around the 4-row blocks and the 32-lane key loops
+        int[] cu = cumulative(new int[] {5, 0, 1, 33, 4, 40});
+        for (int[] heads : new int[][] {{2, 8}, {3, 40}}) {
+            int NH = heads[0], HS = heads[1];
+            for (float dropout : new float[] {0f, 0.3f}) {
+                runAttention(p, gpu, r, cu, null, NH, HS, null, dropout, true);
+                runAttention(p, gpu, r, cu, null, NH, HS, round(p, r.floats(NH, 0, 2)), dropout, dropout > 0);
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = Precision.class, names = {"FP32", "BF16"})
+    void attentionTrainingWithQueryOnlyTokensAndMaskedRows(Precision p) {
+        CudaOps gpu = GpuBackends.cudaOrSkip(p);
+        Rand r = new Rand(32);
+        // COMPUTE mode: every row L tokens, the first keys[b] are keys; 0 keys attends uniformly
+        int L = 21;
+        int[] cu = cumulative(new int[] {L, L, L, L});
+        int[] keys = {L, 6, 0, 1};
+        runAttention(p, gpu, r, cu, keys, 2, 16, null, 0f, true);
+        runAttention(p, gpu, r, cu, keys, 2, 16, round(p, r.floats(2, 0, 2)), 0.25f, true);
+        runAttention(p, gpu, r, cu, keys, 2, 16, null, 0.25f, false);
+    }
+
+    /**
+     * Both backends' training attention on the same inputs: out, probs, dropped (the same mask: the
+     * zeros in the same places), then dQkv from a random dOut, with the mask kept ({@code keep}) or
+     * drawn again.
+     */
+    private void runAttention(Precision p, CudaOps gpu, Rand r, int[] cu, int[] keys, int NH, int HS, float[] headMask,
+                              float dropout, boolean keep) {
+        int S = cu.length - 1, T = cu[S], C = NH * HS;
+        float[] qkv = round(p, NaiveOps.qkv(r.floats(T * C, 1.5), r.floats(T * C, 1.5), r.floats(T * C, 1), T, C));
+        float[] dOut = round(p, r.floats(T * C, 1));
+        long total = PackedBatch.probsOffsets(cu, keys, NH)[S];
+        DropoutRng rng = dropout > 0 ? new DropoutRng(77, 1000) : null;
+        boolean kept = keep && dropout > 0;
+        String what = "attention training NH=" + NH + " HS=" + HS + " lens=" + Arrays.toString(lengths(cu))
+                + (keys == null ? "" : " keys=" + Arrays.toString(keys)) + (headMask == null ? "" : " head mask")
+                + " dropout=" + dropout + (dropout > 0 ? keep ? " kept" : " redrawn" : "") + " " + p;
+
+        Buffer cOut = cpu.allocate((long) T * C), cProbs = cpu.allocate(total), cDropped = kept ? cpu.allocate(total) : null;
+        Buffer cQkv = cpu.bufferOf(qkv), cMask = headMask == null ? null : cpu.bufferOf(headMask);
+        IndexBuffer cCu = cpu.indicesOf(cu), cKeys = keys == null ? null : cpu.indicesOf(keys);
+        cpu.attentionTrainingForward(cOut, cProbs, cDropped, cQkv, cMask, rng, dropout, cCu, cKeys, S, T, NH, HS);
+        Buffer cdQkv = cpu.allocate(3L * T * C);
+        cpu.attentionBackward(cdQkv, cpu.bufferOf(dOut), cQkv, cProbs, cDropped, cMask, rng, dropout, cCu, cKeys, S, T,
+                NH, HS);
+
+        Buffer gOut = poisoned(gpu, (long) T * C), gProbs = poisoned(gpu, total), gDropped = kept ? poisoned(gpu, total) : null;
+        Buffer gQkv = gpu.bufferOf(qkv), gMask = headMask == null ? null : gpu.bufferOf(headMask);
+        IndexBuffer gCu = gpu.indicesOf(cu), gKeys = keys == null ? null : gpu.indicesOf(keys);
+        gpu.attentionTrainingForward(gOut, gProbs, gDropped, gQkv, gMask, rng, dropout, gCu, gKeys, S, T, NH, HS);
+        compare(what + " out", p, cpu.download(cOut), gpu.download(gOut), T, NH, HS);
+        float[] probs = gpu.download(gProbs);
+        compare(what + " probs", p, cpu.download(cProbs), probs);
+        if (kept) {
+            float[] expected = cpu.download(cDropped), actual = gpu.download(gDropped);
+            compare(what + " dropped", p, expected, actual);
+            int zeros = 0;
+            for (int i = 0; i < expected.length; i++) {
+                // the same Philox mask: a dropped element is 0 on both (a kept one is 0 only where P is)
+                if (expected[i] == 0f && probs[i] != 0f) {
+                    assertEquals(0f, actual[i], what + ": element " + i + " is dropped on the CPU");
+                    zeros++;
+                }
+            }
+            assertTrue(zeros > total * dropout / 2, what + ": " + zeros + " of " + total + " dropped");
+        }
+        Buffer gdQkv = poisoned(gpu, 3L * T * C);
+        gpu.attentionBackward(gdQkv, gpu.bufferOf(dOut), gQkv, gProbs, gDropped, gMask, rng, dropout, gCu, gKeys, S, T,
+                NH, HS);
+        float[] expected = cpu.download(cdQkv), actual = gpu.download(gdQkv);
+        // q, k and v apart: each is a gradient of its own size
+        for (int part = 0; part < 3; part++) {
+            compare(what + " d" + "qkv".charAt(part), p, columns(expected, T, 3 * C, part * C, C),
+                    columns(actual, T, 3 * C, part * C, C), T, NH, HS);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // linear layers and activations
+
+    @ParameterizedTest
+    @EnumSource(value = Precision.class, names = {"FP32", "TF32"})
+    void matmulBackward(Precision p) {
+        CudaOps gpu = GpuBackends.cudaOrSkip(p);
+        Rand r = new Rand(33);
+        for (int[] shape : new int[][] {{1, 8, 8}, {37, 48, 100}, {130, 96, 3}}) {
+            int N = shape[0], K = shape[1], M = shape[2];
+            float[] x = r.floats(N * K, 1), w = r.floats(M * K, 0.2), g = r.floats(N * M, 1);
+            float[] dx0 = r.floats(N * K, 1), dw0 = r.floats(M * K, 1), db0 = r.floats(M, 1);
+            for (boolean accumulate : new boolean[] {false, true}) {
+                for (boolean all : new boolean[] {true, false}) {
+                    String what = "matmul backward [" + N + ", " + K + "] x [" + M + ", " + K + "]ᵀ accumulate="
+                            + accumulate + (all ? "" : " no dWeight, no dBias") + " " + p;
+                    Buffer cdx = cpu.bufferOf(dx0), cdw = cpu.bufferOf(dw0), cdb = cpu.bufferOf(db0);
+                    cpu.matmulBackward(cdx, all ? cdw : null, all ? cdb : null, cpu.bufferOf(g), cpu.bufferOf(x),
+                            cpu.bufferOf(w), N, K, M, accumulate);
+                    Buffer gdx = accumulate ? gpu.bufferOf(dx0) : poisoned(gpu, (long) N * K);
+                    Buffer gdw = gpu.bufferOf(dw0), gdb = gpu.bufferOf(db0);
+                    gpu.matmulBackward(gdx, all ? gdw : null, all ? gdb : null, gpu.bufferOf(g), gpu.bufferOf(x),
+                            gpu.bufferOf(w), N, K, M, accumulate);
+                    compare(what + " dInp", p, cpu.download(cdx), gpu.download(gdx), N, K);
+                    compare(what + " dWeight", p, cpu.download(cdw), gpu.download(gdw), M, K);
+                    compare(what + " dBias", p, cpu.download(cdb), gpu.download(gdb));
+                    if (!all) {
+                        assertEquals(Arrays.toString(dw0), Arrays.toString(gpu.download(gdw)), what + ": dWeight untouched");
+                    }
+                }
+            }
+        }
+        // only the weight's gradient (the first layer's input is not trained)
+        float[] x = r.floats(20 * 8, 1), w = r.floats(5 * 8, 1), g = r.floats(20 * 5, 1);
+        Buffer cdw = cpu.allocate(40);
+        cpu.matmulBackward(null, cdw, null, cpu.bufferOf(g), cpu.bufferOf(x), cpu.bufferOf(w), 20, 8, 5, false);
+        Buffer gdw = gpu.allocate(40);
+        gpu.matmulBackward(null, gdw, null, gpu.bufferOf(g), gpu.bufferOf(x), gpu.bufferOf(w), 20, 8, 5, false);
+        compare("matmul backward dWeight only " + p, p, cpu.download(cdw), gpu.download(gdw));
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = Precision.class, names = {"FP32", "BF16"})
+    void biasActivationBackward(Precision p) {
+        CudaOps gpu = GpuBackends.cudaOrSkip(p);
+        Rand r = new Rand(34);
+        int N = 300, M = 45;
+        float[] x = round(p, r.floats(N * M, 3)), b = round(p, r.floats(M, 1)), g = round(p, r.floats(N * M, 1));
+        float[] db0 = r.floats(M, 1);
+        for (Activation act : Activation.values()) {
+            for (boolean withBias : new boolean[] {true, false}) {
+                String what = "bias + " + act.hfName() + " backward" + (withBias ? "" : " without bias") + " " + p;
+                Buffer cdx = cpu.allocate((long) N * M), cdb = cpu.bufferOf(db0);
+                cpu.biasActivationBackward(act, cdx, withBias ? cdb : null, cpu.bufferOf(g), cpu.bufferOf(x),
+                        withBias ? cpu.bufferOf(b) : null, N, M);
+                // in place (dInp = dOut), as the model runs it
+                Buffer gdx = gpu.bufferOf(g), gdb = f32(gpu, db0);
+                gpu.biasActivationBackward(act, gdx, withBias ? gdb : null, gdx, gpu.bufferOf(x),
+                        withBias ? gpu.bufferOf(b) : null, N, M);
+                compare(what + " dInp", p, cpu.download(cdx), gpu.download(gdx), N, M);
+                if (withBias) {
+                    compare(what + " dBias", p, cpu.download(cdb), gpu.download(gdb));
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // whole backward passes
+
+    private static DistilBertConfig config(int numLabels, Activation act, boolean sinusoidal) {
+        return DistilBertConfig.builder().vocabSize(60).maxPositionEmbeddings(24).sinusoidalPosEmbds(sinusoidal)
+                .nLayers(2).nHeads(4).dim(32).hiddenDim(48).activation(act).dropout(0.1).attentionDropout(0.2)
+                .seqClassifDropout(0.25).qaDropout(0.15).numLabels(numLabels).build();
+    }
+
+    private static final int[][] IDS = {{2, 7, 9, 11, 5, 3, 0, 0}, {2, 13, 17, 3, 21, 22, 23, 3}, {2, 0, 0, 0, 0, 0, 0, 0}};
+    private static final int[][] MASK = {{1, 1, 1, 1, 1, 1, 0, 0}, {1, 1, 1, 1, 1, 1, 1, 1}, {1, 0, 0, 0, 0, 0, 0, 0}};
+
+    /** The same checkpoint on the CPU and on the GPU at {@code p}, closed together. */
+    private record Pair(DistilBert cpu, DistilBert gpu) implements AutoCloseable {
+        static Pair of(Checkpoint ckpt, Precision p) {
+            GpuBackends.cudaOrSkip(p);
+            return new Pair(DistilBert.of(ckpt, new CpuOps(2, MatmulKernel.best())), DistilBert.of(ckpt, GpuBackends.create(p)));
+        }
+
+        @Override
+        public void close() {
+            try {
+                cpu.close();
+            } finally {
+                gpu.close();
+            }
+        }
+    }
+
+    /** Runs {@code step} (a head's backward into the slab given, returning the loss) on both and compares. */
+    private static void gradients(String what, Precision p, Pair m, Function<DistilBert, Function<ParameterSlab, Float>> step) {
+        ParameterSlab cg = ParameterSlab.allocate(m.cpu().ops(), m.cpu().architecture().parameters().table());
+        ParameterSlab gg = ParameterSlab.allocate(m.gpu().ops(), m.gpu().architecture().parameters().table());
+        float cl = step.apply(m.cpu()).apply(cg), gl = step.apply(m.gpu()).apply(gg);
+        assertEquals(cl, gl, gradientBound(p) * Math.abs(cl), what + ": loss");
+        float[] c = m.cpu().ops().download(cg.slab()), g = inLayoutOf(cg, gg, m.gpu().ops().download(gg.slab()));
+        double modelNorm = norm(c, 0, c.length);
+        assertTrue(modelNorm > 1e-3, what + ": gradient norm " + modelNorm);
+        for (ParameterSpec spec : cg.table().specs()) {
+            int off = (int) cg.table().offset(spec.name()), n = (int) spec.numel();
+            double diff = 0;
+            for (int i = off; i < off + n; i++) {
+                diff += ((double) g[i] - c[i]) * ((double) g[i] - c[i]);
+            }
+            double scale = Math.max(norm(c, off, n), 1e-3 * modelNorm);
+            assertTrue(Math.sqrt(diff) <= gradientBound(p) * scale, what + ": " + spec.name() + " off by "
+                    + Math.sqrt(diff) / scale + " of " + scale + " (bound " + gradientBound(p) + ")");
+        }
+    }
+
+    /**
+     * {@code values} (a slab in {@code from}'s layout) rearranged into {@code to}'s: the backends align
+     * their parameters differently (the GPU's to 128 elements), so the same name sits at other offsets.
+     */
+    private static float[] inLayoutOf(ParameterSlab to, ParameterSlab from, float[] values) {
+        float[] out = new float[(int) to.table().numel()];
+        for (ParameterSpec spec : to.table().specs()) {
+            System.arraycopy(values, (int) from.table().offset(spec.name()), out, (int) to.table().offset(spec.name()),
+                    (int) spec.numel());
+        }
+        return out;
+    }
+
+    private static double norm(float[] v, int off, int n) {
+        double s = 0;
+        for (int i = off; i < off + n; i++) {
+            s += (double) v[i] * v[i];
+        }
+        return Math.sqrt(s);
+    }
+
+    private static ModelInput input(long seed) {
+        return ModelInput.ofIds(IDS, MASK).withDropout(new DropoutRng(seed, 0));
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = Precision.class, names = {"FP32", "TF32"})
+    void everyHeadsGradientsWithDropout(Precision p) {
+        try (Pair m = Pair.of(TestModels.checkpoint(config(3, Activation.GELU, false), Head.SEQUENCE_CLASSIFICATION, 41), p)) {
+            gradients("sequence classification " + p, p, m, db -> g -> db.as(DistilBertForSequenceClassification.class)
+                    .backward(input(5), SequenceLabels.classes(2, 0, 1), g).loss());
+        }
+        try (Pair m = Pair.of(TestModels.checkpoint(config(2, Activation.RELU, true), Head.SEQUENCE_CLASSIFICATION, 42), p)) {
+            gradients("multi-label " + p, p, m, db -> g -> db.as(DistilBertForSequenceClassification.class)
+                    .backward(input(6), new SequenceLabels.Values(Tensor.of(new float[] {1, 0, 1, 1, 0, 0}, 3, 2)), g)
+                    .loss());
+        }
+        try (Pair m = Pair.of(TestModels.checkpoint(config(1, Activation.SILU, false), Head.SEQUENCE_CLASSIFICATION, 43), p)) {
+            gradients("regression " + p, p, m, db -> g -> db.as(DistilBertForSequenceClassification.class)
+                    .backward(input(7), new SequenceLabels.Values(Tensor.of(new float[] {0.5f, -1f, 2f}, 3)), g).loss());
+        }
+        try (Pair m = Pair.of(TestModels.checkpoint(config(4, Activation.GELU_NEW, false), Head.TOKEN_CLASSIFICATION, 44), p)) {
+            int[][] labels = {{-100, 1, 3, 0, 2, -100, -100, -100}, {-100, 2, 1, 0, 0, 3, 1, -100},
+                              {-100, -100, -100, -100, -100, -100, -100, -100}};
+            gradients("token classification " + p, p, m, db -> g -> db.as(DistilBertForTokenClassification.class)
+                    .backward(input(8), labels, g, 1f).loss());
+        }
+        try (Pair m = Pair.of(TestModels.checkpoint(config(2, Activation.GELU, false), Head.QUESTION_ANSWERING, 45), p)) {
+            gradients("question answering " + p, p, m, db -> g -> db.as(DistilBertForQuestionAnswering.class)
+                    .backward(input(9).withMaskedPositions(MaskedPositions.COMPUTE), new int[] {1, 2, 9},
+                            new int[] {4, 3, -1}, g, 1f).loss());
+        }
+        try (Pair m = Pair.of(TestModels.checkpoint(config(2, Activation.GELU, false), Head.MASKED_LM, 46), p)) {
+            int[][] labels = {{-100, 7, -100, 30, -100, -100, -100, -100}, {-100, -100, 4, -100, 50, -100, -100, 8},
+                              {-100, -100, -100, -100, -100, -100, -100, -100}};
+            gradients("masked LM " + p, p, m, db -> g -> db.as(DistilBertForMaskedLM.class)
+                    .backward(input(10), labels, g, 1f).loss());
+        }
+        try (Pair m = Pair.of(TestModels.checkpoint(config(2, Activation.GELU, false), Head.MULTIPLE_CHOICE, 47), p)) {
+            int[][][] ids = {{{2, 7, 9, 3}, {2, 8, 3, 0}}, {{2, 5, 3, 0}, {2, 6, 6, 3}}};
+            int[][][] mask = {{{1, 1, 1, 1}, {1, 1, 1, 0}}, {{1, 1, 1, 0}, {1, 1, 1, 1}}};
+            gradients("multiple choice " + p, p, m, db -> g -> db.as(DistilBertForMultipleChoice.class)
+                    .backward(ModelInput.ofChoices(ids, mask).withDropout(new DropoutRng(11, 0)), 2, new int[] {1, 0}, g, 1f)
+                    .loss());
+        }
+    }
+
+    @Test
+    void encoderGradientsWithHeadMaskAndAMaskedRow() {
+        try (Pair m = Pair.of(TestModels.checkpoint(config(2, Activation.GELU, false), Head.BASE, 48), Precision.FP32)) {
+            int[][] mask = {{1, 1, 1, 1, 1, 1, 0, 0}, {1, 1, 1, 1, 1, 1, 1, 1}, {0, 0, 0, 0, 0, 0, 0, 0}};
+            Tensor probe = Tensor.of(new Rand(49).floats(3 * 8 * 32, 1), 3, 8, 32);
+            ModelInput in = ModelInput.ofIds(IDS, mask).withMaskedPositions(MaskedPositions.COMPUTE)
+                    .withHeadMask(Tensor.of(new float[] {1f, 0.5f, 0f, 1f, 1f, 1f, 0.25f, 1f}, 2, 4))
+                    .withDropout(new DropoutRng(12, 0));
+            gradients("encoder " + Precision.FP32, Precision.FP32, m, db -> g -> {
+                Tensor last = db.as(DistilBertModel.class).backward(in, probe, g);
+                double s = 0;
+                for (int i = 0; i < probe.data().length; i++) {
+                    s += (double) last.data()[i] * probe.data()[i];
+                }
+                return (float) s;
+            });
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // optimizer steps
+
+    /** Three steps of the Trainer (clipping, weight decay, warmup) on both backends: the same parameters after. */
+    @ParameterizedTest
+    @EnumSource(value = Precision.class, names = {"FP32", "TF32"})
+    void trainerSteps(Precision p) {
+        try (Pair m = Pair.of(TestModels.checkpoint(config(3, Activation.GELU, false), Head.SEQUENCE_CLASSIFICATION, 51), p)) {
+            Trainer.Options options = new Trainer.Options(1e-3, 0.01, 0.9, 0.999, 1e-8, 0.5,
+                    LearningRateSchedule.of("linear", 1, 10), 7);
+            Trainer ct = new Trainer(m.cpu().architecture(), options), gt = new Trainer(m.gpu().architecture(), options);
+            SequenceLabels labels = SequenceLabels.classes(2, 0, 1);
+            for (int s = 0; s < 3; s++) {
+                float cl = m.cpu().as(DistilBertForSequenceClassification.class)
+                        .backward(ModelInput.ofIds(IDS, MASK).withDropout(ct.nextDropout()), labels, ct.gradients()).loss();
+                float gl = m.gpu().as(DistilBertForSequenceClassification.class)
+                        .backward(ModelInput.ofIds(IDS, MASK).withDropout(gt.nextDropout()), labels, gt.gradients()).loss();
+                assertEquals(cl, gl, gradientBound(p) * Math.abs(cl), "step " + s + " loss");
+                Trainer.Step cs = ct.step(), gs = gt.step();
+                assertEquals(cs.learningRate(), gs.learningRate(), "step " + s + " learning rate");
+                assertEquals(cs.gradNorm(), gs.gradNorm(), gradientBound(p) * cs.gradNorm(), "step " + s + " grad norm");
+            }
+            ParameterSlab cp = m.cpu().architecture().parameters(), gp = m.gpu().architecture().parameters();
+            float[] c = m.cpu().ops().download(cp.slab()), g = inLayoutOf(cp, gp, m.gpu().ops().download(gp.slab()));
+            float[] start = TestModels.checkpoint(config(3, Activation.GELU, false), Head.SEQUENCE_CLASSIFICATION, 51)
+                    .toSlab(m.cpu().architecture().parameters().table());
+            // the update (parameters minus start) agrees: 3 steps of lr 1e-3 move each parameter ~3e-3
+            float[] dc = new float[c.length], dg = new float[c.length];
+            for (int i = 0; i < c.length; i++) {
+                dc[i] = c[i] - start[i];
+                dg[i] = g[i] - start[i];
+            }
+            // per tensor: AdamW divides by sqrt(v), so an update is ~lr·sign(g) where g is small, and a gradient
+            // that is rounding noise on both backends (k_lin's bias: zero in exact arithmetic) moves its
+            // parameter by ±lr at random. Every other tensor's update is held to ten times the gradients' bound:
+            // an element whose gradient is small beside its tensor's still moves by ~lr, with its own gradient's
+            // relative error, which is larger than the tensor's
+            for (ParameterSpec spec : cp.table().specs()) {
+                int off = (int) cp.table().offset(spec.name()), n = (int) spec.numel();
+                if (spec.name().endsWith("k_lin.bias")) {
+                    continue;
+                }
+                GpuBackends.assertWithin("trainer update after 3 steps, " + spec.name() + " " + p, 10 * gradientBound(p),
+                        Arrays.copyOfRange(dc, off, off + n), Arrays.copyOfRange(dg, off, off + n));
+            }
+        }
+    }
+
+    @Test
+    void sixteenBitModelsRefuseToTrainSayingWhy() {
+        GpuBackends.cudaOrSkip(Precision.BF16);
+        try (DistilBert db = DistilBert.of(TestModels.checkpoint(config(3, Activation.GELU, false),
+                Head.SEQUENCE_CLASSIFICATION, 52), GpuBackends.create(Precision.BF16))) {
+            ParameterSlab g = ParameterSlab.allocate(db.ops(), db.architecture().parameters().table());
+            UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class, () -> db
+                    .as(DistilBertForSequenceClassification.class).backward(input(1), SequenceLabels.classes(0, 1, 2), g));
+            assertTrue(e.getMessage().contains("fp32 or tf32") && e.getMessage().contains("bf16"), e.getMessage());
+            assertThrows(UnsupportedOperationException.class, () -> new Trainer(db.architecture(),
+                    Trainer.Options.defaults(LearningRateSchedule.of("constant", 0, 10))));
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // helpers
+
+    private static Buffer poisoned(CudaOps gpu, long length) {
+        CudaBuffer b = gpu.allocateUninitialized(length);
+        b.array().fill(Float.NaN);
+        return b;
+    }
+
+    /** A float32 buffer whatever the precision: a parameter gradient. */
+    private static Buffer f32(CudaOps gpu, float[] values) {
+        CudaBuffer b = (CudaBuffer) gpu.bufferOf(values);
+        if (b.array().type() == ElementType.F32) {
+            return b;
+        }
+        CudaBuffer f = new CudaBuffer(b.array().context().allocate(ElementType.F32, values.length, "test gradient"));
+        f.array().upload(values);
+        return f;
+    }
+
+    private static ElementType storage(Precision p) {
+        return switch (p) {
+            case FP32, TF32 -> ElementType.F32;
+            case BF16 -> ElementType.BF16;
+            case FP16 -> ElementType.F16;
+        };
+    }
+
+    private static float[] round(Precision p, float[] v) {
+        ElementType t = storage(p);
+        float[] out = new float[v.length];
+        for (int i = 0; i < v.length; i++) {
+            out[i] = t.round(v[i]);
+        }
+        return out;
+    }
+
+    /** Columns [from, from + n) of a [rows, width] matrix. */
+    private static float[] columns(float[] m, int rows, int width, int from, int n) {
+        float[] out = new float[rows * n];
+        for (int r = 0; r < rows; r++) {
+            System.arraycopy(m, r * width + from, out, r * n, n);
+        }
+        return out;
+    }
+
+    private static int[] cumulative(int[] lens) {
+        int[] cu = new int[lens.length + 1];
+        for (int i = 0; i < lens.length; i++) {
+            cu[i + 1] = cu[i] + lens[i];
+        }
+        return cu;
+    }
+
+    private static int[] lengths(int[] cu) {
+        int[] lens = new int[cu.length - 1];
+        for (int i = 0; i < lens.length; i++) {
+            lens[i] = cu[i + 1] - cu[i];
+        }
+        return lens;
+    }
+
+    static void compare(String what, Precision p, float[] expected, float[] actual, int... shape) {
+        GpuBackends.assertWithin(what, GpuBackends.opBound(p), expected, actual, shape);
+    }
+}
