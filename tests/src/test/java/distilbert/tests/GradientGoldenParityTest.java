@@ -16,6 +16,7 @@ import distilbert.model.DistilBertModel;
 import distilbert.model.MaskedPositions;
 import distilbert.model.ModelInput;
 import distilbert.model.ParameterSlab;
+import distilbert.model.Precision;
 import distilbert.model.SequenceLabels;
 import distilbert.model.Tensor;
 import distilbert.weights.SafetensorsFile;
@@ -66,8 +67,13 @@ class GradientGoldenParityTest {
     }
 
     static void check(Path dir, String head) throws Exception {
+        check(dir, head, Device.CPU, null);
+    }
+
+    /** {@link #check(Path, String)} with the model on {@code device} at {@code precision} (null: the default). */
+    static void check(Path dir, String head, Device device, Precision precision) throws Exception {
         try (SafetensorsFile io = SafetensorsFile.open(dir.resolve("io.safetensors"));
-             DistilBert db = DistilBert.load(dir, Device.CPU)) {
+             DistilBert db = DistilBert.load(dir, device, precision)) {
             ParameterSlab grads = ParameterSlab.allocate(db.ops(), db.architecture().parameters().table());
             Float loss = step(db, io, head, grads);
             List<String> mismatches = new ArrayList<>();
