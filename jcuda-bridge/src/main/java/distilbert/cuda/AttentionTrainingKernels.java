@@ -140,25 +140,10 @@ public final class AttentionTrainingKernels {
     }
 
     private void require(DeviceArray a, ElementType type, long needed, String name) {
-        if (a == null) {
-            throw new IllegalArgumentException(name + " is required");
-        }
-        requireNullable(a, type, needed, name);
+        LaunchChecks.require(context, a, type, needed, name);
     }
 
     private void requireNullable(DeviceArray a, ElementType type, long needed, String name) {
-        if (a == null) {
-            return;
-        }
-        if (a.context() != context) {
-            throw new IllegalArgumentException(name + " belongs to another CUDA context");
-        }
-        if (a.type() != type) {
-            throw new IllegalArgumentException(name + " holds " + a.type() + ", expected " + type);
-        }
-        if (a.length() < needed) {
-            throw new IllegalArgumentException(name + " holds " + a.length() + " elements, needs " + needed);
-        }
-        a.ensureOpen();
+        LaunchChecks.requireNullable(context, a, type, needed, name);
     }
 }

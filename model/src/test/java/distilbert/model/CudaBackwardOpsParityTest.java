@@ -1,5 +1,10 @@
 package distilbert.model;
 
+import static distilbert.model.GpuBackends.compare;
+import static distilbert.model.GpuBackends.p;
+import static distilbert.model.GpuBackends.poisoned;
+import static distilbert.model.GpuBackends.round;
+import static distilbert.model.GpuBackends.storage;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -405,38 +410,5 @@ final class CudaBackwardOpsParityTest {
     private static void refuses(String message, org.junit.jupiter.api.function.Executable call) {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call, message);
         assertTrue(e.getMessage().contains(message), "\"" + e.getMessage() + "\" should say \"" + message + "\"");
-    }
-
-    private static Buffer poisoned(CudaOps gpu, long length) {
-        CudaBuffer b = gpu.allocateUninitialized(length);
-        b.array().fill(Float.NaN);
-        return b;
-    }
-
-    private static ElementType storage(Precision p) {
-        return switch (p) {
-            case FP32, TF32 -> ElementType.F32;
-            case BF16 -> ElementType.BF16;
-            case FP16 -> ElementType.F16;
-        };
-    }
-
-    /** A value as the precision's storage keeps it. */
-    private static float p(Precision p, float v) {
-        return storage(p).round(v);
-    }
-
-    private static float[] round(Precision p, float[] v) {
-        ElementType t = storage(p);
-        float[] out = new float[v.length];
-        for (int i = 0; i < v.length; i++) {
-            out[i] = t.round(v[i]);
-        }
-        return out;
-    }
-
-    /** Within the precision's op bound, no unwritten (NaN) element; a failure locates the error in {@code shape}. */
-    private static void compare(String what, Precision p, float[] expected, float[] actual, int... shape) {
-        GpuBackends.assertWithin(what, GpuBackends.opBound(p), expected, actual, shape);
     }
 }

@@ -39,7 +39,7 @@ final class CudaModelParityTest {
     }
 
     /** The same checkpoint on the CPU and on the GPU at {@code p}; the pair is closed together. */
-    private record Pair(DistilBert cpu, DistilBert gpu) implements AutoCloseable {
+    record Pair(DistilBert cpu, DistilBert gpu) implements AutoCloseable {
         static Pair of(Checkpoint ckpt, Precision p) {
             GpuBackends.cudaOrSkip(p); // skips, saying why, without a GPU
             return new Pair(DistilBert.of(ckpt, new CpuOps(2, MatmulKernel.best())),

@@ -1,11 +1,17 @@
 package distilbert.model;
 
+import static distilbert.model.GpuBackends.compare;
+import static distilbert.model.GpuBackends.cumulative;
+import static distilbert.model.GpuBackends.lengths;
+import static distilbert.model.GpuBackends.p;
+import static distilbert.model.GpuBackends.poisoned;
+import static distilbert.model.GpuBackends.round;
+import static distilbert.model.GpuBackends.storage;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import distilbert.cuda.AttentionKernel;
-import distilbert.cuda.ElementType;
 import distilbert.weights.Activation;
 import java.util.Arrays;
 import org.junit.jupiter.api.Tag;
@@ -415,61 +421,5 @@ final class CudaOpsParityTest {
         gpu.bceWithLogitsForward(gBce, gpu.bufferOf(x), gpu.bufferOf(y), N);
         compare("mse " + p, p, cpu.download(mse), gpu.download(gMse));
         compare("bce with logits " + p, p, cpu.download(bce), gpu.download(gBce));
-    }
-
-    // ---------------------------------------------------------------------------------------------
-    // helpers
-
-    private static Buffer poisoned(CudaOps gpu, long length) {
-        CudaBuffer b = gpu.allocateUninitialized(length);
-        b.array().fill(Float.NaN);
-        return b;
-    }
-
-    private static ElementType storage(Precision p) {
-        return switch (p) {
-            case FP32, TF32 -> ElementType.F32;
-            case BF16 -> ElementType.BF16;
-            case FP16 -> ElementType.F16;
-        };
-    }
-
-    /** A value as the precision's storage keeps it. */
-    private static float p(Precision p, float v) {
-        return storage(p).round(v);
-    }
-
-    private static float[] round(Precision p, float[] v) {
-        ElementType t = storage(p);
-        float[] out = new float[v.length];
-        for (int i = 0; i < v.length; i++) {
-            out[i] = t.round(v[i]);
-        }
-        return out;
-    }
-
-    private static int[] cumulative(int[] lens) {
-        int[] cu = new int[lens.length + 1];
-        for (int i = 0; i < lens.length; i++) {
-            cu[i + 1] = cu[i] + lens[i];
-        }
-        return cu;
-    }
-
-    private static int[] lengths(int[] cu) {
-        int[] lens = new int[cu.length - 1];
-        for (int i = 0; i < lens.length; i++) {
-            lens[i] = cu[i + 1] - cu[i];
-        }
-        return lens;
-    }
-
-    /** ‖actual − expected‖ / ‖expected‖ within the precision's bound, and no NaN (an unwritten element). */
-    /**
-     * ‖actual − expected‖ / ‖expected‖ within the precision's bound, and no NaN (an unwritten element);
-     * a failure locates the error in {@code shape} (flat where none is given).
-     */
-    static void compare(String what, Precision p, float[] expected, float[] actual, int... shape) {
-        GpuBackends.assertWithin(what, GpuBackends.opBound(p), expected, actual, shape);
     }
 }

@@ -1,10 +1,17 @@
 package distilbert.model;
 
+import static distilbert.model.GpuBackends.compare;
+import static distilbert.model.GpuBackends.cumulative;
+import static distilbert.model.GpuBackends.lengths;
+import static distilbert.model.GpuBackends.poisoned;
+import static distilbert.model.GpuBackends.round;
+import static distilbert.model.GpuBackends.storage;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import distilbert.cuda.ElementType;
+import distilbert.model.CudaModelParityTest.Pair;
 import distilbert.weights.Activation;
 import distilbert.weights.Checkpoint;
 import distilbert.weights.DistilBertConfig;
@@ -216,23 +223,6 @@ final class CudaTrainingParityTest {
     private static final int[][] IDS = {{2, 7, 9, 11, 5, 3, 0, 0}, {2, 13, 17, 3, 21, 22, 23, 3}, {2, 0, 0, 0, 0, 0, 0, 0}};
     private static final int[][] MASK = {{1, 1, 1, 1, 1, 1, 0, 0}, {1, 1, 1, 1, 1, 1, 1, 1}, {1, 0, 0, 0, 0, 0, 0, 0}};
 
-    /** The same checkpoint on the CPU and on the GPU at {@code p}, closed together. */
-    private record Pair(DistilBert cpu, DistilBert gpu) implements AutoCloseable {
-        static Pair of(Checkpoint ckpt, Precision p) {
-            GpuBackends.cudaOrSkip(p);
-            return new Pair(DistilBert.of(ckpt, new CpuOps(2, MatmulKernel.best())), DistilBert.of(ckpt, GpuBackends.create(p)));
-        }
-
-        @Override
-        public void close() {
-            try {
-                cpu.close();
-            } finally {
-                gpu.close();
-            }
-        }
-    }
-
     /** Runs {@code step} (a head's backward into the slab given, returning the loss) on both and compares. */
     private static void gradients(String what, Precision p, Pair m, Function<DistilBert, Function<ParameterSlab, Float>> step) {
         ParameterSlab cg = ParameterSlab.allocate(m.cpu().ops(), m.cpu().architecture().parameters().table());
@@ -405,12 +395,6 @@ final class CudaTrainingParityTest {
     // ---------------------------------------------------------------------------------------------
     // helpers
 
-    private static Buffer poisoned(CudaOps gpu, long length) {
-        CudaBuffer b = gpu.allocateUninitialized(length);
-        b.array().fill(Float.NaN);
-        return b;
-    }
-
     /** A float32 buffer whatever the precision: a parameter gradient. */
     private static Buffer f32(CudaOps gpu, float[] values) {
         CudaBuffer b = (CudaBuffer) gpu.bufferOf(values);
@@ -422,23 +406,6 @@ final class CudaTrainingParityTest {
         return f;
     }
 
-    private static ElementType storage(Precision p) {
-        return switch (p) {
-            case FP32, TF32 -> ElementType.F32;
-            case BF16 -> ElementType.BF16;
-            case FP16 -> ElementType.F16;
-        };
-    }
-
-    private static float[] round(Precision p, float[] v) {
-        ElementType t = storage(p);
-        float[] out = new float[v.length];
-        for (int i = 0; i < v.length; i++) {
-            out[i] = t.round(v[i]);
-        }
-        return out;
-    }
-
     /** Columns [from, from + n) of a [rows, width] matrix. */
     private static float[] columns(float[] m, int rows, int width, int from, int n) {
         float[] out = new float[rows * n];
@@ -446,25 +413,5 @@ final class CudaTrainingParityTest {
             System.arraycopy(m, r * width + from, out, r * n, n);
         }
         return out;
-    }
-
-    private static int[] cumulative(int[] lens) {
-        int[] cu = new int[lens.length + 1];
-        for (int i = 0; i < lens.length; i++) {
-            cu[i + 1] = cu[i] + lens[i];
-        }
-        return cu;
-    }
-
-    private static int[] lengths(int[] cu) {
-        int[] lens = new int[cu.length - 1];
-        for (int i = 0; i < lens.length; i++) {
-            lens[i] = cu[i + 1] - cu[i];
-        }
-        return lens;
-    }
-
-    static void compare(String what, Precision p, float[] expected, float[] actual, int... shape) {
-        GpuBackends.assertWithin(what, GpuBackends.opBound(p), expected, actual, shape);
     }
 }

@@ -203,6 +203,63 @@ final class GpuBackends {
         return java.util.Arrays.toString(idx);
     }
 
+    // ---------------------------------------------------------------------------------------------
+    // what the parity tests share
+
+    /** A buffer of NaN: an element the op under test does not write stays NaN and fails the comparison. */
+    static Buffer poisoned(CudaOps gpu, long length) {
+        CudaBuffer b = gpu.allocateUninitialized(length);
+        b.array().fill(Float.NaN);
+        return b;
+    }
+
+    /** The element type a precision stores activations and parameters in. */
+    static distilbert.cuda.ElementType storage(Precision p) {
+        return switch (p) {
+            case FP32, TF32 -> distilbert.cuda.ElementType.F32;
+            case BF16 -> distilbert.cuda.ElementType.BF16;
+            case FP16 -> distilbert.cuda.ElementType.F16;
+        };
+    }
+
+    /** A value as the precision's storage keeps it. */
+    static float p(Precision p, float v) {
+        return storage(p).round(v);
+    }
+
+    /** Values as the precision's storage keeps them. */
+    static float[] round(Precision p, float[] v) {
+        distilbert.cuda.ElementType t = storage(p);
+        float[] out = new float[v.length];
+        for (int i = 0; i < v.length; i++) {
+            out[i] = t.round(v[i]);
+        }
+        return out;
+    }
+
+    /** cu_seqlens of sequences of these lengths. */
+    static int[] cumulative(int[] lens) {
+        int[] cu = new int[lens.length + 1];
+        for (int i = 0; i < lens.length; i++) {
+            cu[i + 1] = cu[i] + lens[i];
+        }
+        return cu;
+    }
+
+    /** The lengths of cu_seqlens' sequences. */
+    static int[] lengths(int[] cu) {
+        int[] lens = new int[cu.length - 1];
+        for (int i = 0; i < lens.length; i++) {
+            lens[i] = cu[i + 1] - cu[i];
+        }
+        return lens;
+    }
+
+    /** Within the precision's op bound, no unwritten (NaN) element; a failure locates the error in {@code shape}. */
+    static void compare(String what, Precision p, float[] expected, float[] actual, int... shape) {
+        assertWithin(what, opBound(p), expected, actual, shape);
+    }
+
     static synchronized void closeAll() {
         for (CudaOps ops : OPEN.values()) {
             try {
