@@ -6,7 +6,8 @@ its optimizer step, written out (torch AdamW, HF's no-decay groups, clip_grad_no
 schedule), with dynamic padding per batch and the model in train mode (dropout on).
 
     python3 bench/train-peer.py --model DIR --train FILE.jsonl --batch-size 16 --max-steps 20 [--threads 2]
-    python3 bench/train-peer.py ... --device cuda [--tf32]    (on a GPU: fp32, or TF32 matmuls as HF's --tf32)
+    python3 bench/train-peer.py ... --device cuda [--tf32 | --bf16]    (on a GPU: fp32, TF32 matmuls as HF's
+        --tf32, or torch.autocast(bfloat16) as HF's --bf16)
 
 Prints one JSON object: train_runtime, train_samples_per_second, train_steps_per_second,
 train_tokens_per_second, the losses, torch and transformers versions.
@@ -33,6 +34,7 @@ def main():
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--tf32", action="store_true", help="TF32 matrix products on the GPU (HF's --tf32)")
+    ap.add_argument("--bf16", action="store_true", help="mixed precision: the forward under torch.autocast(bfloat16), HF's --bf16")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--warmup-steps", type=int, default=0,
                     help="steps before the clock starts (0: every step timed, as `distilbert train` times its run)")
@@ -74,7 +76,8 @@ def main():
             ids = torch.tensor([ids + [tok.pad_token_id] * (L - len(ids)) for ids, _ in batch], device=dev)
             mask = torch.tensor([[1] * len(ids_) + [0] * (L - len(ids_)) for ids_, _ in batch], device=dev)
             labels = torch.tensor([y for _, y in batch], device=dev)
-            out = model(input_ids=ids, attention_mask=mask, labels=labels)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=a.bf16):
+                out = model(input_ids=ids, attention_mask=mask, labels=labels)
             out.loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
@@ -91,7 +94,7 @@ def main():
                       "train_steps_per_second": round(a.max_steps / seconds, 4),
                       "train_tokens_per_second": round(tokens / seconds, 1), "threads": torch.get_num_threads(),
                       "device": str(dev) + (" (" + torch.cuda.get_device_name(dev) + ")" if dev.type == "cuda" else ""),
-                      "tf32": a.tf32,
+                      "tf32": a.tf32, "bf16": a.bf16,
                       "steps_timed": a.max_steps, "losses": losses, "torch": torch.__version__,
                       "transformers": transformers.__version__}))
 

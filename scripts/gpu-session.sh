@@ -42,10 +42,10 @@
 #   bench     bin/gpu-bench (ours vs HF eager and SDPA on random DistilBERT-base weights, the ceilings, MFU,
 #             the logits check, the report); cap 200 s, batches 1,64,256, L 128 and 512 and the length
 #             mix, bf16 and fp32 (GPU_BENCH_ARGS adds to or overrides those)
-#   train     fine-tuning: `distilbert train --device cuda` (fp32, then tf32) against bench/train-peer.py
-#             --device cuda (HF's model, torch AdamW, the same batches' shapes) on a random DistilBERT-base with
+#   train     fine-tuning: `distilbert train --device cuda` (fp32, tf32, bf16) against bench/train-peer.py
+#             --device cuda (HF's model, torch AdamW, the same batches' shapes; --tf32, --bf16 as HF's) on a random DistilBERT-base with
 #             a new 2-label head, TRAIN_ROWS (2048) parity-corpus rows cut to 128 tokens, batch 32,
-#             TRAIN_STEPS (40) steps; samples/s and tokens/s and the ratio; cap 150 s
+#             TRAIN_STEPS (40) steps; samples/s and tokens/s and the ratio; cap 50 s a run
 #   kernels   KernelBenchmark (JMH): each op of a layer alone at DistilBERT-base shapes (T 8192 = 64 x 128),
 #             bf16 and fp32, the SIMT attention kernel beside the tensor-core one; bench/peer/kernel_report.py
 #             puts µs, GB/s and TFLOP/s beside the bench step's measured ceilings -> kernels/kernels.md;
@@ -372,14 +372,14 @@ step_train() {
 for l in open(sys.argv[1]):
     t = json.loads(l)["text"]; print(json.dumps({"text": t, "label": "odd" if len(t) % 2 else "even"}))' "$w/text.jsonl" > "$w/train.jsonl" || return 1
   printf '| precision | HF samples/s | ours samples/s | ours / HF | HF tokens/s | ours tokens/s | first / last loss (HF, ours) |\n|---|---|---|---|---|---|---|\n' > "$d/summary.md"
-  for p in fp32 tf32; do
+  for p in ${TRAIN_PRECISIONS:-fp32 tf32 bf16}; do
     rm -rf "$w/out-$p"
-    bounded 75 "$home/bin/distilbert" train --model "$w/model" --train "$w/train.jsonl" --output "$w/out-$p" --device "$dev" \
+    bounded 50 "$home/bin/distilbert" train --model "$w/model" --train "$w/train.jsonl" --output "$w/out-$p" --device "$dev" \
       $($cpu || echo --precision "$p") --batch-size 32 --max-steps "$steps" --max-length 128 --save-steps 0 --logging-steps 1 \
       > "$d/ours-$p.log" 2>&1 || { rc=1; tail -n 5 "$d/ours-$p.log"; continue; }
     cp "$w/out-$p/train_results.json" "$d/ours-$p.json"; cp "$w/out-$p/train_log.jsonl" "$d/ours-$p-log.jsonl"
-    bounded 75 "$py" bench/train-peer.py --model "$w/model" --train "$w/train.jsonl" --batch-size 32 --max-steps "$steps" \
-      --max-length 128 --device "$dev" $([ "$p" = tf32 ] && echo --tf32) > "$d/hf-$p.json" 2> "$d/hf-$p.log" \
+    bounded 50 "$py" bench/train-peer.py --model "$w/model" --train "$w/train.jsonl" --batch-size 32 --max-steps "$steps" \
+      --max-length 128 --device "$dev" $([ "$p" != fp32 ] && echo "--$p") > "$d/hf-$p.json" 2> "$d/hf-$p.log" \
       || { rc=1; tail -n 5 "$d/hf-$p.log"; continue; }
     "$py" - "$p" "$d/hf-$p.json" "$d/ours-$p.json" "$d/ours-$p-log.jsonl" >> "$d/summary.md" <<'PY'
 import json, sys

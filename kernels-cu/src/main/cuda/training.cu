@@ -10,6 +10,7 @@
 //   dropout                  every nn.Dropout site, forward and backward (the same map)
 //   gather_rows_backward     the heads' row picks ([CLS], masked positions) undone
 //   fill                     clearing a gradient or an accumulator
+//   store_parameters         the 16-bit parameters from the float32 master weights (mixed precision)
 //   cross_entropy_backward, mse_backward, bce_with_logits_backward   d loss / d logits
 //   adamw, sum_of_squares, scale   torch.optim.AdamW and clip_grad_norm_ on float32 slabs
 // The semantics of each are those of the op of the same name in distilbert.model.BackwardOps,
@@ -41,6 +42,9 @@
 //   gather_rows_backward_<t>(T* dinp, const T* dout, const int* rows, int N, int C)
 //       dinp[rows[n], c] += dout[n, c] for rows[n] >= 0, n in order (duplicates add up).
 //   fill_<t>(T* out, float value, int n)
+//   store_parameters_<t>(T* out, const float* master, int n)
+//       out[i] = master[i] rounded to T (round to nearest even): mixed-precision training's 16-bit
+//       parameters, the copy the forward reads, from the float32 master weights AdamW updates.
 //   cross_entropy_backward_<t>(T* dlogits, const T* logits, const int* targets, int N, int V,
 //       int ignore_index, float scale)
 //       dlogits[n, j] = scale * (softmax(logits[n, :])_j - [j == targets[n]]); a row whose
@@ -109,13 +113,14 @@
 //   dropout                  reads n*s, writes n*s (plus 10 Philox rounds per 4 elements)
 //   gather_rows_backward     reads N*C*s, read-modify-writes N*C*s
 //   fill, scale              writes n*s, read-modify-writes 4n
+//   store_parameters         reads 4n, writes n*s
 //   cross_entropy_backward   reads N*V*s three times (the later two from L1/L2), writes N*V*s
 //   adamw                    reads 16n bytes, writes 12n bytes
 //   sum_of_squares           reads 4n bytes
 //   All memory bound; the target is the device's copy bandwidth for those bytes.
 //
 // Launch geometry (the launcher uses exactly this; no dynamic shared memory)
-//   embedding_backward, fill, mse_backward, bce_with_logits_backward, adamw, scale:
+//   embedding_backward, fill, store_parameters, mse_backward, bce_with_logits_backward, adamw, scale:
 //       block 256 threads, grid ceil(elements / 256); one element per thread.
 //   layernorm_param_partials, column_sum_partials: block (32, 8), grid (ceil(C / 32), chunks),
 //       chunks = ceil(N / 256) <= 65535.
@@ -297,6 +302,13 @@ __device__ __forceinline__ void fill(T* out, float value, int n) {
     if (i < n) store_f32(out + i, value);
 }
 
+// out[i] = master[i] rounded to T: mixed-precision training's 16-bit copy of the float32 master weights.
+template <typename T>
+__device__ __forceinline__ void store_parameters(T* out, const float* master, int n) {
+    const int64_t i = global_index();
+    if (i < n) store_f32(out + i, master[i]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // losses
 
@@ -446,6 +458,10 @@ __device__ __forceinline__ void scale(float* g, float factor, int n) {
     extern "C" __global__ void __launch_bounds__(dbc::TRAIN_BLOCK)                                            \
     fill_##SUFFIX(T* out, float value, int n) {                                                               \
         dbc::fill<T>(out, value, n);                                                                          \
+    }                                                                                                         \
+    extern "C" __global__ void __launch_bounds__(dbc::TRAIN_BLOCK)                                            \
+    store_parameters_##SUFFIX(T* out, const float* master, int n) {                                           \
+        dbc::store_parameters<T>(out, master, n);                                                             \
     }                                                                                                         \
     extern "C" __global__ void __launch_bounds__(dbc::TRAIN_BLOCK)                                            \
     cross_entropy_backward_##SUFFIX(T* dlogits, const T* logits, const int* targets, int N, int V,            \

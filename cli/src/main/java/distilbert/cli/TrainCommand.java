@@ -57,7 +57,7 @@ import picocli.CommandLine.Spec;
  * data (or the model's label2id), dynamic padding per batch, AdamW with HF's no-decay groups, the
  * linear schedule with warmup, gradient clipping and accumulation, checkpoints every --save-steps
  * that {@code --resume} continues bit for bit, and one saved when the run is interrupted. Runs on a
- * GPU (fp32 or tf32) or on the CPU backend, as --device says.
+ * GPU (fp32, tf32 or bf16 mixed precision) or on the CPU backend, as --device says.
  */
 @Command(name = "train", mixinStandardHelpOptions = true, versionProvider = Main.Version.class, sortOptions = false,
         usageHelpWidth = 100,
@@ -218,9 +218,10 @@ final class TrainCommand implements Callable<Integer> {
     String device;
 
     @Option(names = "--precision", paramLabel = "PRECISION", converter = RunOptions.PrecisionConverter.class,
-            description = "On the GPU: fp32 (the default: HF's Trainer without --tf32) or tf32 (the matrix products on the "
-                    + "tensor cores with 10-bit mantissas, HF's --tf32; parameters, gradients and optimizer state stay float32). "
-                    + "bf16 and fp16 mixed precision are not written yet. The CPU trains in fp32 whatever is asked.")
+            description = "On the GPU: fp32 (the default: HF's Trainer without --tf32), tf32 (the matrix products on the "
+                    + "tensor cores with 10-bit mantissas, HF's --tf32) or bf16 (mixed precision, HF's --bf16: activations and "
+                    + "the forward's weights in bfloat16, float32 master weights, gradients and optimizer state). fp16 is not "
+                    + "written yet (it needs loss scaling). The CPU trains in fp32 whatever is asked.")
     Precision precision;
 
     @Option(names = "--resume", description = "Continue from the latest checkpoint in --output.")
@@ -318,7 +319,7 @@ final class TrainCommand implements Callable<Integer> {
         Trainer.Options options = new Trainer.Options(learningRate, weightDecay, 0.9, 0.999, 1e-8, maxGradNorm, schedule, seed);
 
         try (DistilBert db = DistilBert.of(start, backend())) {
-            Trainer trainer = new Trainer(db.architecture(), options);
+            Trainer trainer = new Trainer(db, options);
             Position at = new Position(0, 0, new ArrayList<>(), 0, 0);
             Files.createDirectories(output);
             if (latest != null) {
@@ -454,7 +455,7 @@ final class TrainCommand implements Callable<Integer> {
                         windowLossCount = lossCount;
                         inWindow = 0;
                         if (!evalSet.isEmpty() && evalSteps > 0 && step.step() % evalSteps == 0) {
-                            evaluateNow(io, db, t, masking, evalSet, log,
+                            evaluateNow(io, db, trainer, t, masking, evalSet, log,
                                     TrainingEval.round(epoch + (double) batch / batchesPerEpoch), step.step(), tokenizer);
                         }
                         if (saveSteps > 0 && step.step() % saveSteps == 0) {
@@ -464,7 +465,7 @@ final class TrainCommand implements Callable<Integer> {
                 }
                 if (batch >= batchesPerEpoch) {
                     if (!evalSet.isEmpty() && evalSteps == 0) {
-                        evaluateNow(io, db, t, masking, evalSet, log, epoch + 1, trainer.steps(), tokenizer);
+                        evaluateNow(io, db, trainer, t, masking, evalSet, log, epoch + 1, trainer.steps(), tokenizer);
                     }
                     epoch++;
                     batch = 0;
@@ -488,7 +489,7 @@ final class TrainCommand implements Callable<Integer> {
             err.println("distilbert train: the model of step " + bestStep + " (" + bestMetric + " " + bestValue + ") is the result");
         } else {
             ModelDirectory.save(output, db.config(), t.head, db.architecture().parameters().table(),
-                    db.ops().download(db.architecture().parameters().slab()), ModelDirectory.SaveOptions.defaults());
+                    trainer.weights(), ModelDirectory.SaveOptions.defaults());
             copyTokenizerFiles(model, output);
         }
         ObjectNode summary = JSON.createObjectNode();
@@ -524,8 +525,8 @@ final class TrainCommand implements Callable<Integer> {
     static final String BEST_DIR = "best-model";
 
     /** One evaluation: logged, said on stderr, and under --best-metric its model kept when it is the best so far. */
-    private void evaluateNow(Main.Io io, DistilBert db, Task t, Masking masking, List<Example> evalSet, List<JsonNode> log,
-                             double epoch, long step, Tokenizer tokenizer) throws IOException {
+    private void evaluateNow(Main.Io io, DistilBert db, Trainer trainer, Task t, Masking masking, List<Example> evalSet,
+                             List<JsonNode> log, double epoch, long step, Tokenizer tokenizer) throws IOException {
         ObjectNode entry = switch (t) {
             case TOKEN_CLASSIFICATION -> TrainingEval.evaluateTokens(db.as(DistilBertForTokenClassification.class), evalSet,
                     db.config().id2label(), batchSize);
@@ -550,7 +551,7 @@ final class TrainCommand implements Callable<Integer> {
             staleEvaluations = 0;
             Path best = output.resolve(BEST_DIR);
             ModelDirectory.save(best, db.config(), t.head, db.architecture().parameters().table(),
-                    db.ops().download(db.architecture().parameters().slab()), ModelDirectory.SaveOptions.defaults());
+                    trainer.weights(), ModelDirectory.SaveOptions.defaults());
             copyTokenizerFiles(model, best);
         } else if (patience > 0 && ++staleEvaluations >= patience) {
             stoppedEarly = true;
@@ -680,9 +681,9 @@ final class TrainCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw usage("--device: " + e.getMessage());
         }
-        if (precision == Precision.BF16 || precision == Precision.FP16) {
-            throw usage("--precision " + precision.cliName() + ": training on the GPU runs in fp32 or tf32; mixed precision "
-                    + "(float32 master weights beside a " + precision.cliName() + " copy) is not written yet");
+        if (precision == Precision.FP16) {
+            throw usage("--precision fp16: training on the GPU runs in fp32, tf32 or bf16; fp16 needs loss scaling (torch's "
+                    + "GradScaler), which is not written yet (bf16 has float32's range and needs none)");
         }
         if (batchSize < 1) throw usage("--batch-size must be at least 1, got " + batchSize);
         if (!(mlmProbability > 0 && mlmProbability <= 1)) throw usage("--mlm-probability must be in (0, 1], got " + mlmProbability);

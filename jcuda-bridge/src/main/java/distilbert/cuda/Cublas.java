@@ -294,7 +294,7 @@ public final class Cublas implements AutoCloseable {
                                    DataType type, Compute compute, float alpha, float beta) {
         ensureOpen();
         GemmPlan plan = GemmPlan.columnMajor(transA, transB, m, n, k, lda, ldb, ldc);
-        stridedBatched(plan, A, strideA, B, strideB, C, strideC, batch, type, compute, alpha, beta);
+        stridedBatched(plan, A, strideA, B, strideB, C, strideC, batch, type, type, compute, alpha, beta);
     }
 
     /**
@@ -309,18 +309,37 @@ public final class Cublas implements AutoCloseable {
                                            long A, int lda, long strideA, long B, int ldb, long strideB,
                                            long C, int ldc, long strideC, int batch,
                                            DataType type, Compute compute, float alpha, float beta) {
+        gemmStridedBatchedRowMajor(transA, transB, m, n, k, A, lda, strideA, B, ldb, strideB, C, ldc, strideC, batch,
+                type, type, compute, alpha, beta);
+    }
+
+    /**
+     * {@link #gemmStridedBatchedRowMajor} with C of another type than A and B: a 16-bit product
+     * accumulated into float32 ({@code type} BF16 or F16, {@code cType} F32: a weight's gradient in
+     * mixed-precision training), which cuBLAS supports with FP32 compute. {@code cType == type} is the
+     * plain call.
+     */
+    public void gemmStridedBatchedRowMajor(boolean transA, boolean transB, int m, int n, int k,
+                                           long A, int lda, long strideA, long B, int ldb, long strideB,
+                                           long C, int ldc, long strideC, int batch,
+                                           DataType type, DataType cType, Compute compute, float alpha, float beta) {
         ensureOpen();
+        if (cType != type && (cType != DataType.F32 || compute != Compute.FP32)) {
+            throw new IllegalArgumentException("C of " + cType + " with A and B of " + type
+                    + ": only float32 C with FP32 compute mixes types");
+        }
         GemmPlan plan = GemmPlan.rowMajor(transA, transB, m, n, k, lda, ldb, ldc);
-        stridedBatched(plan, B, strideB, A, strideA, C, strideC, batch, type, compute, alpha, beta);
+        stridedBatched(plan, B, strideB, A, strideA, C, strideC, batch, type, cType, compute, alpha, beta);
     }
 
     /** {@code a} and {@code b} are cuBLAS's A and B (already swapped for a row-major call). */
     private void stridedBatched(GemmPlan p, long a, long strideA, long b, long strideB, long c, long strideC,
-                                int batch, DataType type, Compute compute, float alphaValue, float betaValue) {
+                                int batch, DataType type, DataType cType, Compute compute, float alphaValue,
+                                float betaValue) {
         requireSupported(type, compute);
         requireAddress(a, "A", type);
         requireAddress(b, "B", type);
-        requireAddress(c, "C", type);
+        requireAddress(c, "C", cType);
         if (batch < 1) {
             throw new IllegalArgumentException("batch must be positive: " + batch);
         }
@@ -332,12 +351,13 @@ public final class Cublas implements AutoCloseable {
         int t = type.cudaValue;
         int status = lib.gemmStridedBatchedEx(handle, op(p.transA()), op(p.transB()), p.m(), p.n(), p.k(),
                 alpha, at(a), t, p.lda(), strideA, at(b), t, p.ldb(), strideB, beta,
-                at(c), t, p.ldc(), strideC, batch, compute.cublasValue, GEMM_DEFAULT);
+                at(c), cType.cudaValue, p.ldc(), strideC, batch, compute.cublasValue, GEMM_DEFAULT);
         if (status != CublasLibrary.STATUS_SUCCESS) {
             lib.check(status, String.format(Locale.ROOT,
                     "cublasGemmStridedBatchedEx(%s %s m=%d n=%d k=%d lda=%d ldb=%d ldc=%d strides %d %d %d batch=%d %s %s)",
                     p.transA() ? "T" : "N", p.transB() ? "T" : "N", p.m(), p.n(), p.k(), p.lda(), p.ldb(), p.ldc(),
-                    strideA, strideB, strideC, batch, type.label, compute.label));
+                    strideA, strideB, strideC, batch, type == cType ? type.label : type.label + " -> " + cType.label,
+                    compute.label));
         }
     }
 

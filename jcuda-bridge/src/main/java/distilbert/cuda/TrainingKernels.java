@@ -229,6 +229,24 @@ public final class TrainingKernels {
                 new KernelArgs().array(out).f32(value).i32(count));
     }
 
+    /**
+     * out[i] = master[i] rounded to out's storage type, for i in [0, n): mixed-precision training's
+     * 16-bit parameters from the float32 master weights.
+     *
+     * @param master F32 [n]
+     */
+    public void storeParameters(DeviceArray out, DeviceArray master, long n) {
+        int count = checkCount(n);
+        require(out, n, "out");
+        requireF32(master, n, "master");
+        ElementType type = floatType("store parameters", out);
+        if (n == 0) {
+            return;
+        }
+        context.launch(module.kernel("store_parameters_" + type.suffix()), elementGrid(n), 1, BLOCK, 1,
+                new KernelArgs().array(out).array(master).i32(count));
+    }
+
     // ---------------------------------------------------------------------------------------------
     // losses
 

@@ -7,9 +7,10 @@ import distilbert.weights.Activation;
  * dropout, and the optimizer's walk over the flat parameter buffer. Both backends implement it: the
  * CPU reference ({@link CpuOps}) and {@link CudaOps} (kernels-cu's {@code training.cu},
  * {@code attention_train.cu} and {@code activation.cu}, cuBLAS for the matrix products). The CUDA
- * backend trains in float32 or tf32: parameter gradients and optimizer state are float32 buffers
- * there, and a model loaded in a 16-bit precision refuses to train ({@link Training#backwardOps}
- * says why: mixed precision's float32 master weights are not kept yet).
+ * backend trains in fp32, tf32 and bf16: parameter gradients and optimizer state are float32 buffers
+ * whatever the storage type ({@link Ops#allocateFloat32}), and in bf16 the trainer keeps float32
+ * master weights ({@link #storesFloat32}). fp16 refuses to train ({@link Training#backwardOps} says
+ * why: it needs loss scaling).
  *
  * <h2>Conventions</h2> (beside {@link Ops}'s)
  * <ul>
@@ -192,4 +193,24 @@ public sealed interface BackwardOps extends Ops permits CpuOps, CudaOps {
 
     /** {@code g[i] *= factor}. */
     void scale(Buffer g, float factor, long n);
+
+    // ---------------------------------------------------------------------------------------------
+    // mixed precision
+
+    /**
+     * Whether this backend stores parameters (and activations) in float32: then the optimizer updates
+     * the model's parameters in place. False for a GPU backend in bf16, whose {@link Trainer} keeps
+     * float32 master weights, updates those, and writes the 16-bit copy the forward reads with
+     * {@link #storeParameters} (as torch's autocast keeps float32 weights and runs the matrix
+     * products in bf16).
+     */
+    boolean storesFloat32();
+
+    /**
+     * {@code params[i] = master[i]} rounded to the storage type, for i in [0, n): the model's 16-bit
+     * parameters from float32 master weights (a copy where the storage is float32).
+     *
+     * @param master a float32 buffer ({@link #allocateFloat32})
+     */
+    void storeParameters(Buffer params, Buffer master, long n);
 }

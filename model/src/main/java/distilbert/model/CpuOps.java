@@ -104,6 +104,12 @@ public final class CpuOps implements BackwardOps {
         return HostBuffer.allocate(length);
     }
 
+    /** The CPU stores float32: {@link #allocate}. */
+    @Override
+    public HostBuffer allocateFloat32(long length) {
+        return allocate(length);
+    }
+
     /** Zeros, as a Java array starts (NaN in the {@link #poisoningUninitialized} test mode). */
     @Override
     public HostBuffer allocateUninitialized(long length) {
@@ -939,6 +945,18 @@ public final class CpuOps implements BackwardOps {
             s += x; // in task order: the same sum whatever the threads
         }
         return s;
+    }
+
+    @Override
+    public boolean storesFloat32() {
+        return true;
+    }
+
+    /** The CPU stores float32: a copy. */
+    @Override
+    public void storeParameters(Buffer params, Buffer master, long n) {
+        HostBuffer p = host(params), m = host(master);
+        System.arraycopy(m.data(), m.offset(), p.data(), p.offset(), Math.toIntExact(n));
     }
 
     @Override

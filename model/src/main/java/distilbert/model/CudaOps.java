@@ -29,7 +29,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * <h2>Precision</h2>
  * Every float buffer holds the {@link Precision}'s storage type: float32 for {@link Precision#FP32}
  * and {@link Precision#TF32}, bfloat16 or float16 otherwise (parameters included, as HF's
- * {@code model.to(dtype)}). Uploads round on the host, downloads widen exactly. Kernels compute in
+ * {@code model.to(dtype)}), except those of {@link #allocateFloat32}: training's gradients, optimizer
+ * state and master weights. Uploads round on the host, downloads widen exactly. Kernels compute in
  * float32 and round once on store; cuBLAS accumulates in float32 (TF32 tensor cores for TF32).
  *
  * <h2>Threads</h2>
@@ -240,6 +241,11 @@ public final class CudaOps implements BackwardOps {
     @Override
     public CudaBuffer allocate(long length) {
         return new CudaBuffer(allocateArray(storage, length, "activations", true));
+    }
+
+    @Override
+    public CudaBuffer allocateFloat32(long length) {
+        return new CudaBuffer(allocateArray(ElementType.F32, length, "float32 state", true));
     }
 
     /** Whatever the arena (or the driver) hands out: an earlier step's activations, or garbage. */
@@ -478,20 +484,30 @@ public final class CudaOps implements BackwardOps {
     }
 
     // ---------------------------------------------------------------------------------------------
-    // training (BackwardOps): float32 and tf32 only, see checkTrainable
+    // training (BackwardOps): fp32, tf32 and bf16 (see checkTrainable); parameter gradients and
+    // optimizer state are float32 arrays whatever the storage type
 
     /**
-     * Refuses training in a 16-bit precision, saying why: the backward kernels take float32 parameter
-     * gradients, but mixed precision also needs float32 master weights beside the 16-bit copy the
-     * forward reads, which the trainer does not keep yet.
+     * Refuses training in fp16, saying why: float16's range needs the loss scaled up and the gradients
+     * checked for overflow (torch's GradScaler), which is not written. fp32, tf32 and bf16 train.
      */
     void checkTrainable() {
-        if (storage != ElementType.F32) {
-            throw new UnsupportedOperationException("training on the GPU runs in fp32 or tf32 (--precision fp32|tf32,"
-                    + " Precision.FP32/TF32); this model is loaded in " + precision.cliName() + ", and mixed-precision"
-                    + " training (float32 master weights beside the " + precision.cliName()
-                    + " copy) is not written yet");
+        if (precision == Precision.FP16) {
+            throw new UnsupportedOperationException("training on the GPU runs in fp32, tf32 or bf16 (--precision, Precision);"
+                    + " this model is loaded in fp16, whose training needs loss scaling (torch's GradScaler), which is not"
+                    + " written yet: bf16 has float32's range and needs none");
         }
+    }
+
+    @Override
+    public boolean storesFloat32() {
+        return storage == ElementType.F32;
+    }
+
+    @Override
+    public void storeParameters(Buffer params, Buffer master, long n) {
+        training.storeParameters(device(params), grad(master), n);
+        done("store parameters", n);
     }
 
     @Override
@@ -539,8 +555,9 @@ public final class CudaOps implements BackwardOps {
                     dx.address(), K, 0, 1, gemmType, gemmCompute, 1f, accumulate ? 1f : 0f);
         }
         if (dw != null) {
+            // into the float32 gradient whatever the storage type: a 16-bit product accumulated in float32
             cublas.gemmStridedBatchedRowMajor(true, false, M, K, N, g.address(), M, 0, x.address(), K, 0,
-                    dw.address(), K, 0, 1, gemmType, gemmCompute, 1f, 1f);
+                    dw.address(), K, 0, 1, gemmType, Cublas.DataType.F32, gemmCompute, 1f, 1f);
         }
         if (db != null) {
             checkLength(db, M, "dBias");

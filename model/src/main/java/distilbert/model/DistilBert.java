@@ -108,6 +108,11 @@ public final class DistilBert implements AutoCloseable {
         };
     }
 
+    /** The float32 values the model was made from, in {@code table}'s layout (mixed-precision master weights). */
+    float[] checkpointValues(DistilBertParameters.Table table) {
+        return checkpoint.toSlab(table);
+    }
+
     /** The model class, to switch over. */
     public Architecture architecture() {
         return architecture;

@@ -86,6 +86,13 @@ public sealed interface Ops extends AutoCloseable permits BackwardOps {
      */
     Buffer allocateUninitialized(long length);
 
+    /**
+     * A new zero-filled buffer of {@code length} float32 values whatever the backend's storage type:
+     * for parameter gradients, optimizer state and the float32 master weights of mixed-precision
+     * training. {@link #allocate} where the storage is float32 (the CPU, the GPU in fp32 and tf32).
+     */
+    Buffer allocateFloat32(long length);
+
     /** A new zero-filled buffer of {@code length} ints. */
     IndexBuffer allocateIndices(long length);
 

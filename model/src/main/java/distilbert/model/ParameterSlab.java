@@ -21,9 +21,12 @@ public final class ParameterSlab {
         this.table = table;
     }
 
-    /** A zeroed slab for {@code table} on {@code ops}. */
+    /**
+     * A zeroed float32 slab for {@code table} on {@code ops}, whatever its storage type: what parameter
+     * gradients, optimizer state and master weights are kept in ({@link Ops#allocateFloat32}).
+     */
     public static ParameterSlab allocate(Ops ops, DistilBertParameters.Table table) {
-        return new ParameterSlab(ops.allocate(table.numel()), table);
+        return new ParameterSlab(ops.allocateFloat32(table.numel()), table);
     }
 
     /** A slab over an existing buffer of {@code table.numel()} floats (not copied). */

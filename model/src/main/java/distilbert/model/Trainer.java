@@ -87,6 +87,8 @@ public final class Trainer {
     private final BackwardOps ops;
     private final Options options;
     private final ParameterSlab params;
+    /** Float32 master weights where the model stores 16-bit parameters (mixed precision); null otherwise. */
+    private final ParameterSlab master;
     private final ParameterSlab grads;
     private final ParameterSlab expAvg;
     private final ParameterSlab expAvgSq;
@@ -96,17 +98,52 @@ public final class Trainer {
     /** {@link #microBatches} when the last step was taken (or the state restored): where a discarded window starts. */
     private long microBatchesAtStep;
 
-    /** @throws UnsupportedOperationException when the model's backend cannot train (see {@link Training#backwardOps}) */
+    /**
+     * A trainer of {@code model}. Where the model stores 16-bit parameters (a GPU model in bf16) the
+     * trainer keeps float32 master weights, here the model's parameters widened: use
+     * {@link #Trainer(DistilBert, Options)} to start them from the checkpoint's float32 values instead.
+     *
+     * @throws UnsupportedOperationException when the model's backend cannot train (see {@link Training#backwardOps})
+     */
     public Trainer(Architecture model, Options options) {
+        this(model, options, null);
+    }
+
+    /**
+     * A trainer of {@code model} whose float32 master weights, where it stores 16-bit parameters, are
+     * the values of the checkpoint it was made from (torch's autocast keeps the float32 weights it
+     * loaded, not their bf16 rounding).
+     *
+     * @throws UnsupportedOperationException when the model's backend cannot train (see {@link Training#backwardOps})
+     */
+    public Trainer(DistilBert model, Options options) {
+        this(model.architecture(), options, model);
+    }
+
+    private Trainer(Architecture model, Options options, DistilBert loaded) {
         this.model = model;
         this.ops = Training.backwardOps(model.ops());
         this.options = options;
         this.params = model.parameters();
         DistilBertParameters.Table table = params.table();
+        if (ops.storesFloat32()) {
+            this.master = null;
+        } else {
+            this.master = ParameterSlab.allocate(ops, table);
+            ops.upload(master.slab(), loaded != null ? loaded.checkpointValues(table) : ops.download(params.slab()));
+        }
         this.grads = ParameterSlab.allocate(ops, table);
         this.expAvg = ParameterSlab.allocate(ops, table);
         this.expAvgSq = ParameterSlab.allocate(ops, table);
         this.owned = table.owned();
+    }
+
+    /**
+     * The parameters at full precision, in the model's table layout: the float32 master weights in
+     * mixed precision, the model's own parameters otherwise. What a checkpoint saves.
+     */
+    public float[] weights() {
+        return ops.download((master != null ? master : params).slab());
     }
 
     /** The gradient slab the heads' {@code backward} add into; zeroed by each {@link #step()}. */
@@ -176,11 +213,15 @@ public final class Trainer {
         if (options.maxGradNorm() > 0) {
             ops.scale(grads.slab(), AdamW.clipCoefficient(norm, options.maxGradNorm()), grads.table().numel());
         }
+        ParameterSlab updated = master != null ? master : params;
         for (ParameterSpec s : owned) {
             String name = s.name();
-            ops.adamWUpdate(params.get(name), grads.get(name), expAvg.get(name), expAvgSq.get(name), s.numel(), lr,
+            ops.adamWUpdate(updated.get(name), grads.get(name), expAvg.get(name), expAvgSq.get(name), s.numel(), lr,
                     options.adamBeta1(), options.adamBeta2(), options.adamEpsilon(),
                     decays(name) ? options.weightDecay() : 0.0, next);
+        }
+        if (master != null) {
+            ops.storeParameters(params.slab(), master.slab(), params.table().numel());
         }
         ops.fill(grads.slab(), 0f, grads.table().numel());
         step = next;
@@ -202,7 +243,7 @@ public final class Trainer {
     public void save(Path dir, ObjectNode extra) throws IOException {
         Files.createDirectories(dir);
         Files.deleteIfExists(dir.resolve(STATE_FILE));
-        ModelDirectory.save(dir, model.config(), model.head(), params.table(), ops.download(params.slab()),
+        ModelDirectory.save(dir, model.config(), model.head(), params.table(), weights(),
                 ModelDirectory.SaveOptions.defaults());
         List<NamedTensor> moments = new ArrayList<>();
         float[] m = ops.download(expAvg.slab()), v = ops.download(expAvgSq.slab());

@@ -46,12 +46,20 @@ final class CudaTrainingParityTest {
      * ({@link GpuBackends#modelBound}); the backward runs the same kinds of ops in float32 with
      * float32 sums in other orders. tf32: the backward has twice the forward's matrix products (dInp
      * and dWeight for each), each with operands rounded to 11 bits, so twice the forward's 5e-3.
+     * bf16 (mixed precision): what HuggingFace's own bf16 gradients lose against its float32 ones on
+     * models drawn as these (tests/golden/gradient_sensitivity.py: the relative L2 distance of the whole
+     * gradient, every head of these tests, 4 seeds, torch 2.13 CPU: autocast 0.008 to 0.167, the model
+     * cast to bf16 0.010 to 0.164; these random models amplify rounding, as GpuBackends#modelBound
+     * says), held to 1.5 times HF's worst, on the whole gradient only: per tensor HF's own bf16 is off
+     * by up to 1.3 where a gradient is zero in exact arithmetic (k_lin's bias, a bias under a softmax).
+     * The kernels are the same templates in every type; fp32 checks their arithmetic tensor by tensor.
      */
     private static double gradientBound(Precision p) {
         return switch (p) {
             case FP32 -> 1e-4;
             case TF32 -> 1e-2;
-            case BF16, FP16 -> throw new IllegalArgumentException("no 16-bit training");
+            case BF16 -> 0.25;
+            case FP16 -> throw new IllegalArgumentException("no fp16 training");
         };
     }
 
@@ -232,6 +240,10 @@ final class CudaTrainingParityTest {
         float[] c = m.cpu().ops().download(cg.slab()), g = inLayoutOf(cg, gg, m.gpu().ops().download(gg.slab()));
         double modelNorm = norm(c, 0, c.length);
         assertTrue(modelNorm > 1e-3, what + ": gradient norm " + modelNorm);
+        if (p == Precision.BF16) {
+            GpuBackends.assertWithin(what + ": the whole gradient", gradientBound(p), c, g);
+            return;
+        }
         for (ParameterSpec spec : cg.table().specs()) {
             int off = (int) cg.table().offset(spec.name()), n = (int) spec.numel();
             double diff = 0;
@@ -270,7 +282,7 @@ final class CudaTrainingParityTest {
     }
 
     @ParameterizedTest
-    @EnumSource(value = Precision.class, names = {"FP32", "TF32"})
+    @EnumSource(value = Precision.class, names = {"FP32", "TF32", "BF16"})
     void everyHeadsGradientsWithDropout(Precision p) {
         try (Pair m = Pair.of(TestModels.checkpoint(config(3, Activation.GELU, false), Head.SEQUENCE_CLASSIFICATION, 41), p)) {
             gradients("sequence classification " + p, p, m, db -> g -> db.as(DistilBertForSequenceClassification.class)
@@ -335,12 +347,12 @@ final class CudaTrainingParityTest {
 
     /** Three steps of the Trainer (clipping, weight decay, warmup) on both backends: the same parameters after. */
     @ParameterizedTest
-    @EnumSource(value = Precision.class, names = {"FP32", "TF32"})
+    @EnumSource(value = Precision.class, names = {"FP32", "TF32", "BF16"})
     void trainerSteps(Precision p) {
         try (Pair m = Pair.of(TestModels.checkpoint(config(3, Activation.GELU, false), Head.SEQUENCE_CLASSIFICATION, 51), p)) {
             Trainer.Options options = new Trainer.Options(1e-3, 0.01, 0.9, 0.999, 1e-8, 0.5,
                     LearningRateSchedule.of("linear", 1, 10), 7);
-            Trainer ct = new Trainer(m.cpu().architecture(), options), gt = new Trainer(m.gpu().architecture(), options);
+            Trainer ct = new Trainer(m.cpu(), options), gt = new Trainer(m.gpu(), options);
             SequenceLabels labels = SequenceLabels.classes(2, 0, 1);
             for (int s = 0; s < 3; s++) {
                 float cl = m.cpu().as(DistilBertForSequenceClassification.class)
@@ -352,8 +364,9 @@ final class CudaTrainingParityTest {
                 assertEquals(cs.learningRate(), gs.learningRate(), "step " + s + " learning rate");
                 assertEquals(cs.gradNorm(), gs.gradNorm(), gradientBound(p) * cs.gradNorm(), "step " + s + " grad norm");
             }
+            // the full-precision weights: in bf16 the trainer's float32 master weights
             ParameterSlab cp = m.cpu().architecture().parameters(), gp = m.gpu().architecture().parameters();
-            float[] c = m.cpu().ops().download(cp.slab()), g = inLayoutOf(cp, gp, m.gpu().ops().download(gp.slab()));
+            float[] c = ct.weights(), g = inLayoutOf(cp, gp, gt.weights());
             float[] start = TestModels.checkpoint(config(3, Activation.GELU, false), Head.SEQUENCE_CLASSIFICATION, 51)
                     .toSlab(m.cpu().architecture().parameters().table());
             // the update (parameters minus start) agrees: 3 steps of lr 1e-3 move each parameter ~3e-3
@@ -362,31 +375,66 @@ final class CudaTrainingParityTest {
                 dc[i] = c[i] - start[i];
                 dg[i] = g[i] - start[i];
             }
-            // per tensor: AdamW divides by sqrt(v), so an update is ~lr·sign(g) where g is small, and a gradient
-            // that is rounding noise on both backends (k_lin's bias: zero in exact arithmetic) moves its
-            // parameter by ±lr at random. Every other tensor's update is held to ten times the gradients' bound:
-            // an element whose gradient is small beside its tensor's still moves by ~lr, with its own gradient's
-            // relative error, which is larger than the tensor's
+            // AdamW divides by sqrt(v), so an update is ~lr·sign(g) where g is small, and a gradient that is
+            // rounding noise on both backends (k_lin's bias: zero in exact arithmetic) moves its parameter by
+            // ±lr at random: those are left out. fp32 and tf32, per tensor: ten times the gradients' bound (an
+            // element whose gradient is small beside its tensor's still moves by ~lr, with its own gradient's
+            // relative error, larger than the tensor's). bf16, the whole update: the gradients' bound (the
+            // update inherits the gradient's relative error; HF's own bf16 is off by as much per tensor)
+            float[] wc = new float[0], wg = new float[0];
             for (ParameterSpec spec : cp.table().specs()) {
                 int off = (int) cp.table().offset(spec.name()), n = (int) spec.numel();
                 if (spec.name().endsWith("k_lin.bias")) {
                     continue;
                 }
-                GpuBackends.assertWithin("trainer update after 3 steps, " + spec.name() + " " + p, 10 * gradientBound(p),
-                        Arrays.copyOfRange(dc, off, off + n), Arrays.copyOfRange(dg, off, off + n));
+                float[] uc = Arrays.copyOfRange(dc, off, off + n), ug = Arrays.copyOfRange(dg, off, off + n);
+                if (p == Precision.BF16) {
+                    wc = concat(wc, uc);
+                    wg = concat(wg, ug);
+                } else {
+                    GpuBackends.assertWithin("trainer update after 3 steps, " + spec.name() + " " + p,
+                            10 * gradientBound(p), uc, ug);
+                }
+            }
+            if (p == Precision.BF16) {
+                GpuBackends.assertWithin("trainer update after 3 steps " + p, gradientBound(p), wc, wg);
             }
         }
     }
 
+    private static float[] concat(float[] a, float[] b) {
+        float[] out = Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+
+    /** The 16-bit copy of the master weights: each value rounded to nearest even, as ElementType rounds it; a copy in fp32. */
+    @ParameterizedTest
+    @EnumSource(Precision.class)
+    void storeParametersRoundsTheMasterWeights(Precision p) {
+        CudaOps gpu = GpuBackends.cudaOrSkip(p);
+        float[] master = new Rand(53).floats(1000, 3);
+        master[0] = 1f + 0x1p-8f;   // a tie in bf16: to even (1.0)
+        master[1] = 1f + 0x1p-11f;  // a tie in fp16: to even (1.0)
+        master[2] = 70000f;         // past fp16's range: infinity, as a cast gives
+        Buffer m = gpu.allocateFloat32(master.length);
+        gpu.upload(m, master);
+        Buffer params = poisoned(gpu, master.length);
+        gpu.storeParameters(params, m, master.length);
+        assertEquals(Arrays.toString(round(p, master)), Arrays.toString(gpu.download(params)), p.cliName());
+        assertEquals(p == Precision.FP32 || p == Precision.TF32, gpu.storesFloat32());
+    }
+
     @Test
-    void sixteenBitModelsRefuseToTrainSayingWhy() {
-        GpuBackends.cudaOrSkip(Precision.BF16);
+    void fp16ModelsRefuseToTrainSayingWhy() {
+        GpuBackends.cudaOrSkip(Precision.FP16);
         try (DistilBert db = DistilBert.of(TestModels.checkpoint(config(3, Activation.GELU, false),
-                Head.SEQUENCE_CLASSIFICATION, 52), GpuBackends.create(Precision.BF16))) {
+                Head.SEQUENCE_CLASSIFICATION, 52), GpuBackends.create(Precision.FP16))) {
             ParameterSlab g = ParameterSlab.allocate(db.ops(), db.architecture().parameters().table());
             UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class, () -> db
                     .as(DistilBertForSequenceClassification.class).backward(input(1), SequenceLabels.classes(0, 1, 2), g));
-            assertTrue(e.getMessage().contains("fp32 or tf32") && e.getMessage().contains("bf16"), e.getMessage());
+            assertTrue(e.getMessage().contains("fp32, tf32 or bf16") && e.getMessage().contains("loss scaling"),
+                    e.getMessage());
             assertThrows(UnsupportedOperationException.class, () -> new Trainer(db.architecture(),
                     Trainer.Options.defaults(LearningRateSchedule.of("constant", 0, 10))));
         }
