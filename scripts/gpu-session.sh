@@ -49,7 +49,7 @@
 #   kernels   KernelBenchmark (JMH): each op of a layer alone at DistilBERT-base shapes (T 8192 = 64 x 128),
 #             bf16 and fp32, the SIMT attention kernel beside the tensor-core one; bench/peer/kernel_report.py
 #             puts µs, GB/s and TFLOP/s beside the bench step's measured ceilings -> kernels/kernels.md;
-#             cap 120 s
+#             the training ops too; cap 150 s
 #   sanitize  compute-sanitizer: memcheck over the op parity tests, then racecheck and initcheck over the
 #             attention tests; each capped at 90 s
 #   attention the two attention kernels A/B (-Ddistilbert.attention=simt vs tensor-cores): bf16
@@ -405,7 +405,7 @@ step_kernels() {
     args=(-p precision=bf16,fp32)
   fi
   # one JVM for every op (-f 0): a fork per op would open the GPU twenty times
-  bounded 120 "$home/bin/bench" KernelBenchmark -f 0 -wi 3 -w 200ms -i 5 -r 200ms "${args[@]}" \
+  bounded 150 "$home/bin/bench" KernelBenchmark -f 0 -wi 3 -w 200ms -i 5 -r 200ms "${args[@]}" \
     -rf json -rff "$d/kernels.json" > "$d/jmh.log" 2>&1 || rc=1
   tail -n 25 "$d/jmh.log"
   if [ -s "$d/kernels.json" ]; then

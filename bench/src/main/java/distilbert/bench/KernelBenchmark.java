@@ -1,10 +1,12 @@
 package distilbert.bench;
 
 import distilbert.cuda.AttentionKernel;
+import distilbert.model.BackwardOps;
 import distilbert.model.Buffer;
 import distilbert.model.CpuOps;
 import distilbert.model.CudaOps;
 import distilbert.model.Device;
+import distilbert.model.DropoutRng;
 import distilbert.model.IndexBuffer;
 import distilbert.model.MatmulKernel;
 import distilbert.model.Ops;
@@ -42,7 +44,13 @@ import org.openjdk.jmh.annotations.Warmup;
  * backend's default kernel: tensor cores for bf16/fp16), {@code attention_simt} (the float32 SIMT
  * kernel, on a GPU), {@code out_proj}, {@code residual_layernorm} (bias + residual + LayerNorm),
  * {@code ffn_up}, {@code gelu} (bias + GELU over [T, F]), {@code ffn_down}, {@code mean_rows} (mean
- * pooling, [T, C] to [B, C]).
+ * pooling, [T, C] to [B, C]). Training's, in the backward's order: {@code attention_train} (the training
+ * forward: the softmax and dropout(0.1) of it kept), {@code attention_backward}, {@code layernorm_backward}
+ * (with the weight and bias gradients), {@code ffn_up_backward} (dInp and dWeight through cuBLAS, dBias),
+ * {@code gelu_backward} (with the bias gradient), {@code dropout} (over [T, C]), {@code embedding_backward}
+ * (the scatter into the word and position tables), {@code cross_entropy_backward} (the MLM head's 15%
+ * of T rows × the vocabulary), {@code adamw} and {@code sum_of_squares} (over DistilBERT-base's 66.4M
+ * float32 parameters, the optimizer's walk; sum_of_squares waits for its result).
  *
  * <p>Shapes: {@code tokens} T = B·L packed tokens in sequences of {@code seqLen} L; {@code dim} C,
  * {@code heads} NH, {@code ffn} F: DistilBERT-base by default. Inputs are random (never zeros, which
@@ -61,7 +69,8 @@ import org.openjdk.jmh.annotations.Warmup;
 public class KernelBenchmark {
 
     @Param({"embedding_layernorm", "qkv", "attention", "attention_simt", "out_proj", "residual_layernorm", "ffn_up", "gelu",
-            "ffn_down", "mean_rows"})
+            "ffn_down", "mean_rows", "attention_train", "attention_backward", "layernorm_backward", "ffn_up_backward",
+            "gelu_backward", "dropout", "embedding_backward", "cross_entropy_backward", "adamw", "sum_of_squares"})
     public String op;
 
     /** cuda, cuda:N or cpu. */
@@ -91,6 +100,9 @@ public class KernelBenchmark {
 
     /** The positions and vocabulary the embedding gathers from (DistilBERT-base's). */
     static final int POSITIONS = 512, VOCAB = 30522;
+    /** DistilBERT-base's parameters (the optimizer's walk), and the attention dropout of the training ops. */
+    static final int PARAMETERS = 66_362_880;
+    static final float DROPOUT = 0.1f;
 
     private Ops ops;
     private CudaOps cuda;
@@ -120,8 +132,8 @@ public class KernelBenchmark {
      * 4·L²·C flops per sequence, q/k/v read and the output written once (the probabilities stay on
      * chip). LayerNorm and activations: their elements read and written, their flops not counted.
      */
-    static Cost cost(String op, int T, int L, int C, int F, int s) {
-        long t = T, c = C, f = F;
+    static Cost cost(String op, int T, int L, int C, int NH, int F, int s) {
+        long t = T, c = C, f = F, nh = NH;
         return switch (op) {
             case "embedding_layernorm" -> new Cost(2 * 4 * t + 2 * t * c * s + 2 * c * s + t * c * s, 0);
             case "qkv" -> matmul(t, c, 3 * c, s);
@@ -132,6 +144,20 @@ public class KernelBenchmark {
             case "gelu" -> new Cost(2 * t * f * s + f * s, 0);
             case "ffn_down" -> matmul(t, f, c, s);
             case "mean_rows" -> new Cost(t * c * s + (t / L) * c * s + 2 * 4 * (t / L + 1), 0);
+            // the probabilities and their dropout written (read back by the backward), besides q/k/v and out
+            case "attention_train" -> new Cost(t * 3 * c * s + t * c * s + 2 * t * L * nh * s, 4L * (t / L) * L * L * c);
+            // q/k/v, dOut, probs and dropped read, dqkv written, dS written and read in float32; four products
+            case "attention_backward" -> new Cost(t * 3 * c * s + t * c * s + 2 * t * L * nh * s + t * 3 * c * s
+                    + 2 * t * L * nh * 4, 8L * (t / L) * L * L * c);
+            case "layernorm_backward" -> new Cost(3 * t * c * s + c * s + 2 * t * s + t * c * s + 2 * c * 4, 0);
+            // dInp = dOut·W and dWeight = dOutᵀ·inp: twice a forward's products
+            case "ffn_up_backward" -> new Cost((t * f + f * c + t * c + t * c) * s + f * c * 4 + f * 4, 4 * t * c * f);
+            case "gelu_backward" -> new Cost(3 * t * f * s + f * s + f * 4, 0);
+            case "dropout" -> new Cost(2 * t * c * s, 0);
+            case "embedding_backward" -> new Cost(t * c * s + 2 * 4 * t + 2 * t * c * 4, 0);
+            case "cross_entropy_backward" -> new Cost(2 * (t * 15 / 100) * VOCAB * s + 4 * (t * 15 / 100), 0);
+            case "adamw" -> new Cost(7L * 4 * PARAMETERS, 0);
+            case "sum_of_squares" -> new Cost(4L * PARAMETERS, 0);
             default -> throw new IllegalArgumentException("unknown op '" + op + "'");
         };
     }
@@ -165,7 +191,7 @@ public class KernelBenchmark {
             case FP32, TF32 -> 4;
             case BF16, FP16 -> 2;
         };
-        Cost c = cost(op, T, L, C, F, storage);
+        Cost c = cost(op, T, L, C, NH, F, storage);
         bytesPerCall = c.bytes();
         flopsPerCall = c.flops();
 
@@ -206,12 +232,82 @@ public class KernelBenchmark {
                 Buffer pooled = ops.allocateUninitialized((long) B * C);
                 yield () -> ops.meanRowsForward(pooled, x, cuSeqlens, null, B, C);
             }
-            default -> throw new IllegalArgumentException("unknown op '" + op + "'");
+            default -> trainingOp(r, cuSeqlens, x, out, T, L, C, NH, F, B);
         };
         call.run(); // the first call checks the arguments and loads the kernel
         sync();
         System.out.printf("%s on %s: T=%d (B=%d x L=%d), C=%d, NH=%d, F=%d; %,d bytes and %,d flops a call%n", op,
                 ops.describe(), T, B, L, C, NH, F, bytesPerCall, flopsPerCall);
+    }
+
+    /** The training ops (BackwardOps), at the same shapes; gradients of parameters float32. */
+    private Runnable trainingOp(Random r, IndexBuffer cuSeqlens, Buffer x, Buffer out, int T, int L, int C, int NH, int F,
+                                int B) {
+        BackwardOps b = (BackwardOps) ops;
+        DropoutRng rng = new DropoutRng(42, 0);
+        long probs = (long) B * NH * L * L;
+        return switch (op) {
+            case "attention_train", "attention_backward" -> {
+                Buffer qkv = random(r, (long) T * 3 * C, 1), p = ops.allocateUninitialized(probs);
+                Buffer dropped = ops.allocateUninitialized(probs);
+                b.attentionTrainingForward(out, p, dropped, qkv, null, rng, DROPOUT, cuSeqlens, null, B, T, NH, C / NH);
+                if (op.equals("attention_train")) {
+                    yield () -> b.attentionTrainingForward(out, p, dropped, qkv, null, rng, DROPOUT, cuSeqlens, null, B, T, NH,
+                            C / NH);
+                }
+                Buffer dqkv = ops.allocateUninitialized((long) T * 3 * C);
+                yield () -> b.attentionBackward(dqkv, x, qkv, p, dropped, null, rng, DROPOUT, cuSeqlens, null, B, T, NH, C / NH);
+            }
+            case "layernorm_backward" -> {
+                Buffer w = random(r, C, 1), bias = random(r, C, 0.1), mean = ops.allocateUninitialized(T);
+                Buffer rstd = ops.allocateUninitialized(T), normed = ops.allocateUninitialized((long) T * C);
+                ops.layerNormForward(normed, mean, rstd, x, w, bias, T, C, 1e-12f);
+                Buffer dOut = random(r, (long) T * C, 1), dw = ops.allocateFloat32(C), db = ops.allocateFloat32(C);
+                yield () -> b.layerNormBackward(out, dw, db, dOut, x, w, mean, rstd, T, C);
+            }
+            case "ffn_up_backward" -> {
+                Buffer w = random(r, (long) F * C, 1 / Math.sqrt(C)), dOut = random(r, (long) T * F, 1);
+                Buffer dw = ops.allocateFloat32((long) F * C), db = ops.allocateFloat32(F);
+                yield () -> b.matmulBackward(out, dw, db, dOut, x, w, T, C, F, false);
+            }
+            case "gelu_backward" -> {
+                Buffer h = random(r, (long) T * F, 2), dh = random(r, (long) T * F, 1), bias = random(r, F, 0.1);
+                Buffer db = ops.allocateFloat32(F);
+                yield () -> b.biasActivationBackward(Activation.GELU, dh, db, dh, h, bias, T, F);
+            }
+            case "dropout" -> () -> b.dropoutForward(out, x, rng, DROPOUT, (long) T * C);
+            case "embedding_backward" -> {
+                int[] ids = new int[T], pos = new int[T];
+                for (int i = 0; i < T; i++) {
+                    ids[i] = 1000 + r.nextInt(VOCAB - 1000);
+                    pos[i] = i % L;
+                }
+                IndexBuffer tokenIds = ops.indicesOf(ids), positionIds = ops.indicesOf(pos);
+                Buffer dwte = ops.allocateFloat32((long) VOCAB * C), dwpe = ops.allocateFloat32((long) POSITIONS * C);
+                yield () -> b.embeddingBackward(dwte, dwpe, x, tokenIds, positionIds, 0, T, C);
+            }
+            case "cross_entropy_backward" -> {
+                int N = T * 15 / 100;
+                int[] targets = new int[N];
+                for (int i = 0; i < N; i++) targets[i] = r.nextInt(VOCAB);
+                IndexBuffer y = ops.indicesOf(targets);
+                Buffer logits = random(r, (long) N * VOCAB, 4), dLogits = ops.allocateUninitialized((long) N * VOCAB);
+                yield () -> b.crossEntropyBackward(dLogits, logits, y, N, VOCAB, -100, 1f / N);
+            }
+            case "adamw", "sum_of_squares" -> {
+                Buffer params = ops.allocateFloat32(PARAMETERS), grads = ops.allocateFloat32(PARAMETERS);
+                Buffer m = ops.allocateFloat32(PARAMETERS), v = ops.allocateFloat32(PARAMETERS);
+                float[] g = new float[PARAMETERS];
+                for (int i = 0; i < g.length; i++) g[i] = (float) (r.nextGaussian() * 1e-3);
+                ops.upload(grads, g);
+                if (op.equals("sum_of_squares")) {
+                    yield () -> b.sumOfSquares(grads, PARAMETERS);
+                }
+                long[] step = {0};
+                yield () -> b.adamWUpdate(params, grads, m, v, PARAMETERS, 5e-5, 0.9, 0.999, 1e-8, 0.01, ++step[0]);
+            }
+            default -> throw new IllegalArgumentException("unknown op '" + op + "'");
+        };
     }
 
     private Runnable linear(Random r, Buffer in, int N, int K, int M) {
