@@ -214,7 +214,9 @@ final class InfoCommand implements Callable<Integer>, Main.Verbose {
         s.append("\nMemory\n");
         row(s, "parameters", "fp32 " + bytes(m.parametersFp32()) + ", bf16 " + bytes(m.parametersBf16()));
         row(s, "training", bytes(m.trainingFp32()) + " for fp32 weights, gradients and AdamW's two moments ("
-                + ModelReport.TRAINING_BYTES_PER_PARAMETER + " bytes per parameter), activations not counted");
+                + ModelReport.TRAINING_BYTES_PER_PARAMETER + " bytes per parameter); " + bytes(m.trainingBf16())
+                + " in bf16 mixed precision (" + ModelReport.TRAINING_BF16_BYTES_PER_PARAMETER
+                + ": the bf16 weights beside those); activations not counted");
         s.append("  activations of one inference forward pass: ").append(ModelReport.activationFormula(r.head())).append('\n');
         s.append(String.format(Locale.ROOT, "    %-12s %10s %12s %12s%n", "batch", "tokens", "fp32", "bf16"));
         for (ModelReport.Activations a : m.activations()) {
@@ -438,6 +440,7 @@ final class InfoCommand implements Callable<Integer>, Main.Verbose {
         ObjectNode memory = root.putObject("memory");
         memory.putObject("parameters").put("fp32", m.parametersFp32()).put("bf16", m.parametersBf16());
         memory.put("training_fp32", m.trainingFp32());
+        memory.put("training_bf16", m.trainingBf16());
         memory.put("activation_formula", ModelReport.activationFormula(r.head()));
         ArrayNode acts = memory.putArray("activations");
         for (ModelReport.Activations a : m.activations()) {

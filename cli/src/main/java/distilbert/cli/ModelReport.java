@@ -109,10 +109,13 @@ record ModelReport(Path dir, DistilBertConfig config, Head head, Parameters para
     record Activations(Shape shape, long tokens, long elements, boolean fits) {}
 
     /** Bytes: parameters at 4 (fp32) and 2 (bf16) bytes each; activations per shape. */
-    record Memory(long parametersFp32, long parametersBf16, long trainingFp32, List<Activations> activations) {}
+    record Memory(long parametersFp32, long parametersBf16, long trainingFp32, long trainingBf16,
+                  List<Activations> activations) {}
 
     /** Bytes per parameter for training with AdamW in fp32: weights, gradients, first and second moments. */
     static final int TRAINING_BYTES_PER_PARAMETER = 16;
+    /** In bf16 mixed precision: the bf16 weights the forward reads beside the fp32 state above. */
+    static final int TRAINING_BF16_BYTES_PER_PARAMETER = 18;
 
     /** The default shapes: one sequence as long as the model takes, and 32 sequences of 128 (or less). */
     static List<Shape> defaultShapes(DistilBertConfig config) {
@@ -141,7 +144,7 @@ record ModelReport(Path dir, DistilBertConfig config, Head head, Parameters para
                     s.length() <= config.maxPositionEmbeddings()));
         }
         Memory memory = new Memory(parameters.total() * 4, parameters.total() * 2, parameters.total() * TRAINING_BYTES_PER_PARAMETER,
-                List.copyOf(activations));
+                parameters.total() * TRAINING_BF16_BYTES_PER_PARAMETER, List.copyOf(activations));
         return new ModelReport(dir, config, head, parameters, weights, tokenizer, memory, List.copyOf(warnings), List.copyOf(errors));
     }
 

@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import distilbert.cli.TrainingData.Example;
 import distilbert.cli.TrainingData.Masking;
 import distilbert.cli.TrainingData.QaRow;
+import distilbert.cuda.GpuOutOfMemoryException;
 import distilbert.model.Device;
 import distilbert.model.DistilBert;
 import distilbert.model.DistilBertForMaskedLM;
@@ -395,72 +396,83 @@ final class TrainCommand implements Callable<Integer> {
                         return saveInterrupted(io, db, trainer,
                                 new Position(epoch, windowStart, log, windowLossSum, windowLossCount), tokenizer);
                     }
-                    List<Example> examples = order.subList(batch * batchSize, Math.min(order.size(), (batch + 1) * batchSize));
-                    int windowBatches = Math.min(accumulation, batchesPerEpoch - windowStart);
-                    float scale = 1f / windowBatches;
-                    float loss;
-                    if (t == Task.MASKED_LM) {
-                        // this micro-batch's masks: a stream of its own, so a resumed run draws them again
-                        Masking.Masked mb = masking.mask(TrainingData.padded(examples),
-                                new SplittableRandom(seed * 1_000_003L + trainer.microBatches()));
-                        loss = db.as(DistilBertForMaskedLM.class).backward(mb.input().withDropout(trainer.nextDropout()),
-                                mb.labels(), trainer.gradients(), scale).loss();
-                    } else if (t == Task.MULTIPLE_CHOICE) {
-                        ModelInput in = TrainingData.choiceInput(examples).withDropout(trainer.nextDropout());
-                        loss = db.as(DistilBertForMultipleChoice.class).backward(in, examples.getFirst().choices().length,
-                                examples.stream().mapToInt(Example::classId).toArray(), trainer.gradients(), scale).loss();
-                    } else if (t == Task.QUESTION_ANSWERING) {
-                        // HF's loss softmaxes over every position, padding included: compute them as HF does
-                        ModelInput in = TrainingData.input(examples).withMaskedPositions(MaskedPositions.COMPUTE)
-                                .withDropout(trainer.nextDropout());
-                        loss = db.as(DistilBertForQuestionAnswering.class).backward(in, TrainingData.column(examples, 0),
-                                TrainingData.column(examples, 1), trainer.gradients(), scale).loss();
-                    } else {
-                        ModelInput in = TrainingData.input(examples).withDropout(trainer.nextDropout());
-                        loss = t == Task.TOKEN_CLASSIFICATION
-                                ? db.as(DistilBertForTokenClassification.class).backward(in,
-                                        TrainingData.tokenLabelsOf(examples, in.length()), trainer.gradients(), scale).loss()
-                                : db.as(DistilBertForSequenceClassification.class).backward(in,
-                                        TrainingData.labelsOf(examples, db.config()), trainer.gradients(), scale).loss();
-                    }
-                    if (!Float.isNaN(loss)) { // a masked-LM batch in which nothing was drawn has no loss (torch: NaN)
-                        lossSum += loss;
-                        lossCount++;
-                    }
-                    batch++;
-                    inWindow++;
-                    examplesDone[0] += examples.size();
-                    long batchTokens = TrainingData.tokens(examples);
-                    tokensDone[0] += batchTokens;
-                    progress.advance(examples.size(), batchTokens);
-                    if (inWindow == windowBatches) {
-                        Trainer.Step step = trainer.step();
-                        if (!Float.isFinite(step.gradNorm())) {
-                            err.println("distilbert train: step " + (step.step() + 1) + ": the gradient norm is " + step.gradNorm()
-                                    + "; the update was skipped");
+                    try {
+                        List<Example> examples = order.subList(batch * batchSize, Math.min(order.size(), (batch + 1) * batchSize));
+                        int windowBatches = Math.min(accumulation, batchesPerEpoch - windowStart);
+                        float scale = 1f / windowBatches;
+                        float loss;
+                        if (t == Task.MASKED_LM) {
+                            // this micro-batch's masks: a stream of its own, so a resumed run draws them again
+                            Masking.Masked mb = masking.mask(TrainingData.padded(examples),
+                                    new SplittableRandom(seed * 1_000_003L + trainer.microBatches()));
+                            loss = db.as(DistilBertForMaskedLM.class).backward(mb.input().withDropout(trainer.nextDropout()),
+                                    mb.labels(), trainer.gradients(), scale).loss();
+                        } else if (t == Task.MULTIPLE_CHOICE) {
+                            ModelInput in = TrainingData.choiceInput(examples).withDropout(trainer.nextDropout());
+                            loss = db.as(DistilBertForMultipleChoice.class).backward(in, examples.getFirst().choices().length,
+                                    examples.stream().mapToInt(Example::classId).toArray(), trainer.gradients(), scale).loss();
+                        } else if (t == Task.QUESTION_ANSWERING) {
+                            // HF's loss softmaxes over every position, padding included: compute them as HF does
+                            ModelInput in = TrainingData.input(examples).withMaskedPositions(MaskedPositions.COMPUTE)
+                                    .withDropout(trainer.nextDropout());
+                            loss = db.as(DistilBertForQuestionAnswering.class).backward(in, TrainingData.column(examples, 0),
+                                    TrainingData.column(examples, 1), trainer.gradients(), scale).loss();
+                        } else {
+                            ModelInput in = TrainingData.input(examples).withDropout(trainer.nextDropout());
+                            loss = t == Task.TOKEN_CLASSIFICATION
+                                    ? db.as(DistilBertForTokenClassification.class).backward(in,
+                                            TrainingData.tokenLabelsOf(examples, in.length()), trainer.gradients(), scale).loss()
+                                    : db.as(DistilBertForSequenceClassification.class).backward(in,
+                                            TrainingData.labelsOf(examples, db.config()), trainer.gradients(), scale).loss();
                         }
-                        if (step.step() % loggingSteps == 0 || step.step() == totalSteps) {
-                            ObjectNode entry = JSON.createObjectNode();
-                            entry.put("step", step.step());
-                            entry.put("epoch", TrainingEval.round(epoch + (double) batch / batchesPerEpoch));
-                            entry.put("loss", lossCount == 0 ? Double.NaN : TrainingEval.round(lossSum / lossCount));
-                            entry.put("learning_rate", step.learningRate());
-                            entry.put("grad_norm", step.gradNorm());
-                            appendLog(log, entry);
-                            lossSum = 0;
-                            lossCount = 0;
+                        if (!Float.isNaN(loss)) { // a masked-LM batch in which nothing was drawn has no loss (torch: NaN)
+                            lossSum += loss;
+                            lossCount++;
                         }
-                        windowStart = batch;
-                        windowLossSum = lossSum;
-                        windowLossCount = lossCount;
-                        inWindow = 0;
-                        if (!evalSet.isEmpty() && evalSteps > 0 && step.step() % evalSteps == 0) {
-                            evaluateNow(io, db, trainer, t, masking, evalSet, log,
-                                    TrainingEval.round(epoch + (double) batch / batchesPerEpoch), step.step(), tokenizer);
+                        batch++;
+                        inWindow++;
+                        examplesDone[0] += examples.size();
+                        long batchTokens = TrainingData.tokens(examples);
+                        tokensDone[0] += batchTokens;
+                        progress.advance(examples.size(), batchTokens);
+                        if (inWindow == windowBatches) {
+                            Trainer.Step step = trainer.step();
+                            if (!Float.isFinite(step.gradNorm())) {
+                                err.println("distilbert train: step " + (step.step() + 1) + ": the gradient norm is " + step.gradNorm()
+                                        + "; the update was skipped");
+                            }
+                            if (step.step() % loggingSteps == 0 || step.step() == totalSteps) {
+                                ObjectNode entry = JSON.createObjectNode();
+                                entry.put("step", step.step());
+                                entry.put("epoch", TrainingEval.round(epoch + (double) batch / batchesPerEpoch));
+                                entry.put("loss", lossCount == 0 ? Double.NaN : TrainingEval.round(lossSum / lossCount));
+                                entry.put("learning_rate", step.learningRate());
+                                entry.put("grad_norm", step.gradNorm());
+                                appendLog(log, entry);
+                                lossSum = 0;
+                                lossCount = 0;
+                            }
+                            windowStart = batch;
+                            windowLossSum = lossSum;
+                            windowLossCount = lossCount;
+                            inWindow = 0;
+                            if (!evalSet.isEmpty() && evalSteps > 0 && step.step() % evalSteps == 0) {
+                                evaluateNow(io, db, trainer, t, masking, evalSet, log,
+                                        TrainingEval.round(epoch + (double) batch / batchesPerEpoch), step.step(), tokenizer);
+                            }
+                            if (saveSteps > 0 && step.step() % saveSteps == 0) {
+                                saveCheckpoint(db, trainer, new Position(epoch, batch, log, lossSum, lossCount), tokenizer);
+                            }
                         }
-                        if (saveSteps > 0 && step.step() % saveSteps == 0) {
-                            saveCheckpoint(db, trainer, new Position(epoch, batch, log, lossSum, lossCount), tokenizer);
-                        }
+                    } catch (GpuOutOfMemoryException e) {
+                        // nothing is lost: the checkpoint resumes at the window's first batch, with its masks
+                        trainer.discardAccumulated();
+                        Path saved = saveCheckpoint(db, trainer, new Position(epoch, windowStart, log, windowLossSum,
+                                windowLossCount), tokenizer);
+                        throw new CliException(e.reason() + ", in a training step of --batch-size " + batchSize
+                                + (maxLength == null ? "" : " and --max-length " + maxLength) + "; saved " + saved
+                                + ": --resume continues from it once the GPU has room (free other models on it), and a smaller"
+                                + " --batch-size or --max-length fits in a new run", e);
                     }
                 }
                 if (batch >= batchesPerEpoch) {

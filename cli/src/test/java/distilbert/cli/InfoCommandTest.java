@@ -92,6 +92,8 @@ class InfoCommandTest {
         JsonNode m = j.get("memory");
         assertEquals(4 * total, m.get("parameters").get("fp32").asLong());
         assertEquals(2 * total, m.get("parameters").get("bf16").asLong());
+        assertEquals(16 * total, m.get("training_fp32").asLong());
+        assertEquals(18 * total, m.get("training_bf16").asLong());
         JsonNode a = m.get("activations");
         assertEquals(2, a.size(), "default shapes: 1×P and 32×min(128, P)");
         assertEquals(1, a.get(0).get("batch").asInt());

@@ -245,7 +245,8 @@ public final class CudaOps implements BackwardOps {
 
     @Override
     public CudaBuffer allocateFloat32(long length) {
-        return new CudaBuffer(allocateArray(ElementType.F32, length, "float32 state", true));
+        return new CudaBuffer(allocateArray(ElementType.F32, length, "float32 state", true,
+                "training state (float32 gradients, AdamW moments or master weights)"));
     }
 
     /** Whatever the arena (or the driver) hands out: an earlier step's activations, or garbage. */
@@ -266,8 +267,12 @@ public final class CudaOps implements BackwardOps {
 
     /** Scratch from the arena inside a scope, an allocation of its own outside; zero-filled when asked. */
     private DeviceArray allocateArray(ElementType type, long length, String what, boolean zero) {
-        DeviceArray a = depth > 0 ? arena.allocate(type, length, what)
-                : context.allocate(type, length, "a buffer outside a forward pass (parameters)");
+        return allocateArray(type, length, what, zero, "a buffer outside a forward pass (parameters)");
+    }
+
+    /** {@code outside}: what the buffer is, for the out-of-memory message, when it is not from a scope's arena. */
+    private DeviceArray allocateArray(ElementType type, long length, String what, boolean zero, String outside) {
+        DeviceArray a = depth > 0 ? arena.allocate(type, length, what) : context.allocate(type, length, outside);
         if (zero) {
             a.zero();
             done("zero-fill", length);
