@@ -3,7 +3,7 @@
 // the optimizer's walks over the flat float32 gradient and moment slabs.
 //
 // Where DistilBERT uses it (distilbert.model.Training, the forward's ops in reverse):
-//   embedding_backward       Embeddings: word_embeddings and position_embeddings scatter-add
+//   scatter_add_rows         Embeddings: word_embeddings and position_embeddings scatter-add
 //   layernorm_backward       Embeddings.LayerNorm, sa_layer_norm, output_layer_norm (dinp),
 //   layernorm_param_partials   and their weight and bias gradients (the two-phase reduction)
 //   column_sum_partials      the bias gradient of every linear layer (cuBLAS does dinp, dweight)
@@ -18,11 +18,13 @@
 //
 // Entry points (launched by distilbert.cuda.TrainingKernels; <t> = f32 float, bf16 __nv_bfloat16,
 // f16 __half, the storage type of the activation arrays T; arithmetic in float32 unless said):
-//   embedding_backward_<t>(float* dwte, float* dwpe, const T* dout, const int* token_ids,
-//       const int* position_ids, int padding_idx, int N, int C)
-//       dwte[token_ids[n], c] += dout[n, c] unless token_ids[n] == padding_idx;
-//       dwpe[position_ids[n], c] += dout[n, c]. Either table may be null (then its ids may be).
-//                                              dout [N, C], dwte [V, C], dwpe [P, C]
+//   scatter_add_rows_<t>(float* table, const T* dout, const int* order, const int* starts,
+//       const int* rows, int C)
+//       for each group g: table[rows[g], c] += dout[order[k], c], k = starts[g] .. starts[g+1] - 1,
+//       one add at a time in that order. The host builds the groups from the token (or position) ids
+//       it uploaded (TrainingKernels.RowGroups: the tokens of each distinct id in token order, the
+//       padding id left out), so that rows[] are distinct.
+//                                              dout [N, C], table [V, C], order [N'], starts [G + 1]
 //   layernorm_param_partials_<t>(float* partial, const T* dout, const T* inp, const T* mean,
 //       const T* rstd, int N, int C)
 //       per chunk k of LN_GRAD_CHUNK_ROWS rows: partial[k, c] = sum_n dout[n, c] * xhat[n, c],
@@ -79,11 +81,12 @@
 //     g * xhat (warp_sum), pass 2 writes dinp. dinp may alias dout: element c is read and
 //     written by the same lane, read first. layernorm_param_partials reads dout, so the launcher
 //     queues it before layernorm_backward (which may overwrite dout).
-//   embedding_backward: one thread per element, atomicAdd into the float32 tables. NOT
-//     deterministic where two tokens share a row (a repeated token, and every position of a
-//     batch of several sequences): float addition order then follows the device's scheduling,
-//     so reruns may differ in the last bits of those rows. Accepted: a deterministic scatter
-//     would sort the tokens first, and the embedding gradient is a sum of a few dozen terms.
+//   scatter_add_rows: one block column per group (a distinct row of the table), threads over c;
+//     each thread walks its group's tokens in token order and adds into its element, which no
+//     other thread touches: deterministic, no atomics, and in float32 the CPU backend's bits (it
+//     adds token by token in the same order). A row shared by many tokens (every sequence's
+//     position 0, a frequent token) is a longer walk; the groups are sorted on the host, once per
+//     step, from the ids it uploaded anyway.
 //   dropout: one thread per Philox block, i.e. 4 consecutive elements (ctr = offset + i / 4),
 //     the tail thread of an n not divisible by 4 doing fewer. scale = 1f / (1f - p) in float,
 //     0 for p = 1 (DropoutRng.scale); a kept element is inp * scale rounded once to T, a dropped
@@ -106,7 +109,7 @@
 //     only), within about 1e-16 relative of the CPU's chunked double sum.
 //
 // Memory traffic (s = bytes per stored element: 4 for f32, 2 for bf16 and f16 storage)
-//   embedding_backward       reads N*C*s, read-modify-writes up to 2 rows of 4*C bytes per token
+//   scatter_add_rows         reads N*C*s, read-modify-writes each distinct row once (4*C bytes)
 //   layernorm (both kernels) reads 3*N*C*s twice (param partials, dinp; the second pass of the
 //                            dinp kernel hits L1/L2), writes N*C*s; partials 2*ceil(N/256)*C*4*2
 //   column_sum               reads rows*cols*s; partials ceil(rows/256)*cols*4*2
@@ -120,8 +123,9 @@
 //   All memory bound; the target is the device's copy bandwidth for those bytes.
 //
 // Launch geometry (the launcher uses exactly this; no dynamic shared memory)
-//   embedding_backward, fill, store_parameters, mse_backward, bce_with_logits_backward, adamw, scale:
+//   fill, store_parameters, mse_backward, bce_with_logits_backward, adamw, scale:
 //       block 256 threads, grid ceil(elements / 256); one element per thread.
+//   scatter_add_rows: block 256 threads, grid (groups, ceil(C / 256)).
 //   layernorm_param_partials, column_sum_partials: block (32, 8), grid (ceil(C / 32), chunks),
 //       chunks = ceil(N / 256) <= 65535.
 //   grad_reduce_f32: block 256, grid ceil(cols / 256); one column per thread.
@@ -159,21 +163,19 @@ __device__ __forceinline__ double warp_sum_f64(double v) {
 // ---------------------------------------------------------------------------------------------
 // embeddings
 
+// Group g of a scatter-add: table[rows[g], c] += dout[order[k], c] for k in [starts[g], starts[g+1]),
+// one add at a time in k's order (the token order: the CPU backend's sums, bit for bit in float32).
+// The groups' rows are distinct, so no two threads write one element: no atomics, deterministic.
 template <typename T>
-__device__ __forceinline__ void embedding_backward(float* dwte, float* dwpe, const T* dout, const int* token_ids,
-                                                   const int* position_ids, int padding_idx, int N, int C) {
-    const int64_t total = (int64_t)N * C;
-    const int64_t i = global_index();
-    if (i >= total) return;
-    int64_t n;
-    int c;
-    row_col(i, total, C, &n, &c);
-    const float g = load_f32(dout + i);
-    if (dwte != nullptr) {
-        const int id = token_ids[n];
-        if (id != padding_idx) atomicAdd(dwte + (int64_t)id * C + c, g);
-    }
-    if (dwpe != nullptr) atomicAdd(dwpe + (int64_t)position_ids[n] * C + c, g);
+__device__ __forceinline__ void scatter_add_rows(float* table, const T* dout, const int* order, const int* starts,
+                                                 const int* rows, int C) {
+    const int g = blockIdx.x;
+    const int c = blockIdx.y * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    float* dst = table + (int64_t)rows[g] * C + c;
+    float acc = *dst;
+    for (int k = starts[g]; k < starts[g + 1]; k++) acc += load_f32(dout + (int64_t)order[k] * C + c);
+    *dst = acc;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -428,9 +430,9 @@ __device__ __forceinline__ void scale(float* g, float factor, int n) {
 // The kernels whose activation arrays are of the storage type: one entry point per type.
 #define DBC_TRAINING(SUFFIX, T)                                                                               \
     extern "C" __global__ void __launch_bounds__(dbc::TRAIN_BLOCK)                                            \
-    embedding_backward_##SUFFIX(float* dwte, float* dwpe, const T* dout, const int* token_ids,                \
-                                const int* position_ids, int padding_idx, int N, int C) {                     \
-        dbc::embedding_backward<T>(dwte, dwpe, dout, token_ids, position_ids, padding_idx, N, C);             \
+    scatter_add_rows_##SUFFIX(float* table, const T* dout, const int* order, const int* starts,               \
+                              const int* rows, int C) {                                                       \
+        dbc::scatter_add_rows<T>(table, dout, order, starts, rows, C);                                        \
     }                                                                                                         \
     extern "C" __global__ void __launch_bounds__(dbc::COL_BLOCK_X * dbc::COL_BLOCK_Y)                         \
     layernorm_param_partials_##SUFFIX(float* partial, const T* dout, const T* inp, const T* mean,             \

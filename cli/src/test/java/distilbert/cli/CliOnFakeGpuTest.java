@@ -327,6 +327,37 @@ class CliOnFakeGpuTest {
     }
 
     /**
+     * A GPU run resumed from its first checkpoint writes the uninterrupted run's model, bit for bit, in
+     * fp32 and in bf16 (whose checkpoints hold the float32 master weights): every kernel of the
+     * training step sums in a fixed order (the embeddings' scatter too: no atomics), and the dropout
+     * masks and the data order continue from the checkpoint.
+     */
+    @Test
+    void resumingOnTheGpuGivesTheUninterruptedRunsModel() throws IOException {
+        Path base = TinyModels.withTokenizer(dir.resolve("resume-base"));
+        Path data = java.nio.file.Files.write(dir.resolve("resume.jsonl"), TrainCommandTest.examples(32, 4));
+        for (String p : List.of("fp32", "bf16")) {
+            Path whole = dir.resolve("whole-" + p), resumed = dir.resolve("resumed-" + p);
+            String[] args = {"train", "--model", base.toString(), "--train", data.toString(), "--device", "cuda",
+                    "--precision", p, "--batch-size", "8", "--max-steps", "4", "--save-steps", "2", "--learning-rate", "1e-3"};
+            ok(Cli.run("", concat(args, "--output", whole.toString())));
+            ok(Cli.run("", concat(args, "--output", resumed.toString())));
+            // as if the run had died after its first checkpoint
+            try (var walk = java.nio.file.Files.walk(resumed.resolve("checkpoint-4"))) {
+                for (Path f : walk.sorted(java.util.Comparator.reverseOrder()).toList()) java.nio.file.Files.delete(f);
+            }
+            java.nio.file.Files.delete(resumed.resolve("model.safetensors"));
+            Cli.Result again = Cli.run("", concat(args, "--output", resumed.toString(), "--resume"));
+            assertEquals(0, again.code(), again.err());
+            assertTrue(again.err().contains("at step 2"), again.err());
+            assertTrue(java.util.Arrays.equals(java.nio.file.Files.readAllBytes(whole.resolve("model.safetensors")),
+                    java.nio.file.Files.readAllBytes(resumed.resolve("model.safetensors"))), p + ": the same model");
+            assertEquals(java.nio.file.Files.readString(whole.resolve("train_log.jsonl")),
+                    java.nio.file.Files.readString(resumed.resolve("train_log.jsonl")), p);
+        }
+    }
+
+    /**
      * A GPU with room for the model and the trainer but not for a step's activations: the run saves a
      * checkpoint at the unfinished step and stops with the out-of-memory message (what did not fit, the
      * batch size, where the checkpoint is), losing nothing; --resume continues from it once there is room.

@@ -46,35 +46,72 @@ public final class TrainingKernels {
     // embeddings
 
     /**
-     * dWordEmbeddings[tokenIds[t], :] += dOut[t, :] (skipping tokens equal to paddingIdx) and
-     * dPositionEmbeddings[positionIds[t], :] += dOut[t, :]. Atomic adds: not bit-reproducible where
-     * tokens share a row.
+     * The groups of a deterministic scatter-add ({@link #scatterAddRows}): the positions of {@code ids}
+     * sorted by id, stable (so each group keeps token order), ids equal to {@code skip} left out.
      *
-     * @param dWordEmbeddings     F32 [V, C] or null (then tokenIds may be null)
-     * @param dPositionEmbeddings F32 [P, C] or null
-     * @param dOut                [N, C], storage type
+     * @param order  the token indices, grouped by id, in token order within a group
+     * @param starts [groups + 1]: group g is order[starts[g] .. starts[g + 1])
+     * @param rows   [groups]: the id (the table row) of each group, distinct, ascending
      */
-    public void embeddingBackward(DeviceArray dWordEmbeddings, DeviceArray dPositionEmbeddings, DeviceArray dOut,
-                                  DeviceArray tokenIds, DeviceArray positionIds, int paddingIdx, int N, int C) {
+    public record RowGroups(int[] order, int[] starts, int[] rows) {
+
+        /** The groups of the first {@code n} ids; {@code skip} (the padding id, or -1 for none) left out. */
+        public static RowGroups of(int[] ids, int n, int skip) {
+            long[] keyed = new long[n];
+            int kept = 0;
+            for (int t = 0; t < n; t++) {
+                if (ids[t] != skip) {
+                    keyed[kept++] = (long) ids[t] << 32 | t; // ids >= 0: sorting the longs sorts by (id, t)
+                }
+            }
+            java.util.Arrays.sort(keyed, 0, kept);
+            int[] order = new int[kept];
+            int groups = 0;
+            for (int k = 0; k < kept; k++) {
+                order[k] = (int) keyed[k];
+                if (k == 0 || keyed[k] >>> 32 != keyed[k - 1] >>> 32) {
+                    groups++;
+                }
+            }
+            int[] starts = new int[groups + 1], rows = new int[groups];
+            for (int k = 0, g = -1; k < kept; k++) {
+                if (k == 0 || keyed[k] >>> 32 != keyed[k - 1] >>> 32) {
+                    rows[++g] = (int) (keyed[k] >>> 32);
+                    starts[g] = k;
+                }
+            }
+            starts[groups] = kept;
+            return new RowGroups(order, starts, rows);
+        }
+
+        public int groups() {
+            return rows.length;
+        }
+    }
+
+    /**
+     * table[rows[g], :] += dOut[order[k], :] for each group g and k in its range, in k's order
+     * (an embedding table's gradient: {@link RowGroups} of the ids the forward gathered by).
+     * Deterministic, and in float32 the CPU's sums bit for bit.
+     *
+     * @param table  F32 [V, C], every rows[g] < V (the caller's ids, validated where they entered)
+     * @param dOut   [N, C], storage type
+     * @param order  I32, the groups' {@code order}; starts I32 [groups + 1]; rows I32 [groups]
+     */
+    public void scatterAddRows(DeviceArray table, DeviceArray dOut, DeviceArray order, DeviceArray starts,
+                               DeviceArray rows, int groups, int N, int C) {
         checkShape(N, C);
+        requireF32(table, C, "table");
         require(dOut, (long) N * C, "dOut");
-        if (dWordEmbeddings != null) {
-            requireF32(dWordEmbeddings, C, "dWordEmbeddings");
-            requireIndices(tokenIds, N, "tokenIds");
-        }
-        if (dPositionEmbeddings != null) {
-            requireF32(dPositionEmbeddings, C, "dPositionEmbeddings");
-            requireIndices(positionIds, N, "positionIds");
-        }
-        if (N == 0 || dWordEmbeddings == null && dPositionEmbeddings == null) {
+        requireIndices(starts, groups + 1L, "starts");
+        requireIndices(rows, groups, "rows");
+        if (groups == 0) {
             return;
         }
-        KernelModule.Kernel kernel = module.kernel("embedding_backward_" + floatType("embedding backward", dOut).suffix());
-        context.launch(kernel, elementGrid((long) N * C), 1, BLOCK, 1,
-                new KernelArgs().array(dWordEmbeddings).array(dPositionEmbeddings).array(dOut)
-                        .array(dWordEmbeddings == null ? null : tokenIds)
-                        .array(dPositionEmbeddings == null ? null : positionIds)
-                        .i32(paddingIdx).i32(N).i32(C));
+        requireIndices(order, 1, "order");
+        KernelModule.Kernel kernel = module.kernel("scatter_add_rows_" + floatType("scatter add", dOut).suffix());
+        context.launch(kernel, groups, ceilDiv(C, BLOCK), BLOCK, 1,
+                new KernelArgs().array(table).array(dOut).array(order).array(starts).array(rows).i32(C));
     }
 
     // ---------------------------------------------------------------------------------------------

@@ -515,12 +515,41 @@ public final class CudaOps implements BackwardOps {
         done("store parameters", n);
     }
 
+    /**
+     * A deterministic scatter-add per table: the tokens grouped by row on the host, from the ids it
+     * uploaded (the index buffers keep them), so that each row is summed by one thread in token order
+     * (the CPU's bits in fp32; no atomics, so a run, and a resumed one, repeats to the bit).
+     */
     @Override
     public void embeddingBackward(Buffer dWordEmbeddings, Buffer dPositionEmbeddings, Buffer dOut, IndexBuffer tokenIds,
                                   IndexBuffer positionIds, int paddingIdx, int T, int C) {
-        training.embeddingBackward(gradOrNull(dWordEmbeddings), gradOrNull(dPositionEmbeddings), device(dOut),
-                tokenIds == null ? null : indices(tokenIds), indices(positionIds), paddingIdx, T, C);
+        if (dWordEmbeddings != null) {
+            scatterAdd(grad(dWordEmbeddings), device(dOut), index(tokenIds).host(T), paddingIdx, T, C);
+        }
+        if (dPositionEmbeddings != null) {
+            scatterAdd(grad(dPositionEmbeddings), device(dOut), index(positionIds).host(T), -1, T, C);
+        }
         done("embedding backward", T, C);
+    }
+
+    private void scatterAdd(DeviceArray table, DeviceArray dOut, int[] ids, int skip, int T, int C) {
+        TrainingKernels.RowGroups g = TrainingKernels.RowGroups.of(ids, T, skip);
+        if (g.groups() == 0) {
+            return;
+        }
+        DeviceArray order = scratch(ElementType.I32, g.order().length, "embedding backward order");
+        DeviceArray starts = scratch(ElementType.I32, g.starts().length, "embedding backward groups");
+        DeviceArray rows = scratch(ElementType.I32, g.rows().length, "embedding backward rows");
+        try {
+            order.uploadInts(g.order());
+            starts.uploadInts(g.starts());
+            rows.uploadInts(g.rows());
+            training.scatterAddRows(table, dOut, order, starts, rows, g.groups(), T, C);
+        } finally {
+            release(rows);
+            release(starts);
+            release(order);
+        }
     }
 
     @Override

@@ -64,12 +64,15 @@ final class CudaBackwardOpsParityTest {
             if (words) {
                 float[] got = gpu.download(gWte);
                 compare(what + " (word table)", p, cpu.download(cWte), got, V, C);
+                // each row summed by one thread in token order, as the CPU adds: the same bits
+                assertArrayEquals(cpu.download(cWte), got, what + ": the CPU's sums, bit for bit");
                 for (int c = 0; c < C; c++) {
                     assertEquals(wte0[pad * C + c], got[pad * C + c], what + ": the padding row takes no gradient");
                 }
             }
             if (positions) {
                 compare(what + " (position table)", p, cpu.download(cWpe), gpu.download(gWpe), P, C);
+                assertArrayEquals(cpu.download(cWpe), gpu.download(gWpe), what + ": the CPU's sums, bit for bit");
             }
         }
     }
