@@ -20,7 +20,7 @@ LAYER = {"qkv": 1, "attention": 1, "out_proj": 1, "residual_layernorm": 2, "ffn_
 ORDER = ["embedding_layernorm", "qkv", "attention", "attention_simt", "out_proj", "residual_layernorm", "ffn_up",
          "gelu", "ffn_down", "mean_rows",
          # training's, in the backward's order
-         "attention_train", "attention_backward", "layernorm_backward", "ffn_up_backward", "gelu_backward", "dropout",
+         "attention_train", "attention_train_simt", "attention_backward", "attention_backward_simt", "layernorm_backward", "ffn_up_backward", "gelu_backward", "dropout",
          "embedding_backward", "cross_entropy_backward", "adamw", "sum_of_squares"]
 
 

@@ -43,7 +43,10 @@
 //     dk <- ds^T Q, dv <- hm * W^T dO for the keys; 0 for the tokens past a sequence's keys. Runs
 //     after _dq (it reads ds). dq, dk and dv are written for every token of every sequence.
 //
-// Algorithm: one warp per (row, head), no shared memory and no block barrier.
+// Two paths compute the same (distilbert.cuda.AttentionTrainingKernels.Path): the products on
+// cuBLAS (the default, below: "The matrix-product path") or on these SIMT kernels.
+//
+// Algorithm of the SIMT path: one warp per (row, head), no shared memory and no block barrier.
 //   forward   row = query i. Pass 1: lane takes keys j = lane, lane+32, ...: the score (a dot over
 //             HS in float), folded into a per-lane running (max, sum of exp); the 32 pairs merge in
 //             a butterfly and lane 0's pair is broadcast (the merge is not bitwise symmetric).
@@ -69,8 +72,36 @@
 //   A FlashAttention-style backward (recompute P from the saved row statistics, tensor cores) is
 //   the faster design; this one is the correct baseline the GPU tests hold it to.
 //
+// The matrix-product path (AttentionTrainingKernels.forwardGemm / backwardGemm): q, k, v (and dO)
+// packed into padded [B, NH, Lmax, HS] tensors (zeros past a sequence), so that every product of
+// every (sequence, head) is one cuBLAS strided-batched GEMM over B*NH on the tensor cores, as HF's
+// eager attention computes it on its padded batch. Forward: S = q k^T / sqrt(HS) (GEMM), the
+// softmax and dropout of each row (attention_softmax_dropout: probs and dropped written packed, as
+// the SIMT path writes them, and W = dropout(P) padded in S's place), O = W (hm v) (GEMM), unpacked.
+// Backward: dW = (hm dO) v^T and dV = W^T (hm dO) (GEMMs; W padded again by attention_expand_probs),
+// dS in dW's place (attention_softmax_backward), dQ = dS k and dK = dS^T q (GEMMs), unpacked into dqkv
+// (zeros for the k and v of tokens past the keys). The scores and dS are rounded to the storage type
+// between the products (HF's bf16 rounds them too). Entry points (arithmetic in float32):
+//   attention_pack_heads_<t>(T* dst, const T* src, int ld, int col, const T* head_mask,
+//       const int* cu_seqlens, const int* key_lens, int NH, int HS, int Lmax, int rows)
+//       dst[(b*NH + h)*Lmax + i, d] = src[cu_seqlens[b] + i, col + h*HS + d] * (head_mask ? hm[h] : 1)
+//       for i < len_b, else 0. rows = B*NH*Lmax.
+//   attention_softmax_dropout_<t>(T* probs, T* dropped, T* w, const T* scores, ..., float p,
+//       float keep_scale, int NH, int Lmax, int rows)     w may be scores (in place, as launched)
+//   attention_unpack_heads_<t>(T* out, int ld, int col, const T* src, ..., int rows, int keys_only)
+//       out[cu_seqlens[b] + i, col + h*HS + d] = src[...] for i < len_b (0 past the keys with keys_only)
+//   attention_expand_probs_<t>(T* w, const T* probs, const T* dropped, ..., int redraw, int NH,
+//       int Lmax, int rows)                                 W = dropped, or P (masked again: redraw)
+//   attention_softmax_backward_<t>(T* g, const T* probs, const T* dropped, ..., int redraw, int NH,
+//       int Lmax, float scale, int rows)                    g: dW in, dS * scale out, in place
+//   The row kernels take one warp per padded row (rows past a sequence written as zeros); the
+//   element kernels one thread per element. Memory: the padded tensors are scratch of
+//   B*NH*Lmax*(4*HS + Lmax) elements forward, (7*HS + 2*Lmax) backward, from the arena.
+//
 // Launch geometry (the launcher uses exactly this; no shared memory)
-//   all three: block 128 threads (4 warps, one row each), grid (ceil(max_len / 4), NH, num_seqs).
+//   the SIMT kernels: block 128 threads (4 warps, one row each), grid (ceil(max_len / 4), NH, num_seqs).
+//   the row kernels of the GEMM path: block 256 (8 warps, a row each), grid ceil(rows / 8); the
+//   element kernels: block 256, grid ceil(elements / 256).
 //   Limits the launcher checks: NH <= 65535 and num_seqs <= 65535 (grid y, z).
 
 #include "attention_common.cuh"
@@ -269,6 +300,165 @@ __device__ __forceinline__ void attention_train_backward_dkv(T* dk, T* dv, const
     }
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// The matrix-product path: the four (six in the backward) products per (sequence, head) as cuBLAS
+// strided-batched GEMMs over a padded [B, NH, Lmax, ·] layout, with these kernels between them.
+// Padded element (b, h, i, x) of a [B, NH, Lmax, W] tensor is at ((b*NH + h)*Lmax + i)*W + x.
+
+// The sequence and row of padded row r = (b*NH + h)*Lmax + i.
+struct PadRow {
+    int b, h, i, start, len;
+    AttnKeys keys;
+};
+__device__ __forceinline__ PadRow pad_row(int64_t r, const int* cu_seqlens, const int* key_lens, int NH, int Lmax) {
+    const int i = (int)(r % Lmax);
+    const int64_t bh = r / Lmax;
+    const int h = (int)(bh % NH), b = (int)(bh / NH);
+    const int start = cu_seqlens[b], len = cu_seqlens[b + 1] - start;
+    return PadRow{b, h, i, start, len, attn_keys(len, key_lens ? key_lens[b] : len)};
+}
+
+// dst (padded [B, NH, Lmax, HS]) = scale_h * src rows of the packed [T, ld] tensor at column col + h*HS,
+// 0 for rows past the sequence; scale_h = head_mask[h] when head_mask is given, else 1.
+template <typename T>
+__device__ __forceinline__ void pack_heads(T* dst, const T* src, int ld, int col, const T* head_mask,
+                                          const int* cu_seqlens, const int* key_lens, int NH, int HS, int Lmax,
+                                          int rows) {
+    const int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (e >= (int64_t)rows * HS) return;
+    const int d = (int)(e % HS);
+    const PadRow r = pad_row(e / HS, cu_seqlens, key_lens, NH, Lmax);
+    float v = 0.0f;
+    if (r.i < r.len) {
+        v = load_f32(src + (int64_t)(r.start + r.i) * ld + col + (int64_t)r.h * HS + d);
+        if (head_mask) v *= load_f32(head_mask + r.h);
+    }
+    store_f32(dst + e, v);
+}
+
+// The training softmax of padded scores S (already scaled) for one row per warp: probs and dropped
+// (packed, as the SIMT path writes them) and W = dropout(P), padded with zeros past the keys and in
+// rows past the sequence, for the product W V.
+template <typename T>
+__device__ __forceinline__ void softmax_dropout_rows(T* probs, T* dropped, T* w, const T* scores,
+                                                     const int* cu_seqlens, const int* key_lens,
+                                                     const long long* probs_offsets, uint64_t seed, uint64_t offset,
+                                                     float p, float keep_scale, int NH, int Lmax, int rows) {
+    const int64_t r = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / WARP_SIZE;
+    const int lane = threadIdx.x % WARP_SIZE;
+    if (r >= rows) return;  // the whole warp
+    const PadRow q = pad_row(r, cu_seqlens, key_lens, NH, Lmax);
+    T* w_row = w + r * Lmax;
+    if (q.i >= q.len) {
+        for (int j = lane; j < Lmax; j += WARP_SIZE) store_f32(w_row + j, 0.0f);
+        return;
+    }
+    const int K = q.keys.count;
+    const T* s_row = scores + r * Lmax;
+    float m = -INFINITY, l = 0.0f;
+    for (int j = lane; j < K; j += WARP_SIZE) train_softmax_push(m, l, q.keys.uniform ? 0.0f : load_f32(s_row + j));
+#pragma unroll
+    for (int o = WARP_SIZE / 2; o > 0; o >>= 1) {
+        const float m2 = __shfl_xor_sync(FULL_MASK, m, o);
+        const float l2 = __shfl_xor_sync(FULL_MASK, l, o);
+        const float m_new = fmaxf(m, m2);
+        l = l * exp_shift(m, m_new) + l2 * exp_shift(m2, m_new);
+        m = m_new;
+    }
+    m = __shfl_sync(FULL_MASK, m, 0);
+    l = __shfl_sync(FULL_MASK, l, 0);
+    const int64_t row = probs_offsets[q.b] + ((int64_t)q.h * q.len + q.i) * K;
+    for (int j = lane; j < Lmax; j += WARP_SIZE) {
+        float wj = 0.0f;
+        if (j < K) {
+            const float s = q.keys.uniform ? 0.0f : load_f32(s_row + j);
+            store_f32(probs + row + j, exp_shift(s, m) / l);
+            wj = load_f32(probs + row + j);
+            if (p > 0.0f) {
+                wj = train_dropout(wj, seed, offset, row + j, p, keep_scale);
+                if (dropped) store_f32(dropped + row + j, wj);
+            }
+        }
+        store_f32(w_row + j, wj);
+    }
+}
+
+// out (packed [T, C]) from padded O: out[t, h*HS + d] = O[b, h, i, d] for the sequence's rows.
+template <typename T>
+__device__ __forceinline__ void unpack_heads(T* out, int ld, int col, const T* src, const int* cu_seqlens,
+                                            const int* key_lens, int NH, int HS, int Lmax, int rows,
+                                            bool keys_only) {
+    const int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (e >= (int64_t)rows * HS) return;
+    const int d = (int)(e % HS);
+    const PadRow r = pad_row(e / HS, cu_seqlens, key_lens, NH, Lmax);
+    if (r.i >= r.len) return;
+    const float v = keys_only && r.i >= r.keys.count ? 0.0f : load_f32(src + e);
+    store_f32(out + (int64_t)(r.start + r.i) * ld + col + (int64_t)r.h * HS + d, v);
+}
+
+// W again for the backward's dV = W^T dO, padded: the forward's dropped (p > 0, kept), P with the mask
+// drawn again (redraw), or P itself (p = 0).
+template <typename T>
+__device__ __forceinline__ void expand_probs(T* w, const T* probs, const T* dropped, const int* cu_seqlens,
+                                            const int* key_lens, const long long* probs_offsets, uint64_t seed,
+                                            uint64_t offset, float p, float keep_scale, int redraw, int NH, int Lmax,
+                                            int rows) {
+    const int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (e >= (int64_t)rows * Lmax) return;
+    const int j = (int)(e % Lmax);
+    const PadRow q = pad_row(e / Lmax, cu_seqlens, key_lens, NH, Lmax);
+    float v = 0.0f;
+    if (q.i < q.len && j < q.keys.count) {
+        const int64_t k = probs_offsets[q.b] + ((int64_t)q.h * q.len + q.i) * q.keys.count + j;
+        if (p > 0.0f && !redraw) {
+            v = load_f32(dropped + k);
+        } else {
+            v = load_f32(probs + k);
+            if (p > 0.0f) v = train_dropout(v, seed, offset, k, p, keep_scale);
+        }
+    }
+    store_f32(w + e, v);
+}
+
+// The softmax's backward, one row per warp, in place: g holds dW = hm * dO V^T (padded) and becomes
+// dS * scale, with dP = the dropout mask applied to dW; 0 past the keys, in rows past the sequence,
+// and in the uniform case.
+template <typename T>
+__device__ __forceinline__ void softmax_backward_rows(T* g, const T* probs, const T* dropped, const int* cu_seqlens,
+                                                      const int* key_lens, const long long* probs_offsets,
+                                                      uint64_t seed, uint64_t offset, float p, float keep_scale,
+                                                      int redraw, int NH, int Lmax, float scale, int rows) {
+    const int64_t r = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / WARP_SIZE;
+    const int lane = threadIdx.x % WARP_SIZE;
+    if (r >= rows) return;
+    const PadRow q = pad_row(r, cu_seqlens, key_lens, NH, Lmax);
+    T* g_row = g + r * Lmax;
+    if (q.i >= q.len || q.keys.uniform) {
+        for (int j = lane; j < Lmax; j += WARP_SIZE) store_f32(g_row + j, 0.0f);
+        return;
+    }
+    const int K = q.keys.count;
+    const int64_t row = probs_offsets[q.b] + ((int64_t)q.h * q.len + q.i) * K;
+    float D = 0.0f;
+    for (int j = lane; j < K; j += WARP_SIZE) {
+        const float dp = train_mask_grad(load_f32(g_row + j), dropped, row + j, redraw != 0, seed, offset, p,
+                                         keep_scale);
+        D += dp * load_f32(probs + row + j);
+    }
+    D = warp_sum(D);
+    for (int j = lane; j < Lmax; j += WARP_SIZE) {
+        float ds = 0.0f;
+        if (j < K) {
+            const float dp = train_mask_grad(load_f32(g_row + j), dropped, row + j, redraw != 0, seed, offset, p,
+                                             keep_scale);
+            ds = load_f32(probs + row + j) * (dp - D) * scale;
+        }
+        store_f32(g_row + j, ds);
+    }
+}
+
 }  // namespace dbc
 
 #define DBC_ATTENTION_TRAIN(SUFFIX, T)                                                                           \
@@ -302,6 +492,46 @@ __device__ __forceinline__ void attention_train_backward_dkv(T* dk, T* dv, const
         dbc::attention_train_backward_dkv<T>(dk, dv, ds, dout, q, ld, probs, dropped, head_mask, cu_seqlens,     \
                                              key_lens, probs_offsets, dbc::u64_of(seed_lo, seed_hi), dbc::u64_of(offset_lo, offset_hi), p, keep_scale, redraw, NH,   \
                                              HS);                                                                \
+    }                                                                                                            \
+    extern "C" __global__ void __launch_bounds__(256)                                                          \
+    attention_pack_heads_##SUFFIX(T* dst, const T* src, int ld, int col, const T* head_mask,                     \
+                                  const int* cu_seqlens, const int* key_lens, int NH, int HS, int Lmax,          \
+                                  int rows) {                                                                    \
+        dbc::pack_heads<T>(dst, src, ld, col, head_mask, cu_seqlens, key_lens, NH, HS, Lmax, rows);            \
+    }                                                                                                            \
+    extern "C" __global__ void __launch_bounds__(256)                                                          \
+    attention_softmax_dropout_##SUFFIX(T* probs, T* dropped, T* w, const T* scores, const int* cu_seqlens,       \
+                                       const int* key_lens, const long long* probs_offsets, unsigned seed_lo,    \
+                                       unsigned seed_hi, unsigned offset_lo, unsigned offset_hi, float p,        \
+                                       float keep_scale, int NH, int Lmax, int rows) {                     \
+        dbc::softmax_dropout_rows<T>(probs, dropped, w, scores, cu_seqlens, key_lens, probs_offsets,             \
+                                     dbc::u64_of(seed_lo, seed_hi), dbc::u64_of(offset_lo, offset_hi), p,        \
+                                     keep_scale, NH, Lmax, rows);                                                \
+    }                                                                                                            \
+    extern "C" __global__ void __launch_bounds__(256)                                                          \
+    attention_unpack_heads_##SUFFIX(T* out, int ld, int col, const T* src, const int* cu_seqlens,               \
+                                    const int* key_lens, int NH, int HS, int Lmax, int rows,                     \
+                                    int keys_only) {                                                             \
+        dbc::unpack_heads<T>(out, ld, col, src, cu_seqlens, key_lens, NH, HS, Lmax, rows, keys_only != 0);     \
+    }                                                                                                            \
+    extern "C" __global__ void __launch_bounds__(256)                                                          \
+    attention_expand_probs_##SUFFIX(T* w, const T* probs, const T* dropped, const int* cu_seqlens,              \
+                                    const int* key_lens, const long long* probs_offsets, unsigned seed_lo,       \
+                                    unsigned seed_hi, unsigned offset_lo, unsigned offset_hi, float p,           \
+                                    float keep_scale, int redraw, int NH, int Lmax, int rows) {                 \
+        dbc::expand_probs<T>(w, probs, dropped, cu_seqlens, key_lens, probs_offsets,                             \
+                             dbc::u64_of(seed_lo, seed_hi), dbc::u64_of(offset_lo, offset_hi), p, keep_scale,   \
+                             redraw, NH, Lmax, rows);                                                           \
+    }                                                                                                            \
+    extern "C" __global__ void __launch_bounds__(256)                                                          \
+    attention_softmax_backward_##SUFFIX(T* g, const T* probs, const T* dropped, const int* cu_seqlens,          \
+                                        const int* key_lens, const long long* probs_offsets, unsigned seed_lo,   \
+                                        unsigned seed_hi, unsigned offset_lo, unsigned offset_hi, float p,       \
+                                        float keep_scale, int redraw, int NH, int Lmax, float scale,             \
+                                        int rows) {                                                        \
+        dbc::softmax_backward_rows<T>(g, probs, dropped, cu_seqlens, key_lens, probs_offsets,                    \
+                                      dbc::u64_of(seed_lo, seed_hi), dbc::u64_of(offset_lo, offset_hi), p,       \
+                                      keep_scale, redraw, NH, Lmax, scale, rows);                                \
     }
 
 DBC_ATTENTION_TRAIN(f32, float)

@@ -1,6 +1,7 @@
 package distilbert.bench;
 
 import distilbert.cuda.AttentionKernel;
+import distilbert.cuda.AttentionTrainingKernels;
 import distilbert.model.BackwardOps;
 import distilbert.model.Buffer;
 import distilbert.model.CpuOps;
@@ -45,7 +46,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * kernel, on a GPU), {@code out_proj}, {@code residual_layernorm} (bias + residual + LayerNorm),
  * {@code ffn_up}, {@code gelu} (bias + GELU over [T, F]), {@code ffn_down}, {@code mean_rows} (mean
  * pooling, [T, C] to [B, C]). Training's, in the backward's order: {@code attention_train} (the training
- * forward: the softmax and dropout(0.1) of it kept), {@code attention_backward}, {@code layernorm_backward}
+ * forward: the softmax and dropout(0.1) of it kept; through cuBLAS, the default), {@code attention_backward},
+ * each also {@code _simt} (the SIMT kernels' path, on a GPU), {@code layernorm_backward}
  * (with the weight and bias gradients), {@code ffn_up_backward} (dInp and dWeight through cuBLAS, dBias),
  * {@code gelu_backward} (with the bias gradient), {@code dropout} (over [T, C]), {@code embedding_backward}
  * (the scatter into the word and position tables), {@code cross_entropy_backward} (the MLM head's 15%
@@ -69,7 +71,8 @@ import org.openjdk.jmh.annotations.Warmup;
 public class KernelBenchmark {
 
     @Param({"embedding_layernorm", "qkv", "attention", "attention_simt", "out_proj", "residual_layernorm", "ffn_up", "gelu",
-            "ffn_down", "mean_rows", "attention_train", "attention_backward", "layernorm_backward", "ffn_up_backward",
+            "ffn_down", "mean_rows", "attention_train", "attention_train_simt", "attention_backward", "attention_backward_simt",
+            "layernorm_backward", "ffn_up_backward",
             "gelu_backward", "dropout", "embedding_backward", "cross_entropy_backward", "adamw", "sum_of_squares"})
     public String op;
 
@@ -145,9 +148,9 @@ public class KernelBenchmark {
             case "ffn_down" -> matmul(t, f, c, s);
             case "mean_rows" -> new Cost(t * c * s + (t / L) * c * s + 2 * 4 * (t / L + 1), 0);
             // the probabilities and their dropout written (read back by the backward), besides q/k/v and out
-            case "attention_train" -> new Cost(t * 3 * c * s + t * c * s + 2 * t * L * nh * s, 4L * (t / L) * L * L * c);
+            case "attention_train", "attention_train_simt" -> new Cost(t * 3 * c * s + t * c * s + 2 * t * L * nh * s, 4L * (t / L) * L * L * c);
             // q/k/v, dOut, probs and dropped read, dqkv written, dS written and read in float32; four products
-            case "attention_backward" -> new Cost(t * 3 * c * s + t * c * s + 2 * t * L * nh * s + t * 3 * c * s
+            case "attention_backward", "attention_backward_simt" -> new Cost(t * 3 * c * s + t * c * s + 2 * t * L * nh * s + t * 3 * c * s
                     + 2 * t * L * nh * 4, 8L * (t / L) * L * L * c);
             case "layernorm_backward" -> new Cost(3 * t * c * s + c * s + 2 * t * s + t * c * s + 2 * c * 4, 0);
             // dInp = dOut·W and dWeight = dOutᵀ·inp: twice a forward's products
@@ -185,6 +188,10 @@ public class KernelBenchmark {
         if (op.equals("attention_simt")) {
             if (cuda == null) throw new IllegalArgumentException("attention_simt is the GPU's SIMT kernel: -p device=cuda");
             cuda.attentionKernel(AttentionKernel.SIMT);
+        }
+        if (op.endsWith("_simt") && op.startsWith("attention_") && !op.equals("attention_simt")) {
+            if (cuda == null) throw new IllegalArgumentException(op + " is the GPU's SIMT path: -p device=cuda");
+            cuda.attentionTrainingPath(AttentionTrainingKernels.Path.SIMT);
         }
         int T = tokens, L = seqLen, C = dim, NH = heads, F = ffn, B = T / L;
         int storage = cuda == null ? 4 : switch (p) {
@@ -247,11 +254,11 @@ public class KernelBenchmark {
         DropoutRng rng = new DropoutRng(42, 0);
         long probs = (long) B * NH * L * L;
         return switch (op) {
-            case "attention_train", "attention_backward" -> {
+            case "attention_train", "attention_backward", "attention_train_simt", "attention_backward_simt" -> {
                 Buffer qkv = random(r, (long) T * 3 * C, 1), p = ops.allocateUninitialized(probs);
                 Buffer dropped = ops.allocateUninitialized(probs);
                 b.attentionTrainingForward(out, p, dropped, qkv, null, rng, DROPOUT, cuSeqlens, null, B, T, NH, C / NH);
-                if (op.equals("attention_train")) {
+                if (op.startsWith("attention_train")) {
                     yield () -> b.attentionTrainingForward(out, p, dropped, qkv, null, rng, DROPOUT, cuSeqlens, null, B, T, NH,
                             C / NH);
                 }

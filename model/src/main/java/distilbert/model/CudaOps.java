@@ -49,6 +49,7 @@ public final class CudaOps implements BackwardOps {
     private final InferenceKernels kernels;
     private final TrainingKernels training;
     private final AttentionTrainingKernels attentionTraining;
+    private volatile AttentionTrainingKernels.Path trainingPath = AttentionTrainingKernels.Path.fromSystemProperty();
     private final ActivationKernels activation;
     private final Cublas cublas;
     private final Cublas.DataType gemmType;
@@ -633,6 +634,15 @@ public final class CudaOps implements BackwardOps {
         done("dropout backward", N);
     }
 
+    /** How attention trains: through cuBLAS (the default) or the SIMT kernels; see {@link AttentionTrainingKernels.Path}. */
+    public void attentionTrainingPath(AttentionTrainingKernels.Path path) {
+        this.trainingPath = java.util.Objects.requireNonNull(path, "path");
+    }
+
+    public AttentionTrainingKernels.Path attentionTrainingPath() {
+        return trainingPath;
+    }
+
     @Override
     public void attentionTrainingForward(Buffer out, Buffer probs, Buffer dropped, Buffer qkv, Buffer headMask,
                                          DropoutRng dropout, float p, IndexBuffer cuSeqlens, IndexBuffer keyLens,
@@ -641,17 +651,28 @@ public final class CudaOps implements BackwardOps {
         boolean drops = dropout != null && p > 0;
         DropoutRng.scale(p);
         DeviceArray offsets = a.offsets(device(probs));
+        boolean gemm = trainingPath == AttentionTrainingKernels.Path.GEMM;
+        DeviceArray scratch = gemm ? scratch(storage, Math.max(1, AttentionTrainingKernels.forwardGemmScratchLength(numSeqs,
+                a.maxLen, NH, HS)), "attention training forward (padded heads)") : null;
         try {
             if (dropped != null) {
                 checkLength(device(dropped), a.total(), "dropped");
             }
-            attentionTraining.forward(device(out), device(probs), drops ? deviceOrNull(dropped) : null, device(qkv),
-                    deviceOrNull(headMask), drops ? dropout.seed() : 0, drops ? dropout.offset() : 0, drops ? p : 0f,
-                    indices(cuSeqlens), keyLens == null ? null : indices(keyLens), offsets, numSeqs, T, a.maxLen, NH, HS);
+            DeviceArray kept = drops ? deviceOrNull(dropped) : null, mask = deviceOrNull(headMask);
+            DeviceArray cu = indices(cuSeqlens), keys = keyLens == null ? null : indices(keyLens);
+            long seed = drops ? dropout.seed() : 0, offset = drops ? dropout.offset() : 0;
+            if (gemm) {
+                attentionTraining.forwardGemm(cublas, gemmType, gemmCompute, device(out), device(probs), kept, device(qkv),
+                        mask, seed, offset, drops ? p : 0f, cu, keys, offsets, numSeqs, T, a.maxLen, NH, HS, scratch);
+            } else {
+                attentionTraining.forward(device(out), device(probs), kept, device(qkv), mask, seed, offset,
+                        drops ? p : 0f, cu, keys, offsets, numSeqs, T, a.maxLen, NH, HS);
+            }
         } finally {
+            release(scratch);
             release(offsets);
         }
-        done("attention training forward", T, NH, HS);
+        done(gemm ? "attention training forward (cuBLAS)" : "attention training forward", T, NH, HS);
     }
 
     @Override
@@ -662,19 +683,30 @@ public final class CudaOps implements BackwardOps {
         boolean drops = dropout != null && p > 0;
         DropoutRng.scale(p);
         DeviceArray offsets = a.offsets(device(probs));
-        DeviceArray scratch = scratch(ElementType.F32, Math.max(1, AttentionTrainingKernels.backwardScratchLength(a.total())),
-                "attention backward dS");
+        boolean gemm = trainingPath == AttentionTrainingKernels.Path.GEMM;
+        DeviceArray scratch = gemm
+                ? scratch(storage, Math.max(1, AttentionTrainingKernels.backwardGemmScratchLength(numSeqs, a.maxLen, NH, HS)),
+                        "attention backward (padded heads)")
+                : scratch(ElementType.F32, Math.max(1, AttentionTrainingKernels.backwardScratchLength(a.total())),
+                        "attention backward dS");
         try {
-            DeviceArray kept = drops ? deviceOrNull(dropped) : null;
-            attentionTraining.backward(device(dQkv), device(dOut), device(qkv), device(probs), kept,
-                    deviceOrNull(headMask), drops && kept == null, drops ? dropout.seed() : 0,
-                    drops ? dropout.offset() : 0, drops ? p : 0f, indices(cuSeqlens),
-                    keyLens == null ? null : indices(keyLens), offsets, numSeqs, T, a.maxLen, NH, HS, scratch);
+            DeviceArray kept = drops ? deviceOrNull(dropped) : null, mask = deviceOrNull(headMask);
+            DeviceArray cu = indices(cuSeqlens), keys = keyLens == null ? null : indices(keyLens);
+            long seed = drops ? dropout.seed() : 0, offset = drops ? dropout.offset() : 0;
+            if (gemm) {
+                attentionTraining.backwardGemm(cublas, gemmType, gemmCompute, device(dQkv), device(dOut), device(qkv),
+                        device(probs), kept, mask, drops && kept == null, seed, offset, drops ? p : 0f, cu, keys, offsets,
+                        numSeqs, T, a.maxLen, NH, HS, scratch);
+            } else {
+                attentionTraining.backward(device(dQkv), device(dOut), device(qkv), device(probs), kept, mask,
+                        drops && kept == null, seed, offset, drops ? p : 0f, cu, keys, offsets, numSeqs, T, a.maxLen, NH,
+                        HS, scratch);
+            }
         } finally {
             release(scratch);
             release(offsets);
         }
-        done("attention backward", T, NH, HS);
+        done(gemm ? "attention backward (cuBLAS)" : "attention backward", T, NH, HS);
     }
 
     @Override
