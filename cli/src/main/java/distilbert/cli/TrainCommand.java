@@ -406,7 +406,7 @@ final class TrainCommand implements Callable<Integer> {
                             Masking.Masked mb = masking.mask(TrainingData.padded(examples),
                                     new SplittableRandom(seed * 1_000_003L + trainer.microBatches()));
                             loss = db.as(DistilBertForMaskedLM.class).backward(mb.input().withDropout(trainer.nextDropout()),
-                                    mb.labels(), trainer.gradients(), scale).loss();
+                                    mb.labels(), trainer.gradients(), scale, false).loss(); // the loss only: no [P, V] logits back
                         } else if (t == Task.MULTIPLE_CHOICE) {
                             ModelInput in = TrainingData.choiceInput(examples).withDropout(trainer.nextDropout());
                             loss = db.as(DistilBertForMultipleChoice.class).backward(in, examples.getFirst().choices().length,

@@ -146,6 +146,23 @@ class TrainingFiniteDifferenceTest {
         }
     }
 
+    /** The training loop's call, without the [P, V] logits brought back: the same loss and gradients. */
+    @Test
+    void maskedLmWithoutLogitsTakesTheSameStep() {
+        try (DistilBert db = model(Head.MASKED_LM, 2)) {
+            var head = db.as(DistilBertForMaskedLM.class);
+            int[][] labels = {{-100, 7, -100, 30, -100, -100}, {-100, -100, 4, -100, -100, -100}, {-100, -100, -100, -100, -100, -100}};
+            ParameterSlab a = ParameterSlab.allocate(db.ops(), db.architecture().parameters().table());
+            ParameterSlab b = ParameterSlab.allocate(db.ops(), db.architecture().parameters().table());
+            MaskedLMOutput with = head.backward(input(new DropoutRng(10, 0)), labels, a, 1f);
+            MaskedLMOutput without = head.backward(input(new DropoutRng(10, 0)), labels, b, 1f, false);
+            assertEquals(with.loss(), without.loss());
+            assertEquals(3 * 40, with.logits().data().length, "3 labelled positions × V");
+            assertEquals(null, without.logits());
+            org.junit.jupiter.api.Assertions.assertArrayEquals(db.ops().download(a.slab()), db.ops().download(b.slab()));
+        }
+    }
+
     @Test
     void multipleChoiceWithDropout() {
         try (DistilBert db = model(Head.MULTIPLE_CHOICE, 2)) {
