@@ -58,6 +58,11 @@
 //   adamw_f32(float* params, const float* grads, float* m, float* v, int n, int decays,
 //       float decay, int small_w1, float w1, float b2, float w2, float bc2_sqrt, float eps,
 //       float neg_step_size)        one step of AdamW.update's loop, the same bits (below)
+//   adamw_segments_f32(float* params, const float* grads, float* m, float* v, const int* seg_end,
+//       const int* seg_decays, int nseg, int n, float decay, ...the same scalars...)
+//       adamw over the whole slab [0, n) in one launch: segment s is [seg_end[s-1], seg_end[s]) (from 0,
+//       seg_end[nseg-1] = n), decayed where seg_decays[s] != 0; each element as adamw_f32 computes it
+//       (DESIGN.md's one optimizer kernel over the flat buffer). Block 256, 4 elements a thread.
 //   sum_of_squares_f32(double* partial, const float* g, int n)
 //       partial[b] = sum of g[i]^2 in double over block b's elements; the host adds the partials.
 //   scale_f32(float* g, float factor, int n)        g[i] *= factor
@@ -379,11 +384,10 @@ __device__ __forceinline__ void bce_with_logits_backward(T* dlogits, const T* lo
 // optimizer (float32 slabs)
 
 // AdamW.update's loop body, line for line; every operation rounded where Java rounds it.
-__device__ __forceinline__ void adamw(float* params, const float* grads, float* m, float* v, int n, int decays,
-                                      float decay, int small_w1, float w1, float b2, float w2, float bc2_sqrt, float eps,
-                                      float neg_step_size) {
-    const int64_t i = global_index();
-    if (i >= n) return;
+// One element of AdamW.update, with or without weight decay.
+__device__ __forceinline__ void adamw_element(float* params, const float* grads, float* m, float* v, int64_t i,
+                                              bool decays, float decay, int small_w1, float w1, float b2, float w2,
+                                              float bc2_sqrt, float eps, float neg_step_size) {
     const float g = grads[i];
     const float p = decays ? __fmul_rn(params[i], decay) : params[i];
     float mi = m[i];
@@ -395,6 +399,37 @@ __device__ __forceinline__ void adamw(float* params, const float* grads, float* 
     params[i] = __fadd_rn(p, __fdiv_rn(__fmul_rn(neg_step_size, mi), denom));
     m[i] = mi;
     v[i] = vi;
+}
+
+__device__ __forceinline__ void adamw(float* params, const float* grads, float* m, float* v, int n, int decays,
+                                      float decay, int small_w1, float w1, float b2, float w2, float bc2_sqrt, float eps,
+                                      float neg_step_size) {
+    const int64_t i = global_index();
+    if (i >= n) return;
+    adamw_element(params, grads, m, v, i, decays != 0, decay, small_w1, w1, b2, w2, bc2_sqrt, eps, neg_step_size);
+}
+
+// The whole slab in one walk: segment s is [seg_end[s-1], seg_end[s]) (from 0; the last end is n), with
+// weight decay where seg_decays[s]. Each thread takes ADAMW_RUN consecutive elements: one binary search
+// for the first one's segment, then a step forward at a segment's end.
+constexpr int ADAMW_RUN = 4;
+__device__ __forceinline__ void adamw_segments(float* params, const float* grads, float* m, float* v,
+                                               const int* seg_end, const int* seg_decays, int nseg, int n, float decay,
+                                               int small_w1, float w1, float b2, float w2, float bc2_sqrt, float eps,
+                                               float neg_step_size) {
+    const int64_t i0 = global_index() * ADAMW_RUN;
+    if (i0 >= n) return;
+    int lo = 0, hi = nseg - 1;  // the first segment whose end is past i0
+    while (lo < hi) {
+        const int mid = (lo + hi) / 2;
+        if (seg_end[mid] > i0) hi = mid; else lo = mid + 1;
+    }
+    int seg = lo;
+    for (int64_t i = i0; i < i0 + ADAMW_RUN && i < n; i++) {
+        while (i >= seg_end[seg]) seg++;
+        adamw_element(params, grads, m, v, i, seg_decays[seg] != 0, decay, small_w1, w1, b2, w2, bc2_sqrt, eps,
+                      neg_step_size);
+    }
 }
 
 __device__ __forceinline__ void sum_of_squares(double* partial, const float* g, int n) {
@@ -497,6 +532,14 @@ extern "C" __global__ void __launch_bounds__(dbc::TRAIN_BLOCK)
 adamw_f32(float* params, const float* grads, float* m, float* v, int n, int decays, float decay, int small_w1,
           float w1, float b2, float w2, float bc2_sqrt, float eps, float neg_step_size) {
     dbc::adamw(params, grads, m, v, n, decays, decay, small_w1, w1, b2, w2, bc2_sqrt, eps, neg_step_size);
+}
+
+extern "C" __global__ void __launch_bounds__(dbc::TRAIN_BLOCK)
+adamw_segments_f32(float* params, const float* grads, float* m, float* v, const int* seg_end, const int* seg_decays,
+                   int nseg, int n, float decay, int small_w1, float w1, float b2, float w2, float bc2_sqrt, float eps,
+                   float neg_step_size) {
+    dbc::adamw_segments(params, grads, m, v, seg_end, seg_decays, nseg, n, decay, small_w1, w1, b2, w2, bc2_sqrt, eps,
+                        neg_step_size);
 }
 
 extern "C" __global__ void __launch_bounds__(dbc::TRAIN_BLOCK)

@@ -34,6 +34,9 @@ public final class TrainingKernels {
     private static final int GATHER_BLOCK = 32;
     private static final int MAX_GRID_Y = 65_535;
 
+    /** Elements a thread of adamw_segments_f32 takes (training.cu's ADAMW_RUN). */
+    private static final int ADAMW_RUN = 4;
+
     private final CudaContext context;
     private final KernelModule module;
 
@@ -348,6 +351,36 @@ public final class TrainingKernels {
         context.launch(module.kernel("adamw_f32"), elementGrid(n), 1, BLOCK, 1,
                 new KernelArgs().array(params).array(grads).array(m).array(v).i32(count).i32(decays ? 1 : 0).f32(decay)
                         .i32(smallW1 ? 1 : 0).f32(w1).f32(b2).f32(w2).f32(bc2Sqrt).f32(eps).f32(negStepSize));
+    }
+
+    /**
+     * {@link #adamW} over the whole slab in one launch: segment s is elements [ends[s-1], ends[s])
+     * (from 0; the last end is n), with weight decay where {@code decays[s]} is 1. Each element gets
+     * exactly {@link #adamW}'s arithmetic.
+     *
+     * @param segmentEnds   I32 [nseg], ascending, the last n
+     * @param segmentDecays I32 [nseg], 0 or 1
+     */
+    public void adamWSegments(DeviceArray params, DeviceArray grads, DeviceArray m, DeviceArray v, DeviceArray segmentEnds,
+                              DeviceArray segmentDecays, int nseg, long n, float decay, boolean smallW1, float w1,
+                              float b2, float w2, float bc2Sqrt, float eps, float negStepSize) {
+        int count = checkCount(n);
+        requireF32(params, n, "params");
+        requireF32(grads, n, "grads");
+        requireF32(m, n, "m");
+        requireF32(v, n, "v");
+        if (nseg < 1) {
+            throw new IllegalArgumentException("AdamW over segments needs at least one, got " + nseg);
+        }
+        requireIndices(segmentEnds, nseg, "segment ends");
+        requireIndices(segmentDecays, nseg, "segment decays");
+        if (n == 0) {
+            return;
+        }
+        context.launch(module.kernel("adamw_segments_f32"), elementGrid(Math.ceilDiv(n, ADAMW_RUN)), 1, BLOCK, 1,
+                new KernelArgs().array(params).array(grads).array(m).array(v).array(segmentEnds).array(segmentDecays)
+                        .i32(nseg).i32(count).f32(decay).i32(smallW1 ? 1 : 0).f32(w1).f32(b2).f32(w2).f32(bc2Sqrt).f32(eps)
+                        .f32(negStepSize));
     }
 
     /** Floats of scratch {@link #sumOfSquares} needs: 2 per block (a double each), at least one block. */

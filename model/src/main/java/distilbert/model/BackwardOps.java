@@ -188,6 +188,16 @@ public sealed interface BackwardOps extends Ops permits CpuOps, CudaOps {
     void adamWUpdate(Buffer params, Buffer grads, Buffer m, Buffer v, long n, double lr, double beta1, double beta2,
                      double eps, double weightDecay, long step);
 
+    /**
+     * {@link #adamWUpdate} over a whole slab in one walk (DESIGN.md: one optimizer kernel over the flat
+     * buffer): segment s is elements {@code [segmentEnds[s-1], segmentEnds[s])} (from 0; the last end is
+     * the slab's length), updated with {@code weightDecay} where {@code segmentDecays[s]} and without it
+     * elsewhere. Each element gets exactly {@link #adamWUpdate}'s arithmetic. A gap between parameters
+     * (alignment padding: zero parameters, gradients and moments) is a segment like any other; it stays 0.
+     */
+    void adamWUpdate(Buffer params, Buffer grads, Buffer m, Buffer v, int[] segmentEnds, boolean[] segmentDecays,
+                     double lr, double beta1, double beta2, double eps, double weightDecay, long step);
+
     /** {@code Σ g²} over {@code n} elements, in double (global-norm clipping). */
     double sumOfSquares(Buffer g, long n);
 

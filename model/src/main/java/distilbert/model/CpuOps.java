@@ -933,6 +933,19 @@ public final class CpuOps implements BackwardOps {
         clearPackedWeights(); // the weights changed in place
     }
 
+    /** Segment by segment through {@link #adamWUpdate(Buffer, Buffer, Buffer, Buffer, long, double, double, double, double, double, long)}. */
+    @Override
+    public void adamWUpdate(Buffer params, Buffer grads, Buffer m, Buffer v, int[] segmentEnds, boolean[] segmentDecays,
+                            double lr, double beta1, double beta2, double eps, double weightDecay, long step) {
+        int from = 0;
+        for (int s = 0; s < segmentEnds.length; s++) {
+            int n = segmentEnds[s] - from;
+            adamWUpdate(params.view(from, n), grads.view(from, n), m.view(from, n), v.view(from, n), n, lr, beta1, beta2,
+                    eps, segmentDecays[s] ? weightDecay : 0.0, step);
+            from = segmentEnds[s];
+        }
+    }
+
     @Override
     public double sumOfSquares(Buffer g, long n) {
         HostBuffer b = host(g);

@@ -749,6 +749,41 @@ public final class CudaOps implements BackwardOps {
         done("adamw", n);
     }
 
+    /** The segment table on the device, kept while the caller passes the same arrays (a trainer's, step after step). */
+    private int[] segmentEndsUploaded;
+    private boolean[] segmentDecaysUploaded;
+    private DeviceArray segmentEndsOnDevice, segmentDecaysOnDevice;
+
+    @Override
+    public void adamWUpdate(Buffer params, Buffer grads, Buffer m, Buffer v, int[] segmentEnds, boolean[] segmentDecays,
+                            double lr, double beta1, double beta2, double eps, double weightDecay, long step) {
+        if (segmentEnds.length != segmentDecays.length || segmentEnds.length == 0) {
+            throw new IllegalArgumentException("AdamW segments: " + segmentEnds.length + " ends and " + segmentDecays.length
+                    + " decay flags");
+        }
+        if (segmentEnds != segmentEndsUploaded || segmentDecays != segmentDecaysUploaded) {
+            if (segmentEndsOnDevice != null) {
+                segmentEndsOnDevice.close();
+                segmentDecaysOnDevice.close();
+            }
+            int[] decays = new int[segmentDecays.length];
+            for (int i = 0; i < decays.length; i++) {
+                decays[i] = segmentDecays[i] ? 1 : 0;
+            }
+            segmentEndsOnDevice = context.allocate(ElementType.I32, segmentEnds.length, "the optimizer's segments");
+            segmentDecaysOnDevice = context.allocate(ElementType.I32, decays.length, "the optimizer's segments");
+            segmentEndsOnDevice.uploadInts(segmentEnds);
+            segmentDecaysOnDevice.uploadInts(decays);
+            segmentEndsUploaded = segmentEnds;
+            segmentDecaysUploaded = segmentDecays;
+        }
+        AdamW.Scalars s = AdamW.Scalars.of(lr, beta1, beta2, eps, weightDecay, step);
+        long n = segmentEnds[segmentEnds.length - 1];
+        training.adamWSegments(grad(params), grad(grads), grad(m), grad(v), segmentEndsOnDevice, segmentDecaysOnDevice,
+                segmentEnds.length, n, s.decay(), s.smallW1(), s.w1(), s.b2(), s.w2(), s.bc2Sqrt(), s.eps(), s.negStepSize());
+        done("adamw (the slab)", n);
+    }
+
     @Override
     public double sumOfSquares(Buffer g, long n) {
         DeviceArray scratch = scratch(ElementType.F32, TrainingKernels.sumOfSquaresScratchLength(n), "sum of squares partials");

@@ -93,6 +93,9 @@ public final class Trainer {
     private final ParameterSlab expAvg;
     private final ParameterSlab expAvgSq;
     private final List<ParameterSpec> owned;
+    /** The slab as AdamW walks it: segment ends and whether each decays (the owned parameters, and the gaps between them). */
+    private final int[] segmentEnds;
+    private final boolean[] segmentDecays;
     private long step;
     private long microBatches;
     /** {@link #microBatches} when the last step was taken (or the state restored): where a discarded window starts. */
@@ -136,6 +139,26 @@ public final class Trainer {
         this.expAvg = ParameterSlab.allocate(ops, table);
         this.expAvgSq = ParameterSlab.allocate(ops, table);
         this.owned = table.owned();
+        List<int[]> segments = new ArrayList<>(); // {end, decays}
+        List<ParameterSpec> byOffset = new ArrayList<>(owned);
+        byOffset.sort(java.util.Comparator.comparingLong(sp -> table.offset(sp.name())));
+        long at = 0;
+        for (ParameterSpec sp : byOffset) {
+            long start = table.offset(sp.name());
+            if (start > at) {
+                segments.add(new int[] {Math.toIntExact(start), 0}); // alignment padding: stays 0
+            }
+            at = start + sp.numel();
+            segments.add(new int[] {Math.toIntExact(at), decays(sp.name()) ? 1 : 0});
+        }
+        if (table.numel() > at) {
+            segments.add(new int[] {Math.toIntExact(table.numel()), 0});
+        }
+        this.segmentEnds = segments.stream().mapToInt(e -> e[0]).toArray();
+        this.segmentDecays = new boolean[segments.size()];
+        for (int i = 0; i < segmentDecays.length; i++) {
+            segmentDecays[i] = segments.get(i)[1] == 1;
+        }
     }
 
     /**
@@ -213,13 +236,10 @@ public final class Trainer {
         if (options.maxGradNorm() > 0) {
             ops.scale(grads.slab(), AdamW.clipCoefficient(norm, options.maxGradNorm()), grads.table().numel());
         }
+        // one walk over the whole slab, weight decay where HF's groups put it
         ParameterSlab updated = master != null ? master : params;
-        for (ParameterSpec s : owned) {
-            String name = s.name();
-            ops.adamWUpdate(updated.get(name), grads.get(name), expAvg.get(name), expAvgSq.get(name), s.numel(), lr,
-                    options.adamBeta1(), options.adamBeta2(), options.adamEpsilon(),
-                    decays(name) ? options.weightDecay() : 0.0, next);
-        }
+        ops.adamWUpdate(updated.slab(), grads.slab(), expAvg.slab(), expAvgSq.slab(), segmentEnds, segmentDecays, lr,
+                options.adamBeta1(), options.adamBeta2(), options.adamEpsilon(), options.weightDecay(), next);
         if (master != null) {
             ops.storeParameters(params.slab(), master.slab(), params.table().numel());
         }

@@ -434,6 +434,50 @@ final class CudaTrainingParityTest {
         return out;
     }
 
+    /**
+     * AdamW over the whole slab in one launch, segment by segment with and without weight decay (and a
+     * gap of zeros, as alignment leaves between parameters): the CPU's bits, over three steps.
+     */
+    @ParameterizedTest
+    @EnumSource(value = Precision.class, names = {"FP32", "BF16"})
+    void adamWOverTheSlabInOneLaunchIsTheCpusToTheBit(Precision p) {
+        CudaOps gpu = GpuBackends.cudaOrSkip(p);
+        Rand r = new Rand(54);
+        int[] ends = {300, 301, 428, 1000, 1037};
+        boolean[] decays = {true, false, false, true, false};
+        int n = ends[ends.length - 1];
+        float[] w = r.floats(n, 1);
+        java.util.Arrays.fill(w, 301, 428, 0f); // a gap: zero parameters and gradients
+        Buffer cw = cpu.bufferOf(w), cm = cpu.allocateFloat32(n), cv = cpu.allocateFloat32(n);
+        Buffer gw = gpu.allocateFloat32(n), gm = gpu.allocateFloat32(n), gv = gpu.allocateFloat32(n);
+        gpu.upload(gw, w);
+        for (int step = 1; step <= 3; step++) {
+            float[] g = r.floats(n, 0.1);
+            java.util.Arrays.fill(g, 301, 428, 0f);
+            Buffer gg = gpu.allocateFloat32(n);
+            gpu.upload(gg, g);
+            cpu.adamWUpdate(cw, cpu.bufferOf(g), cm, cv, ends, decays, 1e-2, 0.9, 0.999, 1e-8, 0.1, step);
+            gpu.adamWUpdate(gw, gg, gm, gv, ends, decays, 1e-2, 0.9, 0.999, 1e-8, 0.1, step);
+        }
+        org.junit.jupiter.api.Assertions.assertArrayEquals(cpu.download(cw), gpu.download(gw), "parameters " + p);
+        org.junit.jupiter.api.Assertions.assertArrayEquals(cpu.download(cm), gpu.download(gm), "first moments " + p);
+        org.junit.jupiter.api.Assertions.assertArrayEquals(cpu.download(cv), gpu.download(gv), "second moments " + p);
+        float[] after = gpu.download(gw);
+        for (int i = 301; i < 428; i++) {
+            assertEquals(0f, after[i], "the gap stays 0 at " + i);
+        }
+        // and the CPU's one walk is its per-range calls: segment 0 decayed, segments 1 and 2 not
+        Buffer a = cpu.bufferOf(w), b = cpu.bufferOf(w), z = cpu.allocateFloat32(n), z2 = cpu.allocateFloat32(n);
+        float[] g = r.floats(n, 0.1);
+        cpu.adamWUpdate(a, cpu.bufferOf(g), z, cpu.allocateFloat32(n), ends, decays, 1e-2, 0.9, 0.999, 1e-8, 0.1, 1);
+        cpu.adamWUpdate(b.view(0, 300), cpu.bufferOf(g).view(0, 300), z2.view(0, 300), cpu.allocateFloat32(300), 300, 1e-2,
+                0.9, 0.999, 1e-8, 0.1, 1);
+        cpu.adamWUpdate(b.view(300, 128), cpu.bufferOf(g).view(300, 128), cpu.allocateFloat32(128),
+                cpu.allocateFloat32(128), 128, 1e-2, 0.9, 0.999, 1e-8, 0.0, 1);
+        org.junit.jupiter.api.Assertions.assertArrayEquals(java.util.Arrays.copyOfRange(cpu.download(b), 0, 428),
+                java.util.Arrays.copyOfRange(cpu.download(a), 0, 428));
+    }
+
     /** The 16-bit copy of the master weights: each value rounded to nearest even, as ElementType rounds it; a copy in fp32. */
     @ParameterizedTest
     @EnumSource(Precision.class)
