@@ -170,8 +170,7 @@ public final class DistilBertForMaskedLM implements Architecture {
             ops.layerNormForward(normed, mean, rstd, act, lnW, lnB, P, C, DistilBertModel.EPS);   // vocab_layer_norm
             ops.matmulForward(logits, normed, projectorW, projectorB, P, C, V);                   // (P, V) vocab_projector
             Buffer dLogits = ops.allocateUninitialized((long) P * V);
-            float loss = Training.crossEntropy(bops, logits, dLogits, targets, V, IGNORE_INDEX, lossScale);
-            Tensor out = withLogits ? Tensor.of(ops.download(logits), P, V) : null;
+            Training.Loss loss = Training.crossEntropy(bops, logits, dLogits, targets, V, IGNORE_INDEX, lossScale);
 
             Buffer d = ops.allocateUninitialized(pc), dSelected = ops.allocateUninitialized(pc);
             bops.matmulBackward(d, grads.get(DistilBertParameters.VOCAB_PROJECTOR_WEIGHT), grads.get("vocab_projector.bias"),
@@ -186,7 +185,9 @@ public final class DistilBertForMaskedLM implements Architecture {
             bops.fill(dHidden, 0f, (long) pk.tokens() * C);
             bops.gatherRowsBackward(dHidden, dSelected, rows, P, C);
             distilbert.backward(tr, dHidden, grads, bops);
-            return new MaskedLMOutput(loss, out, null, null, at);
+            // read back once the whole backward is queued
+            Tensor out = withLogits ? Tensor.of(ops.download(logits), P, V) : null;
+            return new MaskedLMOutput(loss.value(), out, null, null, at);
         }
     }
 

@@ -85,13 +85,14 @@ public final class DistilBertForMultipleChoice implements Architecture {
             Training.PooledTrace pt = Training.pooledForward(bops, classifier, tr, C, 1,
                     (float) config.seqClassifDropout());
             Buffer dLogits = ops.allocateUninitialized(input.batch());
-            float loss = Training.crossEntropy(bops, pt.logits(), dLogits, labels, numChoices, HeadSupport.IGNORE_INDEX,
-                    lossScale);
-            Tensor logits = Tensor.of(ops.download(pt.logits()), B, numChoices);
+            Training.Loss loss = Training.crossEntropy(bops, pt.logits(), dLogits, labels, numChoices,
+                    HeadSupport.IGNORE_INDEX, lossScale);
             Buffer dHidden = Training.pooledBackward(bops, classifier, pt, dLogits, grads, tr.packed().tokens(),
                     input.batch(), C, 1);
             distilbert.backward(tr, dHidden, grads, bops);
-            return new MultipleChoiceModelOutput(loss, logits, null, null);
+            // read back once the whole backward is queued
+            return new MultipleChoiceModelOutput(loss.value(), Tensor.of(ops.download(pt.logits()), B, numChoices), null,
+                    null);
         }
     }
 

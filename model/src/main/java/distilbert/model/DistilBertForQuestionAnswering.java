@@ -93,9 +93,9 @@ public final class DistilBertForQuestionAnswering implements Architecture {
             float[] start = column(both, 0), end = column(both, 1);
             int ignored = L;
             Buffer dStart = ops.allocateUninitialized((long) B * L), dEnd = ops.allocateUninitialized((long) B * L);
-            float startLoss = Training.crossEntropy(bops, ops.bufferOf(start), dStart, clamp(startPositions, ignored), L,
+            Training.Loss startLoss = Training.crossEntropy(bops, ops.bufferOf(start), dStart, clamp(startPositions, ignored), L,
                     ignored, lossScale / 2);
-            float endLoss = Training.crossEntropy(bops, ops.bufferOf(end), dEnd, clamp(endPositions, ignored), L,
+            Training.Loss endLoss = Training.crossEntropy(bops, ops.bufferOf(end), dEnd, clamp(endPositions, ignored), L,
                     ignored, lossScale / 2);
             float[] ds = ops.download(dStart), de = ops.download(dEnd), dBoth = new float[2 * B * L];
             for (int i = 0; i < B * L; i++) {
@@ -107,8 +107,8 @@ public final class DistilBertForQuestionAnswering implements Architecture {
             bops.matmulBackward(dRows, grads.get("qa_outputs.weight"), grads.get("qa_outputs.bias"), dLogits, rows, qaW,
                     N, C, 2, false);
             distilbert.backward(tr, Training.tokenRowsBackward(bops, tr, dRows, C, p), grads, bops);
-            return new QuestionAnsweringModelOutput((startLoss + endLoss) / 2, Tensor.of(start, B, L), Tensor.of(end, B, L),
-                    null, null);
+            return new QuestionAnsweringModelOutput((startLoss.value() + endLoss.value()) / 2, Tensor.of(start, B, L),
+                    Tensor.of(end, B, L), null, null);
         }
     }
 

@@ -94,17 +94,17 @@ public final class DistilBertForSequenceClassification implements Architecture {
             Training.PooledTrace pt = Training.pooledForward(bops, classifier, tr, C, NL,
                     (float) config.seqClassifDropout());
             Buffer dLogits = ops.allocateUninitialized((long) B * NL);
-            float loss = switch (problem) {
+            Training.Loss loss = switch (problem) {
                 case REGRESSION -> Training.mse(bops, pt.logits(), dLogits, targets, B * NL, lossScale);
                 case SINGLE_LABEL_CLASSIFICATION -> Training.crossEntropy(bops, pt.logits(), dLogits,
                         ((SequenceLabels.Classes) labels).ids(), NL, HeadSupport.IGNORE_INDEX, lossScale);
                 case MULTI_LABEL_CLASSIFICATION -> Training.bceWithLogits(bops, pt.logits(), dLogits, targets, B * NL,
                         lossScale);
             };
-            Tensor logits = Tensor.of(ops.download(pt.logits()), B, NL);
             Buffer dHidden = Training.pooledBackward(bops, classifier, pt, dLogits, grads, tr.packed().tokens(), B, C, NL);
             distilbert.backward(tr, dHidden, grads, bops);
-            return new SequenceClassifierOutput(loss, logits, null, null);
+            // read back once the whole backward is queued
+            return new SequenceClassifierOutput(loss.value(), Tensor.of(ops.download(pt.logits()), B, NL), null, null);
         }
     }
 

@@ -75,14 +75,14 @@ public final class DistilBertForTokenClassification implements Architecture {
             ops.matmulForward(logits, rows, clsW, clsB, N, C, NL);                               // (N, NL)
             float[] unpacked = HeadSupport.unpack(pk, ops.download(logits), NL);                 // (B·L, NL)
             Buffer dUnpacked = ops.allocateUninitialized(unpacked.length);
-            float loss = Training.crossEntropy(bops, ops.bufferOf(unpacked), dUnpacked, flatLabels, NL,
+            Training.Loss loss = Training.crossEntropy(bops, ops.bufferOf(unpacked), dUnpacked, flatLabels, NL,
                     HeadSupport.IGNORE_INDEX, lossScale);
             Buffer dLogits = Training.foldToRows(ops, pk, ops.download(dUnpacked), NL);         // (N, NL)
             Buffer dRows = ops.allocateUninitialized((long) N * C);
             bops.matmulBackward(dRows, grads.get("classifier.weight"), grads.get("classifier.bias"), dLogits, rows, clsW,
                     N, C, NL, false);
             distilbert.backward(tr, Training.tokenRowsBackward(bops, tr, dRows, C, p), grads, bops);
-            return new TokenClassifierOutput(loss, Tensor.of(unpacked, pk.batch(), pk.length(), NL), null, null);
+            return new TokenClassifierOutput(loss.value(), Tensor.of(unpacked, pk.batch(), pk.length(), NL), null, null);
         }
     }
 

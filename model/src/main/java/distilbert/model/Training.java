@@ -33,34 +33,46 @@ final class Training {
     }
 
     /**
+     * A loss whose per-row values stay on the device until {@link #value} is asked for: a training step
+     * queues its whole backward first, so that on a GPU the host's launches overlap the forward's work
+     * instead of waiting for it. Read it inside the step's scope.
+     */
+    record Loss(Ops ops, Buffer losses, int counted) {
+        /** The mean over the rows counted (NaN, torch's 0/0, when none is): waits for the device. */
+        float value() {
+            return HeadSupport.mean(ops, losses, counted);
+        }
+    }
+
+    /**
      * Mean softmax cross-entropy of [N, V] logits over the targets that are not {@code ignoreIndex}, and
      * its gradient times {@code lossScale} in {@code dLogits}. NaN (torch's 0/0) with a zero gradient
      * when no target counts.
      */
-    static float crossEntropy(BackwardOps ops, Buffer logits, Buffer dLogits, int[] targets, int V, int ignoreIndex,
+    static Loss crossEntropy(BackwardOps ops, Buffer logits, Buffer dLogits, int[] targets, int V, int ignoreIndex,
                               float lossScale) {
         int N = targets.length, counted = HeadSupport.counted(targets, ignoreIndex);
         IndexBuffer y = ops.indicesOf(targets);
         Buffer losses = ops.allocateUninitialized(N);
         ops.crossEntropyForward(losses, logits, y, N, V, ignoreIndex);
         ops.crossEntropyBackward(dLogits, logits, y, N, V, ignoreIndex, counted == 0 ? 0f : lossScale / counted);
-        return HeadSupport.mean(ops, losses, counted);
+        return new Loss(ops, losses, counted);
     }
 
     /** Mean squared error over N values and its gradient times {@code lossScale}. */
-    static float mse(BackwardOps ops, Buffer predictions, Buffer dPredictions, float[] targets, int N, float lossScale) {
+    static Loss mse(BackwardOps ops, Buffer predictions, Buffer dPredictions, float[] targets, int N, float lossScale) {
         Buffer t = ops.bufferOf(targets), losses = ops.allocateUninitialized(N);
         ops.mseForward(losses, predictions, t, N);
         ops.mseBackward(dPredictions, predictions, t, N, lossScale / N);
-        return HeadSupport.mean(ops, losses, N);
+        return new Loss(ops, losses, N);
     }
 
     /** Mean BCE-with-logits over N values and its gradient times {@code lossScale}. */
-    static float bceWithLogits(BackwardOps ops, Buffer logits, Buffer dLogits, float[] targets, int N, float lossScale) {
+    static Loss bceWithLogits(BackwardOps ops, Buffer logits, Buffer dLogits, float[] targets, int N, float lossScale) {
         Buffer t = ops.bufferOf(targets), losses = ops.allocateUninitialized(N);
         ops.bceWithLogitsForward(losses, logits, t, N);
         ops.bceWithLogitsBackward(dLogits, logits, t, N, lossScale / N);
-        return HeadSupport.mean(ops, losses, N);
+        return new Loss(ops, losses, N);
     }
 
     /**
