@@ -110,7 +110,7 @@ class GradientGoldenParityTest {
     }
 
     /** The case's training step through {@code db}: HF's loss (null for the base model), gradients in {@code grads}. */
-    private static Float step(DistilBert db, SafetensorsFile io, String head, ParameterSlab grads) {
+    static Float step(DistilBert db, SafetensorsFile io, String head, ParameterSlab grads) {
         long[] idShape = io.contains("input.input_ids") ? io.info("input.input_ids").shape() : null;
         ModelInput input;
         if (head.equals("DistilBertForMultipleChoice")) {
