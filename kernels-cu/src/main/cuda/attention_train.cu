@@ -130,6 +130,21 @@ __device__ __forceinline__ void train_softmax_push(float& m, float& l, float s) 
     }
 }
 
+// The 32 lanes' running (max, sum of exp) merged in a butterfly; every lane ends with lane 0's pair
+// (the merge is not bitwise symmetric, so each lane normalises with the same bits). All 32 lanes call it.
+__device__ __forceinline__ void train_softmax_merge_warp(float& m, float& l) {
+#pragma unroll
+    for (int o = WARP_SIZE / 2; o > 0; o >>= 1) {
+        const float m2 = __shfl_xor_sync(FULL_MASK, m, o);
+        const float l2 = __shfl_xor_sync(FULL_MASK, l, o);
+        const float m_new = fmaxf(m, m2);
+        l = l * exp_shift(m, m_new) + l2 * exp_shift(m2, m_new);
+        m = m_new;
+    }
+    m = __shfl_sync(FULL_MASK, m, 0);
+    l = __shfl_sync(FULL_MASK, l, 0);
+}
+
 // Element e of the dropout site: w * keep_scale where kept, 0 where dropped.
 __device__ __forceinline__ float train_dropout(float w, uint64_t seed, uint64_t offset, uint64_t e, float p,
                                                float keep_scale) {
@@ -172,16 +187,7 @@ __device__ __forceinline__ void attention_train_forward(T* out, T* probs, T* dro
         const float s = w.keys.uniform ? 0.0f : scale * train_dot(q_row, k + (w.start + j) * (int64_t)ld + w.col, HS);
         train_softmax_push(m, l, s);
     }
-#pragma unroll
-    for (int o = WARP_SIZE / 2; o > 0; o >>= 1) {
-        const float m2 = __shfl_xor_sync(FULL_MASK, m, o);
-        const float l2 = __shfl_xor_sync(FULL_MASK, l, o);
-        const float m_new = fmaxf(m, m2);
-        l = l * exp_shift(m, m_new) + l2 * exp_shift(m2, m_new);
-        m = m_new;
-    }
-    m = __shfl_sync(FULL_MASK, m, 0);
-    l = __shfl_sync(FULL_MASK, l, 0);
+    train_softmax_merge_warp(m, l);
 
     // Pass 2: P (rounded to T) and, when kept, dropout(P).
     for (int j = lane; j < K; j += WARP_SIZE) {
@@ -358,16 +364,7 @@ __device__ __forceinline__ void softmax_dropout_rows(T* probs, T* dropped, T* w,
     const T* s_row = scores + r * Lmax;
     float m = -INFINITY, l = 0.0f;
     for (int j = lane; j < K; j += WARP_SIZE) train_softmax_push(m, l, q.keys.uniform ? 0.0f : load_f32(s_row + j));
-#pragma unroll
-    for (int o = WARP_SIZE / 2; o > 0; o >>= 1) {
-        const float m2 = __shfl_xor_sync(FULL_MASK, m, o);
-        const float l2 = __shfl_xor_sync(FULL_MASK, l, o);
-        const float m_new = fmaxf(m, m2);
-        l = l * exp_shift(m, m_new) + l2 * exp_shift(m2, m_new);
-        m = m_new;
-    }
-    m = __shfl_sync(FULL_MASK, m, 0);
-    l = __shfl_sync(FULL_MASK, l, 0);
+    train_softmax_merge_warp(m, l);
     const int64_t row = probs_offsets[q.b] + ((int64_t)q.h * q.len + q.i) * K;
     for (int j = lane; j < Lmax; j += WARP_SIZE) {
         float wj = 0.0f;
