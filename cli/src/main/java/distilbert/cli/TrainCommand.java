@@ -80,9 +80,11 @@ import picocli.CommandLine.Spec;
             "Multiple choice (--task multiple-choice): {\"prompt\": ..., \"choices\": [...], \"label\": N} per line (the "
                     + "multiple-choice command's lines with the right choice), every line with as many choices; --eval reports "
                     + "eval_loss and eval_accuracy, as run_swag.py.",
-            "Masked LM (--task masked-lm, the default for a DistilBertForMaskedLM): {\"text\": ...} per line; each line an "
-                    + "example (run_mlm.py's line_by_line), --mlm-probability of its tokens masked as HF's collator does "
-                    + "(80%% [MASK], 10%% random, 10%% kept), drawn anew per batch; --eval reports eval_loss and perplexity.",
+            "Masked LM (--task masked-lm, the default for a DistilBertForMaskedLM): {\"text\": ...} per line, as run_mlm.py "
+                    + "prepares it: the texts tokenized, concatenated and cut into blocks of --max-length tokens (each 1000 "
+                    + "lines' remainder dropped), or with --line-by-line each line an example; --mlm-probability of the tokens "
+                    + "masked as HF's collator does (80%% [MASK], 10%% random, 10%% kept), drawn anew per batch; --eval "
+                    + "reports eval_loss and perplexity.",
             "Labels: from --labels, else the model's id2label when it is a classifier with named labels, else the sorted "
                     + "distinct names (or 0..max id) of the training data, as run_glue.py takes them. A base model "
                     + "(DistilBertModel, DistilBertForMaskedLM) gets a new classification head, initialised as HF does.",
@@ -145,9 +147,14 @@ final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--task", paramLabel = "TASK",
             description = "sequence-classification (text classification), token-classification (NER), "
-                    + "question-answering (extractive, SQuAD) or masked-lm (domain adaptation of a masked LM, run_mlm.py's "
-                    + "line by line). Default: the model's head's task, else sequence-classification.")
+                    + "question-answering (extractive, SQuAD) or masked-lm (domain adaptation of a masked LM, as run_mlm.py). "
+                    + "Default: the model's head's task, else sequence-classification.")
     String task;
+
+    @Option(names = "--line-by-line", description = "masked-lm: each line its own example, truncated to --max-length "
+            + "(run_mlm.py's --line_by_line). Without it, as run_mlm.py: all texts concatenated and cut into blocks of "
+            + "--max-length tokens.")
+    boolean lineByLine;
 
     @Option(names = "--mlm-probability", paramLabel = "P", defaultValue = "0.15",
             description = "masked-lm: the share of tokens to predict (default 0.15, as HF's collator).")
@@ -297,8 +304,10 @@ final class TrainCommand implements Callable<Integer> {
             case QUESTION_ANSWERING -> base.toBuilder().numLabels(2).build();
             case MULTIPLE_CHOICE -> base;
         };
-        List<Example> trainSet = TrainingData.examples(t, train, trainRows, tokenizer, config, length);
-        List<Example> evalSet = eval == null ? List.of() : TrainingData.examples(t, eval, evalRows, tokenizer, config, length);
+        if (lineByLine && t != Task.MASKED_LM) throw usage("--line-by-line is for --task masked-lm");
+        List<Example> trainSet = TrainingData.examples(t, train, trainRows, tokenizer, config, length, lineByLine);
+        List<Example> evalSet = eval == null ? List.of()
+                : TrainingData.examples(t, eval, evalRows, tokenizer, config, length, lineByLine);
         if (t == Task.QUESTION_ANSWERING && eval != null) {
             evalQa = TrainingData.qaRows(eval, evalRows);
             qaMaxLength = length;

@@ -170,13 +170,13 @@ final class TrainingData {
     // ---------------------------------------------------------------------------------------------
     // examples per task
 
-    /** The examples of a task's lines. */
+    /** The examples of a task's lines; masked LM's grouped into blocks unless {@code lineByLine}. */
     static List<Example> examples(Task t, Path file, List<Line> rows, Tokenizer tokenizer, DistilBertConfig config,
-                                  int length) {
+                                  int length, boolean lineByLine) {
         return switch (t) {
             case SEQUENCE_CLASSIFICATION -> examples(file, rows, tokenizer, config, length);
             case TOKEN_CLASSIFICATION -> tokenExamples(file, rows, tokenizer, config, length);
-            case MASKED_LM -> textExamples(file, rows, tokenizer, length);
+            case MASKED_LM -> lineByLine ? textExamples(file, rows, tokenizer, length) : groupedTexts(file, rows, tokenizer, length);
             case QUESTION_ANSWERING -> qaExamples(file, rows, tokenizer, length);
             case MULTIPLE_CHOICE -> choiceExamples(file, rows, tokenizer, length);
         };
@@ -309,6 +309,53 @@ final class TrainingData {
         for (int i = 0; i < rows.size(); i++) {
             out.add(new Example(rows.get(i).number(), enc.get(i).ids(), -1, null, enc.get(i).specialTokensMask(),
                     !enc.get(i).overflowing().isEmpty()));
+        }
+        return out;
+    }
+
+    /** Lines that run_mlm.py's group_texts concatenates at a time: datasets' map(batched=True) batch size. */
+    static final int GROUP_TEXTS_LINES = 1000;
+
+    /**
+     * Masked-LM examples as run_mlm.py makes them without --line_by_line: every text tokenized whole,
+     * with [CLS] and [SEP] (tokenize_function), then, 1000 lines at a time (group_texts under
+     * datasets' map with batched=True), the ids concatenated and cut into blocks of {@code block}
+     * tokens, the remainder that does not fill a block dropped. The [CLS] and [SEP] inside a block stay
+     * special: never masked. Each block's line is the line its first token came from.
+     *
+     * @throws CliException when the texts do not fill one block, naming the file, its tokens and the way out
+     */
+    static List<Example> groupedTexts(Path file, List<Line> rows, Tokenizer tokenizer, int block) {
+        List<String> texts = new ArrayList<>();
+        for (Line r : rows) {
+            JsonNode t = r.node().get("text");
+            if (t == null || !t.isTextual()) throw new CliException(file + ":" + r.number() + ": \"text\" must be a string");
+            texts.add(t.asText());
+        }
+        List<Encoding> enc = tokenizer.encodeBatch(texts, null, new EncodeOptions(true, null, null));
+        List<Example> out = new ArrayList<>();
+        long tokens = 0;
+        for (int from = 0; from < rows.size(); from += GROUP_TEXTS_LINES) {
+            int to = Math.min(rows.size(), from + GROUP_TEXTS_LINES), total = 0;
+            for (int i = from; i < to; i++) total += enc.get(i).ids().length;
+            tokens += total;
+            int[] ids = new int[total], special = new int[total];
+            long[] lineOf = new long[total];
+            for (int i = from, at = 0; i < to; i++) {
+                int[] e = enc.get(i).ids();
+                System.arraycopy(e, 0, ids, at, e.length);
+                System.arraycopy(enc.get(i).specialTokensMask(), 0, special, at, e.length);
+                Arrays.fill(lineOf, at, at + e.length, rows.get(i).number());
+                at += e.length;
+            }
+            for (int b = 0; b + block <= total; b += block) {
+                out.add(new Example(lineOf[b], Arrays.copyOfRange(ids, b, b + block), -1, null,
+                        Arrays.copyOfRange(special, b, b + block), false));
+            }
+        }
+        if (out.isEmpty()) {
+            throw new CliException(file + ": its texts are " + tokens + " tokens in all (per " + GROUP_TEXTS_LINES + " lines), "
+                    + "fewer than one block of --max-length " + block + ": give a smaller --max-length, or --line-by-line");
         }
         return out;
     }

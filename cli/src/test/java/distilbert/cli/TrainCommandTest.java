@@ -312,8 +312,8 @@ class TrainCommandTest {
     @Test
     void maskedLmAdaptsToTheTextAndFillMaskRunsTheModel() throws IOException {
         Path out = dir.resolve("mlm");
-        Cli.Result r = train(out, "--task", "masked-lm", "--eval", evalFile.toString(), "--epochs", "4", "--batch-size", "8",
-                "--learning-rate", "1e-2", "--logging-steps", "6");
+        Cli.Result r = train(out, "--task", "masked-lm", "--line-by-line", "--eval", evalFile.toString(), "--epochs", "4",
+                "--batch-size", "8", "--learning-rate", "1e-2", "--logging-steps", "6");
         assertEquals(0, r.code(), r.err());
         assertEquals(List.of("DistilBertForMaskedLM"), DistilBertConfig.read(out.resolve("config.json")).architectures());
         List<JsonNode> log = log(out);
@@ -325,6 +325,56 @@ class TrainCommandTest {
         assertEquals(Math.exp(evals.getLast().get("eval_loss").asDouble()), last, last * 1e-5);
         List<String> filled = Cli.ok(Cli.onCpu("fill-mask", out, "{\"text\": \"the movie was [MASK]\"}\n", "--top-k", "2"));
         assertEquals(2, JSON.readTree(filled.getFirst()).size());
+    }
+
+    /**
+     * run_mlm.py without --line_by_line: every text tokenized whole with [CLS] and [SEP], 1000 lines at a
+     * time concatenated and cut into blocks of --max-length, each 1000 lines' remainder dropped; the
+     * [CLS] and [SEP] inside a block stay special. Too little text for one block is a clear error.
+     */
+    @Test
+    void maskedLmGroupsTextsIntoBlocksAsRunMlm() throws IOException {
+        distilbert.tokenizer.Tokenizer tok = distilbert.tokenizer.Tokenizer.fromPretrained(base);
+        List<TrainingData.Line> rows = new ArrayList<>();
+        List<Integer> all = new ArrayList<>(), allSpecial = new ArrayList<>();
+        int firstChunk = 0;
+        for (int i = 0; i < 1003; i++) {
+            String text = "the movie was " + (i % 3 == 0 ? "good" : "awful and long");
+            rows.add(new TrainingData.Line(i + 1, (com.fasterxml.jackson.databind.node.ObjectNode) JSON.readTree(
+                    "{\"text\": \"" + text + "\"}")));
+            var e = tok.encode(text);
+            if (i < 1000) {
+                for (int id : e.ids()) all.add(id);
+                for (int sp : e.specialTokensMask()) allSpecial.add(sp);
+                firstChunk += e.ids().length;
+            }
+        }
+        int block = 16;
+        List<TrainingData.Example> ex = TrainingData.groupedTexts(Path.of("mlm.jsonl"), rows, tok, block);
+        // the first 1000 lines give floor(tokens / 16) blocks; the last 3 lines (~18 tokens) one more
+        assertEquals(firstChunk / block + 1, ex.size());
+        for (int b = 0; b < firstChunk / block; b++) {
+            for (int j = 0; j < block; j++) {
+                assertEquals((int) all.get(b * block + j), ex.get(b).ids()[j], "block " + b + " token " + j);
+                assertEquals((int) allSpecial.get(b * block + j), ex.get(b).tokenLabels()[j], "block " + b + " special " + j);
+            }
+        }
+        assertEquals(1001, ex.getLast().line(), "the last block starts at line 1001: the first chunk's remainder is dropped");
+        assertEquals(tok.encode("the movie was awful and long").ids()[0], ex.getLast().ids()[0]);
+
+        CliException few = org.junit.jupiter.api.Assertions.assertThrows(CliException.class,
+                () -> TrainingData.groupedTexts(Path.of("few.jsonl"), rows.subList(0, 2), tok, 512));
+        assertTrue(few.getMessage().startsWith("few.jsonl: its texts are ") && few.getMessage().contains(
+                "fewer than one block of --max-length 512: give a smaller --max-length, or --line-by-line"), few.getMessage());
+
+        // end to end: blocks of 16 tokens train, and --line-by-line is for masked LM only
+        Path out = dir.resolve("mlm-grouped");
+        Cli.Result r = train(out, "--task", "masked-lm", "--max-length", "16", "--max-steps", "2", "--batch-size", "4",
+                "--logging-steps", "1");
+        assertEquals(0, r.code(), r.err());
+        assertEquals(2, log(out).size());
+        Cli.assertUsageError("train", "--line-by-line is for --task masked-lm", "--model", base.toString(), "--train",
+                trainFile.toString(), "--output", dir.resolve("x").toString(), "--line-by-line");
     }
 
     /** HF's collator: ~p of the non-special tokens chosen, 80% [MASK], 10% random, 10% kept; specials and padding untouched. */
