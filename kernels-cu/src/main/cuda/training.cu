@@ -8,7 +8,7 @@
 //   layernorm_param_partials   and their weight and bias gradients (the two-phase reduction)
 //   column_sum_partials      the bias gradient of every linear layer (cuBLAS does dinp, dweight)
 //   dropout                  every nn.Dropout site, forward and backward (the same map)
-//   gather_rows_backward     the heads' row picks ([CLS], masked positions) undone
+//   scatter_add_rows_into    the heads' row picks ([CLS], masked positions, unpacked positions) undone
 //   fill                     clearing a gradient or an accumulator
 //   store_parameters         the 16-bit parameters from the float32 master weights (mixed precision)
 //   cross_entropy_backward, mse_backward, bce_with_logits_backward   d loss / d logits
@@ -24,6 +24,9 @@
 //       one add at a time in that order. The host builds the groups from the token (or position) ids
 //       it uploaded (TrainingKernels.RowGroups: the tokens of each distinct id in token order, the
 //       padding id left out), so that rows[] are distinct.
+//   scatter_add_rows_into_<t>(T* table, ...): the same into a table of the storage type (the backward of
+//       a gather of rows, BackwardOps.gatherRowsBackward: the rows a head picked, the positions a
+//       per-token head unpacked), summed in float32 from the table's value and rounded once.
 //                                              dout [N, C], table [V, C], order [N'], starts [G + 1]
 //   layernorm_param_partials_<t>(float* partial, const T* dout, const T* inp, const T* mean,
 //       const T* rstd, int N, int C)
@@ -41,8 +44,6 @@
 //       out[i] = keep(i) ? inp[i] * scale : 0 (philox.cuh's contract for the site at (seed,
 //       offset), each 64-bit value passed as two halves, low first: philox.cuh's u64_of);
 //       out may alias inp.
-//   gather_rows_backward_<t>(T* dinp, const T* dout, const int* rows, int N, int C)
-//       dinp[rows[n], c] += dout[n, c] for rows[n] >= 0, n in order (duplicates add up).
 //   fill_<t>(T* out, float value, int n)
 //   store_parameters_<t>(T* out, const float* master, int n)
 //       out[i] = master[i] rounded to T (round to nearest even): mixed-precision training's 16-bit
@@ -70,7 +71,7 @@
 //
 // Gradient convention (every kernel file): parameter gradients accumulate (dwte, dwpe, the
 // layer norm's dweight and dbias, a linear layer's dbias: +=), activation gradients are written
-// (dinp, dlogits: =), except gather_rows_backward, which accumulates into an activation gradient
+// (dinp, dlogits: =), except scatter_add_rows_into, which accumulates into an activation gradient
 // as BackwardOps says (a row picked twice adds twice). Parameter gradients and the optimizer's
 // state are float32 whatever the storage type.
 //
@@ -96,9 +97,6 @@
 //     the tail thread of an n not divisible by 4 doing fewer. scale = 1f / (1f - p) in float,
 //     0 for p = 1 (DropoutRng.scale); a kept element is inp * scale rounded once to T, a dropped
 //     one is 0: the CPU's bits in float32, and its value rounded to T otherwise.
-//   gather_rows_backward: one thread per column, walking n = 0 .. N-1 in order, so that a row
-//     picked several times adds up in the CPU's order, deterministically and (in float32) to the
-//     CPU's bits. Parallel over columns only: N is a batch of [CLS] rows or the masked tokens.
 //   cross_entropy_backward: one block per row, cross_entropy_forward's reductions (misc.cu):
 //     block max, block sum of expf(x - max), then p_j = expf(x_j - max) / sum. The max is
 //     NaN-first, as the CPU's Math.max (a NaN logit makes the row NaN).
@@ -119,7 +117,6 @@
 //                            dinp kernel hits L1/L2), writes N*C*s; partials 2*ceil(N/256)*C*4*2
 //   column_sum               reads rows*cols*s; partials ceil(rows/256)*cols*4*2
 //   dropout                  reads n*s, writes n*s (plus 10 Philox rounds per 4 elements)
-//   gather_rows_backward     reads N*C*s, read-modify-writes N*C*s
 //   fill, scale              writes n*s, read-modify-writes 4n
 //   store_parameters         reads 4n, writes n*s
 //   cross_entropy_backward   reads N*V*s three times (the later two from L1/L2), writes N*V*s
@@ -137,7 +134,6 @@
 //   layernorm_backward: block 256 (8 warps), grid ceil(N / 8); warp w of block b takes row
 //       8b + w; warps past N return whole (no block barrier in the kernel).
 //   dropout: block 256, grid ceil(ceil(n / 4) / 256); one Philox block per thread.
-//   gather_rows_backward: block 32, grid ceil(C / 32); one column per thread.
 //   cross_entropy_backward: block 256, grid N; one row per block.
 //   sum_of_squares: block 256, grid min(ceil(n / 256), 1024).
 //   Limits the launcher checks: element counts <= 2^31 - 1, chunks <= 65535.
@@ -154,7 +150,6 @@ constexpr int COL_BLOCK_X = 32;
 constexpr int COL_BLOCK_Y = 8;
 constexpr int LN_ROWS_PER_BLOCK = TRAIN_BLOCK / WARP_SIZE;
 constexpr int CE_BWD_WARPS = TRAIN_BLOCK / WARP_SIZE;
-constexpr int GATHER_BWD_BLOCK = 32;
 
 __device__ __forceinline__ int64_t global_index() { return (int64_t)blockIdx.x * blockDim.x + threadIdx.x; }
 
@@ -171,16 +166,18 @@ __device__ __forceinline__ double warp_sum_f64(double v) {
 // Group g of a scatter-add: table[rows[g], c] += dout[order[k], c] for k in [starts[g], starts[g+1]),
 // one add at a time in k's order (the token order: the CPU backend's sums, bit for bit in float32).
 // The groups' rows are distinct, so no two threads write one element: no atomics, deterministic.
-template <typename T>
-__device__ __forceinline__ void scatter_add_rows(float* table, const T* dout, const int* order, const int* starts,
+// The table is float32 (a parameter's gradient) or of the storage type (an activation's gradient: the
+// backward of a gather), accumulated in float32 and rounded once to it.
+template <typename TT, typename T>
+__device__ __forceinline__ void scatter_add_rows(TT* table, const T* dout, const int* order, const int* starts,
                                                  const int* rows, int C) {
     const int g = blockIdx.x;
     const int c = blockIdx.y * blockDim.x + threadIdx.x;
     if (c >= C) return;
-    float* dst = table + (int64_t)rows[g] * C + c;
-    float acc = *dst;
+    TT* dst = table + (int64_t)rows[g] * C + c;
+    float acc = load_f32(dst);
     for (int k = starts[g]; k < starts[g + 1]; k++) acc += load_f32(dout + (int64_t)order[k] * C + c);
-    *dst = acc;
+    store_f32(dst, acc);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -289,19 +286,6 @@ __device__ __forceinline__ void dropout(T* out, const T* inp, uint64_t seed, uin
 
 // ---------------------------------------------------------------------------------------------
 // data movement
-
-template <typename T>
-__device__ __forceinline__ void gather_rows_backward(T* __restrict__ dinp, const T* __restrict__ dout,
-                                                     const int* __restrict__ rows, int N, int C) {
-    const int c = blockIdx.x * GATHER_BWD_BLOCK + threadIdx.x;
-    if (c >= C) return;
-    for (int n = 0; n < N; n++) {
-        const int r = rows[n];
-        if (r < 0) continue;
-        T* d = dinp + (int64_t)r * C + c;
-        store_f32(d, load_f32(d) + load_f32(dout + (int64_t)n * C + c));
-    }
-}
 
 template <typename T>
 __device__ __forceinline__ void fill(T* out, float value, int n) {
@@ -467,7 +451,12 @@ __device__ __forceinline__ void scale(float* g, float factor, int n) {
     extern "C" __global__ void __launch_bounds__(dbc::TRAIN_BLOCK)                                            \
     scatter_add_rows_##SUFFIX(float* table, const T* dout, const int* order, const int* starts,               \
                               const int* rows, int C) {                                                       \
-        dbc::scatter_add_rows<T>(table, dout, order, starts, rows, C);                                        \
+        dbc::scatter_add_rows<float, T>(table, dout, order, starts, rows, C);                                 \
+    }                                                                                                         \
+    extern "C" __global__ void __launch_bounds__(dbc::TRAIN_BLOCK)                                            \
+    scatter_add_rows_into_##SUFFIX(T* table, const T* dout, const int* order, const int* starts,              \
+                                   const int* rows, int C) {                                                  \
+        dbc::scatter_add_rows<T, T>(table, dout, order, starts, rows, C);                                     \
     }                                                                                                         \
     extern "C" __global__ void __launch_bounds__(dbc::COL_BLOCK_X * dbc::COL_BLOCK_Y)                         \
     layernorm_param_partials_##SUFFIX(float* partial, const T* dout, const T* inp, const T* mean,             \
@@ -487,10 +476,6 @@ __device__ __forceinline__ void scale(float* g, float factor, int n) {
     dropout_##SUFFIX(T* out, const T* inp, unsigned seed_lo, unsigned seed_hi, unsigned offset_lo,            \
                      unsigned offset_hi, float p, int n) {                                                    \
         dbc::dropout<T>(out, inp, dbc::u64_of(seed_lo, seed_hi), dbc::u64_of(offset_lo, offset_hi), p, n);    \
-    }                                                                                                         \
-    extern "C" __global__ void __launch_bounds__(dbc::GATHER_BWD_BLOCK)                                       \
-    gather_rows_backward_##SUFFIX(T* dinp, const T* dout, const int* rows, int N, int C) {                    \
-        dbc::gather_rows_backward<T>(dinp, dout, rows, N, C);                                                 \
     }                                                                                                         \
     extern "C" __global__ void __launch_bounds__(dbc::TRAIN_BLOCK)                                            \
     fill_##SUFFIX(T* out, float value, int n) {                                                               \

@@ -10,7 +10,7 @@ package distilbert.cuda;
  *
  * <p>Signatures mirror the kernels and the CPU ops: outputs first, then inputs, then sizes. Gradient
  * convention: parameter gradients accumulate ({@code +=}), activation gradients are written
- * ({@code =}); {@link #gatherRowsBackward} accumulates, as its CPU op does.
+ * ({@code =}); {@link #scatterAddRows} accumulates (an embedding's gradient, a gather's backward).
  *
  * <p>Sizes, types and lengths are checked here, at the boundary (an out-of-range access inside a
  * kernel is a sticky error that ruins the context); the kernels trust what passes. Index values
@@ -31,7 +31,6 @@ public final class TrainingKernels {
     private static final int COLUMN_BLOCK_X = 32;
     private static final int COLUMN_BLOCK_Y = 8;
     private static final int LN_ROWS_PER_BLOCK = BLOCK / 32;
-    private static final int GATHER_BLOCK = 32;
     private static final int MAX_GRID_Y = 65_535;
 
     /** Elements a thread of adamw_segments_f32 takes (training.cu's ADAMW_RUN). */
@@ -58,12 +57,12 @@ public final class TrainingKernels {
      */
     public record RowGroups(int[] order, int[] starts, int[] rows) {
 
-        /** The groups of the first {@code n} ids; {@code skip} (the padding id, or -1 for none) left out. */
+        /** The groups of the first {@code n} ids; {@code skip} (the padding id, or -1) and negative ids left out. */
         public static RowGroups of(int[] ids, int n, int skip) {
             long[] keyed = new long[n];
             int kept = 0;
             for (int t = 0; t < n; t++) {
-                if (ids[t] != skip) {
+                if (ids[t] != skip && ids[t] >= 0) {
                     keyed[kept++] = (long) ids[t] << 32 | t; // ids >= 0: sorting the longs sorts by (id, t)
                 }
             }
@@ -97,22 +96,28 @@ public final class TrainingKernels {
      * (an embedding table's gradient: {@link RowGroups} of the ids the forward gathered by).
      * Deterministic, and in float32 the CPU's sums bit for bit.
      *
-     * @param table  F32 [V, C], every rows[g] < V (the caller's ids, validated where they entered)
+     * @param table  F32 [V, C] (a parameter's gradient), or of dOut's storage type (an activation's: the
+     *               backward of a gather); every rows[g] < V (the caller's ids, validated where they entered)
      * @param dOut   [N, C], storage type
      * @param order  I32, the groups' {@code order}; starts I32 [groups + 1]; rows I32 [groups]
      */
     public void scatterAddRows(DeviceArray table, DeviceArray dOut, DeviceArray order, DeviceArray starts,
                                DeviceArray rows, int groups, int N, int C) {
         checkShape(N, C);
-        requireF32(table, C, "table");
         require(dOut, (long) N * C, "dOut");
+        ElementType t = floatType("scatter add", dOut);
+        if (table.type() != ElementType.F32 && table.type() != t) {
+            throw new IllegalArgumentException("scatter add: the table holds " + table.type() + "; float32 or " + t + " (dOut's)");
+        }
+        require(table, C, "table");
         requireIndices(starts, groups + 1L, "starts");
         requireIndices(rows, groups, "rows");
         if (groups == 0) {
             return;
         }
         requireIndices(order, 1, "order");
-        KernelModule.Kernel kernel = module.kernel("scatter_add_rows_" + floatType("scatter add", dOut).suffix());
+        KernelModule.Kernel kernel = module.kernel((table.type() == ElementType.F32 ? "scatter_add_rows_"
+                : "scatter_add_rows_into_") + t.suffix());
         context.launch(kernel, groups, ceilDiv(C, BLOCK), BLOCK, 1,
                 new KernelArgs().array(table).array(dOut).array(order).array(starts).array(rows).i32(C));
     }
@@ -239,23 +244,6 @@ public final class TrainingKernels {
 
     // ---------------------------------------------------------------------------------------------
     // data movement
-
-    /**
-     * dInp[rows[n], :] += dOut[n, :] where rows[n] ≥ 0 (a row picked twice adds twice), in the order of
-     * n: deterministic. dInp must not overlap dOut.
-     */
-    public void gatherRowsBackward(DeviceArray dInp, DeviceArray dOut, DeviceArray rows, int N, int C) {
-        checkShape(N, C);
-        require(dInp, C, "dInp");
-        require(dOut, (long) N * C, "dOut");
-        requireIndices(rows, N, "rows");
-        ElementType type = floatType("gather rows backward", dInp, dOut);
-        if (N == 0) {
-            return;
-        }
-        context.launch(module.kernel("gather_rows_backward_" + type.suffix()), ceilDiv(C, GATHER_BLOCK), 1, GATHER_BLOCK,
-                1, new KernelArgs().array(dInp).array(dOut).array(rows).i32(N).i32(C));
-    }
 
     /** out[i] = value (rounded to out's type) for i in [0, n). */
     public void fill(DeviceArray out, float value, long n) {

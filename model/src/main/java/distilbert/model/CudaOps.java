@@ -517,7 +517,8 @@ public final class CudaOps implements BackwardOps {
     }
 
     /**
-     * A deterministic scatter-add per table: the tokens grouped by row on the host, from the ids it
+     * A deterministic scatter-add per table (float32 for the embeddings, of the storage type for
+     * {@link #gatherRowsBackward}): the tokens grouped by row on the host, from the ids it
      * uploaded (the index buffers keep them), so that each row is summed by one thread in token order
      * (the CPU's bits in fp32; no atomics, so a run, and a resumed one, repeats to the bit).
      */
@@ -711,7 +712,8 @@ public final class CudaOps implements BackwardOps {
 
     @Override
     public void gatherRowsBackward(Buffer dInp, Buffer dOut, IndexBuffer rows, int N, int C) {
-        training.gatherRowsBackward(device(dInp), device(dOut), indices(rows), N, C);
+        // the embeddings' scatter: rows grouped on the host (from the uploaded copy), each summed by one thread
+        scatterAdd(device(dInp), device(dOut), index(rows).host(N), -1, N, C);
         done("gather rows backward", N, C);
     }
 

@@ -89,26 +89,30 @@ public final class DistilBertForQuestionAnswering implements Architecture {
             Buffer rows = Training.tokenRows(bops, tr, C, p);                                     // (N, C)
             Buffer logits = ops.allocateUninitialized(2L * N);
             ops.matmulForward(logits, rows, qaW, qaB, N, C, 2);                                   // (N, 2)
-            float[] both = HeadSupport.unpack(pk, ops.download(logits), 2);                       // (B·L, 2)
-            float[] start = column(both, 0), end = column(both, 1);
+            // on the device: each position's start and end logit gathered from the (N, 2) rows, the losses, and
+            // their gradients folded back into (N, 2)
+            IndexBuffer startAt = ops.indicesOf(HeadSupport.positionRows(pk, 2, 0));
+            IndexBuffer endAt = ops.indicesOf(HeadSupport.positionRows(pk, 2, 1));
+            Buffer start = ops.allocateUninitialized((long) B * L), end = ops.allocateUninitialized((long) B * L);
+            ops.gatherRows(start, logits, startAt, B * L, 1);                                      // (B, L)
+            ops.gatherRows(end, logits, endAt, B * L, 1);
             int ignored = L;
             Buffer dStart = ops.allocateUninitialized((long) B * L), dEnd = ops.allocateUninitialized((long) B * L);
-            Training.Loss startLoss = Training.crossEntropy(bops, ops.bufferOf(start), dStart, clamp(startPositions, ignored), L,
+            Training.Loss startLoss = Training.crossEntropy(bops, start, dStart, clamp(startPositions, ignored), L,
                     ignored, lossScale / 2);
-            Training.Loss endLoss = Training.crossEntropy(bops, ops.bufferOf(end), dEnd, clamp(endPositions, ignored), L,
+            Training.Loss endLoss = Training.crossEntropy(bops, end, dEnd, clamp(endPositions, ignored), L,
                     ignored, lossScale / 2);
-            float[] ds = ops.download(dStart), de = ops.download(dEnd), dBoth = new float[2 * B * L];
-            for (int i = 0; i < B * L; i++) {
-                dBoth[2 * i] = ds[i];
-                dBoth[2 * i + 1] = de[i];
-            }
-            Buffer dLogits = Training.foldToRows(ops, pk, dBoth, 2);                              // (N, 2)
+            Buffer dLogits = ops.allocateUninitialized(2L * N);
+            bops.fill(dLogits, 0f, 2L * N);
+            bops.gatherRowsBackward(dLogits, dStart, startAt, B * L, 1);                          // (N, 2)
+            bops.gatherRowsBackward(dLogits, dEnd, endAt, B * L, 1);
             Buffer dRows = ops.allocateUninitialized((long) N * C);
             bops.matmulBackward(dRows, grads.get("qa_outputs.weight"), grads.get("qa_outputs.bias"), dLogits, rows, qaW,
                     N, C, 2, false);
             distilbert.backward(tr, Training.tokenRowsBackward(bops, tr, dRows, C, p), grads, bops);
-            return new QuestionAnsweringModelOutput((startLoss.value() + endLoss.value()) / 2, Tensor.of(start, B, L),
-                    Tensor.of(end, B, L), null, null);
+            // read back once the whole backward is queued
+            return new QuestionAnsweringModelOutput((startLoss.value() + endLoss.value()) / 2,
+                    Tensor.of(ops.download(start), B, L), Tensor.of(ops.download(end), B, L), null, null);
         }
     }
 

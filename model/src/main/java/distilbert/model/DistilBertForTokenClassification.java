@@ -73,16 +73,23 @@ public final class DistilBertForTokenClassification implements Architecture {
             Buffer rows = Training.tokenRows(bops, tr, C, p);                                    // (N, C)
             Buffer logits = ops.allocateUninitialized((long) N * NL);
             ops.matmulForward(logits, rows, clsW, clsB, N, C, NL);                               // (N, NL)
-            float[] unpacked = HeadSupport.unpack(pk, ops.download(logits), NL);                 // (B·L, NL)
-            Buffer dUnpacked = ops.allocateUninitialized(unpacked.length);
-            Training.Loss loss = Training.crossEntropy(bops, ops.bufferOf(unpacked), dUnpacked, flatLabels, NL,
+            // on the device: the positions' rows gathered (unpacked to B·L), the loss, its gradient folded back
+            int BL = pk.batch() * pk.length();
+            IndexBuffer at = ops.indicesOf(HeadSupport.positionRows(pk, 1, 0));
+            Buffer unpacked = ops.allocateUninitialized((long) BL * NL), dUnpacked = ops.allocateUninitialized((long) BL * NL);
+            ops.gatherRows(unpacked, logits, at, BL, NL);                                         // (B·L, NL)
+            Training.Loss loss = Training.crossEntropy(bops, unpacked, dUnpacked, flatLabels, NL,
                     HeadSupport.IGNORE_INDEX, lossScale);
-            Buffer dLogits = Training.foldToRows(ops, pk, ops.download(dUnpacked), NL);         // (N, NL)
+            Buffer dLogits = ops.allocateUninitialized((long) N * NL);
+            bops.fill(dLogits, 0f, (long) N * NL);
+            bops.gatherRowsBackward(dLogits, dUnpacked, at, BL, NL);                              // (N, NL)
             Buffer dRows = ops.allocateUninitialized((long) N * C);
             bops.matmulBackward(dRows, grads.get("classifier.weight"), grads.get("classifier.bias"), dLogits, rows, clsW,
                     N, C, NL, false);
             distilbert.backward(tr, Training.tokenRowsBackward(bops, tr, dRows, C, p), grads, bops);
-            return new TokenClassifierOutput(loss.value(), Tensor.of(unpacked, pk.batch(), pk.length(), NL), null, null);
+            // read back once the whole backward is queued
+            return new TokenClassifierOutput(loss.value(), Tensor.of(ops.download(unpacked), pk.batch(), pk.length(), NL),
+                    null, null);
         }
     }
 

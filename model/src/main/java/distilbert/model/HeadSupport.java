@@ -50,6 +50,22 @@ final class HeadSupport {
         return t >= 0 ? t : pk.tokens();
     }
 
+    /**
+     * For each position (b, l) of the batch, in order, {@code stride·rowOf(b, l) + column}: the element (or
+     * row, with stride 1) of {@link #rowsWithZero}'s rows that holds it, so that a gather of those rows
+     * unpacks per-row results to [B·L] on the device, and its backward folds them back.
+     */
+    static int[] positionRows(PackedBatch pk, int stride, int column) {
+        int B = pk.batch(), L = pk.length();
+        int[] out = new int[B * L];
+        for (int b = 0; b < B; b++) {
+            for (int l = 0; l < L; l++) {
+                out[b * L + l] = stride * rowOf(pk, b, l) + column;
+            }
+        }
+        return out;
+    }
+
     /** Rows [T (+1), width] of per-position results to [B·L·width], the extra row filling unpacked positions. */
     static float[] unpack(PackedBatch pk, float[] rows, int width) {
         float[] fill = null;

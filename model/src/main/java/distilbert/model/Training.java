@@ -153,23 +153,4 @@ final class Training {
         }
         return dHidden;
     }
-
-    /**
-     * Per-position gradients [B·L, width] (what the loss of a per-token head sees, unpacked) folded onto
-     * the head's rows [N, width] (N = {@link HeadSupport#rowCount}); every unpacked position adds into
-     * the zero row.
-     */
-    static Buffer foldToRows(Ops ops, PackedBatch pk, float[] dUnpacked, int width) {
-        int N = HeadSupport.rowCount(pk), B = pk.batch(), L = pk.length();
-        float[] rows = new float[N * width];
-        for (int b = 0; b < B; b++) {
-            for (int l = 0; l < L; l++) {
-                int r = HeadSupport.rowOf(pk, b, l), src = (b * L + l) * width;
-                for (int j = 0; j < width; j++) {
-                    rows[r * width + j] += dUnpacked[src + j];
-                }
-            }
-        }
-        return ops.bufferOf(rows);
-    }
 }
