@@ -11,9 +11,9 @@
 // [N] (int32); wte is [V, C], wpe is [max_position, C].
 //
 // Entry points (T = f32 float, bf16 __nv_bfloat16, f16 __half; arithmetic in float32):
-//   layernorm_forward_<t>(T* out, T* mean, T* rstd, const T* inp, const T* weight,
+//   layernorm_forward_<t>(T* out, float* mean, float* rstd, const T* inp, const T* weight,
 //       const T* bias, int N, int C, float eps)
-//   residual_layernorm_forward_<t>(T* out, T* sum, T* mean, T* rstd, const T* inp,
+//   residual_layernorm_forward_<t>(T* out, T* sum, float* mean, float* rstd, const T* inp,
 //       const T* bias, const T* residual, const T* weight, const T* ln_bias, int N, int C,
 //       float eps)
 //   embedding_layernorm_forward_<t>(T* out, const int* token_ids, const int* position_ids,
@@ -34,7 +34,9 @@
 //   pass 3  out[c] = (x[c] - mean) * rstd * weight[c] + bias[c]
 //   Lane l handles c = l, l + 32, ... in every pass; the lane sums meet in warp_sum
 //   (__shfl_xor_sync butterfly), so every lane holds the same mean and rstd. mean and rstd are
-//   written rounded to T (the spec's ABI: T*, not float*).
+//   written in float32 whatever T: they are what the backward reads (training.cu's
+//   layernorm_backward), and torch's autocast keeps layer norm in float32 too; a bf16 mean would
+//   move x - mean by |mean|·2^-9.
 //   Fused rows, computed afresh in each pass from the inputs (not stored in between):
 //     residual_layernorm  x[c] = round_T(round_T(inp[c] + bias[c]) + residual[c])
 //                         (the linear layer's output is a tensor of dtype T in torch, then the
@@ -93,7 +95,7 @@ __host__ __device__ __forceinline__ float residual_element(float inp, float bias
 // emit(c, xc, mean, rstd) writes the results of element c, called right after x(c) in pass 3.
 // All 32 lanes reach both warp_sum calls (the loops only skip their bodies).
 template <typename T, typename X, typename Emit>
-__device__ __forceinline__ void layernorm_warp(T* mean_out, T* rstd_out, int64_t n, int C, float eps, int lane,
+__device__ __forceinline__ void layernorm_warp(float* mean_out, float* rstd_out, int64_t n, int C, float eps, int lane,
                                                const X& x, const Emit& emit) {
     float s = 0.0f;
     for (int c = lane; c < C; c += WARP_SIZE) s += x(c);
@@ -109,13 +111,13 @@ __device__ __forceinline__ void layernorm_warp(T* mean_out, T* rstd_out, int64_t
         emit(c, xc, mean, rstd);
     }
     if (lane == 0) {
-        if (mean_out) store_f32(mean_out + n, mean);
-        if (rstd_out) store_f32(rstd_out + n, rstd);
+        if (mean_out) mean_out[n] = mean;
+        if (rstd_out) rstd_out[n] = rstd;
     }
 }
 
 template <typename T>
-__device__ __forceinline__ void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* weight,
+__device__ __forceinline__ void layernorm_forward(T* out, float* mean, float* rstd, const T* inp, const T* weight,
                                                   const T* bias, int N, int C, float eps) {
     const int lane = threadIdx.x % WARP_SIZE;
     const int64_t n = (int64_t)blockIdx.x * LN_ROWS_PER_BLOCK + threadIdx.x / WARP_SIZE;
@@ -129,7 +131,7 @@ __device__ __forceinline__ void layernorm_forward(T* out, T* mean, T* rstd, cons
 }
 
 template <typename T>
-__device__ __forceinline__ void residual_layernorm_forward(T* out, T* sum, T* mean, T* rstd, const T* inp,
+__device__ __forceinline__ void residual_layernorm_forward(T* out, T* sum, float* mean, float* rstd, const T* inp,
                                                            const T* bias, const T* residual, const T* weight,
                                                            const T* ln_bias, int N, int C, float eps) {
     const int lane = threadIdx.x % WARP_SIZE;
@@ -161,7 +163,7 @@ __device__ __forceinline__ void embedding_layernorm_forward(T* out, const int* t
     const T* pos_row = wpe + (int64_t)position_ids[n] * C;
     T* out_row = out + n * C;
     layernorm_warp<T>(
-        (T*)nullptr, (T*)nullptr, n, C, eps, lane,
+        (float*)nullptr, (float*)nullptr, n, C, eps, lane,
         [&](int c) { return round_T<T>(load_f32(tok_row + c) + load_f32(pos_row + c)); },
         [&](int c, float xc, float m, float r) {
             store_f32(out_row + c, ln_apply(xc, m, r, load_f32(weight + c), load_f32(bias + c)));
@@ -201,12 +203,12 @@ __device__ __forceinline__ void position_embedding_forward(T* out, const T* inp,
 
 #define DBC_LAYERNORM(SUFFIX, T)                                                                                   \
     extern "C" __global__ void __launch_bounds__(dbc::LN_BLOCK)                                                    \
-    layernorm_forward_##SUFFIX(T* out, T* mean, T* rstd, const T* inp, const T* weight, const T* bias, int N,      \
-                               int C, float eps) {                                                                 \
+    layernorm_forward_##SUFFIX(T* out, float* mean, float* rstd, const T* inp, const T* weight, const T* bias,     \
+                               int N, int C, float eps) {                                                          \
         dbc::layernorm_forward<T>(out, mean, rstd, inp, weight, bias, N, C, eps);                                  \
     }                                                                                                              \
     extern "C" __global__ void __launch_bounds__(dbc::LN_BLOCK)                                                    \
-    residual_layernorm_forward_##SUFFIX(T* out, T* sum, T* mean, T* rstd, const T* inp, const T* bias,             \
+    residual_layernorm_forward_##SUFFIX(T* out, T* sum, float* mean, float* rstd, const T* inp, const T* bias,     \
                                         const T* residual, const T* weight, const T* ln_bias, int N, int C,        \
                                         float eps) {                                                               \
         dbc::residual_layernorm_forward<T>(out, sum, mean, rstd, inp, bias, residual, weight, ln_bias, N, C, eps); \

@@ -28,12 +28,13 @@
 //       a gather of rows, BackwardOps.gatherRowsBackward: the rows a head picked, the positions a
 //       per-token head unpacked), summed in float32 from the table's value and rounded once.
 //                                              dout [N, C], table [V, C], order [N'], starts [G + 1]
-//   layernorm_param_partials_<t>(float* partial, const T* dout, const T* inp, const T* mean,
-//       const T* rstd, int N, int C)
+//   layernorm_param_partials_<t>(float* partial, const T* dout, const T* inp, const float* mean,
+//       const float* rstd, int N, int C)
 //       per chunk k of LN_GRAD_CHUNK_ROWS rows: partial[k, c] = sum_n dout[n, c] * xhat[n, c],
-//       partial[chunks + k, c] = sum_n dout[n, c]; xhat = (inp - mean[n]) * rstd[n].
-//   layernorm_backward_<t>(T* dinp, const T* dout, const T* inp, const T* weight, const T* mean,
-//       const T* rstd, int N, int C)
+//       partial[chunks + k, c] = sum_n dout[n, c]; xhat = (inp - mean[n]) * rstd[n]; mean and rstd
+//       are float32 (layernorm.cu writes them so whatever T).
+//   layernorm_backward_<t>(T* dinp, const T* dout, const T* inp, const T* weight, const float* mean,
+//       const float* rstd, int N, int C)
 //       g = dout * weight; dinp = rstd * (g - mean_c(g) - xhat * mean_c(g * xhat)).
 //   column_sum_partials_<t>(float* partial, const T* x, int rows, int cols)
 //       partial[k, c] = sum over the chunk's rows r of x[r, c].
@@ -210,8 +211,8 @@ __device__ __forceinline__ void column_sum_partials(float* partial, const T* x, 
 
 // partial is [2, chunks, C]: the weight gradient's chunks, then the bias gradient's.
 template <typename T>
-__device__ __forceinline__ void layernorm_param_partials(float* partial, const T* dout, const T* inp, const T* mean,
-                                                         const T* rstd, int N, int C) {
+__device__ __forceinline__ void layernorm_param_partials(float* partial, const T* dout, const T* inp, const float* mean,
+                                                         const float* rstd, int N, int C) {
     __shared__ float sums_w[COL_BLOCK_Y][COL_BLOCK_X];
     __shared__ float sums_b[COL_BLOCK_Y][COL_BLOCK_X];
     const int c = blockIdx.x * COL_BLOCK_X + threadIdx.x;
@@ -221,7 +222,7 @@ __device__ __forceinline__ void layernorm_param_partials(float* partial, const T
         for (int r = r0 + threadIdx.y; r < r1; r += COL_BLOCK_Y) {
             const int64_t i = (int64_t)r * C + c;
             const float g = load_f32(dout + i);
-            const float xhat = (load_f32(inp + i) - load_f32(mean + r)) * load_f32(rstd + r);
+            const float xhat = (load_f32(inp + i) - mean[r]) * rstd[r];
             acc_w += g * xhat;
             acc_b += g;
         }
@@ -238,13 +239,13 @@ __device__ __forceinline__ void layernorm_param_partials(float* partial, const T
 // layer norm: dinp
 
 template <typename T>
-__device__ __forceinline__ void layernorm_backward(T* dinp, const T* dout, const T* inp, const T* weight, const T* mean,
-                                                   const T* rstd, int N, int C) {
+__device__ __forceinline__ void layernorm_backward(T* dinp, const T* dout, const T* inp, const T* weight, const float* mean,
+                                                   const float* rstd, int N, int C) {
     const int lane = threadIdx.x % WARP_SIZE;
     const int n = blockIdx.x * LN_ROWS_PER_BLOCK + threadIdx.x / WARP_SIZE;
     if (n >= N) return;  // the whole warp
     const int64_t base = (int64_t)n * C;
-    const float mu = load_f32(mean + n), rs = load_f32(rstd + n);
+    const float mu = mean[n], rs = rstd[n];
     float sum_g = 0.0f, sum_gx = 0.0f;
     for (int c = lane; c < C; c += WARP_SIZE) {
         const float g = load_f32(dout + base + c) * load_f32(weight + c);
@@ -459,13 +460,13 @@ __device__ __forceinline__ void scale(float* g, float factor, int n) {
         dbc::scatter_add_rows<T, T>(table, dout, order, starts, rows, C);                                     \
     }                                                                                                         \
     extern "C" __global__ void __launch_bounds__(dbc::COL_BLOCK_X * dbc::COL_BLOCK_Y)                         \
-    layernorm_param_partials_##SUFFIX(float* partial, const T* dout, const T* inp, const T* mean,             \
-                                      const T* rstd, int N, int C) {                                          \
+    layernorm_param_partials_##SUFFIX(float* partial, const T* dout, const T* inp, const float* mean,             \
+                                      const float* rstd, int N, int C) {                                          \
         dbc::layernorm_param_partials<T>(partial, dout, inp, mean, rstd, N, C);                               \
     }                                                                                                         \
     extern "C" __global__ void __launch_bounds__(dbc::TRAIN_BLOCK)                                            \
-    layernorm_backward_##SUFFIX(T* dinp, const T* dout, const T* inp, const T* weight, const T* mean,         \
-                                const T* rstd, int N, int C) {                                                \
+    layernorm_backward_##SUFFIX(T* dinp, const T* dout, const T* inp, const T* weight, const float* mean,         \
+                                const float* rstd, int N, int C) {                                                \
         dbc::layernorm_backward<T>(dinp, dout, inp, weight, mean, rstd, N, C);                                \
     }                                                                                                         \
     extern "C" __global__ void __launch_bounds__(dbc::COL_BLOCK_X * dbc::COL_BLOCK_Y)                         \

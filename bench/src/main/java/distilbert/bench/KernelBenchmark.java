@@ -266,8 +266,8 @@ public class KernelBenchmark {
                 yield () -> b.attentionBackward(dqkv, x, qkv, p, dropped, null, rng, DROPOUT, cuSeqlens, null, B, T, NH, C / NH);
             }
             case "layernorm_backward" -> {
-                Buffer w = random(r, C, 1), bias = random(r, C, 0.1), mean = ops.allocateUninitialized(T);
-                Buffer rstd = ops.allocateUninitialized(T), normed = ops.allocateUninitialized((long) T * C);
+                Buffer w = random(r, C, 1), bias = random(r, C, 0.1), mean = ops.allocateFloat32(T);
+                Buffer rstd = ops.allocateFloat32(T), normed = ops.allocateUninitialized((long) T * C);
                 ops.layerNormForward(normed, mean, rstd, x, w, bias, T, C, 1e-12f);
                 Buffer dOut = random(r, (long) T * C, 1), dw = ops.allocateFloat32(C), db = ops.allocateFloat32(C);
                 yield () -> b.layerNormBackward(out, dw, db, dOut, x, w, mean, rstd, T, C);

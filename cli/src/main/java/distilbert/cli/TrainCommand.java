@@ -97,15 +97,19 @@ import picocli.CommandLine.Spec;
                     + "model.safetensors) with the tokenizer files; train_log.jsonl (per --logging-steps: step, epoch, loss, "
                     + "learning_rate, grad_norm; per epoch with --eval: eval_loss, eval_accuracy); checkpoint-STEP "
                     + "directories (model, AdamW state, trainer_state.json) every --save-steps and when the run is "
-                    + "interrupted (Ctrl-C, SIGTERM): --resume continues from the latest with the same masks and order.",
-            "Runs on the CPU (all cores); a progress line shows on a terminal.",
+                    + "interrupted (Ctrl-C, SIGTERM) or the GPU runs out of memory: --resume continues from the latest with the "
+                    + "same masks and order (bit for bit, on the GPU too).",
+            "Runs on a GPU (--device, --precision fp32, tf32 or bf16 mixed precision) or on the CPU (all cores); a progress "
+                    + "line shows on a terminal.",
             ""},
         footer = {"",
             "Examples:",
             "  distilbert train --model distilbert-base-uncased --train sst2-train.jsonl --eval sst2-dev.jsonl --output sst2-model",
             "  distilbert train --model DIR --train t.jsonl --output OUT --epochs 1 --batch-size 32 --learning-rate 3e-5 --resume",
+            "  distilbert train --model DIR --train t.jsonl --output OUT --device cuda --precision bf16",
             "",
-            "Exit codes: 0 done, 1 failed (unusable model directory, bad example line, unwritable output), 2 usage error, "
+            "Exit codes: 0 done, 1 failed (unusable model directory, bad example line, unwritable output, GPU out of "
+                    + "memory after saving a checkpoint), 2 usage error, "
                     + "130 interrupted (a checkpoint was saved)."})
 final class TrainCommand implements Callable<Integer> {
     static final int INTERRUPTED = 130;

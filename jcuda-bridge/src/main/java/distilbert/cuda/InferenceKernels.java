@@ -96,13 +96,13 @@ public final class InferenceKernels {
                 .array(positionIds).array(wte).array(wpe).array(weight).array(bias).i32(N).i32(C).f32(eps));
     }
 
-    /** out = LayerNorm(inp); mean, rstd nullable; out may be inp. */
+    /** out = LayerNorm(inp); mean, rstd nullable, float32 whatever the storage type; out may be inp. */
     public void layerNorm(DeviceArray out, DeviceArray mean, DeviceArray rstd, DeviceArray inp, DeviceArray weight,
                           DeviceArray bias, int N, int C, float eps) {
         ElementType t = floatType(out);
         require(out, t, (long) N * C, "out");
-        requireNullable(mean, t, N, "mean");
-        requireNullable(rstd, t, N, "rstd");
+        requireNullable(mean, ElementType.F32, N, "mean");
+        requireNullable(rstd, ElementType.F32, N, "rstd");
         require(inp, t, (long) N * C, "inp");
         require(weight, t, C, "weight");
         require(bias, t, C, "bias");
@@ -110,15 +110,15 @@ public final class InferenceKernels {
                 .array(weight).array(bias).i32(N).i32(C).f32(eps));
     }
 
-    /** out = LayerNorm(inp + bias + residual); sum, mean, rstd, bias nullable; out may be inp or residual. */
+    /** out = LayerNorm(inp + bias + residual); sum, mean, rstd (float32), bias nullable; out may be inp or residual. */
     public void residualLayerNorm(DeviceArray out, DeviceArray sum, DeviceArray mean, DeviceArray rstd,
                                   DeviceArray inp, DeviceArray bias, DeviceArray residual, DeviceArray weight,
                                   DeviceArray lnBias, int N, int C, float eps) {
         ElementType t = floatType(out);
         require(out, t, (long) N * C, "out");
         requireNullable(sum, t, (long) N * C, "sum");
-        requireNullable(mean, t, N, "mean");
-        requireNullable(rstd, t, N, "rstd");
+        requireNullable(mean, ElementType.F32, N, "mean");
+        requireNullable(rstd, ElementType.F32, N, "rstd");
         require(inp, t, (long) N * C, "inp");
         requireNullable(bias, t, C, "bias");
         require(residual, t, (long) N * C, "residual");

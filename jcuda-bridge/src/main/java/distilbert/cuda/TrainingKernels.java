@@ -150,9 +150,9 @@ public final class TrainingKernels {
         require(dOut, n, "dOut");
         require(inp, n, "inp");
         require(weight, C, "weight");
-        require(mean, N, "mean");
-        require(rstd, N, "rstd");
-        ElementType type = floatType("layer norm backward", dInp, dOut, inp, weight, mean, rstd);
+        requireF32(mean, N, "mean");   // float32 whatever the storage type: layernorm.cu writes them so
+        requireF32(rstd, N, "rstd");
+        ElementType type = floatType("layer norm backward", dInp, dOut, inp, weight);
         boolean paramGrads = dWeight != null || dBias != null;
         if (dWeight != null) {
             requireF32(dWeight, C, "dWeight");

@@ -162,7 +162,7 @@ public final class DistilBertForMaskedLM implements Architecture {
             long pc = (long) P * C;
             Buffer selected = ops.allocateUninitialized(pc), pre = ops.allocateUninitialized(pc);
             Buffer act = ops.allocateUninitialized(pc), normed = ops.allocateUninitialized(pc);
-            Buffer mean = ops.allocateUninitialized(P), rstd = ops.allocateUninitialized(P);
+            Buffer mean = ops.allocateFloat32(P), rstd = ops.allocateFloat32(P);
             Buffer logits = ops.allocateUninitialized((long) P * V);
             ops.gatherRows(selected, tr.hidden(), rows, P, C);                                    // (P, C)
             ops.matmulForward(pre, selected, transformW, null, P, C, C);                          // vocab_transform

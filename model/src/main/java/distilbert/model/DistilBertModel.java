@@ -295,8 +295,9 @@ public final class DistilBertModel implements Architecture {
         long probsSize = pk.probsOffsets(NH)[B];
 
         // embeddings: word (or inputs_embeds) + position → LayerNorm → dropout
-        Buffer embSum = ops.allocateUninitialized(tc), embMean = ops.allocateUninitialized(T);
-        Buffer embRstd = ops.allocateUninitialized(T);
+        // layer norm statistics in float32 whatever the storage type (as autocast keeps layer norm)
+        Buffer embSum = ops.allocateUninitialized(tc), embMean = ops.allocateFloat32(T);
+        Buffer embRstd = ops.allocateFloat32(T);
         if (tokenIds != null) {
             ops.embeddingForward(embSum, tokenIds, positionIds, wordEmbeddings, positionEmbeddings, T, C);
         } else {
@@ -318,10 +319,10 @@ public final class DistilBertModel implements Architecture {
             Buffer dropped = pAttention > 0 ? ops.allocateUninitialized(probsSize) : null; // dropout(probs), for the backward
             Buffer ctx = ops.allocateUninitialized(tc), saLin = ops.allocateUninitialized(tc);
             Buffer saSum = ops.allocateUninitialized(tc), saOut = ops.allocateUninitialized(tc);
-            Buffer saMean = ops.allocateUninitialized(T), saRstd = ops.allocateUninitialized(T);
+            Buffer saMean = ops.allocateFloat32(T), saRstd = ops.allocateFloat32(T);
             Buffer hPre = ops.allocateUninitialized((long) T * F), hAct = ops.allocateUninitialized((long) T * F);
             Buffer ffn = ops.allocateUninitialized(tc), outSum = ops.allocateUninitialized(tc);
-            Buffer outMean = ops.allocateUninitialized(T), outRstd = ops.allocateUninitialized(T);
+            Buffer outMean = ops.allocateFloat32(T), outRstd = ops.allocateFloat32(T);
             Buffer next = ops.allocateUninitialized(tc);
             DropoutRng attentionRng = rng;
             rng = advance(rng, probsSize);

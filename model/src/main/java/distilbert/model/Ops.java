@@ -180,8 +180,8 @@ public sealed interface Ops extends AutoCloseable permits BackwardOps {
      * variance taken over the row and {@code rstd = 1 / sqrt(var + eps)} (torch's LayerNorm).
      *
      * @param out    [N, C], may be {@code inp}
-     * @param mean   [N] or null
-     * @param rstd   [N] or null
+     * @param mean   [N] or null; a float32 buffer ({@link #allocateFloat32}) whatever the storage type
+     * @param rstd   [N] or null; float32 as mean
      * @param inp    [N, C]
      * @param weight [C]
      * @param bias   [C]
@@ -196,8 +196,8 @@ public sealed interface Ops extends AutoCloseable permits BackwardOps {
      *
      * @param out      [N, C], may be {@code inp} or {@code residual}
      * @param sum      [N, C] or null: receives {@code inp + bias + residual} (what the backward pass needs)
-     * @param mean     [N] or null
-     * @param rstd     [N] or null
+     * @param mean     [N] or null; float32 ({@link #allocateFloat32})
+     * @param rstd     [N] or null; float32
      * @param inp      [N, C]
      * @param bias     [C] or null (no bias)
      * @param residual [N, C]

@@ -94,7 +94,7 @@ final class CudaBackwardOpsParityTest {
             Buffer mean = cpu.allocate(N), rstd = cpu.allocate(N);
             cpu.layerNormForward(cpu.allocate((long) N * C), mean, rstd, cpu.bufferOf(x), cpu.bufferOf(w),
                     cpu.bufferOf(b), N, C, 1e-12f);
-            float[] mu = round(p, cpu.download(mean)), rs = round(p, cpu.download(rstd));
+            float[] mu = cpu.download(mean), rs = cpu.download(rstd);   // float32 on both backends
             float[] dOut = round(p, r.floats(N * C, 1));
             float[] dw0 = r.floats(C, 0.2), db0 = r.floats(C, 0.2);
             String shapeName = "layer norm backward [" + N + ", " + C + "] " + p;
@@ -105,7 +105,9 @@ final class CudaBackwardOpsParityTest {
                     cpu.bufferOf(rs), N, C);
             float[] expectedDx = cpu.download(cDx), expectedDw = cpu.download(cDw), expectedDb = cpu.download(cDb);
 
-            Buffer gx = gpu.bufferOf(x), gw = gpu.bufferOf(w), gMu = gpu.bufferOf(mu), gRs = gpu.bufferOf(rs);
+            Buffer gx = gpu.bufferOf(x), gw = gpu.bufferOf(w), gMu = gpu.allocateFloat32(N), gRs = gpu.allocateFloat32(N);
+            gpu.upload(gMu, mu);
+            gpu.upload(gRs, rs);
             // dInp alone (the only form 16-bit storage can run: parameter gradients are float32)
             Buffer dx = poisoned(gpu, (long) N * C);
             gpu.layerNormBackward(dx, null, null, gpu.bufferOf(dOut), gx, gw, gMu, gRs, N, C);
@@ -396,7 +398,8 @@ final class CudaBackwardOpsParityTest {
             refuses("float arrays", () -> k.fill(ids, 0f, 8));
             refuses("scratch holds 4", () -> k.columnSum(f32, a, 8, 8, scratch));
             if (a.type() != ElementType.F32) {
-                refuses("dWeight is float32", () -> k.layerNormBackward(a, a, null, a, a, a, a, a, 2, 8, f32));
+                refuses("dWeight is float32", () -> k.layerNormBackward(a, a, null, a, a, a, f32, f32, 2, 8, f32));
+                refuses("mean is float32", () -> k.layerNormBackward(a, null, null, a, a, a, a, f32, 2, 8, f32));
                 refuses("params is float32",
                         () -> k.adamW(a, f32, f32, f32, 8, false, 1f, true, 0.1f, 0.999f, 0.001f, 1f, 1e-8f, -1e-3f));
                 refuses("one type", () -> k.dropout(f32, a, 1, 2, 0.5f, 8));

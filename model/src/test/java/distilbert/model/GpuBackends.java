@@ -213,6 +213,13 @@ final class GpuBackends {
         return b;
     }
 
+    /** {@link #poisoned} of float32 whatever the precision (layer norm statistics, gradients). */
+    static Buffer poisonedF32(CudaOps gpu, long length) {
+        CudaBuffer b = gpu.allocateFloat32(length);
+        b.array().fill(Float.NaN);
+        return b;
+    }
+
     /** The element type a precision stores activations and parameters in. */
     static distilbert.cuda.ElementType storage(Precision p) {
         return switch (p) {
