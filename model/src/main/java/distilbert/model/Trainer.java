@@ -26,7 +26,13 @@ import java.util.regex.Pattern;
  * ({@code max_grad_norm}), AdamW (torch.optim.AdamW, decoupled weight decay, no decay for biases
  * and layer norms as {@code Trainer.get_decay_parameter_names}), the learning-rate schedule, and the
  * gradients zeroed. The heads' {@code backward} methods fill {@link #gradients()}; this class does
- * not know the data.
+ * not know the data. AdamW walks the whole slab in one call (one kernel on a GPU), weight decay by
+ * segment.
+ *
+ * <p>Mixed precision: where the model stores 16-bit parameters (a GPU model in bf16), the gradients
+ * and moments are float32 as everywhere, and the trainer keeps float32 master weights: AdamW updates
+ * them, and each step writes their bf16 rounding into the model ({@link BackwardOps#storeParameters}),
+ * as torch's autocast keeps float32 weights. Checkpoints save the master weights.
  *
  * <p>State (AdamW's moments, the step counters) is saved beside the model as a HF trainer
  * checkpoint directory is ({@link #save}), and a run resumes from it bit for bit ({@link #resume}):
