@@ -116,6 +116,20 @@ collect() { # unpack what came back into build/gpu-session/<time>/, file the rep
       cp "$to/kernels/kernels.md" "$root/bench/results/kernels-$device.md" && echo "collect: bench/results/kernels-$device.md"
     fi
   fi
+  # fine-tuning against HF: the table, and the raw JSON of both sides beside it
+  if [ -f "$to/train/summary.md" ]; then
+    local name=gpu-train-${device:-$(date -u +%Y-%m-%d)}
+    { echo "# Fine-tuning on the GPU: distilbert train vs HF (scripts/gpu-session.sh train)"; echo
+      echo "Device and driver (the session's probe):"; echo
+      grep -m 4 -E "NVIDIA|[Dd]river|CUDA" "$to/summary.md" | sed 's/^/    /'; echo
+      echo "Commands: \`distilbert train --device cuda --precision P --batch-size 32 --max-steps \$TRAIN_STEPS --max-length 128\`"
+      echo "against \`bench/train-peer.py --device cuda [--tf32|--bf16] --batch-size 32 --max-steps \$TRAIN_STEPS --max-length 128\`"
+      echo "on a random DistilBERT-base with a new 2-label head (step_train in scripts/gpu-session.sh)."; echo
+      echo "Raw numbers: the JSON lines below (train_results.json of ours, bench/train-peer.py's output for HF)."; echo
+      cat "$to/train/summary.md"; echo
+      for f in "$to"/train/*.json; do echo "- $(basename "$f"): $(tr -d '\n' < "$f" | cut -c1-600)"; done
+    } > "$root/bench/results/$name.md" && echo "collect: bench/results/$name.md"
+  fi
   cat "$to/summary.md" 2>/dev/null
 }
 case "${1:-}" in
