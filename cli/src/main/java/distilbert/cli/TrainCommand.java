@@ -236,6 +236,12 @@ final class TrainCommand implements Callable<Integer> {
                     + "written yet (it needs loss scaling). The CPU trains in fp32 whatever is asked.")
     Precision precision;
 
+    @Option(names = "--bf16", description = "HF's --bf16: the same as --precision bf16.")
+    boolean bf16;
+
+    @Option(names = "--tf32", description = "HF's --tf32: the same as --precision tf32.")
+    boolean tf32;
+
     @Option(names = "--resume", description = "Continue from the latest checkpoint in --output.")
     boolean resume;
 
@@ -686,10 +692,10 @@ final class TrainCommand implements Callable<Integer> {
     // ---------------------------------------------------------------------------------------------
     // options
 
-    /** The backend of --device and --precision; fp32 on the GPU unless tf32 is asked for. */
+    /** The backend of --device and --precision (or --bf16, --tf32); fp32 on the GPU unless asked otherwise. */
     private Ops backend() {
         Device d = Device.parse(device);
-        Precision p = precision == null ? Precision.FP32 : precision;
+        Precision p = precision != null ? precision : bf16 ? Precision.BF16 : tf32 ? Precision.TF32 : Precision.FP32;
         try {
             return DistilBert.backend(d, d.kind() == Device.Kind.CPU ? null : p);
         } catch (UnsupportedOperationException | IllegalStateException e) {
@@ -705,6 +711,9 @@ final class TrainCommand implements Callable<Integer> {
             Device.parse(device);
         } catch (IllegalArgumentException e) {
             throw usage("--device: " + e.getMessage());
+        }
+        if ((bf16 ? 1 : 0) + (tf32 ? 1 : 0) + (precision != null ? 1 : 0) > 1) {
+            throw usage("give one of --precision, --bf16 and --tf32");
         }
         if (precision == Precision.FP16) {
             throw usage("--precision fp16: training on the GPU runs in fp32, tf32 or bf16; fp16 needs loss scaling (torch's "

@@ -312,7 +312,9 @@ class CliOnFakeGpuTest {
         List<JsonNode> cpu = train.apply("cpu", new String[] {"--device", "cpu"});
         assertEquals(4, cpu.size());
         for (String p : List.of("fp32", "bf16")) {
-            List<JsonNode> gpu = train.apply(p, new String[] {"--device", "cuda", "--precision", p});
+            // bf16 through HF's flag, --bf16 (the same as --precision bf16)
+            List<JsonNode> gpu = train.apply(p, p.equals("bf16") ? new String[] {"--device", "cuda", "--bf16"}
+                    : new String[] {"--device", "cuda", "--precision", p});
             double bound = p.equals("fp32") ? 1e-4 : 0.25;
             assertEquals(cpu.size(), gpu.size(), p);
             for (int i = 0; i < cpu.size(); i++) {

@@ -208,6 +208,11 @@ class TrainCommandTest {
                 r.err());
 
         r = Cli.run("", "train", "--model", base.toString(), "--train", trainFile.toString(), "--output",
+                dir.resolve("both").toString(), "--bf16", "--precision", "tf32");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("give one of --precision, --bf16 and --tf32"), r.err());
+
+        r = Cli.run("", "train", "--model", base.toString(), "--train", trainFile.toString(), "--output",
                 dir.resolve("two").toString(), "--device", "cuda:0,1");
         assertEquals(2, r.code());
         assertTrue(r.err().contains("--device cuda:0,1: training runs on one device"), r.err());
