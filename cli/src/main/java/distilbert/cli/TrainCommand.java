@@ -223,11 +223,11 @@ final class TrainCommand implements Callable<Integer> {
             description = "Keep the N latest checkpoints (default 2).")
     int saveTotalLimit;
 
-    @Option(names = "--device", paramLabel = "DEVICE", defaultValue = "auto",
+    @Option(names = "--device", paramLabel = "DEVICE", converter = RunOptions.DeviceConverter.class, defaultValue = "auto",
             description = "auto, cpu, cuda or cuda:N. auto trains on a usable GPU and falls back to the CPU, saying so once; "
                     + "cuda on the first GPU that can run the kernels, cuda:N on GPU N. One device: several GPUs at once "
                     + "(data parallel) are not written yet. Default: ${DEFAULT-VALUE}.")
-    String device;
+    RunOptions.Devices device;
 
     @Option(names = "--precision", paramLabel = "PRECISION", converter = RunOptions.PrecisionConverter.class,
             description = "On the GPU: fp32 (the default: HF's Trainer without --tf32), tf32 (the matrix products on the "
@@ -694,7 +694,7 @@ final class TrainCommand implements Callable<Integer> {
 
     /** The backend of --device and --precision (or --bf16, --tf32); fp32 on the GPU unless asked otherwise. */
     private Ops backend() {
-        Device d = Device.parse(device);
+        Device d = device.devices().getFirst(); // one, checkOptions saw to it
         Precision p = precision != null ? precision : bf16 ? Precision.BF16 : tf32 ? Precision.TF32 : Precision.FP32;
         try {
             return DistilBert.backend(d, d.kind() == Device.Kind.CPU ? null : p);
@@ -704,13 +704,8 @@ final class TrainCommand implements Callable<Integer> {
     }
 
     private void checkOptions() {
-        if (device.contains(",") || device.trim().equalsIgnoreCase("cuda:all")) {
+        if (device.devices().size() != 1) {
             throw usage("--device " + device + ": training runs on one device (several GPUs at once are not written yet)");
-        }
-        try {
-            Device.parse(device);
-        } catch (IllegalArgumentException e) {
-            throw usage("--device: " + e.getMessage());
         }
         if ((bf16 ? 1 : 0) + (tf32 ? 1 : 0) + (precision != null ? 1 : 0) > 1) {
             throw usage("give one of --precision, --bf16 and --tf32");

@@ -385,10 +385,10 @@ public final class CudaOps implements BackwardOps {
     public void attentionForward(Buffer out, Buffer probs, Buffer qkv, Buffer headMask, IndexBuffer cuSeqlens,
                                  IndexBuffer keyLens, int numSeqs, int T, int NH, int HS) {
         AttentionShape a = attentionShape(cuSeqlens, keyLens, numSeqs, T, NH);
-        DeviceArray offsets = probs == null ? null : a.offsets(device(probs));
+        DeviceArray offsets = probs == null ? null : probsOffsets(a, device(probs));
         try {
             String kernel = kernels.attention(device(out), deviceOrNull(probs), device(qkv), deviceOrNull(headMask),
-                    indices(cuSeqlens), keyLens == null ? null : indices(keyLens), offsets, numSeqs, T, a.maxLen, NH, HS);
+                    indices(cuSeqlens), keyLens == null ? null : indices(keyLens), offsets, numSeqs, T, a.maxLen(), NH, HS);
             done(probs != null ? "attention with probs" : kernel != null && kernel.startsWith("attention_tc")
                     ? "attention (tensor cores)" : "attention", T, NH, HS);
         } finally {
@@ -396,34 +396,23 @@ public final class CudaOps implements BackwardOps {
         }
     }
 
-    /** A packed batch's attention geometry, checked on the host: what the kernels trust. */
-    private final class AttentionShape {
-        final int[] cu;
-        final int[] keys;
-        final int maxLen;
-        final int numSeqs;
-        final int NH;
-
-        AttentionShape(int[] cu, int[] keys, int maxLen, int numSeqs, int NH) {
-            this.cu = cu;
-            this.keys = keys;
-            this.maxLen = maxLen;
-            this.numSeqs = numSeqs;
-            this.NH = NH;
-        }
-
-        /** The probabilities' per-sequence starts on the device (I64 [numSeqs]), probs checked to hold them all. */
-        DeviceArray offsets(DeviceArray probs) {
-            long[] all = PackedBatch.probsOffsets(cu, keys, NH);
-            checkLength(probs, all[numSeqs], "probs");
-            DeviceArray offsets = scratch(ElementType.I64, Math.max(1, numSeqs), "attention offsets");
-            offsets.uploadLongs(java.util.Arrays.copyOf(all, Math.max(1, numSeqs)));
-            return offsets;
-        }
-
+    /**
+     * A packed batch's attention geometry, checked on the host: what the kernels trust. probsOffsets
+     * is [numSeqs + 1]: where each sequence's probabilities start, and their total last.
+     */
+    private record AttentionShape(long[] probsOffsets, int maxLen, int numSeqs) {
         long total() {
-            return PackedBatch.probsOffsets(cu, keys, NH)[numSeqs];
+            return probsOffsets[numSeqs];
         }
+    }
+
+    /** The probabilities' per-sequence starts on the device (I64 [numSeqs]), {@code probs} checked to hold them all. */
+    private DeviceArray probsOffsets(AttentionShape a, DeviceArray probs) {
+        checkLength(probs, a.total(), "probs");
+        int n = Math.max(1, a.numSeqs());
+        DeviceArray offsets = scratch(ElementType.I64, n, "attention offsets");
+        offsets.uploadLongs(java.util.Arrays.copyOf(a.probsOffsets(), n));
+        return offsets;
     }
 
     private AttentionShape attentionShape(IndexBuffer cuSeqlens, IndexBuffer keyLens, int numSeqs, int T, int NH) {
@@ -439,7 +428,7 @@ public final class CudaOps implements BackwardOps {
             }
             maxLen = Math.max(maxLen, len);
         }
-        return new AttentionShape(cu, keys, maxLen, numSeqs, NH);
+        return new AttentionShape(PackedBatch.probsOffsets(cu, keys, NH), maxLen, numSeqs);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -651,10 +640,10 @@ public final class CudaOps implements BackwardOps {
         AttentionShape a = attentionShape(cuSeqlens, keyLens, numSeqs, T, NH);
         boolean drops = dropout != null && p > 0;
         DropoutRng.scale(p);
-        DeviceArray offsets = a.offsets(device(probs));
+        DeviceArray offsets = probsOffsets(a, device(probs));
         boolean gemm = trainingPath == AttentionTrainingKernels.Path.GEMM;
         DeviceArray scratch = gemm ? scratch(storage, Math.max(1, AttentionTrainingKernels.forwardGemmScratchLength(numSeqs,
-                a.maxLen, NH, HS)), "attention training forward (padded heads)") : null;
+                a.maxLen(), NH, HS)), "attention training forward (padded heads)") : null;
         try {
             if (dropped != null) {
                 checkLength(device(dropped), a.total(), "dropped");
@@ -664,10 +653,10 @@ public final class CudaOps implements BackwardOps {
             long seed = drops ? dropout.seed() : 0, offset = drops ? dropout.offset() : 0;
             if (gemm) {
                 attentionTraining.forwardGemm(cublas, gemmType, gemmCompute, device(out), device(probs), kept, device(qkv),
-                        mask, seed, offset, drops ? p : 0f, cu, keys, offsets, numSeqs, T, a.maxLen, NH, HS, scratch);
+                        mask, seed, offset, drops ? p : 0f, cu, keys, offsets, numSeqs, T, a.maxLen(), NH, HS, scratch);
             } else {
                 attentionTraining.forward(device(out), device(probs), kept, device(qkv), mask, seed, offset,
-                        drops ? p : 0f, cu, keys, offsets, numSeqs, T, a.maxLen, NH, HS);
+                        drops ? p : 0f, cu, keys, offsets, numSeqs, T, a.maxLen(), NH, HS);
             }
         } finally {
             release(scratch);
@@ -683,10 +672,10 @@ public final class CudaOps implements BackwardOps {
         AttentionShape a = attentionShape(cuSeqlens, keyLens, numSeqs, T, NH);
         boolean drops = dropout != null && p > 0;
         DropoutRng.scale(p);
-        DeviceArray offsets = a.offsets(device(probs));
+        DeviceArray offsets = probsOffsets(a, device(probs));
         boolean gemm = trainingPath == AttentionTrainingKernels.Path.GEMM;
         DeviceArray scratch = gemm
-                ? scratch(storage, Math.max(1, AttentionTrainingKernels.backwardGemmScratchLength(numSeqs, a.maxLen, NH, HS)),
+                ? scratch(storage, Math.max(1, AttentionTrainingKernels.backwardGemmScratchLength(numSeqs, a.maxLen(), NH, HS)),
                         "attention backward (padded heads)")
                 : scratch(ElementType.F32, Math.max(1, AttentionTrainingKernels.backwardScratchLength(a.total())),
                         "attention backward dS");
@@ -697,10 +686,10 @@ public final class CudaOps implements BackwardOps {
             if (gemm) {
                 attentionTraining.backwardGemm(cublas, gemmType, gemmCompute, device(dQkv), device(dOut), device(qkv),
                         device(probs), kept, mask, drops && kept == null, seed, offset, drops ? p : 0f, cu, keys, offsets,
-                        numSeqs, T, a.maxLen, NH, HS, scratch);
+                        numSeqs, T, a.maxLen(), NH, HS, scratch);
             } else {
                 attentionTraining.backward(device(dQkv), device(dOut), device(qkv), device(probs), kept, mask,
-                        drops && kept == null, seed, offset, drops ? p : 0f, cu, keys, offsets, numSeqs, T, a.maxLen, NH,
+                        drops && kept == null, seed, offset, drops ? p : 0f, cu, keys, offsets, numSeqs, T, a.maxLen(), NH,
                         HS, scratch);
             }
         } finally {
