@@ -1,0 +1,240 @@
+package distilbert.spark;
+
+import distilbert.model.SentenceEmbeddings;
+import distilbert.model.TokenClassification;
+import java.io.PrintWriter;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SaveMode;
+import org.apache.spark.sql.SparkSession;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * The command line's batch scoring as a Spark application: read a table, append one pipeline's
+ * column, write the table.
+ *
+ * <pre>
+ * spark-submit --class distilbert.spark.ScoreJob spark-0.1.0-SNAPSHOT-all.jar \
+ *     --task text-classification --model /models/sst2 --input reviews.parquet --output scored.parquet
+ * </pre>
+ *
+ * Exit code 0 when the table was written, 1 when the job failed, 2 for a bad command line.
+ */
+@Command(name = "distilbert-spark", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Appends one pipeline's column to a table with Spark: each executor loads the model once (on the GPU Spark "
+                + "assigns its task, else any usable GPU, else the CPU) and runs its partitions' rows in batches of similar length.",
+                "Columns: embed -> embedding array<float>; text-classification -> classification struct<label, score, scores>; "
+                        + "token-classification -> entities array<struct<entity_group, score, word, start, end>> (entity, index "
+                        + "instead of entity_group with --aggregation none); question-answering -> answer struct<score, start, end, "
+                        + "answer>; zero-shot-classification -> zero_shot struct<labels, scores>. Offsets are code points. A null text "
+                        + "gives a null result; every other column is kept."})
+public final class ScoreJob implements Callable<Integer> {
+
+    @Option(names = "--task", required = true, paramLabel = "TASK",
+            description = "embed, text-classification, token-classification (ner), question-answering, zero-shot-classification")
+    String task;
+
+    @Option(names = "--model", required = true, paramLabel = "DIR",
+            description = "An HF DistilBERT directory, at this path on the driver and on every executor")
+    String model;
+
+    @Option(names = "--input", required = true, paramLabel = "PATH", description = "The table to read (a file or a folder)")
+    String input;
+
+    @Option(names = "--input-format", paramLabel = "FORMAT",
+            description = "json (JSON lines), parquet, csv (with a header), orc or text (one text per line, as column text); "
+                    + "by default from the input's extension (.jsonl and .json: json; .txt: text), else parquet")
+    String inputFormat;
+
+    @Option(names = "--output", required = true, paramLabel = "PATH", description = "The folder to write")
+    String output;
+
+    @Option(names = "--output-format", paramLabel = "FORMAT", defaultValue = "parquet",
+            description = "parquet (default), json or orc")
+    String outputFormat;
+
+    @Option(names = "--overwrite", description = "Replace the output folder if it exists (by default that is an error)")
+    boolean overwrite;
+
+    @Option(names = "--text-column", paramLabel = "COL", description = "The text column (default text; question for question-answering)")
+    String textColumn;
+
+    @Option(names = "--pair-column", paramLabel = "COL", description = "text-classification: a second text per row (HF's text_pair)")
+    String pairColumn;
+
+    @Option(names = "--context-column", paramLabel = "COL", description = "question-answering: the context column (default context)")
+    String contextColumn;
+
+    @Option(names = "--output-column", paramLabel = "COL", description = "The column to append (default: the task's, above)")
+    String outputColumn;
+
+    @Option(names = "--device", paramLabel = "DEVICE", defaultValue = "auto",
+            description = "auto (default: the task's GPU, else any usable GPU, else the CPU), task, cpu, cuda or cuda:N")
+    String device;
+
+    @Option(names = "--precision", paramLabel = "P", description = "fp32, tf32, bf16 or fp16 on a GPU (default bf16 on sm_80+)")
+    String precision;
+
+    @Option(names = "--max-length", paramLabel = "N", defaultValue = "0", description = "Cut texts to N tokens (default: the model's limit)")
+    int maxLength;
+
+    @Option(names = "--batch-tokens", paramLabel = "N", defaultValue = "0", description = "Real tokens per forward pass")
+    int batchTokens;
+
+    @Option(names = "--chunk-rows", paramLabel = "N", defaultValue = "" + SparkPipeline.DEFAULT_CHUNK_ROWS,
+            description = "Rows a task sorts by length and runs at a time (default ${DEFAULT-VALUE})")
+    int chunkRows;
+
+    @Option(names = "--pooling", paramLabel = "MODE", description = "embed: mean (default) or cls")
+    String pooling;
+
+    @Option(names = "--normalize", description = "embed: divide each vector by its L2 norm")
+    boolean normalize;
+
+    @Option(names = "--aggregation", paramLabel = "A", description = "token-classification: simple (default), first, average, max or none")
+    String aggregation;
+
+    @Option(names = "--candidate-labels", paramLabel = "A,B", split = ",",
+            description = "zero-shot-classification: the labels each row is scored against")
+    List<String> candidateLabels;
+
+    @Option(names = "--hypothesis-template", paramLabel = "T", description = "zero-shot-classification: default \"This example is {}.\"")
+    String hypothesisTemplate;
+
+    @Option(names = "--multi-label", description = "zero-shot-classification: score each label on its own")
+    boolean multiLabel;
+
+    @Option(names = "--partitions", paramLabel = "N", defaultValue = "0",
+            description = "Repartition the input into N partitions first (0: as read)")
+    int partitions;
+
+    @Option(names = "--master", paramLabel = "URL",
+            description = "Spark's master when not run by spark-submit, e.g. local[*] (spark-submit's --master takes precedence)")
+    String master;
+
+    /** The pipeline the options describe. */
+    SparkPipeline pipeline() {
+        SparkPipeline.Task t = SparkPipeline.Task.parse(task);
+        SparkPipeline p = SparkPipeline.of(t, model);
+        if (candidateLabels != null) p = p.withCandidateLabels(candidateLabels);
+        if (textColumn != null) p = p.withInputCol(textColumn);
+        if (pairColumn != null) p = p.withPairCol(pairColumn);
+        if (contextColumn != null) p = p.withContextCol(contextColumn);
+        if (outputColumn != null) p = p.withOutputCol(outputColumn);
+        p = p.withDevice(device).withPrecision(precision).withMaxLength(maxLength).withBatchTokens(batchTokens)
+                .withChunkRows(chunkRows);
+        if (pooling != null) p = p.withPooling(SentenceEmbeddings.Pooling.valueOf(pooling.toUpperCase(Locale.ROOT)));
+        if (normalize) p = p.withNormalize(true);
+        if (aggregation != null) p = p.withAggregation(TokenClassification.Aggregation.valueOf(aggregation.toUpperCase(Locale.ROOT)));
+        if (hypothesisTemplate != null) p = p.withHypothesisTemplate(hypothesisTemplate);
+        if (multiLabel) p = p.withMultiLabel(true);
+        if (t == SparkPipeline.Task.ZERO_SHOT_CLASSIFICATION && candidateLabels == null) {
+            throw new IllegalArgumentException("zero-shot-classification needs --candidate-labels");
+        }
+        return p;
+    }
+
+    static String formatOf(String path, String given) {
+        if (given != null) {
+            String f = given.toLowerCase(Locale.ROOT);
+            if (!List.of("json", "parquet", "csv", "orc", "text").contains(f)) {
+                throw new IllegalArgumentException("unknown input format '" + given + "': expected json, parquet, csv, orc or text");
+            }
+            return f;
+        }
+        String p = path.toLowerCase(Locale.ROOT);
+        if (p.endsWith(".jsonl") || p.endsWith(".json") || p.endsWith(".jsonl.gz") || p.endsWith(".json.gz")) return "json";
+        if (p.endsWith(".csv") || p.endsWith(".csv.gz")) return "csv";
+        if (p.endsWith(".txt") || p.endsWith(".txt.gz")) return "text";
+        if (p.endsWith(".orc")) return "orc";
+        return "parquet";
+    }
+
+    @Override
+    public Integer call() {
+        SparkPipeline p;
+        String in, out;
+        try {
+            p = pipeline();
+            in = formatOf(input, inputFormat);
+            out = outputFormat.toLowerCase(Locale.ROOT);
+            if (!List.of("parquet", "json", "orc").contains(out)) {
+                throw new IllegalArgumentException("unknown output format '" + outputFormat + "': expected parquet, json or orc");
+            }
+        } catch (IllegalArgumentException e) {
+            System.err.println("distilbert-spark: " + e.getMessage());
+            return 2;
+        }
+        SparkSession.Builder builder = SparkSession.builder().appName("distilbert " + p.task().cliName());
+        if (master != null) {
+            builder.master(master);
+        }
+        if (System.console() != null) {
+            builder.config("spark.ui.showConsoleProgress", "true");   // stage progress on a terminal, none in a pipe
+        }
+        SparkSession spark = builder.getOrCreate();
+        try {
+            var reader = spark.read();
+            if (in.equals("csv")) {
+                reader = reader.option("header", "true");
+            }
+            Dataset<Row> rows = reader.format(in).load(input);
+            if (in.equals("text")) {
+                rows = rows.withColumnRenamed("value", p.inputCol());
+            }
+            if (partitions > 0) {
+                rows = rows.repartition(partitions);
+            }
+            long start = System.nanoTime();
+            SparkPipeline.Counters c = SparkPipeline.Counters.register(spark.sparkContext(), p.task());
+            Dataset<Row> scored = p.transform(rows, c);
+            scored.write().mode(overwrite ? SaveMode.Overwrite : SaveMode.ErrorIfExists).format(out).save(output);
+            double seconds = (System.nanoTime() - start) / 1e9;
+            System.err.printf(Locale.ROOT, "distilbert-spark: %s: %,d rows, %,d tokens in %.1f s (%.0f rows/s, %.0f tokens/s; "
+                            + "model %.1f s summed over tasks) -> %s%n", p.task().cliName(), c.rows().value(),
+                    c.tokens().value(), seconds, c.rows().value() / seconds, c.tokens().value() / seconds,
+                    c.modelMillis().value() / 1e3, output);
+            return 0;
+        } catch (IllegalArgumentException e) {
+            System.err.println("distilbert-spark: " + e.getMessage());
+            return 1;
+        } finally {
+            if (master != null) {
+                spark.stop();
+            }
+        }
+    }
+
+    /** The message of the first cause that is not Spark's own wrapping (a failed task's, say), else {@code e}'s. */
+    static String reason(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (!t.getClass().getName().startsWith("org.apache.spark.") && t.getMessage() != null) {
+                return t.getMessage();
+            }
+        }
+        return String.valueOf(e);
+    }
+
+    /** Runs the job and returns its exit code (0, 1 or 2), without exiting. */
+    public static int run(String... args) {
+        CommandLine cl = new CommandLine(new ScoreJob());
+        cl.setErr(new PrintWriter(System.err, true));
+        cl.setExecutionExceptionHandler((e, line, parsed) -> {
+            System.err.println("distilbert-spark: " + reason(e));
+            return 1;
+        });
+        return cl.execute(args);
+    }
+
+    public static void main(String[] args) {
+        int code = run(args);
+        if (code != 0) {
+            System.exit(code);
+        }
+    }
+}

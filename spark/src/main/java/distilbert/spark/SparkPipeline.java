@@ -1,0 +1,451 @@
+package distilbert.spark;
+
+import distilbert.model.Device;
+import distilbert.model.Precision;
+import distilbert.model.SentenceEmbeddings;
+import distilbert.model.TokenClassification;
+import distilbert.weights.DistilBertConfig;
+import distilbert.weights.Head;
+import distilbert.weights.ModelDirectory;
+import java.io.IOException;
+import java.io.Serializable;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Objects;
+import org.apache.spark.SparkContext;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Encoders;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructField;
+import org.apache.spark.sql.types.StructType;
+import org.apache.spark.util.LongAccumulator;
+
+/**
+ * One of the library's pipelines over a Spark {@link Dataset}: batch scoring past one machine, as
+ * DESIGN.md plans it. {@link #transform} appends one column to the rows it is given and keeps every
+ * other column and the rows' order; a null text gives a null result.
+ *
+ * <p>Each executor JVM loads the model once ({@link ExecutorModels}) and its tasks share it; a
+ * partition is read {@link #withChunkRows chunk} by chunk, each chunk tokenized by its task and run
+ * in batches of similar length ({@link #withBatchTokens}), as the command line batches rows. The
+ * device is chosen per executor: with {@code device = auto} (the default) the GPU Spark assigned to
+ * the task ({@code spark.task.resource.gpu.amount}), else a usable GPU, else the CPU.
+ *
+ * <pre>{@code
+ * Dataset<Row> scored = SparkPipeline.textClassification("/models/sst2")
+ *         .withInputCol("review").withPrecision("bf16").transform(reviews);
+ * // + column "classification": struct<label: string, score: float, scores: array<float>>
+ * }</pre>
+ *
+ * <p>The model directory must be readable at the same path on the driver (where it is checked before
+ * any task starts) and on every executor; a relative path resolves against each JVM's working
+ * directory, which is where {@code spark-submit --archives model.tgz#model} unpacks it.
+ *
+ * <p>Immutable and serializable: the {@code with…} methods return a changed copy.
+ */
+public final class SparkPipeline implements Serializable {
+
+    private static final long serialVersionUID = 1L;
+
+    /** The pipelines, named as HF's {@code pipeline(task)} names them. */
+    public enum Task {
+        /** sentence-transformers' embeddings; column {@code embedding: array<float>}. */
+        EMBED("embed", "embedding"),
+        /** HF's text-classification; column {@code classification: struct<label, score, scores>}. */
+        TEXT_CLASSIFICATION("text-classification", "classification"),
+        /** HF's token-classification ("ner"); column {@code entities: array<struct<...>>}. */
+        TOKEN_CLASSIFICATION("token-classification", "entities"),
+        /** HF's question-answering; column {@code answer: struct<score, start, end, answer>}. */
+        QUESTION_ANSWERING("question-answering", "answer"),
+        /** HF's zero-shot-classification; column {@code zero_shot: struct<labels, scores>}. */
+        ZERO_SHOT_CLASSIFICATION("zero-shot-classification", "zero_shot");
+
+        private final String cliName;
+        private final String defaultOutput;
+
+        Task(String cliName, String defaultOutput) {
+            this.cliName = cliName;
+            this.defaultOutput = defaultOutput;
+        }
+
+        /** Its name on the command line and in HF: {@code embed}, {@code text-classification}, .... */
+        public String cliName() {
+            return cliName;
+        }
+
+        /** The column {@link #transform} appends unless {@link #withOutputCol} names another. */
+        public String defaultOutputCol() {
+            return defaultOutput;
+        }
+
+        /**
+         * A task by its {@link #cliName} (or HF's aliases {@code ner}, {@code sentiment-analysis},
+         * {@code feature-extraction}), any case.
+         */
+        public static Task parse(String name) {
+            String s = name.trim().toLowerCase(Locale.ROOT);
+            for (Task t : values()) {
+                if (t.cliName.equals(s)) {
+                    return t;
+                }
+            }
+            return switch (s) {
+                case "ner" -> TOKEN_CLASSIFICATION;
+                case "sentiment-analysis" -> TEXT_CLASSIFICATION;
+                case "feature-extraction", "embeddings" -> EMBED;
+                case "qa" -> QUESTION_ANSWERING;
+                default -> throw new IllegalArgumentException("unknown task '" + name + "': expected one of "
+                        + Arrays.stream(values()).map(Task::cliName).toList());
+            };
+        }
+    }
+
+    /** Rows a task reads, tokenizes and runs at a time, unless {@link #withChunkRows} says otherwise. */
+    public static final int DEFAULT_CHUNK_ROWS = 4096;
+
+    final Task task;
+    final String model;
+    final String inputCol;
+    /** text-classification: the optional text_pair column; question-answering: the context column. */
+    final String secondCol;
+    final String outputCol;
+    final String device;
+    final Precision precision;
+    final int maxLength;
+    final int batchTokens;
+    final int chunkRows;
+    final SentenceEmbeddings.Pooling pooling;
+    final boolean normalize;
+    final TokenClassification.Aggregation aggregation;
+    final List<String> candidateLabels;
+    final String hypothesisTemplate;
+    final boolean multiLabel;
+
+    private SparkPipeline(Task task, String model, String inputCol, String secondCol, String outputCol, String device,
+                          Precision precision, int maxLength, int batchTokens, int chunkRows,
+                          SentenceEmbeddings.Pooling pooling, boolean normalize, TokenClassification.Aggregation aggregation,
+                          List<String> candidateLabels, String hypothesisTemplate, boolean multiLabel) {
+        this.task = task;
+        this.model = model;
+        this.inputCol = inputCol;
+        this.secondCol = secondCol;
+        this.outputCol = outputCol;
+        this.device = device;
+        this.precision = precision;
+        this.maxLength = maxLength;
+        this.batchTokens = batchTokens;
+        this.chunkRows = chunkRows;
+        this.pooling = pooling;
+        this.normalize = normalize;
+        this.aggregation = aggregation;
+        this.candidateLabels = candidateLabels;
+        this.hypothesisTemplate = hypothesisTemplate;
+        this.multiLabel = multiLabel;
+    }
+
+    private static SparkPipeline of(Task task, String model, String secondCol, List<String> labels) {
+        Objects.requireNonNull(model, "model");
+        return new SparkPipeline(task, model, task == Task.QUESTION_ANSWERING ? "question" : "text", secondCol,
+                task.defaultOutputCol(), "auto", null, 0, 0, DEFAULT_CHUNK_ROWS, SentenceEmbeddings.Pooling.MEAN, false,
+                TokenClassification.Aggregation.SIMPLE, labels, null, false);
+    }
+
+    /** Embeddings of column {@code text} with mean pooling, not normalized; any DistilBERT directory. */
+    public static SparkPipeline embeddings(String modelDir) {
+        return of(Task.EMBED, modelDir, null, List.of());
+    }
+
+    /** HF's text-classification of column {@code text}; a DistilBertForSequenceClassification directory. */
+    public static SparkPipeline textClassification(String modelDir) {
+        return of(Task.TEXT_CLASSIFICATION, modelDir, null, List.of());
+    }
+
+    /** HF's token-classification of column {@code text}, simple aggregation; a DistilBertForTokenClassification. */
+    public static SparkPipeline tokenClassification(String modelDir) {
+        return of(Task.TOKEN_CLASSIFICATION, modelDir, null, List.of());
+    }
+
+    /** HF's question-answering over columns {@code question} and {@code context}; a DistilBertForQuestionAnswering. */
+    public static SparkPipeline questionAnswering(String modelDir) {
+        return of(Task.QUESTION_ANSWERING, modelDir, "context", List.of());
+    }
+
+    /**
+     * HF's zero-shot-classification of column {@code text} against {@code candidateLabels}; an NLI
+     * DistilBertForSequenceClassification (one whose id2label names an entailment label).
+     */
+    public static SparkPipeline zeroShotClassification(String modelDir, List<String> candidateLabels) {
+        if (candidateLabels.isEmpty()) {
+            throw new IllegalArgumentException("zero-shot classification needs at least one candidate label");
+        }
+        return of(Task.ZERO_SHOT_CLASSIFICATION, modelDir, null, List.copyOf(candidateLabels));
+    }
+
+    /** {@link Task#parse}'s task over {@code modelDir}; zero-shot classification then needs {@link #withCandidateLabels}. */
+    public static SparkPipeline of(Task task, String modelDir) {
+        return of(task, modelDir, task == Task.QUESTION_ANSWERING ? "context" : null, List.of());
+    }
+
+    private SparkPipeline copy(String inputCol, String secondCol, String outputCol, String device, Precision precision,
+                               int maxLength, int batchTokens, int chunkRows) {
+        return new SparkPipeline(task, model, inputCol, secondCol, outputCol, device, precision, maxLength, batchTokens,
+                chunkRows, pooling, normalize, aggregation, candidateLabels, hypothesisTemplate, multiLabel);
+    }
+
+    /** The text column (the question column for question-answering). */
+    public SparkPipeline withInputCol(String col) {
+        return copy(Objects.requireNonNull(col, "col"), secondCol, outputCol, device, precision, maxLength, batchTokens, chunkRows);
+    }
+
+    /** text-classification: a second text per row (HF's {@code text_pair}); null for none. */
+    public SparkPipeline withPairCol(String col) {
+        requireTask("a pair column", Task.TEXT_CLASSIFICATION);
+        return copy(inputCol, col, outputCol, device, precision, maxLength, batchTokens, chunkRows);
+    }
+
+    /** question-answering: the context column. */
+    public SparkPipeline withContextCol(String col) {
+        requireTask("a context column", Task.QUESTION_ANSWERING);
+        return copy(inputCol, Objects.requireNonNull(col, "col"), outputCol, device, precision, maxLength, batchTokens, chunkRows);
+    }
+
+    /** The column appended ({@link Task#defaultOutputCol} unless named). */
+    public SparkPipeline withOutputCol(String col) {
+        return copy(inputCol, secondCol, Objects.requireNonNull(col, "col"), device, precision, maxLength, batchTokens, chunkRows);
+    }
+
+    /**
+     * {@code auto} (the task's GPU where Spark schedules GPUs, else any usable GPU, else the CPU),
+     * {@code task} (the task's GPU, or fail), {@code cpu}, {@code cuda} or {@code cuda:N}.
+     */
+    public SparkPipeline withDevice(String d) {
+        TaskDevices.check(d);
+        return copy(inputCol, secondCol, outputCol, d.trim().toLowerCase(Locale.ROOT), precision, maxLength, batchTokens, chunkRows);
+    }
+
+    /** The CUDA backend's precision: fp32, tf32, bf16 or fp16; null for the default (bf16 on sm_80 and newer). */
+    public SparkPipeline withPrecision(String p) {
+        return copy(inputCol, secondCol, outputCol, device, p == null ? null : Precision.parse(p), maxLength, batchTokens, chunkRows);
+    }
+
+    /** Texts are cut to {@code n} tokens (the pipeline's max length; question-answering's max_seq_len); 0 for its default. */
+    public SparkPipeline withMaxLength(int n) {
+        if (n < 0) {
+            throw new IllegalArgumentException("max length must be 0 (the default) or more, got " + n);
+        }
+        return copy(inputCol, secondCol, outputCol, device, precision, n, batchTokens, chunkRows);
+    }
+
+    /** Real tokens per forward pass; 0 for the pipelines' default. */
+    public SparkPipeline withBatchTokens(int n) {
+        if (n < 0) {
+            throw new IllegalArgumentException("batch tokens must be 0 (the default) or more, got " + n);
+        }
+        return copy(inputCol, secondCol, outputCol, device, precision, maxLength, n, chunkRows);
+    }
+
+    /** Rows a task reads and sorts by length at a time (default {@link #DEFAULT_CHUNK_ROWS}). */
+    public SparkPipeline withChunkRows(int n) {
+        if (n < 1) {
+            throw new IllegalArgumentException("chunk rows must be at least 1, got " + n);
+        }
+        return copy(inputCol, secondCol, outputCol, device, precision, maxLength, batchTokens, n);
+    }
+
+    /** embed: mean or cls pooling. */
+    public SparkPipeline withPooling(SentenceEmbeddings.Pooling p) {
+        requireTask("pooling", Task.EMBED);
+        return new SparkPipeline(task, model, inputCol, secondCol, outputCol, device, precision, maxLength, batchTokens,
+                chunkRows, Objects.requireNonNull(p, "pooling"), normalize, aggregation, candidateLabels, hypothesisTemplate,
+                multiLabel);
+    }
+
+    /** embed: each vector divided by its L2 norm, as sentence-transformers' Normalize. */
+    public SparkPipeline withNormalize(boolean n) {
+        requireTask("normalize", Task.EMBED);
+        return new SparkPipeline(task, model, inputCol, secondCol, outputCol, device, precision, maxLength, batchTokens,
+                chunkRows, pooling, n, aggregation, candidateLabels, hypothesisTemplate, multiLabel);
+    }
+
+    /** token-classification: HF's aggregation_strategy (simple by default). */
+    public SparkPipeline withAggregation(TokenClassification.Aggregation a) {
+        requireTask("aggregation", Task.TOKEN_CLASSIFICATION);
+        return new SparkPipeline(task, model, inputCol, secondCol, outputCol, device, precision, maxLength, batchTokens,
+                chunkRows, pooling, normalize, Objects.requireNonNull(a, "aggregation"), candidateLabels, hypothesisTemplate,
+                multiLabel);
+    }
+
+    /** zero-shot-classification: the labels every row is scored against. */
+    public SparkPipeline withCandidateLabels(List<String> labels) {
+        requireTask("candidate labels", Task.ZERO_SHOT_CLASSIFICATION);
+        if (labels.isEmpty()) {
+            throw new IllegalArgumentException("zero-shot classification needs at least one candidate label");
+        }
+        return new SparkPipeline(task, model, inputCol, secondCol, outputCol, device, precision, maxLength, batchTokens,
+                chunkRows, pooling, normalize, aggregation, List.copyOf(labels), hypothesisTemplate, multiLabel);
+    }
+
+    /** zero-shot-classification: HF's hypothesis_template ({@code "This example is {}."} by default). */
+    public SparkPipeline withHypothesisTemplate(String template) {
+        requireTask("a hypothesis template", Task.ZERO_SHOT_CLASSIFICATION);
+        return new SparkPipeline(task, model, inputCol, secondCol, outputCol, device, precision, maxLength, batchTokens,
+                chunkRows, pooling, normalize, aggregation, candidateLabels, template, multiLabel);
+    }
+
+    /** zero-shot-classification: HF's multi_label (each label scored on its own). */
+    public SparkPipeline withMultiLabel(boolean on) {
+        requireTask("multi-label", Task.ZERO_SHOT_CLASSIFICATION);
+        return new SparkPipeline(task, model, inputCol, secondCol, outputCol, device, precision, maxLength, batchTokens,
+                chunkRows, pooling, normalize, aggregation, candidateLabels, hypothesisTemplate, on);
+    }
+
+    private void requireTask(String what, Task t) {
+        if (task != t) {
+            throw new IllegalArgumentException(what + " is an option of " + t.cliName() + ", not of " + task.cliName());
+        }
+    }
+
+    public Task task() {
+        return task;
+    }
+
+    public String model() {
+        return model;
+    }
+
+    public String inputCol() {
+        return inputCol;
+    }
+
+    public String outputCol() {
+        return outputCol;
+    }
+
+    public String device() {
+        return device;
+    }
+
+    /** The columns read: the text (or question), and the pair or context column when there is one. */
+    public List<String> inputCols() {
+        return secondCol == null ? List.of(inputCol) : List.of(inputCol, secondCol);
+    }
+
+    /** The type of the appended column. */
+    public DataType outputType() {
+        return Outputs.type(this);
+    }
+
+    /**
+     * {@code input}'s schema with the output column appended.
+     *
+     * @throws IllegalArgumentException naming the column when an input column is missing or not a
+     *                                  string, or the output column already exists
+     */
+    public StructType transformSchema(StructType input) {
+        List<String> names = Arrays.asList(input.fieldNames());
+        for (String col : inputCols()) {
+            if (!names.contains(col)) {
+                throw new IllegalArgumentException(task.cliName() + ": no column '" + col + "' in the input; its columns are "
+                        + names);
+            }
+            DataType type = input.apply(col).dataType();
+            if (!type.equals(DataTypes.StringType)) {
+                throw new IllegalArgumentException(task.cliName() + ": column '" + col + "' is " + type.simpleString()
+                        + ", not string");
+            }
+        }
+        if (names.contains(outputCol)) {
+            throw new IllegalArgumentException(task.cliName() + ": the input already has a column '" + outputCol
+                    + "'; name another with withOutputCol");
+        }
+        return input.add(new StructField(outputCol, outputType(), true, org.apache.spark.sql.types.Metadata.empty()));
+    }
+
+    /**
+     * The rows of {@code input} with the output column appended, in their order. Lazy, as any Spark
+     * transformation: the model runs when an action (write, count, collect) runs the plan.
+     *
+     * @throws IllegalArgumentException for the problems {@link #transformSchema} names, a model directory
+     *                                  the driver cannot read, or one whose head is not the task's
+     */
+    public Dataset<Row> transform(Dataset<Row> input) {
+        return transform(input, Counters.register(input.sparkSession().sparkContext(), task));
+    }
+
+    /**
+     * {@link #transform(Dataset)}, adding to {@code counters} as the rows run: what a job reports at
+     * its end ({@link ScoreJob} does).
+     */
+    public Dataset<Row> transform(Dataset<Row> input, Counters counters) {
+        StructType out = transformSchema(input.schema());
+        checkModel();
+        int[] columns = inputCols().stream().mapToInt(input.schema()::fieldIndex).toArray();
+        return input.mapPartitions(new PartitionScorer(this, columns, counters), Encoders.row(out));
+    }
+
+    /**
+     * What a transform ran, as Spark accumulators (its UI lists them by name on each stage): rows read
+     * (null texts included), real tokens run, and milliseconds the model ran, summed over tasks.
+     */
+    public record Counters(LongAccumulator rows, LongAccumulator tokens, LongAccumulator modelMillis) implements Serializable {
+        /** New counters named {@code distilbert TASK rows}, {@code ... tokens} and {@code ... model ms}. */
+        public static Counters register(SparkContext context, Task task) {
+            return new Counters(context.longAccumulator("distilbert " + task.cliName() + " rows"),
+                    context.longAccumulator("distilbert " + task.cliName() + " tokens"),
+                    context.longAccumulator("distilbert " + task.cliName() + " model ms"));
+        }
+    }
+
+    /**
+     * Reads the model's config.json on the driver: that it exists, parses, and has the head the task
+     * needs. Where the directory is not on the driver's disk the executors' load says what is wrong.
+     */
+    void checkModel() {
+        Path dir = Path.of(model);
+        if (!Files.exists(dir)) {
+            throw new IllegalArgumentException(task.cliName() + ": model directory '" + model + "' does not exist (on the driver; "
+                    + "every executor needs it at the same path)");
+        }
+        DistilBertConfig config;
+        try {
+            config = ModelDirectory.readConfig(dir);
+        } catch (IOException e) {
+            throw new UncheckedIOException("reading the config of " + model, e);
+        }
+        Head head = ModelDirectory.headOf(config);
+        Head needed = switch (task) {
+            case EMBED -> null;
+            case TEXT_CLASSIFICATION, ZERO_SHOT_CLASSIFICATION -> Head.SEQUENCE_CLASSIFICATION;
+            case TOKEN_CLASSIFICATION -> Head.TOKEN_CLASSIFICATION;
+            case QUESTION_ANSWERING -> Head.QUESTION_ANSWERING;
+        };
+        if (needed != null && head != needed) {
+            throw new IllegalArgumentException(task.cliName() + " needs a " + needed.hfClass() + " directory; " + model
+                    + " holds a " + head.hfClass());
+        }
+        if (task == Task.ZERO_SHOT_CLASSIFICATION && candidateLabels.isEmpty()) {
+            throw new IllegalArgumentException("zero-shot classification needs candidate labels (withCandidateLabels)");
+        }
+        if (maxLength > config.maxPositionEmbeddings()) {
+            throw new IllegalArgumentException(task.cliName() + ": max length " + maxLength + " is more than the model's "
+                    + "max_position_embeddings = " + config.maxPositionEmbeddings());
+        }
+    }
+
+    /** The device {@link #withDevice} names, for a task that Spark gave these GPUs (none: null or empty). */
+    Device deviceFor(List<String> taskGpus) {
+        return TaskDevices.resolve(device, taskGpus);
+    }
+
+    @Override
+    public String toString() {
+        return "SparkPipeline[" + task.cliName() + " " + model + ", " + inputCols() + " -> " + outputCol + ", device " + device
+                + (precision == null ? "" : ", " + precision.cliName()) + "]";
+    }
+}

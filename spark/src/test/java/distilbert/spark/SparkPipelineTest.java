@@ -1,0 +1,300 @@
+package distilbert.spark;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import distilbert.model.Device;
+import distilbert.model.DistilBert;
+import distilbert.model.QuestionAnswering;
+import distilbert.model.SentenceEmbeddings;
+import distilbert.model.TextClassification;
+import distilbert.model.TokenClassification;
+import distilbert.model.ZeroShotClassification;
+import distilbert.tokenizer.Tokenizer;
+import distilbert.weights.Head;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Every pipeline over a Spark Dataset against the same pipeline called directly, on the CPU: the
+ * same values bit for bit (the CPU backend computes each row's values in an order that does not
+ * depend on the rows batched with it, so batching by partition and chunk changes nothing), every
+ * other column kept, the rows' order kept, null texts giving null.
+ */
+class SparkPipelineTest {
+
+    @TempDir
+    static Path dir;
+    static Path base, classifier, tagger, reader, nli;
+    static List<String> texts;
+
+    @BeforeAll
+    static void models() throws IOException {
+        base = TinyModels.save(dir.resolve("base"), Head.BASE, List.of());
+        classifier = TinyModels.save(dir.resolve("sst"), Head.SEQUENCE_CLASSIFICATION, List.of("NEGATIVE", "POSITIVE"));
+        tagger = TinyModels.save(dir.resolve("ner"), Head.TOKEN_CLASSIFICATION, List.of("O", "B-PER", "I-PER", "B-LOC", "I-LOC"));
+        reader = TinyModels.save(dir.resolve("qa"), Head.QUESTION_ANSWERING, List.of());
+        nli = TinyModels.save(dir.resolve("nli"), Head.SEQUENCE_CLASSIFICATION, List.of("entailment", "neutral", "contradiction"));
+        texts = new ArrayList<>(TestSpark.corpus());
+        texts.add(3, null);
+    }
+
+    /** The texts that are not null, in order. */
+    static List<String> present() {
+        return texts.stream().filter(t -> t != null).toList();
+    }
+
+    /** Collects, checks id, text and note are kept in order, and gives the appended column's values. */
+    static List<Row> collect(Dataset<Row> scored, String col) {
+        List<Row> rows = scored.collectAsList();
+        assertEquals(texts.size(), rows.size());
+        List<String> names = Arrays.asList(scored.columns());
+        assertEquals(List.of("id", "text", "note", col), names);
+        for (int i = 0; i < rows.size(); i++) {
+            Row r = rows.get(i);
+            assertEquals(i, r.getLong(0));
+            assertEquals(texts.get(i), r.getString(1));
+            assertEquals("n" + i, r.getString(2));
+            if (texts.get(i) == null) assertNull(r.get(3), "row " + i);
+        }
+        return rows;
+    }
+
+    static float[] floats(List<Float> v) {
+        float[] out = new float[v.size()];
+        for (int i = 0; i < out.length; i++) out[i] = v.get(i);
+        return out;
+    }
+
+    @Test
+    void embeddingsAreTheLibrarysInInputOrder() throws IOException {
+        Dataset<Row> scored = SparkPipeline.embeddings(base.toString()).withNormalize(true).withDevice("cpu").withChunkRows(7)
+                .transform(TestSpark.texts(texts, 3));
+        assertEquals(DataTypes.createArrayType(DataTypes.FloatType, false), scored.schema().apply("embedding").dataType());
+        List<Row> rows = collect(scored, "embedding");
+        List<float[]> expected;
+        try (DistilBert db = DistilBert.load(base, Device.CPU)) {
+            expected = new SentenceEmbeddings(db, Tokenizer.fromPretrained(base)).withNormalize(true).embed(present());
+        }
+        int j = 0;
+        for (int i = 0; i < rows.size(); i++) {
+            if (texts.get(i) == null) continue;
+            float[] got = floats(rows.get(i).getList(3));
+            assertEquals(16, got.length);
+            assertArrayEquals(expected.get(j++), got, 0f, "row " + i);
+        }
+        // rows differ: the model is not a constant
+        assertTrue(!Arrays.equals(floats(rows.get(0).getList(3)), floats(rows.get(1).getList(3))));
+    }
+
+    @Test
+    void clsPoolingAndMaxLength() throws IOException {
+        List<Row> rows = collect(SparkPipeline.embeddings(base.toString()).withPooling(SentenceEmbeddings.Pooling.CLS)
+                .withMaxLength(8).withOutputCol("v").withDevice("cpu").transform(TestSpark.texts(texts, 2)), "v");
+        List<float[]> expected;
+        try (DistilBert db = DistilBert.load(base, Device.CPU)) {
+            expected = new SentenceEmbeddings(db, Tokenizer.fromPretrained(base)).withPooling(SentenceEmbeddings.Pooling.CLS)
+                    .withMaxLength(8).embed(present());
+        }
+        int j = 0;
+        for (int i = 0; i < rows.size(); i++) {
+            if (texts.get(i) != null) assertArrayEquals(expected.get(j++), floats(rows.get(i).getList(3)), 0f, "row " + i);
+        }
+    }
+
+    @Test
+    void textClassificationIsTheLibrarys() throws IOException {
+        Dataset<Row> scored = SparkPipeline.textClassification(classifier.toString()).withDevice("cpu").withChunkRows(5)
+                .transform(TestSpark.texts(texts, 3));
+        assertEquals(Outputs.CLASSIFICATION, scored.schema().apply("classification").dataType());
+        List<Row> rows = collect(scored, "classification");
+        List<TextClassification.Result> expected;
+        try (DistilBert db = DistilBert.load(classifier, Device.CPU)) {
+            expected = new TextClassification(db, Tokenizer.fromPretrained(classifier)).classify(present());
+        }
+        int j = 0;
+        java.util.Set<Float> distinct = new java.util.HashSet<>();
+        for (int i = 0; i < rows.size(); i++) {
+            if (texts.get(i) == null) continue;
+            TextClassification.Result want = expected.get(j++);
+            Row got = rows.get(i).getStruct(3);
+            assertEquals(want.best().label(), got.getString(0), "row " + i);
+            assertEquals(want.best().score(), got.getFloat(1), 0f, "row " + i);
+            assertArrayEquals(want.scores(), floats(got.getList(2)), 0f, "row " + i);
+            distinct.add(got.getFloat(1));
+        }
+        assertTrue(distinct.size() > j / 2, "the scores differ from row to row: " + distinct.size() + " values in " + j + " rows");
+    }
+
+    @Test
+    void textPairsAreClassifiedAsPairs() throws IOException {
+        StructType schema = new StructType().add("a", DataTypes.StringType).add("b", DataTypes.StringType);
+        List<Row> in = List.of(RowFactory.create("a cat sat", "on the mat"), RowFactory.create("Berlin", "Wolfgang lives there"),
+                RowFactory.create("only a first text", null));
+        List<Row> rows = SparkPipeline.textClassification(classifier.toString()).withInputCol("a").withPairCol("b")
+                .withOutputCol("c").withDevice("cpu").transform(TestSpark.frame(in, schema, 2)).collectAsList();
+        try (DistilBert db = DistilBert.load(classifier, Device.CPU)) {
+            TextClassification tc = new TextClassification(db, Tokenizer.fromPretrained(classifier));
+            for (int i = 0; i < in.size(); i++) {
+                TextClassification.Result want = tc.classify(in.get(i).getString(0), in.get(i).getString(1));
+                assertArrayEquals(want.scores(), floats(rows.get(i).getStruct(2).getList(2)), 0f, "row " + i);
+            }
+        }
+    }
+
+    @Test
+    void entitiesAreTheLibrarys() throws IOException {
+        for (TokenClassification.Aggregation a : List.of(TokenClassification.Aggregation.SIMPLE, TokenClassification.Aggregation.NONE)) {
+            Dataset<Row> scored = SparkPipeline.tokenClassification(tagger.toString()).withAggregation(a).withDevice("cpu")
+                    .transform(TestSpark.texts(texts, 3));
+            List<Row> rows = collect(scored, "entities");
+            List<List<TokenClassification.Entity>> expected;
+            try (DistilBert db = DistilBert.load(tagger, Device.CPU)) {
+                expected = new TokenClassification(db, Tokenizer.fromPretrained(tagger)).withAggregation(a).classify(present());
+            }
+            int j = 0, found = 0;
+            for (int i = 0; i < rows.size(); i++) {
+                if (texts.get(i) == null) continue;
+                List<TokenClassification.Entity> want = expected.get(j++);
+                List<Row> got = rows.get(i).getList(3);
+                assertEquals(want.size(), got.size(), "row " + i);
+                for (int k = 0; k < want.size(); k++) {
+                    TokenClassification.Entity e = want.get(k);
+                    Row g = got.get(k);
+                    boolean group = a != TokenClassification.Aggregation.NONE;
+                    assertEquals(e.label(), g.getAs(group ? "entity_group" : "entity"));
+                    assertEquals(e.score(), (float) g.getAs("score"), 0f);
+                    assertEquals(e.word(), g.getAs("word"));
+                    assertEquals(e.start(), (int) g.getAs("start"));
+                    assertEquals(e.end(), (int) g.getAs("end"));
+                    if (!group) assertEquals(e.index(), (int) g.getAs("index"));
+                    found++;
+                }
+            }
+            assertTrue(found > 10, a + ": entities found " + found);
+        }
+    }
+
+    @Test
+    void answersAreTheLibrarys() throws IOException {
+        StructType schema = new StructType().add("question", DataTypes.StringType).add("context", DataTypes.StringType);
+        List<String> contexts = present().stream().filter(t -> !t.isEmpty()).toList();
+        List<Row> in = new ArrayList<>();
+        for (int i = 0; i < contexts.size(); i++) in.add(RowFactory.create(i % 2 == 0 ? "where does he live?" : "who sat?", contexts.get(i)));
+        in.add(RowFactory.create(null, "a context without a question"));
+        List<Row> rows = SparkPipeline.questionAnswering(reader.toString()).withDevice("cpu")
+                .transform(TestSpark.frame(in, schema, 3)).collectAsList();
+        try (DistilBert db = DistilBert.load(reader, Device.CPU)) {
+            QuestionAnswering qa = new QuestionAnswering(db, Tokenizer.fromPretrained(reader));
+            List<List<QuestionAnswering.Answer>> want = qa.answer(in.stream().limit(contexts.size()).map(r -> r.getString(0)).toList(),
+                    contexts);
+            for (int i = 0; i < contexts.size(); i++) {
+                QuestionAnswering.Answer a = want.get(i).getFirst();
+                Row g = rows.get(i).getStruct(2);
+                assertEquals(a.score(), g.getDouble(0), 0d, "row " + i);
+                assertEquals(a.start(), g.getInt(1));
+                assertEquals(a.end(), g.getInt(2));
+                assertEquals(a.answer(), g.getString(3));
+                assertEquals(contexts.get(i).substring(contexts.get(i).offsetByCodePoints(0, a.start()),
+                        contexts.get(i).offsetByCodePoints(0, a.end())), g.getString(3));
+            }
+        }
+        assertNull(rows.getLast().get(2));
+    }
+
+    @Test
+    void zeroShotIsTheLibrarys() throws IOException {
+        List<String> labels = List.of("sports", "politics", "cooking");
+        List<Row> rows = collect(SparkPipeline.zeroShotClassification(nli.toString(), labels).withMultiLabel(true)
+                .withHypothesisTemplate("It is about {}.").withDevice("cpu").transform(TestSpark.texts(texts, 2)), "zero_shot");
+        List<ZeroShotClassification.Result> expected;
+        try (DistilBert db = DistilBert.load(nli, Device.CPU)) {
+            ZeroShotClassification zs = new ZeroShotClassification(db, Tokenizer.fromPretrained(nli)).withMultiLabel(true)
+                    .withHypothesisTemplate("It is about {}.");
+            expected = zs.classify(present().stream().map(t -> new ZeroShotClassification.Query(t, labels)).toList());
+        }
+        int j = 0;
+        for (int i = 0; i < rows.size(); i++) {
+            if (texts.get(i) == null) continue;
+            ZeroShotClassification.Result want = expected.get(j++);
+            Row g = rows.get(i).getStruct(3);
+            assertEquals(want.labels(), g.getList(0), "row " + i);
+            assertArrayEquals(want.rankedScores(), floats(g.getList(1)), 0f, "row " + i);
+        }
+    }
+
+    @Test
+    void badColumnsAndModelsAreNamedBeforeAnyTaskRuns() {
+        Dataset<Row> df = TestSpark.texts(List.of("a"), 1);
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> SparkPipeline.embeddings(base.toString()).withInputCol("body").transform(df));
+        assertEquals("embed: no column 'body' in the input; its columns are [id, text, note]", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> SparkPipeline.embeddings(base.toString()).withInputCol("id").transform(df));
+        assertEquals("embed: column 'id' is bigint, not string", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> SparkPipeline.embeddings(base.toString()).withOutputCol("note").transform(df));
+        assertEquals("embed: the input already has a column 'note'; name another with withOutputCol", e.getMessage());
+        String missing = dir.resolve("nowhere").toString();
+        e = assertThrows(IllegalArgumentException.class, () -> SparkPipeline.embeddings(missing).transform(df));
+        assertEquals("embed: model directory '" + missing + "' does not exist (on the driver; every executor needs it at the "
+                + "same path)", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> SparkPipeline.textClassification(base.toString()).transform(df));
+        assertEquals("text-classification needs a DistilBertForSequenceClassification directory; " + base + " holds a DistilBertModel",
+                e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> SparkPipeline.embeddings(base.toString()).withMaxLength(65).transform(df));
+        assertEquals("embed: max length 65 is more than the model's max_position_embeddings = 64", e.getMessage());
+    }
+
+    @Test
+    void optionsOfAnotherTaskAndUnknownDevicesAreRefused() {
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> SparkPipeline.embeddings("m").withAggregation(TokenClassification.Aggregation.NONE));
+        assertEquals("aggregation is an option of token-classification, not of embed", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> SparkPipeline.embeddings("m").withDevice("gpu0"));
+        assertEquals("unknown device 'gpu0': expected cpu, cuda, cuda:N (a GPU number, 0 for the first) or auto, or task (the GPU "
+                + "Spark assigns the task)", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> SparkPipeline.zeroShotClassification("m", List.of()));
+        assertEquals("zero-shot classification needs at least one candidate label", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> SparkPipeline.Task.parse("summarization"));
+        assertEquals("unknown task 'summarization': expected one of [embed, text-classification, token-classification, "
+                + "question-answering, zero-shot-classification]", e.getMessage());
+        assertEquals(SparkPipeline.Task.TOKEN_CLASSIFICATION, SparkPipeline.Task.parse("NER"));
+    }
+
+    @Test
+    void theTasksGpuIsTheDevice() {
+        assertEquals(Device.cuda(1), TaskDevices.resolve("auto", List.of("1")));
+        assertEquals(Device.cuda(0), TaskDevices.resolve("task", List.of("0", "1")));
+        assertEquals(Device.AUTO, TaskDevices.resolve("auto", List.of()));
+        assertEquals(Device.CPU, TaskDevices.resolve("cpu", List.of("1")));
+        assertEquals(Device.cuda(2), TaskDevices.resolve("cuda:2", List.of()));
+        var s = assertThrows(IllegalStateException.class, () -> TaskDevices.resolve("task", List.of()));
+        assertTrue(s.getMessage().startsWith("device 'task': Spark assigned this task no GPU; set spark.executor.resource.gpu.amount"),
+                s.getMessage());
+        var e = assertThrows(IllegalArgumentException.class, () -> TaskDevices.resolve("auto", List.of("GPU-5f3a")));
+        assertTrue(e.getMessage().startsWith("Spark assigned the GPU address 'GPU-5f3a', which is not a CUDA device number"));
+    }
+
+    @Test
+    void aRowThePipelineRefusesFailsTheJobNamingItsPartitionAndRows() {
+        StructType schema = new StructType().add("question", DataTypes.StringType).add("context", DataTypes.StringType);
+        Dataset<Row> in = TestSpark.frame(List.of(RowFactory.create("who?", "Wolfgang"), RowFactory.create("", "Berlin")), schema, 1);
+        Exception e = assertThrows(Exception.class,
+                () -> SparkPipeline.questionAnswering(reader.toString()).withDevice("cpu").transform(in).collectAsList());
+        assertEquals("question-answering (partition 0), rows 0 to 1 of the partition: row 1: the question is empty",
+                ScoreJob.reason(e));
+    }
+}
