@@ -61,9 +61,9 @@ final class ExecutorModels {
         });
     }
 
-    /** How many models this JVM holds. */
-    static int loaded() {
-        return MODELS.size();
+    /** The models this JVM holds. */
+    static java.util.Set<Key> keys() {
+        return java.util.Set.copyOf(MODELS.keySet());
     }
 
     /** Closes every model (their GPU memory is freed) and forgets them. */

@@ -121,10 +121,11 @@ final class PartitionScorer implements MapPartitionsFunction<Row, Row> {
             Scorer.Prepared prepared = scorer.prepare(first, second);       // tokenizing: the task's own thread
             long[] tokens = {0};
             LengthBatches.Listener listener = (rows, t) -> tokens[0] += t;
-            long start = System.nanoTime();
             List<Object> values;
+            long start;
             loaded.lock().lock();
             try {
+                start = System.nanoTime();     // the model's time, not the wait for it
                 values = prepared.run(listener);
             } finally {
                 loaded.lock().unlock();

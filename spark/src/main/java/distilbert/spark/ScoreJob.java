@@ -43,6 +43,10 @@ public final class ScoreJob implements Callable<Integer> {
             description = "An HF DistilBERT directory, at this path on the driver and on every executor")
     String model;
 
+    @Option(names = "--no-driver-check",
+            description = "Do not read --model on the driver: for a directory only the executors have (e.g. --archives in client mode)")
+    boolean noDriverCheck;
+
     @Option(names = "--input", required = true, paramLabel = "PATH", description = "The table to read (a file or a folder)")
     String input;
 
@@ -133,6 +137,7 @@ public final class ScoreJob implements Callable<Integer> {
         if (aggregation != null) p = p.withAggregation(TokenClassification.Aggregation.valueOf(aggregation.toUpperCase(Locale.ROOT)));
         if (hypothesisTemplate != null) p = p.withHypothesisTemplate(hypothesisTemplate);
         if (multiLabel) p = p.withMultiLabel(true);
+        if (noDriverCheck) p = p.withDriverCheck(false);
         if (t == SparkPipeline.Task.ZERO_SHOT_CLASSIFICATION && candidateLabels == null) {
             throw new IllegalArgumentException("zero-shot-classification needs --candidate-labels");
         }
@@ -177,6 +182,7 @@ public final class ScoreJob implements Callable<Integer> {
         if (System.console() != null) {
             builder.config("spark.ui.showConsoleProgress", "true");   // stage progress on a terminal, none in a pipe
         }
+        boolean ours = SparkSession.getDefaultSession().isEmpty();   // an application's own session is stopped at its end
         SparkSession spark = builder.getOrCreate();
         try {
             var reader = spark.read();
@@ -204,7 +210,7 @@ public final class ScoreJob implements Callable<Integer> {
             System.err.println("distilbert-spark: " + e.getMessage());
             return 1;
         } finally {
-            if (master != null) {
+            if (ours) {
                 spark.stop();
             }
         }

@@ -126,11 +126,12 @@ public final class SparkPipeline implements Serializable {
     final List<String> candidateLabels;
     final String hypothesisTemplate;
     final boolean multiLabel;
+    final boolean driverCheck;
 
     private SparkPipeline(Task task, String model, String inputCol, String secondCol, String outputCol, String device,
                           Precision precision, int maxLength, int batchTokens, int chunkRows,
                           SentenceEmbeddings.Pooling pooling, boolean normalize, TokenClassification.Aggregation aggregation,
-                          List<String> candidateLabels, String hypothesisTemplate, boolean multiLabel) {
+                          List<String> candidateLabels, String hypothesisTemplate, boolean multiLabel, boolean driverCheck) {
         this.task = task;
         this.model = model;
         this.inputCol = inputCol;
@@ -147,13 +148,14 @@ public final class SparkPipeline implements Serializable {
         this.candidateLabels = candidateLabels;
         this.hypothesisTemplate = hypothesisTemplate;
         this.multiLabel = multiLabel;
+        this.driverCheck = driverCheck;
     }
 
     private static SparkPipeline of(Task task, String model, String secondCol, List<String> labels) {
         Objects.requireNonNull(model, "model");
         return new SparkPipeline(task, model, task == Task.QUESTION_ANSWERING ? "question" : "text", secondCol,
                 task.defaultOutputCol(), "auto", null, 0, 0, DEFAULT_CHUNK_ROWS, SentenceEmbeddings.Pooling.MEAN, false,
-                TokenClassification.Aggregation.SIMPLE, labels, null, false);
+                TokenClassification.Aggregation.SIMPLE, labels, null, false, true);
     }
 
     /** Embeddings of column {@code text} with mean pooling, not normalized; any DistilBERT directory. */
@@ -195,7 +197,7 @@ public final class SparkPipeline implements Serializable {
     private SparkPipeline copy(String inputCol, String secondCol, String outputCol, String device, Precision precision,
                                int maxLength, int batchTokens, int chunkRows) {
         return new SparkPipeline(task, model, inputCol, secondCol, outputCol, device, precision, maxLength, batchTokens,
-                chunkRows, pooling, normalize, aggregation, candidateLabels, hypothesisTemplate, multiLabel);
+                chunkRows, pooling, normalize, aggregation, candidateLabels, hypothesisTemplate, multiLabel, driverCheck);
     }
 
     /** The text column (the question column for question-answering). */
@@ -263,14 +265,14 @@ public final class SparkPipeline implements Serializable {
         requireTask("pooling", Task.EMBED);
         return new SparkPipeline(task, model, inputCol, secondCol, outputCol, device, precision, maxLength, batchTokens,
                 chunkRows, Objects.requireNonNull(p, "pooling"), normalize, aggregation, candidateLabels, hypothesisTemplate,
-                multiLabel);
+                multiLabel, driverCheck);
     }
 
     /** embed: each vector divided by its L2 norm, as sentence-transformers' Normalize. */
     public SparkPipeline withNormalize(boolean n) {
         requireTask("normalize", Task.EMBED);
         return new SparkPipeline(task, model, inputCol, secondCol, outputCol, device, precision, maxLength, batchTokens,
-                chunkRows, pooling, n, aggregation, candidateLabels, hypothesisTemplate, multiLabel);
+                chunkRows, pooling, n, aggregation, candidateLabels, hypothesisTemplate, multiLabel, driverCheck);
     }
 
     /** token-classification: HF's aggregation_strategy (simple by default). */
@@ -278,7 +280,7 @@ public final class SparkPipeline implements Serializable {
         requireTask("aggregation", Task.TOKEN_CLASSIFICATION);
         return new SparkPipeline(task, model, inputCol, secondCol, outputCol, device, precision, maxLength, batchTokens,
                 chunkRows, pooling, normalize, Objects.requireNonNull(a, "aggregation"), candidateLabels, hypothesisTemplate,
-                multiLabel);
+                multiLabel, driverCheck);
     }
 
     /** zero-shot-classification: the labels every row is scored against. */
@@ -288,21 +290,31 @@ public final class SparkPipeline implements Serializable {
             throw new IllegalArgumentException("zero-shot classification needs at least one candidate label");
         }
         return new SparkPipeline(task, model, inputCol, secondCol, outputCol, device, precision, maxLength, batchTokens,
-                chunkRows, pooling, normalize, aggregation, List.copyOf(labels), hypothesisTemplate, multiLabel);
+                chunkRows, pooling, normalize, aggregation, List.copyOf(labels), hypothesisTemplate, multiLabel, driverCheck);
     }
 
     /** zero-shot-classification: HF's hypothesis_template ({@code "This example is {}."} by default). */
     public SparkPipeline withHypothesisTemplate(String template) {
         requireTask("a hypothesis template", Task.ZERO_SHOT_CLASSIFICATION);
         return new SparkPipeline(task, model, inputCol, secondCol, outputCol, device, precision, maxLength, batchTokens,
-                chunkRows, pooling, normalize, aggregation, candidateLabels, template, multiLabel);
+                chunkRows, pooling, normalize, aggregation, candidateLabels, template, multiLabel, driverCheck);
     }
 
     /** zero-shot-classification: HF's multi_label (each label scored on its own). */
     public SparkPipeline withMultiLabel(boolean on) {
         requireTask("multi-label", Task.ZERO_SHOT_CLASSIFICATION);
         return new SparkPipeline(task, model, inputCol, secondCol, outputCol, device, precision, maxLength, batchTokens,
-                chunkRows, pooling, normalize, aggregation, candidateLabels, hypothesisTemplate, on);
+                chunkRows, pooling, normalize, aggregation, candidateLabels, hypothesisTemplate, on, driverCheck);
+    }
+
+    /**
+     * With {@code false}, {@link #transform} does not read the model directory on the driver: for a
+     * directory that only the executors have (unpacked there by {@code --archives} in client mode, say).
+     * A wrong path then fails the tasks, each saying what it could not read.
+     */
+    public SparkPipeline withDriverCheck(boolean on) {
+        return new SparkPipeline(task, model, inputCol, secondCol, outputCol, device, precision, maxLength, batchTokens,
+                chunkRows, pooling, normalize, aggregation, candidateLabels, hypothesisTemplate, multiLabel, on);
     }
 
     private void requireTask(String what, Task t) {
@@ -384,7 +396,12 @@ public final class SparkPipeline implements Serializable {
      */
     public Dataset<Row> transform(Dataset<Row> input, Counters counters) {
         StructType out = transformSchema(input.schema());
-        checkModel();
+        if (task == Task.ZERO_SHOT_CLASSIFICATION && candidateLabels.isEmpty()) {
+            throw new IllegalArgumentException("zero-shot classification needs candidate labels (withCandidateLabels)");
+        }
+        if (driverCheck) {
+            checkModel();
+        }
         int[] columns = inputCols().stream().mapToInt(input.schema()::fieldIndex).toArray();
         return input.mapPartitions(new PartitionScorer(this, columns, counters), Encoders.row(out));
     }
@@ -410,7 +427,7 @@ public final class SparkPipeline implements Serializable {
         Path dir = Path.of(model);
         if (!Files.exists(dir)) {
             throw new IllegalArgumentException(task.cliName() + ": model directory '" + model + "' does not exist (on the driver; "
-                    + "every executor needs it at the same path)");
+                    + "every executor needs it at the same path; withDriverCheck(false) where only the executors have it)");
         }
         DistilBertConfig config;
         try {
@@ -428,9 +445,6 @@ public final class SparkPipeline implements Serializable {
         if (needed != null && head != needed) {
             throw new IllegalArgumentException(task.cliName() + " needs a " + needed.hfClass() + " directory; " + model
                     + " holds a " + head.hfClass());
-        }
-        if (task == Task.ZERO_SHOT_CLASSIFICATION && candidateLabels.isEmpty()) {
-            throw new IllegalArgumentException("zero-shot classification needs candidate labels (withCandidateLabels)");
         }
         if (maxLength > config.maxPositionEmbeddings()) {
             throw new IllegalArgumentException(task.cliName() + ": max length " + maxLength + " is more than the model's "

@@ -250,7 +250,11 @@ class SparkPipelineTest {
         String missing = dir.resolve("nowhere").toString();
         e = assertThrows(IllegalArgumentException.class, () -> SparkPipeline.embeddings(missing).transform(df));
         assertEquals("embed: model directory '" + missing + "' does not exist (on the driver; every executor needs it at the "
-                + "same path)", e.getMessage());
+                + "same path; withDriverCheck(false) where only the executors have it)", e.getMessage());
+        // unchecked on the driver, the tasks fail saying what they could not read
+        Exception failed = assertThrows(Exception.class,
+                () -> SparkPipeline.embeddings(missing).withDriverCheck(false).withDevice("cpu").transform(df).collectAsList());
+        assertTrue(ScoreJob.reason(failed).contains(missing), ScoreJob.reason(failed));
         e = assertThrows(IllegalArgumentException.class, () -> SparkPipeline.textClassification(base.toString()).transform(df));
         assertEquals("text-classification needs a DistilBertForSequenceClassification directory; " + base + " holds a DistilBertModel",
                 e.getMessage());
