@@ -8,6 +8,7 @@ import distilbert.model.TextClassification;
 import distilbert.model.TokenClassification;
 import distilbert.model.ZeroShotClassification;
 import distilbert.tokenizer.Encoding;
+import distilbert.tokenizer.TokenizerException;
 import distilbert.tokenizer.Tokenizer;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -25,7 +26,10 @@ import org.apache.spark.sql.RowFactory;
  * One partition through a pipeline, lazily: rows are read {@link SparkPipeline#withChunkRows chunk}
  * by chunk, the chunk's texts tokenized by the task's thread, then run on the executor's shared model
  * (taking its lock) in batches of similar length, and the chunk's rows given back in their order with
- * the result appended. An empty partition loads no model.
+ * the result appended (and, with an error column, why a refused row was). An empty partition loads no
+ * model. A row the pipeline refuses ({@link IllegalArgumentException}, {@link TokenizerException})
+ * fails the task naming the partition and the chunk's rows, unless an error column takes it; any other
+ * failure (a GPU out of memory, a CUDA error) fails the task as it is.
  */
 final class PartitionScorer implements MapPartitionsFunction<Row, Row> {
     private static final long serialVersionUID = 1L;
@@ -67,10 +71,10 @@ final class PartitionScorer implements MapPartitionsFunction<Row, Row> {
                 while (in.size() < pipeline.chunkRows && rows.hasNext()) {
                     in.add(rows.next());
                 }
-                List<Object> results;
+                Scored scored;
                 try {
-                    results = score(scorer, loaded, in);
-                } catch (RuntimeException e) {
+                    scored = score(scorer, loaded, in);
+                } catch (IllegalArgumentException | TokenizerException e) {
                     throw new IllegalArgumentException(pipeline.task.cliName() + where + ", rows " + read + " to "
                             + (read + in.size() - 1) + " of the partition: " + e.getMessage(), e);
                 }
@@ -78,11 +82,14 @@ final class PartitionScorer implements MapPartitionsFunction<Row, Row> {
                 List<Row> out = new ArrayList<>(in.size());
                 for (int i = 0; i < in.size(); i++) {
                     Row r = in.get(i);
-                    Object[] values = new Object[r.length() + 1];
+                    Object[] values = new Object[r.length() + (pipeline.errorCol == null ? 1 : 2)];
                     for (int c = 0; c < r.length(); c++) {
                         values[c] = r.get(c);
                     }
-                    values[r.length()] = results.get(i);
+                    values[r.length()] = scored.results().get(i);
+                    if (pipeline.errorCol != null) {
+                        values[r.length() + 1] = scored.errors().get(i);
+                    }
                     out.add(RowFactory.create(values));
                 }
                 chunk = out;
@@ -100,16 +107,20 @@ final class PartitionScorer implements MapPartitionsFunction<Row, Row> {
         };
     }
 
+    /** A chunk's results in its order (null where an input is null or the row was refused), and why each refused row was. */
+    record Scored(List<Object> results, List<String> errors) {
+    }
+
     /** The chunk's results in its order; null where an input column is null. */
-    private List<Object> score(Scorer scorer, ExecutorModels.Loaded loaded, List<Row> in) {
+    private Scored score(Scorer scorer, ExecutorModels.Loaded loaded, List<Row> in) {
         List<Integer> present = new ArrayList<>(in.size());
         List<String> first = new ArrayList<>(in.size()), second = new ArrayList<>(in.size());
+        boolean bothRequired = pipeline.task == SparkPipeline.Task.QUESTION_ANSWERING;
         for (int i = 0; i < in.size(); i++) {
             Row r = in.get(i);
             String a = r.getString(columns[0]);
             String b = columns.length > 1 ? r.getString(columns[1]) : null;
-            boolean required = columns.length > 1 && pipeline.task == SparkPipeline.Task.QUESTION_ANSWERING;
-            if (a == null || (required && b == null)) {
+            if (a == null || (bothRequired && b == null)) {
                 continue;
             }
             present.add(i);
@@ -117,27 +128,52 @@ final class PartitionScorer implements MapPartitionsFunction<Row, Row> {
             second.add(b);
         }
         Object[] out = new Object[in.size()];
+        String[] errors = new String[in.size()];
         if (!present.isEmpty()) {
-            Scorer.Prepared prepared = scorer.prepare(first, second);       // tokenizing: the task's own thread
-            long[] tokens = {0};
-            LengthBatches.Listener listener = (rows, t) -> tokens[0] += t;
-            List<Object> values;
-            long start;
-            loaded.lock().lock();
             try {
-                start = System.nanoTime();     // the model's time, not the wait for it
-                values = prepared.run(listener);
-            } finally {
-                loaded.lock().unlock();
-            }
-            counters.modelMillis().add((System.nanoTime() - start) / 1_000_000);
-            counters.tokens().add(tokens[0]);
-            for (int j = 0; j < present.size(); j++) {
-                out[present.get(j)] = values.get(j);
+                List<Object> values = run(scorer, loaded, first, second);
+                for (int j = 0; j < present.size(); j++) {
+                    out[present.get(j)] = values.get(j);
+                }
+            } catch (IllegalArgumentException | TokenizerException refused) {
+                if (pipeline.errorCol == null) {
+                    throw refused;
+                }
+                // which rows: each alone (a chunk with a refused row is rare; its other rows are run again)
+                for (int j = 0; j < present.size(); j++) {
+                    int i = present.get(j);
+                    try {
+                        out[i] = run(scorer, loaded, List.of(first.get(j)), Arrays.asList(second.get(j))).getFirst();
+                    } catch (IllegalArgumentException | TokenizerException e) {
+                        errors[i] = ONE_ROW.matcher(String.valueOf(e.getMessage())).replaceFirst("");
+                    }
+                }
             }
         }
         counters.rows().add(in.size());
-        return Arrays.asList(out);
+        return new Scored(Arrays.asList(out), Arrays.asList(errors));
+    }
+
+    /** The pipeline's "row 0: " before a message about the only row it was given. */
+    private static final java.util.regex.Pattern ONE_ROW = java.util.regex.Pattern.compile("^row 0: ");
+
+    /** Tokenizes on this thread, then runs on the executor's model (taking its turn), counting tokens and time. */
+    private List<Object> run(Scorer scorer, ExecutorModels.Loaded loaded, List<String> first, List<String> second) {
+        Scorer.Prepared prepared = scorer.prepare(first, second);
+        long[] tokens = {0};
+        LengthBatches.Listener listener = (rows, t) -> tokens[0] += t;
+        List<Object> values;
+        long start;
+        loaded.lock().lock();
+        try {
+            start = System.nanoTime();     // the model's time, not the wait for it
+            values = prepared.run(listener);
+        } finally {
+            loaded.lock().unlock();
+        }
+        counters.modelMillis().add((System.nanoTime() - start) / 1_000_000);
+        counters.tokens().add(tokens[0]);
+        return values;
     }
 
     /** A task's pipeline: tokenize a chunk, then run it. */

@@ -77,6 +77,11 @@ public final class ScoreJob implements Callable<Integer> {
     @Option(names = "--output-column", paramLabel = "COL", description = "The column to append (default: the task's, above)")
     String outputColumn;
 
+    @Option(names = "--error-column", paramLabel = "COL",
+            description = "Rows the pipeline refuses (an empty question, say) get a null result and why in this column, "
+                    + "instead of failing the job")
+    String errorColumn;
+
     @Option(names = "--device", paramLabel = "DEVICE", defaultValue = "auto",
             description = "auto (default: the task's GPU, else any usable GPU, else the CPU), task, cpu, cuda or cuda:N")
     String device;
@@ -130,6 +135,7 @@ public final class ScoreJob implements Callable<Integer> {
         if (pairColumn != null) p = p.withPairCol(pairColumn);
         if (contextColumn != null) p = p.withContextCol(contextColumn);
         if (outputColumn != null) p = p.withOutputCol(outputColumn);
+        if (errorColumn != null) p = p.withErrorCol(errorColumn);
         p = p.withDevice(device).withPrecision(precision).withMaxLength(maxLength).withBatchTokens(batchTokens)
                 .withChunkRows(chunkRows);
         if (pooling != null) p = p.withPooling(SentenceEmbeddings.Pooling.valueOf(pooling.toUpperCase(Locale.ROOT)));

@@ -16,12 +16,14 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
+import java.util.function.Consumer;
 import org.apache.spark.SparkContext;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Encoders;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.types.DataType;
 import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.Metadata;
 import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
 import org.apache.spark.util.LongAccumulator;
@@ -109,73 +111,82 @@ public final class SparkPipeline implements Serializable {
     /** Rows a task reads, tokenizes and runs at a time, unless {@link #withChunkRows} says otherwise. */
     public static final int DEFAULT_CHUNK_ROWS = 4096;
 
-    final Task task;
-    final String model;
-    final String inputCol;
+    // Set once, by a factory or by with(...) on a fresh copy, and never changed after: the object is immutable.
+    Task task;
+    String model;
+    String inputCol;
     /** text-classification: the optional text_pair column; question-answering: the context column. */
-    final String secondCol;
-    final String outputCol;
-    final String device;
-    final Precision precision;
-    final int maxLength;
-    final int batchTokens;
-    final int chunkRows;
-    final SentenceEmbeddings.Pooling pooling;
-    final boolean normalize;
-    final TokenClassification.Aggregation aggregation;
-    final List<String> candidateLabels;
-    final String hypothesisTemplate;
-    final boolean multiLabel;
-    final boolean driverCheck;
+    String secondCol;
+    String outputCol;
+    /** Where a row the pipeline refuses says why (its result then null); null: such a row fails the task. */
+    String errorCol;
+    String device = "auto";
+    Precision precision;
+    int maxLength;
+    int batchTokens;
+    int chunkRows = DEFAULT_CHUNK_ROWS;
+    SentenceEmbeddings.Pooling pooling = SentenceEmbeddings.Pooling.MEAN;
+    boolean normalize;
+    TokenClassification.Aggregation aggregation = TokenClassification.Aggregation.SIMPLE;
+    List<String> candidateLabels = List.of();
+    String hypothesisTemplate;
+    boolean multiLabel;
+    boolean driverCheck = true;
 
-    private SparkPipeline(Task task, String model, String inputCol, String secondCol, String outputCol, String device,
-                          Precision precision, int maxLength, int batchTokens, int chunkRows,
-                          SentenceEmbeddings.Pooling pooling, boolean normalize, TokenClassification.Aggregation aggregation,
-                          List<String> candidateLabels, String hypothesisTemplate, boolean multiLabel, boolean driverCheck) {
+    private SparkPipeline(Task task, String model) {
         this.task = task;
-        this.model = model;
-        this.inputCol = inputCol;
-        this.secondCol = secondCol;
-        this.outputCol = outputCol;
-        this.device = device;
-        this.precision = precision;
-        this.maxLength = maxLength;
-        this.batchTokens = batchTokens;
-        this.chunkRows = chunkRows;
-        this.pooling = pooling;
-        this.normalize = normalize;
-        this.aggregation = aggregation;
-        this.candidateLabels = candidateLabels;
-        this.hypothesisTemplate = hypothesisTemplate;
-        this.multiLabel = multiLabel;
-        this.driverCheck = driverCheck;
+        this.model = Objects.requireNonNull(model, "model");
+        this.inputCol = task == Task.QUESTION_ANSWERING ? "question" : "text";
+        this.secondCol = task == Task.QUESTION_ANSWERING ? "context" : null;
+        this.outputCol = task.defaultOutputCol();
     }
 
-    private static SparkPipeline of(Task task, String model, String secondCol, List<String> labels) {
-        Objects.requireNonNull(model, "model");
-        return new SparkPipeline(task, model, task == Task.QUESTION_ANSWERING ? "question" : "text", secondCol,
-                task.defaultOutputCol(), "auto", null, 0, 0, DEFAULT_CHUNK_ROWS, SentenceEmbeddings.Pooling.MEAN, false,
-                TokenClassification.Aggregation.SIMPLE, labels, null, false, true);
+    private SparkPipeline(SparkPipeline o) {
+        task = o.task;
+        model = o.model;
+        inputCol = o.inputCol;
+        secondCol = o.secondCol;
+        outputCol = o.outputCol;
+        errorCol = o.errorCol;
+        device = o.device;
+        precision = o.precision;
+        maxLength = o.maxLength;
+        batchTokens = o.batchTokens;
+        chunkRows = o.chunkRows;
+        pooling = o.pooling;
+        normalize = o.normalize;
+        aggregation = o.aggregation;
+        candidateLabels = o.candidateLabels;
+        hypothesisTemplate = o.hypothesisTemplate;
+        multiLabel = o.multiLabel;
+        driverCheck = o.driverCheck;
+    }
+
+    /** A copy with {@code change} made to it. */
+    private SparkPipeline with(Consumer<SparkPipeline> change) {
+        SparkPipeline p = new SparkPipeline(this);
+        change.accept(p);
+        return p;
     }
 
     /** Embeddings of column {@code text} with mean pooling, not normalized; any DistilBERT directory. */
     public static SparkPipeline embeddings(String modelDir) {
-        return of(Task.EMBED, modelDir, null, List.of());
+        return new SparkPipeline(Task.EMBED, modelDir);
     }
 
     /** HF's text-classification of column {@code text}; a DistilBertForSequenceClassification directory. */
     public static SparkPipeline textClassification(String modelDir) {
-        return of(Task.TEXT_CLASSIFICATION, modelDir, null, List.of());
+        return new SparkPipeline(Task.TEXT_CLASSIFICATION, modelDir);
     }
 
     /** HF's token-classification of column {@code text}, simple aggregation; a DistilBertForTokenClassification. */
     public static SparkPipeline tokenClassification(String modelDir) {
-        return of(Task.TOKEN_CLASSIFICATION, modelDir, null, List.of());
+        return new SparkPipeline(Task.TOKEN_CLASSIFICATION, modelDir);
     }
 
     /** HF's question-answering over columns {@code question} and {@code context}; a DistilBertForQuestionAnswering. */
     public static SparkPipeline questionAnswering(String modelDir) {
-        return of(Task.QUESTION_ANSWERING, modelDir, "context", List.of());
+        return new SparkPipeline(Task.QUESTION_ANSWERING, modelDir);
     }
 
     /**
@@ -183,43 +194,48 @@ public final class SparkPipeline implements Serializable {
      * DistilBertForSequenceClassification (one whose id2label names an entailment label).
      */
     public static SparkPipeline zeroShotClassification(String modelDir, List<String> candidateLabels) {
-        if (candidateLabels.isEmpty()) {
-            throw new IllegalArgumentException("zero-shot classification needs at least one candidate label");
-        }
-        return of(Task.ZERO_SHOT_CLASSIFICATION, modelDir, null, List.copyOf(candidateLabels));
+        return new SparkPipeline(Task.ZERO_SHOT_CLASSIFICATION, modelDir).withCandidateLabels(candidateLabels);
     }
 
-    /** {@link Task#parse}'s task over {@code modelDir}; zero-shot classification then needs {@link #withCandidateLabels}. */
+    /** {@code task} over {@code modelDir} with its defaults; zero-shot classification then needs {@link #withCandidateLabels}. */
     public static SparkPipeline of(Task task, String modelDir) {
-        return of(task, modelDir, task == Task.QUESTION_ANSWERING ? "context" : null, List.of());
-    }
-
-    private SparkPipeline copy(String inputCol, String secondCol, String outputCol, String device, Precision precision,
-                               int maxLength, int batchTokens, int chunkRows) {
-        return new SparkPipeline(task, model, inputCol, secondCol, outputCol, device, precision, maxLength, batchTokens,
-                chunkRows, pooling, normalize, aggregation, candidateLabels, hypothesisTemplate, multiLabel, driverCheck);
+        return new SparkPipeline(task, modelDir);
     }
 
     /** The text column (the question column for question-answering). */
     public SparkPipeline withInputCol(String col) {
-        return copy(Objects.requireNonNull(col, "col"), secondCol, outputCol, device, precision, maxLength, batchTokens, chunkRows);
+        Objects.requireNonNull(col, "col");
+        return with(p -> p.inputCol = col);
     }
 
     /** text-classification: a second text per row (HF's {@code text_pair}); null for none. */
     public SparkPipeline withPairCol(String col) {
         requireTask("a pair column", Task.TEXT_CLASSIFICATION);
-        return copy(inputCol, col, outputCol, device, precision, maxLength, batchTokens, chunkRows);
+        return with(p -> p.secondCol = col);
     }
 
     /** question-answering: the context column. */
     public SparkPipeline withContextCol(String col) {
         requireTask("a context column", Task.QUESTION_ANSWERING);
-        return copy(inputCol, Objects.requireNonNull(col, "col"), outputCol, device, precision, maxLength, batchTokens, chunkRows);
+        Objects.requireNonNull(col, "col");
+        return with(p -> p.secondCol = col);
     }
 
     /** The column appended ({@link Task#defaultOutputCol} unless named). */
     public SparkPipeline withOutputCol(String col) {
-        return copy(inputCol, secondCol, Objects.requireNonNull(col, "col"), device, precision, maxLength, batchTokens, chunkRows);
+        Objects.requireNonNull(col, "col");
+        return with(p -> p.outputCol = col);
+    }
+
+    /**
+     * Rows the pipeline refuses (an empty question, say) no longer fail the task: their result is
+     * null and this string column, appended after the result, says why (null for every other row), as
+     * Spark's readers keep malformed records in PERMISSIVE mode. A chunk with such a row is run again
+     * row by row to tell them apart. Null (the default): such a row fails its task, naming it. A GPU
+     * out of memory fails the task either way.
+     */
+    public SparkPipeline withErrorCol(String col) {
+        return with(p -> p.errorCol = col);
     }
 
     /**
@@ -228,12 +244,13 @@ public final class SparkPipeline implements Serializable {
      */
     public SparkPipeline withDevice(String d) {
         TaskDevices.check(d);
-        return copy(inputCol, secondCol, outputCol, d.trim().toLowerCase(Locale.ROOT), precision, maxLength, batchTokens, chunkRows);
+        return with(p -> p.device = d.trim().toLowerCase(Locale.ROOT));
     }
 
     /** The CUDA backend's precision: fp32, tf32, bf16 or fp16; null for the default (bf16 on sm_80 and newer). */
-    public SparkPipeline withPrecision(String p) {
-        return copy(inputCol, secondCol, outputCol, device, p == null ? null : Precision.parse(p), maxLength, batchTokens, chunkRows);
+    public SparkPipeline withPrecision(String name) {
+        Precision parsed = name == null ? null : Precision.parse(name);
+        return with(p -> p.precision = parsed);
     }
 
     /** Texts are cut to {@code n} tokens (the pipeline's max length; question-answering's max_seq_len); 0 for its default. */
@@ -241,7 +258,7 @@ public final class SparkPipeline implements Serializable {
         if (n < 0) {
             throw new IllegalArgumentException("max length must be 0 (the default) or more, got " + n);
         }
-        return copy(inputCol, secondCol, outputCol, device, precision, n, batchTokens, chunkRows);
+        return with(p -> p.maxLength = n);
     }
 
     /** Real tokens per forward pass; 0 for the pipelines' default. */
@@ -249,7 +266,7 @@ public final class SparkPipeline implements Serializable {
         if (n < 0) {
             throw new IllegalArgumentException("batch tokens must be 0 (the default) or more, got " + n);
         }
-        return copy(inputCol, secondCol, outputCol, device, precision, maxLength, n, chunkRows);
+        return with(p -> p.batchTokens = n);
     }
 
     /** Rows a task reads and sorts by length at a time (default {@link #DEFAULT_CHUNK_ROWS}). */
@@ -257,30 +274,27 @@ public final class SparkPipeline implements Serializable {
         if (n < 1) {
             throw new IllegalArgumentException("chunk rows must be at least 1, got " + n);
         }
-        return copy(inputCol, secondCol, outputCol, device, precision, maxLength, batchTokens, n);
+        return with(p -> p.chunkRows = n);
     }
 
     /** embed: mean or cls pooling. */
-    public SparkPipeline withPooling(SentenceEmbeddings.Pooling p) {
+    public SparkPipeline withPooling(SentenceEmbeddings.Pooling mode) {
         requireTask("pooling", Task.EMBED);
-        return new SparkPipeline(task, model, inputCol, secondCol, outputCol, device, precision, maxLength, batchTokens,
-                chunkRows, Objects.requireNonNull(p, "pooling"), normalize, aggregation, candidateLabels, hypothesisTemplate,
-                multiLabel, driverCheck);
+        Objects.requireNonNull(mode, "pooling");
+        return with(p -> p.pooling = mode);
     }
 
     /** embed: each vector divided by its L2 norm, as sentence-transformers' Normalize. */
-    public SparkPipeline withNormalize(boolean n) {
+    public SparkPipeline withNormalize(boolean on) {
         requireTask("normalize", Task.EMBED);
-        return new SparkPipeline(task, model, inputCol, secondCol, outputCol, device, precision, maxLength, batchTokens,
-                chunkRows, pooling, n, aggregation, candidateLabels, hypothesisTemplate, multiLabel, driverCheck);
+        return with(p -> p.normalize = on);
     }
 
     /** token-classification: HF's aggregation_strategy (simple by default). */
     public SparkPipeline withAggregation(TokenClassification.Aggregation a) {
         requireTask("aggregation", Task.TOKEN_CLASSIFICATION);
-        return new SparkPipeline(task, model, inputCol, secondCol, outputCol, device, precision, maxLength, batchTokens,
-                chunkRows, pooling, normalize, Objects.requireNonNull(a, "aggregation"), candidateLabels, hypothesisTemplate,
-                multiLabel, driverCheck);
+        Objects.requireNonNull(a, "aggregation");
+        return with(p -> p.aggregation = a);
     }
 
     /** zero-shot-classification: the labels every row is scored against. */
@@ -289,22 +303,20 @@ public final class SparkPipeline implements Serializable {
         if (labels.isEmpty()) {
             throw new IllegalArgumentException("zero-shot classification needs at least one candidate label");
         }
-        return new SparkPipeline(task, model, inputCol, secondCol, outputCol, device, precision, maxLength, batchTokens,
-                chunkRows, pooling, normalize, aggregation, List.copyOf(labels), hypothesisTemplate, multiLabel, driverCheck);
+        List<String> copy = List.copyOf(labels);
+        return with(p -> p.candidateLabels = copy);
     }
 
     /** zero-shot-classification: HF's hypothesis_template ({@code "This example is {}."} by default). */
     public SparkPipeline withHypothesisTemplate(String template) {
         requireTask("a hypothesis template", Task.ZERO_SHOT_CLASSIFICATION);
-        return new SparkPipeline(task, model, inputCol, secondCol, outputCol, device, precision, maxLength, batchTokens,
-                chunkRows, pooling, normalize, aggregation, candidateLabels, template, multiLabel, driverCheck);
+        return with(p -> p.hypothesisTemplate = template);
     }
 
     /** zero-shot-classification: HF's multi_label (each label scored on its own). */
     public SparkPipeline withMultiLabel(boolean on) {
         requireTask("multi-label", Task.ZERO_SHOT_CLASSIFICATION);
-        return new SparkPipeline(task, model, inputCol, secondCol, outputCol, device, precision, maxLength, batchTokens,
-                chunkRows, pooling, normalize, aggregation, candidateLabels, hypothesisTemplate, on, driverCheck);
+        return with(p -> p.multiLabel = on);
     }
 
     /**
@@ -313,8 +325,7 @@ public final class SparkPipeline implements Serializable {
      * A wrong path then fails the tasks, each saying what it could not read.
      */
     public SparkPipeline withDriverCheck(boolean on) {
-        return new SparkPipeline(task, model, inputCol, secondCol, outputCol, device, precision, maxLength, batchTokens,
-                chunkRows, pooling, normalize, aggregation, candidateLabels, hypothesisTemplate, multiLabel, on);
+        return with(p -> p.driverCheck = on);
     }
 
     private void requireTask(String what, Task t) {
@@ -354,7 +365,7 @@ public final class SparkPipeline implements Serializable {
     }
 
     /**
-     * {@code input}'s schema with the output column appended.
+     * {@code input}'s schema with the output column appended (and the error column after it, where one is named).
      *
      * @throws IllegalArgumentException naming the column when an input column is missing or not a
      *                                  string, or the output column already exists
@@ -372,11 +383,17 @@ public final class SparkPipeline implements Serializable {
                         + ", not string");
             }
         }
-        if (names.contains(outputCol)) {
-            throw new IllegalArgumentException(task.cliName() + ": the input already has a column '" + outputCol
-                    + "'; name another with withOutputCol");
+        for (String col : errorCol == null ? List.of(outputCol) : List.of(outputCol, errorCol)) {
+            if (names.contains(col)) {
+                throw new IllegalArgumentException(task.cliName() + ": the input already has a column '" + col
+                        + "'; name another with " + (col.equals(outputCol) ? "withOutputCol" : "withErrorCol"));
+            }
         }
-        return input.add(new StructField(outputCol, outputType(), true, org.apache.spark.sql.types.Metadata.empty()));
+        if (outputCol.equals(errorCol)) {
+            throw new IllegalArgumentException(task.cliName() + ": the output and error columns are both '" + outputCol + "'");
+        }
+        StructType out = input.add(new StructField(outputCol, outputType(), true, Metadata.empty()));
+        return errorCol == null ? out : out.add(new StructField(errorCol, DataTypes.StringType, true, Metadata.empty()));
     }
 
     /**

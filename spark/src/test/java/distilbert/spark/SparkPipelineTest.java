@@ -293,6 +293,36 @@ class SparkPipelineTest {
     }
 
     @Test
+    void withAnErrorColumnARefusedRowSaysWhyAndTheOthersAreScored() throws IOException {
+        StructType schema = new StructType().add("question", DataTypes.StringType).add("context", DataTypes.StringType);
+        List<Row> in = List.of(RowFactory.create("who sat?", "the cat sat on a mat"), RowFactory.create("", "Berlin"),
+                RowFactory.create("where?", "Wolfgang lives in Berlin"), RowFactory.create("who?", ""),
+                RowFactory.create(null, "no question"));
+        Dataset<Row> scored = SparkPipeline.questionAnswering(reader.toString()).withErrorCol("why").withDevice("cpu")
+                .transform(TestSpark.frame(in, schema, 1));
+        assertEquals(List.of("question", "context", "answer", "why"), Arrays.asList(scored.columns()));
+        List<Row> rows = scored.collectAsList();
+        try (DistilBert db = DistilBert.load(reader, Device.CPU)) {
+            QuestionAnswering qa = new QuestionAnswering(db, Tokenizer.fromPretrained(reader));
+            for (int i : new int[] {0, 2}) {
+                QuestionAnswering.Answer a = qa.answer(in.get(i).getString(0), in.get(i).getString(1)).getFirst();
+                assertEquals(a.score(), rows.get(i).getStruct(2).getDouble(0), 0d, "row " + i);
+                assertEquals(a.answer(), rows.get(i).getStruct(2).getString(3), "row " + i);
+                assertNull(rows.get(i).get(3));
+            }
+        }
+        assertNull(rows.get(1).get(2));
+        assertEquals("the question is empty", rows.get(1).getString(3));
+        assertNull(rows.get(3).get(2));
+        assertEquals("the context is empty", rows.get(3).getString(3));
+        assertNull(rows.get(4).get(2));
+        assertNull(rows.get(4).get(3));     // a null input is not an error
+        var e = assertThrows(IllegalArgumentException.class, () -> SparkPipeline.questionAnswering(reader.toString())
+                .withErrorCol("context").transform(TestSpark.frame(in, schema, 1)));
+        assertEquals("question-answering: the input already has a column 'context'; name another with withErrorCol", e.getMessage());
+    }
+
+    @Test
     void aRowThePipelineRefusesFailsTheJobNamingItsPartitionAndRows() {
         StructType schema = new StructType().add("question", DataTypes.StringType).add("context", DataTypes.StringType);
         Dataset<Row> in = TestSpark.frame(List.of(RowFactory.create("who?", "Wolfgang"), RowFactory.create("", "Berlin")), schema, 1);
