@@ -42,7 +42,8 @@
 #   bench     bin/gpu-bench (ours vs HF eager and SDPA on random DistilBERT-base weights, the ceilings, MFU,
 #             the logits check, the report); cap 200 s, batches 1,64,256, L 128 and 512 and the length
 #             mix, bf16 and fp32 (GPU_BENCH_ARGS adds to or overrides those)
-#   train     fine-tuning: `distilbert train --device cuda` (fp32, tf32, bf16) against bench/train-peer.py
+#   train     fine-tuning: `distilbert train --device cuda` (TRAIN_PRECISIONS: fp32 tf32 bf16; fp16 too when
+#             named) against bench/train-peer.py
 #             --device cuda (HF's model, torch AdamW, the same batches' shapes; --tf32, --bf16 as HF's) on a random DistilBERT-base with
 #             a new 2-label head, TRAIN_ROWS (2048) parity-corpus rows cut to 128 tokens, batch 32,
 #             TRAIN_STEPS (40) steps; samples/s and tokens/s and the ratio; cap 50 s a run
@@ -123,7 +124,7 @@ collect() { # unpack what came back into build/gpu-session/<time>/, file the rep
       echo "Device and driver (the session's probe):"; echo
       grep -m 4 -E "NVIDIA|[Dd]river|CUDA" "$to/summary.md" | sed 's/^/    /'; echo
       echo "Commands: \`distilbert train --device cuda --precision P --batch-size 32 --max-steps \$TRAIN_STEPS --max-length 128\`"
-      echo "against \`bench/train-peer.py --device cuda [--tf32|--bf16] --batch-size 32 --max-steps \$TRAIN_STEPS --max-length 128\`"
+      echo "against \`bench/train-peer.py --device cuda [--tf32|--bf16|--fp16] --batch-size 32 --max-steps \$TRAIN_STEPS --max-length 128\`"
       echo "on a random DistilBERT-base with a new 2-label head (step_train in scripts/gpu-session.sh)."; echo
       echo "Raw numbers: the JSON lines below (train_results.json of ours, bench/train-peer.py's output for HF)."; echo
       cat "$to/train/summary.md"; echo

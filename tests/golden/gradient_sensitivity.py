@@ -5,6 +5,11 @@ CudaTrainingParityTest: vocab 60, 2 layers, 4 heads, dim 32, FFN 48): the yardst
 gradient bound.
 
     python3 tests/golden/gradient_sensitivity.py        # torch and transformers, CPU is enough
+    python3 tests/golden/gradient_sensitivity.py --dtype float16
+
+With --dtype float16 the same in float16, as HF's --fp16 computes it: the loss multiplied by a loss scale
+(1024: none of these gradients overflows float16 with it) before the backward and the gradients divided by it
+after, as torch's GradScaler does; the yardstick of the test's fp16 bound.
 
 For each head (and its activation and positions as the test has them) and 4 seeds, the loss's gradient
 in float32 and in bf16, two ways: torch.autocast(bfloat16) (HF's --bf16: float32 weights, bf16 matrix
@@ -63,10 +68,10 @@ def cases():
         dict(input_ids=cids, attention_mask=cmask, labels=torch.tensor([1, 0]))
 
 
-def grads(model, inputs):
+def grads(model, inputs, scale=1.0):
     model.zero_grad()
-    model(**inputs).loss.backward()
-    return {n: p.grad.float().clone() for n, p in model.named_parameters() if p.grad is not None}
+    (model(**inputs).loss * scale).backward()
+    return {n: p.grad.float().clone() / scale for n, p in model.named_parameters() if p.grad is not None}
 
 
 def distance(g32, g16):
@@ -82,8 +87,14 @@ def distance(g32, g16):
 
 
 def main():
+    import argparse
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dtype", choices=["bfloat16", "float16"], default="bfloat16")
+    dtype = getattr(torch, ap.parse_args().dtype)
+    scale = 1024.0 if dtype == torch.float16 else 1.0
+    short = "bf16" if dtype == torch.bfloat16 else "fp16"
     for name, cls, extra, act, sinusoidal, inputs in cases():
-        found = {"autocast": [], "bf16 model": []}
+        found = {"autocast": [], short + " model": []}
         for seed in range(4):
             torch.manual_seed(seed)
             cfg = DistilBertConfig(vocab_size=60, max_position_embeddings=24, sinusoidal_pos_embds=sinusoidal, n_layers=2,
@@ -92,11 +103,11 @@ def main():
             model = cls(cfg).train()
             draw(model, torch.Generator().manual_seed(seed))
             g32 = grads(model, inputs)
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                ga = grads(model, inputs)
+            with torch.autocast("cpu", dtype=dtype):
+                ga = grads(model, inputs, scale)
             found["autocast"].append(distance(g32, ga))
-            gb = grads(model.to(torch.bfloat16), inputs)
-            found["bf16 model"].append(distance(g32, gb))
+            gb = grads(model.to(dtype), inputs, scale)
+            found[short + " model"].append(distance(g32, gb))
         for how, ds in found.items():
             print(f"{name:24s} {how:10s} whole gradient: " + ", ".join(f"{d:.3f}" for d, _, _ in ds)
                   + "; worst tensor: " + ", ".join(f"{w:.3f} ({n.split('.', 1)[-1]})" for _, w, n in ds))

@@ -215,8 +215,8 @@ final class InfoCommand implements Callable<Integer>, Main.Verbose {
         row(s, "parameters", "fp32 " + bytes(m.parametersFp32()) + ", bf16 " + bytes(m.parametersBf16()));
         row(s, "training", bytes(m.trainingFp32()) + " for fp32 weights, gradients and AdamW's two moments ("
                 + ModelReport.TRAINING_BYTES_PER_PARAMETER + " bytes per parameter); " + bytes(m.trainingBf16())
-                + " in bf16 mixed precision (" + ModelReport.TRAINING_BF16_BYTES_PER_PARAMETER
-                + ": the bf16 weights beside those); activations not counted");
+                + " in bf16 or fp16 mixed precision (" + ModelReport.TRAINING_BF16_BYTES_PER_PARAMETER
+                + ": the 16-bit weights beside those); activations not counted");
         s.append("  activations of one inference forward pass: ").append(ModelReport.activationFormula(r.head())).append('\n');
         s.append(String.format(Locale.ROOT, "    %-12s %10s %12s %12s%n", "batch", "tokens", "fp32", "bf16"));
         for (ModelReport.Activations a : m.activations()) {

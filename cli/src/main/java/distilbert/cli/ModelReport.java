@@ -114,7 +114,7 @@ record ModelReport(Path dir, DistilBertConfig config, Head head, Parameters para
 
     /** Bytes per parameter for training with AdamW in fp32: weights, gradients, first and second moments. */
     static final int TRAINING_BYTES_PER_PARAMETER = 16;
-    /** In bf16 mixed precision: the bf16 weights the forward reads beside the fp32 state above. */
+    /** In bf16 or fp16 mixed precision: the 16-bit weights the forward reads beside the fp32 state above. */
     static final int TRAINING_BF16_BYTES_PER_PARAMETER = 18;
 
     /** The default shapes: one sequence as long as the model takes, and 32 sequences of 128 (or less). */

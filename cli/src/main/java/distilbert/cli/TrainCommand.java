@@ -58,7 +58,7 @@ import picocli.CommandLine.Spec;
  * data (or the model's label2id), dynamic padding per batch, AdamW with HF's no-decay groups, the
  * linear schedule with warmup, gradient clipping and accumulation, checkpoints every --save-steps
  * that {@code --resume} continues bit for bit, and one saved when the run is interrupted. Runs on a
- * GPU (fp32, tf32 or bf16 mixed precision) or on the CPU backend, as --device says.
+ * GPU (fp32, tf32, or bf16 or fp16 mixed precision) or on the CPU backend, as --device says.
  */
 @Command(name = "train", mixinStandardHelpOptions = true, versionProvider = Main.Version.class, sortOptions = false,
         usageHelpWidth = 100,
@@ -99,7 +99,7 @@ import picocli.CommandLine.Spec;
                     + "directories (model, AdamW state, trainer_state.json) every --save-steps and when the run is "
                     + "interrupted (Ctrl-C, SIGTERM) or the GPU runs out of memory: --resume continues from the latest with the "
                     + "same masks and order (bit for bit, on the GPU too).",
-            "Runs on a GPU (--device, --precision fp32, tf32 or bf16 mixed precision) or on the CPU (all cores); a progress "
+            "Runs on a GPU (--device, --precision fp32, tf32, or bf16 or fp16 mixed precision) or on the CPU (all cores); a progress "
                     + "line shows on a terminal.",
             ""},
         footer = {"",
@@ -232,8 +232,10 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--precision", paramLabel = "PRECISION", converter = RunOptions.PrecisionConverter.class,
             description = "On the GPU: fp32 (the default: HF's Trainer without --tf32), tf32 (the matrix products on the "
                     + "tensor cores with 10-bit mantissas, HF's --tf32) or bf16 (mixed precision, HF's --bf16: activations and "
-                    + "the forward's weights in bfloat16, float32 master weights, gradients and optimizer state). fp16 is not "
-                    + "written yet (it needs loss scaling). The CPU trains in fp32 whatever is asked.")
+                    + "the forward's weights in bfloat16, float32 master weights, gradients and optimizer state) or fp16 (the same "
+                    + "in float16, HF's --fp16, with the loss scaled as torch's GradScaler scales it: from 65536, halved at a "
+                    + "step whose gradients overflow, which is skipped, doubled after 2000 steps without). The CPU trains in fp32 "
+                    + "whatever is asked.")
     Precision precision;
 
     @Option(names = "--bf16", description = "HF's --bf16: the same as --precision bf16.")
@@ -241,6 +243,9 @@ final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--tf32", description = "HF's --tf32: the same as --precision tf32.")
     boolean tf32;
+
+    @Option(names = "--fp16", description = "HF's --fp16: the same as --precision fp16.")
+    boolean fp16;
 
     @Option(names = "--resume", description = "Continue from the latest checkpoint in --output.")
     boolean resume;
@@ -418,7 +423,7 @@ final class TrainCommand implements Callable<Integer> {
                     try {
                         List<Example> examples = order.subList(batch * batchSize, Math.min(order.size(), (batch + 1) * batchSize));
                         int windowBatches = Math.min(accumulation, batchesPerEpoch - windowStart);
-                        float scale = 1f / windowBatches;
+                        float scale = trainer.lossScale() / windowBatches;   // fp16: the loss scaled up, as GradScaler
                         float loss;
                         if (t == Task.MASKED_LM) {
                             // this micro-batch's masks: a stream of its own, so a resumed run draws them again
@@ -456,9 +461,11 @@ final class TrainCommand implements Callable<Integer> {
                         progress.advance(examples.size(), batchTokens);
                         if (inWindow == windowBatches) {
                             Trainer.Step step = trainer.step();
-                            if (!Float.isFinite(step.gradNorm())) {
-                                err.println("distilbert train: step " + (step.step() + 1) + ": the gradient norm is " + step.gradNorm()
-                                        + "; the update was skipped");
+                            if (step.skipped()) {
+                                err.println("distilbert train: step " + step.step() + ": the gradient norm is " + step.gradNorm()
+                                        + "; the update was skipped" + (step.lossScale() == 1f ? ""
+                                        : " and the loss scale halved to " + (long) step.lossScale() + " (fp16: a gradient "
+                                        + "overflowed float16, as GradScaler expects in the first steps)"));
                             }
                             if (step.step() % loggingSteps == 0 || step.step() == totalSteps) {
                                 ObjectNode entry = JSON.createObjectNode();
@@ -692,10 +699,11 @@ final class TrainCommand implements Callable<Integer> {
     // ---------------------------------------------------------------------------------------------
     // options
 
-    /** The backend of --device and --precision (or --bf16, --tf32); fp32 on the GPU unless asked otherwise. */
+    /** The backend of --device and --precision (or --bf16, --fp16, --tf32); fp32 on the GPU unless asked otherwise. */
     private Ops backend() {
         Device d = device.devices().getFirst(); // one, checkOptions saw to it
-        Precision p = precision != null ? precision : bf16 ? Precision.BF16 : tf32 ? Precision.TF32 : Precision.FP32;
+        Precision p = precision != null ? precision : bf16 ? Precision.BF16 : fp16 ? Precision.FP16 : tf32 ? Precision.TF32
+                : Precision.FP32;
         try {
             return DistilBert.backend(d, d.kind() == Device.Kind.CPU ? null : p);
         } catch (UnsupportedOperationException | IllegalStateException e) {
@@ -707,12 +715,8 @@ final class TrainCommand implements Callable<Integer> {
         if (device.devices().size() != 1) {
             throw usage("--device " + device + ": training runs on one device (several GPUs at once are not written yet)");
         }
-        if ((bf16 ? 1 : 0) + (tf32 ? 1 : 0) + (precision != null ? 1 : 0) > 1) {
-            throw usage("give one of --precision, --bf16 and --tf32");
-        }
-        if (precision == Precision.FP16) {
-            throw usage("--precision fp16: training on the GPU runs in fp32, tf32 or bf16; fp16 needs loss scaling (torch's "
-                    + "GradScaler), which is not written yet (bf16 has float32's range and needs none)");
+        if ((bf16 ? 1 : 0) + (fp16 ? 1 : 0) + (tf32 ? 1 : 0) + (precision != null ? 1 : 0) > 1) {
+            throw usage("give one of --precision, --bf16, --fp16 and --tf32");
         }
         if (batchSize < 1) throw usage("--batch-size must be at least 1, got " + batchSize);
         if (!(mlmProbability > 0 && mlmProbability <= 1)) throw usage("--mlm-probability must be in (0, 1], got " + mlmProbability);

@@ -285,8 +285,9 @@ class CliOnFakeGpuTest {
     /**
      * Fine-tuning on the GPU follows the same run on the CPU step by step (the same data order and dropout
      * masks): the logged losses and gradient norms in fp32 within 1e-4 relative (float32 sums in other
-     * orders, compounded over 4 steps), in bf16 mixed precision within 0.25 (CudaTrainingParityTest's
-     * bf16 gradient bound, measured on HF's own bf16); the model it writes loads and scores.
+     * orders, compounded over 4 steps), in bf16 and fp16 mixed precision within CudaTrainingParityTest's
+     * gradient bounds, measured on HF's own bf16 and fp16 (0.25, 0.0075; fp16 with GradScaler's loss scale,
+     * which overflows nothing here: no step is skipped); the model it writes loads and scores.
      */
     @Test
     void trainingOnTheGpuFollowsTheCpuRun() throws IOException {
@@ -311,11 +312,15 @@ class CliOnFakeGpuTest {
         };
         List<JsonNode> cpu = train.apply("cpu", new String[] {"--device", "cpu"});
         assertEquals(4, cpu.size());
-        for (String p : List.of("fp32", "bf16")) {
-            // bf16 through HF's flag, --bf16 (the same as --precision bf16)
-            List<JsonNode> gpu = train.apply(p, p.equals("bf16") ? new String[] {"--device", "cuda", "--bf16"}
-                    : new String[] {"--device", "cuda", "--precision", p});
-            double bound = p.equals("fp32") ? 1e-4 : 0.25;
+        for (String p : List.of("fp32", "bf16", "fp16")) {
+            // bf16 and fp16 through HF's flags, --bf16 and --fp16 (the same as --precision bf16, fp16)
+            List<JsonNode> gpu = train.apply(p, p.equals("fp32") ? new String[] {"--device", "cuda", "--precision", p}
+                    : new String[] {"--device", "cuda", "--" + p});
+            double bound = switch (p) {
+                case "fp32" -> 1e-4;
+                case "bf16" -> 0.25;
+                default -> 0.0075;
+            };
             assertEquals(cpu.size(), gpu.size(), p);
             for (int i = 0; i < cpu.size(); i++) {
                 for (String key : List.of("loss", "grad_norm")) {
@@ -330,7 +335,8 @@ class CliOnFakeGpuTest {
 
     /**
      * A GPU run resumed from its first checkpoint writes the uninterrupted run's model, bit for bit, in
-     * fp32 and in bf16 (whose checkpoints hold the float32 master weights): every kernel of the
+     * fp32, bf16 and fp16 (whose checkpoints hold the float32 master weights, and fp16's the loss scale):
+     * every kernel of the
      * training step sums in a fixed order (the embeddings' scatter too: no atomics), and the dropout
      * masks and the data order continue from the checkpoint.
      */
@@ -338,7 +344,7 @@ class CliOnFakeGpuTest {
     void resumingOnTheGpuGivesTheUninterruptedRunsModel() throws IOException {
         Path base = TinyModels.withTokenizer(dir.resolve("resume-base"));
         Path data = java.nio.file.Files.write(dir.resolve("resume.jsonl"), TrainCommandTest.examples(32, 4));
-        for (String p : List.of("fp32", "bf16")) {
+        for (String p : List.of("fp32", "bf16", "fp16")) {
             Path whole = dir.resolve("whole-" + p), resumed = dir.resolve("resumed-" + p);
             String[] args = {"train", "--model", base.toString(), "--train", data.toString(), "--device", "cuda",
                     "--precision", p, "--batch-size", "8", "--max-steps", "4", "--save-steps", "2", "--learning-rate", "1e-3"};

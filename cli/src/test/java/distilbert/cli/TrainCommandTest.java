@@ -202,15 +202,14 @@ class TrainCommandTest {
         }
 
         r = Cli.run("", "train", "--model", base.toString(), "--train", trainFile.toString(), "--output",
-                dir.resolve("fp16").toString(), "--device", "cuda", "--precision", "fp16");
+                dir.resolve("fp16").toString(), "--fp16", "--precision", "fp16");
         assertEquals(2, r.code());
-        assertTrue(r.err().contains("--precision fp16: training on the GPU runs in fp32, tf32 or bf16; fp16 needs loss scaling"),
-                r.err());
+        assertTrue(r.err().contains("give one of --precision, --bf16, --fp16 and --tf32"), r.err());
 
         r = Cli.run("", "train", "--model", base.toString(), "--train", trainFile.toString(), "--output",
                 dir.resolve("both").toString(), "--bf16", "--precision", "tf32");
         assertEquals(2, r.code());
-        assertTrue(r.err().contains("give one of --precision, --bf16 and --tf32"), r.err());
+        assertTrue(r.err().contains("give one of --precision, --bf16, --fp16 and --tf32"), r.err());
 
         r = Cli.run("", "train", "--model", base.toString(), "--train", trainFile.toString(), "--output",
                 dir.resolve("two").toString(), "--device", "cuda:0,1");

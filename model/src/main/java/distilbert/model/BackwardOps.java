@@ -7,10 +7,10 @@ import distilbert.weights.Activation;
  * dropout, and the optimizer's walk over the flat parameter buffer. Both backends implement it: the
  * CPU reference ({@link CpuOps}) and {@link CudaOps} (kernels-cu's {@code training.cu},
  * {@code attention_train.cu} and {@code activation.cu}, cuBLAS for the matrix products). The CUDA
- * backend trains in fp32, tf32 and bf16: parameter gradients and optimizer state are float32 buffers
- * whatever the storage type ({@link Ops#allocateFloat32}), and in bf16 the trainer keeps float32
- * master weights ({@link #storesFloat32}). fp16 refuses to train ({@link Training#backwardOps} says
- * why: it needs loss scaling).
+ * backend trains in fp32, tf32, bf16 and fp16: parameter gradients and optimizer state are float32
+ * buffers whatever the storage type ({@link Ops#allocateFloat32}), in bf16 and fp16 the trainer keeps
+ * float32 master weights ({@link #storesFloat32}), and in fp16 it scales the loss
+ * ({@link #needsLossScaling}).
  *
  * <h2>Conventions</h2> (beside {@link Ops}'s)
  * <ul>
@@ -215,6 +215,13 @@ public sealed interface BackwardOps extends Ops permits CpuOps, CudaOps {
      * products in bf16).
      */
     boolean storesFloat32();
+
+    /**
+     * Whether activations and their gradients are stored in float16, whose 5-bit exponent flushes
+     * small gradients to zero: then the {@link Trainer} scales the loss up before the backward and the
+     * gradients down before the update, as torch's GradScaler does under HF's {@code --fp16}.
+     */
+    boolean needsLossScaling();
 
     /**
      * {@code params[i] = master[i]} rounded to the storage type, for i in [0, n): the model's 16-bit

@@ -965,6 +965,12 @@ public final class CpuOps implements BackwardOps {
         return true;
     }
 
+    /** Float32 everywhere: no loss scaling. */
+    @Override
+    public boolean needsLossScaling() {
+        return false;
+    }
+
     /** The CPU stores float32: a copy. */
     @Override
     public void storeParameters(Buffer params, Buffer master, long n) {

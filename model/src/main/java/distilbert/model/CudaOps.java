@@ -479,24 +479,17 @@ public final class CudaOps implements BackwardOps {
     }
 
     // ---------------------------------------------------------------------------------------------
-    // training (BackwardOps): fp32, tf32 and bf16 (see checkTrainable); parameter gradients and
+    // training (BackwardOps): fp32, tf32, bf16 and fp16 (the trainer scales fp16's loss); parameter gradients and
     // optimizer state are float32 arrays whatever the storage type
-
-    /**
-     * Refuses training in fp16, saying why: float16's range needs the loss scaled up and the gradients
-     * checked for overflow (torch's GradScaler), which is not written. fp32, tf32 and bf16 train.
-     */
-    void checkTrainable() {
-        if (precision == Precision.FP16) {
-            throw new UnsupportedOperationException("training on the GPU runs in fp32, tf32 or bf16 (--precision, Precision);"
-                    + " this model is loaded in fp16, whose training needs loss scaling (torch's GradScaler), which is not"
-                    + " written yet: bf16 has float32's range and needs none");
-        }
-    }
 
     @Override
     public boolean storesFloat32() {
         return storage == ElementType.F32;
+    }
+
+    @Override
+    public boolean needsLossScaling() {
+        return storage == ElementType.F16;
     }
 
     @Override

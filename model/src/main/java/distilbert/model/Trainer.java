@@ -29,10 +29,12 @@ import java.util.regex.Pattern;
  * not know the data. AdamW walks the whole slab in one call (one kernel on a GPU), weight decay by
  * segment.
  *
- * <p>Mixed precision: where the model stores 16-bit parameters (a GPU model in bf16), the gradients
- * and moments are float32 as everywhere, and the trainer keeps float32 master weights: AdamW updates
- * them, and each step writes their bf16 rounding into the model ({@link BackwardOps#storeParameters}),
- * as torch's autocast keeps float32 weights. Checkpoints save the master weights.
+ * <p>Mixed precision: where the model stores 16-bit parameters (a GPU model in bf16 or fp16), the
+ * gradients and moments are float32 as everywhere, and the trainer keeps float32 master weights: AdamW
+ * updates them, and each step writes their 16-bit rounding into the model
+ * ({@link BackwardOps#storeParameters}), as torch's autocast keeps float32 weights. Checkpoints save the
+ * master weights. In fp16 the loss is scaled as torch's GradScaler scales it ({@link #lossScale()},
+ * {@link #step()}), and checkpoints save the scale.
  *
  * <p>State (AdamW's moments, the step counters) is saved beside the model as a HF trainer
  * checkpoint directory is ({@link #save}), and a run resumes from it bit for bit ({@link #resume}):
@@ -80,13 +82,26 @@ public final class Trainer {
     }
 
     /**
-     * What one optimizer step did.
+     * What one step did.
      *
-     * @param step         the optimizer step, from 1
-     * @param learningRate the rate it used
-     * @param gradNorm     the global gradient norm before clipping (HF's {@code grad_norm})
+     * @param step         the step, from 1 (HF's {@code global_step}: skipped steps count)
+     * @param learningRate the rate it used (or would have: a skipped step uses none)
+     * @param gradNorm     the global norm of the (unscaled) gradients before clipping (HF's {@code grad_norm})
+     * @param skipped      whether the update was skipped because a gradient was not finite (the parameters,
+     *                     AdamW's state and the schedule stay where they were, as under torch's GradScaler)
+     * @param lossScale    the loss scale the next micro-batches take ({@link #lossScale()}); 1 without loss scaling
      */
-    public record Step(long step, double learningRate, float gradNorm) {
+    public record Step(long step, double learningRate, float gradNorm, boolean skipped, float lossScale) {
+    }
+
+    /**
+     * torch's {@code GradScaler} as HF's Trainer runs it under {@code --fp16}: the loss is multiplied by
+     * {@code scale} (from 65536) before the backward so that small gradients survive float16; each
+     * step divides the gradients by it and checks them; a step with a gradient that is not finite is
+     * skipped and halves the scale, and {@code growthInterval} (2000) finite steps in a row double it.
+     */
+    record LossScaling(float initScale, float growthFactor, float backoffFactor, int growthInterval) {
+        static final LossScaling GRAD_SCALER = new LossScaling(65536f, 2f, 0.5f, 2000);
     }
 
     private final Architecture model;
@@ -102,7 +117,15 @@ public final class Trainer {
     /** The slab as AdamW walks it: segment ends and whether each decays (the owned parameters, and the gaps between them). */
     private final int[] segmentEnds;
     private final boolean[] segmentDecays;
+    /** Optimizer steps taken: AdamW's bias correction and the schedule's position (skipped steps do not count). */
     private long step;
+    /** Steps taken, skipped ones included (HF's global_step). */
+    private long globalStep;
+    /** Loss scaling where the backend needs it (float16 storage), else null. */
+    private LossScaling scaling;
+    private float lossScale = 1f;
+    /** Finite steps in a row since the scale last changed (GradScaler's growth tracker). */
+    private int growthTracker;
     private long microBatches;
     /** {@link #microBatches} when the last step was taken (or the state restored): where a discarded window starts. */
     private long microBatchesAtStep;
@@ -111,8 +134,7 @@ public final class Trainer {
      * A trainer of {@code model}. Where the model stores 16-bit parameters (a GPU model in bf16) the
      * trainer keeps float32 master weights, here the model's parameters widened: use
      * {@link #Trainer(DistilBert, Options)} to start them from the checkpoint's float32 values instead.
-     *
-     * @throws UnsupportedOperationException when the model's backend cannot train (see {@link Training#backwardOps})
+     * Where it stores float16, the trainer also scales the loss ({@link #lossScale()}).
      */
     public Trainer(Architecture model, Options options) {
         this(model, options, null);
@@ -122,8 +144,6 @@ public final class Trainer {
      * A trainer of {@code model} whose float32 master weights, where it stores 16-bit parameters, are
      * the values of the checkpoint it was made from (torch's autocast keeps the float32 weights it
      * loaded, not their bf16 rounding).
-     *
-     * @throws UnsupportedOperationException when the model's backend cannot train (see {@link Training#backwardOps})
      */
     public Trainer(DistilBert model, Options options) {
         this(model.architecture(), options, model);
@@ -140,6 +160,9 @@ public final class Trainer {
         } else {
             this.master = ParameterSlab.allocate(ops, table);
             ops.upload(master.slab(), loaded != null ? loaded.checkpointValues(table) : ops.download(params.slab()));
+        }
+        if (ops.needsLossScaling()) {
+            lossScaling(LossScaling.GRAD_SCALER);
         }
         this.grads = ParameterSlab.allocate(ops, table);
         this.expAvg = ParameterSlab.allocate(ops, table);
@@ -186,7 +209,7 @@ public final class Trainer {
 
     /** Optimizer steps taken. */
     public long steps() {
-        return step;
+        return globalStep;
     }
 
     /** Micro-batches whose dropout was drawn ({@link #nextDropout}). */
@@ -225,22 +248,53 @@ public final class Trainer {
     }
 
     /**
-     * One optimizer step over the accumulated gradients: clip to {@code maxGradNorm}, AdamW at the
-     * schedule's rate, zero the gradients. A non-finite gradient norm skips the update (the
-     * parameters stay as they were), zeroes the gradients and is reported in the result, where torch
-     * would write NaN into every parameter.
+     * The factor the next micro-batches' losses are multiplied by before their backward (their
+     * {@code lossScale} argument times this): the loss scale where the backend stores float16, else 1.
+     */
+    public float lossScale() {
+        return lossScale;
+    }
+
+    /** Optimizer steps taken: {@link #steps()} less the skipped ones. */
+    public long optimizerSteps() {
+        return step;
+    }
+
+    /** Replaces the loss scaling (tests: a scale that overflows, a short growth interval); resets its state. */
+    void lossScaling(LossScaling s) {
+        this.scaling = s;
+        this.lossScale = s.initScale();
+        this.growthTracker = 0;
+    }
+
+    /**
+     * One step over the accumulated gradients, as HF's Trainer takes it: unscale (under loss scaling),
+     * clip to {@code maxGradNorm}, AdamW at the schedule's rate, zero the gradients. A gradient that is
+     * not finite skips the update: the parameters, AdamW's state and the schedule stay as they were,
+     * the gradients are zeroed, and under loss scaling the scale is halved (torch's GradScaler; without
+     * it torch would write NaN into every parameter). The step counts either way ({@link #steps()}).
      */
     public Step step() {
         long next = step + 1;
         double lr = options.schedule().lrAt(next, options.learningRate());
-        float norm = AdamW.totalNorm(ops.sumOfSquares(grads.slab(), grads.table().numel()));
+        long n = grads.table().numel();
+        if (scaling != null) {
+            // torch's unscale_: the gradients times the reciprocal of the scale, rounded to float
+            ops.scale(grads.slab(), (float) (1.0 / lossScale), n);
+        }
+        float norm = AdamW.totalNorm(ops.sumOfSquares(grads.slab(), n));
+        globalStep++;
         if (!Float.isFinite(norm)) {
-            ops.fill(grads.slab(), 0f, grads.table().numel());
+            ops.fill(grads.slab(), 0f, n);
             microBatchesAtStep = microBatches;
-            return new Step(step, lr, norm);
+            if (scaling != null) {
+                lossScale *= scaling.backoffFactor();
+                growthTracker = 0;
+            }
+            return new Step(globalStep, lr, norm, true, lossScale);
         }
         if (options.maxGradNorm() > 0) {
-            ops.scale(grads.slab(), AdamW.clipCoefficient(norm, options.maxGradNorm()), grads.table().numel());
+            ops.scale(grads.slab(), AdamW.clipCoefficient(norm, options.maxGradNorm()), n);
         }
         // one walk over the whole slab, weight decay where HF's groups put it
         ParameterSlab updated = master != null ? master : params;
@@ -249,10 +303,14 @@ public final class Trainer {
         if (master != null) {
             ops.storeParameters(params.slab(), master.slab(), params.table().numel());
         }
-        ops.fill(grads.slab(), 0f, grads.table().numel());
+        ops.fill(grads.slab(), 0f, n);
         step = next;
         microBatchesAtStep = microBatches;
-        return new Step(step, lr, norm);
+        if (scaling != null && ++growthTracker == scaling.growthInterval()) {
+            lossScale *= scaling.growthFactor();
+            growthTracker = 0;
+        }
+        return new Step(globalStep, lr, norm, false, lossScale);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -282,7 +340,12 @@ public final class Trainer {
         SafetensorsWriter.write(tmp, moments, Map.of("step", Long.toString(step)));
         Files.move(tmp, dir.resolve(OPTIMIZER_FILE), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         ObjectNode state = MAPPER.createObjectNode();
-        state.put("global_step", step);
+        state.put("global_step", globalStep);
+        state.put("optimizer_step", step);
+        if (scaling != null) {
+            state.put("loss_scale", lossScale);
+            state.put("loss_scale_growth_tracker", growthTracker);
+        }
         state.put("micro_batches", microBatches);
         ObjectNode opts = state.putObject("options");
         opts.put("learning_rate", options.learningRate());
@@ -344,7 +407,16 @@ public final class Trainer {
             ops.upload(expAvgSq.get(s.name()), read.get("exp_avg_sq." + s.name()));
         }
         ops.fill(grads.slab(), 0f, grads.table().numel());
-        step = state.path("global_step").asLong();
+        globalStep = state.path("global_step").asLong();
+        step = state.path("optimizer_step").asLong(globalStep);   // checkpoints before loss scaling: the same
+        if (scaling != null) {
+            if (!state.has("loss_scale")) {
+                throw new CheckpointException(dir + ": no loss_scale in " + STATE_FILE + " (saved by a run without loss "
+                        + "scaling, not fp16); resume it in the precision it was trained in");
+            }
+            lossScale = (float) state.path("loss_scale").asDouble();
+            growthTracker = state.path("loss_scale_growth_tracker").asInt();
+        }
         microBatches = state.path("micro_batches").asLong();
         microBatchesAtStep = microBatches;
         JsonNode extra = state.get("extra");

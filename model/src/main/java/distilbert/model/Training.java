@@ -11,16 +11,9 @@ final class Training {
     private Training() {
     }
 
-    /**
-     * The backend as {@link BackwardOps}, or a refusal that says why: every backend has the backward
-     * ops, but the CUDA one trains in float32 or tf32 only ({@link CudaOps#checkTrainable}).
-     */
+    /** The backend as {@link BackwardOps}: every backend has the backward ops, in every precision. */
     static BackwardOps backwardOps(Ops ops) {
-        BackwardOps b = (BackwardOps) ops; // every Ops is one (the sealed hierarchy)
-        if (b instanceof CudaOps cuda) {
-            cuda.checkTrainable();
-        }
-        return b;
+        return (BackwardOps) ops; // every Ops is one (the sealed hierarchy)
     }
 
     /** Checks that {@code grads} is laid out as the model's parameters (the same table), so names map to the same views. */
