@@ -111,6 +111,14 @@ class GradientGoldenParityTest {
 
     /** The case's training step through {@code db}: HF's loss (null for the base model), gradients in {@code grads}. */
     static Float step(DistilBert db, SafetensorsFile io, String head, ParameterSlab grads) {
+        return step(db, io, head, grads, 1f);
+    }
+
+    /**
+     * {@link #step(DistilBert, SafetensorsFile, String, ParameterSlab)} with the gradients of {@code lossScale}
+     * times the loss (the base model's probe times it), as a loss-scaled fp16 step computes them.
+     */
+    static Float step(DistilBert db, SafetensorsFile io, String head, ParameterSlab grads, float lossScale) {
         long[] idShape = io.contains("input.input_ids") ? io.info("input.input_ids").shape() : null;
         ModelInput input;
         if (head.equals("DistilBertForMultipleChoice")) {
@@ -130,26 +138,29 @@ class GradientGoldenParityTest {
         return switch (head) {
             case "DistilBertModel" -> {
                 long[] s = io.info("input.probe").shape();
-                db.as(DistilBertModel.class).backward(input, Tensor.of(io.readFloats("input.probe"), (int) s[0], (int) s[1],
-                        (int) s[2]), grads);
+                float[] probe = io.readFloats("input.probe");
+                for (int i = 0; i < probe.length; i++) {
+                    probe[i] *= lossScale;
+                }
+                db.as(DistilBertModel.class).backward(input, Tensor.of(probe, (int) s[0], (int) s[1], (int) s[2]), grads);
                 yield null;
             }
             case "DistilBertForMaskedLM" ->
-                    db.as(DistilBertForMaskedLM.class).backward(input, GoldenParityTest.rows(io, "input.labels"), grads, 1f).loss();
+                    db.as(DistilBertForMaskedLM.class).backward(input, GoldenParityTest.rows(io, "input.labels"), grads, lossScale).loss();
             case "DistilBertForSequenceClassification" -> {
                 var info = io.info("input.labels");
                 SequenceLabels labels = info.dtype().isFloatingPoint()
                         ? new SequenceLabels.Values(Tensor.of(io.readFloats("input.labels"), GoldenParityTest.dims(info.shape())))
                         : new SequenceLabels.Classes(GoldenParityTest.ints(io.readLongs("input.labels")));
-                yield db.as(DistilBertForSequenceClassification.class).backward(input, labels, grads).loss();
+                yield db.as(DistilBertForSequenceClassification.class).backward(input, labels, grads, lossScale).loss();
             }
             case "DistilBertForMultipleChoice" -> db.as(DistilBertForMultipleChoice.class).backward(input, (int) idShape[1],
-                    GoldenParityTest.ints(io.readLongs("input.labels")), grads, 1f).loss();
+                    GoldenParityTest.ints(io.readLongs("input.labels")), grads, lossScale).loss();
             case "DistilBertForTokenClassification" -> db.as(DistilBertForTokenClassification.class).backward(input,
-                    GoldenParityTest.rows(io, "input.labels"), grads, 1f).loss();
+                    GoldenParityTest.rows(io, "input.labels"), grads, lossScale).loss();
             case "DistilBertForQuestionAnswering" -> db.as(DistilBertForQuestionAnswering.class).backward(input,
                     GoldenParityTest.ints(io.readLongs("input.start_positions")),
-                    GoldenParityTest.ints(io.readLongs("input.end_positions")), grads, 1f).loss();
+                    GoldenParityTest.ints(io.readLongs("input.end_positions")), grads, lossScale).loss();
             default -> throw new IllegalStateException("unknown head " + head);
         };
     }
