@@ -185,7 +185,7 @@ public final class ScoreJob implements Callable<Integer> {
         if (master != null) {
             builder.master(master);
         }
-        if (System.console() != null) {
+        if (stderrIsTerminal()) {
             builder.config("spark.ui.showConsoleProgress", "true");   // stage progress on a terminal, none in a pipe
         }
         boolean ours = SparkSession.getDefaultSession().isEmpty();   // an application's own session is stopped at its end
@@ -219,6 +219,16 @@ public final class ScoreJob implements Callable<Integer> {
             if (ours) {
                 spark.stop();
             }
+        }
+    }
+
+    /** Whether stderr (where Spark draws its progress bar) is a terminal: Linux says of fd 2 itself. */
+    static boolean stderrIsTerminal() {
+        try {
+            String target = java.nio.file.Files.readSymbolicLink(java.nio.file.Path.of("/proc/self/fd/2")).toString();
+            return target.startsWith("/dev/pts/") || target.startsWith("/dev/tty");
+        } catch (java.io.IOException | UnsupportedOperationException | SecurityException e) {
+            return false;
         }
     }
 
