@@ -423,7 +423,7 @@ final class TrainCommand implements Callable<Integer> {
                     try {
                         List<Example> examples = order.subList(batch * batchSize, Math.min(order.size(), (batch + 1) * batchSize));
                         int windowBatches = Math.min(accumulation, batchesPerEpoch - windowStart);
-                        float scale = trainer.lossScale() / windowBatches;   // fp16: the loss scaled up, as GradScaler
+                        float scale = 1f / windowBatches;   // (fp16's loss scale rides on trainer.gradients())
                         float loss;
                         if (t == Task.MASKED_LM) {
                             // this micro-batch's masks: a stream of its own, so a resumed run draws them again

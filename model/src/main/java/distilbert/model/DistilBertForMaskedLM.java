@@ -170,7 +170,8 @@ public final class DistilBertForMaskedLM implements Architecture {
             ops.layerNormForward(normed, mean, rstd, act, lnW, lnB, P, C, DistilBertModel.EPS);   // vocab_layer_norm
             ops.matmulForward(logits, normed, projectorW, projectorB, P, C, V);                   // (P, V) vocab_projector
             Buffer dLogits = ops.allocateUninitialized((long) P * V);
-            Training.Loss loss = Training.crossEntropy(bops, logits, dLogits, targets, V, IGNORE_INDEX, lossScale);
+            Training.Loss loss = Training.crossEntropy(bops, logits, dLogits, targets, V, IGNORE_INDEX,
+                    lossScale * grads.lossScale());
 
             Buffer d = ops.allocateUninitialized(pc), dSelected = ops.allocateUninitialized(pc);
             bops.matmulBackward(d, grads.get(DistilBertParameters.VOCAB_PROJECTOR_WEIGHT), grads.get("vocab_projector.bias"),

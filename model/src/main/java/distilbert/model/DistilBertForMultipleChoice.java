@@ -86,7 +86,7 @@ public final class DistilBertForMultipleChoice implements Architecture {
                     (float) config.seqClassifDropout());
             Buffer dLogits = ops.allocateUninitialized(input.batch());
             Training.Loss loss = Training.crossEntropy(bops, pt.logits(), dLogits, labels, numChoices,
-                    HeadSupport.IGNORE_INDEX, lossScale);
+                    HeadSupport.IGNORE_INDEX, lossScale * grads.lossScale());
             Buffer dHidden = Training.pooledBackward(bops, classifier, pt, dLogits, grads, tr.packed().tokens(),
                     input.batch(), C, 1);
             distilbert.backward(tr, dHidden, grads, bops);

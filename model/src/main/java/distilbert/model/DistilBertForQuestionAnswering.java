@@ -99,9 +99,9 @@ public final class DistilBertForQuestionAnswering implements Architecture {
             int ignored = L;
             Buffer dStart = ops.allocateUninitialized((long) B * L), dEnd = ops.allocateUninitialized((long) B * L);
             Training.Loss startLoss = Training.crossEntropy(bops, start, dStart, clamp(startPositions, ignored), L,
-                    ignored, lossScale / 2);
+                    ignored, lossScale * grads.lossScale() / 2);
             Training.Loss endLoss = Training.crossEntropy(bops, end, dEnd, clamp(endPositions, ignored), L,
-                    ignored, lossScale / 2);
+                    ignored, lossScale * grads.lossScale() / 2);
             Buffer dLogits = ops.allocateUninitialized(2L * N);
             bops.fill(dLogits, 0f, 2L * N);
             bops.gatherRowsBackward(dLogits, dStart, startAt, B * L, 1);                          // (N, 2)

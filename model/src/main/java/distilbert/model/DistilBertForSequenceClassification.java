@@ -80,7 +80,10 @@ public final class DistilBertForSequenceClassification implements Architecture {
         return backward(input, labels, grads, 1f);
     }
 
-    /** As {@link #backward(ModelInput, SequenceLabels, ParameterSlab)}, the gradient of {@code lossScale · loss}. */
+    /**
+     * As {@link #backward(ModelInput, SequenceLabels, ParameterSlab)}, the gradient of {@code lossScale · loss}
+     * (times {@code grads}' own {@link ParameterSlab#lossScale()}, as every head's).
+     */
     public SequenceClassifierOutput backward(ModelInput input, SequenceLabels labels, ParameterSlab grads,
                                              float lossScale) {
         BackwardOps bops = Training.backwardOps(ops);
@@ -89,17 +92,18 @@ public final class DistilBertForSequenceClassification implements Architecture {
         int B = input.batch(), NL = config.numLabels(), C = config.dim();
         ProblemType problem = config.resolveProblemType(labels instanceof SequenceLabels.Classes);
         float[] targets = checkLabels(labels, problem, B, NL);
+        float scale = lossScale * grads.lossScale();
         try (Ops.Scope scope = ops.scope()) {
             DistilBertModel.Trace tr = distilbert.encodeTraining(input, bops);
             Training.PooledTrace pt = Training.pooledForward(bops, classifier, tr, C, NL,
                     (float) config.seqClassifDropout());
             Buffer dLogits = ops.allocateUninitialized((long) B * NL);
             Training.Loss loss = switch (problem) {
-                case REGRESSION -> Training.mse(bops, pt.logits(), dLogits, targets, B * NL, lossScale);
+                case REGRESSION -> Training.mse(bops, pt.logits(), dLogits, targets, B * NL, scale);
                 case SINGLE_LABEL_CLASSIFICATION -> Training.crossEntropy(bops, pt.logits(), dLogits,
-                        ((SequenceLabels.Classes) labels).ids(), NL, HeadSupport.IGNORE_INDEX, lossScale);
+                        ((SequenceLabels.Classes) labels).ids(), NL, HeadSupport.IGNORE_INDEX, scale);
                 case MULTI_LABEL_CLASSIFICATION -> Training.bceWithLogits(bops, pt.logits(), dLogits, targets, B * NL,
-                        lossScale);
+                        scale);
             };
             Buffer dHidden = Training.pooledBackward(bops, classifier, pt, dLogits, grads, tr.packed().tokens(), B, C, NL);
             distilbert.backward(tr, dHidden, grads, bops);

@@ -79,7 +79,7 @@ public final class DistilBertForTokenClassification implements Architecture {
             Buffer unpacked = ops.allocateUninitialized((long) BL * NL), dUnpacked = ops.allocateUninitialized((long) BL * NL);
             ops.gatherRows(unpacked, logits, at, BL, NL);                                         // (B·L, NL)
             Training.Loss loss = Training.crossEntropy(bops, unpacked, dUnpacked, flatLabels, NL,
-                    HeadSupport.IGNORE_INDEX, lossScale);
+                    HeadSupport.IGNORE_INDEX, lossScale * grads.lossScale());
             Buffer dLogits = ops.allocateUninitialized((long) N * NL);
             bops.fill(dLogits, 0f, (long) N * NL);
             bops.gatherRowsBackward(dLogits, dUnpacked, at, BL, NL);                              // (N, NL)

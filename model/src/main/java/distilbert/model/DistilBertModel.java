@@ -114,7 +114,8 @@ public final class DistilBertModel implements Architecture {
      * @param dLastHiddenState [B, L, C]; positions not computed (masked ones under
      *                         {@link MaskedPositions#SKIP}) contribute nothing
      * @param grads            a slab of this model's layout ({@code ParameterSlab.allocate(ops,
-     *                         parameters().table())}), added into
+     *                         parameters().table())}), added into; the incoming gradient is multiplied by its
+     *                         {@link ParameterSlab#lossScale()} (a trainer's fp16 loss scale) first
      * @return the last hidden state of the training forward [B, L, C]
      */
     public Tensor backward(ModelInput input, Tensor dLastHiddenState, ParameterSlab grads) {
@@ -130,7 +131,14 @@ public final class DistilBertModel implements Architecture {
             Trace tr = encodeTraining(input, bops);
             PackedBatch pk = tr.packed();
             Tensor last = Tensor.of(pk.scatter(ops.download(tr.hidden()), C, null), pk.batch(), pk.length(), C);
-            backward(tr, ops.bufferOf(pk.gather(dLastHiddenState.data(), C)), grads, bops);
+            float[] dLast = pk.gather(dLastHiddenState.data(), C);
+            float scale = grads.lossScale();   // a trainer's fp16 loss scale: the incoming gradient scaled as a loss's
+            if (scale != 1f) {
+                for (int i = 0; i < dLast.length; i++) {
+                    dLast[i] *= scale;
+                }
+            }
+            backward(tr, ops.bufferOf(dLast), grads, bops);
             return last;
         }
     }

@@ -15,6 +15,8 @@ public final class ParameterSlab {
 
     private final Buffer slab;
     private final DistilBertParameters.Table table;
+    /** See {@link #lossScale()}. */
+    private volatile float lossScale = 1f;
 
     private ParameterSlab(Buffer slab, DistilBertParameters.Table table) {
         this.slab = slab;
@@ -35,6 +37,25 @@ public final class ParameterSlab {
             throw new IllegalArgumentException("a slab of " + slab.length() + " floats cannot hold " + table.numel());
         }
         return new ParameterSlab(slab, table);
+    }
+
+    /**
+     * For a gradient slab: the factor every backward pass multiplies its loss by before adding its
+     * gradient into this slab, beside the {@code lossScale} argument it is given. 1, except in a
+     * {@link Trainer}'s slab under fp16, where it is the trainer's loss scale ({@link Trainer#lossScale()}),
+     * so that a backward into {@code trainer.gradients()} is scaled as torch's GradScaler scales it
+     * without the caller's doing anything, and the trainer's step divides it out.
+     */
+    public float lossScale() {
+        return lossScale;
+    }
+
+    /** Sets {@link #lossScale()} (the trainer, at each change of its scale). */
+    void lossScale(float s) {
+        if (!(s > 0) || !Float.isFinite(s)) {
+            throw new IllegalArgumentException("a loss scale is positive and finite, got " + s);
+        }
+        lossScale = s;
     }
 
     /** The whole slab (one copy is a checkpoint; the optimizer walks it). */

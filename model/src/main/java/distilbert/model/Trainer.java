@@ -161,10 +161,10 @@ public final class Trainer {
             this.master = ParameterSlab.allocate(ops, table);
             ops.upload(master.slab(), loaded != null ? loaded.checkpointValues(table) : ops.download(params.slab()));
         }
+        this.grads = ParameterSlab.allocate(ops, table);
         if (ops.needsLossScaling()) {
             lossScaling(LossScaling.GRAD_SCALER);
         }
-        this.grads = ParameterSlab.allocate(ops, table);
         this.expAvg = ParameterSlab.allocate(ops, table);
         this.expAvgSq = ParameterSlab.allocate(ops, table);
         this.owned = table.owned();
@@ -248,11 +248,18 @@ public final class Trainer {
     }
 
     /**
-     * The factor the next micro-batches' losses are multiplied by before their backward (their
-     * {@code lossScale} argument times this): the loss scale where the backend stores float16, else 1.
+     * The factor the next micro-batches' losses are multiplied by before their backward: the loss
+     * scale where the backend stores float16, else 1. {@link #gradients()} carries it
+     * ({@link ParameterSlab#lossScale()}), so every head's backward into that slab applies it: callers
+     * do nothing for it.
      */
     public float lossScale() {
         return lossScale;
+    }
+
+    private void setLossScale(float s) {
+        lossScale = s;
+        grads.lossScale(s);
     }
 
     /** Optimizer steps taken: {@link #steps()} less the skipped ones. */
@@ -263,7 +270,7 @@ public final class Trainer {
     /** Replaces the loss scaling (tests: a scale that overflows, a short growth interval); resets its state. */
     void lossScaling(LossScaling s) {
         this.scaling = s;
-        this.lossScale = s.initScale();
+        setLossScale(s.initScale());
         this.growthTracker = 0;
     }
 
@@ -288,7 +295,7 @@ public final class Trainer {
             ops.fill(grads.slab(), 0f, n);
             microBatchesAtStep = microBatches;
             if (scaling != null) {
-                lossScale *= scaling.backoffFactor();
+                setLossScale(lossScale * scaling.backoffFactor());
                 growthTracker = 0;
             }
             return new Step(globalStep, lr, norm, true, lossScale);
@@ -307,7 +314,7 @@ public final class Trainer {
         step = next;
         microBatchesAtStep = microBatches;
         if (scaling != null && ++growthTracker == scaling.growthInterval()) {
-            lossScale *= scaling.growthFactor();
+            setLossScale(lossScale * scaling.growthFactor());
             growthTracker = 0;
         }
         return new Step(globalStep, lr, norm, false, lossScale);
@@ -414,7 +421,7 @@ public final class Trainer {
                 throw new CheckpointException(dir + ": no loss_scale in " + STATE_FILE + " (saved by a run without loss "
                         + "scaling, not fp16); resume it in the precision it was trained in");
             }
-            lossScale = (float) state.path("loss_scale").asDouble();
+            setLossScale((float) state.path("loss_scale").asDouble());
             growthTracker = state.path("loss_scale_growth_tracker").asInt();
         }
         microBatches = state.path("micro_batches").asLong();

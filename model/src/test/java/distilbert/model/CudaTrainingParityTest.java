@@ -414,11 +414,10 @@ final class CudaTrainingParityTest {
             SequenceLabels labels = SequenceLabels.classes(2, 0, 1);
             for (int s = 0; s < 3; s++) {
                 float cl = m.cpu().as(DistilBertForSequenceClassification.class)
-                        .backward(ModelInput.ofIds(IDS, MASK).withDropout(ct.nextDropout()), labels, ct.gradients(),
-                                ct.lossScale()).loss();
+                        .backward(ModelInput.ofIds(IDS, MASK).withDropout(ct.nextDropout()), labels, ct.gradients()).loss();
                 float gl = m.gpu().as(DistilBertForSequenceClassification.class)
-                        .backward(ModelInput.ofIds(IDS, MASK).withDropout(gt.nextDropout()), labels, gt.gradients(),
-                                gt.lossScale()).loss();
+                        .backward(ModelInput.ofIds(IDS, MASK).withDropout(gt.nextDropout()), labels, gt.gradients())
+                        .loss();   // fp16: the trainer's gradient slab carries its loss scale
                 assertEquals(cl, gl, gradientBound(p) * Math.abs(cl), "step " + s + " loss");
                 Trainer.Step cs = ct.step(), gs = gt.step();
                 assertFalse(gs.skipped(), "step " + s);
@@ -551,7 +550,8 @@ final class CudaTrainingParityTest {
             Trainer.Step s;
             do {
                 head.backward(input(t.microBatches()).withDropout(t.nextDropout()), SequenceLabels.classes(2, 0, 1),
-                        t.gradients(), t.lossScale());
+                        t.gradients());
+                assertEquals(t.lossScale(), t.gradients().lossScale(), "the slab carries the scale");
                 s = t.step();
                 scales.add(s.lossScale());
                 if (s.skipped()) {
@@ -569,7 +569,7 @@ final class CudaTrainingParityTest {
             assertEquals(1, t.optimizerSteps());
             assertTrue(Float.isFinite(s.gradNorm()) && s.gradNorm() > 0, "the unscaled norm: " + s.gradNorm());
             float good = s.lossScale();
-            head.backward(input(99).withDropout(t.nextDropout()), SequenceLabels.classes(2, 0, 1), t.gradients(), t.lossScale());
+            head.backward(input(99).withDropout(t.nextDropout()), SequenceLabels.classes(2, 0, 1), t.gradients());
             Trainer.Step next = t.step();
             if (!next.skipped()) {
                 assertEquals(2 * good, next.lossScale(), "two finite steps in a row double the scale");
@@ -579,6 +579,7 @@ final class CudaTrainingParityTest {
             Trainer r = new Trainer(db, options);
             r.resume(dir);
             assertEquals(t.lossScale(), r.lossScale());
+            assertEquals(t.lossScale(), r.gradients().lossScale());
             assertEquals(t.steps(), r.steps());
             assertEquals(t.optimizerSteps(), r.optimizerSteps());
         }
