@@ -62,13 +62,17 @@ public final class DistilBertTransformer extends Transformer implements DefaultP
     private final Param<String> hypothesisTemplate;
     private final BooleanParam multiLabel;
     private final BooleanParam driverCheck;
+    private final Param<String> choicesCol;
+    private final IntParam topK;
+    private final StringArrayParam targets;
 
     /** A stage named {@code uid} (what a saved stage is loaded with). */
     public DistilBertTransformer(String uid) {
         this.uid = uid;
         // created here, not where declared: a Param takes its parent's uid when made
         task = new Param<>(this, "task",
-                "embed, text-classification, token-classification, question-answering or zero-shot-classification");
+                "embed, text-classification, token-classification, question-answering, zero-shot-classification, fill-mask or "
+                + "multiple-choice");
         model = new Param<>(this, "model", "the HF DistilBERT directory, at this path on the driver and "
                 + "on every executor");
         inputCol = new Param<>(this, "inputCol", "the text column (the question column for "
@@ -96,6 +100,9 @@ public final class DistilBertTransformer extends Transformer implements DefaultP
         multiLabel = new BooleanParam(this, "multiLabel", "zero-shot-classification: HF's multi_label");
         driverCheck = new BooleanParam(this, "driverCheck",
                 "read the model's config.json on the driver before any task runs");
+        choicesCol = new Param<>(this, "choicesCol", "multiple-choice: the column of choices (array<string>)");
+        topK = new IntParam(this, "topK", "fill-mask: predictions per mask");
+        targets = new StringArrayParam(this, "targets", "fill-mask: score only these words");
         setDefault(device, "auto");
         setDefault(maxLength, 0);
         setDefault(batchTokens, 0);
@@ -137,6 +144,9 @@ public final class DistilBertTransformer extends Transformer implements DefaultP
     public Param<String> hypothesisTemplate() { return hypothesisTemplate; }
     public BooleanParam multiLabel() { return multiLabel; }
     public BooleanParam driverCheck() { return driverCheck; }
+    public Param<String> choicesCol() { return choicesCol; }
+    public IntParam topK() { return topK; }
+    public StringArrayParam targets() { return targets; }
 
     public DistilBertTransformer setTask(String v) { set(task, v); return this; }
     public DistilBertTransformer setModel(String v) { set(model, v); return this; }
@@ -158,6 +168,9 @@ public final class DistilBertTransformer extends Transformer implements DefaultP
     public DistilBertTransformer setHypothesisTemplate(String v) { set(hypothesisTemplate, v); return this; }
     public DistilBertTransformer setMultiLabel(boolean v) { set(multiLabel, v); return this; }
     public DistilBertTransformer setDriverCheck(boolean v) { set(driverCheck, v); return this; }
+    public DistilBertTransformer setChoicesCol(String v) { set(choicesCol, v); return this; }
+    public DistilBertTransformer setTopK(int v) { set(topK, v); return this; }
+    public DistilBertTransformer setTargets(String[] v) { set(targets, v); return this; }
 
     /**
      * The {@link SparkPipeline} the Params describe.
@@ -176,6 +189,9 @@ public final class DistilBertTransformer extends Transformer implements DefaultP
         if (isDefined(inputCol)) p = p.withInputCol(getOrDefault(inputCol));
         if (isDefined(pairCol)) p = p.withPairCol(getOrDefault(pairCol));
         if (isDefined(contextCol)) p = p.withContextCol(getOrDefault(contextCol));
+        if (isDefined(choicesCol)) p = p.withChoicesCol(getOrDefault(choicesCol));
+        if (isDefined(topK)) p = p.withTopK((Integer) getOrDefault(topK));
+        if (isDefined(targets)) p = p.withTargets(Arrays.asList(getOrDefault(targets)));
         if (isDefined(outputCol)) p = p.withOutputCol(getOrDefault(outputCol));
         if (isDefined(errorCol)) p = p.withErrorCol(getOrDefault(errorCol));
         if (isDefined(precision)) p = p.withPrecision(getOrDefault(precision));

@@ -41,6 +41,13 @@ final class Outputs {
     static final StructType ZERO_SHOT = struct(
             field("labels", DataTypes.createArrayType(DataTypes.StringType, false)), field("scores", FLOATS));
 
+    static final StructType PREDICTION = struct(
+            field("score", DataTypes.FloatType), field("token", DataTypes.IntegerType), field("token_str", DataTypes.StringType),
+            field("sequence", DataTypes.StringType));
+
+    static final StructType CHOICE = struct(
+            field("choice", DataTypes.IntegerType), field("score", DataTypes.FloatType), field("scores", FLOATS));
+
     private static StructField field(String name, DataType type) {
         return DataTypes.createStructField(name, type, false);
     }
@@ -57,6 +64,8 @@ final class Outputs {
                     p.aggregation == TokenClassification.Aggregation.NONE ? ENTITY_TOKEN : ENTITY_GROUP, false);
             case QUESTION_ANSWERING -> ANSWER;
             case ZERO_SHOT_CLASSIFICATION -> ZERO_SHOT;
+            case FILL_MASK -> DataTypes.createArrayType(DataTypes.createArrayType(PREDICTION, false), false);
+            case MULTIPLE_CHOICE -> CHOICE;
         };
     }
 
@@ -79,6 +88,26 @@ final class Outputs {
 
     static Row answer(QuestionAnswering.Answer a) {
         return RowFactory.create(a.score(), a.start(), a.end(), a.answer());
+    }
+
+    /** One list of predictions per mask, in the masks' order, each highest score first (HF's lists). */
+    static Row[][] fillMask(distilbert.model.FillMask.Result r) {
+        Row[][] out = new Row[r.predictions().size()][];
+        for (int m = 0; m < out.length; m++) {
+            List<distilbert.model.FillMask.Prediction> ps = r.predictions().get(m);
+            out[m] = new Row[ps.size()];
+            for (int k = 0; k < ps.size(); k++) {
+                var p = ps.get(k);
+                out[m][k] = RowFactory.create(p.score(), p.token(), p.tokenStr(), p.sequence());
+            }
+        }
+        return out;
+    }
+
+    /** The best choice's index and score (the softmax over the row's choices), and every choice's score. */
+    static Row choice(distilbert.model.MultipleChoice.Result r) {
+        var best = r.best();
+        return RowFactory.create(best.index(), best.score(), r.scores().clone());
     }
 
     /** HF's {@code labels} and {@code scores}: best first. */

@@ -1,7 +1,9 @@
 package distilbert.spark;
 
 import distilbert.model.DistilBert;
+import distilbert.model.FillMask;
 import distilbert.model.LengthBatches;
+import distilbert.model.MultipleChoice;
 import distilbert.model.QuestionAnswering;
 import distilbert.model.SentenceEmbeddings;
 import distilbert.model.TextClassification;
@@ -114,12 +116,15 @@ final class PartitionScorer implements MapPartitionsFunction<Row, Row> {
     /** The chunk's results in its order; null where an input column is null. */
     private Scored score(Scorer scorer, ExecutorModels.Loaded loaded, List<Row> in) {
         List<Integer> present = new ArrayList<>(in.size());
-        List<String> first = new ArrayList<>(in.size()), second = new ArrayList<>(in.size());
-        boolean bothRequired = pipeline.task == SparkPipeline.Task.QUESTION_ANSWERING;
+        List<String> first = new ArrayList<>(in.size());
+        List<Object> second = new ArrayList<>(in.size());
+        boolean bothRequired = pipeline.task == SparkPipeline.Task.QUESTION_ANSWERING
+                || pipeline.task == SparkPipeline.Task.MULTIPLE_CHOICE;
         for (int i = 0; i < in.size(); i++) {
             Row r = in.get(i);
             String a = r.getString(columns[0]);
-            String b = columns.length > 1 ? r.getString(columns[1]) : null;
+            Object b = columns.length < 2 || r.isNullAt(columns[1]) ? null
+                    : pipeline.task == SparkPipeline.Task.MULTIPLE_CHOICE ? r.getList(columns[1]) : r.getString(columns[1]);
             if (a == null || (bothRequired && b == null)) {
                 continue;
             }
@@ -154,11 +159,11 @@ final class PartitionScorer implements MapPartitionsFunction<Row, Row> {
         return new Scored(Arrays.asList(out), Arrays.asList(errors));
     }
 
-    /** The pipeline's "row 0: " before a message about the only row it was given. */
-    private static final java.util.regex.Pattern ONE_ROW = java.util.regex.Pattern.compile("^row 0: ");
+    /** The pipeline's "row 0: " (or "row 0 has ") before a message about the only row it was given. */
+    private static final java.util.regex.Pattern ONE_ROW = java.util.regex.Pattern.compile("^row 0(: | has )");
 
     /** Tokenizes on this thread, then runs on the executor's model (taking its turn), counting tokens and time. */
-    private List<Object> run(Scorer scorer, ExecutorModels.Loaded loaded, List<String> first, List<String> second) {
+    private List<Object> run(Scorer scorer, ExecutorModels.Loaded loaded, List<String> first, List<Object> second) {
         Scorer.Prepared prepared = scorer.prepare(first, second);
         long[] tokens = {0};
         LengthBatches.Listener listener = (rows, t) -> tokens[0] += t;
@@ -176,9 +181,34 @@ final class PartitionScorer implements MapPartitionsFunction<Row, Row> {
         return values;
     }
 
+    /** The strings of a pair or context column (each a String or null). */
+    private static List<String> strings(List<Object> values) {
+        List<String> out = new ArrayList<>(values.size());
+        for (Object v : values) {
+            out.add((String) v);
+        }
+        return out;
+    }
+
+    /** Row {@code i}'s question: its prompt and choices, refusing an empty list or a null choice. */
+    private static MultipleChoice.Question question(int i, String prompt, List<?> choices) {
+        List<String> cs = new ArrayList<>(choices.size());
+        for (int c = 0; c < choices.size(); c++) {
+            if (choices.get(c) == null) {
+                throw new IllegalArgumentException("row " + i + ": choice " + c + " is null");
+            }
+            cs.add((String) choices.get(c));
+        }
+        if (cs.isEmpty()) {
+            throw new IllegalArgumentException("row " + i + ": no choices");
+        }
+        return new MultipleChoice.Question(prompt, cs);
+    }
+
     /** A task's pipeline: tokenize a chunk, then run it. */
     interface Scorer {
-        Prepared prepare(List<String> texts, List<String> seconds);
+        /** {@code seconds}: the pair, context or choices of each text (null where there is none). */
+        Prepared prepare(List<String> texts, List<Object> seconds);
 
         interface Prepared {
             List<Object> run(LengthBatches.Listener listener);
@@ -193,7 +223,7 @@ final class PartitionScorer implements MapPartitionsFunction<Row, Row> {
                 if (p.batchTokens > 0) st = st.withBatchTokens(p.batchTokens);
                 SentenceEmbeddings s = st;
                 yield (texts, seconds) -> {
-                    List<Encoding> enc = tok.encodeBatch(texts, seconds, s.encodeOptions());
+                    List<Encoding> enc = tok.encodeBatch(texts, strings(seconds), s.encodeOptions());
                     return listener -> new ArrayList<>(s.embedEncodings(enc, listener));
                 };
             }
@@ -203,7 +233,7 @@ final class PartitionScorer implements MapPartitionsFunction<Row, Row> {
                 if (p.batchTokens > 0) tc = tc.withBatchTokens(p.batchTokens);
                 TextClassification c = tc;
                 yield (texts, seconds) -> {
-                    List<Encoding> enc = c.encode(texts, seconds);
+                    List<Encoding> enc = c.encode(texts, strings(seconds));
                     return listener -> c.classifyEncodings(enc, listener).stream().map(r -> (Object) Outputs.classification(r)).toList();
                 };
             }
@@ -223,7 +253,8 @@ final class PartitionScorer implements MapPartitionsFunction<Row, Row> {
                 if (p.maxLength > 0) qa = qa.withMaxSeqLen(p.maxLength);
                 if (p.batchTokens > 0) qa = qa.withBatchTokens(p.batchTokens);
                 QuestionAnswering q = qa;
-                yield (questions, contexts) -> {
+                yield (questions, seconds) -> {
+                    List<String> contexts = strings(seconds);
                     List<Encoding> enc = q.encode(questions, contexts);
                     return listener -> q.answerEncodings(enc, contexts, listener).stream()
                             .map(as -> as.isEmpty() ? null : (Object) Outputs.answer(as.getFirst())).toList();
@@ -240,6 +271,33 @@ final class PartitionScorer implements MapPartitionsFunction<Row, Row> {
                             .map(t -> new ZeroShotClassification.Query(t, p.candidateLabels)).toList();
                     List<Encoding> enc = z.encode(queries);
                     return listener -> z.classifyEncodings(queries, enc, listener).stream().map(r -> (Object) Outputs.zeroShot(r)).toList();
+                };
+            }
+            case FILL_MASK -> {
+                FillMask fm = new FillMask(model, tok).withTopK(p.topK);
+                if (p.targets != null) fm = fm.withTargets(p.targets);
+                if (p.maxLength > 0) fm = fm.withMaxLength(p.maxLength);
+                if (p.batchTokens > 0) fm = fm.withBatchTokens(p.batchTokens);
+                FillMask f = fm;
+                yield (texts, seconds) -> {
+                    List<Encoding> enc = f.encode(texts);
+                    return listener -> f.fillEncodings(enc, listener).stream().map(r -> (Object) Outputs.fillMask(r)).toList();
+                };
+            }
+            case MULTIPLE_CHOICE -> {
+                MultipleChoice mc = new MultipleChoice(model, tok);
+                if (p.maxLength > 0) mc = mc.withMaxLength(p.maxLength);
+                if (p.batchTokens > 0) mc = mc.withBatchTokens(p.batchTokens);
+                MultipleChoice m = mc;
+                yield (prompts, seconds) -> {
+                    List<MultipleChoice.Question> questions = new ArrayList<>(prompts.size());
+                    for (int i = 0; i < prompts.size(); i++) {
+                        questions.add(question(i, prompts.get(i), (List<?>) seconds.get(i)));
+                    }
+                    List<Encoding> enc = m.encode(questions);
+                    int[] numChoices = MultipleChoice.numChoices(questions);
+                    return listener -> m.chooseEncodings(enc, numChoices, listener).stream()
+                            .map(r -> (Object) Outputs.choice(r)).toList();
                 };
             }
         };

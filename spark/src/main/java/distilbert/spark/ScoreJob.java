@@ -31,12 +31,15 @@ import picocli.CommandLine.Option;
                 "Columns: embed -> embedding array<float>; text-classification -> classification struct<label, score, scores>; "
                         + "token-classification -> entities array<struct<entity_group, score, word, start, end>> (entity, index "
                         + "instead of entity_group with --aggregation none); question-answering -> answer struct<score, start, end, "
-                        + "answer>; zero-shot-classification -> zero_shot struct<labels, scores>. Offsets are code points. A null text "
+                        + "answer>; zero-shot-classification -> zero_shot struct<labels, scores>; fill-mask -> fill_mask "
+                        + "array<array<struct<score, token, token_str, sequence>>> (a list per mask); multiple-choice -> choice "
+                        + "struct<choice, score, scores>. Offsets are code points. A null text "
                         + "gives a null result; every other column is kept."})
 public final class ScoreJob implements Callable<Integer> {
 
     @Option(names = "--task", required = true, paramLabel = "TASK",
-            description = "embed, text-classification, token-classification (ner), question-answering, zero-shot-classification")
+            description = "embed, text-classification, token-classification (ner), question-answering, zero-shot-classification, "
+                    + "fill-mask, multiple-choice")
     String task;
 
     @Option(names = "--model", required = true, paramLabel = "DIR",
@@ -65,7 +68,8 @@ public final class ScoreJob implements Callable<Integer> {
     @Option(names = "--overwrite", description = "Replace the output folder if it exists (by default that is an error)")
     boolean overwrite;
 
-    @Option(names = "--text-column", paramLabel = "COL", description = "The text column (default text; question for question-answering)")
+    @Option(names = "--text-column", paramLabel = "COL",
+            description = "The text column (default text; question for question-answering, prompt for multiple-choice)")
     String textColumn;
 
     @Option(names = "--pair-column", paramLabel = "COL", description = "text-classification: a second text per row (HF's text_pair)")
@@ -73,6 +77,16 @@ public final class ScoreJob implements Callable<Integer> {
 
     @Option(names = "--context-column", paramLabel = "COL", description = "question-answering: the context column (default context)")
     String contextColumn;
+
+    @Option(names = "--choices-column", paramLabel = "COL",
+            description = "multiple-choice: the column of choices, an array of strings (default choices)")
+    String choicesColumn;
+
+    @Option(names = "--top-k", paramLabel = "K", description = "fill-mask: predictions per mask (default 5)")
+    Integer topK;
+
+    @Option(names = "--targets", paramLabel = "A,B", split = ",", description = "fill-mask: score only these words")
+    List<String> targets;
 
     @Option(names = "--output-column", paramLabel = "COL", description = "The column to append (default: the task's, above)")
     String outputColumn;
@@ -134,6 +148,9 @@ public final class ScoreJob implements Callable<Integer> {
         if (textColumn != null) p = p.withInputCol(textColumn);
         if (pairColumn != null) p = p.withPairCol(pairColumn);
         if (contextColumn != null) p = p.withContextCol(contextColumn);
+        if (choicesColumn != null) p = p.withChoicesCol(choicesColumn);
+        if (topK != null) p = p.withTopK(topK);
+        if (targets != null) p = p.withTargets(targets);
         if (outputColumn != null) p = p.withOutputCol(outputColumn);
         if (errorColumn != null) p = p.withErrorCol(errorColumn);
         p = p.withDevice(device).withPrecision(precision).withMaxLength(maxLength).withBatchTokens(batchTokens)

@@ -66,7 +66,11 @@ public final class SparkPipeline implements Serializable {
         /** HF's question-answering; column {@code answer: struct<score, start, end, answer>}. */
         QUESTION_ANSWERING("question-answering", "answer"),
         /** HF's zero-shot-classification; column {@code zero_shot: struct<labels, scores>}. */
-        ZERO_SHOT_CLASSIFICATION("zero-shot-classification", "zero_shot");
+        ZERO_SHOT_CLASSIFICATION("zero-shot-classification", "zero_shot"),
+        /** HF's fill-mask; column {@code fill_mask: array<array<struct<score, token, token_str, sequence>>>}, a list per mask. */
+        FILL_MASK("fill-mask", "fill_mask"),
+        /** A multiple-choice model over a prompt and its choices; column {@code choice: struct<choice, score, scores>}. */
+        MULTIPLE_CHOICE("multiple-choice", "choice");
 
         private final String cliName;
         private final String defaultOutput;
@@ -115,7 +119,7 @@ public final class SparkPipeline implements Serializable {
     Task task;
     String model;
     String inputCol;
-    /** text-classification: the optional text_pair column; question-answering: the context column. */
+    /** text-classification: the optional text_pair column; question-answering: the context column; multiple-choice: the choices. */
     String secondCol;
     String outputCol;
     /** Where a row the pipeline refuses says why (its result then null); null: such a row fails the task. */
@@ -132,12 +136,22 @@ public final class SparkPipeline implements Serializable {
     String hypothesisTemplate;
     boolean multiLabel;
     boolean driverCheck = true;
+    int topK = distilbert.model.FillMask.DEFAULT_TOP_K;
+    List<String> targets;
 
     private SparkPipeline(Task task, String model) {
         this.task = task;
         this.model = Objects.requireNonNull(model, "model");
-        this.inputCol = task == Task.QUESTION_ANSWERING ? "question" : "text";
-        this.secondCol = task == Task.QUESTION_ANSWERING ? "context" : null;
+        this.inputCol = switch (task) {
+            case QUESTION_ANSWERING -> "question";
+            case MULTIPLE_CHOICE -> "prompt";
+            default -> "text";
+        };
+        this.secondCol = switch (task) {
+            case QUESTION_ANSWERING -> "context";
+            case MULTIPLE_CHOICE -> "choices";
+            default -> null;
+        };
         this.outputCol = task.defaultOutputCol();
     }
 
@@ -160,6 +174,8 @@ public final class SparkPipeline implements Serializable {
         hypothesisTemplate = o.hypothesisTemplate;
         multiLabel = o.multiLabel;
         driverCheck = o.driverCheck;
+        topK = o.topK;
+        targets = o.targets;
     }
 
     /** A copy with {@code change} made to it. */
@@ -197,6 +213,19 @@ public final class SparkPipeline implements Serializable {
         return new SparkPipeline(Task.ZERO_SHOT_CLASSIFICATION, modelDir).withCandidateLabels(candidateLabels);
     }
 
+    /** HF's fill-mask over column {@code text} (each row with at least one [MASK]); a DistilBertForMaskedLM directory. */
+    public static SparkPipeline fillMask(String modelDir) {
+        return new SparkPipeline(Task.FILL_MASK, modelDir);
+    }
+
+    /**
+     * A DistilBertForMultipleChoice over column {@code prompt} (string) and column {@code choices}
+     * (array of strings, at least one): the softmax over each row's choices, as HF's model scores them.
+     */
+    public static SparkPipeline multipleChoice(String modelDir) {
+        return new SparkPipeline(Task.MULTIPLE_CHOICE, modelDir);
+    }
+
     /** {@code task} over {@code modelDir} with its defaults; zero-shot classification then needs {@link #withCandidateLabels}. */
     public static SparkPipeline of(Task task, String modelDir) {
         return new SparkPipeline(task, modelDir);
@@ -212,6 +241,29 @@ public final class SparkPipeline implements Serializable {
     public SparkPipeline withPairCol(String col) {
         requireTask("a pair column", Task.TEXT_CLASSIFICATION);
         return with(p -> p.secondCol = col);
+    }
+
+    /** multiple-choice: the column of choices (an array of strings). */
+    public SparkPipeline withChoicesCol(String col) {
+        requireTask("a choices column", Task.MULTIPLE_CHOICE);
+        Objects.requireNonNull(col, "col");
+        return with(p -> p.secondCol = col);
+    }
+
+    /** fill-mask: how many predictions per mask (HF's top_k, 5 by default). */
+    public SparkPipeline withTopK(int k) {
+        requireTask("top k", Task.FILL_MASK);
+        if (k < 1) {
+            throw new IllegalArgumentException("top k must be at least 1, got " + k);
+        }
+        return with(p -> p.topK = k);
+    }
+
+    /** fill-mask: score only these words (HF's targets); null for the whole vocabulary. */
+    public SparkPipeline withTargets(List<String> words) {
+        requireTask("targets", Task.FILL_MASK);
+        List<String> copy = words == null ? null : List.copyOf(words);
+        return with(p -> p.targets = copy);
     }
 
     /** question-answering: the context column. */
@@ -354,7 +406,7 @@ public final class SparkPipeline implements Serializable {
         return device;
     }
 
-    /** The columns read: the text (or question), and the pair or context column when there is one. */
+    /** The columns read: the text (or question, or prompt), and the pair, context or choices column when there is one. */
     public List<String> inputCols() {
         return secondCol == null ? List.of(inputCol) : List.of(inputCol, secondCol);
     }
@@ -378,9 +430,13 @@ public final class SparkPipeline implements Serializable {
                         + names);
             }
             DataType type = input.apply(col).dataType();
-            if (!type.equals(DataTypes.StringType)) {
+            DataType wanted = task == Task.MULTIPLE_CHOICE && col.equals(secondCol)
+                    ? DataTypes.createArrayType(DataTypes.StringType) : DataTypes.StringType;
+            boolean fits = wanted instanceof org.apache.spark.sql.types.ArrayType a && type instanceof org.apache.spark.sql.types.ArrayType t
+                    ? t.elementType().equals(a.elementType()) : type.equals(wanted);
+            if (!fits) {
                 throw new IllegalArgumentException(task.cliName() + ": column '" + col + "' is " + type.simpleString()
-                        + ", not string");
+                        + ", not " + wanted.simpleString());
             }
         }
         for (String col : errorCol == null ? List.of(outputCol) : List.of(outputCol, errorCol)) {
@@ -458,6 +514,8 @@ public final class SparkPipeline implements Serializable {
             case TEXT_CLASSIFICATION, ZERO_SHOT_CLASSIFICATION -> Head.SEQUENCE_CLASSIFICATION;
             case TOKEN_CLASSIFICATION -> Head.TOKEN_CLASSIFICATION;
             case QUESTION_ANSWERING -> Head.QUESTION_ANSWERING;
+            case FILL_MASK -> Head.MASKED_LM;
+            case MULTIPLE_CHOICE -> Head.MULTIPLE_CHOICE;
         };
         if (needed != null && head != needed) {
             throw new IllegalArgumentException(task.cliName() + " needs a " + needed.hfClass() + " directory; " + model

@@ -114,7 +114,8 @@ class ScoreJobTest {
         Run r = run("--task", "summarization", "--model", "m", "--input", "i", "--output", "o");
         assertEquals(2, r.code());
         assertEquals("distilbert-spark: unknown task 'summarization': expected one of [embed, text-classification, "
-                + "token-classification, question-answering, zero-shot-classification]", r.err().strip());
+                + "token-classification, question-answering, zero-shot-classification, fill-mask, multiple-choice]",
+                r.err().strip());
         r = run("--task", "zero-shot-classification", "--model", "m", "--input", "i", "--output", "o");
         assertEquals(2, r.code());
         assertEquals("distilbert-spark: zero-shot-classification needs --candidate-labels", r.err().strip());

@@ -39,7 +39,7 @@ class SparkPipelineTest {
 
     @TempDir
     static Path dir;
-    static Path base, classifier, tagger, reader, nli;
+    static Path base, classifier, tagger, reader, nli, mlm, chooser;
     static List<String> texts;
 
     @BeforeAll
@@ -49,6 +49,8 @@ class SparkPipelineTest {
         tagger = TinyModels.save(dir.resolve("ner"), Head.TOKEN_CLASSIFICATION, List.of("O", "B-PER", "I-PER", "B-LOC", "I-LOC"));
         reader = TinyModels.save(dir.resolve("qa"), Head.QUESTION_ANSWERING, List.of());
         nli = TinyModels.save(dir.resolve("nli"), Head.SEQUENCE_CLASSIFICATION, List.of("entailment", "neutral", "contradiction"));
+        mlm = TinyModels.save(dir.resolve("mlm"), Head.MASKED_LM, List.of());
+        chooser = TinyModels.save(dir.resolve("mc"), Head.MULTIPLE_CHOICE, List.of());
         texts = new ArrayList<>(TestSpark.corpus());
         texts.add(3, null);
     }
@@ -238,6 +240,87 @@ class SparkPipelineTest {
     }
 
     @Test
+    void fillMaskIsTheLibrarysAListPerMask() throws IOException {
+        List<String> masked = new ArrayList<>();
+        for (String t : present()) {
+            String[] w = (t.isEmpty() ? "a" : t).split(" ");
+            w[w.length / 2] = "[MASK]";
+            if (w.length > 3) w[0] = "[MASK]";                 // two masks in the longer rows
+            masked.add(String.join(" ", w));
+        }
+        masked.add("no mask in this one");
+        List<Row> rows = SparkPipeline.fillMask(mlm.toString()).withTopK(3).withErrorCol("why").withDevice("cpu")
+                .transform(TestSpark.texts(masked, 3)).collectAsList();
+        List<distilbert.model.FillMask.Result> want;
+        try (DistilBert db = DistilBert.load(mlm, Device.CPU)) {
+            want = new distilbert.model.FillMask(db, Tokenizer.fromPretrained(mlm)).withTopK(3)
+                    .fill(masked.subList(0, masked.size() - 1));
+        }
+        int twoMasks = 0;
+        for (int i = 0; i < want.size(); i++) {
+            List<List<Row>> got = rows.get(i).getList(3).stream().map(m -> ((scala.collection.Seq<?>) m)).map(seq -> {
+                List<Row> l = new ArrayList<>();
+                seq.foreach(x -> l.add((Row) x));
+                return l;
+            }).toList();
+            var w = want.get(i).predictions();
+            assertEquals(w.size(), got.size(), "row " + i + " masks");
+            if (w.size() == 2) twoMasks++;
+            for (int m = 0; m < w.size(); m++) {
+                assertEquals(3, got.get(m).size());
+                for (int k = 0; k < 3; k++) {
+                    var p = w.get(m).get(k);
+                    Row g = got.get(m).get(k);
+                    assertEquals(p.score(), g.getFloat(0), 0f, "row " + i);
+                    assertEquals(p.token(), g.getInt(1));
+                    assertEquals(p.tokenStr(), g.getString(2));
+                    assertEquals(p.sequence(), g.getString(3));
+                }
+            }
+            assertNull(rows.get(i).get(4));
+        }
+        assertTrue(twoMasks > 5, "rows with two masks: " + twoMasks);
+        assertNull(rows.getLast().get(3));
+        assertEquals("no mask token ([MASK]) in the text", rows.getLast().getString(4));
+    }
+
+    @Test
+    void multipleChoiceIsTheLibrarys() throws IOException {
+        StructType schema = new StructType().add("prompt", DataTypes.StringType)
+                .add("choices", DataTypes.createArrayType(DataTypes.StringType));
+        List<String> p = present();
+        List<Row> in = new ArrayList<>();
+        for (int i = 0; i + 3 < p.size(); i += 3) {
+            in.add(RowFactory.create(p.get(i), scala.jdk.javaapi.CollectionConverters.asScala(
+                    p.subList(i + 1, i + 2 + i % 3)).toSeq()));
+        }
+        int questions = in.size();
+        in.add(RowFactory.create("a prompt without choices", null));
+        in.add(RowFactory.create("a prompt with an empty list", scala.jdk.javaapi.CollectionConverters.asScala(List.<String>of()).toSeq()));
+        List<Row> rows = SparkPipeline.multipleChoice(chooser.toString()).withErrorCol("why").withDevice("cpu")
+                .transform(TestSpark.frame(in, schema, 2)).collectAsList();
+        try (DistilBert db = DistilBert.load(chooser, Device.CPU)) {
+            var mc = new distilbert.model.MultipleChoice(db, Tokenizer.fromPretrained(chooser));
+            for (int i = 0; i < questions; i++) {
+                List<String> choices = rows.get(i).getList(1);
+                var want = mc.choose(rows.get(i).getString(0), choices);
+                Row g = rows.get(i).getStruct(2);
+                assertEquals(want.best().index(), g.getInt(0), "row " + i);
+                assertEquals(want.best().score(), g.getFloat(1), 0f, "row " + i);
+                assertArrayEquals(want.scores(), floats(g.getList(2)), 0f, "row " + i);
+                assertEquals(choices.size(), want.scores().length);
+            }
+        }
+        assertNull(rows.get(questions).get(2));
+        assertNull(rows.get(questions).get(3));
+        assertNull(rows.get(questions + 1).get(2));
+        assertEquals("no choices", rows.get(questions + 1).getString(3));
+        var e = assertThrows(IllegalArgumentException.class, () -> SparkPipeline.multipleChoice(chooser.toString())
+                .withChoicesCol("prompt").transform(TestSpark.frame(in, schema, 1)));
+        assertEquals("multiple-choice: column 'prompt' is string, not array<string>", e.getMessage());
+    }
+
+    @Test
     void badColumnsAndModelsAreNamedBeforeAnyTaskRuns() {
         Dataset<Row> df = TestSpark.texts(List.of("a"), 1);
         var e = assertThrows(IllegalArgumentException.class,
@@ -274,7 +357,7 @@ class SparkPipelineTest {
         assertEquals("zero-shot classification needs at least one candidate label", e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> SparkPipeline.Task.parse("summarization"));
         assertEquals("unknown task 'summarization': expected one of [embed, text-classification, token-classification, "
-                + "question-answering, zero-shot-classification]", e.getMessage());
+                + "question-answering, zero-shot-classification, fill-mask, multiple-choice]", e.getMessage());
         assertEquals(SparkPipeline.Task.TOKEN_CLASSIFICATION, SparkPipeline.Task.parse("NER"));
     }
 
