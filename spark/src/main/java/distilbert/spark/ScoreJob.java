@@ -136,6 +136,11 @@ public final class ScoreJob implements Callable<Integer> {
             description = "Repartition the input into N partitions first (0: as read)")
     int partitions;
 
+    @Option(names = "--spark-log-level", paramLabel = "LEVEL", defaultValue = "WARN",
+            description = "Spark's own log level for this job (default ${DEFAULT-VALUE}: its INFO lines, a few hundred a job, "
+                    + "are left out, so that a job in a pipe prints its warnings and its closing line); INFO, DEBUG, ... for more")
+    String sparkLogLevel;
+
     @Option(names = "--master", paramLabel = "URL",
             description = "Spark's master when not run by spark-submit, e.g. local[*] (spark-submit's --master takes precedence)")
     String master;
@@ -194,10 +199,15 @@ public final class ScoreJob implements Callable<Integer> {
             if (!List.of("parquet", "json", "orc").contains(out)) {
                 throw new IllegalArgumentException("unknown output format '" + outputFormat + "': expected parquet, json or orc");
             }
+            List<String> levels = List.of("OFF", "FATAL", "ERROR", "WARN", "INFO", "DEBUG", "TRACE", "ALL");
+            if (!levels.contains(sparkLogLevel.toUpperCase(Locale.ROOT))) {
+                throw new IllegalArgumentException("unknown log level '" + sparkLogLevel + "': expected one of " + levels);
+            }
         } catch (IllegalArgumentException e) {
             System.err.println("distilbert-spark: " + e.getMessage());
             return 2;
         }
+        sparkLogging(sparkLogLevel);
         SparkSession.Builder builder = SparkSession.builder().appName("distilbert " + p.task().cliName());
         if (master != null) {
             builder.master(master);
@@ -207,6 +217,7 @@ public final class ScoreJob implements Callable<Integer> {
         }
         boolean ours = SparkSession.getDefaultSession().isEmpty();   // an application's own session is stopped at its end
         SparkSession spark = builder.getOrCreate();
+        spark.sparkContext().setLogLevel(sparkLogLevel.toUpperCase(Locale.ROOT));
         try {
             var reader = spark.read();
             if (in.equals("csv")) {
@@ -236,6 +247,25 @@ public final class ScoreJob implements Callable<Integer> {
             if (ours) {
                 spark.stop();
             }
+        }
+    }
+
+    /**
+     * Spark's log at {@code level}, set before the session starts so that its start-up lines obey it
+     * too. Where no log4j configuration was given (no {@code conf/log4j2.properties}, no
+     * {@code log4j2.configurationFile}), this installs Spark's own default one (stderr, its pattern)
+     * at that level, which Spark then keeps; a configuration the user gave is left as it is (the
+     * level is applied to the session once it runs).
+     */
+    static void sparkLogging(String level) {
+        var context = (org.apache.logging.log4j.core.LoggerContext) org.apache.logging.log4j.LogManager.getContext(false);
+        if (context.getConfiguration() instanceof org.apache.logging.log4j.core.config.DefaultConfiguration) {
+            var b = org.apache.logging.log4j.core.config.builder.api.ConfigurationBuilderFactory.newConfigurationBuilder();
+            b.add(b.newAppender("stderr", "Console").addAttribute("target", "SYSTEM_ERR")
+                    .add(b.newLayout("PatternLayout").addAttribute("pattern", "%d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex")));
+            b.add(b.newRootLogger(org.apache.logging.log4j.Level.toLevel(level, org.apache.logging.log4j.Level.WARN))
+                    .add(b.newAppenderRef("stderr")));
+            org.apache.logging.log4j.core.config.Configurator.reconfigure(b.build());
         }
     }
 

@@ -122,7 +122,11 @@ class ScoreJobTest {
         r = run("--task", "embed", "--model", "m", "--input", "i", "--output", "o", "--input-format", "xml");
         assertEquals(2, r.code());
         assertEquals("distilbert-spark: unknown input format 'xml': expected json, parquet, csv, orc or text", r.err().strip());
-        r = run("--task", "embed", "--input", "i", "--output", "o");
+        r = run("--task", "embed", "--model", "m", "--input", "i", "--output", "o", "--spark-log-level", "loud");
+        assertEquals(2, r.code());
+        assertEquals("distilbert-spark: unknown log level 'loud': expected one of [OFF, FATAL, ERROR, WARN, INFO, DEBUG, TRACE, "
+                + "ALL]", r.err().strip());
+                r = run("--task", "embed", "--input", "i", "--output", "o");
         assertEquals(2, r.code());
         assertTrue(r.err().startsWith("Missing required option: '--model=DIR'"), r.err());
     }
