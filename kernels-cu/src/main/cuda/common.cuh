@@ -84,4 +84,42 @@ __host__ __forceinline__ float warp_sum_host(const float (&v)[WARP_SIZE]) {
     return x[0];
 }
 
+// NaN-first maximum: once NaN, stays NaN (the CPU's Math.max); order-free. __host__ for the host checks.
+__host__ __device__ __forceinline__ float nan_max(float m, float x) {
+    return (x != x || x > m) ? x : m;
+}
+
+// The softmax's statistics over one row by a block of BLOCK threads: the max (NaN first) and the sum
+// of expf(x - max), in every thread of the block. Each thread strides the row, then warp butterflies,
+// then warp 0's order over the warps' partials (red: BLOCK / WARP_SIZE floats of shared memory, free
+// again when it returns). The cross-entropy backward (training.cu) and the top k (misc.cu) share it,
+// so their probabilities are the same bits.
+template <int BLOCK, typename T>
+__device__ __forceinline__ void softmax_row_stats(const T* row, int V, float* red, float* max, float* sum) {
+    constexpr int WARPS = BLOCK / WARP_SIZE;
+    const int lane = threadIdx.x % WARP_SIZE, warp = threadIdx.x / WARP_SIZE;
+    float mx = -INFINITY;
+    for (int j = threadIdx.x; j < V; j += BLOCK) mx = nan_max(mx, load_f32(row + j));
+#pragma unroll
+    for (int o = WARP_SIZE / 2; o > 0; o >>= 1) mx = nan_max(mx, __shfl_xor_sync(FULL_MASK, mx, o));
+    if (lane == 0) red[warp] = mx;
+    __syncthreads();
+    mx = red[0];
+#pragma unroll
+    for (int w = 1; w < WARPS; w++) mx = nan_max(mx, red[w]);
+    __syncthreads();  // red is reused below
+
+    float s = 0.0f;
+    for (int j = threadIdx.x; j < V; j += BLOCK) s += expf(load_f32(row + j) - mx);
+    s = warp_sum(s);
+    if (lane == 0) red[warp] = s;
+    __syncthreads();
+    s = red[0];
+#pragma unroll
+    for (int w = 1; w < WARPS; w++) s += red[w];
+    __syncthreads();
+    *max = mx;
+    *sum = s;
+}
+
 }  // namespace dbc

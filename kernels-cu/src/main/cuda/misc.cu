@@ -49,7 +49,7 @@
 // target is ignore_index returns at once, before any barrier (targets[n] is block-uniform).
 // Two shared arrays (maxima, sums) so the second reduction needs no barrier before it writes.
 //
-// Algorithm of softmax_top_k (one block per row): the block max (topk_nan_max, order-free),
+// Algorithm of softmax_top_k (one block per row): the block max (nan_max, order-free),
 // the block sum of expf(x - max) in cross_entropy's order, then K rounds; in round r each thread
 // takes, of its elements j = t, t + 256, ..., the one that ranks first among those ranking after
 // round r-1's pick (topk_thread_best: the order is total, so "after the previous pick" excludes
@@ -143,9 +143,6 @@ __device__ __forceinline__ void mean_rows(T* out, const T* inp, const int* cu_se
 }
 
 // softmax_top_k's steps, __host__ as well for the host check.
-__host__ __device__ __forceinline__ float topk_nan_max(float m, float x) {
-    return (x != x || x > m) ? x : m;  // once NaN, stays NaN
-}
 __host__ __device__ __forceinline__ float topk_prob(float x, float max, float sum) {
     return expf(x - max) / sum;
 }
@@ -172,35 +169,6 @@ __host__ __device__ __forceinline__ void topk_thread_best(const T* row, int V, i
     }
 }
 
-// The softmax's max (NaN first) and sum of expf(x - max) over a row, in every thread of the block;
-// red (CE_WARPS floats of shared memory) is free again when it returns.
-template <typename T>
-__device__ __forceinline__ void softmax_row_stats(const T* row, int V, float* red, float* max, float* sum) {
-    const int lane = threadIdx.x % WARP_SIZE, warp = threadIdx.x / WARP_SIZE;
-    float mx = -INFINITY;
-    for (int j = threadIdx.x; j < V; j += MISC_BLOCK) mx = topk_nan_max(mx, load_f32(row + j));
-#pragma unroll
-    for (int o = WARP_SIZE / 2; o > 0; o >>= 1) mx = topk_nan_max(mx, __shfl_xor_sync(FULL_MASK, mx, o));
-    if (lane == 0) red[warp] = mx;
-    __syncthreads();
-    mx = red[0];
-#pragma unroll
-    for (int w = 1; w < CE_WARPS; w++) mx = topk_nan_max(mx, red[w]);
-    __syncthreads();  // red is reused below
-
-    float s = 0.0f;
-    for (int j = threadIdx.x; j < V; j += MISC_BLOCK) s += expf(load_f32(row + j) - mx);
-    s = warp_sum(s);
-    if (lane == 0) red[warp] = s;
-    __syncthreads();
-    s = red[0];
-#pragma unroll
-    for (int w = 1; w < CE_WARPS; w++) s += red[w];
-    __syncthreads();
-    *max = mx;
-    *sum = s;
-}
-
 template <typename T>
 __device__ __forceinline__ void softmax_top_k(T* probs, int* ids, const T* logits, int V, int K) {
     __shared__ float red_p[CE_WARPS];
@@ -212,7 +180,7 @@ __device__ __forceinline__ void softmax_top_k(T* probs, int* ids, const T* logit
     const int lane = threadIdx.x % WARP_SIZE, warp = threadIdx.x / WARP_SIZE;
 
     float mx, sum;
-    softmax_row_stats(row, V, red_p, &mx, &sum);
+    softmax_row_stats<MISC_BLOCK>(row, V, red_p, &mx, &sum);
 
     float prev_p = 0.0f;
     int prev_i = -1;
@@ -258,7 +226,7 @@ __device__ __forceinline__ void softmax_gather(T* probs, const T* logits, const 
     const int n = blockIdx.x;
     const T* row = logits + (int64_t)n * V;
     float mx, sum;
-    softmax_row_stats(row, V, red, &mx, &sum);
+    softmax_row_stats<MISC_BLOCK>(row, V, red, &mx, &sum);
     for (int k = threadIdx.x; k < K; k += MISC_BLOCK) {
         const int t = targets[k];
         store_f32(probs + (int64_t)n * K + k, t >= 0 && t < V ? topk_prob(load_f32(row + t), mx, sum) : NAN);

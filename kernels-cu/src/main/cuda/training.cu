@@ -304,14 +304,10 @@ __device__ __forceinline__ void store_parameters(T* out, const float* master, in
 // ---------------------------------------------------------------------------------------------
 // losses
 
-// NaN-first maximum: once NaN, stays NaN (the CPU's Math.max).
-__device__ __forceinline__ float nan_max(float m, float x) { return (x != x || x > m) ? x : m; }
-
 template <typename T>
 __device__ __forceinline__ void cross_entropy_backward(T* dlogits, const T* logits, const int* targets, int V,
                                                        int ignore_index, float scale) {
-    __shared__ float block_max[CE_BWD_WARPS];
-    __shared__ float block_sum[CE_BWD_WARPS];
+    __shared__ float red[CE_BWD_WARPS];
     const int n = blockIdx.x;
     const int t = targets[n];
     T* drow = dlogits + (int64_t)n * V;
@@ -320,26 +316,8 @@ __device__ __forceinline__ void cross_entropy_backward(T* dlogits, const T* logi
         return;
     }
     const T* row = logits + (int64_t)n * V;
-    const int lane = threadIdx.x % WARP_SIZE, warp = threadIdx.x / WARP_SIZE;
-
-    float mx = -INFINITY;
-    for (int j = threadIdx.x; j < V; j += TRAIN_BLOCK) mx = nan_max(mx, load_f32(row + j));
-#pragma unroll
-    for (int o = WARP_SIZE / 2; o > 0; o >>= 1) mx = nan_max(mx, __shfl_xor_sync(FULL_MASK, mx, o));
-    if (lane == 0) block_max[warp] = mx;
-    __syncthreads();
-    mx = block_max[0];
-#pragma unroll
-    for (int w = 1; w < CE_BWD_WARPS; w++) mx = nan_max(mx, block_max[w]);
-
-    float sum = 0.0f;
-    for (int j = threadIdx.x; j < V; j += TRAIN_BLOCK) sum += expf(load_f32(row + j) - mx);
-    sum = warp_sum(sum);
-    if (lane == 0) block_sum[warp] = sum;
-    __syncthreads();
-    sum = block_sum[0];
-#pragma unroll
-    for (int w = 1; w < CE_BWD_WARPS; w++) sum += block_sum[w];
+    float mx, sum;
+    softmax_row_stats<TRAIN_BLOCK>(row, V, red, &mx, &sum);
 
     for (int j = threadIdx.x; j < V; j += TRAIN_BLOCK) {
         const float pj = expf(load_f32(row + j) - mx) / sum;

@@ -150,7 +150,7 @@ template <typename T>
 void softmax_top_k_block_host(const T* row, int V, int K, float* out_p, int* out_i, float* max_out, float* sum_out) {
     constexpr int NT = dbc::MISC_BLOCK;
     float mx = -INFINITY;
-    for (int j = 0; j < V; j++) mx = dbc::topk_nan_max(mx, dbc::load_f32(row + j));  // order-free, NaN-first
+    for (int j = 0; j < V; j++) mx = dbc::nan_max(mx, dbc::load_f32(row + j));  // order-free, NaN-first
     const float sum = block_sum_exp_host(row, V, mx);
     float prev_p = 0.0f;
     int prev_i = -1;
