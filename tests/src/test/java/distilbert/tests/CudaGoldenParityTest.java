@@ -39,23 +39,34 @@ final class CudaGoldenParityTest {
 
     @TestFactory
     Stream<DynamicTest> everyGoldenCaseOnTheGpu() throws Exception {
+        return perCase("golden files on the GPU", (dir, name, head) -> List.of(Precision.FP32, Precision.BF16).stream()
+                .map(p -> DynamicTest.dynamicTest(name + " " + p.cliName(), () -> check(dir, head, p))).toList());
+    }
+
+    /** The GPU tests of one golden case: its directory, name and head class. */
+    interface CaseTests {
+        List<DynamicTest> of(Path dir, String name, String head);
+    }
+
+    /**
+     * {@code tests} of every golden case, or one test called {@code what} that skips, saying why, where
+     * no GPU is usable or the golden files are not there.
+     */
+    static Stream<DynamicTest> perCase(String what, CaseTests tests) throws Exception {
         URL index = CudaGoldenParityTest.class.getResource("/golden/index.json");
         if (!GpuProbe.status().usable() || index == null) {
-            return Stream.of(DynamicTest.dynamicTest("golden files on the GPU", () -> {
+            return Stream.of(DynamicTest.dynamicTest(what, () -> {
                 GpuTests.skipUnlessUsable();
                 Assumptions.abort("the HF golden files are not generated yet (tests/golden/make_golden.py)");
             }));
         }
         Path root = Path.of(index.toURI()).getParent();
-        JsonNode cases = new ObjectMapper().readTree(index).get("cases");
-        List<DynamicTest> tests = new ArrayList<>();
-        for (JsonNode c : cases) {
-            String name = c.get("case").asText(), head = c.get("head").asText();
-            for (Precision p : List.of(Precision.FP32, Precision.BF16)) {
-                tests.add(DynamicTest.dynamicTest(name + " " + p.cliName(), () -> check(root.resolve(name), head, p)));
-            }
+        List<DynamicTest> out = new ArrayList<>();
+        for (JsonNode c : new ObjectMapper().readTree(index).get("cases")) {
+            String name = c.get("case").asText();
+            out.addAll(tests.of(root.resolve(name), name, c.get("head").asText()));
         }
-        return tests.stream();
+        return out.stream();
     }
 
     private static void check(Path dir, String head, Precision p) throws Exception {

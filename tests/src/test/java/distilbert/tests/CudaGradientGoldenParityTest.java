@@ -2,16 +2,12 @@ package distilbert.tests;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import distilbert.cuda.GpuProbe;
 import distilbert.cuda.GpuTests;
 import distilbert.model.Device;
 import distilbert.model.DistilBert;
 import distilbert.model.ParameterSlab;
 import distilbert.model.Precision;
 import distilbert.weights.SafetensorsFile;
-import java.net.URL;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -37,25 +33,15 @@ final class CudaGradientGoldenParityTest {
 
     @TestFactory
     Stream<DynamicTest> everyGradientMatchesHuggingFaceOnTheGpu() throws Exception {
-        URL index = CudaGradientGoldenParityTest.class.getResource("/golden/index.json");
-        if (!GpuProbe.status().usable() || index == null) {
-            return Stream.of(DynamicTest.dynamicTest("gradients on the GPU", () -> {
-                GpuTests.skipUnlessUsable();
-                Assumptions.abort("the HF golden files are not generated yet (tests/golden/make_golden.py)");
-            }));
-        }
-        Path root = Path.of(index.toURI()).getParent();
-        JsonNode cases = new ObjectMapper().readTree(index).get("cases");
-        List<DynamicTest> tests = new ArrayList<>();
-        for (JsonNode c : cases) {
-            String name = c.get("case").asText(), head = c.get("head").asText();
-            tests.add(DynamicTest.dynamicTest(name + " fp32", () -> GradientGoldenParityTest.check(root.resolve(name), head,
+        return CudaGoldenParityTest.perCase("gradients on the GPU", (dir, name, head) -> {
+            List<DynamicTest> tests = new ArrayList<>();
+            tests.add(DynamicTest.dynamicTest(name + " fp32", () -> GradientGoldenParityTest.check(dir, head,
                     Device.parse(GpuTests.deviceName()), Precision.FP32)));
             for (Precision p : List.of(Precision.TF32, Precision.BF16, Precision.FP16)) {
-                tests.add(DynamicTest.dynamicTest(name + " " + p.cliName(), () -> wholeGradient(root.resolve(name), head, p)));
+                tests.add(DynamicTest.dynamicTest(name + " " + p.cliName(), () -> wholeGradient(dir, head, p)));
             }
-        }
-        return tests.stream();
+            return tests;
+        });
     }
 
     /**
