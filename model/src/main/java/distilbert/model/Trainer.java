@@ -123,7 +123,6 @@ public final class Trainer {
     private long globalStep;
     /** Loss scaling where the backend needs it (float16 storage), else null. */
     private LossScaling scaling;
-    private float lossScale = 1f;
     /** Finite steps in a row since the scale last changed (GradScaler's growth tracker). */
     private int growthTracker;
     private long microBatches;
@@ -254,12 +253,7 @@ public final class Trainer {
      * do nothing for it.
      */
     public float lossScale() {
-        return lossScale;
-    }
-
-    private void setLossScale(float s) {
-        lossScale = s;
-        grads.lossScale(s);
+        return grads.lossScale();
     }
 
     /** Optimizer steps taken: {@link #steps()} less the skipped ones. */
@@ -270,7 +264,7 @@ public final class Trainer {
     /** Replaces the loss scaling (tests: a scale that overflows, a short growth interval); resets its state. */
     void lossScaling(LossScaling s) {
         this.scaling = s;
-        setLossScale(s.initScale());
+        grads.lossScale(s.initScale());
         this.growthTracker = 0;
     }
 
@@ -287,7 +281,7 @@ public final class Trainer {
         long n = grads.table().numel();
         if (scaling != null) {
             // torch's unscale_: the gradients times the reciprocal of the scale, rounded to float
-            ops.scale(grads.slab(), (float) (1.0 / lossScale), n);
+            ops.scale(grads.slab(), (float) (1.0 / lossScale()), n);
         }
         float norm = AdamW.totalNorm(ops.sumOfSquares(grads.slab(), n));
         globalStep++;
@@ -295,10 +289,10 @@ public final class Trainer {
             ops.fill(grads.slab(), 0f, n);
             microBatchesAtStep = microBatches;
             if (scaling != null) {
-                setLossScale(lossScale * scaling.backoffFactor());
+                grads.lossScale(lossScale() * scaling.backoffFactor());
                 growthTracker = 0;
             }
-            return new Step(globalStep, lr, norm, true, lossScale);
+            return new Step(globalStep, lr, norm, true, lossScale());
         }
         if (options.maxGradNorm() > 0) {
             ops.scale(grads.slab(), AdamW.clipCoefficient(norm, options.maxGradNorm()), n);
@@ -314,10 +308,10 @@ public final class Trainer {
         step = next;
         microBatchesAtStep = microBatches;
         if (scaling != null && ++growthTracker == scaling.growthInterval()) {
-            setLossScale(lossScale * scaling.growthFactor());
+            grads.lossScale(lossScale() * scaling.growthFactor());
             growthTracker = 0;
         }
-        return new Step(globalStep, lr, norm, false, lossScale);
+        return new Step(globalStep, lr, norm, false, lossScale());
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -350,7 +344,7 @@ public final class Trainer {
         state.put("global_step", globalStep);
         state.put("optimizer_step", step);
         if (scaling != null) {
-            state.put("loss_scale", lossScale);
+            state.put("loss_scale", lossScale());
             state.put("loss_scale_growth_tracker", growthTracker);
         }
         state.put("micro_batches", microBatches);
@@ -421,7 +415,7 @@ public final class Trainer {
                 throw new CheckpointException(dir + ": no loss_scale in " + STATE_FILE + " (saved by a run without loss "
                         + "scaling, not fp16); resume it in the precision it was trained in");
             }
-            setLossScale((float) state.path("loss_scale").asDouble());
+            grads.lossScale((float) state.path("loss_scale").asDouble());
             growthTracker = state.path("loss_scale_growth_tracker").asInt();
         }
         microBatches = state.path("micro_batches").asLong();
