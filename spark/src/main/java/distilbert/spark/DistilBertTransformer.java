@@ -234,8 +234,7 @@ public final class DistilBertTransformer extends Transformer implements DefaultP
 
     @Override
     public Dataset<Row> transform(Dataset<?> dataset) {
-        transformSchema(dataset.schema());
-        SparkPipeline p = pipeline();
+        SparkPipeline p = pipeline();   // its transform checks the schema
         Dataset<Row> out = p.transform(dataset.toDF());
         if ((Boolean) getOrDefault(outputVector)) {
             out = out.withColumn(p.outputCol(), org.apache.spark.ml.functions.array_to_vector(functions.col(p.outputCol())));
