@@ -415,7 +415,7 @@ step_kernels() {
   mkdir -p "$d"
   if $cpu; then
     args=(-p device=cpu -p precision=fp32 -p tokens=256 -p seqLen=64 -p dim=64 -p heads=4 -p ffn=128
-          -p op=embedding_layernorm,qkv,attention,out_proj,residual_layernorm,ffn_up,gelu,ffn_down,mean_rows)
+          -p op=embedding_layernorm,qkv,attention,out_proj,residual_layernorm,ffn_up,gelu,ffn_down,pool_rows)
   else
     args=(-p precision=bf16,fp32)
   fi

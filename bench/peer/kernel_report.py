@@ -18,7 +18,7 @@ import sys
 # how many times an encoder layer runs each op
 LAYER = {"qkv": 1, "attention": 1, "out_proj": 1, "residual_layernorm": 2, "ffn_up": 1, "gelu": 1, "ffn_down": 1}
 ORDER = ["embedding_layernorm", "qkv", "attention", "attention_simt", "out_proj", "residual_layernorm", "ffn_up",
-         "gelu", "ffn_down", "mean_rows",
+         "gelu", "ffn_down", "pool_rows",
          # training's, in the backward's order
          "attention_train", "attention_train_simt", "attention_backward", "attention_backward_simt", "layernorm_backward", "ffn_up_backward", "gelu_backward", "dropout",
          "embedding_backward", "cross_entropy_backward", "adamw", "sum_of_squares"]

@@ -2,9 +2,9 @@
 //
 // Where DistilBERT uses it: gather_rows picks the rows that a head reads (the [CLS] token of
 // each sequence for the classification heads and CLS pooling, the masked positions for the MLM
-// head) out of the packed [T, C] hidden states, or zero rows for padding. mean_rows is
-// sentence-transformers' mean pooling on the packed hidden states: the average of each
-// sequence's unmasked tokens, so that only [B, C] leaves the device. softmax_top_k is the
+// head) out of the packed [T, C] hidden states, or zero rows for padding. pool_rows is
+// sentence-transformers' mean, mean_sqrt_len_tokens, weightedmean and max pooling on the packed
+// hidden states (cls and lasttoken are gather_rows), so that only [B, C] leaves the device. softmax_top_k is the
 // fill-mask pipeline's postprocessing (probs = softmax(logits); probs.topk(k)) on the device,
 // so that only [N, k] probabilities and ids leave it, not [N, V] logits; softmax_gather is its
 // targets' variant (probs = softmax(logits)[..., targets]), so that only [N, K] leaves it. The losses are the heads' loss
@@ -15,12 +15,19 @@
 // Entry points (T = f32 float, bf16 __nv_bfloat16, f16 __half; arithmetic in float32):
 //   gather_rows_<t>(T* out, const T* inp, const int* rows, int N, int C)
 //       out[n, :] = inp[rows[n], :], or 0 where rows[n] < 0.         out [N, C], rows [N]
-//   mean_rows_<t>(T* out, const T* inp, const int* cu_seqlens, const int* key_lens, int B, int C)
-//       out[b, :] = the mean of inp[r, :] over r in [cu_seqlens[b], cu_seqlens[b] + n_b), n_b =
-//       key_lens[b] (the unmasked tokens lead each packed sequence) or, when key_lens is null,
-//       cu_seqlens[b + 1] - cu_seqlens[b]; 0 where n_b == 0 (sentence-transformers divides by
-//       the mask's sum clamped to 1e-9). Summed in double in row order, divided, rounded once
-//       to T: the CPU backend's arithmetic exactly.                  out [B, C], inp [T, C]
+//   pool_rows_<t>(T* out, const T* inp, const int* cu_seqlens, const int* key_lens,
+//       const int* positions, int B, int C, int mode, int skip)
+//       out[b, :] pools the rows x_r = inp[cu_seqlens[b] + r, :], r in [0, n_b), of sequence b whose
+//       position p_r = positions[cu_seqlens[b] + r] (the token's index in its unpacked row) is at
+//       least skip; n_b = key_lens[b] (the unmasked tokens lead each packed sequence) or, when
+//       key_lens is null, cu_seqlens[b + 1] - cu_seqlens[b]; skip drops a prompt's leading tokens
+//       (sentence-transformers' include_prompt false). mode 0 mean: sum x_r / count; 1 mean_sqrt_len:
+//       sum x_r / sqrt(count); 2 weightedmean: sum (p_r+1) x_r / sum (p_r+1) (sentence-transformers'
+//       weights, 1 + the index in the padded row); each 0 where no row is left
+//       (sentence-transformers divides by the mask's sum clamped to 1e-9), summed in double in row
+//       order, divided, rounded once to T: the CPU backend's arithmetic exactly. mode 3 max: the
+//       largest x_r per column, NaN if any is NaN (torch's max), -inf where no row is left.
+//                                                  out [B, C], inp [T, C], positions [T]
 //   softmax_top_k_<t>(T* probs, int* ids, const T* logits, int N, int V, int K)
 //       per row n: p_j = expf(x_j - max) / sum_j' expf(x_j' - max) over x = logits[n, :], the max
 //       taken NaN-first (a NaN logit makes every p NaN, as the CPU's double softmax); then the K
@@ -40,7 +47,7 @@
 //   bce_with_logits_forward_<t>(T* losses, const T* logits, const T* targets, int N)
 //       losses[n] = max(x, 0) - x*y + log1p(exp(-|x|)), x = logits[n], y = targets[n]
 //                   (torch's stable form; no overflow for any x)     all [N]
-//   losses are written rounded to T. out of gather_rows and mean_rows must not alias inp.
+//   losses are written rounded to T. out of gather_rows and pool_rows must not alias inp.
 //
 // Algorithm of cross_entropy_forward (one block per row, so the row's reductions meet in
 // shared memory): thread t takes v = t, t + 256, ...; block max (per-thread max, warp_max, the
@@ -59,14 +66,14 @@
 //
 // softmax_gather: the same max and sum, then thread t writes k = t, t + 256, ...
 
-// Memory traffic: gather_rows reads and writes N*C*s; mean_rows reads T*C*s (coalesced: the
+// Memory traffic: gather_rows reads and writes N*C*s; pool_rows reads T*C*s (coalesced: the
 // threads of a block take neighbouring columns) and writes B*C*s; cross_entropy reads the logits twice
 // (the second pass from L1/L2: a row of V*s bytes per block) and writes N*s; mse and bce read
 // 2*N*s and write N*s. All memory bound.
 //
 // Launch geometry (the launcher uses exactly this; no dynamic shared memory)
 //   gather_rows:               block 256 threads, grid ceil(N*C / 256); one element per thread.
-//   mean_rows:                 block 256 threads, grid B * ceil(C / 256) (block x: sequence
+//   pool_rows:                 block 256 threads, grid B * ceil(C / 256) (block x: sequence
 //                              x / ceil(C / 256), columns 256 * (x % ceil(C / 256)) + thread).
 //   cross_entropy_forward:     block 256 threads, grid N; one row per block.
 //   softmax_top_k:             block 256 threads, grid N; one row per block.
@@ -74,7 +81,7 @@
 //   mse_forward, bce_with_logits_forward: block 256 threads, grid ceil(N / 256); one element
 //                              per thread.
 //   Limits the launcher checks: N*C <= 2^31 * 256 (gather grid), N <= 2^31 - 1,
-//   B * ceil(C / 256) <= 2^31 - 1 (mean_rows grid).
+//   B * ceil(C / 256) <= 2^31 - 1 (pool_rows grid), 0 <= mode < 4, skip >= 0.
 //
 // Forward only (inference); no gradient convention applies yet.
 
@@ -111,25 +118,48 @@ __device__ __forceinline__ void gather_rows(T* out, const T* inp, const int* row
     store_f32(out + i, r < 0 ? 0.0f : load_f32(inp + (int64_t)r * C + c));
 }
 
-// One column of one sequence of mean_rows: the kernel's thread, and the host check's reference.
+// pool_rows' modes, as Ops.RowPooling numbers them (sentence-transformers' pooling_mode names).
+constexpr int POOL_MEAN = 0;           // "mean"
+constexpr int POOL_MEAN_SQRT_LEN = 1;  // "mean_sqrt_len_tokens"
+constexpr int POOL_WEIGHTED_MEAN = 2;  // "weightedmean"
+constexpr int POOL_MAX = 3;            // "max"
+constexpr int POOL_MODES = 4;
+
+// One column of one sequence of pool_rows: the kernel's thread, and the host check's reference.
+// Rows first + r, r in [0, n), whose position (in the unpacked row) is at least skip.
 template <typename T>
-__host__ __device__ __forceinline__ float mean_column(const T* inp, int64_t first, int n, int C, int c) {
-    double sum = 0.0;
-    for (int r = 0; r < n; r++) sum += (double)load_f32(inp + (first + r) * C + c);
-    return n > 0 ? (float)(sum / n) : 0.0f;
+__host__ __device__ __forceinline__ float pool_column(const T* inp, const int* positions, int64_t first, int n,
+                                                      int C, int c, int mode, int skip) {
+    if (mode == POOL_MAX) {
+        float m = -INFINITY;  // torch: the max of a sequence with no token left is -inf
+        for (int r = 0; r < n; r++)
+            if (positions[first + r] >= skip) m = nan_max(m, load_f32(inp + (first + r) * C + c));
+        return m;
+    }
+    double sum = 0.0, weights = 0.0;
+    for (int r = 0; r < n; r++) {
+        const int p = positions[first + r];
+        if (p < skip) continue;
+        const double w = mode == POOL_WEIGHTED_MEAN ? (double)p + 1.0 : 1.0;
+        sum += w * (double)load_f32(inp + (first + r) * C + c);
+        weights += w;
+    }
+    if (weights == 0.0) return 0.0f;  // sentence-transformers clamps the weights' sum to 1e-9: 0 / 1e-9
+    return (float)(mode == POOL_MEAN_SQRT_LEN ? sum / sqrt(weights) : sum / weights);
 }
 
-// out[b, c] of mean_rows: what the thread of sequence b and column c writes.
+// out[b, c] of pool_rows: what the thread of sequence b and column c writes.
 template <typename T>
-__host__ __device__ __forceinline__ void mean_rows_element(T* out, const T* inp, const int* cu_seqlens,
-                                                           const int* key_lens, int C, int b, int c) {
+__host__ __device__ __forceinline__ void pool_rows_element(T* out, const T* inp, const int* cu_seqlens,
+                                                           const int* key_lens, const int* positions, int C,
+                                                           int mode, int skip, int b, int c) {
     const int first = cu_seqlens[b];
     const int n = key_lens != nullptr ? key_lens[b] : cu_seqlens[b + 1] - first;
-    store_f32(out + (int64_t)b * C + c, mean_column(inp, first, n, C, c));
+    store_f32(out + (int64_t)b * C + c, pool_column(inp, positions, first, n, C, c, mode, skip));
 }
 
-// The sequence b and column c of mean_rows' thread (block, thread); false past the last column.
-__host__ __device__ __forceinline__ bool mean_rows_coords(int block, int thread, int C, int* b, int* c) {
+// The sequence b and column c of pool_rows' thread (block, thread); false past the last column.
+__host__ __device__ __forceinline__ bool pool_rows_coords(int block, int thread, int C, int* b, int* c) {
     const int column_blocks = (C + MISC_BLOCK - 1) / MISC_BLOCK;
     *b = block / column_blocks;
     *c = (block % column_blocks) * MISC_BLOCK + thread;
@@ -137,9 +167,11 @@ __host__ __device__ __forceinline__ bool mean_rows_coords(int block, int thread,
 }
 
 template <typename T>
-__device__ __forceinline__ void mean_rows(T* out, const T* inp, const int* cu_seqlens, const int* key_lens, int C) {
+__device__ __forceinline__ void pool_rows(T* out, const T* inp, const int* cu_seqlens, const int* key_lens,
+                                          const int* positions, int C, int mode, int skip) {
     int b, c;
-    if (mean_rows_coords(blockIdx.x, threadIdx.x, C, &b, &c)) mean_rows_element(out, inp, cu_seqlens, key_lens, C, b, c);
+    if (pool_rows_coords(blockIdx.x, threadIdx.x, C, &b, &c))
+        pool_rows_element(out, inp, cu_seqlens, key_lens, positions, C, mode, skip, b, c);
 }
 
 // softmax_top_k's steps, __host__ as well for the host check.
@@ -295,8 +327,9 @@ __device__ __forceinline__ void bce_with_logits_forward(T* losses, const T* logi
         dbc::gather_rows<T>(out, inp, rows, N, C);                                                             \
     }                                                                                                          \
     extern "C" __global__ void __launch_bounds__(dbc::MISC_BLOCK)                                              \
-    mean_rows_##SUFFIX(T* out, const T* inp, const int* cu_seqlens, const int* key_lens, int B, int C) {       \
-        dbc::mean_rows<T>(out, inp, cu_seqlens, key_lens, C);                                                  \
+    pool_rows_##SUFFIX(T* out, const T* inp, const int* cu_seqlens, const int* key_lens, const int* positions,    \
+                       int B, int C, int mode, int skip) {                                                     \
+        dbc::pool_rows<T>(out, inp, cu_seqlens, key_lens, positions, C, mode, skip);                           \
     }                                                                                                          \
     extern "C" __global__ void __launch_bounds__(dbc::MISC_BLOCK)                                              \
     softmax_top_k_##SUFFIX(T* probs, int* ids, const T* logits, int N, int V, int K) {                         \

@@ -90,57 +90,96 @@ long check_cross_entropy() {
     return tl.report();
 }
 
-// mean_rows over its whole grid, every element poisoned first, against means computed from each
-// sequence's own tokens (kept apart, before packing): packing with and without key_lens (the
-// masked tokens of a COMPUTE-mode sequence follow its unmasked ones and must not count),
-// sequences of 0 to 70 tokens, C of 1 to 300 (a partial block of columns).
+// pool_rows over its whole grid in every mode, every element poisoned first, against the pooling
+// computed from each sequence's own tokens (kept apart, before packing): packing with and without
+// key_lens (the masked tokens of a COMPUTE-mode sequence follow its unmasked ones and must not
+// count), positions with holes (masked tokens between unmasked ones, left out of the packing: the
+// weights and the skip follow the positions, not the packed index), a prompt's tokens skipped
+// (none, 3, more than some sequences have), sequences of 0 to 70 tokens, C of 1 to 300 (a partial
+// block of columns), a NaN in one sequence (max propagates it).
 template <typename T>
-long check_mean_rows() {
-    // The double sum of at most 70 terms is exact to 1e-15; one rounding of the mean to T.
-    Tally tl(fmt("mean_rows_%s", check::type_name<T>()), 1e-30, 2 * check::half_ulp<T>());
+long check_pool_rows() {
+    // The double sums of at most 70 terms (weights up to 70) are exact to 1e-14; one rounding to T.
+    Tally tl(fmt("pool_rows_%s", check::type_name<T>()), 1e-30, 2 * check::half_ulp<T>());
     Random rnd(9);
     const int widths[] = {1, 7, 256, 300};
+    const int skips[] = {0, 3, 40};
     for (int C : widths)
-        for (int keyed = 0; keyed < 2; keyed++) {
-            const int B = 9;
-            std::vector<std::vector<T>> seqs(B);  // each sequence's unmasked tokens, [n, C]
-            std::vector<int> cu(B + 1, 0), key_lens(B);
-            std::vector<T> packed;
-            for (int b = 0; b < B; b++) {
-                const int n = b == 0 ? 0 : b == 1 ? 1 : rnd.integer(0, 70);
-                const int masked = keyed ? rnd.integer(0, 5) : 0;  // packed after the unmasked tokens
-                seqs[b].resize((size_t)n * C);
-                for (auto& e : seqs[b]) dbc::store_f32(&e, 3.0f * rnd.normal() + 1.0f);
-                packed.insert(packed.end(), seqs[b].begin(), seqs[b].end());
-                for (int k = 0; k < masked * C; k++) {
-                    T e;
-                    dbc::store_f32(&e, 1e6f);  // counted by mistake, it shows
-                    packed.push_back(e);
+        for (int keyed = 0; keyed < 2; keyed++)
+            for (int skip : skips)
+                for (int mode = 0; mode < dbc::POOL_MODES; mode++) {
+                    const int B = 9;
+                    std::vector<std::vector<T>> seqs(B);  // each sequence's unmasked tokens, [n, C]
+                    std::vector<int> cu(B + 1, 0), key_lens(B), positions;
+                    std::vector<std::vector<int>> seq_positions(B);
+                    std::vector<T> packed;
+                    for (int b = 0; b < B; b++) {
+                        const int n = b == 0 ? 0 : b == 1 ? 1 : rnd.integer(0, 70);
+                        const int masked = keyed ? rnd.integer(0, 5) : 0;  // packed after the unmasked tokens
+                        seqs[b].resize((size_t)n * C);
+                        for (auto& e : seqs[b]) dbc::store_f32(&e, 3.0f * rnd.normal() + 1.0f);
+                        if (b == 2 && n > 0) dbc::store_f32(&seqs[b][(size_t)(n - 1) * C], NAN);
+                        for (int r = 0, p = 0; r < n; r++, p++) {
+                            if (b % 3 == 2) p += rnd.integer(0, 2);  // a hole in the mask before this token
+                            seq_positions[b].push_back(p);
+                        }
+                        packed.insert(packed.end(), seqs[b].begin(), seqs[b].end());
+                        positions.insert(positions.end(), seq_positions[b].begin(), seq_positions[b].end());
+                        for (int k = 0; k < masked * C; k++) {
+                            T e;
+                            dbc::store_f32(&e, 1e6f);  // counted by mistake, it shows
+                            packed.push_back(e);
+                        }
+                        for (int k = 0; k < masked; k++) positions.push_back(0);
+                        key_lens[b] = n;
+                        cu[b + 1] = cu[b] + n + masked;
+                    }
+                    std::vector<T> out((size_t)B * C);
+                    for (auto& e : out) dbc::store_f32(&e, -12345.0f);
+                    // The launcher's grid, B * ceil(C / 256) blocks of 256 threads.
+                    const int blocks = B * ((C + dbc::MISC_BLOCK - 1) / dbc::MISC_BLOCK);
+                    for (int block = 0; block < blocks; block++)
+                        for (int thread = 0; thread < dbc::MISC_BLOCK; thread++) {
+                            int b, c;
+                            if (dbc::pool_rows_coords(block, thread, C, &b, &c))
+                                dbc::pool_rows_element(out.data(), packed.data(), cu.data(),
+                                                       keyed ? key_lens.data() : nullptr, positions.data(), C, mode,
+                                                       skip, b, c);
+                        }
+                    for (int b = 0; b < B; b++) {
+                        const int n = key_lens[b];
+                        for (int c = 0; c < C; c++) {
+                            long double sum = 0, weights = 0;
+                            double mx = -INFINITY;
+                            bool nan = false;
+                            for (int r = 0; r < n; r++) {
+                                const int p = seq_positions[b][r];
+                                if (p < skip) continue;
+                                const double x = dbc::load_f32(&seqs[b][(size_t)r * C + c]);
+                                const double w = mode == dbc::POOL_WEIGHTED_MEAN ? p + 1 : 1;
+                                sum += w * x;
+                                weights += w;
+                                nan |= x != x;
+                                mx = std::max(mx, x);
+                            }
+                            double want = mode == dbc::POOL_MAX ? (nan ? NAN : mx)
+                                        : weights == 0 ? 0.0
+                                        : mode == dbc::POOL_MEAN_SQRT_LEN ? (double)(sum / std::sqrt(weights))
+                                        : (double)(sum / weights);
+                            const float got = dbc::load_f32(&out[(size_t)b * C + c]);
+                            auto where = [&] {
+                                return fmt("C=%d key_lens=%d skip=%d mode=%d b=%d n=%d c=%d", C, keyed, skip, mode, b, n, c);
+                            };
+                            if (want != want || std::isinf(want)) {
+                                // NaN for NaN, -inf for -inf: compared as values, not by the relative bound
+                                const bool same = (want != want) ? got != got : got == (float)want;
+                                tl.add(same ? 0.0 : 1.0, 0.0, where);
+                            } else {
+                                tl.add(got, want, where);
+                            }
+                        }
+                    }
                 }
-                key_lens[b] = n;
-                cu[b + 1] = cu[b] + n + masked;
-            }
-            std::vector<T> out((size_t)B * C);
-            for (auto& e : out) dbc::store_f32(&e, NAN);
-            // The launcher's grid, B * ceil(C / 256) blocks of 256 threads.
-            const int blocks = B * ((C + dbc::MISC_BLOCK - 1) / dbc::MISC_BLOCK);
-            for (int block = 0; block < blocks; block++)
-                for (int thread = 0; thread < dbc::MISC_BLOCK; thread++) {
-                    int b, c;
-                    if (dbc::mean_rows_coords(block, thread, C, &b, &c))
-                        dbc::mean_rows_element(out.data(), packed.data(), cu.data(), keyed ? key_lens.data() : nullptr, C, b, c);
-                }
-            for (int b = 0; b < B; b++) {
-                const int n = key_lens[b];
-                for (int c = 0; c < C; c++) {
-                    long double sum = 0;
-                    for (int r = 0; r < n; r++) sum += dbc::load_f32(&seqs[b][(size_t)r * C + c]);
-                    double want = n == 0 ? 0.0 : (double)(sum / n);
-                    tl.add(dbc::load_f32(&out[(size_t)b * C + c]), want,
-                           [&] { return fmt("C=%d key_lens=%d b=%d n=%d c=%d", C, keyed, b, n, c); });
-                }
-            }
-        }
     return tl.report();
 }
 
@@ -293,7 +332,7 @@ long check_elementwise() {
 
 int main() {
     long bad = check_cross_entropy<float>() + check_cross_entropy<__nv_bfloat16>() + check_cross_entropy<__half>() +
-               check_mean_rows<float>() + check_mean_rows<__nv_bfloat16>() + check_mean_rows<__half>() +
+               check_pool_rows<float>() + check_pool_rows<__nv_bfloat16>() + check_pool_rows<__half>() +
                check_softmax_top_k<float>() + check_softmax_top_k<__nv_bfloat16>() + check_softmax_top_k<__half>() +
                check_elementwise();
     return bad == 0 ? 0 : 1;

@@ -44,7 +44,7 @@ import org.openjdk.jmh.annotations.Warmup;
  * positions + LayerNorm), {@code qkv} (the fused [T, C] × [3C, C]ᵀ + bias), {@code attention} (the
  * backend's default kernel: tensor cores for bf16/fp16), {@code attention_simt} (the float32 SIMT
  * kernel, on a GPU), {@code out_proj}, {@code residual_layernorm} (bias + residual + LayerNorm),
- * {@code ffn_up}, {@code gelu} (bias + GELU over [T, F]), {@code ffn_down}, {@code mean_rows} (mean
+ * {@code ffn_up}, {@code gelu} (bias + GELU over [T, F]), {@code ffn_down}, {@code pool_rows} (mean
  * pooling, [T, C] to [B, C]). Training's, in the backward's order: {@code attention_train} (the training
  * forward: the softmax and dropout(0.1) of it kept; through cuBLAS, the default), {@code attention_backward},
  * each also {@code _simt} (the SIMT kernels' path, on a GPU), {@code layernorm_backward}
@@ -71,7 +71,7 @@ import org.openjdk.jmh.annotations.Warmup;
 public class KernelBenchmark {
 
     @Param({"embedding_layernorm", "qkv", "attention", "attention_simt", "out_proj", "residual_layernorm", "ffn_up", "gelu",
-            "ffn_down", "mean_rows", "attention_train", "attention_train_simt", "attention_backward", "attention_backward_simt",
+            "ffn_down", "pool_rows", "attention_train", "attention_train_simt", "attention_backward", "attention_backward_simt",
             "layernorm_backward", "ffn_up_backward",
             "gelu_backward", "dropout", "embedding_backward", "cross_entropy_backward", "adamw", "sum_of_squares"})
     public String op;
@@ -146,7 +146,7 @@ public class KernelBenchmark {
             case "ffn_up" -> matmul(t, c, f, s);
             case "gelu" -> new Cost(2 * t * f * s + f * s, 0);
             case "ffn_down" -> matmul(t, f, c, s);
-            case "mean_rows" -> new Cost(t * c * s + (t / L) * c * s + 2 * 4 * (t / L + 1), 0);
+            case "pool_rows" -> new Cost(t * c * s + (t / L) * c * s + 2 * 4 * (t / L + 1) + 4 * t, 0);
             // the probabilities and their dropout written (read back by the backward), besides q/k/v and out
             case "attention_train", "attention_train_simt" -> new Cost(t * 3 * c * s + t * c * s + 2 * t * L * nh * s, 4L * (t / L) * L * L * c);
             // q/k/v, dOut, probs and dropped read, dqkv written, dS written and read in float32; four products
@@ -235,9 +235,12 @@ public class KernelBenchmark {
                 Buffer h = random(r, (long) T * F, 2), hOut = ops.allocateUninitialized((long) T * F), bias = random(r, F, 0.1);
                 yield () -> ops.biasActivationForward(Activation.GELU, hOut, h, bias, T, F);
             }
-            case "mean_rows" -> {
+            case "pool_rows" -> {
                 Buffer pooled = ops.allocateUninitialized((long) B * C);
-                yield () -> ops.meanRowsForward(pooled, x, cuSeqlens, null, B, C);
+                int[] pos = new int[T];
+                for (int i = 0; i < T; i++) pos[i] = i % L;
+                IndexBuffer positions = ops.indicesOf(pos);
+                yield () -> ops.poolRowsForward(Ops.RowPooling.MEAN, pooled, x, cuSeqlens, null, positions, B, C, 0);
             }
             default -> trainingOp(r, cuSeqlens, x, out, T, L, C, NH, F, B);
         };

@@ -273,31 +273,40 @@ public final class InferenceKernels {
     }
 
     /**
-     * Mean pooling of packed sequences: out[b] = the mean of inp's rows [cuSeqlens[b], cuSeqlens[b] + n_b),
-     * n_b = keyLens[b] or, without keyLens, the sequence's length; zeros where n_b is 0. Summed in
-     * double, rounded once.
+     * sentence-transformers' pooling of packed sequences: out[b] pools inp's rows
+     * [cuSeqlens[b], cuSeqlens[b] + n_b) whose position is at least skip, n_b = keyLens[b] or,
+     * without keyLens, the sequence's length. {@code mode} 0 mean, 1 mean_sqrt_len_tokens,
+     * 2 weightedmean (weights: the position + 1), each summed in double and rounded once, 0 where
+     * no row is left; 3 max (NaN first, -inf where no row is left).
      *
      * @param out       [B, C]
      * @param inp       [T, C] packed rows
      * @param cuSeqlens I32 [B + 1]
      * @param keyLens   I32 [B] or null
+     * @param positions I32 [T] each packed row's index in its unpacked row
+     * @param skip      rows at positions below it are left out (a prompt's tokens), at least 0
      */
-    public void meanRows(DeviceArray out, DeviceArray inp, DeviceArray cuSeqlens, DeviceArray keyLens, int B, int C) {
+    public void poolRows(DeviceArray out, DeviceArray inp, DeviceArray cuSeqlens, DeviceArray keyLens,
+                         DeviceArray positions, int B, int C, int mode, int skip) {
         ElementType t = floatType(out);
         require(out, t, (long) B * C, "out");
         require(inp, t, 0, "inp");
         require(cuSeqlens, ElementType.I32, B + 1L, "cu_seqlens");
         requireNullable(keyLens, ElementType.I32, B, "key_lens");
+        require(positions, ElementType.I32, 0, "positions");
+        if (mode < 0 || mode > 3) throw new IllegalArgumentException("pool_rows: mode " + mode + " is not in [0, 3]");
+        if (skip < 0) throw new IllegalArgumentException("pool_rows: skip " + skip + " is negative");
         if (B == 0 || C == 0) {
             return;
         }
         long blocks = (long) B * Math.ceilDiv(C, BLOCK);
         if (blocks > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("mean_rows: " + B + " sequences of " + C + " columns need " + blocks
+            throw new IllegalArgumentException("pool_rows: " + B + " sequences of " + C + " columns need " + blocks
                     + " blocks; at most " + Integer.MAX_VALUE + " per launch");
         }
-        context.launch(misc.kernel("mean_rows_" + t.suffix()), (int) blocks, 1, BLOCK, 1,
-                new KernelArgs().array(out).array(inp).array(cuSeqlens).array(keyLens).i32(B).i32(C));
+        context.launch(misc.kernel("pool_rows_" + t.suffix()), (int) blocks, 1, BLOCK, 1,
+                new KernelArgs().array(out).array(inp).array(cuSeqlens).array(keyLens).array(positions).i32(B).i32(C)
+                        .i32(mode).i32(skip));
     }
 
     /**

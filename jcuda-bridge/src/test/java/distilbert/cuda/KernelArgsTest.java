@@ -23,25 +23,30 @@ final class KernelArgsTest {
 
     @Test
     void aMatchingLaunchPasses() {
-        // mean_rows(out, inp, cu_seqlens, key_lens, B, C), as misc.cu's PTX declares it
-        List<String> meanRows = KernelResources.signatures("misc").get("mean_rows_bf16");
-        KernelArgs args = new KernelArgs().address(1).address(2).address(3).array(null).i32(4).i32(768);
-        assertDoesNotThrow(() -> args.check("misc/mean_rows_bf16", meanRows));
+        // pool_rows(out, inp, cu_seqlens, key_lens, positions, B, C, mode, skip), as misc.cu's PTX declares it
+        List<String> poolRows = KernelResources.signatures("misc").get("pool_rows_bf16");
+        KernelArgs args = new KernelArgs().address(1).address(2).address(3).array(null).address(5).i32(4).i32(768).i32(0)
+                .i32(0);
+        assertDoesNotThrow(() -> args.check("misc/pool_rows_bf16", poolRows));
         // an s32 parameter takes an int too
         assertDoesNotThrow(() -> new KernelArgs().i32(1).check("k", List.of("s32")));
     }
 
     @Test
     void aLaunchThatDriftedFromItsKernelIsRefusedNamingBoth() {
-        List<String> meanRows = KernelResources.signatures("misc").get("mean_rows_bf16");
+        List<String> poolRows = KernelResources.signatures("misc").get("pool_rows_bf16");
         IllegalArgumentException missing = assertThrows(IllegalArgumentException.class,
-                () -> new KernelArgs().address(1).address(2).address(3).i32(4).i32(768).check("misc/mean_rows_bf16", meanRows));
-        assertEquals("launch of misc/mean_rows_bf16: the kernel takes 6 parameters (pointer, pointer, pointer, pointer, int, int) "
-                + "but the launcher passed 5 (pointer, pointer, pointer, int, int)", missing.getMessage());
+                () -> new KernelArgs().address(1).address(2).address(3).address(4).i32(4).i32(768).i32(0).i32(0)
+                        .check("misc/pool_rows_bf16", poolRows));
+        assertEquals("launch of misc/pool_rows_bf16: the kernel takes 9 parameters (pointer, pointer, pointer, pointer, pointer, "
+                + "int, int, int, int) but the launcher passed 8 (pointer, pointer, pointer, pointer, int, int, int, int)",
+                missing.getMessage());
         IllegalArgumentException swapped = assertThrows(IllegalArgumentException.class,
-                () -> new KernelArgs().address(1).address(2).address(3).i32(4).address(5).i32(768).check("k", meanRows));
-        assertEquals("launch of k: the kernel takes 6 parameters (pointer, pointer, pointer, pointer, int, int) "
-                + "but the launcher passed 6 (pointer, pointer, pointer, int, pointer, int)", swapped.getMessage());
+                () -> new KernelArgs().address(1).address(2).address(3).address(4).i32(4).address(5).i32(768).i32(0).i32(0)
+                        .check("k", poolRows));
+        assertEquals("launch of k: the kernel takes 9 parameters (pointer, pointer, pointer, pointer, pointer, int, int, int, int) "
+                + "but the launcher passed 9 (pointer, pointer, pointer, pointer, int, pointer, int, int, int)",
+                swapped.getMessage());
         assertThrows(IllegalArgumentException.class, () -> new KernelArgs().f32(1).check("k", List.of("u32")));
     }
 }

@@ -92,8 +92,9 @@ final class KernelResourcesTest {
             }
         }
         // as the sources declare them
-        assertEquals(List.of("u64", "u64", "u64", "u64", "u32", "u32"), KernelResources.signatures("misc").get("mean_rows_bf16"),
-                "mean_rows(out, inp, cu_seqlens, key_lens, B, C)");
+        assertEquals(List.of("u64", "u64", "u64", "u64", "u64", "u32", "u32", "u32", "u32"),
+                KernelResources.signatures("misc").get("pool_rows_bf16"),
+                "pool_rows(out, inp, cu_seqlens, key_lens, positions, B, C, mode, skip)");
         assertEquals(List.of("u64", "u64", "u64", "u64", "u32", "u64", "u64", "u64", "u32", "u32", "u32", "f32"),
                 KernelResources.signatures("attention_tc").get("attention_tc_forward_hs64_bf16"));
         assertEquals(3 * 2 * 1, KernelResources.signatures("attention_tc").size(), "hs32/64/128 x bf16/f16");

@@ -431,22 +431,42 @@ public final class CpuOps implements BackwardOps {
     }
 
     @Override
-    public void meanRowsForward(Buffer out, Buffer inp, IndexBuffer cuSeqlens, IndexBuffer keyLens, int B, int C) {
+    public void poolRowsForward(RowPooling mode, Buffer out, Buffer inp, IndexBuffer cuSeqlens, IndexBuffer keyLens,
+                                IndexBuffer positions, int B, int C, int skip) {
+        if (skip < 0) throw new IllegalArgumentException("pool rows: skip " + skip + " is negative");
         HostBuffer o = host(out), x = host(inp);
-        HostIndexBuffer cu = host(cuSeqlens), kl = keyLens == null ? null : host(keyLens);
+        HostIndexBuffer cu = host(cuSeqlens), kl = keyLens == null ? null : host(keyLens), pos = host(positions);
         forRows(B, C, b -> {
             int first = cu.data()[cu.offset() + b];
             int n = kl != null ? kl.data()[kl.offset() + b] : cu.data()[cu.offset() + b + 1] - first;
+            int ob = o.offset() + b * C;
+            if (mode == RowPooling.MAX) {
+                Arrays.fill(o.data(), ob, ob + C, Float.NEGATIVE_INFINITY);
+                for (int r = 0; r < n; r++) {
+                    if (pos.data()[pos.offset() + first + r] < skip) continue;
+                    int row = x.offset() + (first + r) * C;
+                    for (int c = 0; c < C; c++) {
+                        float v = x.data()[row + c], m = o.data()[ob + c];
+                        o.data()[ob + c] = v != v || v > m ? v : m;                      // NaN once seen stays
+                    }
+                }
+                return;
+            }
             double[] sum = new double[C];
+            double weights = 0;
             for (int r = 0; r < n; r++) {
+                int p = pos.data()[pos.offset() + first + r];
+                if (p < skip) continue;
+                double w = mode == RowPooling.WEIGHTED_MEAN ? p + 1 : 1;
                 int row = x.offset() + (first + r) * C;
                 for (int c = 0; c < C; c++) {
-                    sum[c] += x.data()[row + c];
+                    sum[c] += w * x.data()[row + c];
                 }
+                weights += w;
             }
-            int ob = o.offset() + b * C;
+            double divisor = mode == RowPooling.MEAN_SQRT_LEN ? Math.sqrt(weights) : weights;
             for (int c = 0; c < C; c++) {
-                o.data()[ob + c] = n > 0 ? (float) (sum[c] / n) : 0f;
+                o.data()[ob + c] = weights > 0 ? (float) (sum[c] / divisor) : 0f;
             }
         });
     }

@@ -441,9 +441,10 @@ public final class CudaOps implements BackwardOps {
     }
 
     @Override
-    public void meanRowsForward(Buffer out, Buffer inp, IndexBuffer cuSeqlens, IndexBuffer keyLens, int B, int C) {
-        kernels.meanRows(device(out), device(inp), indices(cuSeqlens), keyLens == null ? null : indices(keyLens), B, C);
-        done("mean pooling", B, C);
+    public void poolRowsForward(RowPooling mode, Buffer out, Buffer inp, IndexBuffer cuSeqlens, IndexBuffer keyLens,
+                                IndexBuffer positions, int B, int C, int skip) {
+        kernels.poolRows(device(out), device(inp), indices(cuSeqlens), keyLens == null ? null : indices(keyLens),
+                indices(positions), B, C, mode.ordinal(), skip);
     }
 
     @Override

@@ -147,29 +147,81 @@ public final class DistilBertModel implements Architecture {
      * One vector per row, pooled on the backend from the last hidden state, so that only [B, C]
      * comes back: sentence-transformers' pooling ({@link SentenceEmbeddings}).
      *
-     * @return [B, C]: per row, the mean of the hidden states of its tokens whose attention mask is 1
-     *         (zeros for a row with none), or with {@link SentenceEmbeddings.Pooling#CLS} the hidden
-     *         state of token 0 (zeros where its mask is 0, unless {@link MaskedPositions#COMPUTE})
+     * @return [B, C]: per row, the pooling of the hidden states of its tokens whose attention mask is
+     *         1 ({@link SentenceEmbeddings.Pooling}; with CLS, the hidden state of token 0)
      */
     public Tensor pool(ModelInput input, SentenceEmbeddings.Pooling pooling) {
+        return pool(input, List.of(pooling), 0);
+    }
+
+    /**
+     * Several poolings of the last hidden state side by side, as sentence-transformers concatenates
+     * its pooling modes, computed on the backend so that only [B, k·C] comes back.
+     *
+     * @param modes  k modes, in the order their vectors are wanted
+     * @param prompt tokens at positions below it are left out, as sentence-transformers leaves out a
+     *               prompt's tokens (include_prompt false; CLS then takes the first token after
+     *               them); 0 pools every token
+     * @return [B, k·C]: per row, mode after mode, the pooling of the hidden states of its tokens
+     *         whose attention mask is 1 and whose position is at least {@code prompt}. CLS is the
+     *         first such token (token 0 where there is none), LASTTOKEN the last (zeros where none);
+     *         MEAN, MEAN_SQRT_LEN_TOKENS and WEIGHTEDMEAN are zeros, MAX -inf, where there is none
+     */
+    public Tensor pool(ModelInput input, List<SentenceEmbeddings.Pooling> modes, int prompt) {
+        if (modes.isEmpty()) throw new IllegalArgumentException("pooling: no mode given");
+        if (prompt < 0) throw new IllegalArgumentException("pooling: the prompt's length " + prompt + " is negative");
         try (Ops.Scope scope = ops.scope()) {
             Encoded e = encode(input);
             PackedBatch pk = e.packed();
-            int B = pk.batch(), L = pk.length(), C = config.dim();
-            Buffer pooled = ops.allocateUninitialized((long) B * C);                     // (B, C)
-            switch (pooling) {
-                case MEAN -> ops.meanRowsForward(pooled, e.hidden(), ops.indicesOf(pk.cuSeqlens()),
-                        pk.keyLens() == null ? null : ops.indicesOf(pk.keyLens()), B, C);
-                case CLS -> {
-                    int[] rows = new int[B];
-                    for (int b = 0; b < B; b++) {
-                        rows[b] = pk.packedIndex()[b * L];                                // −1 (a zero row) where not packed
+            int B = pk.batch(), L = pk.length(), C = config.dim(), k = modes.size();
+            int[] mask = input.attentionMask();
+            float[] out = new float[B * k * C];
+            IndexBuffer cu = null, keyLens = null, positions = null;
+            for (int m = 0; m < k; m++) {
+                Buffer pooled = ops.allocateUninitialized((long) B * C);                 // (B, C)
+                SentenceEmbeddings.Pooling mode = modes.get(m);
+                switch (mode) {
+                    case CLS, LASTTOKEN -> {
+                        int[] rows = new int[B];
+                        for (int b = 0; b < B; b++) {
+                            int p = mode == SentenceEmbeddings.Pooling.CLS ? firstUnmasked(mask, b, L, prompt, 0)
+                                    : lastUnmasked(mask, b, L, prompt);
+                            rows[b] = p < 0 ? -1 : pk.packedIndex()[b * L + p];           // −1: a zero row
+                        }
+                        ops.gatherRows(pooled, e.hidden(), ops.indicesOf(rows), B, C);
                     }
-                    ops.gatherRows(pooled, e.hidden(), ops.indicesOf(rows), B, C);
+                    default -> {
+                        if (cu == null) {
+                            cu = ops.indicesOf(pk.cuSeqlens());
+                            keyLens = pk.keyLens() == null ? null : ops.indicesOf(pk.keyLens());
+                            positions = ops.indicesOf(pk.positionIds());
+                        }
+                        ops.poolRowsForward(mode.rowPooling(), pooled, e.hidden(), cu, keyLens, positions, B, C, prompt);
+                    }
+                }
+                float[] v = ops.download(pooled);
+                for (int b = 0; b < B; b++) {
+                    System.arraycopy(v, b * C, out, (b * k + m) * C, C);
                 }
             }
-            return Tensor.of(ops.download(pooled), B, C);
+            return Tensor.of(out, B, k * C);
         }
+    }
+
+    /** sentence-transformers' CLS token: the first unmasked position from {@code from} on, else {@code none}. */
+    private static int firstUnmasked(int[] mask, int b, int L, int from, int none) {
+        for (int p = from; p < L; p++) {
+            if (mask == null || mask[b * L + p] != 0) return p;
+        }
+        return none;
+    }
+
+    /** sentence-transformers' last token: the last unmasked position from {@code from} on, else −1 (a zero row). */
+    private static int lastUnmasked(int[] mask, int b, int L, int from) {
+        for (int p = L - 1; p >= from; p--) {
+            if (mask == null || mask[b * L + p] != 0) return p;
+        }
+        return -1;
     }
 
     /**

@@ -269,7 +269,7 @@ public sealed interface Ops extends AutoCloseable permits BackwardOps {
     // data movement
 
     /**
-     * {@code out[i, :] = inp[rows[i], :]}, or zeros where {@code rows[i] < 0}. Picks the [CLS] rows
+     * {@code out[i, :] = inp[rows[i], :]}, or zeros where {@code rows[i] < 0}. Picks the [CLS] and last tokens' rows
      * for pooling and the requested positions for the MLM head.
      *
      * @param out  [N, C]
@@ -278,19 +278,38 @@ public sealed interface Ops extends AutoCloseable permits BackwardOps {
      */
     void gatherRows(Buffer out, Buffer inp, IndexBuffer rows, int N, int C);
 
+    /** The pooling modes of {@link #poolRowsForward}: sentence-transformers' that reduce over tokens. */
+    enum RowPooling {
+        /** The mean ({@code mean}). */
+        MEAN,
+        /** The sum over the square root of the count ({@code mean_sqrt_len_tokens}). */
+        MEAN_SQRT_LEN,
+        /** The mean weighted by the position + 1 ({@code weightedmean}). */
+        WEIGHTED_MEAN,
+        /** The largest value per column ({@code max}). */
+        MAX
+    }
+
     /**
-     * Mean pooling of packed sequences (sentence-transformers' mean pooling): {@code out[b, :]} is the
-     * mean of {@code inp}'s rows {@code [cuSeqlens[b], cuSeqlens[b] + n_b)}, where {@code n_b} is
-     * {@code keyLens[b]} (a sequence's unmasked tokens lead it) or, when keyLens is null, the
-     * sequence's length; zeros where {@code n_b} is 0. Summed in double in row order, divided and
-     * rounded once, on every backend.
+     * sentence-transformers' pooling of packed sequences: {@code out[b, :]} pools the rows
+     * {@code inp[cuSeqlens[b] + r]}, {@code r} in {@code [0, n_b)}, whose position {@code p} (the
+     * token's index in its padded row) is at least {@code skip}; {@code n_b} is {@code keyLens[b]}
+     * (a sequence's unmasked tokens lead it) or, when keyLens is null, the sequence's length, and
+     * {@code skip} leaves out a prompt's leading tokens (include_prompt false). MEAN, MEAN_SQRT_LEN
+     * and WEIGHTED_MEAN (weights {@code p + 1}, sentence-transformers' {@code arange(1, L + 1)}) are
+     * summed in double in row order, divided and rounded once, on every backend, and are zeros where
+     * no row is left (the mask's sum clamped to 1e-9); MAX is NaN where any value is, and -inf where
+     * no row is left.
      *
      * @param out       [B, C]
      * @param inp       [T, C] packed rows
      * @param cuSeqlens [B + 1]
      * @param keyLens   [B] or null
+     * @param positions [T] each packed row's position
+     * @param skip      at least 0
      */
-    void meanRowsForward(Buffer out, Buffer inp, IndexBuffer cuSeqlens, IndexBuffer keyLens, int B, int C);
+    void poolRowsForward(RowPooling mode, Buffer out, Buffer inp, IndexBuffer cuSeqlens, IndexBuffer keyLens,
+                         IndexBuffer positions, int B, int C, int skip);
 
     /**
      * The fill-mask pipeline's postprocessing on the backend, so that only [N, K] comes back: per row

@@ -5,45 +5,87 @@ import distilbert.tokenizer.Encoding;
 import distilbert.tokenizer.Tokenizer;
 import distilbert.tokenizer.Truncation;
 import distilbert.weights.DistilBertConfig;
+import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Objects;
 
 /**
  * Sentence embeddings as sentence-transformers computes them for a DistilBERT-architecture model
- * (all-MiniLM-L6-v2, msmarco-distilbert-base, …): tokenize, run the encoder, pool its last hidden
- * state into one vector per text ({@link Pooling}), and optionally scale it to unit L2 norm
+ * (all-MiniLM-L6-v2, msmarco-distilbert-base, distiluse-base-multilingual, …): tokenize, run the
+ * encoder, pool its last hidden state into one vector per text ({@link Pooling}, one mode or
+ * several side by side), run any {@link Dense} layers, and optionally scale it to unit L2 norm
  * (sentence-transformers' {@code Normalize} module).
  *
  * <pre>{@code
- * try (DistilBert db = DistilBert.load(dir, Device.AUTO)) {
- *     SentenceEmbeddings st = new SentenceEmbeddings(db, Tokenizer.fromPretrained(dir)).withNormalize(true);
- *     List<float[]> vectors = st.embed(List.of("A man is eating food.", "Hello world!"));   // two float[dim]
+ * try (DistilBert db = DistilBert.load(SentenceTransformerDirectory.transformerDirectory(dir), Device.AUTO)) {
+ *     SentenceEmbeddings st = SentenceEmbeddings.fromPretrained(db, dir);   // modules.json's pooling, Dense, Normalize, prompts
+ *     List<float[]> vectors = st.embed(List.of("A man is eating food.", "Hello world!"));
+ *     List<float[]> queries = st.withPromptName("query").embed(List.of("what is eaten?"));
  * }
  * }</pre>
  *
- * <p>The pooling runs on the model's backend, where the hidden states are: on a GPU only [B, dim]
- * floats per batch come back to the host, not [B, L, dim]. Rows run in batches of similar length
- * ({@link LengthBatches}, about {@link #batchTokens()} real tokens each), truncated
- * {@code longest_first} to {@link #maxLength()} as sentence-transformers truncates at its
- * {@code max_seq_length}.
+ * <p>The pooling and the Dense layers' matrix products run on the model's backend, where the hidden
+ * states are: on a GPU only [B, modes·dim] floats per batch come back to the host, not
+ * [B, L, dim]. Rows run in batches of similar length ({@link LengthBatches}, about
+ * {@link #batchTokens()} real tokens each), truncated {@code longest_first} to {@link #maxLength()}
+ * as sentence-transformers truncates at its {@code max_seq_length}. A prompt is prepended to each
+ * text as sentence-transformers prepends it (the strings joined, nothing between them).
  *
  * <p>Any DistilBERT class will do: a head's encoder is used. Immutable; the {@code with…} methods
  * return a changed copy over the same model.
  */
 public final class SentenceEmbeddings {
 
-    /** sentence-transformers' {@code Pooling} modes that DistilBERT sentence models use. */
+    /**
+     * sentence-transformers' {@code Pooling} modes, in the order it concatenates them; {@link #toString()}
+     * is the mode's name in {@code 1_Pooling/config.json}.
+     */
     public enum Pooling {
         /**
-         * The average of the hidden states of the tokens whose attention mask is 1, [CLS] and [SEP]
-         * included ({@code pooling_mode_mean_tokens}); zeros for a row with no such token (the mask's
-         * sum is clamped to 1e-9 there).
+         * The hidden state of the first token whose attention mask is 1, [CLS] for right-padded rows
+         * ({@code cls}); with a prompt left out of the pooling, the first token after it.
          */
-        MEAN,
-        /** The hidden state of token 0, [CLS] ({@code pooling_mode_cls_token}). */
-        CLS;
+        CLS("pooling_mode_cls_token"),
+        /** The largest value per dimension over the tokens whose attention mask is 1 ({@code max}); -inf for none. */
+        MAX("pooling_mode_max_tokens"),
+        /**
+         * The average of the hidden states of the tokens whose attention mask is 1, [CLS] and [SEP]
+         * included ({@code mean}); zeros for a row with no such token (the mask's sum is clamped to 1e-9).
+         */
+        MEAN("pooling_mode_mean_tokens"),
+        /** Their sum divided by the square root of their number ({@code mean_sqrt_len_tokens}). */
+        MEAN_SQRT_LEN_TOKENS("pooling_mode_mean_sqrt_len_tokens"),
+        /** Their average weighted by position, the token at index i weighing i + 1 ({@code weightedmean}). */
+        WEIGHTEDMEAN("pooling_mode_weightedmean_tokens"),
+        /** The hidden state of the last token whose attention mask is 1 ({@code lasttoken}). */
+        LASTTOKEN("pooling_mode_lasttoken");
+
+        private final String legacyFlag;
+
+        Pooling(String legacyFlag) {
+            this.legacyFlag = legacyFlag;
+        }
+
+        /** The mode's flag in the Pooling config of sentence-transformers before 6. */
+        public String legacyFlag() {
+            return legacyFlag;
+        }
+
+        /** The backend's reduction for the modes that reduce over tokens (not CLS and LASTTOKEN, which gather one). */
+        Ops.RowPooling rowPooling() {
+            return switch (this) {
+                case MEAN -> Ops.RowPooling.MEAN;
+                case MEAN_SQRT_LEN_TOKENS -> Ops.RowPooling.MEAN_SQRT_LEN;
+                case WEIGHTEDMEAN -> Ops.RowPooling.WEIGHTED_MEAN;
+                case MAX -> Ops.RowPooling.MAX;
+                case CLS, LASTTOKEN -> throw new IllegalStateException(this + " gathers a token; it does not reduce");
+            };
+        }
 
         @Override
         public String toString() {
@@ -51,53 +93,235 @@ public final class SentenceEmbeddings {
         }
     }
 
+    /**
+     * sentence-transformers' {@code Dense} module: {@code y = activation(x·weightᵀ + bias)}, plus
+     * {@code x} (or {@code x·residualWeightᵀ} when the sizes differ) with {@code use_residual}.
+     *
+     * @param weight         [outFeatures, inFeatures], torch's Linear layout
+     * @param bias           [outFeatures] or null
+     * @param residualWeight [outFeatures, inFeatures] when residual and the sizes differ, else null
+     */
+    public record Dense(int inFeatures, int outFeatures, float[] weight, float[] bias, Activation activation,
+                        boolean residual, float[] residualWeight) {
+
+        /** The torch activation modules a Dense module's {@code activation_function} may name. */
+        public enum Activation {
+            IDENTITY("torch.nn.modules.linear.Identity"),
+            TANH("torch.nn.modules.activation.Tanh"),
+            RELU("torch.nn.modules.activation.ReLU"),
+            GELU("torch.nn.modules.activation.GELU"),
+            SIGMOID("torch.nn.modules.activation.Sigmoid"),
+            SILU("torch.nn.modules.activation.SiLU");
+
+            private final String torchName;
+
+            Activation(String torchName) {
+                this.torchName = torchName;
+            }
+
+            public String torchName() {
+                return torchName;
+            }
+
+            /** The activation of a class name, in full ({@code torch.nn.modules.activation.Tanh}) or short ({@code torch.nn.Tanh}). */
+            static Activation named(String name, Object file) {
+                for (Activation a : values()) {
+                    String simple = a.torchName.substring(a.torchName.lastIndexOf('.') + 1);
+                    if (name.equals(a.torchName) || name.equals("torch.nn." + simple)) return a;
+                }
+                throw new IllegalArgumentException(file + ": activation_function '" + name + "' is not supported; supported: "
+                        + Arrays.stream(values()).map(Activation::torchName).toList());
+            }
+
+            /** In double, rounded once, as the CPU reference computes activations. */
+            float apply(float x) {
+                double v = x;
+                return switch (this) {
+                    case IDENTITY -> x;
+                    case TANH -> (float) Math.tanh(v);
+                    case RELU -> x > 0 ? x : (x != x ? x : 0f);
+                    case GELU -> (float) (0.5 * v * Erf.erfc(-v / Math.sqrt(2)));
+                    case SIGMOID -> (float) (1 / (1 + Math.exp(-v)));
+                    case SILU -> (float) (v / (1 + Math.exp(-v)));
+                };
+            }
+        }
+
+        public Dense {
+            if (inFeatures < 1 || outFeatures < 1) {
+                throw new IllegalArgumentException("Dense: in_features " + inFeatures + " and out_features " + outFeatures
+                        + " must be positive");
+            }
+            check("weight", weight, (long) outFeatures * inFeatures);
+            if (bias != null) check("bias", bias, outFeatures);
+            Objects.requireNonNull(activation, "activation");
+            if (residual && inFeatures != outFeatures) {
+                check("residual weight", residualWeight, (long) outFeatures * inFeatures);
+            } else if (residualWeight != null) {
+                throw new IllegalArgumentException("Dense: a residual weight is only for use_residual with in_features != out_features");
+            }
+        }
+
+        private static void check(String what, float[] v, long n) {
+            if (v == null || v.length != n) {
+                throw new IllegalArgumentException("Dense: the " + what + " has " + (v == null ? "no" : v.length)
+                        + " values; expected " + n);
+            }
+        }
+    }
+
     private final DistilBertModel encoder;
     private final Tokenizer tokenizer;
-    private final Pooling pooling;
+    private final List<Pooling> pooling;
+    private final List<Dense> dense;
     private final boolean normalize;
     private final int maxLength;
     private final int batchTokens;
     private final int padId;
+    private final Map<String, String> prompts;
+    private final String prompt;          // prepended to every text, or null
+    private final boolean includePrompt;
+    private final int promptLength;       // tokens left out of the pooling: 0, or [CLS] and the prompt's
 
     /** Mean pooling, not normalized, texts cut to the smaller of the tokenizer's and the model's limit. */
     public SentenceEmbeddings(DistilBert model, Tokenizer tokenizer) {
-        this(model.architecture().distilbert(), tokenizer, Pooling.MEAN, false, 0, LengthBatches.DEFAULT_BATCH_TOKENS);
+        this(model.architecture().distilbert(), tokenizer, List.of(Pooling.MEAN), List.of(), false, 0,
+                LengthBatches.DEFAULT_BATCH_TOKENS, Map.of(), null, true);
     }
 
-    private SentenceEmbeddings(DistilBertModel encoder, Tokenizer tokenizer, Pooling pooling, boolean normalize,
-                               int maxLength, int batchTokens) {
+    private SentenceEmbeddings(DistilBertModel encoder, Tokenizer tokenizer, List<Pooling> pooling, List<Dense> dense,
+                               boolean normalize, int maxLength, int batchTokens, Map<String, String> prompts,
+                               String prompt, boolean includePrompt) {
         encoder.checkTokenizer(tokenizer);
         DistilBertConfig config = encoder.config();
         this.encoder = encoder;
         this.tokenizer = tokenizer;
-        this.pooling = Objects.requireNonNull(pooling, "pooling");
+        if (pooling.isEmpty()) throw new IllegalArgumentException("pooling: give at least one mode");
+        this.pooling = List.copyOf(pooling);
+        this.dense = List.copyOf(dense);
+        int width = this.pooling.size() * config.dim();
+        for (Dense d : this.dense) {
+            if (d.inFeatures() != width) {
+                throw new IllegalArgumentException("Dense: in_features is " + d.inFeatures() + " but the vectors before it have "
+                        + width + " values (" + this.pooling.size() + " pooling modes of dim " + config.dim() + ")");
+            }
+            width = d.outFeatures();
+        }
         this.normalize = normalize;
         this.maxLength = maxLength > 0 ? maxLength : Math.min(tokenizer.modelMaxLength(), config.maxPositionEmbeddings());
         this.batchTokens = batchTokens;
         this.padId = Math.max(0, tokenizer.padTokenId());
+        this.prompts = Collections.unmodifiableMap(new LinkedHashMap<>(prompts));
+        this.prompt = prompt == null || prompt.isEmpty() ? null : prompt;   // sentence-transformers: `if prompt:`
+        this.includePrompt = includePrompt;
+        this.promptLength = this.prompt == null || includePrompt ? 0 : promptTokens(this.prompt);
     }
 
+    /**
+     * The sentence-transformers model of {@code dir} ({@link SentenceTransformerDirectory}): its
+     * tokenizer (lowercasing first with do_lower_case), max_seq_length, pooling modes, Dense layers,
+     * Normalize, prompts and default prompt; for a plain model directory, mean pooling as
+     * sentence-transformers wraps one.
+     *
+     * @param model the DistilBERT model of the directory's Transformer module
+     *              ({@link SentenceTransformerDirectory#transformerDirectory}), on any backend
+     * @throws IllegalArgumentException naming the file and the problem
+     */
+    public static SentenceEmbeddings fromPretrained(DistilBert model, Path dir) {
+        return fromDirectory(model, SentenceTransformerDirectory.read(dir));
+    }
+
+    /** {@link #fromPretrained} over a directory already read. */
+    public static SentenceEmbeddings fromDirectory(DistilBert model, SentenceTransformerDirectory st) {
+        DistilBertConfig config = model.config();
+        if (st.poolingDimension() > 0 && st.poolingDimension() != config.dim()) {
+            throw new IllegalArgumentException(st.dir() + ": the Pooling module's embedding_dimension is "
+                    + st.poolingDimension() + " but the model's dim is " + config.dim());
+        }
+        Tokenizer tokenizer = Tokenizer.fromPretrained(st.transformer());
+        if (st.doLowerCase()) tokenizer = tokenizer.withLowercase();
+        int maxLength = Math.min(tokenizer.modelMaxLength(), config.maxPositionEmbeddings());
+        if (st.maxSeqLength().isPresent()) maxLength = Math.min(maxLength, st.maxSeqLength().getAsInt());
+        String prompt = st.defaultPromptName() == null ? null : st.prompts().get(st.defaultPromptName());
+        return new SentenceEmbeddings(model.architecture().distilbert(), tokenizer, st.pooling(), st.dense(),
+                st.normalize(), maxLength, LengthBatches.DEFAULT_BATCH_TOKENS, st.prompts(), prompt, st.includePrompt());
+    }
+
+    /** One pooling mode. */
     public SentenceEmbeddings withPooling(Pooling p) {
-        return new SentenceEmbeddings(encoder, tokenizer, p, normalize, maxLength, batchTokens);
+        return withPooling(List.of(p));
+    }
+
+    /** Several pooling modes, their vectors side by side in this order (the Dense layers must take that width). */
+    public SentenceEmbeddings withPooling(List<Pooling> modes) {
+        return new SentenceEmbeddings(encoder, tokenizer, modes, dense, normalize, maxLength, batchTokens, prompts, prompt,
+                includePrompt);
+    }
+
+    /** Dense layers after the pooling, in order (none: the pooled vectors as they are). */
+    public SentenceEmbeddings withDense(List<Dense> layers) {
+        return new SentenceEmbeddings(encoder, tokenizer, pooling, layers, normalize, maxLength, batchTokens, prompts,
+                prompt, includePrompt);
     }
 
     /** With {@code true}, each vector is divided by max(‖v‖, 1e-12), as torch's {@code F.normalize}. */
     public SentenceEmbeddings withNormalize(boolean n) {
-        return new SentenceEmbeddings(encoder, tokenizer, pooling, n, maxLength, batchTokens);
+        return new SentenceEmbeddings(encoder, tokenizer, pooling, dense, n, maxLength, batchTokens, prompts, prompt,
+                includePrompt);
     }
 
     /** Texts are cut to {@code n} tokens, [CLS] and [SEP] included (sentence-transformers' max_seq_length). */
     public SentenceEmbeddings withMaxLength(int n) {
-        return new SentenceEmbeddings(encoder, tokenizer, pooling, normalize, LengthBatches.checkMaxLength(n, encoder.config()),
-                batchTokens);
+        return new SentenceEmbeddings(encoder, tokenizer, pooling, dense, normalize,
+                LengthBatches.checkMaxLength(n, encoder.config()), batchTokens, prompts, prompt, includePrompt);
     }
 
     public SentenceEmbeddings withBatchTokens(int n) {
-        return new SentenceEmbeddings(encoder, tokenizer, pooling, normalize, maxLength, LengthBatches.checkBatchTokens(n));
+        return new SentenceEmbeddings(encoder, tokenizer, pooling, dense, normalize, maxLength,
+                LengthBatches.checkBatchTokens(n), prompts, prompt, includePrompt);
     }
 
+    /**
+     * A prompt prepended to every text, as {@code encode(texts, prompt=...)} prepends it; null or
+     * empty for none (this also drops a default prompt).
+     */
+    public SentenceEmbeddings withPrompt(String text) {
+        return new SentenceEmbeddings(encoder, tokenizer, pooling, dense, normalize, maxLength, batchTokens, prompts, text,
+                includePrompt);
+    }
+
+    /**
+     * The prompt of that name ({@code encode(texts, prompt_name=...)}).
+     *
+     * @throws IllegalArgumentException listing the prompts there are, when there is none of that name
+     */
+    public SentenceEmbeddings withPromptName(String name) {
+        String text = prompts.get(name);
+        if (text == null) {
+            throw new IllegalArgumentException("no prompt named '" + name + "'; the model's prompts are "
+                    + (prompts.isEmpty() ? "none" : String.join(", ", prompts.keySet())));
+        }
+        return withPrompt(text);
+    }
+
+    /** With {@code false}, a prompt's tokens ([CLS] included) are left out of the pooling (the Pooling module's include_prompt). */
+    public SentenceEmbeddings withIncludePrompt(boolean include) {
+        return new SentenceEmbeddings(encoder, tokenizer, pooling, dense, normalize, maxLength, batchTokens, prompts, prompt,
+                include);
+    }
+
+    /** The first pooling mode (the only one, unless several were asked for). */
     public Pooling pooling() {
+        return pooling.getFirst();
+    }
+
+    /** Every pooling mode, in the order their vectors are concatenated. */
+    public List<Pooling> poolings() {
         return pooling;
+    }
+
+    public List<Dense> dense() {
+        return dense;
     }
 
     public boolean normalize() {
@@ -112,23 +336,52 @@ public final class SentenceEmbeddings {
         return batchTokens;
     }
 
-    /** The vectors' length: the model's dim. */
+    /** The prompt prepended to every text, or null. */
+    public String prompt() {
+        return prompt;
+    }
+
+    /** The model's prompts by name (config_sentence_transformers.json's), in file order. */
+    public Map<String, String> prompts() {
+        return prompts;
+    }
+
+    public boolean includePrompt() {
+        return includePrompt;
+    }
+
+    /** The tokenizer the texts go through (lowercasing first where the model asks for it). */
+    public Tokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    /** The vectors' length: the last Dense layer's out_features, else the number of pooling modes × the model's dim. */
     public int dimension() {
-        return encoder.config().dim();
+        return dense.isEmpty() ? pooling.size() * encoder.config().dim() : dense.getLast().outFeatures();
     }
 
     public EncodeOptions encodeOptions() {
         return new EncodeOptions(true, Truncation.longestFirst(maxLength), null);
     }
 
+    /** The text as it is tokenized: the prompt, if any, then the text. */
+    public String prompted(String text) {
+        return prompt == null ? text : prompt + text;
+    }
+
+    /** The rows the model runs on: each text with the prompt before it, tokenized and truncated. */
+    public List<Encoding> encode(List<String> texts) {
+        List<String> prompted = texts.stream().map(this::prompted).toList();
+        return tokenizer.encodeBatch(prompted, Arrays.asList(new String[texts.size()]), encodeOptions());
+    }
+
     public float[] embed(String text) {
-        return embedEncodings(List.of(tokenizer.encode(text, null, encodeOptions()))).getFirst();
+        return embedEncodings(encode(List.of(text))).getFirst();
     }
 
     /** One vector per text, in order. */
     public List<float[]> embed(List<String> texts) {
-        List<String> pairs = Arrays.asList(new String[texts.size()]);
-        return embedEncodings(tokenizer.encodeBatch(texts, pairs, encodeOptions()));
+        return embedEncodings(encode(texts));
     }
 
     public List<float[]> embedEncodings(List<Encoding> encodings) {
@@ -136,8 +389,8 @@ public final class SentenceEmbeddings {
     }
 
     /**
-     * Rows already tokenized, run in batches of similar length; {@code listener} hears of each
-     * batch. One vector per row, in order.
+     * Rows already tokenized ({@link #encode}: the prompt is not added here), run in batches of
+     * similar length; {@code listener} hears of each batch. One vector per row, in order.
      *
      * @throws IllegalArgumentException naming the first row longer than max_position_embeddings
      */
@@ -155,17 +408,55 @@ public final class SentenceEmbeddings {
 
     /** One forward pass over a padded batch [B, L]: B vectors in row order. */
     public float[][] embedBatch(ModelInput input) {
-        Tensor pooled = encoder.pool(input, pooling);                                   // (B, C)
-        int B = pooled.dim(0), C = pooled.dim(1);
-        float[] data = pooled.data();
+        Tensor pooled = encoder.pool(input, pooling, promptLength);                    // (B, k·C)
+        int B = pooled.dim(0);
+        float[] x = pooled.data();
+        int width = pooled.dim(1);
+        for (Dense d : dense) {
+            x = dense(d, x, B);
+            width = d.outFeatures();
+        }
         float[][] out = new float[B][];
         for (int b = 0; b < B; b++) {
-            out[b] = Arrays.copyOfRange(data, b * C, (b + 1) * C);
+            out[b] = Arrays.copyOfRange(x, b * width, (b + 1) * width);
             if (normalize) {
                 normalize(out[b]);
             }
         }
         return out;
+    }
+
+    /** A Dense layer over [B, in]: the matrix products on the model's backend, the activation and residual here. */
+    private float[] dense(Dense d, float[] x, int B) {
+        Ops ops = encoder.ops();
+        int in = d.inFeatures(), outF = d.outFeatures();
+        float[] y, projected = null;
+        try (Ops.Scope scope = ops.scope()) {
+            Buffer input = ops.bufferOf(x);
+            Buffer out = ops.allocateUninitialized((long) B * outF);
+            ops.matmulForward(out, input, ops.bufferOf(d.weight()), d.bias() == null ? null : ops.bufferOf(d.bias()), B, in,
+                    outF);
+            y = ops.download(out);
+            if (d.residualWeight() != null) {
+                Buffer r = ops.allocateUninitialized((long) B * outF);
+                ops.matmulForward(r, input, ops.bufferOf(d.residualWeight()), null, B, in, outF);
+                projected = ops.download(r);
+            }
+        }
+        for (int i = 0; i < y.length; i++) {
+            y[i] = d.activation().apply(y[i]);
+            if (d.residual()) {
+                y[i] += projected != null ? projected[i] : x[i];
+            }
+        }
+        return y;
+    }
+
+    /** [CLS] and the prompt's tokens: the prompt alone tokenized, less a trailing special token ([SEP]). */
+    private int promptTokens(String text) {
+        Encoding e = tokenizer.encode(text, null, encodeOptions());
+        int n = e.length();
+        return n > 0 && e.specialTokensMask()[n - 1] == 1 ? n - 1 : n;
     }
 
     /**

@@ -315,10 +315,10 @@ final class CudaOpsParityTest {
 
     @ParameterizedTest
     @EnumSource(Precision.class)
-    void meanRows(Precision p) {
+    void poolRows(Precision p) {
         CudaOps gpu = GpuBackends.cudaOrSkip(p);
         Rand r = new Rand(23);
-        // sequences of 0 to 130 rows (0: a zero vector); C = 384 spans two column blocks, the second partial
+        // sequences of 0 to 130 rows (0: zeros, or -inf for max); C = 384 spans two column blocks, the second partial
         int[] lengths = {5, 0, 1, 130, 64, 17};
         int B = lengths.length, C = 384;
         int[] cu = new int[B + 1], keyLens = new int[B];
@@ -326,17 +326,32 @@ final class CudaOpsParityTest {
             keyLens[b] = Math.max(0, lengths[b] - 3);   // with keyLens: the last 3 rows of a sequence are masked
             cu[b + 1] = cu[b] + lengths[b];
         }
+        int[] positions = new int[cu[B]];
+        for (int b = 0; b < B; b++) {
+            for (int t = 0; t < lengths[b]; t++) {
+                positions[cu[b] + t] = t + (b % 2 == 1 ? t / 3 : 0);   // odd sequences: holes in the mask
+            }
+        }
         float[] x = round(p, r.floats(cu[B] * C, 2));
-        for (int[] kl : new int[][] {null, keyLens}) {
-            String what = "mean rows" + (kl == null ? "" : " with key_lens") + " " + p;
-            Buffer expected = cpu.allocate((long) B * C);
-            cpu.meanRowsForward(expected, cpu.bufferOf(x), cpu.indicesOf(cu), kl == null ? null : cpu.indicesOf(kl), B, C);
-            Buffer out = poisoned(gpu, (long) B * C);
-            gpu.meanRowsForward(out, gpu.bufferOf(x), gpu.indicesOf(cu), kl == null ? null : gpu.indicesOf(kl), B, C);
-            float[] got = gpu.download(out);
-            compare(what, p, cpu.download(expected), got);
-            for (int c = 0; c < C; c++) {
-                assertEquals(0f, got[C + c], what + ": an empty sequence's mean is zeros");
+        for (Ops.RowPooling mode : Ops.RowPooling.values()) {
+            for (int skip : new int[] {0, 4}) {
+                for (int[] kl : new int[][] {null, keyLens}) {
+                    String what = "pool rows " + mode + " skip " + skip + (kl == null ? "" : " with key_lens") + " " + p;
+                    Buffer expected = cpu.allocate((long) B * C);
+                    cpu.poolRowsForward(mode, expected, cpu.bufferOf(x), cpu.indicesOf(cu),
+                            kl == null ? null : cpu.indicesOf(kl), cpu.indicesOf(positions), B, C, skip);
+                    Buffer out = poisoned(gpu, (long) B * C);
+                    gpu.poolRowsForward(mode, out, gpu.bufferOf(x), gpu.indicesOf(cu),
+                            kl == null ? null : gpu.indicesOf(kl), gpu.indicesOf(positions), B, C, skip);
+                    float[] want = cpu.download(expected), got = gpu.download(out);
+                    float empty = mode == Ops.RowPooling.MAX ? Float.NEGATIVE_INFINITY : 0f;
+                    boolean oneLeft = skip == 0 && kl == null;     // sequence 2 has one row: masked, or skipped
+                    for (int c = 0; c < C; c++) {
+                        assertEquals(empty, got[C + c], what + ": an empty sequence");
+                        if (!oneLeft) assertEquals(empty, got[2 * C + c], what + ": a sequence with its one row skipped or masked");
+                    }
+                    compare(what, p, want, got);
+                }
             }
         }
     }

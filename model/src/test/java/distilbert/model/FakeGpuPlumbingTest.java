@@ -184,7 +184,7 @@ final class FakeGpuPlumbingTest {
             case FP16 -> "_f16";
         };
         for (String kernel : List.of("embedding_layernorm_forward", "residual_layernorm_forward", "attention_probs_forward",
-                "mean_rows", "gather_rows", "cross_entropy_forward", "softmax_top_k", "softmax_gather", "bias_gelu_forward", "bias_relu_forward",
+                "pool_rows", "gather_rows", "cross_entropy_forward", "softmax_top_k", "softmax_gather", "bias_gelu_forward", "bias_relu_forward",
                 "bias_silu_forward", "bias_gelu_new_forward")) {
             assertTrue(launched.containsKey(kernel + suffix), kernel + suffix + " launched; launches: " + launched);
         }

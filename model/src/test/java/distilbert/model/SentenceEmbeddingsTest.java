@@ -55,8 +55,46 @@ class SentenceEmbeddingsTest {
         return out;
     }
 
+    /**
+     * sentence-transformers' Pooling.forward (padded path) over the forward pass's hidden states, in
+     * double: the mask with positions below {@code skip} zeroed (include_prompt false), then each mode.
+     */
+    static float[] hostPool(float[] last, int[][] mask, int b, int L, int C, Pooling mode, int skip) {
+        int[] m = new int[L];
+        for (int l = 0; l < L; l++) m[l] = l < skip ? 0 : mask[b][l];
+        float[] out = new float[C];
+        switch (mode) {
+            case CLS, LASTTOKEN -> {
+                int p = -1;                                    // cls: argmax of the mask (0 where all are 0)
+                for (int l = 0; l < L; l++) {
+                    if (m[l] == 1 && (p < 0 || mode == Pooling.LASTTOKEN)) p = l;
+                }
+                if (p < 0 && mode == Pooling.CLS) p = 0;
+                if (p >= 0) System.arraycopy(last, (b * L + p) * C, out, 0, C);  // lasttoken: x · mask, so zeros for none
+            }
+            case MAX -> {
+                java.util.Arrays.fill(out, Float.NEGATIVE_INFINITY);
+                for (int l = 0; l < L; l++) {
+                    for (int c = 0; c < C && m[l] == 1; c++) out[c] = Math.max(out[c], last[(b * L + l) * C + c]);
+                }
+            }
+            default -> {
+                double[] sum = new double[C];
+                double weights = 0;
+                for (int l = 0; l < L; l++) {
+                    double w = m[l] * (mode == Pooling.WEIGHTEDMEAN ? l + 1 : 1);
+                    weights += w;
+                    for (int c = 0; c < C; c++) sum[c] += w * last[(b * L + l) * C + c];
+                }
+                double divisor = Math.max(mode == Pooling.MEAN_SQRT_LEN_TOKENS ? Math.sqrt(weights) : weights, 1e-9);
+                for (int c = 0; c < C; c++) out[c] = (float) (sum[c] / divisor);
+            }
+        }
+        return out;
+    }
+
     @Test
-    void poolingOnTheBackendIsTheMeanOfTheUnmaskedTokensOrTokenZero() {
+    void poolingOnTheBackendIsSentenceTransformersPoolingOfTheUnmaskedTokens() {
         DistilBertConfig config = TestModels.config();
         int[][] mask = TestModels.raggedMask();   // a full row, a padded row, holes (position 0 masked), all padding
         int B = mask.length, L = mask[0].length, C = config.dim();
@@ -66,15 +104,29 @@ class SentenceEmbeddingsTest {
             for (MaskedPositions mode : MaskedPositions.values()) {
                 ModelInput input = ModelInput.ofIds(ids, mask).withMaskedPositions(mode);
                 float[] last = encoder.forward(input).lastHiddenState().data();            // (B, L, C)
-                float[] mean = encoder.pool(input, Pooling.MEAN).data();
-                float[] cls = encoder.pool(input, Pooling.CLS).data();
-                for (int b = 0; b < B; b++) {
-                    String row = mode + " row " + b;
-                    assertArrayEquals(hostMean(last, mask, b, L, C), slice(mean, b, C), row + ": mean");
-                    // forward's zeros at a masked position 0 under SKIP, its computed state under COMPUTE: token 0 either way
-                    assertArrayEquals(slice(last, b * L, C), slice(cls, b, C), row + ": cls");
+                for (int skip : new int[] {0, 2}) {
+                    List<Pooling> all = List.of(Pooling.values());
+                    float[] pooled = encoder.pool(input, all, skip).data();                 // (B, 6·C)
+                    for (int b = 0; b < B; b++) {
+                        for (int k = 0; k < all.size(); k++) {
+                            Pooling p = all.get(k);
+                            String what = mode + " skip " + skip + " row " + b + ": " + p;
+                            float[] want = hostPool(last, mask, b, L, C, p, skip);
+                            float[] got = slice(pooled, b * all.size() + k, C);
+                            // cls of a row of padding: token 0, forward's zeros at a masked position under SKIP,
+                            // its computed state under COMPUTE; max of a row without tokens: -inf
+                            if (want[0] == Float.NEGATIVE_INFINITY) {
+                                assertArrayEquals(want, got, what);
+                                continue;
+                            }
+                            Check.close(what, toDouble(want), got, new int[] {C}, 1e-6, 1e-6);
+                        }
+                    }
+                    assertArrayEquals(new float[C], slice(pooled, 3 * all.size() + 2, C), mode + ": a row without tokens: mean zeros");
+                    assertEquals(Float.NEGATIVE_INFINITY, pooled[(3 * all.size() + 1) * C], mode + ": a row without tokens: max -inf");
                 }
-                assertArrayEquals(new float[C], slice(mean, 3, C), mode + ": a row without tokens pools to zeros");
+                assertArrayEquals(encoder.pool(input, List.of(Pooling.MEAN), 0).data(), encoder.pool(input, Pooling.MEAN).data(),
+                        "pool(input, mode) is the one-mode list");
             }
         }
     }
@@ -127,7 +179,7 @@ class SentenceEmbeddingsTest {
                     assertThrows(IllegalArgumentException.class, () -> st.withMaxLength(65)).getMessage());
             assertEquals("batch tokens must be at least 1, got 0",
                     assertThrows(IllegalArgumentException.class, () -> st.withBatchTokens(0)).getMessage());
-            assertThrows(NullPointerException.class, () -> st.withPooling(null));
+            assertThrows(NullPointerException.class, () -> st.withPooling((Pooling) null));
         }
     }
 

@@ -23,6 +23,9 @@ public record BertNormalizer(boolean cleanText, boolean handleChineseChars, Bool
     /** bert-base-uncased's settings. */
     public static final BertNormalizer UNCASED = new BertNormalizer(true, true, null, true);
 
+    /** A {@code Lowercase} normalizer alone: no cleaning, no CJK spacing, accents kept. */
+    public static final BertNormalizer LOWERCASE_ONLY = new BertNormalizer(false, false, false, true);
+
     private static final int[] REMOVED = new int[0];
     private static final Map<BertNormalizer, Table> TABLES = new ConcurrentHashMap<>();
 

@@ -96,6 +96,19 @@ public final class Tokenizer {
         return TokenizerLoader.fromVocab(vocabTxt, normalizer, SpecialTokenNames.BERT, 512, List.of(), false);
     }
 
+    /**
+     * This tokenizer with the text lowercased first, as sentence-transformers' {@code do_lower_case}
+     * puts a {@code Lowercase} normalizer before the tokenizer's own (this one itself when it
+     * lowercases already). Accents are stripped only where the tokenizer stripped them before.
+     */
+    public Tokenizer withLowercase() {
+        if (normalizer != null && normalizer.lowercase()) return this;
+        BertNormalizer lower = normalizer == null ? BertNormalizer.LOWERCASE_ONLY
+                : new BertNormalizer(normalizer.cleanText(), normalizer.handleChineseChars(), normalizer.stripsAccents(), true);
+        return new Tokenizer(vocab, wordPiece, lower, bertPreTokenizer, addedTokens, template, decoder, specialTokens,
+                modelMaxLength, cleanUpTokenizationSpaces);
+    }
+
     // ---- encoding --------------------------------------------------------------------------------
 
     public Encoding encode(String text) {

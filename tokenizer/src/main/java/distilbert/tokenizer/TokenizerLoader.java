@@ -92,8 +92,22 @@ final class TokenizerLoader {
     private static BertNormalizer normalizer(JsonNode n, Path file) {
         if (n == null || n.isNull()) return null;
         String type = requiredText(n, "type", file, "normalizer");
+        if (type.equals("Lowercase")) return BertNormalizer.LOWERCASE_ONLY;
+        if (type.equals("Sequence") && n.path("normalizers").isArray()) {
+            // sentence-transformers' do_lower_case writes [Lowercase, BertNormalizer]: lowercasing first, then
+            // BERT's cleaning with its accent setting (the lowercasing and the mapping commute code point by code point)
+            JsonNode list = n.get("normalizers");
+            if (list.size() == 1) return normalizer(list.get(0), file);
+            if (list.size() == 2 && "Lowercase".equals(list.get(0).path("type").asText())
+                    && "BertNormalizer".equals(list.get(1).path("type").asText())) {
+                BertNormalizer bert = normalizer(list.get(1), file);
+                return new BertNormalizer(bert.cleanText(), bert.handleChineseChars(), bert.stripsAccents(), true);
+            }
+            throw bad(file, "normalizer", "is a Sequence of " + list.size() + " normalizers; supported: BertNormalizer, "
+                    + "Lowercase, or a Sequence of Lowercase then BertNormalizer");
+        }
         if (!type.equals("BertNormalizer")) {
-            throw bad(file, "normalizer.type", "is '" + type + "'; supported: BertNormalizer (or none)");
+            throw bad(file, "normalizer.type", "is '" + type + "'; supported: BertNormalizer, Lowercase (or none)");
         }
         JsonNode strip = n.get("strip_accents");
         if (strip != null && !strip.isNull() && !strip.isBoolean()) throw bad(file, "normalizer.strip_accents", "must be true, false or null");

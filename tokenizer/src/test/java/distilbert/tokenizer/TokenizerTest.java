@@ -287,6 +287,32 @@ class TokenizerTest {
         assertTrue(e.getMessage().contains(nowhere.toString()) && e.getMessage().contains("no such file"), e.getMessage());
     }
 
+    /** tokenizer.json with its normalizer replaced. */
+    private static Tokenizer withNormalizer(String name, String normalizerJson) throws IOException {
+        String json = Files.readString(tokenizerJson).replaceFirst(
+                "\"normalizer\": *\\{[^}]*\\}", java.util.regex.Matcher.quoteReplacement("\"normalizer\": " + normalizerJson));
+        assertTrue(json.contains(normalizerJson), "the normalizer replaced");
+        Path p = dir.resolve(name);
+        Files.writeString(p, json);
+        return Tokenizer.fromPretrained(p);
+    }
+
+    @Test
+    void sentenceTransformersLowercaseBeforeBertsNormalizerIsRead() throws IOException {
+        // what sentence-transformers 6 saves for do_lower_case; tokens as HF tokenizers 0.23 gives them
+        assertEquals(List.of("hello", "world", "cafe"), tok.tokenize("Héllo WORLD Café"), "bert-base-uncased strips accents");
+        Tokenizer seq = withNormalizer("sequence.json", "{\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"Lowercase\"}, "
+                + "{\"type\": \"BertNormalizer\", \"clean_text\": true, \"handle_chinese_chars\": true, "
+                + "\"strip_accents\": null, \"lowercase\": false}]}");
+        assertEquals(List.of("[UNK]", "world", "[UNK]"), seq.tokenize("Héllo WORLD Café"), "lowercased, accents kept");
+        Tokenizer lower = withNormalizer("lowercase.json", "{\"type\": \"Lowercase\"}");
+        assertEquals(List.of("[UNK]", "world", "[UNK]"), lower.tokenize("Héllo WORLD Café"));
+        var e = assertThrows(TokenizerException.class, () -> withNormalizer("three.json", "{\"type\": \"Sequence\", "
+                + "\"normalizers\": [{\"type\": \"Lowercase\"}, {\"type\": \"NFD\"}, {\"type\": \"StripAccents\"}]}"));
+        assertTrue(e.getMessage().contains("is a Sequence of 3 normalizers; supported: BertNormalizer, Lowercase, or a Sequence "
+                + "of Lowercase then BertNormalizer"), e.getMessage());
+    }
+
     @Test
     void corruptTokenizerJsonIsNamedWithItsLocation() throws IOException {
         Path p = dir.resolve("broken.json");

@@ -1,0 +1,62 @@
+package distilbert.tests;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import distilbert.cuda.GpuProbe;
+import distilbert.cuda.GpuTests;
+import distilbert.model.Device;
+import distilbert.model.DistilBert;
+import distilbert.model.Precision;
+import distilbert.model.SentenceTransformerDirectory;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.TestFactory;
+
+/**
+ * {@link SentenceTransformersGoldenParityTest} on the CUDA backend: the pooling (pool_rows and
+ * gather_rows) and the Dense layers' products on the device. fp32 within the CPU's element-wise
+ * bound against sentence-transformers; bf16 each embedding within 3e-2 relative L2 of its float32
+ * values, {@link CudaGoldenParityTest}'s bound for the hidden states these are pooled from.
+ */
+@Tag("gpu")
+final class CudaSentenceTransformersGoldenParityTest {
+
+    private static final double BF16_BOUND = 3e-2;
+
+    @TestFactory
+    Stream<DynamicTest> encodeMatchesSentenceTransformersOnTheGpu() throws Exception {
+        if (!GpuProbe.status().usable()) {
+            return Stream.of(DynamicTest.dynamicTest("sentence-transformers golden files on the GPU",
+                    GpuTests::skipUnlessUsable));
+        }
+        List<DynamicTest> tests = new ArrayList<>();
+        for (SentenceTransformersGolden.Case c : SentenceTransformersGolden.cases()) {
+            for (Precision p : List.of(Precision.FP32, Precision.BF16)) {
+                tests.add(DynamicTest.dynamicTest(c.name() + " " + p.cliName(), () -> {
+                    try (DistilBert db = DistilBert.load(SentenceTransformerDirectory.transformerDirectory(c.dir()),
+                            Device.parse(GpuTests.deviceName()), p)) {
+                        GpuTests.assertOnTheTestsGpu(db.ops().describe());
+                        List<String> mismatches = SentenceTransformersGolden.check(c, db,
+                                p == Precision.FP32 ? GoldenParityTest::compare : CudaSentenceTransformersGoldenParityTest::relative);
+                        assertTrue(mismatches.isEmpty(), String.join("\n", mismatches));
+                    }
+                }));
+            }
+        }
+        return tests.stream();
+    }
+
+    private static void relative(String what, float[] want, float[] got, List<String> mismatches) {
+        double d = 0, w = 0;
+        for (int i = 0; i < want.length; i++) {
+            double x = (double) got[i] - want[i];
+            d += x * x;
+            w += (double) want[i] * want[i];
+        }
+        double rel = w == 0 ? Math.sqrt(d) : Math.sqrt(d / w);
+        if (!(rel <= BF16_BOUND)) mismatches.add(what + ": relative L2 " + rel + " > " + BF16_BOUND);
+    }
+}

@@ -1,0 +1,88 @@
+package distilbert.tests;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import distilbert.model.DistilBert;
+import distilbert.model.SentenceEmbeddings;
+import distilbert.tokenizer.Encoding;
+import java.net.URL;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * The sentence-transformers golden files (tests/golden/make_sentence_transformers_golden.py): model
+ * directories as {@code SentenceTransformer.save} writes them, and what {@code encode} answered, per
+ * run (texts, and a prompt_name or prompt), with the input_ids it tokenized.
+ */
+final class SentenceTransformersGolden {
+
+    private SentenceTransformersGolden() {
+    }
+
+    /** One golden case: its directory, name and expected.json. */
+    record Case(Path dir, String name, JsonNode expected) {
+    }
+
+    static List<Case> cases() throws Exception {
+        URL index = SentenceTransformersGolden.class.getResource("/golden-st/index.json");
+        assertTrue(index != null, "tests/src/test/resources/golden-st/index.json is missing");
+        Path root = Path.of(index.toURI()).getParent();
+        ObjectMapper json = new ObjectMapper();
+        List<Case> out = new ArrayList<>();
+        for (JsonNode name : json.readTree(index).get("cases")) {
+            Path dir = root.resolve(name.asText());
+            out.add(new Case(dir, name.asText(), json.readTree(dir.resolve("expected.json").toFile())));
+        }
+        return out;
+    }
+
+    /**
+     * Every run of the case through {@link SentenceEmbeddings#fromPretrained} on {@code db}: the same
+     * input_ids as sentence-transformers, and the embeddings checked by {@code compare}; the
+     * mismatches, if any, as lines.
+     */
+    static List<String> check(Case c, DistilBert db, Comparison compare) {
+        SentenceEmbeddings base = SentenceEmbeddings.fromPretrained(db, c.dir());
+        assertEquals(c.expected().get("dimension").asInt(), base.dimension(), c.name() + ": dimension");
+        List<String> mismatches = new ArrayList<>();
+        for (JsonNode run : c.expected().get("runs")) {
+            SentenceEmbeddings st = base;
+            String what = c.name();
+            if (run.hasNonNull("prompt_name")) {
+                st = st.withPromptName(run.get("prompt_name").asText());
+                what += " prompt_name=" + run.get("prompt_name").asText();
+            } else if (run.hasNonNull("prompt")) {
+                st = st.withPrompt(run.get("prompt").asText());
+                what += " prompt='" + run.get("prompt").asText() + "'";
+            }
+            List<String> texts = new ArrayList<>();
+            run.get("texts").forEach(t -> texts.add(t.asText()));
+            List<Encoding> encodings = st.encode(texts);
+            for (int i = 0; i < texts.size(); i++) {
+                int[] want = new int[run.get("input_ids").get(i).size()];
+                for (int k = 0; k < want.length; k++) want[k] = run.get("input_ids").get(i).get(k).asInt();
+                if (!Arrays.equals(want, encodings.get(i).ids())) {
+                    mismatches.add(what + " text " + i + ": input_ids " + Arrays.toString(encodings.get(i).ids())
+                            + ", sentence-transformers " + Arrays.toString(want));
+                }
+            }
+            List<float[]> got = st.embedEncodings(encodings);
+            for (int i = 0; i < texts.size(); i++) {
+                JsonNode row = run.get("embeddings").get(i);
+                float[] want = new float[row.size()];
+                for (int k = 0; k < want.length; k++) want[k] = (float) row.get(k).asDouble();
+                compare.check(what + " text " + i, want, got.get(i), mismatches);
+            }
+        }
+        return mismatches;
+    }
+
+    interface Comparison {
+        void check(String what, float[] want, float[] got, List<String> mismatches);
+    }
+}
