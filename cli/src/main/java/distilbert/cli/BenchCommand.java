@@ -164,6 +164,7 @@ final class BenchCommand implements Callable<Integer>, Main.Verbose {
     public Integer call() throws IOException {
         check();
         ModelRun.checkModelDirectory(model);
+        model = EmbedCommand.sentenceTransformers(model).transformer();   // a sentence-transformers directory's model
         DistilBertConfig config = ModelDirectory.readConfig(model);
         for (int l : lengths) {
             if (l > config.maxPositionEmbeddings()) {
@@ -244,7 +245,7 @@ final class BenchCommand implements Callable<Integer>, Main.Verbose {
     private List<Encoding> readRows(DistilBertConfig config, Main.Io io) throws IOException {
         Tokenizer tokenizer = Tokenizer.fromPretrained(model);
         int maxLength = ModelRun.defaultMaxLength(tokenizer.modelMaxLength(), config.maxPositionEmbeddings(),
-                EmbedCommand.sentenceTransformersMaxLength(model));
+                EmbedCommand.sentenceTransformers(model).maxSeqLength());
         EncodeOptions cut = new EncodeOptions(true, Truncation.longestFirst(maxLength), null);
         List<JsonlInput.Row> read;
         try (JsonlInput in = JsonlInput.open(input, io.in(), JsonlInput.Keys.TEXT)) {

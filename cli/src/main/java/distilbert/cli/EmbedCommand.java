@@ -1,19 +1,18 @@
 package distilbert.cli;
 
-import com.fasterxml.jackson.core.JacksonException;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import distilbert.model.DistilBertModel;
 import distilbert.model.LengthBatches;
 import distilbert.model.SentenceEmbeddings;
+import distilbert.model.SentenceTransformerDirectory;
 import distilbert.model.Tensor;
 import distilbert.tokenizer.Encoding;
+import distilbert.tokenizer.Tokenizer;
+import distilbert.weights.CheckpointException;
 import java.io.IOException;
-import java.nio.file.Files;
+import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
-import java.util.OptionalInt;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -32,8 +31,13 @@ import picocli.CommandLine.Option;
         description = {
             "Sentence embeddings (or token embeddings) from a DistilBERT model directory, as sentence-transformers computes them.",
             "",
+            "A sentence-transformers directory (modules.json) is run as SentenceTransformer(dir).encode runs it: its "
+                    + "Pooling modes, Dense layers and Normalize, its tokenizer's do_lower_case and max_seq_length, and its "
+                    + "default prompt (--prompt-name, --prompt choose another). A plain model directory is mean-pooled, as "
+                    + "sentence-transformers wraps one.",
+            "",
             ModelRun.HELP_INPUT,
-            "Output: one line per input line, in input order: {\"embedding\": [C floats]}, or with --pooling none "
+            "Output: one line per input line, in input order: {\"embedding\": [D floats]}, or with --pooling none "
                     + "{\"last_hidden_state\": [[C floats], ...]}, one row per real token, [CLS] and [SEP] included. "
                     + "Floats are float32, written in the shortest form that reads back as the same float32.",
             "Texts longer than the model takes are truncated (longest_first, keeping the start) to --max-length, as "
@@ -44,6 +48,8 @@ import picocli.CommandLine.Option;
             "Examples:",
             "  distilbert embed --model models/all-MiniLM-L6-v2 --normalize --input in.jsonl --output out.jsonl",
             "  echo '{\"text\": \"Hello world!\"}' | distilbert embed --model DIR --pooling cls",
+            "  distilbert embed --model msmarco-distilbert-dot-v5 --prompt-name query --input queries.jsonl",
+            "  distilbert embed --model DIR --pooling mean,max --input in.jsonl   # [2 x dim] per row",
             "  distilbert embed --model DIR --pooling none --max-length 128 < in.jsonl > tokens.jsonl",
             "  distilbert embed --model DIR --normalize --format npy --input in.jsonl --output embeddings.npy",
             "",
@@ -52,30 +58,34 @@ import picocli.CommandLine.Option;
 final class EmbedCommand implements Callable<Integer> {
     /** With --pooling none a chunk stops at 4 batches' worth of tokens (a vector per token to hold), not 32. */
     static final int CHUNK_BATCHES_NONE = 4;
-    /** sentence-transformers' file with the model's max_seq_length, when the directory has one. */
-    static final String SENTENCE_TRANSFORMERS_CONFIG = "sentence_bert_config.json";
-
-    static final class PoolingConverter implements CommandLine.ITypeConverter<Pooling> {
-        @Override
-        public Pooling convert(String s) {
-            return TokenizeCommand.choice(Pooling.values(), s);
-        }
-    }
 
     @Option(names = "--model", required = true, paramLabel = "DIR",
             description = "A HuggingFace DistilBERT model directory: config.json, " + ModelRun.HELP_MODEL_FILES
-                    + ". Any DistilBERT class will do: a head's encoder is used.")
+                    + ". Any DistilBERT class will do: a head's encoder is used. Or a sentence-transformers directory "
+                    + "(modules.json: Transformer, Pooling, Dense, Normalize).")
     Path model;
 
-    @Option(names = "--pooling", paramLabel = "MODE", converter = PoolingConverter.class, defaultValue = "mean",
-            description = "${COMPLETION-CANDIDATES}. mean averages the hidden states of the real tokens ([CLS] and [SEP] "
-                    + "included: attention mask 1), as sentence-transformers' mean pooling does; cls takes token 0; none "
-                    + "writes every token's hidden state. Default: ${DEFAULT-VALUE}.")
-    Pooling pooling;
+    @Option(names = "--pooling", paramLabel = "MODE[,MODE...]",
+            description = "cls, max, mean, mean_sqrt_len_tokens, weightedmean, lasttoken (sentence-transformers' modes; "
+                    + "several are concatenated in the order given), or none. mean averages the hidden states of the real "
+                    + "tokens ([CLS] and [SEP] included: attention mask 1); cls takes the first; none writes every token's "
+                    + "hidden state. Default: the directory's Pooling module, else mean.")
+    String pooling;
 
     @Option(names = "--normalize", description = "Scale each embedding to unit L2 norm (sentence-transformers' Normalize "
-            + "module), e.g. for all-MiniLM-L6-v2. Needs --pooling mean or cls.")
+            + "module), e.g. for all-MiniLM-L6-v2; a directory whose modules end in Normalize always does. Not with "
+            + "--pooling none.")
     boolean normalize;
+
+    @Option(names = "--prompt-name", paramLabel = "NAME", description = "Put the directory's prompt of that name "
+            + "(config_sentence_transformers.json's prompts, e.g. query) before each text, as encode(prompt_name=...) does. "
+            + "Default: its default_prompt_name, if any.")
+    String promptName;
+
+    @Option(names = "--prompt", paramLabel = "TEXT", description = "Put TEXT before each text, as encode(prompt=...) does "
+            + "(\"\" for none, overriding a default prompt). With the Pooling module's include_prompt false, the "
+            + "prompt's tokens are left out of the pooling.")
+    String prompt;
 
     /** --format. */
     enum Format {
@@ -97,12 +107,12 @@ final class EmbedCommand implements Callable<Integer> {
     @Option(names = "--format", paramLabel = "FORMAT", converter = FormatConverter.class, defaultValue = "jsonl",
             description = "${COMPLETION-CANDIDATES}. npy writes the embeddings as one NumPy array file, float32 of shape "
                     + "(rows, dim), in input order (numpy.load reads it): a third of JSONL's size and no text to format, for "
-                    + "large runs; it needs --output FILE and --pooling mean or cls. Default: ${DEFAULT-VALUE}.")
+                    + "large runs; it needs --output FILE and a pooling other than none. Default: ${DEFAULT-VALUE}.")
     Format format;
 
     @Option(names = "--max-length", paramLabel = "N",
             description = "Truncate rows " + ModelRun.HELP_MAX_LENGTH_LIMIT + "Default: the smallest of the tokenizer's model_max_length, config.json's max_position_embeddings and, "
-                    + "when the directory has a " + SENTENCE_TRANSFORMERS_CONFIG + ", its max_seq_length.")
+                    + "when the directory has a " + SentenceTransformerDirectory.TRANSFORMER_CONFIG_FILE + ", its max_seq_length.")
     Integer maxLength;
 
     @Mixin
@@ -110,49 +120,95 @@ final class EmbedCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        if (normalize && pooling == Pooling.NONE) throw run.usage("--normalize needs --pooling mean or cls");
+        boolean none = "none".equals(pooling);
+        if (normalize && none) throw run.usage("--normalize needs a pooling other than none");
         if (format == Format.NPY && run.serve != null) {
             throw run.usage("--serve answers with JSONL lines; --format npy writes a file");
         }
-        if (format == Format.NPY && pooling == Pooling.NONE) {
-            throw run.usage("--format npy needs --pooling mean or cls (with none, rows have as many vectors as tokens)");
+        if (format == Format.NPY && none) {
+            throw run.usage("--format npy needs a pooling other than none (with none, rows have as many vectors as tokens)");
         }
         if (format == Format.NPY && (run.output == null || run.output.toString().equals("-"))) {
             throw run.usage("--format npy writes a file: give --output FILE");
         }
-        ModelRun prepared = ModelRun.prepare(run, model, maxLength, EmbedCommand::sentenceTransformersMaxLength);
-        ModelRun modelRun = format == Format.NPY
-                ? prepared.writingTo(() -> NpyOutput.create(run.output, prepared.config().dim())) : prepared;
+        if (promptName != null && prompt != null) throw run.usage("give --prompt-name or --prompt, not both");
+        List<SentenceEmbeddings.Pooling> modes = none || pooling == null ? null : poolingModes(pooling);
+        ModelRun.checkModelDirectory(model);
+        SentenceTransformerDirectory st = sentenceTransformers(model);
+        String text = prompt != null ? prompt : promptName != null ? namedPrompt(st, promptName)
+                : st.defaultPromptName() == null ? null : st.prompts().get(st.defaultPromptName());
+        ModelRun prepared = ModelRun.prepare(run, st.transformer(), maxLength, dir -> st.maxSeqLength());
+        int width = width(st, modes, prepared.config().dim());
+        Tokenizer tokenizer = st.doLowerCase() ? prepared.tokenizer().withLowercase() : prepared.tokenizer();
+        ModelRun textRun = prepared.withText(tokenizer, text == null || text.isEmpty() ? null : text);
+        ModelRun modelRun = format == Format.NPY ? textRun.writingTo(() -> NpyOutput.create(run.output, width)) : textRun;
         int padId = modelRun.padId();
-        modelRun.stream(pooling == Pooling.NONE ? CHUNK_BATCHES_NONE : ModelRun.CHUNK_BATCHES, db -> {
+        modelRun.stream(none ? CHUNK_BATCHES_NONE : ModelRun.CHUNK_BATCHES, db -> {
             int C = db.config().dim();
-            if (pooling == Pooling.NONE) {
+            if (none) {
                 DistilBertModel encoder = db.architecture().distilbert();
                 return (encodings, out, progress) -> write(out, tokenStates(encoder, encodings, padId, progress), C);
             }
-            SentenceEmbeddings embeddings = new SentenceEmbeddings(db, modelRun.tokenizer()).withPooling(pooling.mode())
-                    .withNormalize(normalize).withMaxLength(modelRun.maxLength()).withBatchTokens(run.batchTokens);
+            SentenceEmbeddings base = SentenceEmbeddings.fromDirectory(db, st);
+            if (modes != null) base = base.withPooling(modes);
+            SentenceEmbeddings embeddings = base.withNormalize(normalize || st.normalize()).withPrompt(text)
+                    .withMaxLength(modelRun.maxLength()).withBatchTokens(run.batchTokens);
             return (encodings, out, progress) -> write(out, embeddings.embedEncodings(encodings, progress), C);
         });
         return Main.OK;
     }
 
-    /** {@code max_seq_length} of the directory's sentence_bert_config.json, if it has one. */
-    static OptionalInt sentenceTransformersMaxLength(Path dir) throws IOException {
-        Path p = dir.resolve(SENTENCE_TRANSFORMERS_CONFIG);
-        if (!Files.isRegularFile(p)) return OptionalInt.empty();
-        JsonNode root;
+    /** The directory's sentence-transformers modules (a plain directory's: mean pooling), or an error naming the file. */
+    static SentenceTransformerDirectory sentenceTransformers(Path dir) {
         try {
-            root = new ObjectMapper().readTree(p.toFile());
-        } catch (JacksonException e) {
-            throw new CliException(p + ": not valid JSON: " + e.getOriginalMessage(), e);
+            return SentenceTransformerDirectory.read(dir);
+        } catch (IllegalArgumentException | UncheckedIOException | CheckpointException e) {
+            throw new CliException(e.getMessage(), e);
         }
-        JsonNode n = root == null ? null : root.get("max_seq_length");
-        if (n == null || n.isNull()) return OptionalInt.empty();
-        if (!n.canConvertToInt() || !n.isIntegralNumber() || n.intValue() < 2) {
-            throw new CliException(p + ": max_seq_length must be an integer of at least 2, got " + n);
+    }
+
+    /** --pooling's modes, in the order given. */
+    private List<SentenceEmbeddings.Pooling> poolingModes(String value) {
+        List<SentenceEmbeddings.Pooling> modes = new java.util.ArrayList<>();
+        for (String name : value.split(",", -1)) {
+            SentenceEmbeddings.Pooling mode = Arrays.stream(SentenceEmbeddings.Pooling.values())
+                    .filter(p -> p.toString().equals(name.strip())).findFirst().orElse(null);
+            if (mode == null) {
+                throw run.usage("--pooling: '" + name.strip() + "' is not a pooling mode; expected none, or one or more "
+                        + "(comma-separated) of " + Arrays.stream(SentenceEmbeddings.Pooling.values()).map(Object::toString)
+                        .collect(java.util.stream.Collectors.joining(", ")));
+            }
+            modes.add(mode);
         }
-        return OptionalInt.of(n.intValue());
+        return modes;
+    }
+
+    /** The prompt called {@code name} in the directory, or an error listing the names there are. */
+    private String namedPrompt(SentenceTransformerDirectory st, String name) {
+        String text = st.prompts().get(name);
+        if (text == null) {
+            throw new CliException(model + ": no prompt named '" + name + "'; " + (st.prompts().isEmpty()
+                    ? "the directory has no prompts (config_sentence_transformers.json)"
+                    : "its prompts are " + String.join(", ", st.prompts().keySet())));
+        }
+        return text;
+    }
+
+    /** The vectors' length, checked before the model loads: the Dense layers must take what the pooling gives. */
+    private int width(SentenceTransformerDirectory st, List<SentenceEmbeddings.Pooling> modes, int dim) {
+        if (st.poolingDimension() > 0 && st.poolingDimension() != dim) {
+            throw new CliException(model + ": the Pooling module's embedding_dimension is " + st.poolingDimension()
+                    + " but the model's dim is " + dim);
+        }
+        int width = (modes != null ? modes.size() : st.pooling().size()) * dim;
+        for (SentenceEmbeddings.Dense d : st.dense()) {
+            if (d.inFeatures() != width) {
+                throw new CliException(model + ": the first Dense module takes vectors of " + d.inFeatures() + " but the pooling"
+                        + (modes != null ? " --pooling " + pooling + " gives " : " gives ") + width);
+            }
+            width = d.outFeatures();
+        }
+        return width;
     }
 
     /** Every real token's hidden state per row ({@code --pooling none}), in input order: [length, C] each. */
@@ -171,7 +227,7 @@ final class EmbedCommand implements Callable<Integer> {
     }
 
     private void write(JsonlLines out, List<float[]> results, int C) {
-        if (pooling == Pooling.NONE) {
+        if ("none".equals(pooling)) {
             out.write(results, (gen, v) -> {
                 gen.writeStartObject();
                 gen.writeArrayFieldStart("last_hidden_state");

@@ -153,9 +153,11 @@ final class ModelRun {
     private final Integer stride;
     /** Opens the output; null: JSONL to --output or stdout. */
     private final Supplier<JsonlLines.Sink> output;
+    /** Put before each row's text when it is tokenized (embed: a sentence-transformers prompt), or null. */
+    private final String prefix;
 
     private ModelRun(Main.Io io, RunOptions options, Path model, DistilBertConfig config, Tokenizer tokenizer, int maxLength,
-                     boolean pairs, Integer stride, Supplier<JsonlLines.Sink> output) {
+                     boolean pairs, Integer stride, Supplier<JsonlLines.Sink> output, String prefix) {
         this.io = io;
         this.options = options;
         this.model = model;
@@ -165,11 +167,12 @@ final class ModelRun {
         this.pairs = pairs;
         this.stride = stride;
         this.output = output;
+        this.prefix = prefix;
     }
 
     /** The same run refusing a row with a text_pair, with an error naming its line (a pipeline of single texts). */
     ModelRun singleTexts() {
-        return new ModelRun(io, options, model, config, tokenizer, maxLength, false, stride, output);
+        return new ModelRun(io, options, model, config, tokenizer, maxLength, false, stride, output, prefix);
     }
 
     /**
@@ -178,7 +181,16 @@ final class ModelRun {
      * tokens of such a row's windows.
      */
     ModelRun windowed(Integer stride) {
-        return new ModelRun(io, options, model, config, tokenizer, maxLength, pairs, stride, output);
+        return new ModelRun(io, options, model, config, tokenizer, maxLength, pairs, stride, output, prefix);
+    }
+
+    /**
+     * The same run tokenizing with {@code tokenizer} (over the same vocabulary: embed's lowercasing
+     * for sentence-transformers' do_lower_case) and putting {@code prefix} (null: nothing) before each
+     * row's text, as sentence-transformers prepends a prompt.
+     */
+    ModelRun withText(Tokenizer tokenizer, String prefix) {
+        return new ModelRun(io, options, model, config, tokenizer, maxLength, pairs, stride, output, prefix);
     }
 
     /**
@@ -201,12 +213,12 @@ final class ModelRun {
                     + config.vocabSize());
         }
         int length = maxLength != null ? maxLength : defaultMaxLength(tokenizer.modelMaxLength(), positions, limit.of(model));
-        return new ModelRun(options.io(), options, model, config, tokenizer, length, true, null, null);
+        return new ModelRun(options.io(), options, model, config, tokenizer, length, true, null, null, null);
     }
 
     /** The same run writing to what {@code output} opens (when the model is loaded), not JSONL. */
     ModelRun writingTo(Supplier<JsonlLines.Sink> output) {
-        return new ModelRun(io, options, model, config, tokenizer, maxLength, pairs, stride, output);
+        return new ModelRun(io, options, model, config, tokenizer, maxLength, pairs, stride, output, prefix);
     }
 
     /** This run, if the model is a {@code wanted} (the head the command runs); else an error naming the class config.json gives. */
@@ -502,9 +514,9 @@ final class ModelRun {
     }
 
     /** Adds the (text, pair) inputs of {@code r} to the two lists, {@link #width} of them. */
-    private static void inputs(Row r, Rows kind, List<String> firsts, List<String> seconds) {
+    private void inputs(Row r, Rows kind, List<String> firsts, List<String> seconds) {
         if (r.choices() == null) {
-            firsts.add(r.text());
+            firsts.add(prefix == null ? r.text() : prefix + r.text());
             seconds.add(r.pair());
         } else {
             for (String c : r.choices()) {

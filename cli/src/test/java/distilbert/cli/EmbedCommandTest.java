@@ -304,17 +304,20 @@ class EmbedCommandTest {
     void usageErrors() throws IOException {
         Cli.assertRunOptionsUsageErrors("embed", model, dir, true);
         String m = "--model=" + model;
-        assertUsageError("--normalize needs --pooling mean or cls", m, "--pooling", "none", "--normalize");
-        assertUsageError("Invalid value for option '--pooling': expected one of mean, cls, none, got 'max'", m, "--pooling", "max");
+        assertUsageError("--normalize needs a pooling other than none", m, "--pooling", "none", "--normalize");
+        assertUsageError("--pooling: 'median' is not a pooling mode; expected none, or one or more (comma-separated) of cls, max, "
+                + "mean, mean_sqrt_len_tokens, weightedmean, lasttoken", m, "--pooling", "mean,median");
+        assertUsageError("give --prompt-name or --prompt, not both", m, "--prompt-name", "query", "--prompt", "q: ");
     }
 
     @Test
     void helpDocumentsTheFormatsAndDefaults() {
         String words = Cli.helpWords("embed", "--model", "--pooling", "--normalize", "--input", "--output", "--batch-tokens",
                 "--max-length", "--device", "--verbose");
-        assertTrue(words.contains("{\"embedding\": [C floats]}"), words);
+        assertTrue(words.contains("{\"embedding\": [D floats]}"), words);
         assertTrue(words.contains("Default: 8192."), words);
-        assertTrue(words.contains("Default: mean."), words);
+        assertTrue(words.contains("Default: the directory's Pooling module, else mean."), words);
+        assertTrue(words.contains("modules.json"), words);
         assertTrue(words.contains("sentence_bert_config.json"), words);
     }
 }
