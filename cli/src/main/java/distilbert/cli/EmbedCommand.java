@@ -169,18 +169,11 @@ final class EmbedCommand implements Callable<Integer> {
 
     /** --pooling's modes, in the order given. */
     private List<SentenceEmbeddings.Pooling> poolingModes(String value) {
-        List<SentenceEmbeddings.Pooling> modes = new java.util.ArrayList<>();
-        for (String name : value.split(",", -1)) {
-            SentenceEmbeddings.Pooling mode = Arrays.stream(SentenceEmbeddings.Pooling.values())
-                    .filter(p -> p.toString().equals(name.strip())).findFirst().orElse(null);
-            if (mode == null) {
-                throw run.usage("--pooling: '" + name.strip() + "' is not a pooling mode; expected none, or one or more "
-                        + "(comma-separated) of " + Arrays.stream(SentenceEmbeddings.Pooling.values()).map(Object::toString)
-                        .collect(java.util.stream.Collectors.joining(", ")));
-            }
-            modes.add(mode);
+        try {
+            return SentenceEmbeddings.Pooling.parse(value);
+        } catch (IllegalArgumentException e) {
+            throw run.usage("--pooling: " + e.getMessage() + ", or none");
         }
-        return modes;
     }
 
     /** The prompt called {@code name} in the directory, or an error listing the names there are. */

@@ -305,8 +305,8 @@ class EmbedCommandTest {
         Cli.assertRunOptionsUsageErrors("embed", model, dir, true);
         String m = "--model=" + model;
         assertUsageError("--normalize needs a pooling other than none", m, "--pooling", "none", "--normalize");
-        assertUsageError("--pooling: 'median' is not a pooling mode; expected none, or one or more (comma-separated) of cls, max, "
-                + "mean, mean_sqrt_len_tokens, weightedmean, lasttoken", m, "--pooling", "mean,median");
+        assertUsageError("--pooling: pooling mode 'median' is not one of [cls, max, mean, mean_sqrt_len_tokens, weightedmean, "
+                + "lasttoken], or none", m, "--pooling", "mean,median");
         assertUsageError("give --prompt-name or --prompt, not both", m, "--prompt-name", "query", "--prompt", "q: ");
     }
 

@@ -71,6 +71,23 @@ public final class SentenceEmbeddings {
             this.legacyFlag = legacyFlag;
         }
 
+        /**
+         * The modes named in {@code names}, comma-separated, in that order (sentence-transformers'
+         * names: {@code "mean"}, {@code "cls,max"}, …).
+         *
+         * @throws IllegalArgumentException naming a name that is no mode, and the modes there are
+         */
+        public static List<Pooling> parse(String names) {
+            List<Pooling> modes = new java.util.ArrayList<>();
+            for (String name : names.split(",", -1)) {
+                String n = name.strip();
+                modes.add(Arrays.stream(values()).filter(p -> p.toString().equals(n)).findFirst().orElseThrow(
+                        () -> new IllegalArgumentException("pooling mode '" + n + "' is not one of "
+                                + Arrays.stream(values()).map(Pooling::toString).toList())));
+            }
+            return modes;
+        }
+
         /** The mode's flag in the Pooling config of sentence-transformers before 6. */
         public String legacyFlag() {
             return legacyFlag;

@@ -275,11 +275,12 @@ public record SentenceTransformerDirectory(Path dir, Path transformer, OptionalI
     }
 
     private static Pooling poolingNamed(String name, Path file) {
-        for (Pooling p : Pooling.values()) {
-            if (p.toString().equals(name)) return p;
+        if (name.contains(",")) throw new IllegalArgumentException(file + ": pooling mode '" + name + "' is not one mode");
+        try {
+            return Pooling.parse(name).getFirst();
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
         }
-        throw new IllegalArgumentException(file + ": pooling mode '" + name + "' is not one of "
-                + Arrays.stream(Pooling.values()).map(Pooling::toString).toList());
     }
 
     /** A Dense module, whose in_features must be {@code width} (0: not known). */

@@ -56,6 +56,8 @@ public final class DistilBertTransformer extends Transformer implements DefaultP
     private final IntParam chunkRows;
     private final Param<String> pooling;
     private final BooleanParam normalize;
+    private final Param<String> promptName;
+    private final Param<String> prompt;
     private final BooleanParam outputVector;
     private final Param<String> aggregation;
     private final StringArrayParam candidateLabels;
@@ -87,7 +89,10 @@ public final class DistilBertTransformer extends Transformer implements DefaultP
         maxLength = new IntParam(this, "maxLength", "cut texts to this many tokens; 0: the model's limit");
         batchTokens = new IntParam(this, "batchTokens", "real tokens per forward pass; 0: the default");
         chunkRows = new IntParam(this, "chunkRows", "rows a task sorts by length and runs at a time");
-        pooling = new Param<>(this, "pooling", "embed: mean or cls");
+        pooling = new Param<>(this, "pooling", "embed: cls, max, mean, mean_sqrt_len_tokens, weightedmean or lasttoken, "
+                + "or several comma-separated; default: the directory's (sentence-transformers' Pooling module), else mean");
+        promptName = new Param<>(this, "promptName", "embed: the directory's prompt of that name before each text");
+        prompt = new Param<>(this, "prompt", "embed: this text before each text (\"\": none, overriding a default prompt)");
         normalize = new BooleanParam(this, "normalize", "embed: divide each vector by its L2 norm");
         outputVector = new BooleanParam(this, "outputVector",
                 "embed: append an ML Vector (what MLlib's estimators take) instead of array<float>");
@@ -138,6 +143,8 @@ public final class DistilBertTransformer extends Transformer implements DefaultP
     public IntParam chunkRows() { return chunkRows; }
     public Param<String> pooling() { return pooling; }
     public BooleanParam normalize() { return normalize; }
+    public Param<String> promptName() { return promptName; }
+    public Param<String> prompt() { return prompt; }
     public BooleanParam outputVector() { return outputVector; }
     public Param<String> aggregation() { return aggregation; }
     public StringArrayParam candidateLabels() { return candidateLabels; }
@@ -162,6 +169,8 @@ public final class DistilBertTransformer extends Transformer implements DefaultP
     public DistilBertTransformer setChunkRows(int v) { set(chunkRows, v); return this; }
     public DistilBertTransformer setPooling(String v) { set(pooling, v); return this; }
     public DistilBertTransformer setNormalize(boolean v) { set(normalize, v); return this; }
+    public DistilBertTransformer setPromptName(String v) { set(promptName, v); return this; }
+    public DistilBertTransformer setPrompt(String v) { set(prompt, v); return this; }
     public DistilBertTransformer setOutputVector(boolean v) { set(outputVector, v); return this; }
     public DistilBertTransformer setAggregation(String v) { set(aggregation, v); return this; }
     public DistilBertTransformer setCandidateLabels(String[] v) { set(candidateLabels, v); return this; }
@@ -198,7 +207,15 @@ public final class DistilBertTransformer extends Transformer implements DefaultP
         p = p.withDevice(getOrDefault(device)).withMaxLength((Integer) getOrDefault(maxLength))
                 .withBatchTokens((Integer) getOrDefault(batchTokens)).withChunkRows((Integer) getOrDefault(chunkRows))
                 .withDriverCheck((Boolean) getOrDefault(driverCheck));
-        if (isDefined(pooling)) p = p.withPooling(named(SentenceEmbeddings.Pooling.class, pooling));
+        if (isDefined(pooling)) {
+            try {
+                p = p.withPooling(SentenceEmbeddings.Pooling.parse(getOrDefault(pooling)));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(uid + ": Param 'pooling': " + e.getMessage(), e);
+            }
+        }
+        if (isDefined(promptName)) p = p.withPromptName(getOrDefault(promptName));
+        if (isDefined(prompt)) p = p.withPrompt(getOrDefault(prompt));
         if ((Boolean) getOrDefault(normalize)) p = p.withNormalize(true);
         if (isDefined(aggregation)) p = p.withAggregation(named(TokenClassification.Aggregation.class, aggregation));
         if (isDefined(hypothesisTemplate)) p = p.withHypothesisTemplate(getOrDefault(hypothesisTemplate));

@@ -2,6 +2,7 @@ package distilbert.spark;
 
 import distilbert.model.Device;
 import distilbert.model.DistilBert;
+import distilbert.model.SentenceTransformerDirectory;
 import distilbert.model.Precision;
 import distilbert.tokenizer.Tokenizer;
 import java.io.IOException;
@@ -29,8 +30,11 @@ final class ExecutorModels {
         }
     }
 
-    /** A loaded model, its tokenizer, and the lock its batches take. */
-    record Loaded(DistilBert model, Tokenizer tokenizer, ReentrantLock lock) {
+    /**
+     * A loaded model, its tokenizer, the lock its batches take, and the directory's
+     * sentence-transformers modules (a plain directory's: mean pooling), read once.
+     */
+    record Loaded(DistilBert model, Tokenizer tokenizer, ReentrantLock lock, SentenceTransformerDirectory sentenceTransformer) {
     }
 
     private static final Map<Key, Loaded> MODELS = new ConcurrentHashMap<>();
@@ -48,9 +52,10 @@ final class ExecutorModels {
     static Loaded get(Key key) {
         return MODELS.computeIfAbsent(key, k -> {
             try {
-                DistilBert model = DistilBert.load(k.dir(), k.device(), k.precision());
+                SentenceTransformerDirectory st = SentenceTransformerDirectory.read(k.dir());
+                DistilBert model = DistilBert.load(st.transformer(), k.device(), k.precision());
                 try {
-                    return new Loaded(model, Tokenizer.fromPretrained(k.dir()), new ReentrantLock(true));
+                    return new Loaded(model, Tokenizer.fromPretrained(st.transformer()), new ReentrantLock(true), st);
                 } catch (RuntimeException e) {
                     model.close();
                     throw e;

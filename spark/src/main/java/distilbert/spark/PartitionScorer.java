@@ -53,7 +53,7 @@ final class PartitionScorer implements MapPartitionsFunction<Row, Row> {
         }
         ExecutorModels.Loaded loaded = ExecutorModels.get(new ExecutorModels.Key(
                 Path.of(pipeline.model), pipeline.deviceFor(TaskDevices.taskGpus()), pipeline.precision));
-        Scorer scorer = scorer(pipeline, loaded.model(), loaded.tokenizer());
+        Scorer scorer = scorer(pipeline, loaded);
         TaskContext task = TaskContext.get();
         String where = task == null ? "" : " (partition " + task.partitionId() + ")";
         return new Iterator<>() {
@@ -215,15 +215,16 @@ final class PartitionScorer implements MapPartitionsFunction<Row, Row> {
         }
     }
 
-    static Scorer scorer(SparkPipeline p, DistilBert model, Tokenizer tok) {
+    static Scorer scorer(SparkPipeline p, ExecutorModels.Loaded loaded) {
+        DistilBert model = loaded.model();
+        Tokenizer tok = loaded.tokenizer();
         return switch (p.task) {
             case EMBED -> {
-                SentenceEmbeddings st = new SentenceEmbeddings(model, tok).withPooling(p.pooling).withNormalize(p.normalize);
-                if (p.maxLength > 0) st = st.withMaxLength(p.maxLength);
-                if (p.batchTokens > 0) st = st.withBatchTokens(p.batchTokens);
-                SentenceEmbeddings s = st;
+                SentenceEmbeddings s = p.sentenceEmbeddings(model, loaded.sentenceTransformer());
+                Tokenizer prompted = s.tokenizer();     // lowercasing first where do_lower_case asks
                 yield (texts, seconds) -> {
-                    List<Encoding> enc = tok.encodeBatch(texts, strings(seconds), s.encodeOptions());
+                    List<String> firsts = texts.stream().map(t -> t == null ? null : s.prompted(t)).toList();
+                    List<Encoding> enc = prompted.encodeBatch(firsts, strings(seconds), s.encodeOptions());
                     return listener -> new ArrayList<>(s.embedEncodings(enc, listener));
                 };
             }

@@ -113,8 +113,15 @@ public final class ScoreJob implements Callable<Integer> {
             description = "Rows a task sorts by length and runs at a time (default ${DEFAULT-VALUE})")
     int chunkRows;
 
-    @Option(names = "--pooling", paramLabel = "MODE", description = "embed: mean (default) or cls")
+    @Option(names = "--pooling", paramLabel = "MODE[,MODE...]", description = "embed: cls, max, mean, mean_sqrt_len_tokens, "
+            + "weightedmean or lasttoken, or several (concatenated); default: the directory's Pooling module, else mean")
     String pooling;
+
+    @Option(names = "--prompt-name", paramLabel = "NAME", description = "embed: the directory's prompt of that name before each text")
+    String promptName;
+
+    @Option(names = "--prompt", paramLabel = "TEXT", description = "embed: TEXT before each text (\"\": none)")
+    String prompt;
 
     @Option(names = "--normalize", description = "embed: divide each vector by its L2 norm")
     boolean normalize;
@@ -160,7 +167,10 @@ public final class ScoreJob implements Callable<Integer> {
         if (errorColumn != null) p = p.withErrorCol(errorColumn);
         p = p.withDevice(device).withPrecision(precision).withMaxLength(maxLength).withBatchTokens(batchTokens)
                 .withChunkRows(chunkRows);
-        if (pooling != null) p = p.withPooling(SentenceEmbeddings.Pooling.valueOf(pooling.toUpperCase(Locale.ROOT)));
+        if (pooling != null) p = p.withPooling(SentenceEmbeddings.Pooling.parse(pooling));
+        if (promptName != null && prompt != null) throw new IllegalArgumentException("give --prompt-name or --prompt, not both");
+        if (promptName != null) p = p.withPromptName(promptName);
+        if (prompt != null) p = p.withPrompt(prompt);
         if (normalize) p = p.withNormalize(true);
         if (aggregation != null) p = p.withAggregation(TokenClassification.Aggregation.valueOf(aggregation.toUpperCase(Locale.ROOT)));
         if (hypothesisTemplate != null) p = p.withHypothesisTemplate(hypothesisTemplate);

@@ -2,7 +2,9 @@ package distilbert.spark;
 
 import distilbert.model.Device;
 import distilbert.model.Precision;
+import distilbert.model.DistilBert;
 import distilbert.model.SentenceEmbeddings;
+import distilbert.model.SentenceTransformerDirectory;
 import distilbert.model.TokenClassification;
 import distilbert.weights.DistilBertConfig;
 import distilbert.weights.Head;
@@ -129,8 +131,13 @@ public final class SparkPipeline implements Serializable {
     int maxLength;
     int batchTokens;
     int chunkRows = DEFAULT_CHUNK_ROWS;
-    SentenceEmbeddings.Pooling pooling = SentenceEmbeddings.Pooling.MEAN;
+    /** embed: the pooling modes, or null for the directory's (sentence-transformers' Pooling module, else mean). */
+    List<SentenceEmbeddings.Pooling> pooling;
     boolean normalize;
+    /** embed: the prompt's name, or null. */
+    String promptName;
+    /** embed: the prompt's text ("" for none), or null for the directory's default. */
+    String prompt;
     TokenClassification.Aggregation aggregation = TokenClassification.Aggregation.SIMPLE;
     List<String> candidateLabels = List.of();
     String hypothesisTemplate;
@@ -169,6 +176,8 @@ public final class SparkPipeline implements Serializable {
         chunkRows = o.chunkRows;
         pooling = o.pooling;
         normalize = o.normalize;
+        promptName = o.promptName;
+        prompt = o.prompt;
         aggregation = o.aggregation;
         candidateLabels = o.candidateLabels;
         hypothesisTemplate = o.hypothesisTemplate;
@@ -185,7 +194,11 @@ public final class SparkPipeline implements Serializable {
         return p;
     }
 
-    /** Embeddings of column {@code text} with mean pooling, not normalized; any DistilBERT directory. */
+    /**
+     * Embeddings of column {@code text}: a sentence-transformers directory as
+     * {@code SentenceTransformer(dir).encode} runs it (its Pooling, Dense and Normalize modules,
+     * do_lower_case, max_seq_length, default prompt), any other DistilBERT directory mean-pooled.
+     */
     public static SparkPipeline embeddings(String modelDir) {
         return new SparkPipeline(Task.EMBED, modelDir);
     }
@@ -329,14 +342,41 @@ public final class SparkPipeline implements Serializable {
         return with(p -> p.chunkRows = n);
     }
 
-    /** embed: mean or cls pooling. */
+    /** embed: one pooling mode, instead of the directory's. */
     public SparkPipeline withPooling(SentenceEmbeddings.Pooling mode) {
-        requireTask("pooling", Task.EMBED);
         Objects.requireNonNull(mode, "pooling");
-        return with(p -> p.pooling = mode);
+        return withPooling(List.of(mode));
     }
 
-    /** embed: each vector divided by its L2 norm, as sentence-transformers' Normalize. */
+    /** embed: pooling modes, their vectors concatenated in this order, instead of the directory's. */
+    public SparkPipeline withPooling(List<SentenceEmbeddings.Pooling> modes) {
+        requireTask("pooling", Task.EMBED);
+        if (modes.isEmpty()) throw new IllegalArgumentException("pooling: give at least one mode");
+        List<SentenceEmbeddings.Pooling> copy = List.copyOf(modes);
+        return with(p -> p.pooling = copy);
+    }
+
+    /** embed: the directory's prompt of that name before each text (config_sentence_transformers.json's prompts). */
+    public SparkPipeline withPromptName(String name) {
+        requireTask("prompt name", Task.EMBED);
+        Objects.requireNonNull(name, "prompt name");
+        return with(p -> {
+            p.promptName = name;
+            p.prompt = null;
+        });
+    }
+
+    /** embed: {@code text} before each text, as encode(prompt=...) puts it ("" for none, overriding a default prompt). */
+    public SparkPipeline withPrompt(String text) {
+        requireTask("prompt", Task.EMBED);
+        Objects.requireNonNull(text, "prompt");
+        return with(p -> {
+            p.prompt = text;
+            p.promptName = null;
+        });
+    }
+
+    /** embed: each vector divided by its L2 norm, as sentence-transformers' Normalize (a directory that ends in one always is). */
     public SparkPipeline withNormalize(boolean on) {
         requireTask("normalize", Task.EMBED);
         return with(p -> p.normalize = on);
@@ -503,10 +543,15 @@ public final class SparkPipeline implements Serializable {
                     + "every executor needs it at the same path; withDriverCheck(false) where only the executors have it)");
         }
         DistilBertConfig config;
+        SentenceTransformerDirectory st = task == Task.EMBED ? SentenceTransformerDirectory.read(dir) : null;
         try {
-            config = ModelDirectory.readConfig(dir);
+            config = ModelDirectory.readConfig(st != null ? st.transformer() : dir);
         } catch (IOException e) {
             throw new UncheckedIOException("reading the config of " + model, e);
+        }
+        if (st != null) {
+            // the modules and the prompt, as the executors will take them: an error now, before any task runs
+            sentenceEmbeddingsCheck(st, config);
         }
         Head head = ModelDirectory.headOf(config);
         Head needed = switch (task) {
@@ -525,6 +570,36 @@ public final class SparkPipeline implements Serializable {
             throw new IllegalArgumentException(task.cliName() + ": max length " + maxLength + " is more than the model's "
                     + "max_position_embeddings = " + config.maxPositionEmbeddings());
         }
+    }
+
+    /** embed: the prompt named exists, and the Dense layers take what the pooling gives. */
+    private void sentenceEmbeddingsCheck(SentenceTransformerDirectory st, DistilBertConfig config) {
+        if (promptName != null && !st.prompts().containsKey(promptName)) {
+            throw new IllegalArgumentException("embed: " + model + " has no prompt named '" + promptName + "'; its prompts are "
+                    + (st.prompts().isEmpty() ? "none" : String.join(", ", st.prompts().keySet())));
+        }
+        if (st.poolingDimension() > 0 && st.poolingDimension() != config.dim()) {
+            throw new IllegalArgumentException("embed: " + model + ": the Pooling module's embedding_dimension is "
+                    + st.poolingDimension() + " but the model's dim is " + config.dim());
+        }
+        int width = (pooling != null ? pooling.size() : st.pooling().size()) * config.dim();
+        if (!st.dense().isEmpty() && st.dense().getFirst().inFeatures() != width) {
+            throw new IllegalArgumentException("embed: " + model + ": the first Dense module takes vectors of "
+                    + st.dense().getFirst().inFeatures() + " but the pooling " + (pooling != null ? pooling : st.pooling())
+                    + " gives " + width);
+        }
+    }
+
+    /** embed: the library's embeddings for this pipeline over a model of the directory {@code st}. */
+    SentenceEmbeddings sentenceEmbeddings(DistilBert db, SentenceTransformerDirectory st) {
+        SentenceEmbeddings s = SentenceEmbeddings.fromDirectory(db, st);
+        if (pooling != null) s = s.withPooling(pooling);
+        if (normalize) s = s.withNormalize(true);
+        if (promptName != null) s = s.withPromptName(promptName);
+        if (prompt != null) s = s.withPrompt(prompt);
+        if (maxLength > 0) s = s.withMaxLength(maxLength);
+        if (batchTokens > 0) s = s.withBatchTokens(batchTokens);
+        return s;
     }
 
     /** The device {@link #withDevice} names, for a task that Spark gave these GPUs (none: null or empty). */

@@ -104,8 +104,9 @@ class DistilBertTransformerTest {
                 .setOutputVector(true);
         e = assertThrows(IllegalArgumentException.class, () -> vector.transform(train));
         assertEquals("d2: Param 'outputVector' is for embed, not text-classification", e.getMessage());
-        var pooling = new DistilBertTransformer("d3").setTask("embed").setModel(base.toString()).setPooling("max");
+        var pooling = new DistilBertTransformer("d3").setTask("embed").setModel(base.toString()).setPooling("mean,median");
         e = assertThrows(IllegalArgumentException.class, () -> pooling.transform(train));
-        assertEquals("d3: Param 'pooling' is 'max'; expected one of [mean, cls]", e.getMessage());
+        assertEquals("d3: Param 'pooling': pooling mode 'median' is not one of [cls, max, mean, mean_sqrt_len_tokens, "
+                + "weightedmean, lasttoken]", e.getMessage());
     }
 }

@@ -16,6 +16,7 @@ import distilbert.model.ZeroShotClassification;
 import distilbert.tokenizer.Tokenizer;
 import distilbert.weights.Head;
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -116,6 +117,53 @@ class SparkPipelineTest {
         for (int i = 0; i < rows.size(); i++) {
             if (texts.get(i) != null) assertArrayEquals(expected.get(j++), floats(rows.get(i).getList(3)), 0f, "row " + i);
         }
+    }
+
+    /** A sentence-transformers directory around the base model: 0_Transformer, mean and max, Normalize, prompts left out. */
+    static Path sentenceTransformer() throws IOException {
+        Path st = dir.resolve("st");
+        if (Files.isDirectory(st)) return st;
+        Path transformer = Files.createDirectories(st.resolve("0_Transformer"));
+        try (var files = Files.list(base)) {
+            for (Path f : files.toList()) Files.copy(f, transformer.resolve(f.getFileName()));
+        }
+        Files.writeString(st.resolve("modules.json"), "[{\"idx\": 0, \"path\": \"0_Transformer\", \"type\": "
+                + "\"sentence_transformers.models.Transformer\"}, {\"idx\": 1, \"path\": \"1_Pooling\", \"type\": "
+                + "\"sentence_transformers.models.Pooling\"}, {\"idx\": 2, \"path\": \"2_Normalize\", \"type\": "
+                + "\"sentence_transformers.models.Normalize\"}]");
+        Files.createDirectories(st.resolve("1_Pooling"));
+        Files.writeString(st.resolve("1_Pooling/config.json"), "{\"pooling_mode\": [\"mean\", \"max\"], \"include_prompt\": false}");
+        Files.writeString(st.resolve("config_sentence_transformers.json"),
+                "{\"prompts\": {\"query\": \"the query: \"}, \"default_prompt_name\": \"query\"}");
+        return st;
+    }
+
+    @Test
+    void aSentenceTransformersDirectoryEmbedsAsItsModulesSay() throws IOException {
+        Path st = sentenceTransformer();
+        List<Row> rows = collect(SparkPipeline.embeddings(st.toString()).withDevice("cpu").withChunkRows(4)
+                .transform(TestSpark.texts(texts, 2)), "embedding");
+        List<Row> none = collect(SparkPipeline.embeddings(st.toString()).withPrompt("").withDevice("cpu")
+                .transform(TestSpark.texts(texts, 2)), "embedding");
+        List<float[]> expected, expectedNone;
+        try (DistilBert db = DistilBert.load(st.resolve("0_Transformer"), Device.CPU)) {
+            SentenceEmbeddings library = SentenceEmbeddings.fromPretrained(db, st);
+            assertEquals("the query: ", library.prompt());
+            expected = library.embed(present());
+            expectedNone = library.withPrompt(null).embed(present());
+        }
+        int j = 0;
+        for (int i = 0; i < rows.size(); i++) {
+            if (texts.get(i) == null) continue;
+            float[] got = floats(rows.get(i).getList(3));
+            assertEquals(32, got.length, "mean and max of dim 16");
+            assertArrayEquals(expected.get(j), got, 0f, "row " + i);
+            assertArrayEquals(expectedNone.get(j++), floats(none.get(i).getList(3)), 0f, "row " + i + " without the prompt");
+        }
+        assertTrue(!Arrays.equals(floats(rows.get(0).getList(3)), floats(none.get(0).getList(3))), "the prompt counts");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> SparkPipeline.embeddings(st.toString()).withPromptName("passage").transform(TestSpark.texts(texts, 1)));
+        assertEquals("embed: " + st + " has no prompt named 'passage'; its prompts are query", e.getMessage());
     }
 
     @Test
