@@ -7,6 +7,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import distilbert.cuda.DeviceInfo;
 import distilbert.cuda.GpuProbe;
 import distilbert.cuda.GpuStatus;
+import distilbert.model.SentenceEmbeddings;
+import distilbert.model.SentenceTransformerDirectory;
 import distilbert.model.ZeroShotClassification;
 import distilbert.weights.CheckpointException;
 import distilbert.weights.DistilBertConfig;
@@ -123,13 +125,21 @@ final class InfoCommand implements Callable<Integer>, Main.Verbose {
             return Main.OK;
         }
         ModelRun.checkModelDirectory(model);
+        SentenceTransformerDirectory st = SentenceTransformerDirectory.isSentenceTransformer(model)
+                ? EmbedCommand.sentenceTransformers(model) : null;
         ModelReport report;
         try {
-            report = ModelReport.of(model, shapes);
+            report = ModelReport.of(st == null ? model : st.transformer(), shapes);
         } catch (CheckpointException e) {
             throw new CliException(Main.inDirectory(model, e.getMessage()), e);
         }
-        out.print(json ? toJson(reportJson(report)) : reportText(report));
+        if (json) {
+            ObjectNode root = reportJson(report);
+            if (st != null) root.set("sentence_transformers", sentenceTransformersJson(st, report.config().dim()));
+            out.print(toJson(root));
+        } else {
+            out.print(reportText(report) + (st == null ? "" : sentenceTransformersText(st, report.config().dim())));
+        }
         out.flush();
         if (!report.errors().isEmpty()) {
             int more = report.errors().size() - 1;
@@ -147,6 +157,52 @@ final class InfoCommand implements Callable<Integer>, Main.Verbose {
 
     private ParameterException usage(String message) {
         return new ParameterException(spec.commandLine(), message);
+    }
+
+    // ---- sentence-transformers ---------------------------------------------------------------------
+
+    /** The modules of a sentence-transformers directory, as embed runs them. */
+    static String sentenceTransformersText(SentenceTransformerDirectory st, int dim) {
+        StringBuilder s = new StringBuilder("\nSentence embeddings (" + SentenceTransformerDirectory.MODULES_FILE + ", as embed runs them)\n");
+        row(s, "transformer", st.dir().relativize(st.transformer()).toString().isEmpty() ? "the directory itself"
+                : st.dir().relativize(st.transformer()).toString());
+        row(s, "max_seq_length", st.maxSeqLength().isPresent() ? String.valueOf(st.maxSeqLength().getAsInt()) : "not set");
+        row(s, "do_lower_case", String.valueOf(st.doLowerCase()));
+        row(s, "pooling", st.pooling().stream().map(Object::toString).collect(java.util.stream.Collectors.joining(", "))
+                + " (" + st.pooling().size() * dim + " values)" + (st.includePrompt() ? "" : ", prompts left out"));
+        int i = 0;
+        for (SentenceEmbeddings.Dense d : st.dense()) {
+            row(s, "dense " + i++, d.inFeatures() + " -> " + d.outFeatures() + ", " + d.activation().torchName()
+                    + (d.bias() == null ? ", no bias" : "") + (d.residual() ? ", residual" : ""));
+        }
+        row(s, "normalize", String.valueOf(st.normalize()));
+        row(s, "dimension", String.valueOf(st.dimension(dim)));
+        st.prompts().forEach((name, text) -> row(s, "prompt " + name, compactJson(text)
+                + (name.equals(st.defaultPromptName()) ? " (default)" : "")));
+        if (st.similarityFnName() != null) row(s, "similarity", st.similarityFnName());
+        return s.toString();
+    }
+
+    static ObjectNode sentenceTransformersJson(SentenceTransformerDirectory st, int dim) {
+        ObjectNode o = JSON.createObjectNode();
+        o.put("transformer", st.transformer().toString());
+        if (st.maxSeqLength().isPresent()) o.put("max_seq_length", st.maxSeqLength().getAsInt());
+        o.put("do_lower_case", st.doLowerCase());
+        ArrayNode modes = o.putArray("pooling_mode");
+        st.pooling().forEach(m -> modes.add(m.toString()));
+        o.put("include_prompt", st.includePrompt());
+        ArrayNode dense = o.putArray("dense");
+        for (SentenceEmbeddings.Dense d : st.dense()) {
+            dense.addObject().put("in_features", d.inFeatures()).put("out_features", d.outFeatures())
+                    .put("bias", d.bias() != null).put("activation_function", d.activation().torchName())
+                    .put("use_residual", d.residual());
+        }
+        o.put("normalize", st.normalize());
+        o.put("dimension", st.dimension(dim));
+        o.set("prompts", JSON.valueToTree(st.prompts()));
+        if (st.defaultPromptName() != null) o.put("default_prompt_name", st.defaultPromptName());
+        if (st.similarityFnName() != null) o.put("similarity_fn_name", st.similarityFnName());
+        return o;
     }
 
     // ---- text --------------------------------------------------------------------------------------

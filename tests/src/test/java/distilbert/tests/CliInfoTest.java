@@ -41,6 +41,29 @@ class CliInfoTest {
     Path tmp;
 
     @Test
+    void aSentenceTransformersDirectoryShowsItsModules() throws Exception {
+        Path st = SentenceTransformersGolden.cases().stream().filter(c -> c.name().equals("st_legacy_lowercase"))
+                .findFirst().orElseThrow().dir();
+        ConvertedMiniLm.Run text = ConvertedMiniLm.cli("", "info", "--model", st.toString());
+        assertEquals(0, text.code(), text.err());
+        assertTrue(text.out().contains("Model " + st.resolve("0_Transformer")), text.out());
+        for (String line : List.of("  transformer              0_Transformer", "  max_seq_length           12",
+                "  do_lower_case            true", "  pooling                  mean (32 values)",
+                "  dense 0                  32 -> 8, torch.nn.modules.activation.Sigmoid", "  normalize                false",
+                "  dimension                8", "  similarity               cosine")) {
+            assertTrue(text.out().contains(line + "\n"), line + " in\n" + text.out());
+        }
+        ConvertedMiniLm.Run json = ConvertedMiniLm.cli("", "info", "--model", st.toString(), "--json");
+        assertEquals(0, json.code(), json.err());
+        JsonNode j = JSON.readTree(json.out()).get("sentence_transformers");
+        assertEquals(8, j.get("dimension").asInt());
+        assertEquals("mean", j.get("pooling_mode").get(0).asText());
+        assertEquals(32, j.get("dense").get(0).get("in_features").asInt());
+        assertEquals("torch.nn.modules.activation.Sigmoid", j.get("dense").get(0).get("activation_function").asText());
+        assertTrue(j.get("do_lower_case").asBoolean());
+    }
+
+    @Test
     void parameterCountIsExactAndTheJsonHasEveryField() throws IOException {
         assertEquals(22_564_608L, MINILM_PARAMETERS);
         Path model = ConvertedMiniLm.directory();
