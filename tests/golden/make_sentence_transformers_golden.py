@@ -5,7 +5,9 @@ Each case is a sentence-transformers model directory (modules.json, the Transfor
 DistilBERT model and tokenizer with sentence_bert_config.json, 1_Pooling/config.json, Dense modules
 with their weights, Normalize, config_sentence_transformers.json) around a small random DistilBERT
 with a fixed seed, and expected.json: per run of encode (texts, prompt_name or prompt), the
-embeddings as float32 values and each text's input_ids as the model's tokenizer gave them.
+embeddings as float32 values and each text's input_ids as the model's tokenizer gave them; and
+model.similarity of the first run's embeddings with themselves (the directory's similarity
+function), and each of sentence-transformers' four functions of them.
 
 The cases cover every pooling mode (cls, max, mean, mean_sqrt_len_tokens, weightedmean,
 lasttoken), several at once, Dense modules (Tanh, Identity without bias, a residual projection),
@@ -40,7 +42,8 @@ DOC_TEXTS = ["the plot was boring", "I loved the music"]
 CASES = [
     # name, config overrides, transformer subfolder, pooling modes, dense layers, normalize, extras
     ("st_mean_normalize", {}, "", ("mean",), [], True, {}),
-    ("st_cls_dense_tanh", dict(activation="gelu_new"), "", ("cls",), [dict(out=24)], False, {}),
+    ("st_cls_dense_tanh", dict(activation="gelu_new"), "", ("cls",), [dict(out=24)], False,
+     dict(similarity_fn_name="dot")),
     ("st_every_mode", dict(sinusoidal_pos_embds=True),
      "", ("cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken"),
      [dict(out=40, activation=torch.nn.Identity(), bias=False), dict(out=40, activation=torch.nn.Tanh(), residual=True),
@@ -90,7 +93,8 @@ def build(name, overrides, subfolder, modes, denses, normalize, extras, seed, ou
     if normalize:
         modules.append(Normalize())
     model = SentenceTransformer(modules=modules, device="cpu", prompts=extras.get("prompts"),
-                                default_prompt_name=extras.get("default_prompt_name"))
+                                default_prompt_name=extras.get("default_prompt_name"),
+                                similarity_fn_name=extras.get("similarity_fn_name"))
     model.save(case_dir)
     if extras.get("legacy_pooling"):
         legacy_transformer_config(case_dir, hf_dir, extras)
@@ -160,8 +164,14 @@ def run_case(case, seed, out_dir):
         for prompt_name in extras["prompts"]:
             runs.append(encode_run(model, DOC_TEXTS, prompt_name=prompt_name))
         runs.append(encode_run(model, DOC_TEXTS, prompt="instruct: "))
+    first = np.asarray(runs[0]["embeddings"], dtype=np.float32)
     expected = {"case": name, "dimension": model.get_sentence_embedding_dimension(), "runs": runs,
-                "similarity_fn_name": model.similarity_fn_name}
+                "similarity_fn_name": model.similarity_fn_name,
+                # model.similarity of the first run's embeddings with themselves, and under each function
+                "similarity": model.similarity(first, first).tolist(),
+                "similarities": {fn: getattr(sentence_transformers.util, f)(first, first).tolist()
+                                 for fn, f in [("cosine", "cos_sim"), ("dot", "dot_score"), ("euclidean", "euclidean_sim"),
+                                               ("manhattan", "manhattan_sim")]}}
     with open(os.path.join(out_dir, name, "expected.json"), "w") as f:
         json.dump(expected, f)
     return name

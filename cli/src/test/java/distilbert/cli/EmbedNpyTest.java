@@ -112,7 +112,7 @@ final class EmbedNpyTest {
         String m = "--model=" + model;
         Cli.assertUsageError("embed", "--format npy writes a file: give --output FILE", m, "--format", "npy");
         Cli.assertUsageError("embed", "--format npy writes a file: give --output FILE", m, "--format", "npy", "--output", "-");
-        Cli.assertUsageError("embed", "--format npy needs --pooling mean or cls (with none, rows have as many vectors as tokens)",
+        Cli.assertUsageError("embed", "--format npy needs a pooling other than none (with none, rows have as many vectors as tokens)",
                 m, "--format", "npy", "--pooling", "none", "--output", dir.resolve("x.npy").toString());
         Cli.Result folder = Cli.onCpu("embed", model, Cli.rows("x"), "--format", "npy", "--output", dir.toString());
         assertEquals(1, folder.code());

@@ -111,6 +111,72 @@ public final class SentenceEmbeddings {
     }
 
     /**
+     * sentence-transformers' similarity functions ({@code similarity_fn_name}), as {@code model.similarity}
+     * scores two embeddings: larger is more similar. Computed in double, rounded once.
+     */
+    public enum Similarity {
+        /** {@code cos_sim}: the dot product of the two vectors each divided by max(‖v‖, 1e-12). */
+        COSINE,
+        /** {@code dot_score}: the dot product. */
+        DOT,
+        /** {@code euclidean_sim}: minus the L2 distance. */
+        EUCLIDEAN,
+        /** {@code manhattan_sim}: minus the L1 distance. */
+        MANHATTAN;
+
+        /** The function of a {@code similarity_fn_name} ("cosine", "dot", "euclidean", "manhattan"). */
+        public static Similarity named(String name) {
+            for (Similarity s : values()) {
+                if (s.toString().equals(name)) return s;
+            }
+            throw new IllegalArgumentException("similarity function '" + name + "' is not one of "
+                    + Arrays.stream(values()).map(Similarity::toString).toList());
+        }
+
+        /** The score of {@code a} and {@code b}, vectors of one length. */
+        public float score(float[] a, float[] b) {
+            if (a.length != b.length) {
+                throw new IllegalArgumentException("similarity of vectors of " + a.length + " and " + b.length + " values");
+            }
+            double s = 0, na = 0, nb = 0;
+            for (int i = 0; i < a.length; i++) {
+                double x = a[i], y = b[i];
+                switch (this) {
+                    case COSINE, DOT -> {
+                        s += x * y;
+                        na += x * x;
+                        nb += y * y;
+                    }
+                    case EUCLIDEAN -> s += (x - y) * (x - y);
+                    case MANHATTAN -> s += Math.abs(x - y);
+                }
+            }
+            return (float) switch (this) {
+                case COSINE -> s / (Math.max(Math.sqrt(na), 1e-12) * Math.max(Math.sqrt(nb), 1e-12));
+                case DOT -> s;
+                case EUCLIDEAN -> -Math.sqrt(s);
+                case MANHATTAN -> -s;
+            };
+        }
+
+        /** Every row of {@code a} against every row of {@code b}: [a.size(), b.size()], as {@code model.similarity(a, b)}. */
+        public float[][] matrix(List<float[]> a, List<float[]> b) {
+            float[][] out = new float[a.size()][b.size()];
+            for (int i = 0; i < a.size(); i++) {
+                for (int j = 0; j < b.size(); j++) {
+                    out[i][j] = score(a.get(i), b.get(j));
+                }
+            }
+            return out;
+        }
+
+        @Override
+        public String toString() {
+            return name().toLowerCase(Locale.ROOT);
+        }
+    }
+
+    /**
      * sentence-transformers' {@code Dense} module: {@code y = activation(x·weightᵀ + bias)}, plus
      * {@code x} (or {@code x·residualWeightᵀ} when the sizes differ) with {@code use_residual}.
      *
@@ -199,16 +265,17 @@ public final class SentenceEmbeddings {
     private final String prompt;          // prepended to every text, or null
     private final boolean includePrompt;
     private final int promptLength;       // tokens left out of the pooling: 0, or [CLS] and the prompt's
+    private final Similarity similarity;
 
     /** Mean pooling, not normalized, texts cut to the smaller of the tokenizer's and the model's limit. */
     public SentenceEmbeddings(DistilBert model, Tokenizer tokenizer) {
         this(model.architecture().distilbert(), tokenizer, List.of(Pooling.MEAN), List.of(), false, 0,
-                LengthBatches.DEFAULT_BATCH_TOKENS, Map.of(), null, true);
+                LengthBatches.DEFAULT_BATCH_TOKENS, Map.of(), null, true, Similarity.COSINE);
     }
 
     private SentenceEmbeddings(DistilBertModel encoder, Tokenizer tokenizer, List<Pooling> pooling, List<Dense> dense,
                                boolean normalize, int maxLength, int batchTokens, Map<String, String> prompts,
-                               String prompt, boolean includePrompt) {
+                               String prompt, boolean includePrompt, Similarity similarity) {
         encoder.checkTokenizer(tokenizer);
         DistilBertConfig config = encoder.config();
         this.encoder = encoder;
@@ -232,6 +299,7 @@ public final class SentenceEmbeddings {
         this.prompt = prompt == null || prompt.isEmpty() ? null : prompt;   // sentence-transformers: `if prompt:`
         this.includePrompt = includePrompt;
         this.promptLength = this.prompt == null || includePrompt ? 0 : promptTokens(this.prompt);
+        this.similarity = Objects.requireNonNull(similarity, "similarity");
     }
 
     /**
@@ -261,7 +329,8 @@ public final class SentenceEmbeddings {
         if (st.maxSeqLength().isPresent()) maxLength = Math.min(maxLength, st.maxSeqLength().getAsInt());
         String prompt = st.defaultPromptName() == null ? null : st.prompts().get(st.defaultPromptName());
         return new SentenceEmbeddings(model.architecture().distilbert(), tokenizer, st.pooling(), st.dense(),
-                st.normalize(), maxLength, LengthBatches.DEFAULT_BATCH_TOKENS, st.prompts(), prompt, st.includePrompt());
+                st.normalize(), maxLength, LengthBatches.DEFAULT_BATCH_TOKENS, st.prompts(), prompt, st.includePrompt(),
+                st.similarityFnName() == null ? Similarity.COSINE : Similarity.named(st.similarityFnName()));
     }
 
     /** One pooling mode. */
@@ -272,30 +341,30 @@ public final class SentenceEmbeddings {
     /** Several pooling modes, their vectors side by side in this order (the Dense layers must take that width). */
     public SentenceEmbeddings withPooling(List<Pooling> modes) {
         return new SentenceEmbeddings(encoder, tokenizer, modes, dense, normalize, maxLength, batchTokens, prompts, prompt,
-                includePrompt);
+                includePrompt, similarity);
     }
 
     /** Dense layers after the pooling, in order (none: the pooled vectors as they are). */
     public SentenceEmbeddings withDense(List<Dense> layers) {
         return new SentenceEmbeddings(encoder, tokenizer, pooling, layers, normalize, maxLength, batchTokens, prompts,
-                prompt, includePrompt);
+                prompt, includePrompt, similarity);
     }
 
     /** With {@code true}, each vector is divided by max(‖v‖, 1e-12), as torch's {@code F.normalize}. */
     public SentenceEmbeddings withNormalize(boolean n) {
         return new SentenceEmbeddings(encoder, tokenizer, pooling, dense, n, maxLength, batchTokens, prompts, prompt,
-                includePrompt);
+                includePrompt, similarity);
     }
 
     /** Texts are cut to {@code n} tokens, [CLS] and [SEP] included (sentence-transformers' max_seq_length). */
     public SentenceEmbeddings withMaxLength(int n) {
         return new SentenceEmbeddings(encoder, tokenizer, pooling, dense, normalize,
-                LengthBatches.checkMaxLength(n, encoder.config()), batchTokens, prompts, prompt, includePrompt);
+                LengthBatches.checkMaxLength(n, encoder.config()), batchTokens, prompts, prompt, includePrompt, similarity);
     }
 
     public SentenceEmbeddings withBatchTokens(int n) {
         return new SentenceEmbeddings(encoder, tokenizer, pooling, dense, normalize, maxLength,
-                LengthBatches.checkBatchTokens(n), prompts, prompt, includePrompt);
+                LengthBatches.checkBatchTokens(n), prompts, prompt, includePrompt, similarity);
     }
 
     /**
@@ -304,7 +373,7 @@ public final class SentenceEmbeddings {
      */
     public SentenceEmbeddings withPrompt(String text) {
         return new SentenceEmbeddings(encoder, tokenizer, pooling, dense, normalize, maxLength, batchTokens, prompts, text,
-                includePrompt);
+                includePrompt, similarity);
     }
 
     /**
@@ -324,7 +393,28 @@ public final class SentenceEmbeddings {
     /** With {@code false}, a prompt's tokens ([CLS] included) are left out of the pooling (the Pooling module's include_prompt). */
     public SentenceEmbeddings withIncludePrompt(boolean include) {
         return new SentenceEmbeddings(encoder, tokenizer, pooling, dense, normalize, maxLength, batchTokens, prompts, prompt,
-                include);
+                include, similarity);
+    }
+
+    /** Scores with {@code f} ({@link #similarity(float[], float[])}). */
+    public SentenceEmbeddings withSimilarity(Similarity f) {
+        return new SentenceEmbeddings(encoder, tokenizer, pooling, dense, normalize, maxLength, batchTokens, prompts, prompt,
+                includePrompt, f);
+    }
+
+    /** The model's similarity function (config_sentence_transformers.json's similarity_fn_name; cosine when not given). */
+    public Similarity similarity() {
+        return similarity;
+    }
+
+    /** The similarity of two embeddings, as {@code model.similarity} scores them. */
+    public float similarity(float[] a, float[] b) {
+        return similarity.score(a, b);
+    }
+
+    /** Every embedding of {@code a} against every one of {@code b}, [a.size(), b.size()], as {@code model.similarity(a, b)}. */
+    public float[][] similarity(List<float[]> a, List<float[]> b) {
+        return similarity.matrix(a, b);
     }
 
     /** The first pooling mode (the only one, unless several were asked for). */

@@ -57,7 +57,6 @@ public record SentenceTransformerDirectory(Path dir, Path transformer, OptionalI
     public static final String MODULES_FILE = "modules.json";
     public static final String TRANSFORMER_CONFIG_FILE = "sentence_bert_config.json";
     public static final String MODEL_CONFIG_FILE = "config_sentence_transformers.json";
-    private static final List<String> SIMILARITY_FUNCTIONS = List.of("cosine", "dot", "euclidean", "manhattan");
     private static final ObjectMapper JSON = new ObjectMapper();
 
     public SentenceTransformerDirectory {
@@ -213,9 +212,9 @@ public record SentenceTransformerDirectory(Path dir, Path transformer, OptionalI
         }
         JsonNode s = cfg.get("similarity_fn_name");
         if (s != null && !s.isNull()) {
-            if (!SIMILARITY_FUNCTIONS.contains(s.asText())) {
+            if (Arrays.stream(SentenceEmbeddings.Similarity.values()).noneMatch(f -> f.toString().equals(s.asText()))) {
                 throw new IllegalArgumentException(file + ": similarity_fn_name '" + s.asText() + "' is not one of "
-                        + SIMILARITY_FUNCTIONS);
+                        + Arrays.stream(SentenceEmbeddings.Similarity.values()).map(Object::toString).toList());
             }
             defaults[1] = s.asText();
         }

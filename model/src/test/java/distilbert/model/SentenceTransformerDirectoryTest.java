@@ -108,6 +108,7 @@ class SentenceTransformerDirectoryTest {
             assertEquals(out, emb.dimension());
             assertEquals(9, emb.maxLength());
             assertEquals("who ", emb.prompt(), "the default prompt");
+            assertEquals(SentenceEmbeddings.Similarity.DOT, emb.similarity(), "similarity_fn_name");
             String text = "The Cat sat on the mat and the dog ran away";
             // by hand: the prompt prepended, lowercased, cut to 9 tokens; [CLS] and "who" left out of the pooling
             int[] ids = emb.tokenizer().encode("who " + text, null, emb.encodeOptions()).ids();
@@ -144,6 +145,22 @@ class SentenceTransformerDirectoryTest {
         assertTrue(st.maxSeqLength().isEmpty());
         assertNull(st.defaultPromptName());
         assertSame(dir, SentenceTransformerDirectory.transformerDirectory(dir));
+    }
+
+    @Test
+    void theSimilarityFunctionsAreSentenceTransformers() {
+        float[] a = {3, 4}, b = {1, 0}, zero = {0, 0};
+        assertEquals(0.6f, SentenceEmbeddings.Similarity.COSINE.score(a, b));
+        assertEquals(0f, SentenceEmbeddings.Similarity.COSINE.score(a, zero), "cos_sim normalizes with eps 1e-12");
+        assertEquals(3f, SentenceEmbeddings.Similarity.DOT.score(a, b));
+        assertEquals((float) -Math.sqrt(20), SentenceEmbeddings.Similarity.EUCLIDEAN.score(a, b));
+        assertEquals(-6f, SentenceEmbeddings.Similarity.MANHATTAN.score(a, b));
+        float[][] m = SentenceEmbeddings.Similarity.DOT.matrix(List.of(a, b), List.of(b, a, zero));
+        assertArrayEquals(new float[] {3, 25, 0}, m[0]);
+        assertArrayEquals(new float[] {1, 3, 0}, m[1]);
+        assertEquals(SentenceEmbeddings.Similarity.MANHATTAN, SentenceEmbeddings.Similarity.named("manhattan"));
+        assertEquals("similarity function 'l2' is not one of [cosine, dot, euclidean, manhattan]",
+                assertThrows(IllegalArgumentException.class, () -> SentenceEmbeddings.Similarity.named("l2")).getMessage());
     }
 
     @Test

@@ -79,7 +79,31 @@ final class SentenceTransformersGolden {
                 compare.check(what + " text " + i, want, got.get(i), mismatches);
             }
         }
+        checkSimilarity(c, base, compare, mismatches);
         return mismatches;
+    }
+
+    /**
+     * model.similarity, and each of sentence-transformers' four functions, of the first run's
+     * embeddings (sentence-transformers' own, so that only the functions are compared).
+     */
+    private static void checkSimilarity(Case c, SentenceEmbeddings base, Comparison compare, List<String> mismatches) {
+        assertEquals(c.expected().get("similarity_fn_name").asText(), base.similarity().toString(), c.name() + ": similarity_fn_name");
+        List<float[]> first = new ArrayList<>();
+        for (JsonNode row : c.expected().get("runs").get(0).get("embeddings")) first.add(floats(row));
+        check(c.name() + " model.similarity", c.expected().get("similarity"), base.similarity(first, first), compare, mismatches);
+        c.expected().get("similarities").fields().forEachRemaining(e -> check(c.name() + " " + e.getKey(), e.getValue(),
+                SentenceEmbeddings.Similarity.named(e.getKey()).matrix(first, first), compare, mismatches));
+    }
+
+    private static void check(String what, JsonNode want, float[][] got, Comparison compare, List<String> mismatches) {
+        for (int i = 0; i < got.length; i++) compare.check(what + " row " + i, floats(want.get(i)), got[i], mismatches);
+    }
+
+    private static float[] floats(JsonNode row) {
+        float[] v = new float[row.size()];
+        for (int k = 0; k < v.length; k++) v[k] = (float) row.get(k).asDouble();
+        return v;
     }
 
     interface Comparison {
