@@ -7,7 +7,10 @@ with their weights, Normalize, config_sentence_transformers.json) around a small
 with a fixed seed, and expected.json: per run of encode (texts, prompt_name or prompt), the
 embeddings as float32 values and each text's input_ids as the model's tokenizer gave them; and
 model.similarity of the first run's embeddings with themselves (the directory's similarity
-function), and each of sentence-transformers' four functions of them.
+function), and each of sentence-transformers' four functions of them; util.semantic_search of the
+first three in all six under each function; where the model has prompts, encode_query and
+encode_document of two texts; and "search": semantic_search of encode_query(DOC_TEXTS) in
+encode_document(TEXTS), top 3, under model.similarity (what `distilbert search` answers).
 
 The cases cover every pooling mode (cls, max, mean, mean_sqrt_len_tokens, weightedmean,
 lasttoken), several at once, Dense modules (Tanh, Identity without bias, a residual projection),
@@ -171,7 +174,22 @@ def run_case(case, seed, out_dir):
                 "similarity": model.similarity(first, first).tolist(),
                 "similarities": {fn: getattr(sentence_transformers.util, f)(first, first).tolist()
                                  for fn, f in [("cosine", "cos_sim"), ("dot", "dot_score"), ("euclidean", "euclidean_sim"),
-                                               ("manhattan", "manhattan_sim")]}}
+                                               ("manhattan", "manhattan_sim")]},
+                # util.semantic_search of the first three embeddings in all six, top 4, under each function
+                "semantic_search": {fn: sentence_transformers.util.semantic_search(
+                    torch.from_numpy(first[:3]), torch.from_numpy(first), top_k=4,
+                    score_function=getattr(sentence_transformers.util, f))
+                    for fn, f in [("cosine", "cos_sim"), ("dot", "dot_score"), ("euclidean", "euclidean_sim"),
+                                  ("manhattan", "manhattan_sim")]}}
+    # what `distilbert search` answers: util.semantic_search of encode_query(DOC_TEXTS) in encode_document(TEXTS),
+    # top 3, under the model's similarity function
+    expected["search"] = {"queries": DOC_TEXTS, "corpus": TEXTS, "top_k": 3, "hits": sentence_transformers.util.semantic_search(
+        torch.from_numpy(model.encode_query(DOC_TEXTS).astype(np.float32)),
+        torch.from_numpy(model.encode_document(TEXTS).astype(np.float32)), top_k=3, score_function=model.similarity)}
+    if model.prompts:
+        # encode_query and encode_document: their default prompts ("query"; "document", "passage" or "corpus")
+        expected["encode_query"] = model.encode_query(DOC_TEXTS).astype(np.float32).tolist()
+        expected["encode_document"] = model.encode_document(DOC_TEXTS).astype(np.float32).tolist()
     with open(os.path.join(out_dir, name, "expected.json"), "w") as f:
         json.dump(expected, f)
     return name

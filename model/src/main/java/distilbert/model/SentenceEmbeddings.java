@@ -390,6 +390,28 @@ public final class SentenceEmbeddings {
         return withPrompt(text);
     }
 
+    /**
+     * For queries, as {@code encode_query}: with the prompt named "query" when the model has one,
+     * else this (its prompt, if any, unchanged).
+     */
+    public SentenceEmbeddings forQueries() {
+        return prompts.containsKey("query") ? withPromptName("query") : this;
+    }
+
+    /**
+     * For documents, as {@code encode_document}: with the first of the prompts named "document",
+     * "passage" and "corpus" that the model has, else this (its prompt, if any, unchanged).
+     */
+    public SentenceEmbeddings forDocuments() {
+        for (String name : DOCUMENT_PROMPTS) {
+            if (prompts.containsKey(name)) return withPromptName(name);
+        }
+        return this;
+    }
+
+    /** The prompt names {@link #forDocuments} looks for, in order (sentence-transformers' encode_document). */
+    public static final List<String> DOCUMENT_PROMPTS = List.of("document", "passage", "corpus");
+
     /** With {@code false}, a prompt's tokens ([CLS] included) are left out of the pooling (the Pooling module's include_prompt). */
     public SentenceEmbeddings withIncludePrompt(boolean include) {
         return new SentenceEmbeddings(encoder, tokenizer, pooling, dense, normalize, maxLength, batchTokens, prompts, prompt,

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import distilbert.model.DistilBert;
+import distilbert.model.SemanticSearch;
 import distilbert.model.SentenceEmbeddings;
 import distilbert.tokenizer.Encoding;
 import java.net.URL;
@@ -80,7 +81,58 @@ final class SentenceTransformersGolden {
             }
         }
         checkSimilarity(c, base, compare, mismatches);
+        if (c.expected().has("encode_query")) {
+            // encode_query and encode_document over the search's queries
+            List<String> texts = new ArrayList<>();
+            c.expected().get("search").get("queries").forEach(t -> texts.add(t.asText()));
+            check(c.name() + " encode_query", c.expected().get("encode_query"),
+                    base.forQueries().embed(texts).toArray(float[][]::new), compare, mismatches);
+            check(c.name() + " encode_document", c.expected().get("encode_document"),
+                    base.forDocuments().embed(texts).toArray(float[][]::new), compare, mismatches);
+        }
         return mismatches;
+    }
+
+    /**
+     * util.semantic_search of the first three embeddings of the first run in all six (sentence-transformers'
+     * embeddings), top 4, under each similarity function: the same corpus ids in the same order (where
+     * two of sentence-transformers' scores are within {@link GoldenParityTest}'s bound of each other
+     * their order is not checked), and each score within that bound.
+     */
+    static List<String> checkSemanticSearch(Case c) {
+        List<float[]> first = new ArrayList<>();
+        for (JsonNode row : c.expected().get("runs").get(0).get("embeddings")) first.add(floats(row));
+        List<String> mismatches = new ArrayList<>();
+        c.expected().get("semantic_search").fields().forEachRemaining(e -> {
+            List<List<SemanticSearch.Hit>> got = SemanticSearch.search(first.subList(0, 3), first, 4,
+                    SentenceEmbeddings.Similarity.named(e.getKey()));
+            for (int q = 0; q < 3; q++) {
+                JsonNode want = e.getValue().get(q);
+                String what = c.name() + " " + e.getKey() + " query " + q;
+                if (want.size() != got.get(q).size()) {
+                    mismatches.add(what + ": " + got.get(q).size() + " hits, sentence-transformers " + want.size());
+                    continue;
+                }
+                for (int k = 0; k < want.size(); k++) {
+                    float score = (float) want.get(k).get("score").asDouble();
+                    SemanticSearch.Hit hit = got.get(q).get(k);
+                    boolean tie = (k > 0 && close(score, (float) want.get(k - 1).get("score").asDouble()))
+                            || (k + 1 < want.size() && close(score, (float) want.get(k + 1).get("score").asDouble()));
+                    if (!tie && hit.corpusId() != want.get(k).get("corpus_id").asInt()) {
+                        mismatches.add(what + " hit " + k + ": corpus_id " + hit.corpusId() + ", sentence-transformers "
+                                + want.get(k).get("corpus_id").asInt());
+                    }
+                    if (!close(score, hit.score())) {
+                        mismatches.add(what + " hit " + k + ": score " + hit.score() + ", sentence-transformers " + score);
+                    }
+                }
+            }
+        });
+        return mismatches;
+    }
+
+    private static boolean close(float want, float got) {
+        return Math.abs((double) got - want) <= GoldenParityTest.ATOL + GoldenParityTest.RTOL * Math.abs(want);
     }
 
     /**

@@ -33,4 +33,13 @@ class SentenceTransformersGoldenParityTest {
             }
         }));
     }
+
+    /** {@link distilbert.model.SemanticSearch} against util.semantic_search, every case, every similarity function. */
+    @TestFactory
+    Stream<DynamicTest> semanticSearchMatchesSentenceTransformers() throws Exception {
+        return SentenceTransformersGolden.cases().stream().map(c -> DynamicTest.dynamicTest(c.name(), () -> {
+            List<String> mismatches = SentenceTransformersGolden.checkSemanticSearch(c);
+            assertTrue(mismatches.isEmpty(), String.join("\n", mismatches));
+        }));
+    }
 }

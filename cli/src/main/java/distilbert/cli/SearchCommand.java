@@ -1,0 +1,224 @@
+package distilbert.cli;
+
+import distilbert.model.SemanticSearch;
+import distilbert.model.SentenceEmbeddings;
+import distilbert.model.SentenceEmbeddings.Similarity;
+import distilbert.model.SentenceTransformerDirectory;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.ParentCommand;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code distilbert search}: sentence-transformers' {@code util.semantic_search}. The corpus and the
+ * queries are embedded by {@code embed} (documents as {@code encode_document}, queries as
+ * {@code encode_query}: with the model's "document"/"passage"/"corpus" and "query" prompts) or read
+ * from {@code .npy} files that {@code embed --format npy} wrote, then each query's best corpus rows
+ * are written as one JSON line, in query order ({@link SemanticSearch}).
+ */
+@Command(name = "search", mixinStandardHelpOptions = true, versionProvider = Main.Version.class, sortOptions = false,
+        usageHelpWidth = 100,
+        description = {
+            "Semantic search, as sentence-transformers' util.semantic_search: the corpus rows most similar to each query.",
+            "",
+            "The corpus (--corpus, JSONL {\"text\": ...} lines) and the queries (--queries, the same; default stdin) are "
+                    + "embedded with --model as `distilbert embed` embeds them (on the GPU when there is one), the corpus "
+                    + "with the model's \"document\", \"passage\" or \"corpus\" prompt and the queries with its \"query\" "
+                    + "prompt where it has them (encode_document, encode_query). Either can instead be an .npy file of "
+                    + "embeddings (--corpus-embeddings, --query-embeddings; what `embed --format npy` writes), so that a "
+                    + "corpus is embedded once and searched many times.",
+            "",
+            "Output: one line per query, in query order: {\"hits\": [{\"corpus_id\": 17, \"score\": 0.83, \"text\": ...}, "
+                    + "...]}, best first (corpus_id: the corpus row, from 0; text: with --corpus only). Equal scores rank "
+                    + "by smaller corpus_id.",
+            ""},
+        footer = {"",
+            "Examples:",
+            "  distilbert search --model models/multi-qa-distilbert-cos-v1 --corpus docs.jsonl --queries questions.jsonl",
+            "  distilbert embed --model DIR --format npy --input docs.jsonl --output docs.npy   # once",
+            "  distilbert search --model DIR --corpus-embeddings docs.npy --queries q.jsonl --top-k 5",
+            "",
+            "Exit codes: 0 done, 1 failed (unusable model, unreadable input or .npy file, dimensions that differ), "
+                    + "2 usage error."})
+final class SearchCommand implements Callable<Integer> {
+
+    @ParentCommand
+    Main main;
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--model", paramLabel = "DIR", description = "The model that embeds --corpus and --queries: a "
+            + "sentence-transformers directory or any DistilBERT directory, as for `embed`. Its similarity_fn_name is "
+            + "the default --score-function.")
+    Path model;
+
+    @Option(names = "--corpus", paramLabel = "FILE", description = "JSONL documents to search, embedded with --model.")
+    Path corpus;
+
+    @Option(names = "--corpus-embeddings", paramLabel = "FILE.npy", description = "The corpus as float32 (rows, dim) "
+            + "embeddings instead (`embed --format npy`). With --corpus too, its lines are the rows' texts.")
+    Path corpusEmbeddings;
+
+    @Option(names = "--queries", paramLabel = "FILE", description = "JSONL queries, embedded with --model. Default (or -): "
+            + "stdin, unless --query-embeddings is given.")
+    Path queries;
+
+    @Option(names = "--query-embeddings", paramLabel = "FILE.npy", description = "The queries as float32 (rows, dim) "
+            + "embeddings instead.")
+    Path queryEmbeddings;
+
+    @Option(names = "--top-k", paramLabel = "K", defaultValue = "10", description = "Hits per query. Default: ${DEFAULT-VALUE}.")
+    int topK;
+
+    @Option(names = "--score-function", paramLabel = "F", description = "cosine, dot, euclidean (minus the L2 distance) "
+            + "or manhattan (minus the L1 distance). Default: the model's similarity_fn_name, else cosine (as "
+            + "util.semantic_search).")
+    String scoreFunction;
+
+    @Option(names = "--output", paramLabel = "FILE", description = "JSONL to write. Default (or -): stdout.")
+    Path output;
+
+    @Option(names = "--device", paramLabel = "DEVICE", description = "As for `embed`. Default: auto.")
+    String device;
+
+    @Option(names = "--precision", paramLabel = "PRECISION", description = "As for `embed`.")
+    String precision;
+
+    @Option(names = "--batch-tokens", paramLabel = "N", description = "As for `embed`.")
+    Integer batchTokens;
+
+    @Option(names = "--max-length", paramLabel = "N", description = "As for `embed`.")
+    Integer maxLength;
+
+    @Option(names = "--verbose", description = "Print the stack trace of an error.")
+    boolean verbose;
+
+    @Override
+    public Integer call() throws IOException {
+        if (topK < 1) throw usage("--top-k must be at least 1, got " + topK);
+        if (corpus == null && corpusEmbeddings == null) throw usage("give --corpus FILE (JSONL) or --corpus-embeddings FILE.npy");
+        if (queries != null && queryEmbeddings != null) throw usage("give --queries or --query-embeddings, not both");
+        boolean embedsCorpus = corpusEmbeddings == null, embedsQueries = queryEmbeddings == null;
+        if ((embedsCorpus || embedsQueries) && model == null) {
+            throw usage("--model DIR is needed to embed " + (embedsCorpus ? "--corpus" : "the queries")
+                    + " (or give " + (embedsCorpus ? "--corpus-embeddings" : "--query-embeddings") + ")");
+        }
+        Similarity f;
+        SentenceTransformerDirectory st = model == null ? null : EmbedCommand.sentenceTransformers(model);
+        try {
+            f = scoreFunction != null ? Similarity.named(scoreFunction)
+                    : st != null && st.similarityFnName() != null ? Similarity.named(st.similarityFnName()) : Similarity.COSINE;
+        } catch (IllegalArgumentException e) {
+            throw usage("--score-function: " + e.getMessage());
+        }
+        Path tmp = Files.createTempDirectory("distilbert-search");
+        try {
+            NpyInput corpusVectors = NpyInput.read(embedsCorpus
+                    ? embed(corpus, documentPrompt(st), tmp.resolve("corpus.npy")) : corpusEmbeddings);
+            NpyInput queryVectors = NpyInput.read(embedsQueries
+                    ? embed(queries == null ? Path.of("-") : queries, st.prompts().containsKey("query") ? "query" : null,
+                    tmp.resolve("queries.npy")) : queryEmbeddings);
+            if (corpusVectors.dim() != queryVectors.dim() && queryVectors.rows() > 0 && corpusVectors.rows() > 0) {
+                throw new CliException("the corpus embeddings have " + corpusVectors.dim() + " values ("
+                        + corpusVectors.file() + ") but the queries' have " + queryVectors.dim() + " (" + queryVectors.file() + ")");
+            }
+            List<List<SemanticSearch.Hit>> hits = SemanticSearch.search(queryVectors.values(), queryVectors.rows(),
+                    corpusVectors.values(), corpusVectors.rows(), queryVectors.rows() > 0 ? queryVectors.dim() : corpusVectors.dim(),
+                    topK, f);
+            Map<Integer, String> texts = corpus == null ? Map.of() : texts(hits, corpusVectors.rows());
+            try (JsonlOutput out = JsonlOutput.open(output, main.io().out())) {
+                out.write(hits, (gen, list) -> {
+                    gen.writeStartObject();
+                    gen.writeArrayFieldStart("hits");
+                    for (SemanticSearch.Hit h : list) {
+                        gen.writeStartObject();
+                        gen.writeNumberField("corpus_id", h.corpusId());
+                        gen.writeNumberField("score", h.score());
+                        if (corpus != null) gen.writeStringField("text", texts.get(h.corpusId()));
+                        gen.writeEndObject();
+                    }
+                    gen.writeEndArray();
+                    gen.writeEndObject();
+                }, list -> 64 * list.size() + 16);
+            }
+        } finally {
+            try (var files = Files.list(tmp)) {
+                for (Path p : files.toList()) Files.deleteIfExists(p);
+            }
+            Files.deleteIfExists(tmp);
+        }
+        return Main.OK;
+    }
+
+    /** encode_document's prompt: the first of "document", "passage", "corpus" the model has; null for its default. */
+    private static String documentPrompt(SentenceTransformerDirectory st) {
+        for (String name : SentenceEmbeddings.DOCUMENT_PROMPTS) {
+            if (st.prompts().containsKey(name)) return name;
+        }
+        return null;
+    }
+
+    /** Runs {@code distilbert embed} on {@code input} into the .npy file {@code npy}; its error ends the search. */
+    private Path embed(Path input, String promptName, Path npy) {
+        List<String> args = new ArrayList<>(List.of("embed", "--model", model.toString(), "--input", input.toString(),
+                "--format", "npy", "--output", npy.toString()));
+        if (promptName != null) args.addAll(List.of("--prompt-name", promptName));
+        if (device != null) args.addAll(List.of("--device", device));
+        if (precision != null) args.addAll(List.of("--precision", precision));
+        if (batchTokens != null) args.addAll(List.of("--batch-tokens", batchTokens.toString()));
+        if (maxLength != null) args.addAll(List.of("--max-length", maxLength.toString()));
+        if (verbose) args.add("--verbose");
+        Main.Io io = main.io();
+        int code = Main.run(args.toArray(String[]::new), io.in(), io.out(), io.err(), io.errIsTerminal());
+        if (code != Main.OK) throw new Embedding(code);
+        return npy;
+    }
+
+    /** The texts of the corpus rows that are hits, read from --corpus in one pass. */
+    private Map<Integer, String> texts(List<List<SemanticSearch.Hit>> hits, int rows) throws IOException {
+        TreeSet<Integer> wanted = new TreeSet<>();
+        hits.forEach(list -> list.forEach(h -> wanted.add(h.corpusId())));
+        Map<Integer, String> out = new HashMap<>();
+        try (JsonlInput in = JsonlInput.open(corpus, main.io().in())) {
+            int row = 0;
+            while (!wanted.isEmpty() && row <= wanted.last()) {
+                List<JsonlInput.Row> batch = in.readBatch(4096);
+                if (batch.isEmpty()) break;
+                for (JsonlInput.Row r : batch) {
+                    if (wanted.contains(row)) out.put(row, r.text());
+                    row++;
+                }
+            }
+            if (!wanted.isEmpty() && row <= wanted.last()) {
+                throw new CliException(corpus + ": " + row + " rows, but the corpus embeddings have " + rows);
+            }
+        }
+        return out;
+    }
+
+    /** An inner {@code embed} run that failed: it has said why on stderr; the search exits with its code. */
+    static final class Embedding extends RuntimeException {
+        final int code;
+
+        Embedding(int code) {
+            super(null, null, false, false);
+            this.code = code;
+        }
+    }
+
+    private ParameterException usage(String message) {
+        return new ParameterException(spec.commandLine(), message);
+    }
+}
