@@ -55,40 +55,65 @@ public final class SemanticSearch {
             throw new IllegalArgumentException("semantic search: " + queries.length + " query values for " + Q + " rows and "
                     + corpus.length + " corpus values for " + N + " rows of " + D);
         }
-        List<List<Hit>> out = new ArrayList<>(Q);
+        List<PriorityQueue<Hit>> best = new ArrayList<>(Q);
+        for (int i = 0; i < Q; i++) best.add(new PriorityQueue<>(topK + 1, SemanticSearch::worseFirst));
+        float[] qs = queries.clone();
+        if (f == Similarity.COSINE) normalizeRows(qs, D);
         try (CpuOps ops = f == Similarity.COSINE || f == Similarity.DOT ? CpuOps.create() : null) {
-            for (int q0 = 0; q0 < Q; q0 += QUERY_CHUNK) {
-                int qn = Math.min(QUERY_CHUNK, Q - q0);
-                float[] qs = Arrays.copyOfRange(queries, q0 * D, (q0 + qn) * D);
-                if (f == Similarity.COSINE) normalizeRows(qs, D);
-                List<PriorityQueue<Hit>> best = new ArrayList<>(qn);
-                for (int i = 0; i < qn; i++) best.add(new PriorityQueue<>(topK + 1, SemanticSearch::worseFirst));
-                Buffer queryBuffer = ops == null ? null : ops.bufferOf(qs);
-                for (int n0 = 0; n0 < N; n0 += CORPUS_CHUNK) {
-                    int nn = Math.min(CORPUS_CHUNK, N - n0);
-                    float[] scores = scores(ops, f, queryBuffer, qs, qn, corpus, n0, nn, D);   // [qn, nn]
-                    int first = n0;
-                    IntStream.range(0, qn).parallel().forEach(i -> {
-                        PriorityQueue<Hit> heap = best.get(i);
-                        for (int j = 0; j < nn; j++) {
-                            float score = scores[i * nn + j];
-                            if (heap.size() < topK) {
-                                heap.add(new Hit(first + j, score));
-                            } else if (compare(heap.peek().score(), heap.peek().corpusId(), score, first + j) < 0) {
-                                heap.poll();
-                                heap.add(new Hit(first + j, score));
-                            }
-                        }
-                    });
-                }
-                for (PriorityQueue<Hit> heap : best) {
-                    List<Hit> hits = new ArrayList<>(heap);
-                    hits.sort((a, b) -> worseFirst(b, a));
-                    out.add(List.copyOf(hits));
+            // corpus chunks outside (each normalised and copied once), query chunks inside
+            for (int n0 = 0; n0 < N; n0 += CORPUS_CHUNK) {
+                int nn = Math.min(CORPUS_CHUNK, N - n0);
+                float[] chunk = Arrays.copyOfRange(corpus, n0 * D, (n0 + nn) * D);
+                if (f == Similarity.COSINE) normalizeRows(chunk, D);
+                try (Ops.Scope scope = ops == null ? null : ops.scope()) {
+                    Buffer corpusBuffer = ops == null ? null : ops.bufferOf(chunk);
+                    for (int q0 = 0; q0 < Q; q0 += QUERY_CHUNK) {
+                        int qn = Math.min(QUERY_CHUNK, Q - q0);
+                        float[] scores = scores(ops, f, corpusBuffer, chunk, nn, qs, q0, qn, D);   // [nn, qn]
+                        offer(scores, nn, qn, n0, best.subList(q0, q0 + qn), topK);
+                    }
                 }
             }
         }
+        List<List<Hit>> out = new ArrayList<>(Q);
+        for (PriorityQueue<Hit> heap : best) {
+            List<Hit> hits = new ArrayList<>(heap);
+            hits.sort((x, y) -> worseFirst(y, x));
+            out.add(List.copyOf(hits));
+        }
         return out;
+    }
+
+    /**
+     * Each query's scores of a corpus chunk into its heap. The scores are [nn, qn] (a corpus row's
+     * scores side by side); each thread takes a range of queries and reads its part of every row.
+     */
+    private static void offer(float[] scores, int nn, int qn, int n0, List<PriorityQueue<Hit>> heaps, int topK) {
+        int parts = Math.min(qn, Runtime.getRuntime().availableProcessors() * 4);
+        IntStream.range(0, parts).parallel().forEach(t -> {
+            int i0 = t * qn / parts, i1 = (t + 1) * qn / parts;
+            float[] floor = new float[i1 - i0];      // the worst kept score, once a heap is full
+            boolean[] full = new boolean[i1 - i0];
+            for (int j = 0; j < nn; j++) {
+                int row = j * qn;
+                for (int i = i0; i < i1; i++) {
+                    float score = scores[row + i];
+                    if (full[i - i0] && score < floor[i - i0]) continue;                 // the common case: not a hit
+                    PriorityQueue<Hit> heap = heaps.get(i);
+                    if (heap.size() < topK) {
+                        heap.add(new Hit(n0 + j, score));
+                    } else if (compare(heap.peek().score(), heap.peek().corpusId(), score, n0 + j) < 0) {
+                        heap.poll();
+                        heap.add(new Hit(n0 + j, score));
+                    } else {
+                        continue;
+                    }
+                    full[i - i0] = heap.size() == topK;
+                    Hit worst = heap.peek();
+                    floor[i - i0] = Float.isNaN(worst.score()) ? Float.POSITIVE_INFINITY : worst.score();
+                }
+            }
+        });
     }
 
     /** The order of a min-heap of the best hits: negative when {@code a} ranks after {@code b}. */
@@ -104,27 +129,24 @@ public final class SemanticSearch {
         return c != 0 ? c : Integer.compare(idB, idA);                              // equal: the smaller id ranks first
     }
 
-    /** The scores of qn queries against corpus rows [n0, n0 + nn): [qn, nn]. */
-    private static float[] scores(CpuOps ops, Similarity f, Buffer queryBuffer, float[] qs, int qn, float[] corpus, int n0,
-                                  int nn, int D) {
+    /** The scores of the corpus chunk's nn rows against queries [q0, q0 + qn): [nn, qn]. */
+    private static float[] scores(CpuOps ops, Similarity f, Buffer corpusBuffer, float[] chunk, int nn, float[] qs, int q0,
+                                  int qn, int D) {
         if (ops != null) {
-            float[] chunk = Arrays.copyOfRange(corpus, n0 * D, (n0 + nn) * D);
-            if (f == Similarity.COSINE) normalizeRows(chunk, D);
-            try (Ops.Scope scope = ops.scope()) {
-                Buffer out = ops.allocateUninitialized((long) qn * nn);
-                ops.matmulForward(out, queryBuffer, ops.bufferOf(chunk), null, qn, D, nn);
-                return ops.download(out);
-            }
+            // the corpus rows as the matrix product's rows and the queries as its (small, packed once) weight
+            Buffer out = ops.allocateUninitialized((long) nn * qn);
+            ops.matmulForward(out, corpusBuffer, ops.bufferOf(Arrays.copyOfRange(qs, q0 * D, (q0 + qn) * D)), null, nn, D, qn);
+            return ops.download(out);
         }
-        float[] out = new float[qn * nn];
-        IntStream.range(0, qn).parallel().forEach(i -> {
-            for (int j = 0; j < nn; j++) {
+        float[] out = new float[nn * qn];
+        IntStream.range(0, nn).parallel().forEach(j -> {
+            for (int i = 0; i < qn; i++) {
                 double s = 0;
                 for (int d = 0; d < D; d++) {
-                    double x = (double) qs[i * D + d] - corpus[(n0 + j) * D + d];
+                    double x = (double) qs[(q0 + i) * D + d] - chunk[j * D + d];
                     s += f == Similarity.EUCLIDEAN ? x * x : Math.abs(x);
                 }
-                out[i * nn + j] = (float) (f == Similarity.EUCLIDEAN ? -Math.sqrt(s) : -s);
+                out[j * qn + i] = (float) (f == Similarity.EUCLIDEAN ? -Math.sqrt(s) : -s);
             }
         });
         return out;
