@@ -82,13 +82,7 @@ final class CudaGoldenParityTest {
                 if (p == Precision.FP32) {
                     GoldenParityTest.compare(dir.getFileName() + " " + name, want, have, mismatches);
                 } else {
-                    double d = 0, w = 0;
-                    for (int i = 0; i < want.length; i++) {
-                        double x = (double) have[i] - want[i];
-                        d += x * x;
-                        w += (double) want[i] * want[i];
-                    }
-                    double rel = w == 0 ? Math.sqrt(d) : Math.sqrt(d / w);
+                    double rel = relativeL2(want, have);
                     if (!(rel <= BF16_BOUND)) {
                         mismatches.add(dir.getFileName() + " " + name + ": relative L2 " + rel + " > " + BF16_BOUND);
                     }
@@ -96,5 +90,16 @@ final class CudaGoldenParityTest {
             }
             assertTrue(mismatches.isEmpty(), String.join("\n", mismatches));
         }
+    }
+
+    /** ‖have − want‖ / ‖want‖ (the absolute distance where want is all zeros). */
+    static double relativeL2(float[] want, float[] have) {
+        double d = 0, w = 0;
+        for (int i = 0; i < want.length; i++) {
+            double x = (double) have[i] - want[i];
+            d += x * x;
+            w += (double) want[i] * want[i];
+        }
+        return w == 0 ? Math.sqrt(d) : Math.sqrt(d / w);
     }
 }

@@ -50,13 +50,7 @@ final class CudaSentenceTransformersGoldenParityTest {
     }
 
     private static void relative(String what, float[] want, float[] got, List<String> mismatches) {
-        double d = 0, w = 0;
-        for (int i = 0; i < want.length; i++) {
-            double x = (double) got[i] - want[i];
-            d += x * x;
-            w += (double) want[i] * want[i];
-        }
-        double rel = w == 0 ? Math.sqrt(d) : Math.sqrt(d / w);
+        double rel = CudaGoldenParityTest.relativeL2(want, got);
         if (!(rel <= BF16_BOUND)) mismatches.add(what + ": relative L2 " + rel + " > " + BF16_BOUND);
     }
 }
