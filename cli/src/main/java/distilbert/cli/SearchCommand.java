@@ -126,7 +126,7 @@ final class SearchCommand implements Callable<Integer> {
         Path tmp = Files.createTempDirectory("distilbert-search");
         try {
             NpyInput corpusVectors = NpyInput.read(embedsCorpus
-                    ? embed(corpus, documentPrompt(st), tmp.resolve("corpus.npy")) : corpusEmbeddings);
+                    ? embed(corpus, SentenceEmbeddings.documentPromptName(st.prompts()), tmp.resolve("corpus.npy")) : corpusEmbeddings);
             NpyInput queryVectors = NpyInput.read(embedsQueries
                     ? embed(queries == null ? Path.of("-") : queries, st.prompts().containsKey("query") ? "query" : null,
                     tmp.resolve("queries.npy")) : queryEmbeddings);
@@ -160,14 +160,6 @@ final class SearchCommand implements Callable<Integer> {
             Files.deleteIfExists(tmp);
         }
         return Main.OK;
-    }
-
-    /** encode_document's prompt: the first of "document", "passage", "corpus" the model has; null for its default. */
-    private static String documentPrompt(SentenceTransformerDirectory st) {
-        for (String name : SentenceEmbeddings.DOCUMENT_PROMPTS) {
-            if (st.prompts().containsKey(name)) return name;
-        }
-        return null;
     }
 
     /** Runs {@code distilbert embed} on {@code input} into the .npy file {@code npy}; its error ends the search. */

@@ -403,10 +403,13 @@ public final class SentenceEmbeddings {
      * "passage" and "corpus" that the model has, else this (its prompt, if any, unchanged).
      */
     public SentenceEmbeddings forDocuments() {
-        for (String name : DOCUMENT_PROMPTS) {
-            if (prompts.containsKey(name)) return withPromptName(name);
-        }
-        return this;
+        String name = documentPromptName(prompts);
+        return name == null ? this : withPromptName(name);
+    }
+
+    /** The first of "document", "passage" and "corpus" among {@code prompts}' names, or null: encode_document's prompt. */
+    public static String documentPromptName(Map<String, String> prompts) {
+        return DOCUMENT_PROMPTS.stream().filter(prompts::containsKey).findFirst().orElse(null);
     }
 
     /** The prompt names {@link #forDocuments} looks for, in order (sentence-transformers' encode_document). */
