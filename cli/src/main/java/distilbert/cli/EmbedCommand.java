@@ -188,20 +188,12 @@ final class EmbedCommand implements Callable<Integer> {
     }
 
     /** The vectors' length, checked before the model loads: the Dense layers must take what the pooling gives. */
-    private int width(SentenceTransformerDirectory st, List<SentenceEmbeddings.Pooling> modes, int dim) {
-        if (st.poolingDimension() > 0 && st.poolingDimension() != dim) {
-            throw new CliException(model + ": the Pooling module's embedding_dimension is " + st.poolingDimension()
-                    + " but the model's dim is " + dim);
+    private static int width(SentenceTransformerDirectory st, List<SentenceEmbeddings.Pooling> modes, int dim) {
+        try {
+            return st.dimension(dim, modes);
+        } catch (IllegalArgumentException e) {
+            throw new CliException(e.getMessage(), e);
         }
-        int width = (modes != null ? modes.size() : st.pooling().size()) * dim;
-        for (SentenceEmbeddings.Dense d : st.dense()) {
-            if (d.inFeatures() != width) {
-                throw new CliException(model + ": the first Dense module takes vectors of " + d.inFeatures() + " but the pooling"
-                        + (modes != null ? " --pooling " + pooling + " gives " : " gives ") + width);
-            }
-            width = d.outFeatures();
-        }
-        return width;
     }
 
     /** Every real token's hidden state per row ({@code --pooling none}), in input order: [length, C] each. */

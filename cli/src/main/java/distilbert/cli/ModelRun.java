@@ -293,8 +293,10 @@ final class ModelRun {
         String command = options.command();
         long tokenCap = (long) options.batchTokens * chunkBatches;
         long truncated = 0;
+        SharedModels shared = SharedModels.CURRENT.isBound() ? SharedModels.CURRENT.get() : null;
         try (JsonlInput in = JsonlInput.open(options.input, io.in(), kind.keys());
-             Replicas models = loadModels(model, options.device, options.precision)) {
+             Replicas own = shared == null ? loadModels(model, options.device, options.precision) : null) {
+            Replicas models = own != null ? own : shared.get(model, options.device, options.precision);
             DistilBert first = models.models().getFirst();
             for (String w : first.warnings()) io.err().println("distilbert " + command + ": warning: " + w);
             List<RowsJob> jobs = models.models().stream().map(start::start).toList();

@@ -125,11 +125,18 @@ final class SearchCommand implements Callable<Integer> {
         }
         Path tmp = Files.createTempDirectory("distilbert-search");
         try {
-            NpyInput corpusVectors = NpyInput.read(embedsCorpus
-                    ? embed(corpus, SentenceEmbeddings.documentPromptName(st.prompts()), tmp.resolve("corpus.npy")) : corpusEmbeddings);
-            NpyInput queryVectors = NpyInput.read(embedsQueries
-                    ? embed(queries == null ? Path.of("-") : queries, st.prompts().containsKey("query") ? "query" : null,
-                    tmp.resolve("queries.npy")) : queryEmbeddings);
+            NpyInput corpusVectors, queryVectors;
+            // the corpus's embed run loads the model, the queries' reuses it (as do the runs of a scope around this one)
+            try (SharedModels own = SharedModels.CURRENT.isBound() ? null : new SharedModels()) {
+                SharedModels models = own != null ? own : SharedModels.CURRENT.get();
+                NpyInput[] both = ScopedValue.where(SharedModels.CURRENT, models).call(() -> new NpyInput[] {
+                    NpyInput.read(embedsCorpus ? embed(corpus, SentenceEmbeddings.documentPromptName(st.prompts()),
+                            tmp.resolve("corpus.npy")) : corpusEmbeddings),
+                    NpyInput.read(embedsQueries ? embed(queries == null ? Path.of("-") : queries,
+                            st.prompts().containsKey("query") ? "query" : null, tmp.resolve("queries.npy")) : queryEmbeddings)});
+                corpusVectors = both[0];
+                queryVectors = both[1];
+            }
             if (corpusVectors.dim() != queryVectors.dim() && queryVectors.rows() > 0 && corpusVectors.rows() > 0) {
                 throw new CliException("the corpus embeddings have " + corpusVectors.dim() + " values ("
                         + corpusVectors.file() + ") but the queries' have " + queryVectors.dim() + " (" + queryVectors.file() + ")");

@@ -283,14 +283,7 @@ public final class SentenceEmbeddings {
         if (pooling.isEmpty()) throw new IllegalArgumentException("pooling: give at least one mode");
         this.pooling = List.copyOf(pooling);
         this.dense = List.copyOf(dense);
-        int width = this.pooling.size() * config.dim();
-        for (Dense d : this.dense) {
-            if (d.inFeatures() != width) {
-                throw new IllegalArgumentException("Dense: in_features is " + d.inFeatures() + " but the vectors before it have "
-                        + width + " values (" + this.pooling.size() + " pooling modes of dim " + config.dim() + ")");
-            }
-            width = d.outFeatures();
-        }
+        width(this.pooling, config.dim(), this.dense);
         this.normalize = normalize;
         this.maxLength = maxLength > 0 ? maxLength : Math.min(tokenizer.modelMaxLength(), config.maxPositionEmbeddings());
         this.batchTokens = batchTokens;
@@ -319,10 +312,7 @@ public final class SentenceEmbeddings {
     /** {@link #fromPretrained} over a directory already read. */
     public static SentenceEmbeddings fromDirectory(DistilBert model, SentenceTransformerDirectory st) {
         DistilBertConfig config = model.config();
-        if (st.poolingDimension() > 0 && st.poolingDimension() != config.dim()) {
-            throw new IllegalArgumentException(st.dir() + ": the Pooling module's embedding_dimension is "
-                    + st.poolingDimension() + " but the model's dim is " + config.dim());
-        }
+        st.dimension(config.dim());
         Tokenizer tokenizer = Tokenizer.fromPretrained(st.transformer());
         if (st.doLowerCase()) tokenizer = tokenizer.withLowercase();
         int maxLength = Math.min(tokenizer.modelMaxLength(), config.maxPositionEmbeddings());
@@ -331,6 +321,29 @@ public final class SentenceEmbeddings {
         return new SentenceEmbeddings(model.architecture().distilbert(), tokenizer, st.pooling(), st.dense(),
                 st.normalize(), maxLength, LengthBatches.DEFAULT_BATCH_TOKENS, st.prompts(), prompt, st.includePrompt(),
                 st.similarityFnName() == null ? Similarity.COSINE : Similarity.named(st.similarityFnName()));
+    }
+
+    /**
+     * The vectors' length after {@code pooling} over hidden states of size {@code dim} and the
+     * {@code dense} layers: the last one's out_features, else modes × dim.
+     *
+     * @throws IllegalArgumentException when a Dense layer does not take the vectors before it
+     */
+    static int width(List<Pooling> pooling, int dim, List<Dense> dense) {
+        int width = pooling.size() * dim;
+        for (int i = 0; i < dense.size(); i++) {
+            Dense d = dense.get(i);
+            if (d.inFeatures() != width) {
+                throw new IllegalArgumentException((i == 0 ? "the first Dense module takes vectors of " + d.inFeatures()
+                        + " values but the pooling "
+                        + String.join(",", pooling.stream().map(Pooling::toString).toList()) + " gives " + width + " (" + pooling.size()
+                        + (pooling.size() == 1 ? " mode" : " modes") + " of dim " + dim + ")"
+                        : "Dense module " + (i + 1) + " takes vectors of " + d.inFeatures() + " values but the one before it gives "
+                        + width));
+            }
+            width = d.outFeatures();
+        }
+        return width;
     }
 
     /** One pooling mode. */

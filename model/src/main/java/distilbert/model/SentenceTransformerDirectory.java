@@ -158,9 +158,34 @@ public record SentenceTransformerDirectory(Path dir, Path transformer, OptionalI
                 poolingDimension, includePrompt, dense, normalize, prompts, defaults[0], defaults[1]);
     }
 
-    /** The vectors' length for a model of hidden size {@code dim}: the last Dense's out_features, else modes × dim. */
+    /**
+     * The vectors' length for a model of hidden size {@code dim}: the last Dense's out_features, else
+     * modes × dim.
+     *
+     * @throws IllegalArgumentException as {@link #dimension(int, List)}
+     */
     public int dimension(int dim) {
-        return dense.isEmpty() ? pooling.size() * dim : dense.getLast().outFeatures();
+        return dimension(dim, null);
+    }
+
+    /**
+     * The vectors' length for a model of hidden size {@code dim} pooled with {@code modes} instead of
+     * the Pooling module's (null: the module's).
+     *
+     * @throws IllegalArgumentException naming the directory when the Pooling module's embedding_dimension
+     *                                  is not {@code dim}, or the first Dense module does not take what the
+     *                                  pooling gives
+     */
+    public int dimension(int dim, List<Pooling> modes) {
+        if (poolingDimension > 0 && poolingDimension != dim) {
+            throw new IllegalArgumentException(dir + ": the Pooling module's embedding_dimension is " + poolingDimension
+                    + " but the model's dim is " + dim);
+        }
+        try {
+            return SentenceEmbeddings.width(modes == null ? pooling : modes, dim, dense);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(dir + ": " + e.getMessage(), e);
+        }
     }
 
     // ---------------------------------------------------------------------------------------------

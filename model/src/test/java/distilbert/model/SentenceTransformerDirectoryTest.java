@@ -102,10 +102,20 @@ class SentenceTransformerDirectoryTest {
         assertEquals("query", st.defaultPromptName());
         assertEquals("dot", st.similarityFnName());
         assertEquals(out, st.dimension(C));
+        assertEquals(out, st.dimension(C, List.of(Pooling.CLS, Pooling.LASTTOKEN)), "two modes give what the Dense takes");
+        IllegalArgumentException narrow = assertThrows(IllegalArgumentException.class,
+                () -> st.dimension(C, List.of(Pooling.CLS)));
+        assertEquals(dir + ": the first Dense module takes vectors of " + 2 * C + " values but the pooling cls gives " + C
+                + " (1 mode of dim " + C + ")", narrow.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> st.dimension(2 * C), "a model of another dim");
 
         try (DistilBert db = DistilBert.load(st.transformer(), Device.CPU)) {
             SentenceEmbeddings emb = SentenceEmbeddings.fromDirectory(db, st);
             assertEquals(out, emb.dimension());
+            IllegalArgumentException three = assertThrows(IllegalArgumentException.class,
+                    () -> emb.withPooling(Pooling.parse("mean,max,cls")));
+            assertEquals("the first Dense module takes vectors of " + 2 * C + " values but the pooling mean,max,cls gives "
+                    + 3 * C + " (3 modes of dim " + C + ")", three.getMessage());
             assertEquals(9, emb.maxLength());
             assertEquals("who ", emb.prompt(), "the default prompt");
             assertEquals(SentenceEmbeddings.Similarity.DOT, emb.similarity(), "similarity_fn_name");

@@ -578,15 +578,10 @@ public final class SparkPipeline implements Serializable {
             throw new IllegalArgumentException("embed: " + model + " has no prompt named '" + promptName + "'; its prompts are "
                     + (st.prompts().isEmpty() ? "none" : String.join(", ", st.prompts().keySet())));
         }
-        if (st.poolingDimension() > 0 && st.poolingDimension() != config.dim()) {
-            throw new IllegalArgumentException("embed: " + model + ": the Pooling module's embedding_dimension is "
-                    + st.poolingDimension() + " but the model's dim is " + config.dim());
-        }
-        int width = (pooling != null ? pooling.size() : st.pooling().size()) * config.dim();
-        if (!st.dense().isEmpty() && st.dense().getFirst().inFeatures() != width) {
-            throw new IllegalArgumentException("embed: " + model + ": the first Dense module takes vectors of "
-                    + st.dense().getFirst().inFeatures() + " but the pooling " + (pooling != null ? pooling : st.pooling())
-                    + " gives " + width);
+        try {
+            st.dimension(config.dim(), pooling);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("embed: " + e.getMessage(), e);
         }
     }
 
