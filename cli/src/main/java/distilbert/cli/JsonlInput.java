@@ -52,14 +52,15 @@ final class JsonlInput implements AutoCloseable {
      * empty strings, as HF's tokenizer takes them), or, with {@code commaList}, also one string of
      * comma-separated items (zero-shot's candidate labels, split as HF's pipeline splits them);
      * {@code defaultChoices}, when not null, stand in for an absent second. {@code pairName} names the
-     * (first, choice) rows in notes, such as "(prompt, choice)".
+     * (first, choice) rows in notes, such as "(prompt, choice)". {@code emptyChoices}: an empty list
+     * is a row of no pairs (rerank: no documents, an empty ranking), not an error.
      */
     record Keys(String first, String second, boolean required, boolean choices, List<String> defaultChoices,
-                boolean commaList, String pairName, Map<String, Class<?>> options, OptionCheck check) {
-        static final Keys TEXT = new Keys("text", "text_pair", false, false, null, false, null, Map.of(), null);
-        static final Keys QUESTION_CONTEXT = new Keys("question", "context", true, false, null, false, null, Map.of(), null);
+                boolean commaList, String pairName, Map<String, Class<?>> options, OptionCheck check, boolean emptyChoices) {
+        static final Keys TEXT = new Keys("text", "text_pair", false, false, null, false, null, Map.of(), null, false);
+        static final Keys QUESTION_CONTEXT = new Keys("question", "context", true, false, null, false, null, Map.of(), null, false);
         static final Keys PROMPT_CHOICES = new Keys("prompt", "choices", true, true, null, false, "(prompt, choice)", Map.of(),
-                null);
+                null, false);
 
         /** Zero-shot's per-line options, as HF's pipeline takes them per call. */
         static final String TEMPLATE = "hypothesis_template", MULTI_LABEL = "multi_label";
@@ -71,7 +72,7 @@ final class JsonlInput implements AutoCloseable {
          */
         static Keys zeroShot(List<String> defaults, OptionCheck checkTemplate) {
             return new Keys("text", "candidate_labels", false, true, defaults == null ? null : List.copyOf(defaults), true,
-                    "(text, hypothesis)", Map.of(TEMPLATE, String.class, MULTI_LABEL, Boolean.class), checkTemplate);
+                    "(text, hypothesis)", Map.of(TEMPLATE, String.class, MULTI_LABEL, Boolean.class), checkTemplate, false);
         }
 
         /** Checks a line's option values: null when they are fine, else what is wrong. */
@@ -248,7 +249,7 @@ final class JsonlInput implements AutoCloseable {
                 if (choices == null) {
                     throw bad(n, "missing \"" + keys.second() + "\"" + (keys.commaList() ? " (or give them all with --labels)" : ""));
                 }
-                if (choices.isEmpty()) throw bad(n, "\"" + keys.second() + "\" is empty; give at least one");
+                if (choices.isEmpty() && !keys.emptyChoices()) throw bad(n, "\"" + keys.second() + "\" is empty; give at least one");
             } else if (keys.required()) {
                 if (second == null) throw bad(n, "missing \"" + keys.second() + "\"");
                 if (first.isEmpty()) throw bad(n, "\"" + keys.first() + "\" is empty");

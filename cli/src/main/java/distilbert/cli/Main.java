@@ -25,7 +25,7 @@ import picocli.CommandLine.Spec;
  * the streams given, which is how the tests call it.
  */
 @Command(name = "distilbert", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
-        subcommands = {TokenizeCommand.class, EmbedCommand.class, SearchCommand.class, ScoreCommand.class, ZeroShotCommand.class, FillMaskCommand.class, NerCommand.class, QaCommand.class, MultipleChoiceCommand.class, TrainCommand.class, InfoCommand.class, ConvertCommand.class, BenchCommand.class},
+        subcommands = {TokenizeCommand.class, EmbedCommand.class, SearchCommand.class, ScoreCommand.class, ZeroShotCommand.class, FillMaskCommand.class, NerCommand.class, QaCommand.class, MultipleChoiceCommand.class, RerankCommand.class, TrainCommand.class, InfoCommand.class, ConvertCommand.class, BenchCommand.class},
         description = "DistilBERT on NVIDIA GPUs: HuggingFace checkpoints in, JSONL in and out.",
         synopsisSubcommandLabel = "COMMAND",
         footer = {"", "Run 'distilbert COMMAND --help' for the options of a command."})

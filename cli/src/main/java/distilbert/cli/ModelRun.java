@@ -521,8 +521,9 @@ final class ModelRun {
             firsts.add(prefix == null ? r.text() : prefix + r.text());
             seconds.add(r.pair());
         } else {
+            String first = prefix == null ? r.text() : prefix + r.text();
             for (String c : r.choices()) {
-                firsts.add(r.text());
+                firsts.add(first);
                 seconds.add(kind.choice().apply(r, c));
             }
         }

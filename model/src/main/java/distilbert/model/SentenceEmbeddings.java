@@ -206,18 +206,24 @@ public final class SentenceEmbeddings {
                 return torchName;
             }
 
-            /** The activation of a class name, in full ({@code torch.nn.modules.activation.Tanh}) or short ({@code torch.nn.Tanh}). */
-            static Activation named(String name, Object file) {
+            /**
+             * The activation of a class name, in full ({@code torch.nn.modules.activation.Tanh}), short
+             * ({@code torch.nn.Tanh}) or plain ({@code tanh}, any case).
+             *
+             * @param what names the value in the error, as "FILE: activation_function"
+             * @throws IllegalArgumentException naming {@code what}, the name and the activations there are
+             */
+            public static Activation named(String name, String what) {
                 for (Activation a : values()) {
                     String simple = a.torchName.substring(a.torchName.lastIndexOf('.') + 1);
-                    if (name.equals(a.torchName) || name.equals("torch.nn." + simple)) return a;
+                    if (name.equals(a.torchName) || name.equals("torch.nn." + simple) || name.equalsIgnoreCase(simple)) return a;
                 }
-                throw new IllegalArgumentException(file + ": activation_function '" + name + "' is not supported; supported: "
+                throw new IllegalArgumentException(what + " '" + name + "' is not supported; supported: "
                         + Arrays.stream(values()).map(Activation::torchName).toList());
             }
 
             /** In double, rounded once, as the CPU reference computes activations. */
-            float apply(float x) {
+            public float apply(float x) {
                 double v = x;
                 return switch (this) {
                     case IDENTITY -> x;

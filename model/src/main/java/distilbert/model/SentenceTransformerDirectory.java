@@ -90,6 +90,10 @@ public record SentenceTransformerDirectory(Path dir, Path transformer, OptionalI
      * @throws UncheckedIOException when a file cannot be read
      */
     public static SentenceTransformerDirectory read(Path dir) {
+        if (CrossEncoder.Directory.isCrossEncoder(dir)) {
+            throw new IllegalArgumentException(dir + " is a sentence-transformers CrossEncoder (" + MODEL_CONFIG_FILE
+                    + ": model_type), which scores (query, document) pairs rather than embedding texts: rerank with it");
+        }
         Map<String, String> prompts = new LinkedHashMap<>();
         String[] defaults = new String[2];
         readModelConfig(dir, prompts, defaults);
@@ -190,10 +194,10 @@ public record SentenceTransformerDirectory(Path dir, Path transformer, OptionalI
 
     // ---------------------------------------------------------------------------------------------
 
-    private record TransformerConfig(OptionalInt maxSeqLength, boolean doLowerCase) {
+    record TransformerConfig(OptionalInt maxSeqLength, boolean doLowerCase) {
     }
 
-    private static TransformerConfig readTransformerConfig(Path transformer) {
+    static TransformerConfig readTransformerConfig(Path transformer) {
         Path file = transformer.resolve(TRANSFORMER_CONFIG_FILE);
         if (!Files.isRegularFile(file)) return new TransformerConfig(OptionalInt.empty(), false);
         JsonNode cfg = readJson(file);
@@ -212,7 +216,7 @@ public record SentenceTransformerDirectory(Path dir, Path transformer, OptionalI
         return new TransformerConfig(max, lower != null && lower.asBoolean(false));
     }
 
-    private static void readModelConfig(Path dir, Map<String, String> prompts, String[] defaults) {
+    static void readModelConfig(Path dir, Map<String, String> prompts, String[] defaults) {
         Path file = dir.resolve(MODEL_CONFIG_FILE);
         if (!Files.isRegularFile(file)) return;
         JsonNode cfg = readJson(file);
@@ -245,7 +249,7 @@ public record SentenceTransformerDirectory(Path dir, Path transformer, OptionalI
         }
     }
 
-    private static JsonNode transformerEntry(JsonNode modules, Path file) {
+    static JsonNode transformerEntry(JsonNode modules, Path file) {
         if (modules == null || !modules.isArray() || modules.isEmpty()) {
             throw new IllegalArgumentException(file + ": expected a list of modules");
         }
@@ -326,7 +330,7 @@ public record SentenceTransformerDirectory(Path dir, Path transformer, OptionalI
         }
         JsonNode act = cfg.get("activation_function");
         Dense.Activation activation = act == null || act.isNull() ? Dense.Activation.TANH
-                : Dense.Activation.named(act.asText(), file);
+                : Dense.Activation.named(act.asText(), file + ": activation_function");
         try (TensorSource weights = ModelDirectory.openWeights(path)) {
             float[] w = floats(weights, "linear.weight", new long[] {out, in});
             float[] b = bias ? floats(weights, "linear.bias", new long[] {out}) : null;
@@ -364,7 +368,7 @@ public record SentenceTransformerDirectory(Path dir, Path transformer, OptionalI
         return n.booleanValue();
     }
 
-    private static JsonNode readJson(Path file) {
+    static JsonNode readJson(Path file) {
         if (!Files.isRegularFile(file)) throw new IllegalArgumentException(file + ": no such file");
         try {
             JsonNode n = JSON.readTree(file.toFile());
