@@ -5,7 +5,9 @@ Each case is a model directory around a small random DistilBertForSequenceClassi
 fixed seed, saved as a cross-encoder is found on the hub or as CrossEncoder.save writes it, and
 expected.json: per call of CrossEncoder.predict (pairs; prompt_name or prompt; apply_softmax) the
 scores and each pair's input_ids, and per call of CrossEncoder.rank (query, documents, top_k,
-return_documents) its list of {corpus_id, score, text}.
+return_documents) its list of {corpus_id, score, text}; and per run the logits of the same pairs through the
+model cast to bfloat16 ("bf16_logits", for the softmax runs none): how far HF's own bf16 is from its
+float32, the yardstick of the CUDA backend's bf16.
 
 The cases cover the ways a cross-encoder's activation is stored: sentence-transformers 6's
 config_sentence_transformers.json ("activation_fn"), 4 and 5's config.json "sentence_transformers"
@@ -92,18 +94,29 @@ def input_ids(ce, pairs, prompt=None):
     return out
 
 
-def predict_run(ce, pairs, **kwargs):
+def bf16_logits(ce16, pairs, **kwargs):
+    """The logits of HF's own bf16 forward (the model cast to bfloat16), the yardstick of our bf16."""
+    kwargs = {k: v for k, v in kwargs.items() if k in ("prompt", "prompt_name")}
+    return np.asarray(ce16.predict(pairs, batch_size=3, convert_to_numpy=True, activation_fn=torch.nn.Identity(), **kwargs),
+                      dtype=np.float32).tolist()
+
+
+def predict_run(ce, ce16, pairs, **kwargs):
     scores = ce.predict(pairs, batch_size=3, convert_to_numpy=True, **kwargs)
     prompt = kwargs.get("prompt")
     if prompt is None and kwargs.get("prompt_name"):
         prompt = ce.prompts[kwargs["prompt_name"]]
     run = {"pairs": pairs, "scores": np.asarray(scores, dtype=np.float32).tolist(), "input_ids": input_ids(ce, pairs, prompt)}
+    if not kwargs.get("apply_softmax"):
+        run["bf16_logits"] = bf16_logits(ce16, pairs, **kwargs)
     run.update(kwargs)
     return run
 
 
-def rank_run(ce, query, documents, **kwargs):
-    run = {"query": query, "documents": documents, "ranking": ce.rank(query, documents, batch_size=3, **kwargs)}
+def rank_run(ce, ce16, query, documents, **kwargs):
+    ranking = ce.rank(query, documents, batch_size=3, **kwargs)
+    run = {"query": query, "documents": documents, "ranking": ranking,
+           "bf16_logits": bf16_logits(ce16, [[query, documents[h["corpus_id"]]] for h in ranking], **kwargs)}
     run.update(kwargs)
     return run
 
@@ -111,18 +124,21 @@ def rank_run(ce, query, documents, **kwargs):
 def run_case(case, seed, out_dir):
     name, overrides, layout, extras = case
     ce = build(name, overrides, layout, extras, seed, out_dir)
+    ce16 = CrossEncoder(os.path.join(out_dir, name), device="cpu")
+    ce16.model.to(torch.bfloat16)
     doc_pairs = [[QUERY, d] for d in DOCUMENTS]
     expected = {"case": name, "num_labels": ce.num_labels, "max_length": ce.max_seq_length,
                 "activation_fn": type(ce.activation_fn).__module__ + "." + type(ce.activation_fn).__name__,
-                "predict": [predict_run(ce, doc_pairs), predict_run(ce, PAIRS)]}
+                "predict": [predict_run(ce, ce16, doc_pairs), predict_run(ce, ce16, PAIRS)]}
     if ce.num_labels == 1:
-        expected["rank"] = [rank_run(ce, QUERY, DOCUMENTS), rank_run(ce, QUERY, DOCUMENTS, top_k=3, return_documents=True)]
+        expected["rank"] = [rank_run(ce, ce16, QUERY, DOCUMENTS),
+                           rank_run(ce, ce16, QUERY, DOCUMENTS, top_k=3, return_documents=True)]
     else:
-        expected["predict"].append(predict_run(ce, PAIRS, apply_softmax=True))
+        expected["predict"].append(predict_run(ce, ce16, PAIRS, apply_softmax=True))
     if ce.prompts:
-        expected["predict"].append(predict_run(ce, doc_pairs, prompt_name="query"))
-        expected["predict"].append(predict_run(ce, PAIRS, prompt="instruct: "))
-        expected["rank"].append(rank_run(ce, QUERY, DOCUMENTS, prompt_name="query", top_k=4))
+        expected["predict"].append(predict_run(ce, ce16, doc_pairs, prompt_name="query"))
+        expected["predict"].append(predict_run(ce, ce16, PAIRS, prompt="instruct: "))
+        expected["rank"].append(rank_run(ce, ce16, QUERY, DOCUMENTS, prompt_name="query", top_k=4))
     with open(os.path.join(out_dir, name, "expected.json"), "w") as f:
         json.dump(expected, f)
     return name
