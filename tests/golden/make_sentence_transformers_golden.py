@@ -14,7 +14,8 @@ encode_document(TEXTS), top 3, under model.similarity (what `distilbert search` 
 
 The cases cover every pooling mode (cls, max, mean, mean_sqrt_len_tokens, weightedmean,
 lasttoken), several at once, Dense modules (Tanh, Identity without bias, a residual projection),
-Normalize, prompts with include_prompt false, do_lower_case over a cased tokenizer, a Transformer
+Normalize, truncate_dim (Matryoshka: the model's, and the call's, with and without
+normalize_embeddings), prompts with include_prompt false, do_lower_case over a cased tokenizer, a Transformer
 module in a 0_Transformer subfolder (the older layout), and a Pooling config in the older
 pooling_mode_* form that most models on the hub still carry.
 
@@ -60,6 +61,8 @@ CASES = [
      dict(prompts={"query": "query: "}, include_prompt=False)),
     ("st_legacy_lowercase", {}, "0_Transformer", ("mean",), [dict(out=8, activation=torch.nn.Sigmoid())], False,
      dict(cased=True, do_lower_case=True, max_seq_length=12, legacy_pooling=True)),
+    # Matryoshka: truncate_dim in config_sentence_transformers.json cuts the vectors after the Normalize module
+    ("st_truncate_dim", {}, "", ("mean",), [dict(out=24)], True, dict(truncate_dim=10)),
 ]
 
 
@@ -97,7 +100,7 @@ def build(name, overrides, subfolder, modes, denses, normalize, extras, seed, ou
         modules.append(Normalize())
     model = SentenceTransformer(modules=modules, device="cpu", prompts=extras.get("prompts"),
                                 default_prompt_name=extras.get("default_prompt_name"),
-                                similarity_fn_name=extras.get("similarity_fn_name"))
+                                similarity_fn_name=extras.get("similarity_fn_name"), truncate_dim=extras.get("truncate_dim"))
     model.save(case_dir)
     if extras.get("legacy_pooling"):
         legacy_transformer_config(case_dir, hf_dir, extras)
@@ -163,6 +166,11 @@ def run_case(case, seed, out_dir):
     name, overrides, subfolder, modes, denses, normalize, extras = case
     model = build(name, overrides, subfolder, modes, denses, normalize, extras, seed, out_dir)
     runs = [encode_run(model, TEXTS)]
+    if model.truncate_dim:
+        # normalize_embeddings after the truncation; a truncate_dim of the call over the model's; one past the width
+        runs.append(encode_run(model, TEXTS, normalize_embeddings=True))
+        runs.append(encode_run(model, DOC_TEXTS, truncate_dim=4, normalize_embeddings=True))
+        runs.append(encode_run(model, DOC_TEXTS, truncate_dim=100))
     if extras.get("prompts"):
         for prompt_name in extras["prompts"]:
             runs.append(encode_run(model, DOC_TEXTS, prompt_name=prompt_name))

@@ -72,10 +72,15 @@ final class EmbedCommand implements Callable<Integer> {
                     + "hidden state. Default: the directory's Pooling module, else mean.")
     String pooling;
 
-    @Option(names = "--normalize", description = "Scale each embedding to unit L2 norm (sentence-transformers' Normalize "
-            + "module), e.g. for all-MiniLM-L6-v2; a directory whose modules end in Normalize always does. Not with "
-            + "--pooling none.")
+    @Option(names = "--normalize", description = "Scale each embedding to unit L2 norm (encode's normalize_embeddings; "
+            + "after --truncate-dim), e.g. for all-MiniLM-L6-v2; a directory whose modules end in Normalize always does "
+            + "(before the truncation). Not with --pooling none.")
     boolean normalize;
+
+    @Option(names = "--truncate-dim", paramLabel = "N", description = "Keep the first N values of each embedding "
+            + "(Matryoshka models; encode's truncate_dim), cut after the model's Normalize module and before --normalize. "
+            + "Default: config_sentence_transformers.json's truncate_dim, else none; 0: none. Not with --pooling none.")
+    Integer truncateDim;
 
     @Option(names = "--prompt-name", paramLabel = "NAME", description = "Put the directory's prompt of that name "
             + "(config_sentence_transformers.json's prompts, e.g. query) before each text, as encode(prompt_name=...) does. "
@@ -122,6 +127,8 @@ final class EmbedCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         boolean none = "none".equals(pooling);
         if (normalize && none) throw run.usage("--normalize needs a pooling other than none");
+        if (truncateDim != null && none) throw run.usage("--truncate-dim needs a pooling other than none");
+        if (truncateDim != null && truncateDim < 0) throw run.usage("--truncate-dim must be positive (or 0: none), got " + truncateDim);
         if (format == Format.NPY && run.serve != null) {
             throw run.usage("--serve answers with JSONL lines; --format npy writes a file");
         }
@@ -138,7 +145,7 @@ final class EmbedCommand implements Callable<Integer> {
         String text = prompt != null ? prompt : promptName != null ? namedPrompt(st, promptName)
                 : st.defaultPromptName() == null ? null : st.prompts().get(st.defaultPromptName());
         ModelRun prepared = ModelRun.prepare(run, st.transformer(), maxLength, dir -> st.maxSeqLength());
-        int width = width(st, modes, prepared.config().dim());
+        int width = width(st, modes, truncateDim, prepared.config().dim());
         Tokenizer tokenizer = st.doLowerCase() ? prepared.tokenizer().withLowercase() : prepared.tokenizer();
         ModelRun textRun = prepared.withText(tokenizer, text == null || text.isEmpty() ? null : text);
         ModelRun modelRun = format == Format.NPY ? textRun.writingTo(() -> NpyOutput.create(run.output, width)) : textRun;
@@ -151,7 +158,8 @@ final class EmbedCommand implements Callable<Integer> {
             }
             SentenceEmbeddings base = SentenceEmbeddings.fromDirectory(db, st);
             if (modes != null) base = base.withPooling(modes);
-            SentenceEmbeddings embeddings = base.withNormalize(normalize || st.normalize()).withPrompt(text)
+            if (truncateDim != null) base = base.withTruncateDim(truncateDim);
+            SentenceEmbeddings embeddings = base.withNormalize(normalize).withPrompt(text)
                     .withMaxLength(modelRun.maxLength()).withBatchTokens(run.batchTokens);
             return (encodings, out, progress) -> write(out, embeddings.embedEncodings(encodings, progress), C);
         });
@@ -188,9 +196,10 @@ final class EmbedCommand implements Callable<Integer> {
     }
 
     /** The vectors' length, checked before the model loads: the Dense layers must take what the pooling gives. */
-    private static int width(SentenceTransformerDirectory st, List<SentenceEmbeddings.Pooling> modes, int dim) {
+    private static int width(SentenceTransformerDirectory st, List<SentenceEmbeddings.Pooling> modes, Integer truncate,
+                             int dim) {
         try {
-            return st.dimension(dim, modes);
+            return st.dimension(dim, modes, truncate);
         } catch (IllegalArgumentException e) {
             throw new CliException(e.getMessage(), e);
         }

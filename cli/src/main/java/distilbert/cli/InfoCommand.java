@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import distilbert.cuda.DeviceInfo;
 import distilbert.cuda.GpuProbe;
 import distilbert.cuda.GpuStatus;
+import distilbert.model.CrossEncoder;
 import distilbert.model.SentenceEmbeddings;
 import distilbert.model.SentenceTransformerDirectory;
 import distilbert.model.ZeroShotClassification;
@@ -125,20 +126,23 @@ final class InfoCommand implements Callable<Integer>, Main.Verbose {
             return Main.OK;
         }
         ModelRun.checkModelDirectory(model);
-        SentenceTransformerDirectory st = SentenceTransformerDirectory.isSentenceTransformer(model)
+        CrossEncoder.Directory ce = CrossEncoder.Directory.isCrossEncoder(model) ? crossEncoder(model) : null;
+        SentenceTransformerDirectory st = ce == null && SentenceTransformerDirectory.isSentenceTransformer(model)
                 ? EmbedCommand.sentenceTransformers(model) : null;
         ModelReport report;
         try {
-            report = ModelReport.of(st == null ? model : st.transformer(), shapes);
+            report = ModelReport.of(ce != null ? ce.transformer() : st != null ? st.transformer() : model, shapes);
         } catch (CheckpointException e) {
             throw new CliException(Main.inDirectory(model, e.getMessage()), e);
         }
         if (json) {
             ObjectNode root = reportJson(report);
             if (st != null) root.set("sentence_transformers", sentenceTransformersJson(st, report.config().dim()));
+            if (ce != null) root.set("cross_encoder", crossEncoderJson(ce, report.config().numLabels()));
             out.print(toJson(root));
         } else {
-            out.print(reportText(report) + (st == null ? "" : sentenceTransformersText(st, report.config().dim())));
+            out.print(reportText(report) + (st == null ? "" : sentenceTransformersText(st, report.config().dim()))
+                    + (ce == null ? "" : crossEncoderText(ce, report.config().numLabels())));
         }
         out.flush();
         if (!report.errors().isEmpty()) {
@@ -176,6 +180,7 @@ final class InfoCommand implements Callable<Integer>, Main.Verbose {
                     + (d.bias() == null ? ", no bias" : "") + (d.residual() ? ", residual" : ""));
         }
         row(s, "normalize", String.valueOf(st.normalize()));
+        if (st.truncateDim() > 0) row(s, "truncate_dim", String.valueOf(st.truncateDim()));
         row(s, "dimension", String.valueOf(st.dimension(dim)));
         st.prompts().forEach((name, text) -> row(s, "prompt " + name, compactJson(text)
                 + (name.equals(st.defaultPromptName()) ? " (default)" : "")));
@@ -198,10 +203,44 @@ final class InfoCommand implements Callable<Integer>, Main.Verbose {
                     .put("use_residual", d.residual());
         }
         o.put("normalize", st.normalize());
+        if (st.truncateDim() > 0) o.put("truncate_dim", st.truncateDim());
         o.put("dimension", st.dimension(dim));
         o.set("prompts", JSON.valueToTree(st.prompts()));
         if (st.defaultPromptName() != null) o.put("default_prompt_name", st.defaultPromptName());
         if (st.similarityFnName() != null) o.put("similarity_fn_name", st.similarityFnName());
+        return o;
+    }
+
+    /** The directory's cross-encoder files, or an error naming the file. */
+    private static CrossEncoder.Directory crossEncoder(Path dir) {
+        try {
+            return CrossEncoder.Directory.read(dir);
+        } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
+            throw new CliException(e.getMessage(), e);
+        }
+    }
+
+    /** A cross-encoder directory, as rerank runs it. */
+    static String crossEncoderText(CrossEncoder.Directory ce, int numLabels) {
+        StringBuilder s = new StringBuilder("\nCross-encoder (config_sentence_transformers.json, as rerank runs it)\n");
+        row(s, "transformer", ce.dir().relativize(ce.transformer()).toString().isEmpty() ? "the directory itself"
+                : ce.dir().relativize(ce.transformer()).toString());
+        if (ce.maxSeqLength().isPresent()) row(s, "max_seq_length", String.valueOf(ce.maxSeqLength().getAsInt()));
+        row(s, "activation", (ce.activation() != null ? ce.activation().torchName() + " (" + ce.activationSource() + ")"
+                : CrossEncoder.defaultActivation(numLabels).torchName() + " (the default for " + numLabels
+                + (numLabels == 1 ? " label)" : " labels)")));
+        ce.prompts().forEach((name, text) -> row(s, "prompt " + name, compactJson(text)
+                + (name.equals(ce.defaultPromptName()) ? " (default)" : "")));
+        return s.toString();
+    }
+
+    static ObjectNode crossEncoderJson(CrossEncoder.Directory ce, int numLabels) {
+        ObjectNode o = JSON.createObjectNode();
+        o.put("transformer", ce.transformer().toString());
+        if (ce.maxSeqLength().isPresent()) o.put("max_seq_length", ce.maxSeqLength().getAsInt());
+        o.put("activation_fn", (ce.activation() != null ? ce.activation() : CrossEncoder.defaultActivation(numLabels)).torchName());
+        o.set("prompts", JSON.valueToTree(ce.prompts()));
+        if (ce.defaultPromptName() != null) o.put("default_prompt_name", ce.defaultPromptName());
         return o;
     }
 

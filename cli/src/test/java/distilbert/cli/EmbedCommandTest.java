@@ -305,6 +305,8 @@ class EmbedCommandTest {
         Cli.assertRunOptionsUsageErrors("embed", model, dir, true);
         String m = "--model=" + model;
         assertUsageError("--normalize needs a pooling other than none", m, "--pooling", "none", "--normalize");
+        assertUsageError("--truncate-dim needs a pooling other than none", m, "--pooling", "none", "--truncate-dim", "4");
+        assertUsageError("--truncate-dim must be positive (or 0: none), got -2", m, "--truncate-dim", "-2");
         assertUsageError("--pooling: pooling mode 'median' is not one of [cls, max, mean, mean_sqrt_len_tokens, weightedmean, "
                 + "lasttoken], or none", m, "--pooling", "mean,median");
         assertUsageError("give --prompt-name or --prompt, not both", m, "--prompt-name", "query", "--prompt", "q: ");

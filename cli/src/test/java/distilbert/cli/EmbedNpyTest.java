@@ -56,7 +56,7 @@ final class EmbedNpyTest {
     @Test
     void theArrayHoldsTheJsonlEmbeddingsBitForBit() throws IOException {
         String rows = Cli.rows("the whale was white", "Call me Ishmael.", "a", "x y z", "It was the best of times.");
-        for (String[] options : new String[][] {{}, {"--normalize"}, {"--pooling", "cls"}}) {
+        for (String[] options : new String[][] {{}, {"--normalize"}, {"--pooling", "cls"}, {"--truncate-dim", "5", "--normalize"}}) {
             Path npy = dir.resolve("out.npy");
             Cli.Result r = Cli.onCpu("embed", model, rows, concat(options, "--format", "npy", "--output", npy.toString()));
             assertEquals(0, r.code(), r.err());
@@ -65,7 +65,9 @@ final class EmbedNpyTest {
             float[][] array = readNpy(npy);
             assertEquals(jsonl.size(), array.length);
             for (int i = 0; i < array.length; i++) assertArrayEquals(jsonl.get(i), array[i], 0f, "row " + i);
-            assertEquals(NpyOutput.HEADER_BYTES + 5L * TinyModels.C * 4, Files.size(npy));
+            int width = List.of(options).contains("--truncate-dim") ? 5 : TinyModels.C;
+            assertEquals(width, array[0].length);
+            assertEquals(NpyOutput.HEADER_BYTES + 5L * width * 4, Files.size(npy));
         }
     }
 

@@ -259,11 +259,33 @@ public final class SentenceEmbeddings {
         }
     }
 
+    /**
+     * What becomes of a vector after the Dense layers, in sentence-transformers' order: the model's
+     * Normalize module, the truncation to {@code truncateDim} values (0: none), then encode's
+     * normalize_embeddings.
+     */
+    private record Output(boolean normalizeModule, int truncateDim, boolean normalize) {
+        static final Output NONE = new Output(false, 0, false);
+
+        Output withNormalize(boolean n) {
+            return new Output(normalizeModule, truncateDim, n);
+        }
+
+        /** {@code v} (owned) as the output vector: normalized once where cutting it does not undo a normalization. */
+        float[] apply(float[] v) {
+            boolean cut = truncateDim > 0 && truncateDim < v.length;
+            if (normalizeModule && (cut || !normalize)) SentenceEmbeddings.normalize(v);
+            if (cut) v = Arrays.copyOf(v, truncateDim);
+            if (normalize) SentenceEmbeddings.normalize(v);
+            return v;
+        }
+    }
+
     private final DistilBertModel encoder;
     private final Tokenizer tokenizer;
     private final List<Pooling> pooling;
     private final List<Dense> dense;
-    private final boolean normalize;
+    private final Output output;
     private final int maxLength;
     private final int batchTokens;
     private final int padId;
@@ -275,12 +297,12 @@ public final class SentenceEmbeddings {
 
     /** Mean pooling, not normalized, texts cut to the smaller of the tokenizer's and the model's limit. */
     public SentenceEmbeddings(DistilBert model, Tokenizer tokenizer) {
-        this(model.architecture().distilbert(), tokenizer, List.of(Pooling.MEAN), List.of(), false, 0,
+        this(model.architecture().distilbert(), tokenizer, List.of(Pooling.MEAN), List.of(), Output.NONE, 0,
                 LengthBatches.DEFAULT_BATCH_TOKENS, Map.of(), null, true, Similarity.COSINE);
     }
 
     private SentenceEmbeddings(DistilBertModel encoder, Tokenizer tokenizer, List<Pooling> pooling, List<Dense> dense,
-                               boolean normalize, int maxLength, int batchTokens, Map<String, String> prompts,
+                               Output output, int maxLength, int batchTokens, Map<String, String> prompts,
                                String prompt, boolean includePrompt, Similarity similarity) {
         encoder.checkTokenizer(tokenizer);
         DistilBertConfig config = encoder.config();
@@ -290,7 +312,7 @@ public final class SentenceEmbeddings {
         this.pooling = List.copyOf(pooling);
         this.dense = List.copyOf(dense);
         width(this.pooling, config.dim(), this.dense);
-        this.normalize = normalize;
+        this.output = output;
         this.maxLength = maxLength > 0 ? maxLength : Math.min(tokenizer.modelMaxLength(), config.maxPositionEmbeddings());
         this.batchTokens = batchTokens;
         this.padId = Math.max(0, tokenizer.padTokenId());
@@ -325,7 +347,8 @@ public final class SentenceEmbeddings {
         if (st.maxSeqLength().isPresent()) maxLength = Math.min(maxLength, st.maxSeqLength().getAsInt());
         String prompt = st.defaultPromptName() == null ? null : st.prompts().get(st.defaultPromptName());
         return new SentenceEmbeddings(model.architecture().distilbert(), tokenizer, st.pooling(), st.dense(),
-                st.normalize(), maxLength, LengthBatches.DEFAULT_BATCH_TOKENS, st.prompts(), prompt, st.includePrompt(),
+                new Output(st.normalize(), st.truncateDim(), false), maxLength, LengthBatches.DEFAULT_BATCH_TOKENS, st.prompts(),
+                prompt, st.includePrompt(),
                 st.similarityFnName() == null ? Similarity.COSINE : Similarity.named(st.similarityFnName()));
     }
 
@@ -359,30 +382,48 @@ public final class SentenceEmbeddings {
 
     /** Several pooling modes, their vectors side by side in this order (the Dense layers must take that width). */
     public SentenceEmbeddings withPooling(List<Pooling> modes) {
-        return new SentenceEmbeddings(encoder, tokenizer, modes, dense, normalize, maxLength, batchTokens, prompts, prompt,
+        return new SentenceEmbeddings(encoder, tokenizer, modes, dense, output, maxLength, batchTokens, prompts, prompt,
                 includePrompt, similarity);
     }
 
     /** Dense layers after the pooling, in order (none: the pooled vectors as they are). */
     public SentenceEmbeddings withDense(List<Dense> layers) {
-        return new SentenceEmbeddings(encoder, tokenizer, pooling, layers, normalize, maxLength, batchTokens, prompts,
+        return new SentenceEmbeddings(encoder, tokenizer, pooling, layers, output, maxLength, batchTokens, prompts,
                 prompt, includePrompt, similarity);
     }
 
-    /** With {@code true}, each vector is divided by max(‖v‖, 1e-12), as torch's {@code F.normalize}. */
+    /**
+     * With {@code true}, each vector is divided by max(‖v‖, 1e-12), as torch's {@code F.normalize}
+     * ({@code encode}'s normalize_embeddings): after the truncation, if any, so that the vectors
+     * are unit vectors of {@link #dimension()} values.
+     */
     public SentenceEmbeddings withNormalize(boolean n) {
-        return new SentenceEmbeddings(encoder, tokenizer, pooling, dense, n, maxLength, batchTokens, prompts, prompt,
-                includePrompt, similarity);
+        return new SentenceEmbeddings(encoder, tokenizer, pooling, dense, output.withNormalize(n), maxLength, batchTokens,
+                prompts, prompt, includePrompt, similarity);
+    }
+
+    /**
+     * The vectors cut to their first {@code n} values ({@code encode}'s truncate_dim, for Matryoshka
+     * models): after the Dense layers and the model's Normalize module, before {@link #withNormalize}'s
+     * normalization; 0: not cut. An {@code n} past the width leaves the vectors whole, as
+     * sentence-transformers does.
+     *
+     * @throws IllegalArgumentException when n is negative
+     */
+    public SentenceEmbeddings withTruncateDim(int n) {
+        if (n < 0) throw new IllegalArgumentException("truncate dim must be positive (or 0: none), got " + n);
+        return new SentenceEmbeddings(encoder, tokenizer, pooling, dense, new Output(output.normalizeModule(), n,
+                output.normalize()), maxLength, batchTokens, prompts, prompt, includePrompt, similarity);
     }
 
     /** Texts are cut to {@code n} tokens, [CLS] and [SEP] included (sentence-transformers' max_seq_length). */
     public SentenceEmbeddings withMaxLength(int n) {
-        return new SentenceEmbeddings(encoder, tokenizer, pooling, dense, normalize,
+        return new SentenceEmbeddings(encoder, tokenizer, pooling, dense, output,
                 LengthBatches.checkMaxLength(n, encoder.config()), batchTokens, prompts, prompt, includePrompt, similarity);
     }
 
     public SentenceEmbeddings withBatchTokens(int n) {
-        return new SentenceEmbeddings(encoder, tokenizer, pooling, dense, normalize, maxLength,
+        return new SentenceEmbeddings(encoder, tokenizer, pooling, dense, output, maxLength,
                 LengthBatches.checkBatchTokens(n), prompts, prompt, includePrompt, similarity);
     }
 
@@ -391,7 +432,7 @@ public final class SentenceEmbeddings {
      * empty for none (this also drops a default prompt).
      */
     public SentenceEmbeddings withPrompt(String text) {
-        return new SentenceEmbeddings(encoder, tokenizer, pooling, dense, normalize, maxLength, batchTokens, prompts, text,
+        return new SentenceEmbeddings(encoder, tokenizer, pooling, dense, output, maxLength, batchTokens, prompts, text,
                 includePrompt, similarity);
     }
 
@@ -436,13 +477,13 @@ public final class SentenceEmbeddings {
 
     /** With {@code false}, a prompt's tokens ([CLS] included) are left out of the pooling (the Pooling module's include_prompt). */
     public SentenceEmbeddings withIncludePrompt(boolean include) {
-        return new SentenceEmbeddings(encoder, tokenizer, pooling, dense, normalize, maxLength, batchTokens, prompts, prompt,
+        return new SentenceEmbeddings(encoder, tokenizer, pooling, dense, output, maxLength, batchTokens, prompts, prompt,
                 include, similarity);
     }
 
     /** Scores with {@code f} ({@link #similarity(float[], float[])}). */
     public SentenceEmbeddings withSimilarity(Similarity f) {
-        return new SentenceEmbeddings(encoder, tokenizer, pooling, dense, normalize, maxLength, batchTokens, prompts, prompt,
+        return new SentenceEmbeddings(encoder, tokenizer, pooling, dense, output, maxLength, batchTokens, prompts, prompt,
                 includePrompt, f);
     }
 
@@ -475,8 +516,19 @@ public final class SentenceEmbeddings {
         return dense;
     }
 
+    /** Whether the vectors are normalized after the truncation ({@link #withNormalize}). */
     public boolean normalize() {
-        return normalize;
+        return output.normalize();
+    }
+
+    /** Whether the model ends with a Normalize module (applied before the truncation). */
+    public boolean normalizeModule() {
+        return output.normalizeModule();
+    }
+
+    /** The width the vectors are cut to ({@link #withTruncateDim}); 0: not cut. */
+    public int truncateDim() {
+        return output.truncateDim();
     }
 
     public int maxLength() {
@@ -506,9 +558,13 @@ public final class SentenceEmbeddings {
         return tokenizer;
     }
 
-    /** The vectors' length: the last Dense layer's out_features, else the number of pooling modes × the model's dim. */
+    /**
+     * The vectors' length: the last Dense layer's out_features, else the number of pooling modes ×
+     * the model's dim; at most {@link #truncateDim()}.
+     */
     public int dimension() {
-        return dense.isEmpty() ? pooling.size() * encoder.config().dim() : dense.getLast().outFeatures();
+        int width = dense.isEmpty() ? pooling.size() * encoder.config().dim() : dense.getLast().outFeatures();
+        return output.truncateDim() > 0 ? Math.min(width, output.truncateDim()) : width;
     }
 
     public EncodeOptions encodeOptions() {
@@ -569,10 +625,7 @@ public final class SentenceEmbeddings {
         }
         float[][] out = new float[B][];
         for (int b = 0; b < B; b++) {
-            out[b] = Arrays.copyOfRange(x, b * width, (b + 1) * width);
-            if (normalize) {
-                normalize(out[b]);
-            }
+            out[b] = output.apply(Arrays.copyOfRange(x, b * width, (b + 1) * width));
         }
         return out;
     }

@@ -48,11 +48,13 @@ import java.util.OptionalInt;
  * @param prompts          prompt names to prompt texts
  * @param defaultPromptName the prompt applied when none is asked for, or null
  * @param similarityFnName "cosine", "dot", "euclidean" or "manhattan", or null when not given
+ * @param truncateDim      config_sentence_transformers.json's truncate_dim: the vectors are cut to their
+ *                         first truncateDim values after the Normalize module (Matryoshka models); 0: not cut
  */
 public record SentenceTransformerDirectory(Path dir, Path transformer, OptionalInt maxSeqLength, boolean doLowerCase,
                                            List<Pooling> pooling, int poolingDimension, boolean includePrompt,
                                            List<Dense> dense, boolean normalize, Map<String, String> prompts,
-                                           String defaultPromptName, String similarityFnName) {
+                                           String defaultPromptName, String similarityFnName, int truncateDim) {
 
     public static final String MODULES_FILE = "modules.json";
     public static final String TRANSFORMER_CONFIG_FILE = "sentence_bert_config.json";
@@ -100,7 +102,7 @@ public record SentenceTransformerDirectory(Path dir, Path transformer, OptionalI
         if (!isSentenceTransformer(dir)) {
             TransformerConfig t = readTransformerConfig(dir);
             return new SentenceTransformerDirectory(dir, dir, t.maxSeqLength, t.doLowerCase, List.of(Pooling.MEAN), 0,
-                    true, List.of(), false, prompts, defaults[0], defaults[1]);
+                    true, List.of(), false, prompts, defaults[0], defaults[1], readTruncateDim(dir));
         }
         Path modulesFile = dir.resolve(MODULES_FILE);
         JsonNode modules = readJson(modulesFile);
@@ -159,37 +161,45 @@ public record SentenceTransformerDirectory(Path dir, Path transformer, OptionalI
                     + "(token-level models are not supported)");
         }
         return new SentenceTransformerDirectory(dir, transformer, t.maxSeqLength, t.doLowerCase, pooling,
-                poolingDimension, includePrompt, dense, normalize, prompts, defaults[0], defaults[1]);
+                poolingDimension, includePrompt, dense, normalize, prompts, defaults[0], defaults[1], readTruncateDim(dir));
     }
 
     /**
      * The vectors' length for a model of hidden size {@code dim}: the last Dense's out_features, else
-     * modes × dim.
+     * modes × dim; at most truncate_dim.
      *
-     * @throws IllegalArgumentException as {@link #dimension(int, List)}
+     * @throws IllegalArgumentException as {@link #dimension(int, List, Integer)}
      */
     public int dimension(int dim) {
-        return dimension(dim, null);
+        return dimension(dim, null, null);
+    }
+
+    /** {@link #dimension(int, List, Integer)} cut to truncate_dim. */
+    public int dimension(int dim, List<Pooling> modes) {
+        return dimension(dim, modes, null);
     }
 
     /**
-     * The vectors' length for a model of hidden size {@code dim} pooled with {@code modes} instead of
-     * the Pooling module's (null: the module's).
+     * The vectors' length for a model of hidden size {@code dim} pooled with {@code modes} (null: the
+     * Pooling module's) and cut to {@code truncate} values (null: truncate_dim; 0: not cut).
      *
      * @throws IllegalArgumentException naming the directory when the Pooling module's embedding_dimension
      *                                  is not {@code dim}, or the first Dense module does not take what the
      *                                  pooling gives
      */
-    public int dimension(int dim, List<Pooling> modes) {
+    public int dimension(int dim, List<Pooling> modes, Integer truncate) {
         if (poolingDimension > 0 && poolingDimension != dim) {
             throw new IllegalArgumentException(dir + ": the Pooling module's embedding_dimension is " + poolingDimension
                     + " but the model's dim is " + dim);
         }
+        int width;
         try {
-            return SentenceEmbeddings.width(modes == null ? pooling : modes, dim, dense);
+            width = SentenceEmbeddings.width(modes == null ? pooling : modes, dim, dense);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(dir + ": " + e.getMessage(), e);
         }
+        int cut = truncate == null ? truncateDim : truncate;
+        return cut > 0 ? Math.min(width, cut) : width;
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -247,6 +257,18 @@ public record SentenceTransformerDirectory(Path dir, Path transformer, OptionalI
             }
             defaults[1] = s.asText();
         }
+    }
+
+    /** config_sentence_transformers.json's truncate_dim (a positive integer, or null or absent: 0). */
+    private static int readTruncateDim(Path dir) {
+        Path file = dir.resolve(MODEL_CONFIG_FILE);
+        if (!Files.isRegularFile(file)) return 0;
+        JsonNode n = readJson(file).get("truncate_dim");
+        if (n == null || n.isNull()) return 0;
+        if (!n.isIntegralNumber() || !n.canConvertToInt() || n.intValue() < 1) {
+            throw new IllegalArgumentException(file + ": truncate_dim must be a positive integer or null, got " + n);
+        }
+        return n.intValue();
     }
 
     static JsonNode transformerEntry(JsonNode modules, Path file) {

@@ -159,6 +159,31 @@ class SentenceEmbeddingsTest {
     }
 
     @Test
+    void truncationKeepsTheFirstValuesAndNormalizeEmbeddingsComesAfterIt() {   // the Normalize module before it: golden st_truncate_dim
+        DistilBertConfig config = TestModels.config();
+        int C = config.dim(), d = 5;
+        try (DistilBert db = TestModels.model(config, Head.BASE, 34)) {
+            SentenceEmbeddings st = new SentenceEmbeddings(db, tokenizer);
+            List<float[]> full = st.embed(TEXTS);
+            SentenceEmbeddings cut = st.withTruncateDim(d);
+            assertEquals(d, cut.dimension());
+            assertEquals(d, cut.truncateDim());
+            assertEquals(C, st.withTruncateDim(C + 3).dimension(), "past the width: whole, as sentence-transformers");
+            assertArrayEquals(full.get(0), st.withTruncateDim(C + 3).embed(TEXTS.get(0)));
+            List<float[]> cutOnly = cut.embed(TEXTS), cutThenUnit = cut.withNormalize(true).embed(TEXTS);
+            for (int i = 0; i < TEXTS.size(); i++) {
+                assertArrayEquals(java.util.Arrays.copyOf(full.get(i), d), cutOnly.get(i), "the first values as they were");
+                float[] expected = java.util.Arrays.copyOf(full.get(i), d);
+                SentenceEmbeddings.normalize(expected);
+                assertArrayEquals(expected, cutThenUnit.get(i), "normalize_embeddings after the cut: unit vectors of d values");
+            }
+            assertEquals(0, st.withTruncateDim(0).truncateDim());
+            assertEquals("truncate dim must be positive (or 0: none), got -1",
+                    assertThrows(IllegalArgumentException.class, () -> st.withTruncateDim(-1)).getMessage());
+        }
+    }
+
+    @Test
     void normalizeDividesByTheL2NormAndLeavesZeroAlone() {
         float[] v = {3, 4};
         SentenceEmbeddings.normalize(v);

@@ -101,7 +101,9 @@ class SentenceTransformerDirectoryTest {
         assertEquals(Map.of("query", "who ", "doc", ""), st.prompts());
         assertEquals("query", st.defaultPromptName());
         assertEquals("dot", st.similarityFnName());
+        assertEquals(0, st.truncateDim());
         assertEquals(out, st.dimension(C));
+        assertEquals(3, st.dimension(C, null, 3), "cut to 3");
         assertEquals(out, st.dimension(C, List.of(Pooling.CLS, Pooling.LASTTOKEN)), "two modes give what the Dense takes");
         IllegalArgumentException narrow = assertThrows(IllegalArgumentException.class,
                 () -> st.dimension(C, List.of(Pooling.CLS)));
@@ -229,6 +231,9 @@ class SentenceTransformerDirectoryTest {
         assertEquals("DIR/config_sentence_transformers.json: default_prompt_name 'query' is not one of the prompts [doc]",
                 refusal(modules("Transformer", "", "Pooling", "1_Pooling"), Map.of("1_Pooling/config.json", pool,
                         "config_sentence_transformers.json", "{\"prompts\": {\"doc\": \"d: \"}, \"default_prompt_name\": \"query\"}")));
+        assertEquals("DIR/config_sentence_transformers.json: truncate_dim must be a positive integer or null, got 0",
+                refusal(modules("Transformer", "", "Pooling", "1_Pooling"), Map.of("1_Pooling/config.json", pool,
+                        "config_sentence_transformers.json", "{\"truncate_dim\": 0}")));
         assertEquals("DIR/sentence_bert_config.json: max_seq_length must be an integer of at least 2, got \"long\"",
                 refusal(modules("Transformer", "", "Pooling", "1_Pooling"), Map.of("1_Pooling/config.json", pool,
                         "sentence_bert_config.json", "{\"max_seq_length\": \"long\"}")));

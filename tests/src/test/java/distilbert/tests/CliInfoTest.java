@@ -64,6 +64,30 @@ class CliInfoTest {
     }
 
     @Test
+    void truncateDimAndACrossEncodersActivation() throws Exception {
+        Path st = SentenceTransformersGolden.cases().stream().filter(c -> c.name().equals("st_truncate_dim"))
+                .findFirst().orElseThrow().dir();
+        ConvertedMiniLm.Run text = ConvertedMiniLm.cli("", "info", "--model", st.toString());
+        assertEquals(0, text.code(), text.err());
+        assertTrue(text.out().contains("  truncate_dim             10\n  dimension                10\n"), text.out());
+        JsonNode j = JSON.readTree(ConvertedMiniLm.cli("", "info", "--model", st.toString(), "--json").out());
+        assertEquals(10, j.get("sentence_transformers").get("truncate_dim").asInt());
+
+        Path ce = CrossEncoderGolden.cases().stream().filter(c -> c.name().equals("ce_st6_sigmoid")).findFirst().orElseThrow().dir();
+        ConvertedMiniLm.Run ceText = ConvertedMiniLm.cli("", "info", "--model", ce.toString());
+        assertEquals(0, ceText.code(), ceText.err());
+        assertTrue(ceText.out().contains("DistilBertForSequenceClassification"), ceText.out());
+        for (String line : List.of("Cross-encoder (config_sentence_transformers.json, as rerank runs it)",
+                "  activation               torch.nn.modules.activation.Sigmoid (" + ce.resolve("config_sentence_transformers.json")
+                        + ": activation_fn)", "  prompt query             \"query: \"")) {
+            assertTrue(ceText.out().contains(line + "\n"), line + " in\n" + ceText.out());
+        }
+        JsonNode cj = JSON.readTree(ConvertedMiniLm.cli("", "info", "--model", ce.toString(), "--json").out()).get("cross_encoder");
+        assertEquals("torch.nn.modules.activation.Sigmoid", cj.get("activation_fn").asText());
+        assertEquals("query: ", cj.get("prompts").get("query").asText());
+    }
+
+    @Test
     void parameterCountIsExactAndTheJsonHasEveryField() throws IOException {
         assertEquals(22_564_608L, MINILM_PARAMETERS);
         Path model = ConvertedMiniLm.directory();

@@ -16,7 +16,7 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * {@code distilbert embed --model <sentence-transformers directory>} on the golden directories
  * ({@link SentenceTransformersGolden}): every run of {@code encode} there (default prompt,
- * {@code --prompt-name}, {@code --prompt}) as JSON lines, and the first as {@code --format npy},
+ * {@code --prompt-name}, {@code --prompt}, {@code --truncate-dim}, {@code --normalize}) as JSON lines, and the first as {@code --format npy},
  * within {@link GoldenParityTest}'s element-wise bound of sentence-transformers' embeddings.
  */
 class CliSentenceTransformersParityTest {
@@ -37,6 +37,8 @@ class CliSentenceTransformersParityTest {
                 String what = c.name() + " run " + k;
                 if (run.hasNonNull("prompt_name")) args.addAll(List.of("--prompt-name", run.get("prompt_name").asText()));
                 if (run.hasNonNull("prompt")) args.addAll(List.of("--prompt", run.get("prompt").asText()));
+                if (run.hasNonNull("truncate_dim")) args.addAll(List.of("--truncate-dim", run.get("truncate_dim").asText()));
+                if (run.path("normalize_embeddings").asBoolean(false)) args.add("--normalize");
                 List<JsonNode> lines = CliEmbedParityTest.lines(ConvertedMiniLm.cli(CliEmbedParityTest.rows(texts),
                         args.toArray(String[]::new)));
                 assertEquals(texts.size(), lines.size(), what + ": lines");

@@ -61,6 +61,14 @@ final class SentenceTransformersGolden {
                 st = st.withPrompt(run.get("prompt").asText());
                 what += " prompt='" + run.get("prompt").asText() + "'";
             }
+            if (run.hasNonNull("truncate_dim")) {
+                st = st.withTruncateDim(run.get("truncate_dim").asInt());
+                what += " truncate_dim=" + run.get("truncate_dim").asInt();
+            }
+            if (run.path("normalize_embeddings").asBoolean(false)) {
+                st = st.withNormalize(true);
+                what += " normalize_embeddings";
+            }
             List<String> texts = new ArrayList<>();
             run.get("texts").forEach(t -> texts.add(t.asText()));
             List<Encoding> encodings = st.encode(texts);
