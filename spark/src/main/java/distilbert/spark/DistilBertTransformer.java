@@ -67,18 +67,21 @@ public final class DistilBertTransformer extends Transformer implements DefaultP
     private final Param<String> choicesCol;
     private final IntParam topK;
     private final StringArrayParam targets;
+    private final Param<String> documentsCol;
+    private final Param<String> activation;
+    private final BooleanParam documentTexts;
 
     /** A stage named {@code uid} (what a saved stage is loaded with). */
     public DistilBertTransformer(String uid) {
         this.uid = uid;
         // created here, not where declared: a Param takes its parent's uid when made
         task = new Param<>(this, "task",
-                "embed, text-classification, token-classification, question-answering, zero-shot-classification, fill-mask or "
-                + "multiple-choice");
+                "embed, text-classification, token-classification, question-answering, zero-shot-classification, fill-mask, "
+                + "multiple-choice or rerank");
         model = new Param<>(this, "model", "the HF DistilBERT directory, at this path on the driver and "
                 + "on every executor");
         inputCol = new Param<>(this, "inputCol", "the text column (the question column for "
-                + "question-answering); default text, or question");
+                + "question-answering, prompt for multiple-choice, query for rerank); default text, or question, prompt, query");
         pairCol = new Param<>(this, "pairCol", "text-classification: a second text per row (text_pair)");
         contextCol = new Param<>(this, "contextCol", "question-answering: the context column");
         outputCol = new Param<>(this, "outputCol", "the column appended; default the task's");
@@ -91,8 +94,10 @@ public final class DistilBertTransformer extends Transformer implements DefaultP
         chunkRows = new IntParam(this, "chunkRows", "rows a task sorts by length and runs at a time");
         pooling = new Param<>(this, "pooling", "embed: cls, max, mean, mean_sqrt_len_tokens, weightedmean or lasttoken, "
                 + "or several comma-separated; default: the directory's (sentence-transformers' Pooling module), else mean");
-        promptName = new Param<>(this, "promptName", "embed: the directory's prompt of that name before each text");
-        prompt = new Param<>(this, "prompt", "embed: this text before each text (\"\": none, overriding a default prompt)");
+        promptName = new Param<>(this, "promptName", "embed: the directory's prompt of that name before each text; "
+                + "rerank: before each query");
+        prompt = new Param<>(this, "prompt", "embed: this text before each text; rerank: before each query (\"\": none, "
+                + "overriding a default prompt)");
         normalize = new BooleanParam(this, "normalize", "embed: divide each vector by its L2 norm");
         outputVector = new BooleanParam(this, "outputVector",
                 "embed: append an ML Vector (what MLlib's estimators take) instead of array<float>");
@@ -106,8 +111,13 @@ public final class DistilBertTransformer extends Transformer implements DefaultP
         driverCheck = new BooleanParam(this, "driverCheck",
                 "read the model's config.json on the driver before any task runs");
         choicesCol = new Param<>(this, "choicesCol", "multiple-choice: the column of choices (array<string>)");
-        topK = new IntParam(this, "topK", "fill-mask: predictions per mask");
+        topK = new IntParam(this, "topK", "fill-mask: predictions per mask (default 5); rerank: hits per row (default: every "
+                + "document)");
         targets = new StringArrayParam(this, "targets", "fill-mask: score only these words");
+        documentsCol = new Param<>(this, "documentsCol", "rerank: the column of documents (array<string>); default documents");
+        activation = new Param<>(this, "activation", "rerank: what turns a logit into the score: sigmoid, identity, tanh, "
+                + "relu, gelu, silu or a torch class name; default: the directory's");
+        documentTexts = new BooleanParam(this, "documentTexts", "rerank: each hit carries its document's text");
         setDefault(device, "auto");
         setDefault(maxLength, 0);
         setDefault(batchTokens, 0);
@@ -116,6 +126,7 @@ public final class DistilBertTransformer extends Transformer implements DefaultP
         setDefault(outputVector, false);
         setDefault(multiLabel, false);
         setDefault(driverCheck, true);
+        setDefault(documentTexts, true);
     }
 
     public DistilBertTransformer() {
@@ -154,6 +165,9 @@ public final class DistilBertTransformer extends Transformer implements DefaultP
     public Param<String> choicesCol() { return choicesCol; }
     public IntParam topK() { return topK; }
     public StringArrayParam targets() { return targets; }
+    public Param<String> documentsCol() { return documentsCol; }
+    public Param<String> activation() { return activation; }
+    public BooleanParam documentTexts() { return documentTexts; }
 
     public DistilBertTransformer setTask(String v) { set(task, v); return this; }
     public DistilBertTransformer setModel(String v) { set(model, v); return this; }
@@ -180,6 +194,9 @@ public final class DistilBertTransformer extends Transformer implements DefaultP
     public DistilBertTransformer setChoicesCol(String v) { set(choicesCol, v); return this; }
     public DistilBertTransformer setTopK(int v) { set(topK, v); return this; }
     public DistilBertTransformer setTargets(String[] v) { set(targets, v); return this; }
+    public DistilBertTransformer setDocumentsCol(String v) { set(documentsCol, v); return this; }
+    public DistilBertTransformer setActivation(String v) { set(activation, v); return this; }
+    public DistilBertTransformer setDocumentTexts(boolean v) { set(documentTexts, v); return this; }
 
     /**
      * The {@link SparkPipeline} the Params describe.
@@ -199,6 +216,7 @@ public final class DistilBertTransformer extends Transformer implements DefaultP
         if (isDefined(pairCol)) p = p.withPairCol(getOrDefault(pairCol));
         if (isDefined(contextCol)) p = p.withContextCol(getOrDefault(contextCol));
         if (isDefined(choicesCol)) p = p.withChoicesCol(getOrDefault(choicesCol));
+        if (isDefined(documentsCol)) p = p.withDocumentsCol(getOrDefault(documentsCol));
         if (isDefined(topK)) p = p.withTopK((Integer) getOrDefault(topK));
         if (isDefined(targets)) p = p.withTargets(Arrays.asList(getOrDefault(targets)));
         if (isDefined(outputCol)) p = p.withOutputCol(getOrDefault(outputCol));
@@ -220,6 +238,14 @@ public final class DistilBertTransformer extends Transformer implements DefaultP
         if (isDefined(aggregation)) p = p.withAggregation(named(TokenClassification.Aggregation.class, aggregation));
         if (isDefined(hypothesisTemplate)) p = p.withHypothesisTemplate(getOrDefault(hypothesisTemplate));
         if ((Boolean) getOrDefault(multiLabel)) p = p.withMultiLabel(true);
+        if (isDefined(activation)) {
+            try {
+                p = p.withActivation(getOrDefault(activation));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(uid + ": Param 'activation': " + e.getMessage(), e);
+            }
+        }
+        if (!(Boolean) getOrDefault(documentTexts)) p = p.withDocumentTexts(false);
         if ((Boolean) getOrDefault(outputVector) && p.task() != SparkPipeline.Task.EMBED) {
             throw new IllegalArgumentException(uid + ": Param 'outputVector' is for embed, not " + p.task().cliName());
         }

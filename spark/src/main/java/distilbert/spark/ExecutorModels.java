@@ -1,5 +1,6 @@
 package distilbert.spark;
 
+import distilbert.model.CrossEncoder;
 import distilbert.model.Device;
 import distilbert.model.DistilBert;
 import distilbert.model.SentenceTransformerDirectory;
@@ -24,17 +25,24 @@ final class ExecutorModels {
     private ExecutorModels() {
     }
 
-    record Key(Path dir, Device device, Precision precision) {
+    /**
+     * @param crossEncoder the directory read as rerank reads it ({@link CrossEncoder.Directory}), else as
+     *                     the other tasks read it; a directory used both ways is loaded twice
+     */
+    record Key(Path dir, Device device, Precision precision, boolean crossEncoder) {
         Key {
             dir = dir.toAbsolutePath().normalize();
         }
     }
 
     /**
-     * A loaded model, its tokenizer, the lock its batches take, and the directory's
-     * sentence-transformers modules (a plain directory's: mean pooling), read once.
+     * A loaded model, its tokenizer, the lock its batches take, and what its directory says beside the
+     * model, read once: for a cross-encoder key, {@code crossEncoder}; else {@code sentenceTransformer},
+     * the sentence-transformers modules (a plain directory's: mean pooling; null for a directory
+     * config_sentence_transformers.json calls a CrossEncoder, which the other tasks read as a plain one).
      */
-    record Loaded(DistilBert model, Tokenizer tokenizer, ReentrantLock lock, SentenceTransformerDirectory sentenceTransformer) {
+    record Loaded(DistilBert model, Tokenizer tokenizer, ReentrantLock lock, SentenceTransformerDirectory sentenceTransformer,
+                  CrossEncoder.Directory crossEncoder) {
     }
 
     private static final Map<Key, Loaded> MODELS = new ConcurrentHashMap<>();
@@ -52,10 +60,13 @@ final class ExecutorModels {
     static Loaded get(Key key) {
         return MODELS.computeIfAbsent(key, k -> {
             try {
-                SentenceTransformerDirectory st = SentenceTransformerDirectory.read(k.dir());
-                DistilBert model = DistilBert.load(st.transformer(), k.device(), k.precision());
+                CrossEncoder.Directory ce = k.crossEncoder() ? CrossEncoder.Directory.read(k.dir()) : null;
+                SentenceTransformerDirectory st = k.crossEncoder() || CrossEncoder.Directory.isCrossEncoder(k.dir()) ? null
+                        : SentenceTransformerDirectory.read(k.dir());
+                Path transformer = ce != null ? ce.transformer() : st != null ? st.transformer() : k.dir();
+                DistilBert model = DistilBert.load(transformer, k.device(), k.precision());
                 try {
-                    return new Loaded(model, Tokenizer.fromPretrained(st.transformer()), new ReentrantLock(true), st);
+                    return new Loaded(model, Tokenizer.fromPretrained(transformer), new ReentrantLock(true), st, ce);
                 } catch (RuntimeException e) {
                     model.close();
                     throw e;

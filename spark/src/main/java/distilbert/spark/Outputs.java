@@ -1,5 +1,6 @@
 package distilbert.spark;
 
+import distilbert.model.CrossEncoder;
 import distilbert.model.QuestionAnswering;
 import distilbert.model.TextClassification;
 import distilbert.model.TokenClassification;
@@ -48,6 +49,11 @@ final class Outputs {
     static final StructType CHOICE = struct(
             field("choice", DataTypes.IntegerType), field("score", DataTypes.FloatType), field("scores", FLOATS));
 
+    static final StructType HIT = struct(
+            field("corpus_id", DataTypes.IntegerType), field("score", DataTypes.FloatType), field("text", DataTypes.StringType));
+
+    static final StructType HIT_WITHOUT_TEXT = struct(field("corpus_id", DataTypes.IntegerType), field("score", DataTypes.FloatType));
+
     private static StructField field(String name, DataType type) {
         return DataTypes.createStructField(name, type, false);
     }
@@ -66,6 +72,7 @@ final class Outputs {
             case ZERO_SHOT_CLASSIFICATION -> ZERO_SHOT;
             case FILL_MASK -> DataTypes.createArrayType(DataTypes.createArrayType(PREDICTION, false), false);
             case MULTIPLE_CHOICE -> CHOICE;
+            case RERANK -> DataTypes.createArrayType(p.documentTexts ? HIT : HIT_WITHOUT_TEXT, false);
         };
     }
 
@@ -108,6 +115,16 @@ final class Outputs {
     static Row choice(distilbert.model.MultipleChoice.Result r) {
         var best = r.best();
         return RowFactory.create(best.index(), best.score(), r.scores().clone());
+    }
+
+    /** sentence-transformers' rank: {@code corpus_id} (the document's index in the row), {@code score}, {@code text}; best first. */
+    static Row[] hits(List<CrossEncoder.Hit> hits, boolean texts) {
+        Row[] out = new Row[hits.size()];
+        for (int i = 0; i < out.length; i++) {
+            CrossEncoder.Hit h = hits.get(i);
+            out[i] = texts ? RowFactory.create(h.corpusId(), h.score(), h.text()) : RowFactory.create(h.corpusId(), h.score());
+        }
+        return out;
     }
 
     /** HF's {@code labels} and {@code scores}: best first. */

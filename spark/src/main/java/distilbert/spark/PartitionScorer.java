@@ -1,11 +1,13 @@
 package distilbert.spark;
 
+import distilbert.model.CrossEncoder;
 import distilbert.model.DistilBert;
 import distilbert.model.FillMask;
 import distilbert.model.LengthBatches;
 import distilbert.model.MultipleChoice;
 import distilbert.model.QuestionAnswering;
 import distilbert.model.SentenceEmbeddings;
+import distilbert.model.SentenceTransformerDirectory;
 import distilbert.model.TextClassification;
 import distilbert.model.TokenClassification;
 import distilbert.model.ZeroShotClassification;
@@ -51,8 +53,8 @@ final class PartitionScorer implements MapPartitionsFunction<Row, Row> {
         if (!rows.hasNext()) {
             return Collections.emptyIterator();
         }
-        ExecutorModels.Loaded loaded = ExecutorModels.get(new ExecutorModels.Key(
-                Path.of(pipeline.model), pipeline.deviceFor(TaskDevices.taskGpus()), pipeline.precision));
+        ExecutorModels.Loaded loaded = ExecutorModels.get(new ExecutorModels.Key(Path.of(pipeline.model),
+                pipeline.deviceFor(TaskDevices.taskGpus()), pipeline.precision, pipeline.task == SparkPipeline.Task.RERANK));
         Scorer scorer = scorer(pipeline, loaded);
         TaskContext task = TaskContext.get();
         String where = task == null ? "" : " (partition " + task.partitionId() + ")";
@@ -118,13 +120,12 @@ final class PartitionScorer implements MapPartitionsFunction<Row, Row> {
         List<Integer> present = new ArrayList<>(in.size());
         List<String> first = new ArrayList<>(in.size());
         List<Object> second = new ArrayList<>(in.size());
-        boolean bothRequired = pipeline.task == SparkPipeline.Task.QUESTION_ANSWERING
-                || pipeline.task == SparkPipeline.Task.MULTIPLE_CHOICE;
+        boolean bothRequired = pipeline.task == SparkPipeline.Task.QUESTION_ANSWERING || pipeline.secondColIsList();
         for (int i = 0; i < in.size(); i++) {
             Row r = in.get(i);
             String a = r.getString(columns[0]);
             Object b = columns.length < 2 || r.isNullAt(columns[1]) ? null
-                    : pipeline.task == SparkPipeline.Task.MULTIPLE_CHOICE ? r.getList(columns[1]) : r.getString(columns[1]);
+                    : pipeline.secondColIsList() ? r.getList(columns[1]) : r.getString(columns[1]);
             if (a == null || (bothRequired && b == null)) {
                 continue;
             }
@@ -205,9 +206,21 @@ final class PartitionScorer implements MapPartitionsFunction<Row, Row> {
         return new MultipleChoice.Question(prompt, cs);
     }
 
+    /** Row {@code i}'s documents, refusing a null one (an empty list is a query of no hits). */
+    private static List<String> documents(int i, List<?> documents) {
+        List<String> ds = new ArrayList<>(documents.size());
+        for (int d = 0; d < documents.size(); d++) {
+            if (documents.get(d) == null) {
+                throw new IllegalArgumentException("row " + i + ": document " + d + " is null");
+            }
+            ds.add((String) documents.get(d));
+        }
+        return ds;
+    }
+
     /** A task's pipeline: tokenize a chunk, then run it. */
     interface Scorer {
-        /** {@code seconds}: the pair, context or choices of each text (null where there is none). */
+        /** {@code seconds}: the pair, context, choices or documents of each text (null where there is none). */
         Prepared prepare(List<String> texts, List<Object> seconds);
 
         interface Prepared {
@@ -220,7 +233,9 @@ final class PartitionScorer implements MapPartitionsFunction<Row, Row> {
         Tokenizer tok = loaded.tokenizer();
         return switch (p.task) {
             case EMBED -> {
-                SentenceEmbeddings s = p.sentenceEmbeddings(model, loaded.sentenceTransformer());
+                SentenceTransformerDirectory st = loaded.sentenceTransformer() != null ? loaded.sentenceTransformer()
+                        : SentenceTransformerDirectory.read(Path.of(p.model));     // a CrossEncoder's directory: its error
+                SentenceEmbeddings s = p.sentenceEmbeddings(model, st);
                 Tokenizer prompted = s.tokenizer();     // lowercasing first where do_lower_case asks
                 yield (texts, seconds) -> {
                     List<String> firsts = texts.stream().map(t -> t == null ? null : s.prompted(t)).toList();
@@ -299,6 +314,25 @@ final class PartitionScorer implements MapPartitionsFunction<Row, Row> {
                     int[] numChoices = MultipleChoice.numChoices(questions);
                     return listener -> m.chooseEncodings(enc, numChoices, listener).stream()
                             .map(r -> (Object) Outputs.choice(r)).toList();
+                };
+            }
+            case RERANK -> {
+                CrossEncoder ce = p.crossEncoder(model, loaded.crossEncoder());
+                yield (queries, seconds) -> {
+                    // each row's (query, document) pairs, one after another: the rows' pairs run together, batched by length
+                    List<List<String>> documents = new ArrayList<>(queries.size());
+                    List<String> firsts = new ArrayList<>(), docs = new ArrayList<>();
+                    for (int i = 0; i < queries.size(); i++) {
+                        List<String> ds = documents(i, (List<?>) seconds.get(i));
+                        documents.add(ds);
+                        firsts.addAll(Collections.nCopies(ds.size(), queries.get(i)));
+                        docs.addAll(ds);
+                    }
+                    List<Encoding> pairs = ce.encode(firsts, docs);
+                    int[] numDocuments = documents.stream().mapToInt(List::size).toArray();
+                    List<List<String>> texts = p.documentTexts ? documents : null;
+                    return listener -> ce.rankEncodings(pairs, numDocuments, texts, p.topK, listener).stream()
+                            .map(hits -> (Object) Outputs.hits(hits, p.documentTexts)).toList();
                 };
             }
         };

@@ -33,17 +33,19 @@ import picocli.CommandLine.Option;
                         + "instead of entity_group with --aggregation none); question-answering -> answer struct<score, start, end, "
                         + "answer>; zero-shot-classification -> zero_shot struct<labels, scores>; fill-mask -> fill_mask "
                         + "array<array<struct<score, token, token_str, sequence>>> (a list per mask); multiple-choice -> choice "
-                        + "struct<choice, score, scores>. Offsets are code points. A null text "
-                        + "gives a null result; every other column is kept."})
+                        + "struct<choice, score, scores>; rerank -> hits array<struct<corpus_id, score, text>>, best first "
+                        + "(sentence-transformers' CrossEncoder.rank of each row's documents for its query). Offsets are code "
+                        + "points. A null text gives a null result; every other column is kept."})
 public final class ScoreJob implements Callable<Integer> {
 
     @Option(names = "--task", required = true, paramLabel = "TASK",
             description = "embed, text-classification, token-classification (ner), question-answering, zero-shot-classification, "
-                    + "fill-mask, multiple-choice")
+                    + "fill-mask, multiple-choice, rerank")
     String task;
 
     @Option(names = "--model", required = true, paramLabel = "DIR",
-            description = "An HF DistilBERT directory, at this path on the driver and on every executor")
+            description = "An HF DistilBERT directory (rerank: a cross-encoder, a sentence-transformers CrossEncoder directory "
+                    + "or a DistilBertForSequenceClassification of one label), at this path on the driver and on every executor")
     String model;
 
     @Option(names = "--no-driver-check",
@@ -69,7 +71,8 @@ public final class ScoreJob implements Callable<Integer> {
     boolean overwrite;
 
     @Option(names = "--text-column", paramLabel = "COL",
-            description = "The text column (default text; question for question-answering, prompt for multiple-choice)")
+            description = "The text column (default text; question for question-answering, prompt for multiple-choice, query "
+                    + "for rerank)")
     String textColumn;
 
     @Option(names = "--pair-column", paramLabel = "COL", description = "text-classification: a second text per row (HF's text_pair)")
@@ -82,7 +85,12 @@ public final class ScoreJob implements Callable<Integer> {
             description = "multiple-choice: the column of choices, an array of strings (default choices)")
     String choicesColumn;
 
-    @Option(names = "--top-k", paramLabel = "K", description = "fill-mask: predictions per mask (default 5)")
+    @Option(names = "--documents-column", paramLabel = "COL",
+            description = "rerank: the column of documents, an array of strings (default documents)")
+    String documentsColumn;
+
+    @Option(names = "--top-k", paramLabel = "K",
+            description = "fill-mask: predictions per mask (default 5); rerank: hits per row (default: every document)")
     Integer topK;
 
     @Option(names = "--targets", paramLabel = "A,B", split = ",", description = "fill-mask: score only these words")
@@ -117,11 +125,19 @@ public final class ScoreJob implements Callable<Integer> {
             + "weightedmean or lasttoken, or several (concatenated); default: the directory's Pooling module, else mean")
     String pooling;
 
-    @Option(names = "--prompt-name", paramLabel = "NAME", description = "embed: the directory's prompt of that name before each text")
+    @Option(names = "--prompt-name", paramLabel = "NAME",
+            description = "embed: the directory's prompt of that name before each text; rerank: before each query")
     String promptName;
 
-    @Option(names = "--prompt", paramLabel = "TEXT", description = "embed: TEXT before each text (\"\": none)")
+    @Option(names = "--prompt", paramLabel = "TEXT", description = "embed: TEXT before each text; rerank: before each query (\"\": none)")
     String prompt;
+
+    @Option(names = "--activation", paramLabel = "NAME", description = "rerank: what turns a logit into the score: sigmoid, "
+            + "identity (the raw logit), tanh, relu, gelu, silu, or a torch class name (default: the directory's)")
+    String activation;
+
+    @Option(names = "--no-text", description = "rerank: leave the documents' texts out of the hits (struct<corpus_id, score>)")
+    boolean noText;
 
     @Option(names = "--normalize", description = "embed: divide each vector by its L2 norm")
     boolean normalize;
@@ -161,6 +177,7 @@ public final class ScoreJob implements Callable<Integer> {
         if (pairColumn != null) p = p.withPairCol(pairColumn);
         if (contextColumn != null) p = p.withContextCol(contextColumn);
         if (choicesColumn != null) p = p.withChoicesCol(choicesColumn);
+        if (documentsColumn != null) p = p.withDocumentsCol(documentsColumn);
         if (topK != null) p = p.withTopK(topK);
         if (targets != null) p = p.withTargets(targets);
         if (outputColumn != null) p = p.withOutputCol(outputColumn);
@@ -175,6 +192,8 @@ public final class ScoreJob implements Callable<Integer> {
         if (aggregation != null) p = p.withAggregation(TokenClassification.Aggregation.valueOf(aggregation.toUpperCase(Locale.ROOT)));
         if (hypothesisTemplate != null) p = p.withHypothesisTemplate(hypothesisTemplate);
         if (multiLabel) p = p.withMultiLabel(true);
+        if (activation != null) p = p.withActivation(activation);
+        if (noText) p = p.withDocumentTexts(false);
         if (noDriverCheck) p = p.withDriverCheck(false);
         if (t == SparkPipeline.Task.ZERO_SHOT_CLASSIFICATION && candidateLabels == null) {
             throw new IllegalArgumentException("zero-shot-classification needs --candidate-labels");

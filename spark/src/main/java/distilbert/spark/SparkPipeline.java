@@ -1,5 +1,6 @@
 package distilbert.spark;
 
+import distilbert.model.CrossEncoder;
 import distilbert.model.Device;
 import distilbert.model.Precision;
 import distilbert.model.DistilBert;
@@ -72,7 +73,12 @@ public final class SparkPipeline implements Serializable {
         /** HF's fill-mask; column {@code fill_mask: array<array<struct<score, token, token_str, sequence>>>}, a list per mask. */
         FILL_MASK("fill-mask", "fill_mask"),
         /** A multiple-choice model over a prompt and its choices; column {@code choice: struct<choice, score, scores>}. */
-        MULTIPLE_CHOICE("multiple-choice", "choice");
+        MULTIPLE_CHOICE("multiple-choice", "choice"),
+        /**
+         * sentence-transformers' {@code CrossEncoder.rank} of a query's documents (the command line's
+         * {@code rerank}; HF has no such pipeline); column {@code hits: array<struct<corpus_id, score, text>>}, best first.
+         */
+        RERANK("rerank", "hits");
 
         private final String cliName;
         private final String defaultOutput;
@@ -117,11 +123,17 @@ public final class SparkPipeline implements Serializable {
     /** Rows a task reads, tokenizes and runs at a time, unless {@link #withChunkRows} says otherwise. */
     public static final int DEFAULT_CHUNK_ROWS = 4096;
 
+    /** rerank's top k unless {@link #withTopK} says otherwise: every document of the row, as {@code CrossEncoder.rank}'s default. */
+    public static final int ALL_DOCUMENTS = Integer.MAX_VALUE;
+
     // Set once, by a factory or by with(...) on a fresh copy, and never changed after: the object is immutable.
     Task task;
     String model;
     String inputCol;
-    /** text-classification: the optional text_pair column; question-answering: the context column; multiple-choice: the choices. */
+    /**
+     * text-classification: the optional text_pair column; question-answering: the context column;
+     * multiple-choice: the choices; rerank: the documents.
+     */
     String secondCol;
     String outputCol;
     /** Where a row the pipeline refuses says why (its result then null); null: such a row fails the task. */
@@ -134,17 +146,22 @@ public final class SparkPipeline implements Serializable {
     /** embed: the pooling modes, or null for the directory's (sentence-transformers' Pooling module, else mean). */
     List<SentenceEmbeddings.Pooling> pooling;
     boolean normalize;
-    /** embed: the prompt's name, or null. */
+    /** embed and rerank: the prompt's name, or null. */
     String promptName;
-    /** embed: the prompt's text ("" for none), or null for the directory's default. */
+    /** embed and rerank: the prompt's text ("" for none), or null for the directory's default. */
     String prompt;
     TokenClassification.Aggregation aggregation = TokenClassification.Aggregation.SIMPLE;
     List<String> candidateLabels = List.of();
     String hypothesisTemplate;
     boolean multiLabel;
     boolean driverCheck = true;
-    int topK = distilbert.model.FillMask.DEFAULT_TOP_K;
+    /** fill-mask: predictions per mask; rerank: hits per row ({@link #ALL_DOCUMENTS} by default). */
+    int topK;
     List<String> targets;
+    /** rerank: what turns a pair's logit into its score, or null for the directory's. */
+    SentenceEmbeddings.Dense.Activation activation;
+    /** rerank: whether each hit carries its document's text. */
+    boolean documentTexts = true;
 
     private SparkPipeline(Task task, String model) {
         this.task = task;
@@ -152,14 +169,17 @@ public final class SparkPipeline implements Serializable {
         this.inputCol = switch (task) {
             case QUESTION_ANSWERING -> "question";
             case MULTIPLE_CHOICE -> "prompt";
+            case RERANK -> "query";
             default -> "text";
         };
         this.secondCol = switch (task) {
             case QUESTION_ANSWERING -> "context";
             case MULTIPLE_CHOICE -> "choices";
+            case RERANK -> "documents";
             default -> null;
         };
         this.outputCol = task.defaultOutputCol();
+        this.topK = task == Task.RERANK ? ALL_DOCUMENTS : distilbert.model.FillMask.DEFAULT_TOP_K;
     }
 
     private SparkPipeline(SparkPipeline o) {
@@ -185,6 +205,8 @@ public final class SparkPipeline implements Serializable {
         driverCheck = o.driverCheck;
         topK = o.topK;
         targets = o.targets;
+        activation = o.activation;
+        documentTexts = o.documentTexts;
     }
 
     /** A copy with {@code change} made to it. */
@@ -239,12 +261,23 @@ public final class SparkPipeline implements Serializable {
         return new SparkPipeline(Task.MULTIPLE_CHOICE, modelDir);
     }
 
+    /**
+     * sentence-transformers' {@code CrossEncoder.rank} of column {@code documents} (array of strings) for
+     * column {@code query}, as {@code distilbert rerank}: each (query, document) pair scored by a
+     * cross-encoder (a sentence-transformers CrossEncoder directory, or a DistilBertForSequenceClassification
+     * of one label), the row's documents ranked best first, every one of them unless {@link #withTopK}
+     * says fewer. The directory's activation, max_seq_length, do_lower_case and default prompt apply.
+     */
+    public static SparkPipeline rerank(String modelDir) {
+        return new SparkPipeline(Task.RERANK, modelDir);
+    }
+
     /** {@code task} over {@code modelDir} with its defaults; zero-shot classification then needs {@link #withCandidateLabels}. */
     public static SparkPipeline of(Task task, String modelDir) {
         return new SparkPipeline(task, modelDir);
     }
 
-    /** The text column (the question column for question-answering). */
+    /** The text column (the question column for question-answering, the prompt for multiple-choice, the query for rerank). */
     public SparkPipeline withInputCol(String col) {
         Objects.requireNonNull(col, "col");
         return with(p -> p.inputCol = col);
@@ -263,9 +296,16 @@ public final class SparkPipeline implements Serializable {
         return with(p -> p.secondCol = col);
     }
 
-    /** fill-mask: how many predictions per mask (HF's top_k, 5 by default). */
+    /** rerank: the column of documents (an array of strings; an empty array gives no hits). */
+    public SparkPipeline withDocumentsCol(String col) {
+        requireTask("a documents column", Task.RERANK);
+        Objects.requireNonNull(col, "col");
+        return with(p -> p.secondCol = col);
+    }
+
+    /** fill-mask: how many predictions per mask (HF's top_k, 5 by default); rerank: hits per row (every document by default). */
     public SparkPipeline withTopK(int k) {
-        requireTask("top k", Task.FILL_MASK);
+        requireTask("top k", Task.FILL_MASK, Task.RERANK);
         if (k < 1) {
             throw new IllegalArgumentException("top k must be at least 1, got " + k);
         }
@@ -356,9 +396,12 @@ public final class SparkPipeline implements Serializable {
         return with(p -> p.pooling = copy);
     }
 
-    /** embed: the directory's prompt of that name before each text (config_sentence_transformers.json's prompts). */
+    /**
+     * embed: the directory's prompt of that name before each text; rerank: before each query
+     * (config_sentence_transformers.json's prompts).
+     */
     public SparkPipeline withPromptName(String name) {
-        requireTask("prompt name", Task.EMBED);
+        requireTask("prompt name", Task.EMBED, Task.RERANK);
         Objects.requireNonNull(name, "prompt name");
         return with(p -> {
             p.promptName = name;
@@ -366,9 +409,12 @@ public final class SparkPipeline implements Serializable {
         });
     }
 
-    /** embed: {@code text} before each text, as encode(prompt=...) puts it ("" for none, overriding a default prompt). */
+    /**
+     * embed: {@code text} before each text, as encode(prompt=...) puts it; rerank: before each query
+     * ("" for none, overriding a default prompt).
+     */
     public SparkPipeline withPrompt(String text) {
-        requireTask("prompt", Task.EMBED);
+        requireTask("prompt", Task.EMBED, Task.RERANK);
         Objects.requireNonNull(text, "prompt");
         return with(p -> {
             p.prompt = text;
@@ -380,6 +426,27 @@ public final class SparkPipeline implements Serializable {
     public SparkPipeline withNormalize(boolean on) {
         requireTask("normalize", Task.EMBED);
         return with(p -> p.normalize = on);
+    }
+
+    /**
+     * rerank: what turns each pair's logit into its score: sigmoid, identity (the raw logit), tanh,
+     * relu, gelu, silu, or a torch class name; null for the directory's (its activation_fn, else sigmoid).
+     *
+     * @throws IllegalArgumentException naming the activations there are
+     */
+    public SparkPipeline withActivation(String name) {
+        requireTask("activation", Task.RERANK);
+        SentenceEmbeddings.Dense.Activation a = name == null ? null : SentenceEmbeddings.Dense.Activation.named(name, "activation");
+        return with(p -> p.activation = a);
+    }
+
+    /**
+     * rerank: with {@code false} the hits leave their documents' texts out, {@code struct<corpus_id, score>}
+     * (corpus_id indexes the row's documents), as {@code distilbert rerank --no-text}.
+     */
+    public SparkPipeline withDocumentTexts(boolean on) {
+        requireTask("document texts", Task.RERANK);
+        return with(p -> p.documentTexts = on);
     }
 
     /** token-classification: HF's aggregation_strategy (simple by default). */
@@ -420,9 +487,10 @@ public final class SparkPipeline implements Serializable {
         return with(p -> p.driverCheck = on);
     }
 
-    private void requireTask(String what, Task t) {
-        if (task != t) {
-            throw new IllegalArgumentException(what + " is an option of " + t.cliName() + ", not of " + task.cliName());
+    private void requireTask(String what, Task... tasks) {
+        if (!Arrays.asList(tasks).contains(task)) {
+            throw new IllegalArgumentException(what + " is an option of "
+                    + String.join(" and ", Arrays.stream(tasks).map(Task::cliName).toList()) + ", not of " + task.cliName());
         }
     }
 
@@ -446,9 +514,14 @@ public final class SparkPipeline implements Serializable {
         return device;
     }
 
-    /** The columns read: the text (or question, or prompt), and the pair, context or choices column when there is one. */
+    /** The columns read: the text (or question, prompt or query), and the pair, context, choices or documents column when there is one. */
     public List<String> inputCols() {
         return secondCol == null ? List.of(inputCol) : List.of(inputCol, secondCol);
+    }
+
+    /** Whether the second column holds arrays of strings (multiple-choice's choices, rerank's documents) rather than strings. */
+    boolean secondColIsList() {
+        return task == Task.MULTIPLE_CHOICE || task == Task.RERANK;
     }
 
     /** The type of the appended column. */
@@ -464,13 +537,15 @@ public final class SparkPipeline implements Serializable {
      */
     public StructType transformSchema(StructType input) {
         List<String> names = Arrays.asList(input.fieldNames());
-        for (String col : inputCols()) {
+        List<String> cols = inputCols();
+        for (int c = 0; c < cols.size(); c++) {
+            String col = cols.get(c);
             if (!names.contains(col)) {
                 throw new IllegalArgumentException(task.cliName() + ": no column '" + col + "' in the input; its columns are "
                         + names);
             }
             DataType type = input.apply(col).dataType();
-            DataType wanted = task == Task.MULTIPLE_CHOICE && col.equals(secondCol)
+            DataType wanted = c == 1 && secondColIsList()
                     ? DataTypes.createArrayType(DataTypes.StringType) : DataTypes.StringType;
             boolean fits = wanted instanceof org.apache.spark.sql.types.ArrayType a && type instanceof org.apache.spark.sql.types.ArrayType t
                     ? t.elementType().equals(a.elementType()) : type.equals(wanted);
@@ -497,7 +572,8 @@ public final class SparkPipeline implements Serializable {
      * transformation: the model runs when an action (write, count, collect) runs the plan.
      *
      * @throws IllegalArgumentException for the problems {@link #transformSchema} names, a model directory
-     *                                  the driver cannot read, or one whose head is not the task's
+     *                                  the driver cannot read, or one whose head is not the task's (for
+     *                                  rerank, a model of more than one label)
      */
     public Dataset<Row> transform(Dataset<Row> input) {
         return transform(input, Counters.register(input.sparkSession().sparkContext(), task));
@@ -534,7 +610,8 @@ public final class SparkPipeline implements Serializable {
 
     /**
      * Reads the model's config.json on the driver: that it exists, parses, and has the head the task
-     * needs. Where the directory is not on the driver's disk the executors' load says what is wrong.
+     * needs (for rerank, of one label). Where the directory is not on the driver's disk the executors'
+     * load says what is wrong.
      */
     void checkModel() {
         Path dir = Path.of(model);
@@ -544,8 +621,9 @@ public final class SparkPipeline implements Serializable {
         }
         DistilBertConfig config;
         SentenceTransformerDirectory st = task == Task.EMBED ? SentenceTransformerDirectory.read(dir) : null;
+        CrossEncoder.Directory ce = task == Task.RERANK ? crossEncoderDirectory(dir) : null;
         try {
-            config = ModelDirectory.readConfig(st != null ? st.transformer() : dir);
+            config = ModelDirectory.readConfig(st != null ? st.transformer() : ce != null ? ce.transformer() : dir);
         } catch (IOException e) {
             throw new UncheckedIOException("reading the config of " + model, e);
         }
@@ -556,7 +634,7 @@ public final class SparkPipeline implements Serializable {
         Head head = ModelDirectory.headOf(config);
         Head needed = switch (task) {
             case EMBED -> null;
-            case TEXT_CLASSIFICATION, ZERO_SHOT_CLASSIFICATION -> Head.SEQUENCE_CLASSIFICATION;
+            case TEXT_CLASSIFICATION, ZERO_SHOT_CLASSIFICATION, RERANK -> Head.SEQUENCE_CLASSIFICATION;
             case TOKEN_CLASSIFICATION -> Head.TOKEN_CLASSIFICATION;
             case QUESTION_ANSWERING -> Head.QUESTION_ANSWERING;
             case FILL_MASK -> Head.MASKED_LM;
@@ -565,6 +643,9 @@ public final class SparkPipeline implements Serializable {
         if (needed != null && head != needed) {
             throw new IllegalArgumentException(task.cliName() + " needs a " + needed.hfClass() + " directory; " + model
                     + " holds a " + head.hfClass());
+        }
+        if (ce != null) {
+            crossEncoderCheck(ce, config);
         }
         if (maxLength > config.maxPositionEmbeddings()) {
             throw new IllegalArgumentException(task.cliName() + ": max length " + maxLength + " is more than the model's "
@@ -583,6 +664,40 @@ public final class SparkPipeline implements Serializable {
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("embed: " + e.getMessage(), e);
         }
+    }
+
+    /** rerank: {@code dir} as {@code CrossEncoder(dir)} reads it, its errors named as this task's. */
+    private static CrossEncoder.Directory crossEncoderDirectory(Path dir) {
+        try {
+            return CrossEncoder.Directory.read(dir);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("rerank: " + e.getMessage(), e);
+        }
+    }
+
+    /** rerank: a model of one label (as RerankCommand, and sentence-transformers' rank, refuse more), and the prompt named exists. */
+    private void crossEncoderCheck(CrossEncoder.Directory ce, DistilBertConfig config) {
+        if (config.numLabels() != 1) {
+            throw new IllegalArgumentException("rerank needs a cross-encoder of one label (a relevance score), but "
+                    + ce.transformer().resolve("config.json") + " has num_labels " + config.numLabels() + " ("
+                    + String.join(", ", config.id2label().values()) + "); text-classification with a pair column "
+                    + "(withPairCol) gives every label's score");
+        }
+        if (promptName != null && !ce.prompts().containsKey(promptName)) {
+            throw new IllegalArgumentException("rerank: " + model + " has no prompt named '" + promptName + "'; its prompts are "
+                    + (ce.prompts().isEmpty() ? "none" : String.join(", ", ce.prompts().keySet())));
+        }
+    }
+
+    /** rerank: the library's cross-encoder for this pipeline over a model of the directory {@code ce}. */
+    CrossEncoder crossEncoder(DistilBert db, CrossEncoder.Directory ce) {
+        CrossEncoder c = CrossEncoder.fromDirectory(db, ce);
+        if (activation != null) c = c.withActivation(activation);
+        if (promptName != null) c = c.withPromptName(promptName);
+        if (prompt != null) c = c.withPrompt(prompt);
+        if (maxLength > 0) c = c.withMaxLength(maxLength);
+        if (batchTokens > 0) c = c.withBatchTokens(batchTokens);
+        return c;
     }
 
     /** embed: the library's embeddings for this pipeline over a model of the directory {@code st}. */

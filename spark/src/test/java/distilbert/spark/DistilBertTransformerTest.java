@@ -30,13 +30,14 @@ class DistilBertTransformerTest {
 
     @TempDir
     static Path dir;
-    static Path base, classifier;
+    static Path base, classifier, reranker;
     static Dataset<Row> train;
 
     @BeforeAll
     static void data() throws IOException {
         base = TinyModels.save(dir.resolve("base"), Head.BASE, List.of());
         classifier = TinyModels.save(dir.resolve("sst"), Head.SEQUENCE_CLASSIFICATION, List.of("NEGATIVE", "POSITIVE"));
+        reranker = TinyModels.save(dir.resolve("ce"), Head.SEQUENCE_CLASSIFICATION, List.of("LABEL_0"));
         List<String> texts = TestSpark.corpus();
         List<Row> rows = new ArrayList<>();
         for (int i = 0; i < texts.size(); i++) {
@@ -96,6 +97,40 @@ class DistilBertTransformerTest {
     }
 
     @Test
+    void aRerankStageSavesLoadsAndRanksAsSparkPipeline() throws IOException {
+        List<String> texts = TestSpark.corpus();
+        List<Row> in = new ArrayList<>();
+        for (int i = 0; i + 4 < texts.size(); i += 5) {
+            in.add(RowFactory.create(texts.get(i), SparkPipelineTest.seq(texts.subList(i + 1, i + 2 + i % 4))));
+        }
+        Dataset<Row> df = TestSpark.frame(in, new StructType().add("q", DataTypes.StringType)
+                .add("docs", DataTypes.createArrayType(DataTypes.StringType)), 2);
+        DistilBertTransformer t = new DistilBertTransformer().setTask("rerank").setModel(reranker.toString()).setInputCol("q")
+                .setDocumentsCol("docs").setTopK(2).setActivation("identity").setPrompt("q: ").setDocumentTexts(false)
+                .setDevice("cpu");
+        String path = dir.resolve("rerank-stage").toString();
+        t.write().overwrite().save(path);
+        DistilBertTransformer back = DistilBertTransformer.load(path);
+        assertEquals("docs", back.getOrDefault(back.documentsCol()));
+        assertEquals("identity", back.getOrDefault(back.activation()));
+        assertEquals(2, back.getOrDefault(back.topK()));
+        assertEquals(false, back.getOrDefault(back.documentTexts()));
+        List<Row> got = back.transform(df).collectAsList();
+        List<Row> want = SparkPipeline.rerank(reranker.toString()).withInputCol("q").withDocumentsCol("docs").withTopK(2)
+                .withActivation("identity").withPrompt("q: ").withDocumentTexts(false).withDevice("cpu").transform(df)
+                .collectAsList();
+        assertEquals(in.size(), got.size());
+        for (int i = 0; i < in.size(); i++) {
+            List<Row> hits = got.get(i).getList(2);
+            assertEquals(Math.min(2, in.get(i).<String>getList(1).size()), hits.size(), "row " + i);
+            assertEquals(2, hits.getFirst().length(), "no texts");
+            assertEquals(want.get(i).getList(2), hits, "row " + i);
+        }
+        assertEquals(Outputs.HIT_WITHOUT_TEXT, ((org.apache.spark.sql.types.ArrayType) back.transformSchema(df.schema())
+                .apply("hits").dataType()).elementType());
+    }
+
+    @Test
     void badParamsAreNamed() {
         DistilBertTransformer noModel = new DistilBertTransformer("d1").setTask("embed");
         var e = assertThrows(IllegalArgumentException.class, () -> noModel.transform(train));
@@ -108,5 +143,12 @@ class DistilBertTransformerTest {
         e = assertThrows(IllegalArgumentException.class, () -> pooling.transform(train));
         assertEquals("d3: Param 'pooling': pooling mode 'median' is not one of [cls, max, mean, mean_sqrt_len_tokens, "
                 + "weightedmean, lasttoken]", e.getMessage());
+        var activation = new DistilBertTransformer("d4").setTask("rerank").setModel(reranker.toString()).setActivation("softplus");
+        e = assertThrows(IllegalArgumentException.class, () -> activation.transform(train));
+        assertTrue(e.getMessage().startsWith("d4: Param 'activation': activation 'softplus' is not supported; supported: "
+                + "[torch.nn.modules.linear.Identity"), e.getMessage());
+        var texts = new DistilBertTransformer("d5").setTask("embed").setModel(base.toString()).setDocumentTexts(false);
+        e = assertThrows(IllegalArgumentException.class, () -> texts.transform(train));
+        assertEquals("document texts is an option of rerank, not of embed", e.getMessage());
     }
 }

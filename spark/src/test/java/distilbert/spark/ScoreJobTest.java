@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import distilbert.model.CrossEncoder;
 import distilbert.model.Device;
 import distilbert.model.DistilBert;
 import distilbert.model.SentenceEmbeddings;
@@ -30,13 +31,14 @@ class ScoreJobTest {
 
     @TempDir
     static Path dir;
-    static Path base, classifier, jsonl, txt;
+    static Path base, classifier, reranker, jsonl, txt;
     static List<String> texts;
 
     @BeforeAll
     static void data() throws IOException {
         base = TinyModels.save(dir.resolve("base"), Head.BASE, List.of());
         classifier = TinyModels.save(dir.resolve("sst"), Head.SEQUENCE_CLASSIFICATION, List.of("NEGATIVE", "POSITIVE"));
+        reranker = TinyModels.save(dir.resolve("ce"), Head.SEQUENCE_CLASSIFICATION, List.of("LABEL_0"));
         texts = TestSpark.corpus();
         ObjectMapper json = new ObjectMapper();
         StringBuilder lines = new StringBuilder();
@@ -110,11 +112,55 @@ class ScoreJobTest {
     }
 
     @Test
+    void reranksJsonLinesAsDistilbertRerankReadsThem() throws IOException {
+        // distilbert rerank's input: {"query", "documents"}; an empty list, and a line without documents
+        ObjectMapper json = new ObjectMapper();
+        StringBuilder lines = new StringBuilder();
+        List<List<String>> documents = new ArrayList<>();
+        for (int i = 0; i + 4 < texts.size(); i += 4) {
+            List<String> ds = texts.subList(i + 1, Math.min(texts.size(), i + 2 + i % 5));
+            documents.add(ds);
+            var row = json.createObjectNode().put("id", documents.size() - 1).put("query", texts.get(i));
+            ds.forEach(row.putArray("documents")::add);
+            lines.append(row).append('\n');
+        }
+        int n = documents.size();
+        lines.append("{\"id\": ").append(n).append(", \"query\": \"nothing\", \"documents\": []}\n");
+        lines.append("{\"id\": ").append(n + 1).append(", \"query\": \"no documents key\"}\n");
+        Path in = Files.writeString(dir.resolve("candidates.jsonl"), lines);
+        Path out = dir.resolve("ranked.json");
+        Run r = run("--task", "rerank", "--model", reranker.toString(), "--input", in.toString(), "--output", out.toString(),
+                "--output-format", "json", "--top-k", "3", "--prompt", "q: ", "--device", "cpu", "--partitions", "2");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("distilbert-spark: rerank: " + (n + 2) + " rows, "), r.err());
+        List<Row> rows = new ArrayList<>(TestSpark.session().read().json(out.toString()).collectAsList());
+        rows.sort((a, b) -> Long.compare(a.getLong(a.fieldIndex("id")), b.getLong(b.fieldIndex("id"))));
+        assertEquals(n + 2, rows.size());
+        try (DistilBert db = DistilBert.load(reranker, Device.CPU)) {
+            CrossEncoder ce = CrossEncoder.fromPretrained(db, reranker).withPrompt("q: ");
+            for (int i = 0; i < n; i++) {
+                List<CrossEncoder.Hit> want = ce.rank(texts.get(4 * i), documents.get(i), 3);
+                List<Row> got = rows.get(i).getList(rows.get(i).fieldIndex("hits"));
+                assertEquals(want.size(), got.size(), "line " + i);
+                for (int k = 0; k < want.size(); k++) {
+                    Row g = got.get(k);
+                    assertEquals(want.get(k).corpusId(), g.getLong(g.fieldIndex("corpus_id")), "line " + i);
+                    // JSON keeps a float's shortest repr
+                    assertEquals(want.get(k).score(), (float) g.getDouble(g.fieldIndex("score")), 0f, "line " + i);
+                    assertEquals(want.get(k).text(), g.getString(g.fieldIndex("text")), "line " + i);
+                }
+            }
+        }
+        assertEquals(List.of(), rows.get(n).getList(rows.get(n).fieldIndex("hits")));
+        assertNull(rows.get(n + 1).get(rows.get(n + 1).fieldIndex("hits")));
+    }
+
+    @Test
     void badCommandLinesExitWithTwoAndSayWhy() {
         Run r = run("--task", "summarization", "--model", "m", "--input", "i", "--output", "o");
         assertEquals(2, r.code());
         assertEquals("distilbert-spark: unknown task 'summarization': expected one of [embed, text-classification, "
-                + "token-classification, question-answering, zero-shot-classification, fill-mask, multiple-choice]",
+                + "token-classification, question-answering, zero-shot-classification, fill-mask, multiple-choice, rerank]",
                 r.err().strip());
         r = run("--task", "zero-shot-classification", "--model", "m", "--input", "i", "--output", "o");
         assertEquals(2, r.code());
@@ -126,6 +172,12 @@ class ScoreJobTest {
         assertEquals(2, r.code());
         assertEquals("distilbert-spark: unknown log level 'loud': expected one of [OFF, FATAL, ERROR, WARN, INFO, DEBUG, TRACE, "
                 + "ALL]", r.err().strip());
+        r = run("--task", "embed", "--model", "m", "--input", "i", "--output", "o", "--no-text");
+        assertEquals(2, r.code());
+        assertEquals("distilbert-spark: document texts is an option of rerank, not of embed", r.err().strip());
+        r = run("--task", "rerank", "--model", "m", "--input", "i", "--output", "o", "--activation", "softplus");
+        assertEquals(2, r.code());
+        assertTrue(r.err().startsWith("distilbert-spark: activation 'softplus' is not supported; supported: "), r.err());
                 r = run("--task", "embed", "--input", "i", "--output", "o");
         assertEquals(2, r.code());
         assertTrue(r.err().startsWith("Missing required option: '--model=DIR'"), r.err());

@@ -56,7 +56,7 @@ class SparkOnFakeGpuTest {
     void embeddingsOnTheSecondGpuAgreeWithTheCpu() throws IOException {
         List<Row> rows = SparkPipeline.embeddings(base.toString()).withDevice("cuda:1").withPrecision("fp32")
                 .transform(TestSpark.texts(texts, 3)).collectAsList();
-        assertTrue(ExecutorModels.keys().contains(new ExecutorModels.Key(base, Device.cuda(1), Precision.FP32)),
+        assertTrue(ExecutorModels.keys().contains(new ExecutorModels.Key(base, Device.cuda(1), Precision.FP32, false)),
                 "loaded: " + ExecutorModels.keys());
         List<float[]> want;
         try (DistilBert db = DistilBert.load(base, Device.CPU)) {

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import distilbert.model.CrossEncoder;
 import distilbert.model.Device;
 import distilbert.model.DistilBert;
 import distilbert.model.QuestionAnswering;
@@ -40,7 +41,7 @@ class SparkPipelineTest {
 
     @TempDir
     static Path dir;
-    static Path base, classifier, tagger, reader, nli, mlm, chooser;
+    static Path base, classifier, tagger, reader, nli, mlm, chooser, reranker;
     static List<String> texts;
 
     @BeforeAll
@@ -52,6 +53,7 @@ class SparkPipelineTest {
         nli = TinyModels.save(dir.resolve("nli"), Head.SEQUENCE_CLASSIFICATION, List.of("entailment", "neutral", "contradiction"));
         mlm = TinyModels.save(dir.resolve("mlm"), Head.MASKED_LM, List.of());
         chooser = TinyModels.save(dir.resolve("mc"), Head.MULTIPLE_CHOICE, List.of());
+        reranker = TinyModels.save(dir.resolve("ce"), Head.SEQUENCE_CLASSIFICATION, List.of("LABEL_0"));
         texts = new ArrayList<>(TestSpark.corpus());
         texts.add(3, null);
     }
@@ -368,6 +370,214 @@ class SparkPipelineTest {
         assertEquals("multiple-choice: column 'prompt' is string, not array<string>", e.getMessage());
     }
 
+    static final StructType QUERIES = new StructType().add("id", DataTypes.LongType, false).add("query", DataTypes.StringType)
+            .add("documents", DataTypes.createArrayType(DataTypes.StringType));
+
+    static scala.collection.immutable.Seq<String> seq(List<String> l) {
+        return scala.jdk.javaapi.CollectionConverters.asScala(l).toSeq();
+    }
+
+    /**
+     * (id, query, documents) rows from the corpus: lists of 1 to 6 documents (long ones cut to the
+     * model's 64 positions among them), a list holding one document twice, a row repeated, an empty
+     * list, null documents and a null query.
+     */
+    static List<Row> queries() {
+        List<String> p = present();
+        List<Row> rows = new ArrayList<>();
+        for (int i = 0; i + 7 < p.size(); i += 4) {
+            List<String> documents = new ArrayList<>(p.subList(i + 1, i + 2 + (i / 4) % 6));
+            rows.add(RowFactory.create((long) rows.size(), p.get(i), seq(documents)));
+        }
+        rows.add(RowFactory.create((long) rows.size(), "the cat", seq(List.of("the cat sat on a mat", "Berlin", "the cat sat on a mat"))));
+        rows.add(RowFactory.create((long) rows.size(), rows.get(2).getString(1), rows.get(2).get(2)));
+        rows.add(RowFactory.create((long) rows.size(), "no documents", seq(List.of())));
+        rows.add(RowFactory.create((long) rows.size(), "null documents", null));
+        rows.add(RowFactory.create((long) rows.size(), null, seq(List.of("a document without a query"))));
+        return rows;
+    }
+
+    /** The hits of a row as the library ranks them: corpus ids, scores to the bit, and texts (or none). */
+    static void assertHits(List<CrossEncoder.Hit> want, List<Row> got, boolean texts, String where) {
+        assertEquals(want.size(), got.size(), where + " hits");
+        for (int k = 0; k < want.size(); k++) {
+            CrossEncoder.Hit h = want.get(k);
+            Row g = got.get(k);
+            assertEquals(texts ? 3 : 2, g.length(), where);
+            assertEquals(h.corpusId(), g.getInt(0), where + " hit " + k);
+            assertEquals(Float.floatToRawIntBits(h.score()), Float.floatToRawIntBits(g.getFloat(1)), where + " hit " + k
+                    + ": " + h.score() + " vs " + g.getFloat(1));
+            if (texts) assertEquals(h.text(), g.getString(2), where + " hit " + k);
+        }
+    }
+
+    @Test
+    void rerankIsTheLibrarysRankOfEachRow() throws IOException {
+        List<Row> in = queries();
+        Dataset<Row> scored = SparkPipeline.rerank(reranker.toString()).withDevice("cpu").withChunkRows(3)
+                .transform(TestSpark.frame(in, QUERIES, 2));
+        assertEquals(DataTypes.createArrayType(Outputs.HIT, false), scored.schema().apply("hits").dataType());
+        assertEquals(List.of("id", "query", "documents", "hits"), Arrays.asList(scored.columns()));
+        List<Row> rows = scored.collectAsList();
+        assertEquals(in.size(), rows.size());
+        int n = in.size();
+        java.util.Set<Float> distinct = new java.util.HashSet<>();
+        try (DistilBert db = DistilBert.load(reranker, Device.CPU)) {
+            CrossEncoder ce = CrossEncoder.fromPretrained(db, reranker);
+            for (int i = 0; i < n - 2; i++) {
+                Row r = rows.get(i);
+                assertEquals(i, r.getLong(0));
+                assertEquals(in.get(i).getString(1), r.getString(1));
+                List<String> documents = r.getList(2);
+                List<CrossEncoder.Hit> want = ce.rank(r.getString(1), documents, Integer.MAX_VALUE);
+                List<Row> got = r.getList(3);
+                assertHits(want, got, true, "row " + i);
+                assertEquals(documents.size(), got.size(), "row " + i + ": every document");
+                got.forEach(h -> distinct.add(h.getFloat(1)));
+            }
+        }
+        assertTrue(distinct.size() > 20, "the scores differ: " + distinct.size() + " values");
+        // one document twice: the same score, in document order; a row repeated: the same hits
+        List<Row> twice = rows.get(n - 5).getList(3);
+        int first = -1, second = -1;
+        for (int k = 0; k < 3; k++) {
+            if (twice.get(k).getInt(0) == 0) first = k;
+            if (twice.get(k).getInt(0) == 2) second = k;
+        }
+        assertEquals(twice.get(first).getFloat(1), twice.get(second).getFloat(1));
+        assertEquals(first + 1, second, "equal scores next to each other, in document order");
+        assertEquals(rows.get(2).getList(3), rows.get(n - 4).getList(3));
+        assertEquals(List.of(), rows.get(n - 3).getList(3), "no documents, no hits");
+        assertNull(rows.get(n - 2).get(3), "null documents");
+        assertNull(rows.get(n - 1).get(3), "null query");
+    }
+
+    @Test
+    void rerankTopKPromptActivationAndNoTexts() throws IOException {
+        List<Row> in = queries();
+        Dataset<Row> scored = SparkPipeline.rerank(reranker.toString()).withTopK(2).withPrompt("q: ").withActivation("identity")
+                .withDocumentTexts(false).withInputCol("query").withDocumentsCol("documents").withOutputCol("top")
+                .withDevice("cpu").transform(TestSpark.frame(in, QUERIES, 3));
+        assertEquals(DataTypes.createArrayType(Outputs.HIT_WITHOUT_TEXT, false), scored.schema().apply("top").dataType());
+        List<Row> rows = scored.collectAsList();
+        int n = in.size(), prompted = 0, logits = 0;
+        try (DistilBert db = DistilBert.load(reranker, Device.CPU)) {
+            CrossEncoder ce = CrossEncoder.fromPretrained(db, reranker);
+            CrossEncoder identity = ce.withActivation(SentenceEmbeddings.Dense.Activation.IDENTITY);
+            for (int i = 0; i < n - 2; i++) {
+                String query = in.get(i).getString(1);
+                List<String> documents = rows.get(i).getList(2);
+                List<CrossEncoder.Hit> want = identity.withPrompt("q: ").rank(query, documents, 2);
+                assertHits(want, rows.get(i).getList(3), false, "row " + i);
+                assertEquals(Math.min(2, documents.size()), want.size(), "row " + i);
+                if (documents.isEmpty()) continue;
+                // what the options change: the prompt (against the same activation without it), the activation (against sigmoid)
+                if (want.getFirst().score() != identity.rank(query, documents, 1).getFirst().score()) prompted++;
+                if (want.getFirst().score() != ce.withPrompt("q: ").rank(query, documents, 1).getFirst().score()) logits++;
+            }
+        }
+        assertTrue(prompted > n / 2, "the prompt counts: " + prompted + " rows of " + n);
+        assertTrue(logits > n / 2, "the activation counts: " + logits + " rows of " + n);
+        assertEquals(List.of(), rows.get(n - 3).getList(3));
+        assertNull(rows.get(n - 2).get(3));
+    }
+
+    @Test
+    void aCrossEncoderDirectorysPromptAndActivationApply() throws IOException {
+        Path six = dir.resolve("ce6");
+        Files.createDirectories(six);
+        try (var files = Files.list(reranker)) {
+            for (Path f : files.toList()) Files.copy(f, six.resolve(f.getFileName()));
+        }
+        // as sentence-transformers 6 saves a CrossEncoder: its activation and prompts beside HF's files
+        Files.writeString(six.resolve("config_sentence_transformers.json"), "{\"model_type\": \"CrossEncoder\", "
+                + "\"activation_fn\": \"torch.nn.modules.activation.Tanh\", \"prompts\": {\"query\": \"query: \", "
+                + "\"short\": \"q \"}, \"default_prompt_name\": \"query\"}");
+        List<Row> in = queries();
+        List<Row> byDefault = SparkPipeline.rerank(six.toString()).withDevice("cpu").transform(TestSpark.frame(in, QUERIES, 2))
+                .collectAsList();
+        List<Row> named = SparkPipeline.rerank(six.toString()).withPromptName("short").withActivation("sigmoid").withDevice("cpu")
+                .transform(TestSpark.frame(in, QUERIES, 2)).collectAsList();
+        List<Row> none = SparkPipeline.rerank(six.toString()).withPrompt("").withDevice("cpu")
+                .transform(TestSpark.frame(in, QUERIES, 1)).collectAsList();
+        try (DistilBert db = DistilBert.load(six, Device.CPU)) {
+            CrossEncoder ce = CrossEncoder.fromPretrained(db, six);
+            assertEquals("query: ", ce.prompt());
+            assertEquals(SentenceEmbeddings.Dense.Activation.TANH, ce.activation());
+            for (int i = 0; i < in.size() - 2; i++) {
+                String query = in.get(i).getString(1);
+                List<String> documents = byDefault.get(i).getList(2);
+                assertHits(ce.rank(query, documents, Integer.MAX_VALUE), byDefault.get(i).getList(3), true, "row " + i);
+                assertHits(ce.withPromptName("short").withActivation(SentenceEmbeddings.Dense.Activation.SIGMOID)
+                        .rank(query, documents, Integer.MAX_VALUE), named.get(i).getList(3), true, "row " + i + ", prompt short");
+                assertHits(ce.withPrompt(null).rank(query, documents, Integer.MAX_VALUE), none.get(i).getList(3), true,
+                        "row " + i + ", no prompt");
+            }
+        }
+        var e = assertThrows(IllegalArgumentException.class, () -> SparkPipeline.rerank(six.toString()).withPromptName("passage")
+                .transform(TestSpark.frame(in, QUERIES, 1)));
+        assertEquals("rerank: " + six + " has no prompt named 'passage'; its prompts are query, short", e.getMessage());
+        // the other tasks read such a directory as the HF directory it also is
+        List<Row> classified = SparkPipeline.textClassification(six.toString()).withDevice("cpu")
+                .transform(TestSpark.texts(texts, 2)).collectAsList();
+        try (DistilBert db = DistilBert.load(six, Device.CPU)) {
+            List<TextClassification.Result> want = new TextClassification(db, Tokenizer.fromPretrained(six)).classify(present());
+            int j = 0;
+            for (int i = 0; i < texts.size(); i++) {
+                if (texts.get(i) == null) continue;
+                assertArrayEquals(want.get(j++).scores(), floats(classified.get(i).getStruct(3).getList(2)), 0f, "row " + i);
+            }
+        }
+    }
+
+    @Test
+    void rerankRefusesAModelOfSeveralLabelsAndDocumentsThatAreNoList() throws IOException {
+        Dataset<Row> df = TestSpark.frame(queries(), QUERIES, 1);
+        var e = assertThrows(IllegalArgumentException.class, () -> SparkPipeline.rerank(nli.toString()).transform(df));
+        assertEquals("rerank needs a cross-encoder of one label (a relevance score), but " + nli.resolve("config.json")
+                + " has num_labels 3 (entailment, neutral, contradiction); text-classification with a pair column (withPairCol) "
+                + "gives every label's score", e.getMessage());
+        // unchecked on the driver, the executors' ranking refuses it
+        Exception failed = assertThrows(Exception.class,
+                () -> SparkPipeline.rerank(nli.toString()).withDriverCheck(false).withDevice("cpu").transform(df).collectAsList());
+        assertEquals("ranking needs a model of one label (a relevance score), but this one has 3 (entailment, neutral, "
+                + "contradiction)", ScoreJob.reason(failed));
+        e = assertThrows(IllegalArgumentException.class, () -> SparkPipeline.rerank(base.toString()).transform(df));
+        assertEquals("rerank needs a DistilBertForSequenceClassification directory; " + base + " holds a DistilBertModel",
+                e.getMessage());
+        Path st = sentenceTransformer();
+        e = assertThrows(IllegalArgumentException.class, () -> SparkPipeline.rerank(st.toString()).transform(df));
+        assertEquals("rerank: " + st.resolve("modules.json") + ": a cross-encoder is one Transformer module, but module 1 is "
+                + "sentence_transformers.models.Pooling (a sentence embedding model: embed or search with it)", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> SparkPipeline.rerank(reranker.toString()).withDocumentsCol("query")
+                .transform(df));
+        assertEquals("rerank: column 'query' is string, not array<string>", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> SparkPipeline.rerank(reranker.toString()).withInputCol("documents")
+                .withDocumentsCol("documents").transform(df));
+        assertEquals("rerank: column 'documents' is array<string>, not string", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> SparkPipeline.rerank(reranker.toString()).withInputCol("text")
+                .transform(df));
+        assertEquals("rerank: no column 'text' in the input; its columns are [id, query, documents]", e.getMessage());
+    }
+
+    @Test
+    void aNullDocumentIsARefusedRow() throws IOException {
+        List<Row> in = List.of(RowFactory.create(0L, "the cat", seq(List.of("a mat", "Berlin"))),
+                RowFactory.create(1L, "the cat", seq(Arrays.asList("a mat", null))));
+        List<Row> rows = SparkPipeline.rerank(reranker.toString()).withErrorCol("why").withDevice("cpu")
+                .transform(TestSpark.frame(in, QUERIES, 1)).collectAsList();
+        try (DistilBert db = DistilBert.load(reranker, Device.CPU)) {
+            assertHits(CrossEncoder.fromPretrained(db, reranker).rank("the cat", List.of("a mat", "Berlin"), 5),
+                    rows.get(0).getList(3), true, "row 0");
+        }
+        assertNull(rows.get(0).get(4));
+        assertNull(rows.get(1).get(3));
+        assertEquals("document 1 is null", rows.get(1).getString(4));
+        Exception e = assertThrows(Exception.class, () -> SparkPipeline.rerank(reranker.toString()).withDevice("cpu")
+                .transform(TestSpark.frame(in, QUERIES, 1)).collectAsList());
+        assertEquals("rerank (partition 0), rows 0 to 1 of the partition: row 1: document 1 is null", ScoreJob.reason(e));
+    }
+
     @Test
     void badColumnsAndModelsAreNamedBeforeAnyTaskRuns() {
         Dataset<Row> df = TestSpark.texts(List.of("a"), 1);
@@ -405,7 +615,24 @@ class SparkPipelineTest {
         assertEquals("zero-shot classification needs at least one candidate label", e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> SparkPipeline.Task.parse("summarization"));
         assertEquals("unknown task 'summarization': expected one of [embed, text-classification, token-classification, "
-                + "question-answering, zero-shot-classification, fill-mask, multiple-choice]", e.getMessage());
+                + "question-answering, zero-shot-classification, fill-mask, multiple-choice, rerank]", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> SparkPipeline.embeddings("m").withTopK(3));
+        assertEquals("top k is an option of fill-mask and rerank, not of embed", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> SparkPipeline.fillMask("m").withPrompt("q: "));
+        assertEquals("prompt is an option of embed and rerank, not of fill-mask", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> SparkPipeline.multipleChoice("m").withDocumentsCol("docs"));
+        assertEquals("a documents column is an option of rerank, not of multiple-choice", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> SparkPipeline.rerank("m").withChoicesCol("docs"));
+        assertEquals("a choices column is an option of multiple-choice, not of rerank", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> SparkPipeline.rerank("m").withTopK(0));
+        assertEquals("top k must be at least 1, got 0", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> SparkPipeline.rerank("m").withActivation("softplus"));
+        assertEquals("activation 'softplus' is not supported; supported: [torch.nn.modules.linear.Identity, "
+                + "torch.nn.modules.activation.Tanh, torch.nn.modules.activation.ReLU, torch.nn.modules.activation.GELU, "
+                + "torch.nn.modules.activation.Sigmoid, torch.nn.modules.activation.SiLU]", e.getMessage());
+        assertEquals(SparkPipeline.Task.RERANK, SparkPipeline.Task.parse("Rerank"));
+        assertEquals(List.of("query", "documents"), SparkPipeline.rerank("m").inputCols());
+        assertEquals("hits", SparkPipeline.rerank("m").outputCol());
         assertEquals(SparkPipeline.Task.TOKEN_CLASSIFICATION, SparkPipeline.Task.parse("NER"));
     }
 
