@@ -7,7 +7,9 @@ with their weights, Normalize, config_sentence_transformers.json) around a small
 with a fixed seed, and expected.json: per run of encode (texts, prompt_name or prompt), the
 embeddings as float32 values and each text's input_ids as the model's tokenizer gave them; and
 model.similarity of the first run's embeddings with themselves (the directory's similarity
-function), and each of sentence-transformers' four functions of them; util.semantic_search of the
+function), and each of sentence-transformers' four functions of them; quantize_embeddings of them
+(int8 and uint8 with their own ranges and with those of the first three, binary, ubinary);
+util.semantic_search of the
 first three in all six under each function; where the model has prompts, encode_query and
 encode_document of two texts; and "search": semantic_search of encode_query(DOC_TEXTS) in
 encode_document(TEXTS), top 3, under model.similarity (what `distilbert search` answers).
@@ -34,6 +36,7 @@ import torch
 import transformers
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.models import Dense, Normalize, Pooling, Transformer
+from sentence_transformers.util import quantize_embeddings
 from transformers import DistilBertModel
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -189,6 +192,11 @@ def run_case(case, seed, out_dir):
                     score_function=getattr(sentence_transformers.util, f))
                     for fn, f in [("cosine", "cos_sim"), ("dot", "dot_score"), ("euclidean", "euclidean_sim"),
                                   ("manhattan", "manhattan_sim")]}}
+    # quantize_embeddings of the first run's embeddings: int8 and uint8 with the ranges of those embeddings
+    # (its default) and of the first three (calibration_embeddings); binary and ubinary
+    expected["quantize"] = {p: quantize_embeddings(first, precision=p).tolist() for p in ("int8", "uint8", "binary", "ubinary")}
+    expected["quantize"].update({p + "_calibration": quantize_embeddings(first, precision=p, calibration_embeddings=first[:3])
+                                 .tolist() for p in ("int8", "uint8")})
     # what `distilbert search` answers: util.semantic_search of encode_query(DOC_TEXTS) in encode_document(TEXTS),
     # top 3, under the model's similarity function
     expected["search"] = {"queries": DOC_TEXTS, "corpus": TEXTS, "top_k": 3, "hits": sentence_transformers.util.semantic_search(

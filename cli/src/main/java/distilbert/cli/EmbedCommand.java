@@ -1,6 +1,7 @@
 package distilbert.cli;
 
 import distilbert.model.DistilBertModel;
+import distilbert.model.EmbeddingQuantization;
 import distilbert.model.LengthBatches;
 import distilbert.model.SentenceEmbeddings;
 import distilbert.model.SentenceTransformerDirectory;
@@ -11,6 +12,7 @@ import distilbert.weights.CheckpointException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -77,6 +79,21 @@ final class EmbedCommand implements Callable<Integer> {
             + "(before the truncation). Not with --pooling none.")
     boolean normalize;
 
+    @Option(names = "--quantize", paramLabel = "KIND", description = "Write the embeddings in fewer bits, as "
+            + "sentence-transformers' quantize_embeddings: int8 or uint8 (a byte per value, each dimension's range in 256 "
+            + "buckets: needs --calibration or --ranges), binary or ubinary (a bit per value, whether it is positive, 8 to a "
+            + "byte; binary is the byte minus 128). JSONL: integers; npy: int8 or uint8 arrays. Not with --pooling none.")
+    String quantize;
+
+    @Option(names = "--calibration", paramLabel = "FILE.npy", description = "--quantize int8/uint8: float32 (rows, dim) "
+            + "embeddings (`embed --format npy` of a sample) whose smallest and largest value per dimension are the buckets' "
+            + "range, as quantize_embeddings' calibration_embeddings.")
+    Path calibration;
+
+    @Option(names = "--ranges", paramLabel = "FILE.npy", description = "--quantize int8/uint8: the ranges themselves, float32 "
+            + "(2, dim): each dimension's smallest value, then its largest, as quantize_embeddings' ranges.")
+    Path ranges;
+
     @Option(names = "--truncate-dim", paramLabel = "N", description = "Keep the first N values of each embedding "
             + "(Matryoshka models; encode's truncate_dim), cut after the model's Normalize module and before --normalize. "
             + "Default: config_sentence_transformers.json's truncate_dim, else none; 0: none. Not with --pooling none.")
@@ -139,6 +156,7 @@ final class EmbedCommand implements Callable<Integer> {
             throw run.usage("--format npy writes a file: give --output FILE");
         }
         if (promptName != null && prompt != null) throw run.usage("give --prompt-name or --prompt, not both");
+        EmbeddingQuantization.Kind kind = quantizationKind(none);
         List<SentenceEmbeddings.Pooling> modes = none || pooling == null ? null : poolingModes(pooling);
         ModelRun.checkModelDirectory(model);
         SentenceTransformerDirectory st = sentenceTransformers(model);
@@ -146,9 +164,12 @@ final class EmbedCommand implements Callable<Integer> {
                 : st.defaultPromptName() == null ? null : st.prompts().get(st.defaultPromptName());
         ModelRun prepared = ModelRun.prepare(run, st.transformer(), maxLength, dir -> st.maxSeqLength());
         int width = width(st, modes, truncateDim, prepared.config().dim());
+        EmbeddingQuantization.Ranges buckets = kind != null && kind.needsRanges() ? ranges(width) : null;
         Tokenizer tokenizer = st.doLowerCase() ? prepared.tokenizer().withLowercase() : prepared.tokenizer();
         ModelRun textRun = prepared.withText(tokenizer, text == null || text.isEmpty() ? null : text);
-        ModelRun modelRun = format == Format.NPY ? textRun.writingTo(() -> NpyOutput.create(run.output, width)) : textRun;
+        ModelRun modelRun = format != Format.NPY ? textRun : textRun.writingTo(() -> kind == null
+                ? NpyOutput.create(run.output, width)
+                : NpyOutput.create(run.output, kind.width(width), kind.signed() ? NpyOutput.Dtype.INT8 : NpyOutput.Dtype.UINT8));
         int padId = modelRun.padId();
         modelRun.stream(none ? CHUNK_BATCHES_NONE : ModelRun.CHUNK_BATCHES, db -> {
             int C = db.config().dim();
@@ -161,9 +182,69 @@ final class EmbedCommand implements Callable<Integer> {
             if (truncateDim != null) base = base.withTruncateDim(truncateDim);
             SentenceEmbeddings embeddings = base.withNormalize(normalize).withPrompt(text)
                     .withMaxLength(modelRun.maxLength()).withBatchTokens(run.batchTokens);
+            if (kind != null) {
+                return (encodings, out, progress) -> writeQuantized(out, EmbeddingQuantization.quantize(
+                        embeddings.embedEncodings(encodings, progress), kind, buckets), kind, format == Format.NPY);
+            }
             return (encodings, out, progress) -> write(out, embeddings.embedEncodings(encodings, progress), C);
         });
         return Main.OK;
+    }
+
+    /** --quantize's kind (null: none), its options checked. */
+    private EmbeddingQuantization.Kind quantizationKind(boolean none) {
+        if (quantize == null) {
+            if (calibration != null || ranges != null) throw run.usage("--calibration and --ranges are for --quantize int8 or uint8");
+            return null;
+        }
+        EmbeddingQuantization.Kind kind;
+        try {
+            kind = EmbeddingQuantization.Kind.parse(quantize);
+        } catch (IllegalArgumentException e) {
+            throw run.usage("--quantize: " + e.getMessage());
+        }
+        if (none) throw run.usage("--quantize needs a pooling other than none");
+        if (calibration != null && ranges != null) throw run.usage("give --calibration or --ranges, not both");
+        if (kind.needsRanges() && calibration == null && ranges == null) {
+            throw run.usage("--quantize " + kind + " needs the buckets' ranges: --calibration FILE.npy (embeddings of a sample, "
+                    + "e.g. this command's --format npy output) or --ranges FILE.npy (2, dim); sentence-transformers takes "
+                    + "them from all the embeddings at once, which a stream does not have");
+        }
+        if (!kind.needsRanges() && (calibration != null || ranges != null)) {
+            throw run.usage("--quantize " + kind + " takes no ranges: --calibration and --ranges are for int8 and uint8");
+        }
+        return kind;
+    }
+
+    /** The int8/uint8 buckets' ranges of --calibration or --ranges, for vectors of {@code width} values. */
+    private EmbeddingQuantization.Ranges ranges(int width) {
+        NpyInput in = NpyInput.read(calibration != null ? calibration : ranges);
+        if (in.dim() != width) {
+            throw new CliException(in.file() + ": " + in.dim() + " values per row, but the embeddings have " + width);
+        }
+        if (calibration != null) {
+            if (in.rows() == 0) throw new CliException(in.file() + ": no rows to calibrate with");
+            List<float[]> rows = new ArrayList<>(in.rows());
+            for (int r = 0; r < in.rows(); r++) rows.add(Arrays.copyOfRange(in.values(), r * width, (r + 1) * width));
+            return EmbeddingQuantization.Ranges.of(rows);
+        }
+        if (in.rows() != 2) throw new CliException(in.file() + ": ranges are 2 rows (the minima, then the maxima), not " + in.rows());
+        return new EmbeddingQuantization.Ranges(Arrays.copyOfRange(in.values(), 0, width),
+                Arrays.copyOfRange(in.values(), width, 2 * width));
+    }
+
+    private static void writeQuantized(JsonlLines out, List<byte[]> rows, EmbeddingQuantization.Kind kind, boolean npy) {
+        if (npy) {
+            out.write(rows, (gen, v) -> { }, v -> v.length);
+            return;
+        }
+        out.write(rows, (gen, v) -> {
+            gen.writeStartObject();
+            gen.writeFieldName("embedding");
+            int[] values = EmbeddingQuantization.values(v, kind);
+            gen.writeArray(values, 0, values.length);
+            gen.writeEndObject();
+        }, v -> 5 * v.length + 32);
     }
 
     /** The directory's sentence-transformers modules (a plain directory's: mean pooling), or an error naming the file. */

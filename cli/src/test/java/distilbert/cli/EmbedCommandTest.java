@@ -307,6 +307,16 @@ class EmbedCommandTest {
         assertUsageError("--normalize needs a pooling other than none", m, "--pooling", "none", "--normalize");
         assertUsageError("--truncate-dim needs a pooling other than none", m, "--pooling", "none", "--truncate-dim", "4");
         assertUsageError("--truncate-dim must be positive (or 0: none), got -2", m, "--truncate-dim", "-2");
+        assertUsageError("--quantize: quantization 'int4' is not one of [int8, uint8, binary, ubinary]", m, "--quantize", "int4");
+        assertUsageError("--quantize needs a pooling other than none", m, "--pooling", "none", "--quantize", "binary");
+        assertUsageError("--quantize uint8 needs the buckets' ranges: --calibration FILE.npy (embeddings of a sample, e.g. this "
+                + "command's --format npy output) or --ranges FILE.npy (2, dim); sentence-transformers takes them from all the "
+                + "embeddings at once, which a stream does not have", m, "--quantize", "uint8");
+        assertUsageError("--quantize binary takes no ranges: --calibration and --ranges are for int8 and uint8", m,
+                "--quantize", "binary", "--ranges", "r.npy");
+        assertUsageError("--calibration and --ranges are for --quantize int8 or uint8", m, "--calibration", "c.npy");
+        assertUsageError("give --calibration or --ranges, not both", m, "--quantize", "int8", "--calibration", "c.npy",
+                "--ranges", "r.npy");
         assertUsageError("--pooling: pooling mode 'median' is not one of [cls, max, mean, mean_sqrt_len_tokens, weightedmean, "
                 + "lasttoken], or none", m, "--pooling", "mean,median");
         assertUsageError("give --prompt-name or --prompt, not both", m, "--prompt-name", "query", "--prompt", "q: ");

@@ -71,6 +71,65 @@ final class EmbedNpyTest {
         }
     }
 
+    /** An int8 or uint8 (rows, width) .npy file as NumPy 1.0 defines it: the values as ints. */
+    static int[][] readByteNpy(Path file, String descr) throws IOException {
+        ByteBuffer b = ByteBuffer.wrap(Files.readAllBytes(file)).order(ByteOrder.LITTLE_ENDIAN);
+        b.position(8);
+        int headerLength = Short.toUnsignedInt(b.getShort());
+        byte[] header = new byte[headerLength];
+        b.get(header);
+        var m = Pattern.compile("\\{'descr': '" + Pattern.quote(descr) + "', 'fortran_order': False, 'shape': \\((\\d+), (\\d+)\\), \\} *\n")
+                .matcher(new String(header, StandardCharsets.US_ASCII));
+        assertTrue(m.matches(), new String(header, StandardCharsets.US_ASCII));
+        int rows = Integer.parseInt(m.group(1)), width = Integer.parseInt(m.group(2));
+        assertEquals((long) rows * width, b.remaining(), "rows x width bytes, nothing more");
+        int[][] out = new int[rows][width];
+        for (int[] row : out) for (int i = 0; i < width; i++) row[i] = descr.equals("|i1") ? b.get() : b.get() & 0xff;
+        return out;
+    }
+
+    @Test
+    void quantizedArraysHoldTheJsonlIntegers() throws IOException {
+        String rows = Cli.rows("the whale was white", "Call me Ishmael.", "a", "x y z", "It was the best of times.");
+        Path calibration = dir.resolve("calibration.npy");
+        assertEquals(0, Cli.onCpu("embed", model, rows, "--format", "npy", "--output", calibration.toString()).code());
+        float[][] floats = readNpy(calibration);
+        for (String kind : List.of("int8", "uint8", "binary", "ubinary")) {
+            String[] options = kind.endsWith("int8") ? new String[] {"--quantize", kind, "--calibration", calibration.toString()}
+                    : new String[] {"--quantize", kind};
+            Path npy = dir.resolve(kind + ".npy");
+            Cli.Result r = Cli.onCpu("embed", model, rows, concat(options, "--format", "npy", "--output", npy.toString()));
+            assertEquals(0, r.code(), r.err());
+            int[][] array = readByteNpy(npy, kind.equals("int8") || kind.equals("binary") ? "|i1" : "|u1");
+            List<String> lines = Cli.ok(Cli.onCpu("embed", model, rows, options));
+            int width = kind.endsWith("int8") ? TinyModels.C : (TinyModels.C + 7) / 8;
+            for (int i = 0; i < array.length; i++) {
+                assertEquals(width, array[i].length, kind);
+                assertEquals(java.util.Arrays.toString(array[i]).replace(" ", ""),
+                        new com.fasterxml.jackson.databind.ObjectMapper().readTree(lines.get(i)).get("embedding").toString(),
+                        kind + " row " + i);
+            }
+            if (kind.equals("ubinary")) {
+                for (int i = 0; i < floats.length; i++) {
+                    for (int k = 0; k < TinyModels.C; k++) {
+                        assertEquals(floats[i][k] > 0, (array[i][k / 8] & (0x80 >> (k % 8))) != 0, "row " + i + " bit " + k);
+                    }
+                }
+            }
+            if (kind.equals("uint8")) {
+                for (int k = 0; k < TinyModels.C; k++) {
+                    int lowest = 255, highest = 0;
+                    for (int[] row : array) {
+                        lowest = Math.min(lowest, row[k]);
+                        highest = Math.max(highest, row[k]);
+                    }
+                    assertEquals(0, lowest, "calibrated on these rows: each dimension's smallest value is bucket 0");
+                    assertTrue(highest >= 254, "and its largest the top bucket (254 where float32 division falls short): " + highest);
+                }
+            }
+        }
+    }
+
     @Test
     void aBadLineLeavesAValidArrayOfTheRowsBeforeIt() throws IOException {
         Path npy = Files.writeString(dir.resolve("bad.npy"), "old contents, replaced");

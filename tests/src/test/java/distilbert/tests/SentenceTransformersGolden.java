@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import distilbert.model.DistilBert;
+import distilbert.model.EmbeddingQuantization;
 import distilbert.model.SemanticSearch;
 import distilbert.model.SentenceEmbeddings;
 import distilbert.tokenizer.Encoding;
@@ -133,6 +134,33 @@ final class SentenceTransformersGolden {
                     if (!close(score, hit.score())) {
                         mismatches.add(what + " hit " + k + ": score " + hit.score() + ", sentence-transformers " + score);
                     }
+                }
+            }
+        });
+        return mismatches;
+    }
+
+    /**
+     * {@link EmbeddingQuantization} of the first run's embeddings (sentence-transformers' own) against
+     * quantize_embeddings: every byte the same, int8 and uint8 with the ranges of all six embeddings and
+     * of the first three, binary and ubinary.
+     */
+    static List<String> checkQuantize(Case c) {
+        List<float[]> first = new ArrayList<>();
+        for (JsonNode row : c.expected().get("runs").get(0).get("embeddings")) first.add(floats(row));
+        List<String> mismatches = new ArrayList<>();
+        c.expected().get("quantize").fields().forEachRemaining(e -> {
+            String name = e.getKey();
+            EmbeddingQuantization.Kind kind = EmbeddingQuantization.Kind.parse(name.replace("_calibration", ""));
+            EmbeddingQuantization.Ranges ranges = EmbeddingQuantization.Ranges.of(name.endsWith("_calibration")
+                    ? first.subList(0, 3) : first);
+            for (int i = 0; i < first.size(); i++) {
+                int[] got = EmbeddingQuantization.values(EmbeddingQuantization.quantize(first.get(i), kind, ranges), kind);
+                int[] want = new int[e.getValue().get(i).size()];
+                for (int k = 0; k < want.length; k++) want[k] = e.getValue().get(i).get(k).asInt();
+                if (!Arrays.equals(want, got)) {
+                    mismatches.add(c.name() + " " + name + " row " + i + ": " + Arrays.toString(got) + ", sentence-transformers "
+                            + Arrays.toString(want));
                 }
             }
         });

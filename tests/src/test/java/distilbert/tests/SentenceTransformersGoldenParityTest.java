@@ -34,6 +34,15 @@ class SentenceTransformersGoldenParityTest {
         }));
     }
 
+    /** {@link distilbert.model.EmbeddingQuantization} against quantize_embeddings: the same bytes, every case, every kind. */
+    @TestFactory
+    Stream<DynamicTest> quantizationMatchesQuantizeEmbeddings() throws Exception {
+        return SentenceTransformersGolden.cases().stream().map(c -> DynamicTest.dynamicTest(c.name(), () -> {
+            List<String> mismatches = SentenceTransformersGolden.checkQuantize(c);
+            assertTrue(mismatches.isEmpty(), String.join("\n", mismatches));
+        }));
+    }
+
     /** {@link distilbert.model.SemanticSearch} against util.semantic_search, every case, every similarity function. */
     @TestFactory
     Stream<DynamicTest> semanticSearchMatchesSentenceTransformers() throws Exception {
