@@ -5,12 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import distilbert.model.CrossEncoder;
 import distilbert.model.DistilBert;
 import distilbert.model.SentenceEmbeddings.Dense.Activation;
 import distilbert.tokenizer.Encoding;
-import java.net.URL;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -31,16 +29,7 @@ final class CrossEncoderGolden {
     }
 
     static List<Case> cases() throws Exception {
-        URL index = CrossEncoderGolden.class.getResource("/golden-ce/index.json");
-        assertTrue(index != null, "tests/src/test/resources/golden-ce/index.json is missing");
-        Path root = Path.of(index.toURI()).getParent();
-        ObjectMapper json = new ObjectMapper();
-        List<Case> out = new ArrayList<>();
-        for (JsonNode name : json.readTree(index).get("cases")) {
-            Path dir = root.resolve(name.asText());
-            out.add(new Case(dir, name.asText(), json.readTree(dir.resolve("expected.json").toFile())));
-        }
-        return out;
+        return SentenceTransformersGolden.cases("golden-ce").stream().map(c -> new Case(c.dir(), c.name(), c.expected())).toList();
     }
 
     /** The cross-encoder a run asks for: its prompt_name or prompt, apply_softmax. */

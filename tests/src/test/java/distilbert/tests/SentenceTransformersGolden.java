@@ -31,8 +31,13 @@ final class SentenceTransformersGolden {
     }
 
     static List<Case> cases() throws Exception {
-        URL index = SentenceTransformersGolden.class.getResource("/golden-st/index.json");
-        assertTrue(index != null, "tests/src/test/resources/golden-st/index.json is missing");
+        return cases("golden-st");
+    }
+
+    /** The cases of a folder of golden directories under tests/src/test/resources, as its index.json lists them. */
+    static List<Case> cases(String folder) throws Exception {
+        URL index = SentenceTransformersGolden.class.getResource("/" + folder + "/index.json");
+        assertTrue(index != null, "tests/src/test/resources/" + folder + "/index.json is missing");
         Path root = Path.of(index.toURI()).getParent();
         ObjectMapper json = new ObjectMapper();
         List<Case> out = new ArrayList<>();
