@@ -132,7 +132,7 @@ class OptionsTest {
     void noCommandIsAUsageError() {
         Cli.Result r = Cli.run("");
         assertEquals(2, r.code());
-        assertEquals(List.of("distilbert: missing a command (tokenize, embed, search, score, zero-shot, fill-mask, ner, qa, multiple-choice, train, info, convert, bench)", "Try 'distilbert --help' for more information."), r.err().lines().toList());
+        assertEquals(List.of("distilbert: missing a command (tokenize, embed, search, score, zero-shot, fill-mask, ner, qa, multiple-choice, rerank, train, info, convert, bench)", "Try 'distilbert --help' for more information."), r.err().lines().toList());
         Cli.Result unknown = Cli.run("", "tokenise");
         assertEquals(2, unknown.code());
         assertTrue(unknown.err().startsWith("distilbert: Unmatched argument at index 0: 'tokenise'\nDid you mean: tokenize"), unknown.err());
