@@ -42,12 +42,17 @@ import picocli.CommandLine.Spec;
             "Output: one line per query, in query order: {\"hits\": [{\"corpus_id\": 17, \"score\": 0.83, \"text\": ...}, "
                     + "...]}, best first (corpus_id: the corpus row, from 0; text: with --corpus only). Equal scores rank "
                     + "by smaller corpus_id.",
+            "",
+            "With --rerank DIR, a cross-encoder then reads each query with each of its hits, as `distilbert rerank` does "
+                    + "(sentence-transformers' retrieve and rerank): the hits are ordered by its score (\"score\"), the "
+                    + "similarity kept as \"search_score\", the best --rerank-top-k kept.",
             ""},
         footer = {"",
             "Examples:",
             "  distilbert search --model models/multi-qa-distilbert-cos-v1 --corpus docs.jsonl --queries questions.jsonl",
             "  distilbert embed --model DIR --format npy --input docs.jsonl --output docs.npy   # once",
             "  distilbert search --model DIR --corpus-embeddings docs.npy --queries q.jsonl --top-k 5",
+            "  distilbert search --model DIR --corpus docs.jsonl --queries q.jsonl --top-k 100 --rerank CROSS-ENCODER --rerank-top-k 10",
             "",
             "Exit codes: 0 done, 1 failed (unusable model, unreadable input or .npy file, dimensions that differ), "
                     + "2 usage error."})
@@ -87,6 +92,15 @@ final class SearchCommand implements Callable<Integer> {
             + "util.semantic_search).")
     String scoreFunction;
 
+    @Option(names = "--rerank", paramLabel = "DIR", description = "Rerank each query's hits with this cross-encoder, as "
+            + "`distilbert rerank` does (retrieve and rerank): the hits' \"score\" becomes the cross-encoder's, \"search_score\" "
+            + "keeps the similarity, best first. Needs --corpus (the hits' texts) and queries as text.")
+    Path rerank;
+
+    @Option(names = "--rerank-top-k", paramLabel = "K", description = "With --rerank: hits kept after reranking. Default: "
+            + "all --top-k.")
+    Integer rerankTopK;
+
     @Option(names = "--output", paramLabel = "FILE", description = "JSONL to write. Default (or -): stdout.")
     Path output;
 
@@ -111,6 +125,10 @@ final class SearchCommand implements Callable<Integer> {
         if (corpus == null && corpusEmbeddings == null) throw usage("give --corpus FILE (JSONL) or --corpus-embeddings FILE.npy");
         if (queries != null && queryEmbeddings != null) throw usage("give --queries or --query-embeddings, not both");
         boolean embedsCorpus = corpusEmbeddings == null, embedsQueries = queryEmbeddings == null;
+        if (rerank != null && corpus == null) throw usage("--rerank reads the hits' texts: give --corpus FILE");
+        if (rerank != null && !embedsQueries) throw usage("--rerank reads the queries' texts: give --queries FILE, not --query-embeddings");
+        if (rerankTopK != null && rerank == null) throw usage("--rerank-top-k goes with --rerank DIR");
+        if (rerankTopK != null && rerankTopK < 1) throw usage("--rerank-top-k must be at least 1, got " + rerankTopK);
         if ((embedsCorpus || embedsQueries) && model == null) {
             throw usage("--model DIR is needed to embed " + (embedsCorpus ? "--corpus" : "the queries")
                     + " (or give " + (embedsCorpus ? "--corpus-embeddings" : "--query-embeddings") + ")");
@@ -125,6 +143,12 @@ final class SearchCommand implements Callable<Integer> {
         }
         Path tmp = Files.createTempDirectory("distilbert-search");
         try {
+            Path queryFile = queries == null ? Path.of("-") : queries;
+            if (rerank != null && queryFile.toString().equals("-")) {   // read twice: to embed, then to rerank with
+                queryFile = tmp.resolve("queries.jsonl");
+                Files.copy(main.io().in(), queryFile);
+            }
+            Path queryInput = queryFile;
             NpyInput corpusVectors, queryVectors;
             // the corpus's embed run loads the model, the queries' reuses it (as do the runs of a scope around this one)
             try (SharedModels own = SharedModels.CURRENT.isBound() ? null : new SharedModels()) {
@@ -132,7 +156,7 @@ final class SearchCommand implements Callable<Integer> {
                 NpyInput[] both = ScopedValue.where(SharedModels.CURRENT, models).call(() -> new NpyInput[] {
                     NpyInput.read(embedsCorpus ? embed(corpus, SentenceEmbeddings.documentPromptName(st.prompts()),
                             tmp.resolve("corpus.npy")) : corpusEmbeddings),
-                    NpyInput.read(embedsQueries ? embed(queries == null ? Path.of("-") : queries,
+                    NpyInput.read(embedsQueries ? embed(queryInput,
                             st.prompts().containsKey("query") ? "query" : null, tmp.resolve("queries.npy")) : queryEmbeddings)});
                 corpusVectors = both[0];
                 queryVectors = both[1];
@@ -145,14 +169,18 @@ final class SearchCommand implements Callable<Integer> {
                     corpusVectors.values(), corpusVectors.rows(), queryVectors.rows() > 0 ? queryVectors.dim() : corpusVectors.dim(),
                     topK, f);
             Map<Integer, String> texts = corpus == null ? Map.of() : texts(hits, corpusVectors.rows());
+            List<List<Ranked>> ranked = rerank == null ? hits.stream().map(list -> list.stream()
+                    .map(h -> new Ranked(h.corpusId(), h.score(), Float.NaN)).toList()).toList()
+                    : reranked(hits, texts, queryInput, tmp);
             try (JsonlOutput out = JsonlOutput.open(output, main.io().out())) {
-                out.write(hits, (gen, list) -> {
+                out.write(ranked, (gen, list) -> {
                     gen.writeStartObject();
                     gen.writeArrayFieldStart("hits");
-                    for (SemanticSearch.Hit h : list) {
+                    for (Ranked h : list) {
                         gen.writeStartObject();
                         gen.writeNumberField("corpus_id", h.corpusId());
                         gen.writeNumberField("score", h.score());
+                        if (rerank != null) gen.writeNumberField("search_score", h.searchScore());
                         if (corpus != null) gen.writeStringField("text", texts.get(h.corpusId()));
                         gen.writeEndObject();
                     }
@@ -174,15 +202,63 @@ final class SearchCommand implements Callable<Integer> {
         List<String> args = new ArrayList<>(List.of("embed", "--model", model.toString(), "--input", input.toString(),
                 "--format", "npy", "--output", npy.toString()));
         if (promptName != null) args.addAll(List.of("--prompt-name", promptName));
+        if (maxLength != null) args.addAll(List.of("--max-length", maxLength.toString()));
+        inner(args);
+        return npy;
+    }
+
+    /** Runs an inner command ({@code embed}, {@code rerank}) with the run options; its error ends the search. */
+    private void inner(List<String> args) {
         if (device != null) args.addAll(List.of("--device", device));
         if (precision != null) args.addAll(List.of("--precision", precision));
         if (batchTokens != null) args.addAll(List.of("--batch-tokens", batchTokens.toString()));
-        if (maxLength != null) args.addAll(List.of("--max-length", maxLength.toString()));
         if (verbose) args.add("--verbose");
         Main.Io io = main.io();
         int code = Main.run(args.toArray(String[]::new), io.in(), io.out(), io.err(), io.errIsTerminal());
         if (code != Main.OK) throw new Embedding(code);
-        return npy;
+    }
+
+    /** A hit as written: its corpus row, its score, and with --rerank the similarity it was found by. */
+    private record Ranked(int corpusId, float score, float searchScore) {}
+
+    /**
+     * Each query's hits reranked by the --rerank cross-encoder: an inner {@code distilbert rerank} run
+     * over {"query": its text, "documents": its hits' texts} lines, its rankings mapped back to corpus rows.
+     */
+    private List<List<Ranked>> reranked(List<List<SemanticSearch.Hit>> hits, Map<Integer, String> texts, Path queryFile,
+                                        Path tmp) throws IOException {
+        List<String> queryTexts = new ArrayList<>(hits.size());
+        try (JsonlInput in = JsonlInput.open(queryFile, main.io().in())) {
+            for (List<JsonlInput.Row> batch; !(batch = in.readBatch(4096)).isEmpty(); ) {
+                for (JsonlInput.Row r : batch) queryTexts.add(r.text());
+            }
+        }
+        Path lines = tmp.resolve("rerank.jsonl"), ranked = tmp.resolve("reranked.jsonl");
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        try (var w = Files.newBufferedWriter(lines)) {
+            for (int q = 0; q < hits.size(); q++) {
+                var line = json.createObjectNode().put("query", queryTexts.get(q));
+                var docs = line.putArray("documents");
+                for (SemanticSearch.Hit h : hits.get(q)) docs.add(texts.get(h.corpusId()));
+                w.write(line.toString());
+                w.write('\n');
+            }
+        }
+        List<String> args = new ArrayList<>(List.of("rerank", "--model", rerank.toString(), "--input", lines.toString(),
+                "--output", ranked.toString(), "--no-text"));
+        if (rerankTopK != null) args.addAll(List.of("--top-k", rerankTopK.toString()));
+        inner(args);
+        List<List<Ranked>> out = new ArrayList<>(hits.size());
+        List<String> results = Files.readAllLines(ranked);
+        for (int q = 0; q < hits.size(); q++) {
+            List<Ranked> list = new ArrayList<>();
+            for (com.fasterxml.jackson.databind.JsonNode h : json.readTree(results.get(q)).get("hits")) {
+                SemanticSearch.Hit found = hits.get(q).get(h.get("corpus_id").asInt());
+                list.add(new Ranked(found.corpusId(), h.get("score").floatValue(), found.score()));
+            }
+            out.add(list);
+        }
+        return out;
     }
 
     /** The texts of the corpus rows that are hits, read from --corpus in one pass. */
@@ -207,7 +283,7 @@ final class SearchCommand implements Callable<Integer> {
         return out;
     }
 
-    /** An inner {@code embed} run that failed: it has said why on stderr; the search exits with its code. */
+    /** An inner {@code embed} or {@code rerank} run that failed: it has said why on stderr; the search exits with its code. */
     static final class Embedding extends RuntimeException {
         final int code;
 

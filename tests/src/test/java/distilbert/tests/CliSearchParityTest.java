@@ -91,6 +91,69 @@ class CliSearchParityTest {
         }));
     }
 
+    /**
+     * Retrieve and rerank: {@code search --rerank} over sentence-transformers' own search hits (the
+     * golden "search" of st_prompts) reordered by the cross-encoder ce_st6_sigmoid as the library's
+     * {@link distilbert.model.CrossEncoder#rank} orders them (that, against CrossEncoder.rank, is
+     * CrossEncoderGoldenParityTest's), the similarity kept as search_score, --rerank-top-k hits kept;
+     * queries from a file and from stdin alike.
+     */
+    @Test
+    void rerankReordersEachQuerysHitsByTheCrossEncoder() throws Exception {
+        SentenceTransformersGolden.Case c = SentenceTransformersGolden.cases().stream().filter(x -> x.name().equals("st_prompts"))
+                .findFirst().orElseThrow();
+        Path ce = CrossEncoderGolden.cases().stream().filter(x -> x.name().equals("ce_st6_sigmoid")).findFirst().orElseThrow().dir();
+        JsonNode search = c.expected().get("search");
+        Path corpus = jsonl("rr-corpus.jsonl", search.get("corpus"));
+        Path queries = jsonl("rr-queries.jsonl", search.get("queries"));
+        String[] args = {"search", "--model", c.dir().toString(), "--device", "cpu", "--corpus", corpus.toString(),
+            "--top-k", search.get("top_k").asText(), "--rerank", ce.toString(), "--rerank-top-k", "2"};
+        List<JsonNode> fromFile = CliEmbedParityTest.lines(ConvertedMiniLm.cli("", concat(args, "--queries", queries.toString())));
+        List<JsonNode> fromStdin = CliEmbedParityTest.lines(ConvertedMiniLm.cli(Files.readString(queries), args));
+        assertEquals(fromFile, fromStdin, "queries from stdin are read twice as from a file");
+        List<String> mismatches = new ArrayList<>();
+        try (distilbert.model.DistilBert db = distilbert.model.DistilBert.load(ce, distilbert.model.Device.CPU)) {
+            distilbert.model.CrossEncoder reranker = distilbert.model.CrossEncoder.fromPretrained(db, ce);
+            for (int q = 0; q < search.get("queries").size(); q++) {
+                JsonNode found = search.get("hits").get(q), got = fromFile.get(q).get("hits");
+                List<String> docs = new ArrayList<>();
+                found.forEach(h -> docs.add(search.get("corpus").get(h.get("corpus_id").asInt()).asText()));
+                List<distilbert.model.CrossEncoder.Hit> want = reranker.rank(search.get("queries").get(q).asText(), docs, 2);
+                assertEquals(2, got.size());
+                for (int k = 0; k < 2; k++) {
+                    JsonNode origin = found.get(want.get(k).corpusId());
+                    String what = "query " + q + " hit " + k;
+                    if (got.get(k).get("corpus_id").asInt() != origin.get("corpus_id").asInt()) {
+                        mismatches.add(what + ": corpus_id " + got.get(k).get("corpus_id") + ", expected " + origin.get("corpus_id"));
+                    }
+                    if (!close(want.get(k).score(), got.get(k).get("score").asDouble())) {
+                        mismatches.add(what + ": score " + got.get(k).get("score") + ", cross-encoder " + want.get(k).score());
+                    }
+                    if (!close(origin.get("score").asDouble(), got.get(k).get("search_score").asDouble())) {
+                        mismatches.add(what + ": search_score " + got.get(k).get("search_score") + ", util.semantic_search "
+                                + origin.get("score"));
+                    }
+                    assertEquals(want.get(k).text(), got.get(k).get("text").asText(), what + ": text");
+                }
+            }
+        }
+        assertTrue(mismatches.isEmpty(), String.join("\n", mismatches));
+
+        ConvertedMiniLm.Run r = ConvertedMiniLm.cli("", "search", "--model", c.dir().toString(), "--corpus-embeddings", "x.npy",
+                "--queries", queries.toString(), "--rerank", ce.toString());
+        assertEquals(2, r.code());
+        assertTrue(r.err().startsWith("distilbert search: --rerank reads the hits' texts: give --corpus FILE\n"), r.err());
+        r = ConvertedMiniLm.cli("", "search", "--model", c.dir().toString(), "--corpus", corpus.toString(), "--rerank-top-k", "3");
+        assertEquals(2, r.code());
+        assertTrue(r.err().startsWith("distilbert search: --rerank-top-k goes with --rerank DIR\n"), r.err());
+    }
+
+    private static String[] concat(String[] a, String... b) {
+        String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+
     @Test
     void errorsNameTheProblem() throws Exception {
         SentenceTransformersGolden.Case c = SentenceTransformersGolden.cases().getFirst();
