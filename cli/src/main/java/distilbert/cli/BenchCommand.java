@@ -2,6 +2,7 @@ package distilbert.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import distilbert.model.CrossEncoder;
 import distilbert.model.DistilBert;
 import distilbert.model.DistilBertModel;
 import distilbert.model.LengthBatches;
@@ -10,6 +11,7 @@ import distilbert.model.ModelInput;
 import distilbert.model.Precision;
 import distilbert.model.Replicas;
 import distilbert.model.SentenceEmbeddings;
+import distilbert.model.SentenceTransformerDirectory;
 import distilbert.tokenizer.EncodeOptions;
 import distilbert.tokenizer.Encoding;
 import distilbert.tokenizer.Tokenizer;
@@ -160,11 +162,28 @@ final class BenchCommand implements Callable<Integer>, Main.Verbose {
         }
     }
 
+    /** The directory's max_seq_length (sentence_bert_config.json), once read. */
+    private java.util.OptionalInt maxSeqLength = java.util.OptionalInt.empty();
+
     @Override
     public Integer call() throws IOException {
         check();
         ModelRun.checkModelDirectory(model);
-        model = EmbedCommand.sentenceTransformers(model).transformer();   // a sentence-transformers directory's model
+        // a sentence-transformers directory's model, or a cross-encoder's, with its max_seq_length
+        if (CrossEncoder.Directory.isCrossEncoder(model)) {
+            CrossEncoder.Directory ce;
+            try {
+                ce = CrossEncoder.Directory.read(model);
+            } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
+                throw new CliException(e.getMessage(), e);
+            }
+            model = ce.transformer();
+            maxSeqLength = ce.maxSeqLength();
+        } else {
+            SentenceTransformerDirectory st = EmbedCommand.sentenceTransformers(model);
+            model = st.transformer();
+            maxSeqLength = st.maxSeqLength();
+        }
         DistilBertConfig config = ModelDirectory.readConfig(model);
         for (int l : lengths) {
             if (l > config.maxPositionEmbeddings()) {
@@ -244,8 +263,7 @@ final class BenchCommand implements Callable<Integer>, Main.Verbose {
     /** The first --max-rows rows of --input, tokenized and truncated as embed does. */
     private List<Encoding> readRows(DistilBertConfig config, Main.Io io) throws IOException {
         Tokenizer tokenizer = Tokenizer.fromPretrained(model);
-        int maxLength = ModelRun.defaultMaxLength(tokenizer.modelMaxLength(), config.maxPositionEmbeddings(),
-                EmbedCommand.sentenceTransformers(model).maxSeqLength());
+        int maxLength = ModelRun.defaultMaxLength(tokenizer.modelMaxLength(), config.maxPositionEmbeddings(), maxSeqLength);
         EncodeOptions cut = new EncodeOptions(true, Truncation.longestFirst(maxLength), null);
         List<JsonlInput.Row> read;
         try (JsonlInput in = JsonlInput.open(input, io.in(), JsonlInput.Keys.TEXT)) {

@@ -91,6 +91,22 @@ final class BenchCommandTest {
     }
 
     @Test
+    void aCrossEncoderDirectoryIsTimedWithItsMaxSeqLength() throws IOException {
+        Path ce = TinyModels.classifier(dir.resolve("ce"), TinyModels.config().toBuilder().numLabels(1).build());
+        Files.writeString(ce.resolve("modules.json"), "[{\"idx\": 0, \"name\": \"0\", \"path\": \"\", "
+                + "\"type\": \"sentence_transformers.base.modules.transformer.Transformer\"}]");
+        Files.writeString(ce.resolve("sentence_bert_config.json"), "{\"max_seq_length\": 6}");
+        Files.writeString(ce.resolve("config_sentence_transformers.json"), "{\"model_type\": \"CrossEncoder\"}");
+        Path input = Files.writeString(dir.resolve("pairs.jsonl"), "{\"text\": \"who wrote moby dick\", \"text_pair\": "
+                + "\"herman melville wrote it in 1851\"}\n");
+        List<JsonNode> cases = cases(Cli.run("", "bench", "--model", ce.toString(), "--device", "cpu", "--batch", "1",
+                "--length", "8", "--seconds", "0.05", "--warmup", "1", "--input", input.toString(), "--json"));
+        JsonNode rows = cases.getLast();
+        assertEquals("input", rows.get("case").asText());
+        assertEquals(6, rows.get("real_tokens").asInt(), "the pair cut to the directory's max_seq_length");
+    }
+
+    @Test
     void theFlopsAreTheMatrixProductsOfTheRealTokens() {
         var config = TinyModels.config(); // 2 layers, dim 16, FFN 32
         // per layer and row of n tokens: 2n(4·16² + 2·16·32) + 4n²·16
