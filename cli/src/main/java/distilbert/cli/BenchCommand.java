@@ -171,12 +171,7 @@ final class BenchCommand implements Callable<Integer>, Main.Verbose {
         ModelRun.checkModelDirectory(model);
         // a sentence-transformers directory's model, or a cross-encoder's, with its max_seq_length
         if (CrossEncoder.Directory.isCrossEncoder(model)) {
-            CrossEncoder.Directory ce;
-            try {
-                ce = CrossEncoder.Directory.read(model);
-            } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
-                throw new CliException(e.getMessage(), e);
-            }
+            CrossEncoder.Directory ce = RerankCommand.crossEncoder(model);
             model = ce.transformer();
             maxSeqLength = ce.maxSeqLength();
         } else {

@@ -126,7 +126,7 @@ final class InfoCommand implements Callable<Integer>, Main.Verbose {
             return Main.OK;
         }
         ModelRun.checkModelDirectory(model);
-        CrossEncoder.Directory ce = CrossEncoder.Directory.isCrossEncoder(model) ? crossEncoder(model) : null;
+        CrossEncoder.Directory ce = CrossEncoder.Directory.isCrossEncoder(model) ? RerankCommand.crossEncoder(model) : null;
         SentenceTransformerDirectory st = ce == null && SentenceTransformerDirectory.isSentenceTransformer(model)
                 ? EmbedCommand.sentenceTransformers(model) : null;
         ModelReport report;
@@ -209,15 +209,6 @@ final class InfoCommand implements Callable<Integer>, Main.Verbose {
         if (st.defaultPromptName() != null) o.put("default_prompt_name", st.defaultPromptName());
         if (st.similarityFnName() != null) o.put("similarity_fn_name", st.similarityFnName());
         return o;
-    }
-
-    /** The directory's cross-encoder files, or an error naming the file. */
-    private static CrossEncoder.Directory crossEncoder(Path dir) {
-        try {
-            return CrossEncoder.Directory.read(dir);
-        } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
-            throw new CliException(e.getMessage(), e);
-        }
     }
 
     /** A cross-encoder directory, as rerank runs it. */

@@ -3,8 +3,11 @@ package distilbert.cli;
 import distilbert.cli.JsonlInput.Row;
 import distilbert.model.CrossEncoder;
 import distilbert.model.SentenceEmbeddings.Dense.Activation;
+import distilbert.tokenizer.EncodeOptions;
+import distilbert.tokenizer.Truncation;
 import distilbert.weights.Head;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -95,12 +98,7 @@ final class RerankCommand implements Callable<Integer> {
             }
         }
         ModelRun.checkModelDirectory(model);
-        CrossEncoder.Directory dir;
-        try {
-            dir = CrossEncoder.Directory.read(model);
-        } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
-            throw new CliException(e.getMessage(), e);
-        }
+        CrossEncoder.Directory dir = crossEncoder(model);
         String text = prompt != null ? prompt : promptName != null ? namedPrompt(dir, promptName)
                 : dir.defaultPromptName() == null ? null : dir.prompts().get(dir.defaultPromptName());
         ModelRun prepared = ModelRun.prepare(run, dir.transformer(), maxLength, d -> dir.maxSeqLength())
@@ -112,8 +110,8 @@ final class RerankCommand implements Callable<Integer> {
         }
         ModelRun modelRun = prepared.withText(dir.doLowerCase() ? prepared.tokenizer().withLowercase() : prepared.tokenizer(),
                 text == null || text.isEmpty() ? null : text);
-        ModelRun.Rows rows = new ModelRun.Rows(KEYS, new distilbert.tokenizer.EncodeOptions(true,
-                distilbert.tokenizer.Truncation.longestFirst(modelRun.maxLength()), null), false);
+        ModelRun.Rows rows = new ModelRun.Rows(KEYS, new EncodeOptions(true, Truncation.longestFirst(modelRun.maxLength()), null),
+                false);
         Activation activationFn = chosen;
         int k = topK == null ? Integer.MAX_VALUE : topK;
         modelRun.stream(rows, ModelRun.CHUNK_BATCHES, db -> {
@@ -126,6 +124,15 @@ final class RerankCommand implements Callable<Integer> {
             };
         });
         return Main.OK;
+    }
+
+    /** The cross-encoder files of {@code dir} ({@link CrossEncoder.Directory}), or an error naming the file. */
+    static CrossEncoder.Directory crossEncoder(Path dir) {
+        try {
+            return CrossEncoder.Directory.read(dir);
+        } catch (IllegalArgumentException | UncheckedIOException e) {
+            throw new CliException(e.getMessage(), e);
+        }
     }
 
     /** The prompt called {@code name} in the directory, or an error listing the names there are. */

@@ -1,5 +1,7 @@
 package distilbert.cli;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import distilbert.model.SemanticSearch;
 import distilbert.model.SentenceEmbeddings;
 import distilbert.model.SentenceEmbeddings.Similarity;
@@ -234,7 +236,7 @@ final class SearchCommand implements Callable<Integer> {
             }
         }
         Path lines = tmp.resolve("rerank.jsonl"), ranked = tmp.resolve("reranked.jsonl");
-        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        ObjectMapper json = new ObjectMapper();
         try (var w = Files.newBufferedWriter(lines)) {
             for (int q = 0; q < hits.size(); q++) {
                 var line = json.createObjectNode().put("query", queryTexts.get(q));
@@ -252,7 +254,7 @@ final class SearchCommand implements Callable<Integer> {
         List<String> results = Files.readAllLines(ranked);
         for (int q = 0; q < hits.size(); q++) {
             List<Ranked> list = new ArrayList<>();
-            for (com.fasterxml.jackson.databind.JsonNode h : json.readTree(results.get(q)).get("hits")) {
+            for (JsonNode h : json.readTree(results.get(q)).get("hits")) {
                 SemanticSearch.Hit found = hits.get(q).get(h.get("corpus_id").asInt());
                 list.add(new Ranked(found.corpusId(), h.get("score").floatValue(), found.score()));
             }
