@@ -56,6 +56,7 @@ public final class DistilBertTransformer extends Transformer implements DefaultP
     private final IntParam chunkRows;
     private final Param<String> pooling;
     private final BooleanParam normalize;
+    private final IntParam truncateDim;
     private final Param<String> promptName;
     private final Param<String> prompt;
     private final BooleanParam outputVector;
@@ -98,7 +99,9 @@ public final class DistilBertTransformer extends Transformer implements DefaultP
                 + "rerank: before each query");
         prompt = new Param<>(this, "prompt", "embed: this text before each text; rerank: before each query (\"\": none, "
                 + "overriding a default prompt)");
-        normalize = new BooleanParam(this, "normalize", "embed: divide each vector by its L2 norm");
+        normalize = new BooleanParam(this, "normalize", "embed: divide each vector by its L2 norm (after truncateDim)");
+        truncateDim = new IntParam(this, "truncateDim", "embed: keep the first N values of each vector (Matryoshka); "
+                + "-1 (the default): the directory's truncate_dim; 0: all");
         outputVector = new BooleanParam(this, "outputVector",
                 "embed: append an ML Vector (what MLlib's estimators take) instead of array<float>");
         aggregation = new Param<>(this, "aggregation",
@@ -123,6 +126,7 @@ public final class DistilBertTransformer extends Transformer implements DefaultP
         setDefault(batchTokens, 0);
         setDefault(chunkRows, SparkPipeline.DEFAULT_CHUNK_ROWS);
         setDefault(normalize, false);
+        setDefault(truncateDim, -1);
         setDefault(outputVector, false);
         setDefault(multiLabel, false);
         setDefault(driverCheck, true);
@@ -154,6 +158,7 @@ public final class DistilBertTransformer extends Transformer implements DefaultP
     public IntParam chunkRows() { return chunkRows; }
     public Param<String> pooling() { return pooling; }
     public BooleanParam normalize() { return normalize; }
+    public IntParam truncateDim() { return truncateDim; }
     public Param<String> promptName() { return promptName; }
     public Param<String> prompt() { return prompt; }
     public BooleanParam outputVector() { return outputVector; }
@@ -183,6 +188,7 @@ public final class DistilBertTransformer extends Transformer implements DefaultP
     public DistilBertTransformer setChunkRows(int v) { set(chunkRows, v); return this; }
     public DistilBertTransformer setPooling(String v) { set(pooling, v); return this; }
     public DistilBertTransformer setNormalize(boolean v) { set(normalize, v); return this; }
+    public DistilBertTransformer setTruncateDim(int v) { set(truncateDim, v); return this; }
     public DistilBertTransformer setPromptName(String v) { set(promptName, v); return this; }
     public DistilBertTransformer setPrompt(String v) { set(prompt, v); return this; }
     public DistilBertTransformer setOutputVector(boolean v) { set(outputVector, v); return this; }
@@ -235,6 +241,7 @@ public final class DistilBertTransformer extends Transformer implements DefaultP
         if (isDefined(promptName)) p = p.withPromptName(getOrDefault(promptName));
         if (isDefined(prompt)) p = p.withPrompt(getOrDefault(prompt));
         if ((Boolean) getOrDefault(normalize)) p = p.withNormalize(true);
+        if ((Integer) getOrDefault(truncateDim) >= 0) p = p.withTruncateDim((Integer) getOrDefault(truncateDim));
         if (isDefined(aggregation)) p = p.withAggregation(named(TokenClassification.Aggregation.class, aggregation));
         if (isDefined(hypothesisTemplate)) p = p.withHypothesisTemplate(getOrDefault(hypothesisTemplate));
         if ((Boolean) getOrDefault(multiLabel)) p = p.withMultiLabel(true);

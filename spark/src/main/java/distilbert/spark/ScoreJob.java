@@ -139,8 +139,12 @@ public final class ScoreJob implements Callable<Integer> {
     @Option(names = "--no-text", description = "rerank: leave the documents' texts out of the hits (struct<corpus_id, score>)")
     boolean noText;
 
-    @Option(names = "--normalize", description = "embed: divide each vector by its L2 norm")
+    @Option(names = "--normalize", description = "embed: divide each vector by its L2 norm (after --truncate-dim)")
     boolean normalize;
+
+    @Option(names = "--truncate-dim", paramLabel = "N", description = "embed: keep the first N values of each vector "
+            + "(Matryoshka); default: the directory's truncate_dim; 0: all")
+    Integer truncateDim;
 
     @Option(names = "--aggregation", paramLabel = "A", description = "token-classification: simple (default), first, average, max or none")
     String aggregation;
@@ -189,6 +193,7 @@ public final class ScoreJob implements Callable<Integer> {
         if (promptName != null) p = p.withPromptName(promptName);
         if (prompt != null) p = p.withPrompt(prompt);
         if (normalize) p = p.withNormalize(true);
+        if (truncateDim != null) p = p.withTruncateDim(truncateDim);
         if (aggregation != null) p = p.withAggregation(TokenClassification.Aggregation.valueOf(aggregation.toUpperCase(Locale.ROOT)));
         if (hypothesisTemplate != null) p = p.withHypothesisTemplate(hypothesisTemplate);
         if (multiLabel) p = p.withMultiLabel(true);

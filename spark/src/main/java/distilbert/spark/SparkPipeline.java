@@ -146,6 +146,8 @@ public final class SparkPipeline implements Serializable {
     /** embed: the pooling modes, or null for the directory's (sentence-transformers' Pooling module, else mean). */
     List<SentenceEmbeddings.Pooling> pooling;
     boolean normalize;
+    /** embed: the width the vectors are cut to, or null for the directory's truncate_dim (0: not cut). */
+    Integer truncateDim;
     /** embed and rerank: the prompt's name, or null. */
     String promptName;
     /** embed and rerank: the prompt's text ("" for none), or null for the directory's default. */
@@ -196,6 +198,7 @@ public final class SparkPipeline implements Serializable {
         chunkRows = o.chunkRows;
         pooling = o.pooling;
         normalize = o.normalize;
+        truncateDim = o.truncateDim;
         promptName = o.promptName;
         prompt = o.prompt;
         aggregation = o.aggregation;
@@ -422,10 +425,23 @@ public final class SparkPipeline implements Serializable {
         });
     }
 
-    /** embed: each vector divided by its L2 norm, as sentence-transformers' Normalize (a directory that ends in one always is). */
+    /**
+     * embed: each vector divided by its L2 norm, as encode's normalize_embeddings (after {@link #withTruncateDim});
+     * a directory that ends in a Normalize module always is normalized (before the truncation).
+     */
     public SparkPipeline withNormalize(boolean on) {
         requireTask("normalize", Task.EMBED);
         return with(p -> p.normalize = on);
+    }
+
+    /**
+     * embed: the vectors cut to their first {@code n} values, as encode's truncate_dim (Matryoshka
+     * models); 0: not cut. Default: the directory's truncate_dim (config_sentence_transformers.json).
+     */
+    public SparkPipeline withTruncateDim(int n) {
+        requireTask("truncate dim", Task.EMBED);
+        if (n < 0) throw new IllegalArgumentException("truncate dim must be positive (or 0: none), got " + n);
+        return with(p -> p.truncateDim = n);
     }
 
     /**
@@ -660,7 +676,7 @@ public final class SparkPipeline implements Serializable {
                     + (st.prompts().isEmpty() ? "none" : String.join(", ", st.prompts().keySet())));
         }
         try {
-            st.dimension(config.dim(), pooling);
+            st.dimension(config.dim(), pooling, truncateDim);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("embed: " + e.getMessage(), e);
         }
@@ -704,6 +720,7 @@ public final class SparkPipeline implements Serializable {
     SentenceEmbeddings sentenceEmbeddings(DistilBert db, SentenceTransformerDirectory st) {
         SentenceEmbeddings s = SentenceEmbeddings.fromDirectory(db, st);
         if (pooling != null) s = s.withPooling(pooling);
+        if (truncateDim != null) s = s.withTruncateDim(truncateDim);
         if (normalize) s = s.withNormalize(true);
         if (promptName != null) s = s.withPromptName(promptName);
         if (prompt != null) s = s.withPrompt(prompt);

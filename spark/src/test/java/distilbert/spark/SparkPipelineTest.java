@@ -121,6 +121,26 @@ class SparkPipelineTest {
         }
     }
 
+    @Test
+    void truncateDimKeepsTheFirstValuesThenNormalizes() throws IOException {
+        List<Row> rows = collect(SparkPipeline.embeddings(base.toString()).withTruncateDim(5).withNormalize(true)
+                .withOutputCol("v").withDevice("cpu").transform(TestSpark.texts(texts, 2)), "v");
+        List<float[]> expected;
+        try (DistilBert db = DistilBert.load(base, Device.CPU)) {
+            expected = new SentenceEmbeddings(db, Tokenizer.fromPretrained(base)).withTruncateDim(5).withNormalize(true)
+                    .embed(present());
+        }
+        int j = 0;
+        for (int i = 0; i < rows.size(); i++) {
+            if (texts.get(i) == null) continue;
+            float[] got = floats(rows.get(i).getList(3));
+            assertEquals(5, got.length);
+            assertArrayEquals(expected.get(j++), got, 0f, "row " + i);
+        }
+        assertThrows(IllegalArgumentException.class, () -> SparkPipeline.embeddings(base.toString()).withTruncateDim(-1));
+        assertThrows(IllegalArgumentException.class, () -> SparkPipeline.textClassification(base.toString()).withTruncateDim(4));
+    }
+
     /** A sentence-transformers directory around the base model: 0_Transformer, mean and max, Normalize, prompts left out. */
     static Path sentenceTransformer() throws IOException {
         Path st = dir.resolve("st");
