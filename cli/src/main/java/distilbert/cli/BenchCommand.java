@@ -12,6 +12,7 @@ import distilbert.model.Precision;
 import distilbert.model.Replicas;
 import distilbert.model.SentenceEmbeddings;
 import distilbert.model.SentenceTransformerDirectory;
+import distilbert.model.SparseEmbeddings;
 import distilbert.tokenizer.EncodeOptions;
 import distilbert.tokenizer.Encoding;
 import distilbert.tokenizer.Tokenizer;
@@ -174,6 +175,10 @@ final class BenchCommand implements Callable<Integer>, Main.Verbose {
             CrossEncoder.Directory ce = RerankCommand.crossEncoder(model);
             model = ce.transformer();
             maxSeqLength = ce.maxSeqLength();
+        } else if (SparseEmbeddings.Directory.isSparseEncoder(model)) {
+            SparseEmbeddings.Directory sparse = EmbedCommand.sparseEncoder(model);
+            model = sparse.transformer();
+            maxSeqLength = sparse.maxSeqLength();
         } else {
             SentenceTransformerDirectory st = EmbedCommand.sentenceTransformers(model);
             model = st.transformer();

@@ -5,6 +5,7 @@ import distilbert.model.EmbeddingQuantization;
 import distilbert.model.LengthBatches;
 import distilbert.model.SentenceEmbeddings;
 import distilbert.model.SentenceTransformerDirectory;
+import distilbert.model.SparseEmbeddings;
 import distilbert.model.Tensor;
 import distilbert.tokenizer.Encoding;
 import distilbert.tokenizer.Tokenizer;
@@ -126,6 +127,14 @@ final class EmbedCommand implements Callable<Integer> {
         }
     }
 
+    @Option(names = "--max-active-dims", paramLabel = "N", description = "A sparse encoder (SPLADE): keep the N largest "
+            + "weights of each embedding (encode's max_active_dims). Default: all non-zero ones.")
+    Integer maxActiveDims;
+
+    @Option(names = "--tokens", description = "A sparse encoder (SPLADE): add each weight's token, \"tokens\": [...] beside "
+            + "\"indices\" and \"values\" (as the model's decode names them).")
+    boolean tokens;
+
     @Option(names = "--format", paramLabel = "FORMAT", converter = FormatConverter.class, defaultValue = "jsonl",
             description = "${COMPLETION-CANDIDATES}. npy writes the embeddings as one NumPy array file, float32 of shape "
                     + "(rows, dim), in input order (numpy.load reads it): a third of JSONL's size and no text to format, for "
@@ -142,6 +151,12 @@ final class EmbedCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        ModelRun.checkModelDirectory(model);
+        if (SparseEmbeddings.Directory.isSparseEncoder(model)) return sparse();
+        if (maxActiveDims != null || tokens) {
+            throw run.usage((tokens ? "--tokens" : "--max-active-dims") + " is for a sparse encoder (SPLADE: modules.json with "
+                    + "SpladePooling); " + model + " gives dense embeddings");
+        }
         boolean none = "none".equals(pooling);
         if (normalize && none) throw run.usage("--normalize needs a pooling other than none");
         if (truncateDim != null && none) throw run.usage("--truncate-dim needs a pooling other than none");
@@ -158,7 +173,6 @@ final class EmbedCommand implements Callable<Integer> {
         if (promptName != null && prompt != null) throw run.usage("give --prompt-name or --prompt, not both");
         EmbeddingQuantization.Kind kind = quantizationKind(none);
         List<SentenceEmbeddings.Pooling> modes = none || pooling == null ? null : poolingModes(pooling);
-        ModelRun.checkModelDirectory(model);
         SentenceTransformerDirectory st = sentenceTransformers(model);
         String text = prompt != null ? prompt : promptName != null ? namedPrompt(st, promptName)
                 : st.defaultPromptName() == null ? null : st.prompts().get(st.defaultPromptName());
@@ -189,6 +203,61 @@ final class EmbedCommand implements Callable<Integer> {
             return (encodings, out, progress) -> write(out, embeddings.embedEncodings(encodings, progress), C);
         });
         return Main.OK;
+    }
+
+    /**
+     * A sparse encoder's embeddings ({@link SparseEmbeddings}): {"indices": [...], "values": [...]} per
+     * line, the non-zero vocabulary dimensions ascending; with --tokens their tokens too.
+     */
+    private int sparse() throws IOException {
+        for (var o : List.of(java.util.Map.entry("--pooling", pooling != null), java.util.Map.entry("--normalize", normalize),
+                java.util.Map.entry("--truncate-dim", truncateDim != null), java.util.Map.entry("--quantize", quantize != null),
+                java.util.Map.entry("--format npy", format == Format.NPY))) {
+            if (o.getValue()) {
+                throw run.usage(o.getKey() + " is for dense embeddings; " + model + " is a sparse encoder (SpladePooling)");
+            }
+        }
+        if (maxActiveDims != null && maxActiveDims < 1) throw run.usage("--max-active-dims must be at least 1, got " + maxActiveDims);
+        if (promptName != null && prompt != null) throw run.usage("give --prompt-name or --prompt, not both");
+        SparseEmbeddings.Directory dir = sparseEncoder(model);
+        String text = prompt;
+        if (text == null && promptName != null) {
+            text = dir.prompts().get(promptName);
+            if (text == null) {
+                throw new CliException(model + ": no prompt named '" + promptName + "'; " + (dir.prompts().isEmpty()
+                        ? "the directory has no prompts (config_sentence_transformers.json)"
+                        : "its prompts are " + String.join(", ", dir.prompts().keySet())));
+            }
+        }
+        if (text == null && dir.defaultPromptName() != null) text = dir.prompts().get(dir.defaultPromptName());
+        ModelRun prepared = ModelRun.prepare(run, dir.transformer(), maxLength, d -> dir.maxSeqLength())
+                .requireHead(distilbert.weights.Head.MASKED_LM);
+        Tokenizer tokenizer = dir.doLowerCase() ? prepared.tokenizer().withLowercase() : prepared.tokenizer();
+        ModelRun modelRun = prepared.withText(tokenizer, text == null || text.isEmpty() ? null : text);
+        String given = text;
+        modelRun.stream(ModelRun.CHUNK_BATCHES, db -> {
+            SparseEmbeddings base = SparseEmbeddings.fromDirectory(db, dir).withPrompt(given)
+                    .withMaxLength(modelRun.maxLength()).withBatchTokens(run.batchTokens);
+            SparseEmbeddings splade = maxActiveDims == null ? base : base.withMaxActiveDims(maxActiveDims);
+            return (encodings, out, progress) -> writeSparse(out, splade, splade.embedEncodings(encodings, progress));
+        });
+        return Main.OK;
+    }
+
+    private void writeSparse(JsonlLines out, SparseEmbeddings splade, List<SparseEmbeddings.Vector> vectors) {
+        out.write(vectors, (gen, v) -> {
+            gen.writeStartObject();
+            gen.writeFieldName("indices");
+            gen.writeArray(v.indices(), 0, v.indices().length);
+            gen.writeFieldName("values");
+            JsonlOutput.floats(gen, v.values(), 0, v.values().length);
+            if (tokens) {
+                gen.writeArrayFieldStart("tokens");
+                for (int id : v.indices()) gen.writeString(splade.tokenizer().idToToken(id));
+                gen.writeEndArray();
+            }
+            gen.writeEndObject();
+        }, v -> 20 * v.indices().length + 40);
     }
 
     /** --quantize's kind (null: none), its options checked. */
@@ -245,6 +314,15 @@ final class EmbedCommand implements Callable<Integer> {
             gen.writeArray(values, 0, values.length);
             gen.writeEndObject();
         }, v -> 5 * v.length + 32);
+    }
+
+    /** The directory's sparse-encoder modules ({@link SparseEmbeddings.Directory}), or an error naming the file. */
+    static SparseEmbeddings.Directory sparseEncoder(Path dir) {
+        try {
+            return SparseEmbeddings.Directory.read(dir);
+        } catch (IllegalArgumentException | UncheckedIOException e) {
+            throw new CliException(e.getMessage(), e);
+        }
     }
 
     /** The directory's sentence-transformers modules (a plain directory's: mean pooling), or an error naming the file. */

@@ -10,6 +10,7 @@ import distilbert.cuda.GpuStatus;
 import distilbert.model.CrossEncoder;
 import distilbert.model.SentenceEmbeddings;
 import distilbert.model.SentenceTransformerDirectory;
+import distilbert.model.SparseEmbeddings;
 import distilbert.model.ZeroShotClassification;
 import distilbert.weights.CheckpointException;
 import distilbert.weights.DistilBertConfig;
@@ -127,11 +128,14 @@ final class InfoCommand implements Callable<Integer>, Main.Verbose {
         }
         ModelRun.checkModelDirectory(model);
         CrossEncoder.Directory ce = CrossEncoder.Directory.isCrossEncoder(model) ? RerankCommand.crossEncoder(model) : null;
-        SentenceTransformerDirectory st = ce == null && SentenceTransformerDirectory.isSentenceTransformer(model)
+        SparseEmbeddings.Directory sparse = ce == null && SparseEmbeddings.Directory.isSparseEncoder(model)
+                ? EmbedCommand.sparseEncoder(model) : null;
+        SentenceTransformerDirectory st = ce == null && sparse == null && SentenceTransformerDirectory.isSentenceTransformer(model)
                 ? EmbedCommand.sentenceTransformers(model) : null;
         ModelReport report;
         try {
-            report = ModelReport.of(ce != null ? ce.transformer() : st != null ? st.transformer() : model, shapes);
+            report = ModelReport.of(ce != null ? ce.transformer() : sparse != null ? sparse.transformer()
+                    : st != null ? st.transformer() : model, shapes);
         } catch (CheckpointException e) {
             throw new CliException(Main.inDirectory(model, e.getMessage()), e);
         }
@@ -139,10 +143,12 @@ final class InfoCommand implements Callable<Integer>, Main.Verbose {
             ObjectNode root = reportJson(report);
             if (st != null) root.set("sentence_transformers", sentenceTransformersJson(st, report.config().dim()));
             if (ce != null) root.set("cross_encoder", crossEncoderJson(ce, report.config().numLabels()));
+            if (sparse != null) root.set("sparse_encoder", sparseEncoderJson(sparse, report.config().vocabSize()));
             out.print(toJson(root));
         } else {
             out.print(reportText(report) + (st == null ? "" : sentenceTransformersText(st, report.config().dim()))
-                    + (ce == null ? "" : crossEncoderText(ce, report.config().numLabels())));
+                    + (ce == null ? "" : crossEncoderText(ce, report.config().numLabels()))
+                    + (sparse == null ? "" : sparseEncoderText(sparse, report.config().vocabSize())));
         }
         out.flush();
         if (!report.errors().isEmpty()) {
@@ -208,6 +214,32 @@ final class InfoCommand implements Callable<Integer>, Main.Verbose {
         o.set("prompts", JSON.valueToTree(st.prompts()));
         if (st.defaultPromptName() != null) o.put("default_prompt_name", st.defaultPromptName());
         if (st.similarityFnName() != null) o.put("similarity_fn_name", st.similarityFnName());
+        return o;
+    }
+
+    /** A sparse-encoder (SPLADE) directory, as embed runs it. */
+    static String sparseEncoderText(SparseEmbeddings.Directory d, int vocab) {
+        StringBuilder s = new StringBuilder("\nSparse embeddings (" + SentenceTransformerDirectory.MODULES_FILE + ", as embed runs them)\n");
+        row(s, "transformer", d.dir().relativize(d.transformer()).toString().isEmpty() ? "the directory itself"
+                : d.dir().relativize(d.transformer()).toString());
+        if (d.maxSeqLength().isPresent()) row(s, "max_seq_length", String.valueOf(d.maxSeqLength().getAsInt()));
+        row(s, "pooling", "SPLADE, " + d.strategy() + " of log(1 + " + (d.activation() == SparseEmbeddings.Activation.RELU
+                ? "relu(x))" : "log(1 + relu(x)))") + " over the tokens");
+        row(s, "dimension", vocab + " (the vocabulary), sparse");
+        d.prompts().forEach((name, text) -> row(s, "prompt " + name, compactJson(text)
+                + (name.equals(d.defaultPromptName()) ? " (default)" : "")));
+        return s.toString();
+    }
+
+    static ObjectNode sparseEncoderJson(SparseEmbeddings.Directory d, int vocab) {
+        ObjectNode o = JSON.createObjectNode();
+        o.put("transformer", d.transformer().toString());
+        if (d.maxSeqLength().isPresent()) o.put("max_seq_length", d.maxSeqLength().getAsInt());
+        o.put("pooling_strategy", d.strategy().toString());
+        o.put("activation_function", d.activation().toString());
+        o.put("dimension", vocab);
+        o.set("prompts", JSON.valueToTree(d.prompts()));
+        if (d.defaultPromptName() != null) o.put("default_prompt_name", d.defaultPromptName());
         return o;
     }
 

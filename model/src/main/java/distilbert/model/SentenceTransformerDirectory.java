@@ -96,6 +96,10 @@ public record SentenceTransformerDirectory(Path dir, Path transformer, OptionalI
             throw new IllegalArgumentException(dir + " is a sentence-transformers CrossEncoder (" + MODEL_CONFIG_FILE
                     + ": model_type), which scores (query, document) pairs rather than embedding texts: rerank with it");
         }
+        if (SparseEmbeddings.Directory.isSparseEncoder(dir)) {
+            throw new IllegalArgumentException(dir + " is a sentence-transformers SparseEncoder (SPLADE), whose embeddings are "
+                    + "sparse vocabulary weights (SparseEmbeddings; `distilbert embed` writes them), not dense vectors");
+        }
         Map<String, String> prompts = new LinkedHashMap<>();
         String[] defaults = new String[2];
         readModelConfig(dir, prompts, defaults);
