@@ -24,7 +24,6 @@ pooling_mode_* form that most models on the hub still carry.
 Needs torch, transformers and sentence-transformers (CI does not run this):
     python3 tests/golden/make_sentence_transformers_golden.py [--out tests/src/test/resources/golden-st]
 """
-import argparse
 import json
 import os
 import shutil
@@ -40,6 +39,7 @@ from sentence_transformers.util import quantize_embeddings
 from transformers import DistilBertModel
 
 sys.path.insert(0, os.path.dirname(__file__))
+import st_golden_main  # noqa: E402
 from make_golden import PIPELINE_VOCAB, config, save_pipeline_tokenizer  # noqa: E402
 
 TEXTS = ["this movie was great!", "I hated the ending, but the acting is fine.", "awfully boring",
@@ -211,19 +211,5 @@ def run_case(case, seed, out_dir):
     return name
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "src", "test", "resources",
-                                                  "golden-st"))
-    args = ap.parse_args()
-    torch.use_deterministic_algorithms(True)
-    os.makedirs(args.out, exist_ok=True)
-    names = [run_case(case, 4000 + i, args.out) for i, case in enumerate(CASES)]
-    with open(os.path.join(args.out, "index.json"), "w") as f:
-        json.dump({"sentence_transformers": sentence_transformers.__version__,
-                   "transformers": transformers.__version__, "torch": torch.__version__, "cases": names}, f, indent=1)
-    print(f"wrote {len(names)} cases to {args.out}")
-
-
 if __name__ == "__main__":
-    main()
+    st_golden_main.main("golden-st", CASES, run_case, 4000)

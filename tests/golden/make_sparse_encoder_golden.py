@@ -14,7 +14,6 @@ max_seq_length that truncates, and the module names of sentence-transformers 5
 Needs torch, transformers and sentence-transformers (CI does not run this):
     python3 tests/golden/make_sparse_encoder_golden.py [--out tests/src/test/resources/golden-sparse]
 """
-import argparse
 import json
 import os
 import shutil
@@ -29,6 +28,7 @@ from sentence_transformers.sparse_encoder.modules import MLMTransformer, SpladeP
 from transformers import DistilBertForMaskedLM
 
 sys.path.insert(0, os.path.dirname(__file__))
+import st_golden_main  # noqa: E402
 from make_golden import config, save_pipeline_tokenizer  # noqa: E402
 
 TEXTS = ["this movie was great!", "I hated the ending, but the acting is fine.", "awfully boring", "",
@@ -100,19 +100,5 @@ def run_case(case, seed, out_dir):
     return name
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "src", "test", "resources",
-                                                  "golden-sparse"))
-    args = ap.parse_args()
-    torch.use_deterministic_algorithms(True)
-    os.makedirs(args.out, exist_ok=True)
-    names = [run_case(case, 6000 + i, args.out) for i, case in enumerate(CASES)]
-    with open(os.path.join(args.out, "index.json"), "w") as f:
-        json.dump({"sentence_transformers": sentence_transformers.__version__,
-                   "transformers": transformers.__version__, "torch": torch.__version__, "cases": names}, f, indent=1)
-    print(f"wrote {len(names)} cases to {args.out}")
-
-
 if __name__ == "__main__":
-    main()
+    st_golden_main.main("golden-sparse", CASES, run_case, 6000)

@@ -16,6 +16,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -174,7 +175,7 @@ final class EmbedCommand implements Callable<Integer> {
         EmbeddingQuantization.Kind kind = quantizationKind(none);
         List<SentenceEmbeddings.Pooling> modes = none || pooling == null ? null : poolingModes(pooling);
         SentenceTransformerDirectory st = sentenceTransformers(model);
-        String text = prompt != null ? prompt : promptName != null ? namedPrompt(st, promptName)
+        String text = prompt != null ? prompt : promptName != null ? namedPrompt(model, st.prompts(), promptName)
                 : st.defaultPromptName() == null ? null : st.prompts().get(st.defaultPromptName());
         ModelRun prepared = ModelRun.prepare(run, st.transformer(), maxLength, dir -> st.maxSeqLength());
         int width = width(st, modes, truncateDim, prepared.config().dim());
@@ -210,9 +211,9 @@ final class EmbedCommand implements Callable<Integer> {
      * line, the non-zero vocabulary dimensions ascending; with --tokens their tokens too.
      */
     private int sparse() throws IOException {
-        for (var o : List.of(java.util.Map.entry("--pooling", pooling != null), java.util.Map.entry("--normalize", normalize),
-                java.util.Map.entry("--truncate-dim", truncateDim != null), java.util.Map.entry("--quantize", quantize != null),
-                java.util.Map.entry("--format npy", format == Format.NPY))) {
+        for (var o : List.of(Map.entry("--pooling", pooling != null), Map.entry("--normalize", normalize),
+                Map.entry("--truncate-dim", truncateDim != null), Map.entry("--quantize", quantize != null),
+                Map.entry("--format npy", format == Format.NPY))) {
             if (o.getValue()) {
                 throw run.usage(o.getKey() + " is for dense embeddings; " + model + " is a sparse encoder (SpladePooling)");
             }
@@ -220,16 +221,8 @@ final class EmbedCommand implements Callable<Integer> {
         if (maxActiveDims != null && maxActiveDims < 1) throw run.usage("--max-active-dims must be at least 1, got " + maxActiveDims);
         if (promptName != null && prompt != null) throw run.usage("give --prompt-name or --prompt, not both");
         SparseEmbeddings.Directory dir = sparseEncoder(model);
-        String text = prompt;
-        if (text == null && promptName != null) {
-            text = dir.prompts().get(promptName);
-            if (text == null) {
-                throw new CliException(model + ": no prompt named '" + promptName + "'; " + (dir.prompts().isEmpty()
-                        ? "the directory has no prompts (config_sentence_transformers.json)"
-                        : "its prompts are " + String.join(", ", dir.prompts().keySet())));
-            }
-        }
-        if (text == null && dir.defaultPromptName() != null) text = dir.prompts().get(dir.defaultPromptName());
+        String text = prompt != null ? prompt : promptName != null ? namedPrompt(model, dir.prompts(), promptName)
+                : dir.defaultPromptName() == null ? null : dir.prompts().get(dir.defaultPromptName());
         ModelRun prepared = ModelRun.prepare(run, dir.transformer(), maxLength, d -> dir.maxSeqLength())
                 .requireHead(distilbert.weights.Head.MASKED_LM);
         Tokenizer tokenizer = dir.doLowerCase() ? prepared.tokenizer().withLowercase() : prepared.tokenizer();
@@ -344,12 +337,12 @@ final class EmbedCommand implements Callable<Integer> {
     }
 
     /** The prompt called {@code name} in the directory, or an error listing the names there are. */
-    private String namedPrompt(SentenceTransformerDirectory st, String name) {
-        String text = st.prompts().get(name);
+    static String namedPrompt(Path model, Map<String, String> prompts, String name) {
+        String text = prompts.get(name);
         if (text == null) {
-            throw new CliException(model + ": no prompt named '" + name + "'; " + (st.prompts().isEmpty()
+            throw new CliException(model + ": no prompt named '" + name + "'; " + (prompts.isEmpty()
                     ? "the directory has no prompts (config_sentence_transformers.json)"
-                    : "its prompts are " + String.join(", ", st.prompts().keySet())));
+                    : "its prompts are " + String.join(", ", prompts.keySet())));
         }
         return text;
     }

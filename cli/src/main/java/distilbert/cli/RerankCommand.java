@@ -99,7 +99,8 @@ final class RerankCommand implements Callable<Integer> {
         }
         ModelRun.checkModelDirectory(model);
         CrossEncoder.Directory dir = crossEncoder(model);
-        String text = prompt != null ? prompt : promptName != null ? namedPrompt(dir, promptName)
+        String text = prompt != null ? prompt
+                : promptName != null ? EmbedCommand.namedPrompt(model, dir.prompts(), promptName)
                 : dir.defaultPromptName() == null ? null : dir.prompts().get(dir.defaultPromptName());
         ModelRun prepared = ModelRun.prepare(run, dir.transformer(), maxLength, d -> dir.maxSeqLength())
                 .requireHead(Head.SEQUENCE_CLASSIFICATION);
@@ -133,17 +134,6 @@ final class RerankCommand implements Callable<Integer> {
         } catch (IllegalArgumentException | UncheckedIOException e) {
             throw new CliException(e.getMessage(), e);
         }
-    }
-
-    /** The prompt called {@code name} in the directory, or an error listing the names there are. */
-    private String namedPrompt(CrossEncoder.Directory dir, String name) {
-        String t = dir.prompts().get(name);
-        if (t == null) {
-            throw new CliException(model + ": no prompt named '" + name + "'; " + (dir.prompts().isEmpty()
-                    ? "the directory has no prompts (config_sentence_transformers.json)"
-                    : "its prompts are " + String.join(", ", dir.prompts().keySet())));
-        }
-        return t;
     }
 
     private void write(JsonlLines out, List<List<CrossEncoder.Hit>> rankings) {

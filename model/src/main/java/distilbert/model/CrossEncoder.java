@@ -218,12 +218,7 @@ public final class CrossEncoder {
      * @throws IllegalArgumentException naming the prompts there are, when there is none of that name
      */
     public CrossEncoder withPromptName(String name) {
-        String text = prompts.get(name);
-        if (text == null) {
-            throw new IllegalArgumentException("no prompt named '" + name + "'; the model's prompts are "
-                    + (prompts.isEmpty() ? "none" : String.join(", ", prompts.keySet())));
-        }
-        return withPrompt(text);
+        return withPrompt(SentenceTransformerDirectory.prompt(prompts, name));
     }
 
     /**

@@ -442,12 +442,7 @@ public final class SentenceEmbeddings {
      * @throws IllegalArgumentException listing the prompts there are, when there is none of that name
      */
     public SentenceEmbeddings withPromptName(String name) {
-        String text = prompts.get(name);
-        if (text == null) {
-            throw new IllegalArgumentException("no prompt named '" + name + "'; the model's prompts are "
-                    + (prompts.isEmpty() ? "none" : String.join(", ", prompts.keySet())));
-        }
-        return withPrompt(text);
+        return withPrompt(SentenceTransformerDirectory.prompt(prompts, name));
     }
 
     /**

@@ -263,6 +263,20 @@ public record SentenceTransformerDirectory(Path dir, Path transformer, OptionalI
         }
     }
 
+    /**
+     * The text of the prompt called {@code name} among {@code prompts} (config_sentence_transformers.json's).
+     *
+     * @throws IllegalArgumentException naming the prompts there are, when there is none of that name
+     */
+    public static String prompt(Map<String, String> prompts, String name) {
+        String text = prompts.get(name);
+        if (text == null) {
+            throw new IllegalArgumentException("no prompt named '" + name + "'; the model's prompts are "
+                    + (prompts.isEmpty() ? "none" : String.join(", ", prompts.keySet())));
+        }
+        return text;
+    }
+
     /** config_sentence_transformers.json's truncate_dim (a positive integer, or null or absent: 0). */
     private static int readTruncateDim(Path dir) {
         Path file = dir.resolve(MODEL_CONFIG_FILE);
