@@ -73,9 +73,7 @@ public final class CrossEncoder {
 
         /** Whether config_sentence_transformers.json calls {@code dir} a CrossEncoder. */
         public static boolean isCrossEncoder(Path dir) {
-            Path file = dir.resolve(SentenceTransformerDirectory.MODEL_CONFIG_FILE);
-            return Files.isRegularFile(file)
-                    && MODEL_TYPE.equals(SentenceTransformerDirectory.readJson(file).path("model_type").asText(null));
+            return MODEL_TYPE.equals(SentenceTransformerDirectory.modelType(dir));
         }
 
         /**

@@ -263,6 +263,12 @@ public record SentenceTransformerDirectory(Path dir, Path transformer, OptionalI
         }
     }
 
+    /** config_sentence_transformers.json's model_type (SentenceTransformer, CrossEncoder, SparseEncoder), or null. */
+    public static String modelType(Path dir) {
+        Path file = dir.resolve(MODEL_CONFIG_FILE);
+        return Files.isRegularFile(file) ? readJson(file).path("model_type").asText(null) : null;
+    }
+
     /**
      * The text of the prompt called {@code name} among {@code prompts} (config_sentence_transformers.json's).
      *

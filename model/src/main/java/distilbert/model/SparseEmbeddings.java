@@ -141,11 +141,7 @@ public final class SparseEmbeddings {
 
         /** Whether {@code dir} is a sparse encoder: config_sentence_transformers.json says so, or modules.json has SpladePooling. */
         public static boolean isSparseEncoder(Path dir) {
-            Path config = dir.resolve(SentenceTransformerDirectory.MODEL_CONFIG_FILE);
-            if (Files.isRegularFile(config)
-                    && MODEL_TYPE.equals(SentenceTransformerDirectory.readJson(config).path("model_type").asText(null))) {
-                return true;
-            }
+            if (MODEL_TYPE.equals(SentenceTransformerDirectory.modelType(dir))) return true;
             Path modules = dir.resolve(SentenceTransformerDirectory.MODULES_FILE);
             if (!Files.isRegularFile(modules)) return false;
             for (JsonNode m : SentenceTransformerDirectory.readJson(modules)) {
