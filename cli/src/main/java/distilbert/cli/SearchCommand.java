@@ -6,6 +6,8 @@ import distilbert.model.SemanticSearch;
 import distilbert.model.SentenceEmbeddings;
 import distilbert.model.SentenceEmbeddings.Similarity;
 import distilbert.model.SentenceTransformerDirectory;
+import distilbert.model.SparseEmbeddings;
+import distilbert.weights.ModelDirectory;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -135,8 +137,16 @@ final class SearchCommand implements Callable<Integer> {
             throw usage("--model DIR is needed to embed " + (embedsCorpus ? "--corpus" : "the queries")
                     + " (or give " + (embedsCorpus ? "--corpus-embeddings" : "--query-embeddings") + ")");
         }
+        boolean sparse = model != null && SparseEmbeddings.Directory.isSparseEncoder(model);
+        if (sparse && (corpusEmbeddings != null || queryEmbeddings != null)) {
+            throw usage("a sparse encoder's search embeds --corpus and the queries itself (.npy embeddings are dense ones)");
+        }
+        if (sparse && scoreFunction != null && !scoreFunction.equals("dot")) {
+            throw usage("--score-function: a sparse encoder's vectors are compared by their dot product (dot), not "
+                    + scoreFunction);
+        }
         Similarity f;
-        SentenceTransformerDirectory st = model == null ? null : EmbedCommand.sentenceTransformers(model);
+        SentenceTransformerDirectory st = model == null || sparse ? null : EmbedCommand.sentenceTransformers(model);
         try {
             f = scoreFunction != null ? Similarity.named(scoreFunction)
                     : st != null && st.similarityFnName() != null ? Similarity.named(st.similarityFnName()) : Similarity.COSINE;
@@ -151,26 +161,36 @@ final class SearchCommand implements Callable<Integer> {
                 Files.copy(main.io().in(), queryFile);
             }
             Path queryInput = queryFile;
-            NpyInput corpusVectors, queryVectors;
-            // the corpus's embed run loads the model, the queries' reuses it (as do the runs of a scope around this one)
-            try (SharedModels own = SharedModels.CURRENT.isBound() ? null : new SharedModels()) {
-                SharedModels models = own != null ? own : SharedModels.CURRENT.get();
-                NpyInput[] both = ScopedValue.where(SharedModels.CURRENT, models).call(() -> new NpyInput[] {
+            List<List<SemanticSearch.Hit>> hits;
+            int corpusRows;
+            if (sparse) {
+                SparseEmbeddings.Directory dir = EmbedCommand.sparseEncoder(model);
+                int V = ModelDirectory.readConfig(dir.transformer()).vocabSize();
+                String documentPrompt = SentenceEmbeddings.documentPromptName(dir.prompts());
+                List<List<SparseEmbeddings.Vector>> both = sharingTheModel(() -> List.of(
+                        sparseVectors(corpus, documentPrompt, tmp.resolve("corpus.jsonl"), V),
+                        sparseVectors(queryInput, dir.prompts().containsKey("query") ? "query" : null,
+                                tmp.resolve("queries-sparse.jsonl"), V)));
+                List<SparseEmbeddings.Vector> docs = both.get(0);
+                hits = SparseEmbeddings.search(both.get(1), docs, topK);
+                corpusRows = docs.size();
+            } else {
+                NpyInput[] both = sharingTheModel(() -> new NpyInput[] {
                     NpyInput.read(embedsCorpus ? embed(corpus, SentenceEmbeddings.documentPromptName(st.prompts()),
                             tmp.resolve("corpus.npy")) : corpusEmbeddings),
                     NpyInput.read(embedsQueries ? embed(queryInput,
                             st.prompts().containsKey("query") ? "query" : null, tmp.resolve("queries.npy")) : queryEmbeddings)});
-                corpusVectors = both[0];
-                queryVectors = both[1];
+                NpyInput corpusVectors = both[0], queryVectors = both[1];
+                if (corpusVectors.dim() != queryVectors.dim() && queryVectors.rows() > 0 && corpusVectors.rows() > 0) {
+                    throw new CliException("the corpus embeddings have " + corpusVectors.dim() + " values ("
+                            + corpusVectors.file() + ") but the queries' have " + queryVectors.dim() + " (" + queryVectors.file() + ")");
+                }
+                hits = SemanticSearch.search(queryVectors.values(), queryVectors.rows(),
+                        corpusVectors.values(), corpusVectors.rows(), queryVectors.rows() > 0 ? queryVectors.dim() : corpusVectors.dim(),
+                        topK, f);
+                corpusRows = corpusVectors.rows();
             }
-            if (corpusVectors.dim() != queryVectors.dim() && queryVectors.rows() > 0 && corpusVectors.rows() > 0) {
-                throw new CliException("the corpus embeddings have " + corpusVectors.dim() + " values ("
-                        + corpusVectors.file() + ") but the queries' have " + queryVectors.dim() + " (" + queryVectors.file() + ")");
-            }
-            List<List<SemanticSearch.Hit>> hits = SemanticSearch.search(queryVectors.values(), queryVectors.rows(),
-                    corpusVectors.values(), corpusVectors.rows(), queryVectors.rows() > 0 ? queryVectors.dim() : corpusVectors.dim(),
-                    topK, f);
-            Map<Integer, String> texts = corpus == null ? Map.of() : texts(hits, corpusVectors.rows());
+            Map<Integer, String> texts = corpus == null ? Map.of() : texts(hits, corpusRows);
             List<List<Ranked>> ranked = rerank == null ? hits.stream().map(list -> list.stream()
                     .map(h -> new Ranked(h.corpusId(), h.score(), Float.NaN)).toList()).toList()
                     : reranked(hits, texts, queryInput, tmp);
@@ -207,6 +227,43 @@ final class SearchCommand implements Callable<Integer> {
         if (maxLength != null) args.addAll(List.of("--max-length", maxLength.toString()));
         inner(args);
         return npy;
+    }
+
+    /**
+     * Runs {@code op} (the corpus's and the queries' embed runs) sharing one loaded model: the first
+     * run loads it, the second reuses it (as do the runs of a scope around this one).
+     */
+    private static <T> T sharingTheModel(ScopedValue.CallableOp<T, IOException> op) throws IOException {
+        try (SharedModels own = SharedModels.CURRENT.isBound() ? null : new SharedModels()) {
+            return ScopedValue.where(SharedModels.CURRENT, own != null ? own : SharedModels.CURRENT.get()).call(op);
+        }
+    }
+
+    /**
+     * Runs {@code distilbert embed} of a sparse encoder on {@code input} into the JSONL file {@code out},
+     * and reads its vectors back (of {@code V} dimensions).
+     */
+    private List<SparseEmbeddings.Vector> sparseVectors(Path input, String promptName, Path out, int V) throws IOException {
+        List<String> args = new ArrayList<>(List.of("embed", "--model", model.toString(), "--input", input.toString(),
+                "--output", out.toString()));
+        if (promptName != null) args.addAll(List.of("--prompt-name", promptName));
+        if (maxLength != null) args.addAll(List.of("--max-length", maxLength.toString()));
+        inner(args);
+        ObjectMapper json = new ObjectMapper();
+        List<SparseEmbeddings.Vector> vectors = new ArrayList<>();
+        try (var lines = Files.lines(out)) {
+            for (String line : (Iterable<String>) lines::iterator) {
+                JsonNode o = json.readTree(line);
+                int[] indices = new int[o.get("indices").size()];
+                float[] values = new float[indices.length];
+                for (int k = 0; k < indices.length; k++) {
+                    indices[k] = o.get("indices").get(k).asInt();
+                    values[k] = o.get("values").get(k).floatValue();
+                }
+                vectors.add(new SparseEmbeddings.Vector(indices, values, V));
+            }
+        }
+        return vectors;
     }
 
     /** Runs an inner command ({@code embed}, {@code rerank}) with the run options; its error ends the search. */

@@ -446,6 +446,59 @@ public final class SparseEmbeddings {
     }
 
     /**
+     * Search over sparse vectors by their dot product (a SparseEncoder's similarity): each query's
+     * {@code topK} best corpus rows, best first, equal scores by smaller corpus id, as
+     * {@link SemanticSearch} answers for dense ones. An inverted index of the corpus (per vocabulary
+     * id, the rows that weigh it) makes a query cost the postings of its own ids, not the whole
+     * corpus; rows that share no id with a query score 0. Scores are summed in double and rounded once.
+     *
+     * @throws IllegalArgumentException when topK &lt; 1 or the vectors' dimensions differ
+     */
+    public static List<List<SemanticSearch.Hit>> search(List<Vector> queries, List<Vector> corpus, int topK) {
+        if (topK < 1) throw new IllegalArgumentException("top k must be at least 1, got " + topK);
+        int V = 0;
+        for (List<Vector> list : List.of(queries, corpus)) {
+            for (Vector v : list) {
+                if (V != 0 && v.dimension() != V) {
+                    throw new IllegalArgumentException("sparse search: vectors of " + V + " and of " + v.dimension() + " dimensions");
+                }
+                V = v.dimension();
+            }
+        }
+        int[] count = new int[V + 1];
+        for (Vector v : corpus) for (int id : v.indices()) count[id + 1]++;
+        for (int i = 0; i < V; i++) count[i + 1] += count[i];
+        int[] rows = new int[count[V]];
+        float[] weights = new float[count[V]];
+        int[] at = Arrays.copyOf(count, V);
+        for (int r = 0; r < corpus.size(); r++) {
+            Vector v = corpus.get(r);
+            for (int k = 0; k < v.indices().length; k++) {
+                int p = at[v.indices()[k]]++;
+                rows[p] = r;
+                weights[p] = v.values()[k];
+            }
+        }
+        List<List<SemanticSearch.Hit>> out = new ArrayList<>(java.util.Collections.nCopies(queries.size(), null));
+        java.util.stream.IntStream.range(0, queries.size()).parallel().forEach(q -> {
+            double[] score = new double[corpus.size()];
+            Vector v = queries.get(q);
+            for (int k = 0; k < v.indices().length; k++) {
+                int id = v.indices()[k];
+                double w = v.values()[k];
+                for (int p = count[id]; p < count[id + 1]; p++) score[rows[p]] += w * weights[p];
+            }
+            float[] rounded = new float[score.length];
+            for (int r = 0; r < score.length; r++) rounded[r] = (float) score[r];
+            int[] best = Ranking.top(rounded, topK);
+            List<SemanticSearch.Hit> hits = new ArrayList<>(best.length);
+            for (int r : best) hits.add(new SemanticSearch.Hit(r, rounded[r]));
+            out.set(q, hits);
+        });
+        return out;
+    }
+
+    /**
      * The {@code k} heaviest tokens of {@code v}, heaviest first, as sentence-transformers' decode
      * (ties in id order).
      */

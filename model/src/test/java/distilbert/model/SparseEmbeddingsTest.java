@@ -139,6 +139,39 @@ class SparseEmbeddingsTest {
     }
 
     @Test
+    void searchIsTheTopDotProductsOverTheInvertedIndex() {
+        java.util.Random r = new java.util.Random(5);
+        int V = 50;
+        List<SparseEmbeddings.Vector> corpus = new java.util.ArrayList<>(), queries = new java.util.ArrayList<>();
+        for (int i = 0; i < 300; i++) (i < 40 ? queries : corpus).add(randomVector(r, V, i % 7 == 0 ? 0 : 1 + r.nextInt(8)));
+        corpus.add(corpus.get(3));                           // a duplicate row: equal scores, the smaller id first
+        List<List<SemanticSearch.Hit>> hits = SparseEmbeddings.search(queries, corpus, 5);
+        assertEquals(queries.size(), hits.size());
+        for (int q = 0; q < queries.size(); q++) {
+            float[] all = new float[corpus.size()];
+            for (int c = 0; c < corpus.size(); c++) all[c] = (float) queries.get(q).dot(corpus.get(c));
+            int[] want = Ranking.top(all, 5);
+            assertEquals(5, hits.get(q).size());
+            for (int k = 0; k < 5; k++) {
+                assertEquals(want[k], hits.get(q).get(k).corpusId(), "query " + q + " hit " + k);
+                assertEquals(all[want[k]], hits.get(q).get(k).score(), "query " + q + " hit " + k);
+            }
+        }
+        assertThrows(IllegalArgumentException.class, () -> SparseEmbeddings.search(queries, corpus, 0));
+        assertThrows(IllegalArgumentException.class,
+                () -> SparseEmbeddings.search(List.of(new SparseEmbeddings.Vector(new int[0], new float[0], 3)), corpus, 1));
+    }
+
+    private static SparseEmbeddings.Vector randomVector(java.util.Random r, int V, int active) {
+        java.util.TreeSet<Integer> ids = new java.util.TreeSet<>();
+        while (ids.size() < active) ids.add(r.nextInt(V));
+        int[] indices = ids.stream().mapToInt(Integer::intValue).toArray();
+        float[] values = new float[indices.length];
+        for (int i = 0; i < values.length; i++) values[i] = 0.1f + r.nextFloat();
+        return new SparseEmbeddings.Vector(indices, values, V);
+    }
+
+    @Test
     void aModelWithoutTheMaskedLmHeadIsRefused() throws IOException {
         Path dir = tmp.resolve("base");
         Files.createDirectories(dir);

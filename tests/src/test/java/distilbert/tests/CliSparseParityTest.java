@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import distilbert.model.SparseEmbeddings;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
@@ -65,6 +66,52 @@ class CliSparseParityTest {
         }));
     }
 
+    /**
+     * {@code search} with a sparse encoder: the corpus embedded with its "document" prompt and the queries
+     * with its "query" prompt, as encode_document / encode_query, ranked by the dot product; against the
+     * library's vectors of the same texts and a brute-force dot product over every corpus row.
+     */
+    @Test
+    void searchRanksByTheDotProductOfTheSparseVectors() throws Exception {
+        SentenceTransformersGolden.Case c = SparseEncoderGolden.cases().stream()
+                .filter(x -> x.name().equals("splade_max_log1p_relu_prompts")).findFirst().orElseThrow();
+        List<String> corpus = new ArrayList<>(), queries = List.of("the plot was boring", "I loved the music", "awful");
+        c.expected().get("runs").get(0).get("texts").forEach(t -> corpus.add(t.asText()));
+        java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("sparse-search");
+        java.nio.file.Path corpusFile = java.nio.file.Files.writeString(dir.resolve("corpus.jsonl"), CliEmbedParityTest.rows(corpus));
+        List<JsonNode> lines = CliEmbedParityTest.lines(ConvertedMiniLm.cli(CliEmbedParityTest.rows(queries), "search", "--model",
+                c.dir().toString(), "--device", "cpu", "--corpus", corpusFile.toString(), "--top-k", "4"));
+        assertEquals(queries.size(), lines.size());
+        try (distilbert.model.DistilBert db = distilbert.model.DistilBert.load(SparseEmbeddings.Directory.read(c.dir()).transformer(),
+                distilbert.model.Device.CPU)) {
+            SparseEmbeddings splade = SparseEmbeddings.fromPretrained(db, c.dir());
+            List<SparseEmbeddings.Vector> docs = splade.withPromptName("document").embed(corpus);
+            List<SparseEmbeddings.Vector> qs = splade.withPromptName("query").embed(queries);
+            for (int q = 0; q < queries.size(); q++) {
+                double[] all = new double[docs.size()];
+                for (int d = 0; d < docs.size(); d++) all[d] = qs.get(q).dot(docs.get(d));
+                JsonNode hits = lines.get(q).get("hits");
+                assertEquals(4, hits.size());
+                for (int k = 0; k < 4; k++) {
+                    int id = hits.get(k).get("corpus_id").asInt();
+                    assertEquals(all[id], hits.get(k).get("score").asDouble(), 1e-4 * Math.abs(all[id]), "query " + q + " hit " + k);
+                    assertEquals(corpus.get(id), hits.get(k).get("text").asText());
+                    for (int d = 0; d < docs.size(); d++) {
+                        boolean ranked = false;
+                        for (int j = 0; j <= k; j++) ranked |= hits.get(j).get("corpus_id").asInt() == d;
+                        assertTrue(ranked || all[d] <= all[id] + 1e-4 * Math.abs(all[id]), "query " + q + ": row " + d
+                                + " scores " + all[d] + " but is ranked below hit " + k + " (" + all[id] + ")");
+                    }
+                }
+            }
+        }
+        ConvertedMiniLm.Run r = ConvertedMiniLm.cli("", "search", "--model", c.dir().toString(), "--corpus", corpusFile.toString(),
+                "--score-function", "cosine");
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().startsWith("distilbert search: --score-function: a sparse encoder's vectors are compared by their "
+                + "dot product (dot), not cosine\n"), r.err());
+    }
+
     @Test
     void denseOptionsAreRefusedForASparseEncoderAndSparseOnesForADenseModel() throws Exception {
         String sparse = SparseEncoderGolden.cases().getFirst().dir().toString();
@@ -82,8 +129,9 @@ class CliSparseParityTest {
         assertEquals(2, r.code(), r.err());
         assertTrue(r.err().startsWith("distilbert embed: --tokens is for a sparse encoder (SPLADE: modules.json with "
                 + "SpladePooling); " + dense + " gives dense embeddings\n"), r.err());
-        r = ConvertedMiniLm.cli("{\"text\": \"x\"}\n", "search", "--model", sparse, "--corpus", "docs.jsonl");
-        assertEquals(1, r.code(), r.err());
-        assertTrue(r.err().contains("is a sentence-transformers SparseEncoder (SPLADE)"), r.err());
+        r = ConvertedMiniLm.cli("", "search", "--model", sparse, "--corpus-embeddings", "docs.npy");
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().startsWith("distilbert search: a sparse encoder's search embeds --corpus and the queries itself "
+                + "(.npy embeddings are dense ones)\n"), r.err());
     }
 }
