@@ -99,17 +99,39 @@ public final class EmbeddingQuantization {
      * @throws IllegalArgumentException when int8 or uint8 has no ranges or ranges of another length
      */
     public static byte[] quantize(float[] v, Kind kind, Ranges ranges) {
+        return quantize(v, kind, ranges, kind.needsRanges() ? steps(kind, ranges, v.length) : null);
+    }
+
+    /** {@link #quantize(float[], Kind, Ranges)} of each vector, in order (the buckets' steps computed once). */
+    public static List<byte[]> quantize(List<float[]> vectors, Kind kind, Ranges ranges) {
+        if (vectors.isEmpty()) return List.of();
+        float[] steps = kind.needsRanges() ? steps(kind, ranges, vectors.getFirst().length) : null;
+        return vectors.stream().map(v -> quantize(v, kind, ranges, steps)).toList();
+    }
+
+    /** Each dimension's bucket width, (max − min) / 255 in float32, 1 where that is 0 (numpy's arithmetic). */
+    private static float[] steps(Kind kind, Ranges ranges, int dim) {
+        if (ranges == null) throw new IllegalArgumentException(kind + " needs ranges (calibration embeddings)");
+        if (ranges.dim() != dim) {
+            throw new IllegalArgumentException(kind + ": ranges of " + ranges.dim() + " values for a vector of " + dim);
+        }
+        float[] steps = new float[dim];
+        for (int i = 0; i < dim; i++) {
+            steps[i] = (ranges.max()[i] - ranges.min()[i]) / 255f;
+            if (steps[i] == 0) steps[i] = 1;
+        }
+        return steps;
+    }
+
+    private static byte[] quantize(float[] v, Kind kind, Ranges ranges, float[] steps) {
         byte[] out = new byte[kind.width(v.length)];
         if (kind.needsRanges()) {
-            if (ranges == null) throw new IllegalArgumentException(kind + " needs ranges (calibration embeddings)");
-            if (ranges.dim() != v.length) {
-                throw new IllegalArgumentException(kind + ": ranges of " + ranges.dim() + " values for a vector of " + v.length);
+            if (steps.length != v.length) {
+                throw new IllegalArgumentException(kind + ": ranges of " + steps.length + " values for a vector of " + v.length);
             }
             int shift = kind == Kind.INT8 ? 128 : 0;
             for (int i = 0; i < v.length; i++) {
-                float step = (ranges.max()[i] - ranges.min()[i]) / 255f;
-                if (step == 0) step = 1;
-                float q = (float) Math.floor((v[i] - ranges.min()[i]) / step);
+                float q = (float) Math.floor((v[i] - ranges.min()[i]) / steps[i]);
                 int bucket = q >= 255 ? 255 : q > 0 ? (int) q : 0;
                 out[i] = (byte) (bucket - shift);
             }
@@ -122,11 +144,6 @@ public final class EmbeddingQuantization {
             }
         }
         return out;
-    }
-
-    /** {@link #quantize(float[], Kind, Ranges)} of each vector, in order. */
-    public static List<byte[]> quantize(List<float[]> vectors, Kind kind, Ranges ranges) {
-        return vectors.stream().map(v -> quantize(v, kind, ranges)).toList();
     }
 
     /** A quantized vector's values as ints: signed for int8 and binary, 0 to 255 for uint8 and ubinary. */
